@@ -1,0 +1,81 @@
+package org.sdpo.tensor;
+
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
+
+/**
+ * Element access to the contiguous, row-major memory of a tensor, for kernels written as plain
+ * Java loops (layer norm, GELU, cross-entropy, gathers). Index 0 is the tensor's first element.
+ * Two implementations only (float32 and float64), so the JIT keeps calls bimorphic and inlined.
+ */
+public abstract class Buf {
+  public abstract double get(int i);
+
+  public abstract void set(int i, double v);
+
+  public abstract int size();
+
+  /** Wraps a float32 NIO view of native memory. */
+  public static Buf of(FloatBuffer b, int offset, int size) {
+    return new F32(b, offset, size);
+  }
+
+  /** Wraps a float64 NIO view of native memory. */
+  public static Buf of(DoubleBuffer b, int offset, int size) {
+    return new F64(b, offset, size);
+  }
+
+  static final class F32 extends Buf {
+    private final FloatBuffer b;
+    private final int off;
+    private final int size;
+
+    F32(FloatBuffer b, int off, int size) {
+      this.b = b;
+      this.off = off;
+      this.size = size;
+    }
+
+    @Override
+    public double get(int i) {
+      return b.get(off + i);
+    }
+
+    @Override
+    public void set(int i, double v) {
+      b.put(off + i, (float) v);
+    }
+
+    @Override
+    public int size() {
+      return size;
+    }
+  }
+
+  static final class F64 extends Buf {
+    private final DoubleBuffer b;
+    private final int off;
+    private final int size;
+
+    F64(DoubleBuffer b, int off, int size) {
+      this.b = b;
+      this.off = off;
+      this.size = size;
+    }
+
+    @Override
+    public double get(int i) {
+      return b.get(off + i);
+    }
+
+    @Override
+    public void set(int i, double v) {
+      b.put(off + i, v);
+    }
+
+    @Override
+    public int size() {
+      return size;
+    }
+  }
+}

@@ -1,0 +1,794 @@
+package org.sdpo.tensor;
+
+import java.util.Arrays;
+import org.sdpo.tensor.Backend.BinaryOp;
+import org.sdpo.tensor.Backend.ReduceOp;
+import org.sdpo.tensor.Backend.ScalarOp;
+import org.sdpo.tensor.Backend.UnaryOp;
+
+/**
+ * An n-dimensional array of float32 or float64 values: a shape, a dtype and backend memory.
+ *
+ * <p>Operations are out of place: they return a new tensor and never modify their inputs (the
+ * autograd layer relies on this for saved tensors). The few in-place methods are named so
+ * ({@code addInPlace}, {@code axpyInPlace}, {@code assign}, {@code fill}) and exist for gradient
+ * accumulation and optimizer updates. Every shape or argument error throws {@link
+ * IllegalArgumentException} naming the op and the shapes.
+ *
+ * <p>New tensors take their memory from the current {@link Workspace} scope if one is open.
+ *
+ * <p>Dimension letters in comments: B batch, T time, C channels, V vocabulary, H heads, D head
+ * size, N rows.
+ */
+public final class Tensor {
+  private final Storage storage;
+  private final int[] shape;
+  private final DType dtype;
+  private final Workspace.Scope scope;
+
+  Tensor(Storage storage, int[] shape, DType dtype, Workspace.Scope scope) {
+    this.storage = storage;
+    this.shape = shape;
+    this.dtype = dtype;
+    this.scope = scope;
+  }
+
+  private static Backend backend() {
+    return Backends.current();
+  }
+
+  // ---------------------------------------------------------------- creation
+
+  /** Uninitialised memory of the given shape (from the workspace if a scope is open). */
+  public static Tensor empty(DType dtype, int... shape) {
+    int[] s = Shape.checked("empty", shape);
+    Workspace.Scope scope = Workspace.current();
+    Storage st = scope != null ? scope.take(backend(), dtype, s) : backend().allocate(dtype, s);
+    return new Tensor(st, s, dtype, scope);
+  }
+
+  public static Tensor zeros(DType dtype, int... shape) {
+    return full(dtype, 0.0, shape);
+  }
+
+  public static Tensor ones(DType dtype, int... shape) {
+    return full(dtype, 1.0, shape);
+  }
+
+  public static Tensor full(DType dtype, double value, int... shape) {
+    Tensor t = empty(dtype, shape);
+    backend().fill(t, value);
+    return t;
+  }
+
+  /** A rank-0 tensor. */
+  public static Tensor scalar(DType dtype, double value) {
+    return full(dtype, value);
+  }
+
+  /** A tensor holding a copy of {@code data} in row-major order. */
+  public static Tensor of(DType dtype, double[] data, int... shape) {
+    int[] s = Shape.checked("of", shape);
+    if (Shape.numel(s) != data.length) {
+      throw new IllegalArgumentException(
+          "of: " + data.length + " values do not fill shape " + Shape.str(s));
+    }
+    return new Tensor(backend().fromDoubles(data, dtype, s), s, dtype, null);
+  }
+
+  /** A tensor holding a copy of {@code data} in row-major order. */
+  public static Tensor of(DType dtype, float[] data, int... shape) {
+    int[] s = Shape.checked("of", shape);
+    if (Shape.numel(s) != data.length) {
+      throw new IllegalArgumentException(
+          "of: " + data.length + " values do not fill shape " + Shape.str(s));
+    }
+    return new Tensor(backend().fromFloats(data, dtype, s), s, dtype, null);
+  }
+
+  /** Uniform values in [low, high), drawn from {@code rng} in row-major order. */
+  public static Tensor uniform(Rng rng, DType dtype, double low, double high, int... shape) {
+    double[] d = new double[(int) Shape.numel(Shape.checked("uniform", shape))];
+    for (int i = 0; i < d.length; i++) {
+      d[i] = low + (high - low) * rng.nextDouble();
+    }
+    return of(dtype, d, shape);
+  }
+
+  /** Normal values with the given mean and standard deviation, drawn from {@code rng}. */
+  public static Tensor normal(Rng rng, DType dtype, double mean, double std, int... shape) {
+    double[] d = new double[(int) Shape.numel(Shape.checked("normal", shape))];
+    for (int i = 0; i < d.length; i++) {
+      d[i] = mean + std * rng.nextGaussian();
+    }
+    return of(dtype, d, shape);
+  }
+
+  /**
+   * The causal mask of a sequence of length T: (T, T), 1 where key position &lt;= query position.
+   */
+  public static Tensor causalMask(DType dtype, int T) {
+    double[] d = new double[T * T];
+    for (int q = 0; q < T; q++) {
+      for (int k = 0; k <= q; k++) {
+        d[q * T + k] = 1;
+      }
+    }
+    return of(dtype, d, T, T);
+  }
+
+  // ---------------------------------------------------------------- metadata and data
+
+  /** The shape (a copy). */
+  public int[] shape() {
+    return shape.clone();
+  }
+
+  /** The size of one axis; negative axes count from the end. */
+  public int dim(int axis) {
+    return shape[Shape.axis("dim", axis, shape.length)];
+  }
+
+  public int rank() {
+    return shape.length;
+  }
+
+  public long numel() {
+    return Shape.numel(shape);
+  }
+
+  public DType dtype() {
+    return dtype;
+  }
+
+  /** True if both tensors have the same shape. */
+  public boolean sameShape(Tensor o) {
+    return Arrays.equals(shape, o.shape);
+  }
+
+  /** The backend memory; only backends look inside. Fails if its workspace scope has closed. */
+  public Storage storage() {
+    if (scope != null && scope.isClosed()) {
+      throw new IllegalStateException(
+          "tensor " + Shape.str(shape) + " " + dtype
+              + " was used after its workspace scope closed; copy it with detach() first");
+    }
+    return storage;
+  }
+
+  /** The value of a tensor with exactly one element. */
+  public double item() {
+    if (numel() != 1) {
+      throw new IllegalArgumentException("item: tensor of shape " + Shape.str(shape) + " has "
+          + numel() + " elements, expected 1");
+    }
+    return backend().get(this, 0);
+  }
+
+  /** One element by its indices. */
+  public double get(int... index) {
+    return backend().get(this, flatIndex("get", index));
+  }
+
+  /** Sets one element (in place). */
+  public void set(double value, int... index) {
+    backend().set(this, flatIndex("set", index), value);
+  }
+
+  private long flatIndex(String op, int[] index) {
+    if (index.length != shape.length) {
+      throw new IllegalArgumentException(op + ": " + index.length + " indices for a tensor of shape "
+          + Shape.str(shape));
+    }
+    long flat = 0;
+    for (int i = 0; i < shape.length; i++) {
+      if (index[i] < 0 || index[i] >= shape[i]) {
+        throw new IllegalArgumentException(op + ": index " + Arrays.toString(index)
+            + " is out of bounds for shape " + Shape.str(shape));
+      }
+      flat = flat * shape[i] + index[i];
+    }
+    return flat;
+  }
+
+  /** All elements in row-major order. */
+  public double[] toDoubleArray() {
+    return backend().toDoubles(this);
+  }
+
+  /** All elements in row-major order, as floats. */
+  public float[] toFloatArray() {
+    return backend().toFloats(this);
+  }
+
+  /** Element access for Java kernels (makes a contiguous copy first if needed). */
+  public Buf buffer() {
+    return backend().buffer(contiguous());
+  }
+
+  /** This tensor if its memory is row-major without gaps, else a contiguous copy. */
+  public Tensor contiguous() {
+    return backend().isContiguous(this) ? this : copy();
+  }
+
+  // ---------------------------------------------------------------- copies, views, dtype
+
+  /** A copy in fresh memory (of the current workspace scope, if any). */
+  public Tensor copy() {
+    Tensor out = empty(dtype, shape);
+    backend().assign(this, out);
+    return out;
+  }
+
+  /** A copy that lives outside any workspace scope, e.g. to keep a value after a step. */
+  public Tensor detach() {
+    return Workspace.persistent(this::copy);
+  }
+
+  /** A copy converted to another dtype (this tensor itself if the dtype already matches). */
+  public Tensor to(DType target) {
+    if (target == dtype) {
+      return this;
+    }
+    Tensor out = empty(target, shape);
+    backend().assign(this, out);
+    return out;
+  }
+
+  /** The same elements in another shape; one dimension may be -1 (inferred). */
+  public Tensor reshape(int... newShape) {
+    int[] s = newShape.clone();
+    int infer = -1;
+    long known = 1;
+    for (int i = 0; i < s.length; i++) {
+      if (s[i] == -1) {
+        if (infer >= 0) {
+          throw new IllegalArgumentException("reshape: more than one -1 in " + Arrays.toString(s));
+        }
+        infer = i;
+      } else if (s[i] <= 0) {
+        throw new IllegalArgumentException(
+            "reshape: bad dimension in " + Arrays.toString(s) + " for shape " + Shape.str(shape));
+      } else {
+        known *= s[i];
+      }
+    }
+    if (infer >= 0) {
+      if (numel() % known != 0) {
+        throw new IllegalArgumentException("reshape: cannot reshape " + Shape.str(shape) + " ("
+            + numel() + " elements) to " + Arrays.toString(newShape));
+      }
+      s[infer] = (int) (numel() / known);
+    }
+    if (Shape.numel(s) != numel()) {
+      throw new IllegalArgumentException("reshape: cannot reshape " + Shape.str(shape) + " ("
+          + numel() + " elements) to " + Arrays.toString(newShape));
+    }
+    if (Arrays.equals(s, shape)) {
+      return this;
+    }
+    Tensor c = contiguous();
+    return new Tensor(backend().reshape(c, s), s, dtype, c.scope);
+  }
+
+  /** A view with the axes reordered: output axis i is input axis {@code axes[i]}. */
+  public Tensor permute(int... axes) {
+    if (axes.length != shape.length) {
+      throw new IllegalArgumentException("permute: " + Arrays.toString(axes)
+          + " does not list every axis of shape " + Shape.str(shape));
+    }
+    boolean[] seen = new boolean[axes.length];
+    int[] s = new int[axes.length];
+    for (int i = 0; i < axes.length; i++) {
+      int a = Shape.axis("permute", axes[i], shape.length);
+      if (seen[a]) {
+        throw new IllegalArgumentException("permute: axis " + a + " listed twice in "
+            + Arrays.toString(axes));
+      }
+      seen[a] = true;
+      s[i] = shape[a];
+    }
+    return new Tensor(backend().permute(this, resolve(axes)), s, dtype, scope);
+  }
+
+  private int[] resolve(int[] axes) {
+    int[] r = new int[axes.length];
+    for (int i = 0; i < axes.length; i++) {
+      r[i] = Shape.axis("permute", axes[i], shape.length);
+    }
+    return r;
+  }
+
+  /** A view with two axes swapped. */
+  public Tensor transpose(int axisA, int axisB) {
+    int a = Shape.axis("transpose", axisA, shape.length);
+    int b = Shape.axis("transpose", axisB, shape.length);
+    int[] p = new int[shape.length];
+    for (int i = 0; i < p.length; i++) {
+      p[i] = i;
+    }
+    p[a] = b;
+    p[b] = a;
+    return permute(p);
+  }
+
+  /** A view of positions {@code [start, end)} along {@code axis}. */
+  public Tensor slice(int axis, int start, int end) {
+    int a = Shape.axis("slice", axis, shape.length);
+    if (start < 0 || end > shape[a] || start >= end) {
+      throw new IllegalArgumentException("slice: range [" + start + ", " + end
+          + ") is empty or outside axis " + a + " of shape " + Shape.str(shape));
+    }
+    int[] s = shape.clone();
+    s[a] = end - start;
+    return new Tensor(backend().slice(this, a, start, end), s, dtype, scope);
+  }
+
+  /** Concatenation along {@code axis}; all other dimensions and dtypes must agree. */
+  public static Tensor concat(int axis, Tensor... parts) {
+    if (parts.length == 0) {
+      throw new IllegalArgumentException("concat: no tensors");
+    }
+    int[] s = parts[0].shape.clone();
+    int a = Shape.axis("concat", axis, s.length);
+    s[a] = 0;
+    for (Tensor p : parts) {
+      if (p.rank() != s.length || p.dtype != parts[0].dtype) {
+        throw new IllegalArgumentException("concat: " + describe(parts) + " differ in rank or dtype");
+      }
+      for (int i = 0; i < s.length; i++) {
+        if (i != a && p.shape[i] != parts[0].shape[i]) {
+          throw new IllegalArgumentException("concat along axis " + a + ": shapes "
+              + describe(parts) + " differ outside that axis");
+        }
+      }
+      s[a] += p.shape[a];
+    }
+    Tensor out = empty(parts[0].dtype, s);
+    backend().concat(a, parts, out);
+    return out;
+  }
+
+  private static String describe(Tensor[] parts) {
+    StringBuilder sb = new StringBuilder();
+    for (Tensor p : parts) {
+      sb.append(sb.length() == 0 ? "" : ", ").append(Shape.str(p.shape)).append(' ').append(p.dtype);
+    }
+    return sb.toString();
+  }
+
+  /** This tensor broadcast (copied) to a larger shape. */
+  public Tensor broadcastTo(int... target) {
+    if (!Shape.broadcastsTo(shape, target)) {
+      throw new IllegalArgumentException("broadcastTo: shape " + Shape.str(shape)
+          + " cannot be broadcast to " + Shape.str(target));
+    }
+    Tensor out = empty(dtype, target);
+    backend().assign(this, out);
+    return out;
+  }
+
+  /**
+   * The reverse of broadcasting: sums over the axes along which {@code target} was broadcast to
+   * reach this tensor's shape. This is how a gradient flows back through a broadcast.
+   */
+  public Tensor sumTo(int... target) {
+    if (Arrays.equals(shape, target)) {
+      return this;
+    }
+    if (!Shape.broadcastsTo(target, shape)) {
+      throw new IllegalArgumentException("sumTo: shape " + Shape.str(target)
+          + " does not broadcast to " + Shape.str(shape));
+    }
+    int off = shape.length - target.length;
+    int n = 0;
+    int[] axes = new int[shape.length];
+    for (int i = 0; i < shape.length; i++) {
+      if (i < off || (target[i - off] == 1 && shape[i] != 1)) {
+        axes[n++] = i;
+      }
+    }
+    Tensor r = reduce(ReduceOp.SUM, Arrays.copyOf(axes, n), true);
+    return r.reshape(target.length == 0 ? new int[0] : target);
+  }
+
+  // ---------------------------------------------------------------- elementwise
+
+  private Tensor binary(String op, BinaryOp kind, Tensor o) {
+    requireSameDtype(op, o);
+    int[] s = Shape.broadcast(op, shape, o.shape);
+    Tensor out = empty(dtype, s);
+    backend().binary(kind, this, o, out);
+    return out;
+  }
+
+  private void requireSameDtype(String op, Tensor o) {
+    if (o.dtype != dtype) {
+      throw new IllegalArgumentException(op + ": dtypes differ: " + Shape.str(shape) + " " + dtype
+          + " and " + Shape.str(o.shape) + " " + o.dtype);
+    }
+  }
+
+  public Tensor add(Tensor o) {
+    return binary("add", BinaryOp.ADD, o);
+  }
+
+  public Tensor sub(Tensor o) {
+    return binary("sub", BinaryOp.SUB, o);
+  }
+
+  public Tensor mul(Tensor o) {
+    return binary("mul", BinaryOp.MUL, o);
+  }
+
+  public Tensor div(Tensor o) {
+    return binary("div", BinaryOp.DIV, o);
+  }
+
+  /** Elementwise max(a, b) with broadcasting. */
+  public Tensor maximum(Tensor o) {
+    return binary("maximum", BinaryOp.MAX, o);
+  }
+
+  /** 1 where this &gt; o, else 0 (broadcasting). */
+  public Tensor greater(Tensor o) {
+    return binary("greater", BinaryOp.GREATER, o);
+  }
+
+  private Tensor unary(UnaryOp kind) {
+    Tensor out = empty(dtype, shape);
+    backend().unary(kind, this, out);
+    return out;
+  }
+
+  public Tensor neg() {
+    return unary(UnaryOp.NEG);
+  }
+
+  public Tensor exp() {
+    return unary(UnaryOp.EXP);
+  }
+
+  public Tensor log() {
+    return unary(UnaryOp.LOG);
+  }
+
+  public Tensor tanh() {
+    return unary(UnaryOp.TANH);
+  }
+
+  public Tensor sigmoid() {
+    return unary(UnaryOp.SIGMOID);
+  }
+
+  public Tensor sqrt() {
+    return unary(UnaryOp.SQRT);
+  }
+
+  public Tensor abs() {
+    return unary(UnaryOp.ABS);
+  }
+
+  public Tensor relu() {
+    return unary(UnaryOp.RELU);
+  }
+
+  public Tensor square() {
+    return unary(UnaryOp.SQUARE);
+  }
+
+  public Tensor reciprocal() {
+    return unary(UnaryOp.RECIPROCAL);
+  }
+
+  /** 1 where x &gt; 0, else 0. */
+  public Tensor step() {
+    return unary(UnaryOp.STEP);
+  }
+
+  private Tensor scalar(ScalarOp kind, double s) {
+    Tensor out = empty(dtype, shape);
+    backend().scalar(kind, this, s, out);
+    return out;
+  }
+
+  public Tensor add(double s) {
+    return scalar(ScalarOp.ADD, s);
+  }
+
+  public Tensor mul(double s) {
+    return scalar(ScalarOp.MUL, s);
+  }
+
+  public Tensor pow(double p) {
+    return scalar(ScalarOp.POW, p);
+  }
+
+  /** s - x. */
+  public Tensor rsub(double s) {
+    return scalar(ScalarOp.RSUB, s);
+  }
+
+  /** s / x. */
+  public Tensor rdiv(double s) {
+    return scalar(ScalarOp.RDIV, s);
+  }
+
+  /** cond != 0 ? a : b, elementwise, with all three broadcast to a common shape. */
+  public static Tensor where(Tensor cond, Tensor a, Tensor b) {
+    a.requireSameDtype("where", b);
+    int[] s = Shape.broadcast("where", Shape.broadcast("where", cond.shape, a.shape), b.shape);
+    Tensor c = cond.to(a.dtype).expand(s);
+    Tensor out = empty(a.dtype, s);
+    backend().where(c, a.expand(s), b.expand(s), out);
+    return out;
+  }
+
+  private Tensor expand(int[] s) {
+    return Arrays.equals(shape, s) ? this : broadcastTo(s);
+  }
+
+  // ---------------------------------------------------------------- in place
+
+  /** this += o (same shape); returns this. */
+  public Tensor addInPlace(Tensor o) {
+    return axpyInPlace(1.0, o);
+  }
+
+  /** this += alpha * o (same shape); returns this. */
+  public Tensor axpyInPlace(double alpha, Tensor o) {
+    requireSameDtype("axpyInPlace", o);
+    if (!sameShape(o)) {
+      throw new IllegalArgumentException("axpyInPlace: shapes " + Shape.str(shape) + " and "
+          + Shape.str(o.shape) + " differ");
+    }
+    backend().axpy(alpha, o, this);
+    return this;
+  }
+
+  /** this = o, broadcasting o to this shape; returns this. */
+  public Tensor assign(Tensor o) {
+    if (!Shape.broadcastsTo(o.shape, shape)) {
+      throw new IllegalArgumentException("assign: shape " + Shape.str(o.shape)
+          + " cannot be assigned to " + Shape.str(shape));
+    }
+    backend().assign(o, this);
+    return this;
+  }
+
+  /** Every element = value; returns this. */
+  public Tensor fill(double value) {
+    backend().fill(this, value);
+    return this;
+  }
+
+  /** this = this * s (in place); returns this. */
+  public Tensor mulInPlace(double s) {
+    backend().scalar(ScalarOp.MUL, this, s, this);
+    return this;
+  }
+
+  // ---------------------------------------------------------------- reductions
+
+  private Tensor reduce(ReduceOp op, int[] axes, boolean keepDims) {
+    int[] ax = Shape.axes(op.name().toLowerCase(java.util.Locale.ROOT), axes, shape.length);
+    int[] kept = Shape.reduced(shape, ax, true);
+    Tensor out = empty(dtype, kept);
+    if (ax.length == 0) {
+      backend().assign(this, out);
+    } else {
+      backend().reduce(op, this, ax, out);
+    }
+    return keepDims ? out : out.reshape(Shape.reduced(shape, ax, false));
+  }
+
+  /** Sum over {@code axes} (all axes if none given). */
+  public Tensor sum(boolean keepDims, int... axes) {
+    return reduce(ReduceOp.SUM, axes, keepDims);
+  }
+
+  /** Sum of all elements, as a rank-0 tensor. */
+  public Tensor sum() {
+    return reduce(ReduceOp.SUM, new int[0], false);
+  }
+
+  public Tensor mean(boolean keepDims, int... axes) {
+    return reduce(ReduceOp.MEAN, axes, keepDims);
+  }
+
+  public Tensor mean() {
+    return reduce(ReduceOp.MEAN, new int[0], false);
+  }
+
+  public Tensor max(boolean keepDims, int... axes) {
+    return reduce(ReduceOp.MAX, axes, keepDims);
+  }
+
+  // ---------------------------------------------------------------- linear algebra
+
+  /** Matrix product of the last two axes; rank 2, or rank 3 with equal batch sizes. */
+  public Tensor matmul(Tensor b) {
+    return matmul(b, false, false);
+  }
+
+  /**
+   * op(this) @ op(b) where op transposes the last two axes if asked, without copying: the
+   * transposes are passed down to BLAS.
+   */
+  public Tensor matmul(Tensor b, boolean transposeA, boolean transposeB) {
+    requireSameDtype("matmul", b);
+    if (rank() != b.rank() || rank() < 2 || rank() > 3) {
+      throw new IllegalArgumentException("matmul: expected two tensors of rank 2 or two of rank 3, got "
+          + Shape.str(shape) + " and " + Shape.str(b.shape));
+    }
+    int r = rank();
+    int m = transposeA ? shape[r - 1] : shape[r - 2];
+    int kA = transposeA ? shape[r - 2] : shape[r - 1];
+    int kB = transposeB ? b.shape[r - 1] : b.shape[r - 2];
+    int n = transposeB ? b.shape[r - 2] : b.shape[r - 1];
+    if (kA != kB || (r == 3 && shape[0] != b.shape[0])) {
+      throw new IllegalArgumentException("matmul: shapes " + Shape.str(shape)
+          + (transposeA ? "ᵀ" : "") + " and " + Shape.str(b.shape) + (transposeB ? "ᵀ" : "")
+          + " do not agree");
+    }
+    Tensor out = r == 2 ? empty(dtype, m, n) : empty(dtype, shape[0], m, n);
+    backend().matmul(this, b, out, transposeA, transposeB);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- softmax family
+
+  /** Softmax over the last axis. */
+  public Tensor softmax() {
+    requireRank("softmax", 1);
+    Tensor out = empty(dtype, shape);
+    backend().softmax(contiguous(), out);
+    return out;
+  }
+
+  /** Log-softmax over the last axis (stable). */
+  public Tensor logSoftmax() {
+    requireRank("logSoftmax", 1);
+    Tensor out = empty(dtype, shape);
+    backend().logSoftmax(contiguous(), out);
+    return out;
+  }
+
+  private void requireRank(String op, int min) {
+    if (rank() < min) {
+      throw new IllegalArgumentException(
+          op + ": needs rank >= " + min + ", got shape " + Shape.str(shape));
+    }
+  }
+
+  // ---------------------------------------------------------------- gather / scatter
+
+  /**
+   * Rows of a (N, C) table selected by {@code ids}: the result has shape idsShape + [C]. This is
+   * the embedding lookup.
+   */
+  public Tensor gatherRows(int[] ids, int... idsShape) {
+    if (rank() != 2) {
+      throw new IllegalArgumentException("gatherRows: table must be (N, C), got " + Shape.str(shape));
+    }
+    checkIds("gatherRows", ids, idsShape, shape[0]);
+    int C = shape[1];
+    int[] s = Arrays.copyOf(idsShape, idsShape.length + 1);
+    s[idsShape.length] = C;
+    Tensor out = empty(dtype, s);
+    Buf src = buffer();
+    Buf dst = out.buffer();
+    for (int i = 0; i < ids.length; i++) {
+      int from = ids[i] * C;
+      int to = i * C;
+      for (int c = 0; c < C; c++) {
+        dst.set(to + c, src.get(from + c));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The reverse of {@link #gatherRows}: this (N, C) += rows of {@code src} (idsShape + [C]) added
+   * at row {@code ids[i]}; repeated ids accumulate. In place; returns this.
+   */
+  public Tensor scatterAddRowsInPlace(int[] ids, Tensor src) {
+    if (rank() != 2 || src.numel() != (long) ids.length * shape[1]) {
+      throw new IllegalArgumentException("scatterAddRows: table " + Shape.str(shape)
+          + " and source " + Shape.str(src.shape) + " for " + ids.length + " ids do not agree");
+    }
+    requireSameDtype("scatterAddRows", src);
+    checkIds("scatterAddRows", ids, new int[] {ids.length}, shape[0]);
+    if (!backend().isContiguous(this)) {
+      throw new IllegalArgumentException("scatterAddRows: target must be contiguous");
+    }
+    int C = shape[1];
+    Buf s = src.buffer();
+    Buf d = backend().buffer(this);
+    for (int i = 0; i < ids.length; i++) {
+      int to = ids[i] * C;
+      int from = i * C;
+      for (int c = 0; c < C; c++) {
+        d.set(to + c, d.get(to + c) + s.get(from + c));
+      }
+    }
+    return this;
+  }
+
+  /**
+   * For each row of a (N, K) tensor, the element at column {@code idx[n]}: shape (N). Used to
+   * pick the log-probability of each target token.
+   */
+  public Tensor pick(int[] idx) {
+    if (rank() != 2 || idx.length != shape[0]) {
+      throw new IllegalArgumentException("pick: expected (N, K) and N indices, got "
+          + Shape.str(shape) + " and " + idx.length + " indices");
+    }
+    checkIds("pick", idx, new int[] {idx.length}, shape[1]);
+    Tensor out = empty(dtype, shape[0]);
+    Buf src = buffer();
+    Buf dst = out.buffer();
+    int K = shape[1];
+    for (int n = 0; n < idx.length; n++) {
+      dst.set(n, src.get(n * K + idx[n]));
+    }
+    return out;
+  }
+
+  private static void checkIds(String op, int[] ids, int[] idsShape, int bound) {
+    if (Shape.numel(idsShape) != ids.length) {
+      throw new IllegalArgumentException(
+          op + ": " + ids.length + " ids do not fill shape " + Shape.str(idsShape));
+    }
+    for (int i = 0; i < ids.length; i++) {
+      if (ids[i] < 0 || ids[i] >= bound) {
+        throw new IllegalArgumentException(
+            op + ": id " + ids[i] + " at position " + i + " is outside [0, " + bound + ")");
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- comparison and printing
+
+  /** True if every element is finite (no NaN or infinity). */
+  public boolean isFinite() {
+    Buf b = buffer();
+    for (int i = 0, n = b.size(); i < n; i++) {
+      if (!Double.isFinite(b.get(i))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Largest |this - o| over all elements (same shapes). */
+  public double maxAbsDiff(Tensor o) {
+    if (!sameShape(o)) {
+      throw new IllegalArgumentException(
+          "maxAbsDiff: shapes " + Shape.str(shape) + " and " + Shape.str(o.shape) + " differ");
+    }
+    double[] a = toDoubleArray();
+    double[] b = o.toDoubleArray();
+    double m = 0;
+    for (int i = 0; i < a.length; i++) {
+      double d = Math.abs(a[i] - b[i]);
+      if (Double.isNaN(d)) {
+        return Double.NaN;
+      }
+      m = Math.max(m, d);
+    }
+    return m;
+  }
+
+  @Override
+  public String toString() {
+    StringBuilder sb = new StringBuilder("Tensor").append(Shape.str(shape)).append(' ').append(dtype);
+    if (scope != null && scope.isClosed()) {
+      return sb.append(" (released)").toString();
+    }
+    if (numel() <= 16) {
+      sb.append(' ').append(Arrays.toString(toDoubleArray()));
+    }
+    return sb.toString();
+  }
+}
