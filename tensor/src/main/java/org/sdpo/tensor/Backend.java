@@ -126,9 +126,6 @@ public interface Backend {
   /** Softmax over the last axis. */
   void softmax(Tensor a, Tensor out);
 
-  /** Log-softmax over the last axis, computed stably (x - max - log sum exp(x - max)). */
-  void logSoftmax(Tensor a, Tensor out);
-
   /** out = cond != 0 ? a : b (same shapes). */
   void where(Tensor cond, Tensor a, Tensor b, Tensor out);
 

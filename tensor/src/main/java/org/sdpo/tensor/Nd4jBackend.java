@@ -6,7 +6,6 @@ import org.nd4j.linalg.api.ops.impl.reduce.floating.Mean;
 import org.nd4j.linalg.api.ops.impl.reduce.same.Max;
 import org.nd4j.linalg.api.ops.impl.reduce.same.Sum;
 import org.nd4j.linalg.api.ops.impl.scalar.Pow;
-import org.nd4j.linalg.api.ops.impl.transforms.custom.LogSoftMax;
 import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.api.ops.impl.transforms.floating.Sqrt;
 import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.AddOp;
@@ -362,11 +361,6 @@ public final class Nd4jBackend implements Backend {
   @Override
   public void softmax(Tensor a, Tensor out) {
     Nd4j.exec(new SoftMax(arr(a), arr(out), a.rank() - 1));
-  }
-
-  @Override
-  public void logSoftmax(Tensor a, Tensor out) {
-    Nd4j.exec(new LogSoftMax(arr(a), arr(out)));
   }
 
   @Override

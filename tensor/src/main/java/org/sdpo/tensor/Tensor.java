@@ -646,12 +646,16 @@ public final class Tensor {
     return out;
   }
 
-  /** Log-softmax over the last axis (stable). */
+  /**
+   * Log-softmax over the last axis, computed stably as (x - m) - log(sum(exp(x - m))) with m the
+   * row maximum, so it stays finite for any finite logits (log(softmax(x)) would give -infinity
+   * wherever exp(x - m) underflows).
+   */
   public Tensor logSoftmax() {
     requireRank("logSoftmax", 1);
-    Tensor out = empty(dtype, shape);
-    backend().logSoftmax(contiguous(), out);
-    return out;
+    Tensor shifted = sub(max(true, -1)); // (..., K)
+    Tensor logSumExp = shifted.exp().sum(true, -1).log(); // (..., 1)
+    return shifted.sub(logSumExp);
   }
 
   private void requireRank(String op, int min) {

@@ -129,6 +129,9 @@ class TensorTest {
     assertThat(p.get(0, 2)).isCloseTo(Math.exp(-z), within(1e-12));
     assertThat(p.sum(false, 1).toDoubleArray()).containsExactly(new double[] {1, 1}, within(1e-12));
     assertThat(lp.isFinite()).isTrue();
+    // far-apart logits: exact differences, never -infinity
+    Tensor far = Tensor.of(DType.FLOAT32, new float[] {1000, -1000, 0}, 3).logSoftmax();
+    assertThat(far.toDoubleArray()).containsExactly(0, -2000, -1000);
   }
 
   @Test

@@ -1,0 +1,105 @@
+package org.sdpo.autograd;
+
+import static org.sdpo.autograd.F.add;
+import static org.sdpo.autograd.F.div;
+import static org.sdpo.autograd.F.exp;
+import static org.sdpo.autograd.F.log;
+import static org.sdpo.autograd.F.matmul;
+import static org.sdpo.autograd.F.mean;
+import static org.sdpo.autograd.F.mul;
+import static org.sdpo.autograd.F.reshape;
+import static org.sdpo.autograd.F.scale;
+import static org.sdpo.autograd.F.shift;
+import static org.sdpo.autograd.F.sqrt;
+import static org.sdpo.autograd.F.sub;
+import static org.sdpo.autograd.F.sum;
+
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Tensor;
+
+/**
+ * The fused ops written again from primitives only. Slower, but each line is a textbook formula
+ * with its gradient from the primitives' backward: the oracle the fused ops are tested against,
+ * forward and backward.
+ */
+public final class Composed {
+  private Composed() {}
+
+  /** exp(x - max) / sum(exp(x - max)) over the last axis (the max is a constant shift). */
+  public static Variable softmax(Variable x) {
+    Variable e = exp(sub(x, rowMax(x)));
+    return div(e, sum(e, true, -1));
+  }
+
+  /** x - max - log(sum(exp(x - max))) over the last axis. */
+  public static Variable logSoftmax(Variable x) {
+    Variable shifted = sub(x, rowMax(x));
+    return sub(shifted, log(sum(exp(shifted), true, -1)));
+  }
+
+  private static Variable rowMax(Variable x) {
+    return Variable.constant(x.value().max(true, -1));
+  }
+
+  /** -mean over valid rows of log_softmax(x)[t], built from pick, a mask and sums. */
+  public static Variable crossEntropy(Variable logits, int[] targets, int ignoreIndex) {
+    int V = logits.dim(-1);
+    Variable rows = reshape(logits, -1, V);
+    int n = targets.length;
+    int[] safe = new int[n];
+    double[] valid = new double[n];
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+      boolean ok = targets[i] != ignoreIndex;
+      safe[i] = ok ? targets[i] : 0;
+      valid[i] = ok ? 1 : 0;
+      count += ok ? 1 : 0;
+    }
+    Variable picked = F.pick(logSoftmax(rows), safe);
+    Variable masked = mul(picked, Variable.constant(Tensor.of(logits.dtype(), valid, n)));
+    return scale(sum(masked), count == 0 ? 0 : -1.0 / count);
+  }
+
+  /** (x - mean) / sqrt(var + eps) * gamma + beta over the last axis. */
+  public static Variable layerNorm(Variable x, Variable gamma, Variable beta, double eps) {
+    Variable centered = sub(x, mean(x, true, -1));
+    Variable var = mean(mul(centered, centered), true, -1);
+    Variable norm = div(centered, sqrt(shift(var, eps)));
+    return add(mul(norm, gamma), beta);
+  }
+
+  /** 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+  public static Variable gelu(Variable x) {
+    Variable inner = scale(add(x, scale(mul(x, mul(x, x)), 0.044715)), Math.sqrt(2 / Math.PI));
+    return mul(scale(x, 0.5), shift(F.tanh(inner), 1));
+  }
+
+  /** softmax(where(mask, q kᵀ / sqrt(D), -1e30)) v, queries being the last Tq positions. */
+  public static Variable attention(Variable q, Variable k, Variable v, boolean causal,
+      Tensor keyMask) {
+    int B = q.dim(0);
+    int H = q.dim(1);
+    int Tq = q.dim(2);
+    int D = q.dim(3);
+    int Tk = k.dim(2);
+    Variable q3 = reshape(q, B * H, Tq, D);
+    Variable k3 = reshape(k, B * H, Tk, D);
+    Variable v3 = reshape(v, B * H, Tk, D);
+    Variable s = scale(matmul(q3, k3, false, true), 1.0 / Math.sqrt(D));
+    double[] mask = new double[B * Tq * Tk];
+    for (int b = 0; b < B; b++) {
+      for (int i = 0; i < Tq; i++) {
+        for (int j = 0; j < Tk; j++) {
+          boolean visible = (!causal || j <= Tk - Tq + i)
+              && (keyMask == null || keyMask.get(b, j) != 0);
+          mask[(b * Tq + i) * Tk + j] = visible ? 1 : 0;
+        }
+      }
+    }
+    DType dt = q.dtype();
+    Tensor m = Tensor.of(dt, mask, B, 1, Tq, Tk);
+    Variable masked = F.where(m, reshape(s, B, H, Tq, Tk), Variable.scalar(dt, -1e30));
+    Variable p = reshape(softmax(masked), B * H, Tq, Tk);
+    return reshape(matmul(p, v3), B, H, Tq, D);
+  }
+}

@@ -1,0 +1,129 @@
+package org.sdpo.autograd.fused;
+
+import org.sdpo.autograd.Op;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Tensor;
+
+/**
+ * Scaled dot-product attention with a causal mask and a key padding mask, as one fused op:
+ *
+ * <pre>
+ *   S = Q Kᵀ / sqrt(D)             (B*H, Tq, Tk)
+ *   P = softmax(S + mask)          masked keys get probability 0
+ *   O = P V                        (B*H, Tq, D)
+ * </pre>
+ *
+ * Q is (B, H, Tq, D); K and V are (B, H, Tk, D) with Tq &lt;= Tk. The queries are the last Tq of
+ * the Tk positions (Tq = Tk in training; Tq = 1 when decoding with a KV cache), so with {@code
+ * causal} query i may look at keys 0 .. Tk - Tq + i. {@code keyMask} (B, Tk) holds 1 for a real
+ * token and 0 for padding, or is null. A query with no visible key gets an output of 0.
+ * Composed twin: matmul, scale, where(mask, s, -1e30), softmax, matmul.
+ */
+public final class Attention extends Op {
+  private static final double MASKED = -1e30;
+
+  private final Tensor q;
+  private final Tensor k;
+  private final Tensor v;
+  private final Tensor p;
+  private final double scale;
+  private final int[] qShape;
+  private final int[] kShape;
+
+  private Attention(Tensor q, Tensor k, Tensor v, Tensor p, double scale, int[] qShape,
+      int[] kShape) {
+    this.q = q;
+    this.k = k;
+    this.v = v;
+    this.p = p;
+    this.scale = scale;
+    this.qShape = qShape;
+    this.kShape = kShape;
+  }
+
+  public static Variable apply(Variable q, Variable k, Variable v, boolean causal, Tensor keyMask) {
+    int[] qs = q.shape();
+    int[] ks = k.shape();
+    if (qs.length != 4 || ks.length != 4 || !java.util.Arrays.equals(ks, v.shape())
+        || qs[0] != ks[0] || qs[1] != ks[1] || qs[3] != ks[3] || qs[2] > ks[2]) {
+      throw new IllegalArgumentException("attention: expected q (B, H, Tq, D) and k, v (B, H, Tk, D)"
+          + " with Tq <= Tk, got q " + java.util.Arrays.toString(qs) + ", k "
+          + java.util.Arrays.toString(ks) + ", v " + java.util.Arrays.toString(v.shape()));
+    }
+    int B = qs[0];
+    int H = qs[1];
+    int Tq = qs[2];
+    int Tk = ks[2];
+    int D = qs[3];
+    if (keyMask != null && (keyMask.rank() != 2 || keyMask.dim(0) != B || keyMask.dim(1) != Tk)) {
+      throw new IllegalArgumentException("attention: key mask must be (B, Tk) = [" + B + ", " + Tk
+          + "], got " + java.util.Arrays.toString(keyMask.shape()));
+    }
+    double scale = 1.0 / Math.sqrt(D);
+    Tensor q3 = q.value().reshape(B * H, Tq, D);
+    Tensor k3 = k.value().reshape(B * H, Tk, D);
+    Tensor v3 = v.value().reshape(B * H, Tk, D);
+    Tensor s = q3.matmul(k3, false, true).mul(scale); // (B*H, Tq, Tk)
+    Tensor p;
+    if (!causal && keyMask == null) {
+      p = s.softmax();
+    } else {
+      // additive mask, (B, 1, Tq, Tk): 0 where visible, -1e30 where not
+      Tensor bias = Tensor.empty(q.dtype(), B, 1, Tq, Tk);
+      Tensor rowVisible = Tensor.empty(q.dtype(), B, 1, Tq, 1);
+      boolean emptyRow = fillMask(bias.buffer(), rowVisible.buffer(), keyMask, causal, B, Tq, Tk);
+      p = s.reshape(B, H, Tq, Tk).add(bias).softmax();
+      if (emptyRow) {
+        p = p.mul(rowVisible); // a row with no visible key attends to nothing
+      }
+      p = p.reshape(B * H, Tq, Tk);
+    }
+    Tensor o = p.matmul(v3).reshape(B, H, Tq, D);
+    return record(new Attention(q3, k3, v3, p, scale, qs, ks), o, q, k, v);
+  }
+
+  private static boolean fillMask(Buf bias, Buf rowVisible, Tensor keyMask, boolean causal, int B,
+      int Tq, int Tk) {
+    Buf km = keyMask == null ? null : keyMask.buffer();
+    boolean emptyRow = false;
+    for (int b = 0; b < B; b++) {
+      for (int i = 0; i < Tq; i++) {
+        int last = causal ? Tk - Tq + i : Tk - 1;
+        boolean any = false;
+        for (int j = 0; j < Tk; j++) {
+          boolean visible = j <= last && (km == null || km.get(b * Tk + j) != 0);
+          bias.set((b * Tq + i) * Tk + j, visible ? 0 : MASKED);
+          any |= visible;
+        }
+        rowVisible.set(b * Tq + i, any ? 1 : 0);
+        emptyRow |= !any;
+      }
+    }
+    return emptyRow;
+  }
+
+  @Override
+  public String name() {
+    return "attention";
+  }
+
+  /*
+   * With G = dO (B*H, Tq, D):
+   *   dV = Pᵀ G,   dP = G Vᵀ,   dS = P ∘ (dP - rowsum(dP ∘ P)) / sqrt(D)   (softmax backward)
+   *   dQ = dS K,   dK = dSᵀ Q
+   * Masked entries have P = 0, so they receive no gradient.
+   */
+  @Override
+  public Tensor[] backward(Tensor g) {
+    int BH = q.dim(0);
+    Tensor g3 = g.reshape(BH, qShape[2], qShape[3]);
+    Tensor dP = g3.matmul(v, false, true); // (B*H, Tq, Tk)
+    Tensor dS = Softmax.backwardRows(p, dP, scale);
+    return new Tensor[] {
+      needsGrad(0) ? dS.matmul(k).reshape(qShape) : null,
+      needsGrad(1) ? dS.matmul(q, true, false).reshape(kShape) : null,
+      needsGrad(2) ? p.matmul(g3, true, false).reshape(kShape) : null
+    };
+  }
+}

@@ -1,0 +1,93 @@
+package org.sdpo.autograd.fused;
+
+import org.sdpo.autograd.Op;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Tensor;
+
+/**
+ * Mean cross-entropy between softmax(logits) and integer targets, over the rows whose target is
+ * not {@code ignoreIndex}: L = -(1/M) sum_{n valid} log softmax(x_n)[t_n], M = number of valid
+ * rows. Logits may have any rank &gt;= 2 (rows = every axis but the last). If no row is valid,
+ * L = 0 and the gradient is 0. Composed twin: pick(log_softmax(x), t), masked mean, negated.
+ */
+public final class SoftmaxCrossEntropy extends Op {
+  private final Tensor logp;
+  private final int[] targets;
+  private final int ignoreIndex;
+  private final int valid;
+  private final int[] logitsShape;
+
+  private SoftmaxCrossEntropy(
+      Tensor logp, int[] targets, int ignoreIndex, int valid, int[] logitsShape) {
+    this.logp = logp;
+    this.logitsShape = logitsShape;
+    this.targets = targets;
+    this.ignoreIndex = ignoreIndex;
+    this.valid = valid;
+  }
+
+  public static Variable apply(Variable logits, int[] targets, int ignoreIndex) {
+    Tensor x = logits.value();
+    if (x.rank() < 2) {
+      throw new IllegalArgumentException("cross_entropy: logits need rank >= 2, got "
+          + java.util.Arrays.toString(x.shape()));
+    }
+    int V = x.dim(-1);
+    int rows = (int) (x.numel() / V);
+    if (targets.length != rows) {
+      throw new IllegalArgumentException("cross_entropy: " + targets.length + " targets for "
+          + rows + " rows of logits " + java.util.Arrays.toString(x.shape()));
+    }
+    Tensor logp = x.reshape(rows, V).logSoftmax();
+    Buf lp = logp.buffer();
+    double sum = 0;
+    int valid = 0;
+    for (int n = 0; n < rows; n++) {
+      int t = targets[n];
+      if (t == ignoreIndex) {
+        continue;
+      }
+      if (t < 0 || t >= V) {
+        throw new IllegalArgumentException("cross_entropy: target " + t + " of row " + n
+            + " is outside [0, " + V + ") and is not the ignore index " + ignoreIndex);
+      }
+      sum -= lp.get(n * V + t);
+      valid++;
+    }
+    Tensor loss = Tensor.scalar(x.dtype(), valid == 0 ? 0 : sum / valid);
+    return record(new SoftmaxCrossEntropy(logp, targets.clone(), ignoreIndex, valid, x.shape()),
+        loss, logits);
+  }
+
+  @Override
+  public String name() {
+    return "cross_entropy";
+  }
+
+  // dL/dx_n = (softmax(x_n) - onehot(t_n)) / M for valid rows, 0 for ignored ones.
+  @Override
+  public Tensor[] backward(Tensor g) {
+    int rows = logp.dim(0);
+    int V = logp.dim(1);
+    Tensor dx = logp.exp();
+    Buf d = dx.buffer();
+    double scale = valid == 0 ? 0 : g.item() / valid;
+    for (int n = 0; n < rows; n++) {
+      int o = n * V;
+      boolean ignored = targets[n] == ignoreIndex;
+      for (int j = 0; j < V; j++) {
+        d.set(o + j, ignored ? 0 : scale * d.get(o + j));
+      }
+      if (!ignored) {
+        d.set(o + targets[n], d.get(o + targets[n]) - scale);
+      }
+    }
+    return new Tensor[] {dx.reshape(logitsShape)};
+  }
+
+  /** Cross-entropy with PyTorch's default ignore index, -100. */
+  public static Variable apply(Variable logits, int[] targets) {
+    return apply(logits, targets, -100);
+  }
+}

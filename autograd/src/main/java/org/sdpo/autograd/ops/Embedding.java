@@ -1,0 +1,34 @@
+package org.sdpo.autograd.ops;
+
+import org.sdpo.autograd.Op;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Tensor;
+
+/** Rows of a (N, C) table picked by integer ids: the embedding lookup. Output idsShape + [C]. */
+public final class Embedding extends Op {
+  private final int[] tableShape;
+  private final int[] ids;
+
+  private Embedding(int[] tableShape, int[] ids) {
+    this.tableShape = tableShape;
+    this.ids = ids;
+  }
+
+  public static Variable apply(Variable table, int[] ids, int... idsShape) {
+    Tensor y = table.value().gatherRows(ids, idsShape);
+    return record(new Embedding(table.shape(), ids.clone()), y, table);
+  }
+
+  @Override
+  public String name() {
+    return "embedding";
+  }
+
+  // Row r of the table receives the sum of the gradients of every position whose id is r.
+  @Override
+  public Tensor[] backward(Tensor g) {
+    Tensor dTable = Tensor.zeros(g.dtype(), tableShape);
+    dTable.scatterAddRowsInPlace(ids, g);
+    return new Tensor[] {dTable};
+  }
+}

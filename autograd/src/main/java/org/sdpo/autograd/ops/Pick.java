@@ -1,0 +1,39 @@
+package org.sdpo.autograd.ops;
+
+import org.sdpo.autograd.Op;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Tensor;
+
+/** y[n] = x[n, idx[n]] for a (N, K) input: picks one column per row (target log-probs). */
+public final class Pick extends Op {
+  private final int[] xShape;
+  private final int[] idx;
+
+  private Pick(int[] xShape, int[] idx) {
+    this.xShape = xShape;
+    this.idx = idx;
+  }
+
+  public static Variable apply(Variable x, int[] idx) {
+    return record(new Pick(x.shape(), idx.clone()), x.value().pick(idx), x);
+  }
+
+  @Override
+  public String name() {
+    return "pick";
+  }
+
+  // dy[n]/dx[n, k] = [k == idx[n]].
+  @Override
+  public Tensor[] backward(Tensor g) {
+    Tensor dx = Tensor.zeros(g.dtype(), xShape);
+    Buf d = dx.buffer();
+    Buf gb = g.buffer();
+    int K = xShape[1];
+    for (int n = 0; n < idx.length; n++) {
+      d.set(n * K + idx[n], gb.get(n));
+    }
+    return new Tensor[] {dx};
+  }
+}
