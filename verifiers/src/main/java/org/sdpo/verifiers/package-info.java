@@ -1,0 +1,2 @@
+/** Environments that grade attempts and explain failures in text (in progress). */
+package org.sdpo.verifiers;
