@@ -2,20 +2,15 @@ package org.sdpo.tensor;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.OpContext;
+import org.nd4j.linalg.api.ops.impl.reduce.Mmul;
 import org.nd4j.linalg.api.ops.impl.reduce.floating.Mean;
 import org.nd4j.linalg.api.ops.impl.reduce.same.Max;
 import org.nd4j.linalg.api.ops.impl.reduce.same.Sum;
-import org.nd4j.linalg.api.ops.impl.scalar.Pow;
-import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
-import org.nd4j.linalg.api.ops.impl.transforms.floating.Sqrt;
 import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.AddOp;
 import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.DivOp;
 import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.MulOp;
 import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.SubOp;
-import org.nd4j.linalg.api.ops.impl.transforms.strict.Exp;
-import org.nd4j.linalg.api.ops.impl.transforms.strict.Log;
-import org.nd4j.linalg.api.ops.impl.transforms.strict.Sigmoid;
-import org.nd4j.linalg.api.ops.impl.transforms.strict.Tanh;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -24,16 +19,47 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * The ND4J implementation of {@link Backend}, for its CPU backend (OpenBLAS) and its CUDA
  * backend alike: only {@code INDArray}/{@code Nd4j} calls, no backend-specific classes.
  *
- * <p>Which kernel runs where: matrix products, reductions, softmax and the transcendental
- * functions (exp, log, tanh, sigmoid, sqrt, pow) are ND4J calls into preallocated outputs;
- * broadcasting arithmetic is an ND4J custom op; cheap same-shape arithmetic (scalar add/mul,
- * relu, where, axpy) is a plain Java loop over the native memory, which costs nothing per call,
- * whereas every ND4J call costs about 1-5 µs.
+ * <p>Which kernel runs where: matrix products (OpenBLAS) and copies are ND4J calls into
+ * preallocated outputs, and so are broadcasts and reductions of unusual shapes. Elementwise math,
+ * the common broadcasts (same shape, bias rows, per-row columns, scalars), reductions over
+ * leading or trailing axes and softmax run as {@link JavaKernels} loops over the native memory:
+ * measured here, those are as fast or faster than ND4J's kernels and cost nothing per call.
  */
 public final class Nd4jBackend implements Backend {
 
-  /** ND4J's array behind a tensor. */
-  record Nd4jStorage(INDArray array) implements Storage {}
+  /**
+   * ND4J's array behind a tensor, with the views made of it so far. Creating an ND4J view costs
+   * two native allocations (its shape information); pooled storage is reused from step to step
+   * and asked for the same views each time, so each view is made once and then served from here.
+   */
+  static final class Nd4jStorage implements Storage {
+    private final INDArray array;
+    private java.util.Map<String, Nd4jStorage> views;
+
+    Nd4jStorage(INDArray array) {
+      this.array = array;
+    }
+
+    INDArray array() {
+      return array;
+    }
+
+    Nd4jStorage view(String key, java.util.function.Supplier<INDArray> make) {
+      if (views == null) {
+        views = new java.util.HashMap<>();
+      }
+      Nd4jStorage v = views.get(key);
+      if (v == null) {
+        v = new Nd4jStorage(make.get());
+        views.put(key, v);
+      }
+      return v;
+    }
+  }
+
+  private static Nd4jStorage st(Tensor t) {
+    return (Nd4jStorage) t.storage();
+  }
 
   static INDArray arr(Tensor t) {
     return ((Nd4jStorage) t.storage()).array();
@@ -61,11 +87,13 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public Storage allocate(DType dtype, int[] shape) {
+    MemoryStats.count(dtype, shape);
     return wrap(Nd4j.createUninitialized(type(dtype), Shape.toLong(shape), 'c'));
   }
 
   @Override
   public Storage fromDoubles(double[] data, DType dtype, int[] shape) {
+    MemoryStats.count(dtype, shape);
     INDArray a = Nd4j.createUninitialized(type(dtype), Shape.toLong(shape), 'c');
     Buf b = bufferOf(a, dtype);
     for (int i = 0; i < data.length; i++) {
@@ -76,6 +104,7 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public Storage fromFloats(float[] data, DType dtype, int[] shape) {
+    MemoryStats.count(dtype, shape);
     INDArray a = Nd4j.createUninitialized(type(dtype), Shape.toLong(shape), 'c');
     Buf b = bufferOf(a, dtype);
     for (int i = 0; i < data.length; i++) {
@@ -156,25 +185,26 @@ public final class Nd4jBackend implements Backend {
   @Override
   public Storage reshape(Tensor t, int[] shape) {
     INDArray a = arr(t);
-    if (shape.length == 0) {
-      return wrap(a.reshape('c', new long[0]));
-    }
-    return wrap(a.reshape('c', Shape.toLong(shape)));
+    return st(t).view("r" + java.util.Arrays.toString(shape),
+        () -> a.reshape('c', Shape.toLong(shape)));
   }
 
   @Override
   public Storage permute(Tensor t, int[] axes) {
-    return wrap(arr(t).permute(axes));
+    INDArray a = arr(t);
+    return st(t).view("p" + java.util.Arrays.toString(axes), () -> a.permute(axes));
   }
 
   @Override
   public Storage slice(Tensor t, int axis, int start, int end) {
     INDArray a = arr(t);
-    INDArrayIndex[] idx = new INDArrayIndex[a.rank()];
-    for (int i = 0; i < idx.length; i++) {
-      idx[i] = i == axis ? NDArrayIndex.interval(start, end) : NDArrayIndex.all();
-    }
-    return wrap(a.get(idx));
+    return st(t).view("s" + axis + ":" + start + ":" + end, () -> {
+      INDArrayIndex[] idx = new INDArrayIndex[a.rank()];
+      for (int i = 0; i < idx.length; i++) {
+        idx[i] = i == axis ? NDArrayIndex.interval(start, end) : NDArrayIndex.all();
+      }
+      return a.get(idx);
+    });
   }
 
   @Override
@@ -184,12 +214,12 @@ public final class Nd4jBackend implements Backend {
     if (src.dtype() != out.dtype()) {
       s = s.castTo(o.dataType());
     }
-    if (src.rank() == 0 || src.numel() == 1) {
-      o.assign(s.getDouble(0));
+    if (src.numel() == 1 && isContiguous(out)) {
+      JavaKernels.fill(buffer(out), get(src, 0));
     } else if (src.sameShape(out)) {
       o.assign(s);
     } else {
-      // broadcast: x + 0 with numpy semantics, into out
+      // broadcast: out = 0 + src with numpy semantics
       o.assign(0.0);
       Nd4j.exec(new AddOp(new INDArray[] {o, s}, new INDArray[] {o}));
     }
@@ -197,13 +227,38 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void fill(Tensor out, double value) {
-    arr(out).assign(value);
+    if (isContiguous(out)) {
+      JavaKernels.fill(buffer(out), value);
+    } else {
+      arr(out).assign(value);
+    }
   }
 
   @Override
   public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+    if (isContiguous(a) && isContiguous(b)) {
+      int[] os = out.shape();
+      int n = (int) out.numel();
+      int pa = trailingPeriod(a.shape(), os);
+      int pb = trailingPeriod(b.shape(), os);
+      if (pa > 0 && pb > 0 && (pa == n || pb == n)) {
+        JavaKernels.binaryRows(op, buffer(a), pa, buffer(b), pb, buffer(out));
+        return;
+      }
+      int ca = columnInner(a.shape(), os);
+      int cb = columnInner(b.shape(), os);
+      if ((pa == n && cb > 0) || (pb == n && ca > 0)) {
+        int inner = pa == n ? cb : ca;
+        JavaKernels.binaryColumns(op, buffer(a), pa != n, buffer(b), pb != n, inner, buffer(out));
+        return;
+      }
+    }
     if (op == BinaryOp.GREATER || op == BinaryOp.MAX) {
-      javaBinary(op, a, b, out);
+      int[] s = out.shape();
+      Tensor ea = a.sameShape(out) ? a.contiguous() : a.broadcastTo(s);
+      Tensor eb = b.sameShape(out) ? b.contiguous() : b.broadcastTo(s);
+      JavaKernels.binaryRows(op, buffer(ea), (int) out.numel(), buffer(eb), (int) out.numel(),
+          buffer(out));
       return;
     }
     INDArray[] in = {arr(a), arr(b)};
@@ -226,121 +281,104 @@ public final class Nd4jBackend implements Backend {
     }
   }
 
-  private void javaBinary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
-    int[] s = out.shape();
-    Tensor ea = a.sameShape(out) ? a : a.broadcastTo(s);
-    Tensor eb = b.sameShape(out) ? b : b.broadcastTo(s);
-    Buf x = ea.buffer();
-    Buf y = eb.buffer();
-    Buf z = buffer(out);
-    for (int i = 0, n = z.size(); i < n; i++) {
-      double u = x.get(i);
-      double v = y.get(i);
-      z.set(i, op == BinaryOp.GREATER ? (u > v ? 1 : 0) : Math.max(u, v));
+  /**
+   * If x, broadcast to {@code out}, repeats a block of the output's trailing axes (x equal to
+   * out, a bias row, a scalar), the size of that block; else -1.
+   */
+  static int trailingPeriod(int[] x, int[] out) {
+    int lead = 0;
+    while (lead < x.length && x[lead] == 1) {
+      lead++;
     }
+    int k = x.length - lead;
+    if (k > out.length) {
+      return -1;
+    }
+    int period = 1;
+    for (int i = 0; i < k; i++) {
+      if (x[lead + i] != out[out.length - k + i]) {
+        return -1;
+      }
+      period *= x[lead + i];
+    }
+    return period;
+  }
+
+  /**
+   * If x, broadcast to {@code out}, equals out on its leading axes and is 1 on the rest (a
+   * per-row statistic such as (N, 1) against (N, K)), the number of trailing elements each of
+   * its values covers; else -1.
+   */
+  static int columnInner(int[] x, int[] out) {
+    int off = out.length - x.length;
+    if (off < 0) {
+      return -1;
+    }
+    int k = 0;
+    while (k < out.length && (k < off ? 1 : x[k - off]) == out[k] && (k >= off || out[k] == 1)) {
+      k++;
+    }
+    for (int i = k; i < out.length; i++) {
+      if ((i < off ? 1 : x[i - off]) != 1) {
+        return -1;
+      }
+    }
+    if (k == out.length) {
+      return -1;
+    }
+    return Shape.prod(out, k, out.length);
   }
 
   @Override
   public void unary(UnaryOp op, Tensor a, Tensor out) {
-    INDArray x = arr(a);
-    INDArray z = arr(out);
-    switch (op) {
-      case EXP:
-        Nd4j.exec(new Exp(x, z));
-        return;
-      case LOG:
-        Nd4j.exec(new Log(x, z));
-        return;
-      case TANH:
-        Nd4j.exec(new Tanh(x, z));
-        return;
-      case SIGMOID:
-        Nd4j.exec(new Sigmoid(x, z));
-        return;
-      case SQRT:
-        Nd4j.exec(new Sqrt(x, z));
-        return;
-      default:
-        break;
-    }
-    Buf in = a.buffer();
-    Buf o = buffer(out);
-    for (int i = 0, n = o.size(); i < n; i++) {
-      double v = in.get(i);
-      double r;
-      switch (op) {
-        case NEG:
-          r = -v;
-          break;
-        case ABS:
-          r = Math.abs(v);
-          break;
-        case RELU:
-          r = v > 0 ? v : 0;
-          break;
-        case SQUARE:
-          r = v * v;
-          break;
-        case RECIPROCAL:
-          r = 1 / v;
-          break;
-        case STEP:
-          r = v > 0 ? 1 : 0;
-          break;
-        default:
-          throw new AssertionError(op);
-      }
-      o.set(i, r);
-    }
+    JavaKernels.unary(op, a.buffer(), buffer(out));
   }
 
   @Override
   public void scalar(ScalarOp op, Tensor a, double s, Tensor out) {
-    if (op == ScalarOp.POW) {
-      Nd4j.exec(new Pow(arr(a), arr(out), s));
-      return;
-    }
-    Buf in = a.buffer();
-    Buf o = buffer(out);
-    for (int i = 0, n = o.size(); i < n; i++) {
-      double v = in.get(i);
-      double r;
-      switch (op) {
-        case ADD:
-          r = v + s;
-          break;
-        case MUL:
-          r = v * s;
-          break;
-        case RSUB:
-          r = s - v;
-          break;
-        case RDIV:
-          r = s / v;
-          break;
-        default:
-          throw new AssertionError(op);
-      }
-      o.set(i, r);
-    }
+    JavaKernels.scalar(op, a.buffer(), s, buffer(out));
   }
 
   @Override
   public void axpy(double alpha, Tensor x, Tensor y) {
-    Buf in = x.buffer();
-    Buf o = buffer(y);
-    for (int i = 0, n = o.size(); i < n; i++) {
-      o.set(i, o.get(i) + alpha * in.get(i));
-    }
+    JavaKernels.axpy(alpha, x.buffer(), buffer(y));
+  }
+
+  /**
+   * One matmul op object and one native op context per thread, reused for every product:
+   * {@code Nd4j.matmul} builds both on each call (about 25 µs and two native allocations).
+   */
+  private static final ThreadLocal<MatmulCall> MATMUL = ThreadLocal.withInitial(MatmulCall::new);
+
+  private static final class MatmulCall {
+    final Mmul op = new Mmul();
+    final OpContext ctx = Nd4j.getExecutioner().buildContext();
   }
 
   @Override
   public void matmul(Tensor a, Tensor b, Tensor out, boolean transposeA, boolean transposeB) {
-    Nd4j.matmul(arr(a), arr(b), arr(out), transposeA, transposeB, false);
+    MatmulCall call = MATMUL.get();
+    call.ctx.setInputArrays(arr(a), arr(b));
+    call.ctx.setOutputArrays(arr(out));
+    call.ctx.setIArguments(transposeA ? 1 : 0, transposeB ? 1 : 0, 0); // transpose a, b, result
+    Nd4j.getExecutioner().exec(call.op, call.ctx);
   }
 
   @Override
   public void reduce(ReduceOp op, Tensor a, int[] axes, Tensor out) {
+    int[] s = a.shape();
+    int r = s.length;
+    boolean trailing = axes[axes.length - 1] == r - 1 && axes[0] == r - axes.length;
+    boolean leading = axes[0] == 0 && axes[axes.length - 1] == axes.length - 1;
+    if (isContiguous(a) && trailing) {
+      JavaKernels.reduceRows(op, buffer(a), Shape.prod(s, r - axes.length, r), buffer(out));
+      return;
+    }
+    if (isContiguous(a) && leading) {
+      JavaKernels.reduceColumns(op, buffer(a), Shape.prod(s, 0, axes.length),
+          Shape.prod(s, axes.length, r), buffer(out));
+      return;
+    }
     INDArray x = arr(a);
     INDArray z = arr(out);
     switch (op) {
@@ -360,7 +398,7 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void softmax(Tensor a, Tensor out) {
-    Nd4j.exec(new SoftMax(arr(a), arr(out), a.rank() - 1));
+    JavaKernels.softmaxRows(a.buffer(), a.dim(-1), buffer(out));
   }
 
   @Override
@@ -369,9 +407,11 @@ public final class Nd4jBackend implements Backend {
     Buf x = a.buffer();
     Buf y = b.buffer();
     Buf o = buffer(out);
-    for (int i = 0, n = o.size(); i < n; i++) {
-      o.set(i, c.get(i) != 0 ? x.get(i) : y.get(i));
-    }
+    Parallel.forRange(o.size(), 1, (st, e) -> {
+      for (int i = st; i < e; i++) {
+        o.set(i, c.get(i) != 0 ? x.get(i) : y.get(i));
+      }
+    });
   }
 
   @Override
