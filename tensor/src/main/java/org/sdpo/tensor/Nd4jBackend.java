@@ -11,6 +11,10 @@ import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.AddOp;
 import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.DivOp;
 import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.MulOp;
 import org.nd4j.linalg.api.ops.impl.transforms.pairwise.arithmetic.SubOp;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Exp;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Log;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Sigmoid;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Tanh;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.INDArrayIndex;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -241,7 +245,8 @@ public final class Nd4jBackend implements Backend {
       int n = (int) out.numel();
       int pa = trailingPeriod(a.shape(), os);
       int pb = trailingPeriod(b.shape(), os);
-      if (pa > 0 && pb > 0 && (pa == n || pb == n)) {
+      boolean bigSameShape = pa == n && pb == n && n >= ND4J_ARITHMETIC_MIN;
+      if (pa > 0 && pb > 0 && (pa == n || pb == n) && !(bigSameShape && isArithmetic(op))) {
         JavaKernels.binaryRows(op, buffer(a), pa, buffer(b), pb, buffer(out));
         return;
       }
@@ -279,6 +284,10 @@ public final class Nd4jBackend implements Backend {
       default:
         throw new AssertionError(op);
     }
+  }
+
+  private static boolean isArithmetic(BinaryOp op) {
+    return op == BinaryOp.ADD || op == BinaryOp.SUB || op == BinaryOp.MUL || op == BinaryOp.DIV;
   }
 
   /**
@@ -329,8 +338,40 @@ public final class Nd4jBackend implements Backend {
     return Shape.prod(out, k, out.length);
   }
 
+  /**
+   * From this many elements on, exp, log, tanh and sigmoid run in ND4J, whose vectorised kernels
+   * cost about 2-5 ns per element against 15 ns for {@code Math.exp} (measured here).
+   */
+  static final int ND4J_TRANSCENDENTAL_MIN = 2048;
+
+  /**
+   * From this many elements on, same-shape add/sub/mul/div run in ND4J (about 0.6 ns per element,
+   * vectorised, against about 1.1 ns for the generic Java loop), which pays its per-call cost.
+   */
+  static final int ND4J_ARITHMETIC_MIN = 1 << 16;
+
   @Override
   public void unary(UnaryOp op, Tensor a, Tensor out) {
+    if (a.numel() >= ND4J_TRANSCENDENTAL_MIN && isContiguous(a)) {
+      INDArray x = arr(a);
+      INDArray z = arr(out);
+      switch (op) {
+        case EXP:
+          Nd4j.exec(new Exp(x, z));
+          return;
+        case LOG:
+          Nd4j.exec(new Log(x, z));
+          return;
+        case TANH:
+          Nd4j.exec(new Tanh(x, z));
+          return;
+        case SIGMOID:
+          Nd4j.exec(new Sigmoid(x, z));
+          return;
+        default:
+          break;
+      }
+    }
     JavaKernels.unary(op, a.buffer(), buffer(out));
   }
 
