@@ -1,0 +1,200 @@
+package org.sdpo.verifiers;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.sdpo.verifiers.arith.ArithEnvironment;
+import org.sdpo.verifiers.code.CodeEnvironment;
+import org.sdpo.verifiers.json.Json;
+import org.sdpo.verifiers.json.JsonException;
+import org.sdpo.verifiers.tool.ToolEnvironment;
+
+/** Environment lookup, never-throwing verification, parallel grading and task files. */
+public final class Verifiers {
+  /** The longest attempt graded; longer ones fail with a "too long" verdict. */
+  public static final int MAX_ATTEMPT_CHARS = 100_000;
+
+  private Verifiers() {}
+
+  /** The built-in environments' names. */
+  public static List<String> builtIn() {
+    return List.of("code", "arith", "tool");
+  }
+
+  /** A built-in environment by name, at its natural feedback level. */
+  public static Environment byName(String name) {
+    switch (name) {
+      case "code":
+        return new CodeEnvironment(FeedbackLevel.FULL);
+      case "arith":
+        return new ArithEnvironment(FeedbackLevel.NONE);
+      case "tool":
+        return new ToolEnvironment(FeedbackLevel.FULL);
+      default:
+        throw new IllegalArgumentException("unknown environment '" + name
+            + "': expected one of " + builtIn() + " (or external with a command)");
+    }
+  }
+
+  /**
+   * {@link Environment#verify} with every failure turned into a verdict: an over-long attempt, a
+   * null, or anything the environment throws (a {@code StackOverflowError} included) gives a failed
+   * verdict that says why.
+   */
+  public static Verdict safeVerify(Environment env, Task task, String attempt) {
+    if (attempt == null) {
+      return Verdict.fail("format_error", feedbackFor(env, "Format Error", "empty attempt"),
+          Map.of());
+    }
+    if (attempt.length() > MAX_ATTEMPT_CHARS) {
+      return Verdict.fail("too_long", feedbackFor(env, "Output Limit Exceeded",
+          "the attempt has " + attempt.length() + " characters; at most " + MAX_ATTEMPT_CHARS
+              + " are graded"), Map.of("length", (long) attempt.length()));
+    }
+    try {
+      return env.verify(task, attempt);
+    } catch (StackOverflowError | OutOfMemoryError e) {
+      return Verdict.fail("internal_error", feedbackFor(env, "Internal Error",
+          "the attempt exhausted the verifier's " + (e instanceof StackOverflowError ? "stack" : "memory")),
+          Map.of("error", e.getClass().getSimpleName()));
+    } catch (RuntimeException e) {
+      return Verdict.fail("internal_error", feedbackFor(env, "Internal Error",
+          "the verifier failed: " + e), Map.of("error", e.getClass().getSimpleName()));
+    }
+  }
+
+  /** Feedback text at the environment's level from a summary and the full detail. */
+  public static String feedbackFor(Environment env, String summary, String full) {
+    return feedbackAt(env.feedback(), summary, full);
+  }
+
+  /** Feedback text at a level: "" for none, the summary, or "summary: detail". */
+  public static String feedbackAt(FeedbackLevel level, String summary, String full) {
+    switch (level) {
+      case NONE:
+        return "";
+      case SUMMARY:
+        return summary;
+      default:
+        return full == null || full.isEmpty() ? summary : summary + "\n" + full;
+    }
+  }
+
+  /**
+   * Grades many (task, attempt) pairs on {@code threads} threads; the result list is in input
+   * order and never contains an exception.
+   */
+  public static List<Verdict> verifyAll(Environment env, List<Task> tasks, List<String> attempts,
+      int threads) {
+    if (tasks.size() != attempts.size()) {
+      throw new IllegalArgumentException(
+          "verifyAll: " + tasks.size() + " tasks for " + attempts.size() + " attempts");
+    }
+    if (threads <= 1 || tasks.size() <= 1) {
+      List<Verdict> out = new ArrayList<>();
+      for (int i = 0; i < tasks.size(); i++) {
+        out.add(safeVerify(env, tasks.get(i), attempts.get(i)));
+      }
+      return out;
+    }
+    ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+      Thread t = new Thread(r, "verifier");
+      t.setDaemon(true);
+      return t;
+    });
+    try {
+      List<Future<Verdict>> futures = new ArrayList<>();
+      for (int i = 0; i < tasks.size(); i++) {
+        Task t = tasks.get(i);
+        String a = attempts.get(i);
+        futures.add(pool.submit(() -> safeVerify(env, t, a)));
+      }
+      List<Verdict> out = new ArrayList<>();
+      for (Future<Verdict> f : futures) {
+        out.add(f.get());
+      }
+      return out;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("verification interrupted", e);
+    } catch (ExecutionException e) {
+      throw new IllegalStateException("verification failed", e.getCause());
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  // ---------------------------------------------------------------- task files
+
+  /** Reads tasks from a JSONL file (one task object per line; blank lines skipped). */
+  @SuppressWarnings("unchecked")
+  public static List<Task> readTasks(Path file) throws IOException {
+    List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+    List<Task> tasks = new ArrayList<>();
+    for (int i = 0; i < lines.size(); i++) {
+      String line = lines.get(i).trim();
+      if (line.isEmpty()) {
+        continue;
+      }
+      try {
+        tasks.add(taskFromMap(Json.parseObject(line), file + ":" + (i + 1)));
+      } catch (JsonException | IllegalArgumentException | ClassCastException e) {
+        throw new IllegalArgumentException(file + ", line " + (i + 1) + ": " + e.getMessage(), e);
+      }
+    }
+    return tasks;
+  }
+
+  /** A task from its JSON map; {@code where} names the source in error messages. */
+  @SuppressWarnings("unchecked")
+  public static Task taskFromMap(Map<String, Object> m, String where) {
+    Object prompt = m.get("prompt");
+    if (!(prompt instanceof String)) {
+      throw new IllegalArgumentException("task needs a string \"prompt\"");
+    }
+    Object env = m.getOrDefault("env", "");
+    Object id = m.getOrDefault("id", where);
+    Object data = m.getOrDefault("data", Map.of());
+    if (!(data instanceof Map)) {
+      throw new IllegalArgumentException("task \"data\" must be an object");
+    }
+    Object diff = m.getOrDefault("difficulty", 0L);
+    Object split = m.getOrDefault("split", "train");
+    Object ref = m.getOrDefault("reference", "");
+    return new Task(String.valueOf(id), String.valueOf(env), (String) prompt, String.valueOf(ref),
+        diff instanceof Number ? ((Number) diff).intValue() : 0, Split.parse(String.valueOf(split)),
+        (Map<String, Object>) data);
+  }
+
+  /** Writes tasks as JSONL, atomically (a temporary file renamed into place). */
+  public static void writeTasks(Path file, List<Task> tasks) throws IOException {
+    StringBuilder sb = new StringBuilder();
+    for (Task t : tasks) {
+      sb.append(Json.write(t.toMap())).append('\n');
+    }
+    Path dir = file.toAbsolutePath().getParent();
+    Files.createDirectories(dir);
+    Path tmp = Files.createTempFile(dir, file.getFileName().toString(), ".tmp");
+    Files.writeString(tmp, sb, StandardCharsets.UTF_8);
+    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  /** Details map helper: key/value pairs in order. */
+  public static Map<String, Object> details(Object... kv) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    for (int i = 0; i + 1 < kv.length; i += 2) {
+      m.put(String.valueOf(kv[i]), kv[i + 1]);
+    }
+    return m;
+  }
+}

@@ -1,2 +1,0 @@
-/** Environments that grade attempts and explain failures in text (in progress). */
-package org.sdpo.verifiers;
