@@ -1,0 +1,270 @@
+package org.sdpo.verifiers.external;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.sdpo.verifiers.Environment;
+import org.sdpo.verifiers.FeedbackLevel;
+import org.sdpo.verifiers.Split;
+import org.sdpo.verifiers.Task;
+import org.sdpo.verifiers.TeachingExample;
+import org.sdpo.verifiers.Verdict;
+import org.sdpo.verifiers.Verifiers;
+import org.sdpo.verifiers.json.Json;
+import org.sdpo.verifiers.json.JsonException;
+
+/**
+ * Plugs in any real grader: a command run once per attempt, which reads {@code {"task": {...},
+ * "attempt": "..."}} as JSON on standard input and writes a verdict JSON on standard output:
+ * {@code {"reward": 0..1, "success": bool, "feedback": "...", "summary": "...", "details": {...}}}
+ * ({@code success} defaults to reward &gt;= 1, {@code summary} to "Failed").
+ *
+ * <p>The grader runs under a wall-clock timeout, its output is capped, and on timeout or overflow
+ * its whole process tree is killed. A crash, a timeout or malformed output becomes a failed verdict
+ * whose feedback says which. Tasks come from a JSONL file.
+ */
+public final class ExternalEnvironment implements Environment {
+  private final List<String> command;
+  private final List<Task> tasks;
+  private final FeedbackLevel level;
+  private final Duration timeout;
+  private final int maxOutputBytes;
+  private final Path workDir;
+
+  public ExternalEnvironment(List<String> command, List<Task> tasks, FeedbackLevel level,
+      Duration timeout, int maxOutputBytes, Path workDir) {
+    if (command.isEmpty()) {
+      throw new IllegalArgumentException("external: the grader command is empty");
+    }
+    if (timeout.isNegative() || timeout.isZero()) {
+      throw new IllegalArgumentException("external: timeout must be positive, got " + timeout);
+    }
+    this.command = List.copyOf(command);
+    this.tasks = List.copyOf(tasks);
+    this.level = level;
+    this.timeout = timeout;
+    this.maxOutputBytes = maxOutputBytes;
+    this.workDir = workDir;
+  }
+
+  /** A grader with a 10 s timeout and a 1 MiB output cap, run in the current directory. */
+  public static ExternalEnvironment of(List<String> command, List<Task> tasks, FeedbackLevel level) {
+    return new ExternalEnvironment(command, tasks, level, Duration.ofSeconds(10), 1 << 20, null);
+  }
+
+  @Override
+  public String name() {
+    return "external";
+  }
+
+  @Override
+  public FeedbackLevel feedback() {
+    return level;
+  }
+
+  @Override
+  public Environment withFeedback(FeedbackLevel l) {
+    return new ExternalEnvironment(command, tasks, l, timeout, maxOutputBytes, workDir);
+  }
+
+  @Override
+  public int maxDifficulty() {
+    return tasks.stream().mapToInt(Task::difficulty).max().orElse(0);
+  }
+
+  /** Tasks of the file: those of the split (and difficulty, unless 0), cycling from seed. */
+  @Override
+  public List<Task> tasks(Split split, int n, long seed, int difficulty) {
+    List<Task> pool = tasks.stream().filter(t -> t.split() == split)
+        .filter(t -> difficulty == 0 || t.difficulty() == difficulty).toList();
+    if (pool.isEmpty()) {
+      throw new IllegalArgumentException("external: the task file has no " + split.id() + " tasks"
+          + (difficulty == 0 ? "" : " of difficulty " + difficulty));
+    }
+    List<Task> out = new ArrayList<>();
+    int start = (int) Math.floorMod(seed, (long) pool.size());
+    for (int i = 0; i < n; i++) {
+      out.add(pool.get((start + i) % pool.size()));
+    }
+    return out;
+  }
+
+  @Override
+  public List<TeachingExample> teaching(Split split, int n, long seed) {
+    return List.of(); // an external grader brings no generator of wrong attempts
+  }
+
+  @Override
+  public Verdict verify(Task task, String attempt) {
+    Map<String, Object> input = new LinkedHashMap<>();
+    input.put("task", task.toMap());
+    input.put("attempt", attempt);
+    byte[] stdin = Json.write(input).getBytes(StandardCharsets.UTF_8);
+    Process p;
+    try {
+      ProcessBuilder pb = new ProcessBuilder(command);
+      if (workDir != null) {
+        pb.directory(workDir.toFile());
+      }
+      p = pb.start();
+    } catch (IOException e) {
+      return failure("grader_error", "could not start the grader " + command + ": " + e.getMessage());
+    }
+    Capture out = new Capture(p.getInputStream(), maxOutputBytes, () -> killTree(p));
+    Capture err = new Capture(p.getErrorStream(), 64 * 1024, null);
+    Thread writer = daemon(() -> {
+      try (OutputStream os = p.getOutputStream()) {
+        os.write(stdin);
+      } catch (IOException e) {
+        // the grader closed its input early; what it printed still counts
+      }
+    });
+    Thread outT = daemon(out);
+    Thread errT = daemon(err);
+    boolean finished;
+    try {
+      finished = p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+      if (finished && !out.overflow) {
+        outT.join(timeout.toMillis());
+        errT.join(1000);
+      }
+    } catch (InterruptedException e) {
+      killTree(p);
+      Thread.currentThread().interrupt();
+      return failure("grader_error", "interrupted while waiting for the grader");
+    }
+    if (!finished || out.overflow) {
+      killTree(p);
+      writer.interrupt();
+      if (out.overflow) {
+        return failure("grader_error", "the grader wrote more than " + maxOutputBytes
+            + " bytes; it was stopped");
+      }
+      return failure("grader_timeout", String.format(java.util.Locale.ROOT,
+          "the grader did not answer within %.1f s; it was stopped", timeout.toMillis() / 1000.0));
+    }
+    int code = p.exitValue();
+    if (code != 0) {
+      String tail = err.tail(400);
+      return failure("grader_crash", "the grader exited with code " + code
+          + (tail.isEmpty() ? "" : ": " + tail));
+    }
+    return parseVerdict(out.text());
+  }
+
+  private Verdict parseVerdict(String text) {
+    Map<String, Object> m;
+    try {
+      m = Json.parseObject(text.trim());
+    } catch (JsonException e) {
+      String shown = text.length() > 80 ? text.substring(0, 77) + "..." : text;
+      return failure("grader_malformed", "malformed grader output (" + e.getMessage() + "): "
+          + shown.strip());
+    }
+    Object reward = m.get("reward");
+    if (!(reward instanceof Number)) {
+      return failure("grader_malformed", "grader output has no numeric \"reward\"");
+    }
+    double r = ((Number) reward).doubleValue();
+    if (!(r >= 0 && r <= 1)) {
+      return failure("grader_malformed", "grader reward " + reward + " is outside [0, 1]");
+    }
+    Object success = m.getOrDefault("success", r >= 1);
+    if (!(success instanceof Boolean)) {
+      return failure("grader_malformed", "grader \"success\" must be true or false");
+    }
+    Object fb = m.getOrDefault("feedback", "");
+    Object summary = m.getOrDefault("summary", "Failed");
+    Object details = m.getOrDefault("details", Map.of());
+    if (!(fb instanceof String) || !(summary instanceof String) || !(details instanceof Map)) {
+      return failure("grader_malformed",
+          "grader \"feedback\" and \"summary\" must be strings and \"details\" an object");
+    }
+    @SuppressWarnings("unchecked")
+    Map<String, Object> d = (Map<String, Object>) details;
+    boolean ok = (Boolean) success;
+    String feedback = ok ? "" : Verifiers.feedbackAt(level, (String) summary, (String) fb);
+    return new Verdict(r, ok, feedback, ok ? "pass" : "fail", d);
+  }
+
+  private Verdict failure(String kind, String why) {
+    return Verdict.fail(kind, Verifiers.feedbackAt(level, "Grader Error", why),
+        Verifiers.details("reason", why));
+  }
+
+  /** Kills the grader and every process it started (snapshot first: orphans leave the tree). */
+  static void killTree(Process p) {
+    List<ProcessHandle> all = new ArrayList<>(p.descendants().toList());
+    p.destroyForcibly();
+    for (ProcessHandle h : List.copyOf(all)) {
+      all.addAll(h.descendants().toList());
+    }
+    all.forEach(ProcessHandle::destroyForcibly);
+  }
+
+  private static Thread daemon(Runnable r) {
+    Thread t = new Thread(r, "external-grader-io");
+    t.setDaemon(true);
+    t.start();
+    return t;
+  }
+
+  /** Reads a stream to the end, keeping at most {@code cap} bytes and noting any overflow. */
+  private static final class Capture implements Runnable {
+    private final InputStream in;
+    private final int cap;
+    private final ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    private final Runnable onOverflow;
+    private volatile boolean overflow;
+
+    Capture(InputStream in, int cap, Runnable onOverflow) {
+      this.in = in;
+      this.cap = cap;
+      this.onOverflow = onOverflow;
+    }
+
+    @Override
+    public void run() {
+      byte[] b = new byte[8192];
+      try {
+        int n;
+        while ((n = in.read(b)) > 0) {
+          synchronized (buf) {
+            int room = cap - buf.size();
+            if (n > room) {
+              buf.write(b, 0, room);
+              overflow = true;
+              if (onOverflow != null) {
+                onOverflow.run(); // stop the grader now rather than at the timeout
+              }
+              return;
+            }
+            buf.write(b, 0, n);
+          }
+        }
+      } catch (IOException e) {
+        // the process was killed
+      }
+    }
+
+    String text() {
+      synchronized (buf) {
+        return buf.toString(StandardCharsets.UTF_8);
+      }
+    }
+
+    String tail(int chars) {
+      String t = text().strip();
+      return t.length() <= chars ? t : "..." + t.substring(t.length() - chars);
+    }
+  }
+}

@@ -1,0 +1,4 @@
+#!/bin/sh
+# Never answers.
+cat > /dev/null
+while :; do :; done

@@ -1,0 +1,4 @@
+#!/bin/sh
+# Writes without end.
+cat > /dev/null
+yes 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
