@@ -9,9 +9,9 @@ import org.junit.jupiter.api.Test;
 
 class GradCheckCommandTest {
 
-  private record Result(int exit, String out, String err) {}
+  record Result(int exit, String out, String err) {}
 
-  private static Result run(String... args) {
+  static Result run(String... args) {
     PrintStream oldOut = System.out;
     PrintStream oldErr = System.err;
     ByteArrayOutputStream out = new ByteArrayOutputStream();
