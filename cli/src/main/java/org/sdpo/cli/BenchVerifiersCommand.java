@@ -43,7 +43,7 @@ final class BenchVerifiersCommand implements Callable<Integer> {
         tasks.add(e.task());
         attempts.add(e.wrongAttempt());
       }
-      run(env, tasks, attempts, 1, 0.5); // warm-up
+      run(env, tasks, attempts, threads, 2.0); // warm-up (JIT)
       double one = run(env, tasks, attempts, 1, seconds);
       double many = run(env, tasks, attempts, threads, seconds);
       System.out.printf(Locale.ROOT, "%-8s %16.0f %18.0f %14.1f%n", name, one, many, 1e6 / one);
