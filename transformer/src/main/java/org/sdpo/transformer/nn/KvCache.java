@@ -1,0 +1,69 @@
+package org.sdpo.transformer.nn;
+
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Tensor;
+
+/**
+ * Keys and values of every layer for the positions decoded so far, so each new token attends to
+ * the prefix without recomputing it. Preallocated for {@code capacity} positions: (B, H, capacity,
+ * D) per layer, plus the key mask (B, capacity) (1 = real token, 0 = padding).
+ */
+public final class KvCache {
+  private final Tensor[] keys;
+  private final Tensor[] values;
+  private final Tensor mask;
+  private final int capacity;
+  private int length;
+
+  public KvCache(int layers, int B, int H, int capacity, int D, DType dtype) {
+    keys = new Tensor[layers];
+    values = new Tensor[layers];
+    for (int l = 0; l < layers; l++) {
+      keys[l] = Tensor.zeros(dtype, B, H, capacity, D);
+      values[l] = Tensor.zeros(dtype, B, H, capacity, D);
+    }
+    mask = Tensor.zeros(dtype, B, capacity);
+    this.capacity = capacity;
+  }
+
+  /** Positions filled so far. */
+  public int length() {
+    return length;
+  }
+
+  public int capacity() {
+    return capacity;
+  }
+
+  void checkRoom(int n) {
+    if (length + n > capacity) {
+      throw new IllegalArgumentException("KV cache: " + length + " positions cached + " + n
+          + " new exceed its capacity of " + capacity);
+    }
+  }
+
+  /** Stores the new tokens' key mask (B, n) and returns the mask of all positions (B, length+n). */
+  public Tensor appendMask(Tensor newMask, int n) {
+    mask.slice(1, length, length + n).assign(newMask);
+    return mask.slice(1, 0, length + n).contiguous();
+  }
+
+  /** Stores layer {@code l}'s new keys (B, H, n, D) and returns all of them (B, H, length+n, D). */
+  Tensor appendKeys(int l, Tensor k) {
+    int n = k.dim(2);
+    keys[l].slice(2, length, length + n).assign(k);
+    return keys[l].slice(2, 0, length + n).contiguous();
+  }
+
+  /** Same for the values. */
+  Tensor appendValues(int l, Tensor v) {
+    int n = v.dim(2);
+    values[l].slice(2, length, length + n).assign(v);
+    return values[l].slice(2, 0, length + n).contiguous();
+  }
+
+  /** Marks {@code n} more positions as filled (after every layer has appended). */
+  public void advance(int n) {
+    length += n;
+  }
+}

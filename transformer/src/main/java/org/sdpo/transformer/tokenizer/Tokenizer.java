@@ -1,0 +1,36 @@
+package org.sdpo.transformer.tokenizer;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Text to token ids and back. Never throws on odd input; unknown text maps to known tokens. */
+public interface Tokenizer {
+  int[] encode(String text);
+
+  /** The text of the ids; special tokens are left out when {@code skipSpecial}. */
+  String decode(int[] ids, boolean skipSpecial);
+
+  int vocabSize();
+
+  /** The id of the end-of-text token. */
+  int eos();
+
+  /** The id of the padding token. */
+  int pad();
+
+  /** Writes the tokenizer's files into a checkpoint directory. */
+  void save(Path dir) throws IOException;
+
+  /** The tokenizer stored in a checkpoint directory: GPT-2 BPE or character-level. */
+  static Tokenizer load(Path dir) throws IOException {
+    if (Files.exists(dir.resolve("vocab.json")) && Files.exists(dir.resolve("merges.txt"))) {
+      return Gpt2Bpe.load(dir.resolve("vocab.json"), dir.resolve("merges.txt"));
+    }
+    if (Files.exists(dir.resolve(CharTokenizer.FILE))) {
+      return CharTokenizer.load(dir.resolve(CharTokenizer.FILE));
+    }
+    throw new IOException(dir + ": no tokenizer files (vocab.json + merges.txt, or "
+        + CharTokenizer.FILE + ")");
+  }
+}
