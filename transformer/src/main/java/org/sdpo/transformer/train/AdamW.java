@@ -1,0 +1,111 @@
+package org.sdpo.transformer.train;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Tensor;
+import org.sdpo.tensor.Workspace;
+
+/**
+ * AdamW (Loshchilov and Hutter): Adam with bias correction and decoupled weight decay,
+ *
+ * <pre>
+ *   m = b1 m + (1 - b1) g          v = b2 v + (1 - b2) g^2
+ *   p = p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) - lr wd p
+ * </pre>
+ *
+ * Weight decay applies to matrices only (rank &gt;= 2: embeddings and projections), not to biases
+ * and LayerNorm parameters, as in GPT-2 training. One fused pass per parameter, in place; the
+ * moments live outside any workspace scope and are allocated once.
+ */
+public final class AdamW {
+  /** Hyper-parameters: betas, epsilon and the decoupled weight decay. */
+  public record Settings(double beta1, double beta2, double eps, double weightDecay) {
+    public Settings {
+      if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
+        throw new IllegalArgumentException("adamw: betas must be in [0, 1), got " + beta1 + ", "
+            + beta2);
+      }
+      if (!(eps > 0) || !(weightDecay >= 0)) {
+        throw new IllegalArgumentException("adamw: eps must be > 0 and weight_decay >= 0");
+      }
+    }
+
+    public static Settings gpt() {
+      return new Settings(0.9, 0.95, 1e-8, 0.1);
+    }
+  }
+
+  private final Map<String, Variable> params;
+  private final Settings s;
+  private final Map<String, Tensor> m = new LinkedHashMap<>();
+  private final Map<String, Tensor> v = new LinkedHashMap<>();
+  private long t;
+
+  public AdamW(Map<String, Variable> params, Settings settings) {
+    this.params = params;
+    this.s = settings;
+    Workspace.persistent(() -> {
+      params.forEach((n, p) -> {
+        m.put(n, Tensor.zeros(p.dtype(), p.shape()));
+        v.put(n, Tensor.zeros(p.dtype(), p.shape()));
+      });
+      return null;
+    });
+  }
+
+  /** Steps taken so far. */
+  public long steps() {
+    return t;
+  }
+
+  /** One update with learning rate {@code lr}; parameters without a gradient are left alone. */
+  public void step(double lr) {
+    t++;
+    double bc1 = 1 - Math.pow(s.beta1(), t);
+    double bc2 = 1 - Math.pow(s.beta2(), t);
+    for (Map.Entry<String, Variable> e : params.entrySet()) {
+      Variable p = e.getValue();
+      if (p.grad() == null) {
+        continue;
+      }
+      double wd = p.value().rank() >= 2 ? s.weightDecay() : 0;
+      Buf pb = p.value().buffer();
+      Buf g = p.grad().buffer();
+      Buf mb = m.get(e.getKey()).buffer();
+      Buf vb = v.get(e.getKey()).buffer();
+      for (int i = 0, n = pb.size(); i < n; i++) {
+        double gi = g.get(i);
+        double mi = s.beta1() * mb.get(i) + (1 - s.beta1()) * gi;
+        double vi = s.beta2() * vb.get(i) + (1 - s.beta2()) * gi * gi;
+        mb.set(i, mi);
+        vb.set(i, vi);
+        double pi = pb.get(i);
+        pb.set(i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + s.eps()) - lr * wd * pi);
+      }
+    }
+  }
+
+  /** The optimizer state for a checkpoint: step count, first and second moments by name. */
+  public Map<String, Tensor> state() {
+    Map<String, Tensor> st = new LinkedHashMap<>();
+    m.forEach((n, x) -> st.put("m." + n, x));
+    v.forEach((n, x) -> st.put("v." + n, x));
+    return st;
+  }
+
+  public void loadState(Map<String, Tensor> st, long step) {
+    m.forEach((n, x) -> x.assign(require(st, "m." + n)));
+    v.forEach((n, x) -> x.assign(require(st, "v." + n)));
+    this.t = step;
+  }
+
+  private static Tensor require(Map<String, Tensor> st, String key) {
+    Tensor x = st.get(key);
+    if (x == null) {
+      throw new IllegalArgumentException("optimizer state lacks '" + key + "'");
+    }
+    return x;
+  }
+}

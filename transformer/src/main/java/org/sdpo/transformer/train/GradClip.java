@@ -1,0 +1,39 @@
+package org.sdpo.transformer.train;
+
+import java.util.Collection;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Buf;
+
+/** Global-norm gradient clipping. */
+public final class GradClip {
+  private GradClip() {}
+
+  /**
+   * The global L2 norm of all gradients; if it exceeds {@code maxNorm} (and is finite), every
+   * gradient is scaled by maxNorm / norm. A non-finite norm is returned unchanged and nothing is
+   * scaled, so the caller can skip the step.
+   */
+  public static double clip(Collection<Variable> params, double maxNorm) {
+    double sq = 0;
+    for (Variable p : params) {
+      if (p.grad() == null) {
+        continue;
+      }
+      Buf g = p.grad().buffer();
+      for (int i = 0, n = g.size(); i < n; i++) {
+        double x = g.get(i);
+        sq += x * x;
+      }
+    }
+    double norm = Math.sqrt(sq);
+    if (Double.isFinite(norm) && maxNorm > 0 && norm > maxNorm) {
+      double scale = maxNorm / (norm + 1e-6);
+      for (Variable p : params) {
+        if (p.grad() != null) {
+          p.grad().mulInPlace(scale);
+        }
+      }
+    }
+    return norm;
+  }
+}

@@ -1,0 +1,101 @@
+package org.sdpo.transformer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.sdpo.autograd.Grad;
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Rng;
+import org.sdpo.tensor.Tensor;
+import org.sdpo.transformer.sample.Sampler;
+import org.sdpo.transformer.tokenizer.CharTokenizer;
+
+class SamplerTest {
+  final CharTokenizer tok = CharTokenizer.ascii();
+  final Gpt model = Gpt.init(GptConfig.of(tok.vocabSize(), 48, 16, 2, 2), DType.FLOAT64,
+      new Rng(9));
+
+  private double[] lastLogits(int[] seq) {
+    try (Grad.Scope g = Grad.disabled()) {
+      Tensor l = model.forward(seq, 1, seq.length).value();
+      return l.slice(1, seq.length - 1, seq.length).copy().toDoubleArray();
+    }
+  }
+
+  @Test
+  void greedyDecodingMatchesRecomputingTheFullSequence() {
+    List<int[]> prompts = List.of(tok.encode("def f(x):"), tok.encode("hi"));
+    List<Sampler.Sample> out = Sampler.generate(model, tok, prompts, Sampler.Settings.greedy(8));
+    for (int b = 0; b < prompts.size(); b++) {
+      int[] seq = prompts.get(b);
+      for (int t = 0; t < out.get(b).tokens().length; t++) {
+        double[] logits = lastLogits(seq);
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) {
+          best = logits[i] > logits[best] ? i : best;
+        }
+        assertThat(out.get(b).tokens()[t]).as("sequence %d token %d", b, t).isEqualTo(best);
+        seq = java.util.Arrays.copyOf(seq, seq.length + 1);
+        seq[seq.length - 1] = best;
+      }
+    }
+  }
+
+  @Test
+  void sampledLogProbsAreThoseOfTheSamplingDistribution() {
+    int[] prompt = tok.encode("abc");
+    Sampler.Settings s = Sampler.Settings.sample(0.7, 5, 42);
+    Sampler.Sample sample = Sampler.generate(model, tok, List.of(prompt), s).get(0);
+    int[] seq = prompt;
+    for (int t = 0; t < sample.tokens().length; t++) {
+      double[] logits = lastLogits(seq);
+      Tensor lp = Tensor.of(DType.FLOAT64, logits, logits.length).mul(1 / 0.7).logSoftmax();
+      assertThat(sample.logprobs()[t]).isCloseTo(lp.get(sample.tokens()[t]), within(1e-9));
+      seq = java.util.Arrays.copyOf(seq, seq.length + 1);
+      seq[seq.length - 1] = sample.tokens()[t];
+    }
+  }
+
+  @Test
+  void seedsReproduceAndTopKOneIsGreedy() {
+    List<int[]> prompts = List.of(tok.encode("x"), tok.encode("yy"), tok.encode("zzz"));
+    Sampler.Settings a = Sampler.Settings.sample(1.0, 6, 1);
+    List<Sampler.Sample> s1 = Sampler.generate(model, tok, prompts, a);
+    List<Sampler.Sample> s2 = Sampler.generate(model, tok, prompts, a);
+    List<Sampler.Sample> s3 = Sampler.generate(model, tok, prompts, Sampler.Settings.sample(1.0, 6, 2));
+    for (int b = 0; b < 3; b++) {
+      assertThat(s1.get(b).tokens()).containsExactly(s2.get(b).tokens());
+    }
+    assertThat(s1.stream().map(x -> java.util.Arrays.toString(x.tokens())).toList())
+        .isNotEqualTo(s3.stream().map(x -> java.util.Arrays.toString(x.tokens())).toList());
+    Sampler.Settings top1 = new Sampler.Settings(1.0, 1, 1.0, false, 6, List.of(), 5);
+    List<Sampler.Sample> k1 = Sampler.generate(model, tok, prompts, top1);
+    List<Sampler.Sample> greedy = Sampler.generate(model, tok, prompts, Sampler.Settings.greedy(6));
+    for (int b = 0; b < 3; b++) {
+      assertThat(k1.get(b).tokens()).containsExactly(greedy.get(b).tokens());
+      for (double l : k1.get(b).logprobs()) {
+        assertThat(l).isEqualTo(0.0); // one candidate: probability 1
+      }
+    }
+  }
+
+  @Test
+  void budgetsAndStopStrings() {
+    List<int[]> prompts = List.of(tok.encode("a"), tok.encode("b"));
+    List<Sampler.Sample> s = Sampler.generate(model, tok, prompts, Sampler.Settings.sample(1.0, 9, 3),
+        new int[] {2, 9});
+    assertThat(s.get(0).tokens()).hasSizeLessThanOrEqualTo(2);
+    assertThat(s.get(1).tokens().length).isLessThanOrEqualTo(9);
+    String greedyText = Sampler.generate(model, tok, List.of(tok.encode("a")),
+        Sampler.Settings.greedy(10)).get(0).text();
+    if (greedyText.length() > 3) {
+      String stop = greedyText.substring(2, 3);
+      Sampler.Settings st = new Sampler.Settings(1.0, 0, 1.0, true, 10, List.of(stop), 0);
+      Sampler.Sample x = Sampler.generate(model, tok, List.of(tok.encode("a")), st).get(0);
+      assertThat(x.finishReason()).isEqualTo("stop");
+      assertThat(x.text()).doesNotContain(stop);
+    }
+  }
+}
