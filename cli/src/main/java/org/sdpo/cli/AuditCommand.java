@@ -1,0 +1,51 @@
+package org.sdpo.cli;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.sdpo.tensor.DType;
+import org.sdpo.transformer.Audit;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code ./sdpo audit ...}: write what another framework can check, number for number. */
+@Command(name = "audit", mixinStandardHelpOptions = true,
+    description = "Write forward/backward results for comparison with another framework.",
+    subcommands = {AuditCommand.Model.class})
+final class AuditCommand implements Runnable {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(System.out);
+  }
+
+  /** {@code ./sdpo audit model}. */
+  @Command(name = "model", mixinStandardHelpOptions = true,
+      description = "One forward and backward of a checkpoint on a batch file: logits, loss and "
+          + "every parameter's gradient, as safetensors.")
+  static final class Model implements Callable<Integer> {
+    @Option(names = "--model", required = true, description = "Checkpoint directory (HF layout).")
+    Path model;
+
+    @Option(names = "--batch", required = true, description = "Batch JSON: input_ids, labels, "
+        + "optional attention_mask and position_ids.")
+    Path batch;
+
+    @Option(names = "--out", required = true, description = "Output .safetensors file.")
+    Path out;
+
+    @Option(names = "--dtype", description = "float32 or float64 (default: ${DEFAULT-VALUE}).")
+    String dtype = "float32";
+
+    @Override
+    public Integer call() throws Exception {
+      DType d = DType.parse(dtype);
+      double loss = Audit.run(model, batch, out, d);
+      System.out.printf(Locale.ROOT, "audit: loss %.17g (%s); wrote logits, loss and gradients to %s%n",
+          loss, d, out);
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,78 @@
+package org.sdpo.cli;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import org.sdpo.tensor.Backends;
+import org.sdpo.transformer.tokenizer.CharTokenizer;
+import org.sdpo.transformer.tokenizer.Gpt2Bpe;
+import org.sdpo.transformer.tokenizer.Tokenizer;
+import org.sdpo.transformer.train.Pretrainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code ./sdpo pretrain}: trains a GPT-2-style model from scratch on a text or JSONL corpus. */
+@Command(name = "pretrain", mixinStandardHelpOptions = true,
+    description = "Train a GPT-2-style model from scratch on a .txt or .jsonl ({\"text\": ...}) corpus.")
+final class PretrainCommand implements Callable<Integer> {
+  @Option(names = "--data", required = true, description = "Corpus: .txt, or .jsonl with a \"text\" field.")
+  Path data;
+
+  @Option(names = "--out", required = true, description = "Run directory (checkpoint, metrics.jsonl).")
+  Path out;
+
+  @Option(names = "--tokenizer", description = "char (printable ASCII) or a directory with GPT-2's "
+      + "vocab.json and merges.txt (default: ${DEFAULT-VALUE}).")
+  String tokenizer = "char";
+
+  @Option(names = "--n-layer", description = "default: ${DEFAULT-VALUE}") int nLayer = 4;
+  @Option(names = "--n-head", description = "default: ${DEFAULT-VALUE}") int nHead = 4;
+  @Option(names = "--n-embd", description = "default: ${DEFAULT-VALUE}") int nEmbd = 128;
+  @Option(names = "--block-size", description = "context length T (default: ${DEFAULT-VALUE})")
+  int blockSize = 64;
+  @Option(names = "--batch-size", description = "default: ${DEFAULT-VALUE}") int batchSize = 16;
+  @Option(names = "--steps", description = "default: ${DEFAULT-VALUE}") int steps = 500;
+  @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})") double lr = 1e-3;
+  @Option(names = "--min-lr", description = "default: ${DEFAULT-VALUE}") double minLr = 1e-4;
+  @Option(names = "--warmup", description = "warm-up steps (default: ${DEFAULT-VALUE})") int warmup = 50;
+  @Option(names = "--weight-decay", description = "default: ${DEFAULT-VALUE}") double weightDecay = 0.1;
+  @Option(names = "--grad-clip", description = "global norm (default: ${DEFAULT-VALUE})") double gradClip = 1.0;
+  @Option(names = "--grad-accum", description = "micro-batches per step (default: ${DEFAULT-VALUE})")
+  int gradAccum = 1;
+  @Option(names = "--seed", description = "default: ${DEFAULT-VALUE}") long seed = 1337;
+  @Option(names = "--save-every", description = "checkpoint every N steps (default: ${DEFAULT-VALUE})")
+  int saveEvery = 100;
+  @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint.")
+  boolean resume;
+
+  @Override
+  public Integer call() throws Exception {
+    Tokenizer tok = tokenizer.equals("char") ? CharTokenizer.ascii()
+        : Gpt2Bpe.load(Path.of(tokenizer, "vocab.json"), Path.of(tokenizer, "merges.txt"));
+    Pretrainer.Config c = new Pretrainer.Config(data, out, nLayer, nHead, nEmbd, blockSize,
+        batchSize, steps, lr, minLr, warmup, weightDecay, gradClip, gradAccum, seed, saveEvery);
+    System.out.println("sdpo pretrain: seed " + seed + (resume ? " (resuming)" : ""));
+    System.out.println("backend: " + Backends.describe());
+    System.out.println("config: " + c.toJson());
+    double[] firstLoss = {Double.NaN};
+    Pretrainer.Metrics last;
+    try (ProgressBar pb = new ProgressBarBuilder().setTaskName("pretrain").setInitialMax(steps)
+        .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(250).continuousUpdate()
+        .build()) {
+      last = Pretrainer.run(c, tok, resume, m -> {
+        if (Double.isNaN(firstLoss[0])) {
+          firstLoss[0] = m.loss();
+        }
+        pb.stepTo(m.step());
+        pb.setExtraMessage(String.format(Locale.ROOT, "loss %.3f  %.0f tok/s", m.loss(),
+            m.tokensPerSecond()));
+      });
+    }
+    System.out.printf(Locale.ROOT, "done: %d steps, loss %.4f -> %.4f, %.1f s; checkpoint and "
+            + "metrics.jsonl in %s%n", last.step(), firstLoss[0], last.loss(), last.seconds(), out);
+    return 0;
+  }
+}

@@ -1,0 +1,64 @@
+package org.sdpo.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayInputStream;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ModelCommandsTest {
+  @TempDir Path dir;
+
+  @Test
+  void pretrainThenSampleThenTokenize() throws Exception {
+    Path data = dir.resolve("c.txt");
+    Files.writeString(data, "hello there, general kenobi. ".repeat(30));
+    Path run = dir.resolve("run");
+    GradCheckCommandTest.Result r = GradCheckCommandTest.run("pretrain", "--data", data.toString(),
+        "--out", run.toString(), "--steps", "8", "--n-layer", "1", "--n-embd", "16", "--n-head", "2",
+        "--block-size", "16", "--batch-size", "4", "--warmup", "2", "--save-every", "4");
+    assertThat(r.exit()).as(r.err()).isZero();
+    assertThat(r.out()).contains("seed 1337", "done: 8 steps");
+    assertThat(Files.readAllLines(run.resolve("metrics.jsonl"))).hasSize(8);
+    assertThat(run.resolve("model.safetensors")).exists();
+    assertThat(run.resolve("config.json")).exists();
+
+    GradCheckCommandTest.Result s = GradCheckCommandTest.run("sample", "--model", run.toString(),
+        "--prompt", "hel", "--n", "2", "--max-new", "5", "--seed", "3");
+    assertThat(s.exit()).isZero();
+    assertThat(s.out()).contains("--- sample 0", "--- sample 1", "tokens/s), seed 3");
+
+    InputStream old = System.in;
+    try {
+      System.setIn(new ByteArrayInputStream("hi\nyo\n".getBytes(StandardCharsets.UTF_8)));
+      GradCheckCommandTest.Result t = GradCheckCommandTest.run("tokenize", "--model", run.toString());
+      assertThat(t.out().lines().toList()).containsExactly("[76,77]", "[93,83]");
+      System.setIn(new ByteArrayInputStream("[76,77]\n".getBytes(StandardCharsets.UTF_8)));
+      GradCheckCommandTest.Result d = GradCheckCommandTest.run("tokenize", "--model", run.toString(),
+          "--decode");
+      assertThat(d.out().strip()).isEqualTo("hi");
+    } finally {
+      System.setIn(old);
+    }
+  }
+
+  @Test
+  void auditWritesTheOutputAndReportsTheLoss() {
+    Path fx = Path.of("../transformer/src/test/resources/fixtures/gpt2-tiny");
+    Path out = dir.resolve("a.safetensors");
+    GradCheckCommandTest.Result r = GradCheckCommandTest.run("audit", "model", "--model",
+        fx.toString(), "--batch", fx.resolve("batch.json").toString(), "--out", out.toString(),
+        "--dtype", "float64");
+    assertThat(r.exit()).as(r.err()).isZero();
+    assertThat(r.out()).contains("loss 4.68479779293");
+    assertThat(out).exists();
+    GradCheckCommandTest.Result bad = GradCheckCommandTest.run("audit", "model", "--model",
+        dir.resolve("none").toString(), "--batch", fx.resolve("batch.json").toString(), "--out",
+        out.toString());
+    assertThat(bad.exit()).isNotZero();
+  }
+}
