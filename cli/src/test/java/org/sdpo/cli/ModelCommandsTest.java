@@ -36,8 +36,8 @@ class ModelCommandsTest {
     try {
       System.setIn(new ByteArrayInputStream("hi\nyo\n".getBytes(StandardCharsets.UTF_8)));
       GradCheckCommandTest.Result t = GradCheckCommandTest.run("tokenize", "--model", run.toString());
-      assertThat(t.out().lines().toList()).containsExactly("[76,77]", "[93,83]");
-      System.setIn(new ByteArrayInputStream("[76,77]\n".getBytes(StandardCharsets.UTF_8)));
+      assertThat(t.out().lines().toList()).containsExactly("[77,78]", "[94,84]");
+      System.setIn(new ByteArrayInputStream("[77,78]\n".getBytes(StandardCharsets.UTF_8)));
       GradCheckCommandTest.Result d = GradCheckCommandTest.run("tokenize", "--model", run.toString(),
           "--decode");
       assertThat(d.out().strip()).isEqualTo("hi");
