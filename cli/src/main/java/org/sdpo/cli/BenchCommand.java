@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** {@code ./sdpo bench ...}: end-to-end benchmarks (JMH microbenchmarks live in bench/). */
 @Command(name = "bench", mixinStandardHelpOptions = true,
     description = "End-to-end benchmarks.",
-    subcommands = {BenchVerifiersCommand.class})
+    subcommands = {BenchVerifiersCommand.class, BenchModelCommand.class})
 final class BenchCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

@@ -66,14 +66,25 @@ public final class Tensor {
     return full(dtype, value);
   }
 
-  /** A tensor holding a copy of {@code data} in row-major order. */
+  /**
+   * A tensor holding a copy of {@code data} in row-major order (from the workspace pool if a scope
+   * is open).
+   */
   public static Tensor of(DType dtype, double[] data, int... shape) {
     int[] s = Shape.checked("of", shape);
     if (Shape.numel(s) != data.length) {
       throw new IllegalArgumentException(
           "of: " + data.length + " values do not fill shape " + Shape.str(s));
     }
-    return new Tensor(backend().fromDoubles(data, dtype, s), s, dtype, null);
+    if (Workspace.current() == null) {
+      return new Tensor(backend().fromDoubles(data, dtype, s), s, dtype, null);
+    }
+    Tensor t = empty(dtype, s); // pooled inside a workspace scope
+    Buf b = t.buffer();
+    for (int i = 0; i < data.length; i++) {
+      b.set(i, data[i]);
+    }
+    return t;
   }
 
   /** A tensor holding a copy of {@code data} in row-major order. */
@@ -83,7 +94,15 @@ public final class Tensor {
       throw new IllegalArgumentException(
           "of: " + data.length + " values do not fill shape " + Shape.str(s));
     }
-    return new Tensor(backend().fromFloats(data, dtype, s), s, dtype, null);
+    if (Workspace.current() == null) {
+      return new Tensor(backend().fromFloats(data, dtype, s), s, dtype, null);
+    }
+    Tensor t = empty(dtype, s); // pooled inside a workspace scope
+    Buf b = t.buffer();
+    for (int i = 0; i < data.length; i++) {
+      b.set(i, data[i]);
+    }
+    return t;
   }
 
   /** Uniform values in [low, high), drawn from {@code rng} in row-major order. */

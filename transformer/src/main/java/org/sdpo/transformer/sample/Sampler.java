@@ -6,6 +6,7 @@ import java.util.List;
 import org.sdpo.autograd.Grad;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
+import org.sdpo.tensor.Workspace;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.nn.KvCache;
 import org.sdpo.transformer.tokenizer.Tokenizer;
@@ -94,13 +95,17 @@ public final class Sampler {
       out.add(new ArrayList<>());
       lps.add(new ArrayList<>());
     }
+    // Every step runs in a workspace scope: after the first step, decoding allocates nothing.
+    Workspace ws = new Workspace();
     try (Grad.Scope g = Grad.disabled()) {
       KvCache cache = model.newCache(B, lp + steps);
-      Tensor logits = model.forward(ids, B, lp, Tensor.of(model.dtype(), mask, B, lp), pos, cache)
-          .value().slice(1, lp - 1, lp).copy(); // (B, 1, V)
+      double[] all;
+      int V = model.config.vocabSize();
+      try (Workspace.Scope sc = ws.enter()) {
+        all = model.forward(ids, B, lp, Tensor.of(model.dtype(), mask, B, lp), pos, cache)
+            .value().slice(1, lp - 1, lp).copy().toDoubleArray(); // (B, 1, V)
+      }
       for (int step = 0; step < steps; step++) {
-        int V = logits.dim(2);
-        double[] all = logits.toDoubleArray();
         int[] next = new int[B];
         double[] nextMask = new double[B];
         int[] nextPos = new int[B];
@@ -126,8 +131,10 @@ public final class Sampler {
         if (!anyActive || step == steps - 1) {
           break;
         }
-        logits = model.forward(next, B, 1, Tensor.of(model.dtype(), nextMask, B, 1), nextPos, cache)
-            .value();
+        try (Workspace.Scope sc = ws.enter()) {
+          all = model.forward(next, B, 1, Tensor.of(model.dtype(), nextMask, B, 1), nextPos, cache)
+              .value().toDoubleArray();
+        }
       }
     }
     List<Sample> samples = new ArrayList<>();
