@@ -77,6 +77,12 @@ public final class Composed {
   /** softmax(where(mask, q kᵀ / sqrt(D), -1e30)) v, queries being the last Tq positions. */
   public static Variable attention(Variable q, Variable k, Variable v, boolean causal,
       Tensor keyMask) {
+    return attention(q, k, v, causal, keyMask, k.dim(2) - q.dim(2));
+  }
+
+  /** The same with query i at key position {@code queryOffset + i}. */
+  public static Variable attention(Variable q, Variable k, Variable v, boolean causal,
+      Tensor keyMask, int queryOffset) {
     int B = q.dim(0);
     int H = q.dim(1);
     int Tq = q.dim(2);
@@ -90,7 +96,7 @@ public final class Composed {
     for (int b = 0; b < B; b++) {
       for (int i = 0; i < Tq; i++) {
         for (int j = 0; j < Tk; j++) {
-          boolean visible = (!causal || j <= Tk - Tq + i)
+          boolean visible = (!causal || j <= queryOffset + i)
               && (keyMask == null || keyMask.get(b, j) != 0);
           mask[(b * Tq + i) * Tk + j] = visible ? 1 : 0;
         }

@@ -246,4 +246,10 @@ public final class F {
       Variable q, Variable k, Variable v, boolean causal, Tensor keyMask) {
     return Attention.apply(q, k, v, causal, keyMask);
   }
+
+  /** Attention with query i at key position {@code queryOffset + i} (for a KV cache). */
+  public static Variable attention(Variable q, Variable k, Variable v, boolean causal,
+      Tensor keyMask, int queryOffset) {
+    return Attention.apply(q, k, v, causal, keyMask, queryOffset);
+  }
 }

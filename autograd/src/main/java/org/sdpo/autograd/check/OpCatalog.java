@@ -266,8 +266,9 @@ public final class OpCatalog {
         mask = Tensor.of(D, m, B, Tk);
       }
       Tensor km = mask;
-      return twin(v -> F.attention(v[0], v[1], v[2], causal, km),
-          v -> Composed.attention(v[0], v[1], v[2], causal, km),
+      int offset = rng.nextInt(Tk - Tq + 1); // where the queries sit among the keys
+      return twin(v -> F.attention(v[0], v[1], v[2], causal, km, offset),
+          v -> Composed.attention(v[0], v[1], v[2], causal, km, offset),
           normal(rng, B, H, Tq, Dh), normal(rng, B, H, Tk, Dh), normal(rng, B, H, Tk, Dh));
     }));
     return List.copyOf(l);

@@ -14,10 +14,12 @@ import org.sdpo.tensor.Tensor;
  *   O = P V                        (B*H, Tq, D)
  * </pre>
  *
- * Q is (B, H, Tq, D); K and V are (B, H, Tk, D) with Tq &lt;= Tk. The queries are the last Tq of
- * the Tk positions (Tq = Tk in training; Tq = 1 when decoding with a KV cache), so with {@code
- * causal} query i may look at keys 0 .. Tk - Tq + i. {@code keyMask} (B, Tk) holds 1 for a real
- * token and 0 for padding, or is null. A query with no visible key gets an output of 0.
+ * Q is (B, H, Tq, D); K and V are (B, H, Tk, D) with Tq &lt;= Tk. Query i sits at key position
+ * {@code queryOffset + i}; with {@code causal} it may look at keys 0 .. queryOffset + i. The
+ * default offset Tk - Tq makes the queries the last Tq positions (Tq = Tk in training); a KV cache
+ * passes the number of cached positions, so its keys can be the whole preallocated cache, the
+ * unused tail masked out. {@code keyMask} (B, Tk) holds 1 for a real token and 0 for padding, or
+ * is null. A query with no visible key gets an output of 0.
  * Composed twin: matmul, scale, where(mask, s, -1e30), softmax, matmul.
  */
 public final class Attention extends Op {
@@ -43,6 +45,12 @@ public final class Attention extends Op {
   }
 
   public static Variable apply(Variable q, Variable k, Variable v, boolean causal, Tensor keyMask) {
+    return apply(q, k, v, causal, keyMask, k.dim(2) - q.dim(2));
+  }
+
+  /** As above, with query i at key position {@code queryOffset + i}. */
+  public static Variable apply(Variable q, Variable k, Variable v, boolean causal, Tensor keyMask,
+      int queryOffset) {
     int[] qs = q.shape();
     int[] ks = k.shape();
     if (qs.length != 4 || ks.length != 4 || !java.util.Arrays.equals(ks, v.shape())
@@ -60,6 +68,10 @@ public final class Attention extends Op {
       throw new IllegalArgumentException("attention: key mask must be (B, Tk) = [" + B + ", " + Tk
           + "], got " + java.util.Arrays.toString(keyMask.shape()));
     }
+    if (queryOffset < 0 || queryOffset + Tq > Tk) {
+      throw new IllegalArgumentException("attention: query offset " + queryOffset + " with " + Tq
+          + " queries does not fit " + Tk + " keys");
+    }
     double scale = 1.0 / Math.sqrt(D);
     Tensor q3 = q.value().reshape(B * H, Tq, D);
     Tensor k3 = k.value().reshape(B * H, Tk, D);
@@ -72,7 +84,8 @@ public final class Attention extends Op {
       // additive mask, (B, 1, Tq, Tk): 0 where visible, -1e30 where not
       Tensor bias = Tensor.empty(q.dtype(), B, 1, Tq, Tk);
       Tensor rowVisible = Tensor.empty(q.dtype(), B, 1, Tq, 1);
-      boolean emptyRow = fillMask(bias.buffer(), rowVisible.buffer(), keyMask, causal, B, Tq, Tk);
+      boolean emptyRow = fillMask(bias.buffer(), rowVisible.buffer(), keyMask, causal, B, Tq, Tk,
+          queryOffset);
       p = s.reshape(B, H, Tq, Tk).add(bias).softmax();
       if (emptyRow) {
         p = p.mul(rowVisible); // a row with no visible key attends to nothing
@@ -84,12 +97,12 @@ public final class Attention extends Op {
   }
 
   private static boolean fillMask(Buf bias, Buf rowVisible, Tensor keyMask, boolean causal, int B,
-      int Tq, int Tk) {
+      int Tq, int Tk, int queryOffset) {
     Buf km = keyMask == null ? null : keyMask.buffer();
     boolean emptyRow = false;
     for (int b = 0; b < B; b++) {
       for (int i = 0; i < Tq; i++) {
-        int last = causal ? Tk - Tq + i : Tk - 1;
+        int last = causal ? queryOffset + i : Tk - 1;
         boolean any = false;
         for (int j = 0; j < Tk; j++) {
           boolean visible = j <= last && (km == null || km.get(b * Tk + j) != 0);

@@ -42,24 +42,29 @@ public final class KvCache {
     }
   }
 
-  /** Stores the new tokens' key mask (B, n) and returns the mask of all positions (B, length+n). */
+  /**
+   * Stores the new tokens' key mask (B, n) and returns the mask of the whole cache (B, capacity):
+   * positions not yet filled are 0, so attention over the whole cache ignores them.
+   */
   public Tensor appendMask(Tensor newMask, int n) {
+    checkRoom(n);
     mask.slice(1, length, length + n).assign(newMask);
-    return mask.slice(1, 0, length + n).contiguous();
+    return mask;
   }
 
-  /** Stores layer {@code l}'s new keys (B, H, n, D) and returns all of them (B, H, length+n, D). */
+  /**
+   * Stores layer {@code l}'s new keys (B, H, n, D) and returns the whole cache (B, H, capacity, D):
+   * no copy of the prefix per step; the mask hides the unfilled tail.
+   */
   Tensor appendKeys(int l, Tensor k) {
-    int n = k.dim(2);
-    keys[l].slice(2, length, length + n).assign(k);
-    return keys[l].slice(2, 0, length + n).contiguous();
+    keys[l].slice(2, length, length + k.dim(2)).assign(k);
+    return keys[l];
   }
 
   /** Same for the values. */
   Tensor appendValues(int l, Tensor v) {
-    int n = v.dim(2);
-    values[l].slice(2, length, length + n).assign(v);
-    return values[l].slice(2, 0, length + n).contiguous();
+    values[l].slice(2, length, length + v.dim(2)).assign(v);
+    return values[l];
   }
 
   /** Marks {@code n} more positions as filled (after every layer has appended). */

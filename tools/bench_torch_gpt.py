@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""The PyTorch peer of `./sdpo bench model`: the same GPT-2 configuration (vocab 64, ctx 64,
+n_embd 128, 4 layers, 4 heads, batch 16), a training step (forward, backward, clipping, AdamW)
+and KV-cache sampling of 16 prompts x 63 new tokens, on the CPU.
+
+Debian's python3-torch links the slow reference BLAS; for a fair peer preload an optimised
+OpenBLAS (the one ND4J's JavaCPP unpacks works) and keep 2 threads in all:
+
+    LD_PRELOAD=$(find ~/.javacpp -name libopenblas.so.0 | head -1) OPENBLAS_NUM_THREADS=2 \\
+        /usr/bin/python3 tools/bench_torch_gpt.py --threads 1
+"""
+import argparse
+import math
+import time
+
+import torch
+
+
+class Gpt(torch.nn.Module):
+    def __init__(self, V, P, C, L, H):
+        super().__init__()
+        self.H = H
+        self.wte = torch.nn.Embedding(V, C)
+        self.wpe = torch.nn.Embedding(P, C)
+        self.blocks = torch.nn.ModuleList()
+        for _ in range(L):
+            self.blocks.append(torch.nn.ModuleDict(dict(
+                ln_1=torch.nn.LayerNorm(C), c_attn=torch.nn.Linear(C, 3 * C),
+                c_proj=torch.nn.Linear(C, C), ln_2=torch.nn.LayerNorm(C),
+                c_fc=torch.nn.Linear(C, 4 * C), mlp_proj=torch.nn.Linear(4 * C, C))))
+        self.ln_f = torch.nn.LayerNorm(C)
+
+    def forward(self, ids, cache=None, offset=0):
+        B, T = ids.shape
+        C = self.wte.weight.shape[1]
+        D = C // self.H
+        x = self.wte(ids) + self.wpe(torch.arange(offset, offset + T))
+        new_cache = []
+        for i, b in enumerate(self.blocks):
+            q, k, v = b["c_attn"](b["ln_1"](x)).split(C, dim=2)
+            q = q.view(B, T, self.H, D).transpose(1, 2)
+            k = k.view(B, T, self.H, D).transpose(1, 2)
+            v = v.view(B, T, self.H, D).transpose(1, 2)
+            if cache is not None:
+                k = torch.cat([cache[i][0], k], dim=2)
+                v = torch.cat([cache[i][1], v], dim=2)
+            new_cache.append((k, v))
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(D)
+            Tk = k.shape[2]
+            mask = torch.ones(T, Tk, dtype=torch.bool).tril(diagonal=Tk - T)
+            att = torch.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
+            y = (att @ v).transpose(1, 2).reshape(B, T, C)
+            x = x + b["c_proj"](y)
+            x = x + b["mlp_proj"](torch.nn.functional.gelu(b["c_fc"](b["ln_2"](x)), approximate="tanh"))
+        return self.ln_f(x) @ self.wte.weight.T, new_cache
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=20)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    V, P, C, L, H, B = 64, 64, 128, 4, 4, 16
+    m = Gpt(V, P, C, L, H)
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1)
+    x = torch.randint(0, V, (B, P))
+    y = torch.randint(0, V, (B, P))
+    times = []
+    for s in range(10 + a.steps):
+        t0 = time.perf_counter()
+        logits, _ = m(x)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+        if s >= 10:
+            times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    med = times[len(times) // 2]
+    print(f"torch {torch.__version__}, threads {a.threads}: train step median {med:.1f} ms, "
+          f"min {times[0]:.1f} ms, {B * P / (med / 1e3):.0f} tokens/s")
+    best = 1e9
+    with torch.no_grad():
+        for r in range(5):
+            t0 = time.perf_counter()
+            ids = torch.arange(B).reshape(B, 1) + 4
+            logits, cache = m(ids)
+            for t in range(P - 1):
+                probs = torch.softmax(logits[:, -1, :], dim=-1)
+                nxt = torch.multinomial(probs, 1)
+                logits, cache = m(nxt, cache, offset=t + 1)
+            best = min(best, (time.perf_counter() - t0) * 1e3)
+    print(f"sampling {B} prompts x {P - 1} new tokens (KV cache): best of 5 {best:.1f} ms, "
+          f"{B * (P - 1) / (best / 1e3):.0f} tokens/s")
+
+
+if __name__ == "__main__":
+    main()
