@@ -203,16 +203,24 @@ final class JavaKernels {
     });
   }
 
-  /** Reduces over the leading {@code rows}: out[j] = reduce over r of x[r * cols + j]. */
+  /**
+   * Reduces over the leading {@code rows}: out[j] = reduce over r of x[r * cols + j]. Each thread
+   * takes a block of columns and walks the rows in order (cache-friendly, and every column is
+   * summed in the same order whatever the split).
+   */
   static void reduceColumns(ReduceOp op, Buf x, int rows, int cols, Buf out) {
     Parallel.forRange(cols, rows, (s, e) -> {
-      for (int j = s; j < e; j++) {
-        double acc = op == ReduceOp.MAX ? Double.NEGATIVE_INFINITY : 0;
-        for (int r = 0; r < rows; r++) {
-          double v = x.get(r * cols + j);
-          acc = op == ReduceOp.MAX ? Math.max(acc, v) : acc + v;
+      double[] acc = new double[e - s];
+      java.util.Arrays.fill(acc, op == ReduceOp.MAX ? Double.NEGATIVE_INFINITY : 0);
+      for (int r = 0; r < rows; r++) {
+        int o = r * cols;
+        for (int j = s; j < e; j++) {
+          double v = x.get(o + j);
+          acc[j - s] = op == ReduceOp.MAX ? Math.max(acc[j - s], v) : acc[j - s] + v;
         }
-        out.set(j, op == ReduceOp.MEAN ? acc / rows : acc);
+      }
+      for (int j = s; j < e; j++) {
+        out.set(j, op == ReduceOp.MEAN ? acc[j - s] / rows : acc[j - s]);
       }
     });
   }

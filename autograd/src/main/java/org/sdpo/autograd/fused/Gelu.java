@@ -3,6 +3,7 @@ package org.sdpo.autograd.fused;
 import org.sdpo.autograd.Op;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Parallel;
 import org.sdpo.tensor.Tensor;
 
 /**
@@ -27,17 +28,21 @@ public final class Gelu extends Op {
     Tensor u = Tensor.empty(xv.dtype(), xv.shape());
     Buf xb = xv.buffer();
     Buf ub = u.buffer();
-    for (int i = 0, n = ub.size(); i < n; i++) {
-      double v = xb.get(i);
-      ub.set(i, SQRT_2_OVER_PI * (v + A * v * v * v));
-    }
+    Parallel.forRange(ub.size(), 1, (s, e) -> {
+      for (int i = s; i < e; i++) {
+        double v = xb.get(i);
+        ub.set(i, SQRT_2_OVER_PI * (v + A * v * v * v));
+      }
+    });
     Tensor t = u.tanh(); // saved for backward
     Tensor y = Tensor.empty(xv.dtype(), xv.shape());
     Buf tb = t.buffer();
     Buf yb = y.buffer();
-    for (int i = 0, n = yb.size(); i < n; i++) {
-      yb.set(i, 0.5 * xb.get(i) * (1 + tb.get(i)));
-    }
+    Parallel.forRange(yb.size(), 1, (s, e) -> {
+      for (int i = s; i < e; i++) {
+        yb.set(i, 0.5 * xb.get(i) * (1 + tb.get(i)));
+      }
+    });
     return record(new Gelu(xv, t), y, x);
   }
 
@@ -54,12 +59,14 @@ public final class Gelu extends Op {
     Buf tb = t.buffer();
     Buf gb = g.buffer();
     Buf d = dx.buffer();
-    for (int i = 0, n = d.size(); i < n; i++) {
-      double v = xb.get(i);
-      double th = tb.get(i);
-      double dudx = SQRT_2_OVER_PI * (1 + 3 * A * v * v);
-      d.set(i, gb.get(i) * (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * dudx));
-    }
+    Parallel.forRange(d.size(), 2, (s, e) -> {
+      for (int i = s; i < e; i++) {
+        double v = xb.get(i);
+        double th = tb.get(i);
+        double dudx = SQRT_2_OVER_PI * (1 + 3 * A * v * v);
+        d.set(i, gb.get(i) * (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * dudx));
+      }
+    });
     return new Tensor[] {dx};
   }
 }

@@ -3,6 +3,7 @@ package org.sdpo.autograd.fused;
 import org.sdpo.autograd.Op;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Parallel;
 import org.sdpo.tensor.Tensor;
 
 /**
@@ -42,25 +43,27 @@ public final class LayerNorm extends Op {
     Buf yb = y.buffer();
     double[] mean = new double[rows];
     double[] rstd = new double[rows];
-    for (int r = 0; r < rows; r++) {
-      int o = r * C;
-      double m = 0;
-      for (int c = 0; c < C; c++) {
-        m += xb.get(o + c);
+    Parallel.forRange(rows, 4 * C, (s0, e0) -> {
+      for (int r = s0; r < e0; r++) {
+        int o = r * C;
+        double m = 0;
+        for (int c = 0; c < C; c++) {
+          m += xb.get(o + c);
+        }
+        m /= C;
+        double v = 0;
+        for (int c = 0; c < C; c++) {
+          double d = xb.get(o + c) - m;
+          v += d * d;
+        }
+        double s = 1.0 / Math.sqrt(v / C + eps);
+        for (int c = 0; c < C; c++) {
+          yb.set(o + c, (xb.get(o + c) - m) * s * gb.get(c) + bb.get(c));
+        }
+        mean[r] = m; // saved for backward
+        rstd[r] = s; // saved for backward
       }
-      m /= C;
-      double v = 0;
-      for (int c = 0; c < C; c++) {
-        double d = xb.get(o + c) - m;
-        v += d * d;
-      }
-      double s = 1.0 / Math.sqrt(v / C + eps);
-      for (int c = 0; c < C; c++) {
-        yb.set(o + c, (xb.get(o + c) - m) * s * gb.get(c) + bb.get(c));
-      }
-      mean[r] = m; // saved for backward
-      rstd[r] = s; // saved for backward
-    }
+    });
     return record(new LayerNorm(xv, gamma.value(), mean, rstd), y, x, gamma, beta);
   }
 
@@ -81,36 +84,53 @@ public final class LayerNorm extends Op {
     int C = x.dim(-1);
     int rows = (int) (x.numel() / C);
     Tensor dx = Tensor.empty(x.dtype(), x.shape());
-    Tensor dgamma = Tensor.zeros(x.dtype(), C);
-    Tensor dbeta = Tensor.zeros(x.dtype(), C);
+    Tensor dgamma = Tensor.empty(x.dtype(), C);
+    Tensor dbeta = Tensor.empty(x.dtype(), C);
     Buf xb = x.buffer();
     Buf gb = g.buffer();
     Buf gam = gamma.buffer();
     Buf dxb = dx.buffer();
     Buf dgb = dgamma.buffer();
     Buf dbb = dbeta.buffer();
-    for (int r = 0; r < rows; r++) {
-      int o = r * C;
-      double m = mean[r];
-      double s = rstd[r];
-      double meanD = 0;
-      double meanDX = 0;
-      for (int c = 0; c < C; c++) {
-        double xhat = (xb.get(o + c) - m) * s;
-        double dxhat = gb.get(o + c) * gam.get(c);
-        meanD += dxhat;
-        meanDX += dxhat * xhat;
+    // dx: rows are independent
+    Parallel.forRange(rows, 4 * C, (s0, e0) -> {
+      for (int r = s0; r < e0; r++) {
+        int o = r * C;
+        double m = mean[r];
+        double s = rstd[r];
+        double meanD = 0;
+        double meanDX = 0;
+        for (int c = 0; c < C; c++) {
+          double xhat = (xb.get(o + c) - m) * s;
+          double dxhat = gb.get(o + c) * gam.get(c);
+          meanD += dxhat;
+          meanDX += dxhat * xhat;
+        }
+        meanD /= C;
+        meanDX /= C;
+        for (int c = 0; c < C; c++) {
+          double xhat = (xb.get(o + c) - m) * s;
+          dxb.set(o + c, s * (gb.get(o + c) * gam.get(c) - meanD - xhat * meanDX));
+        }
       }
-      meanD /= C;
-      meanDX /= C;
-      for (int c = 0; c < C; c++) {
-        double xhat = (xb.get(o + c) - m) * s;
-        double dy = gb.get(o + c);
-        dbb.set(c, dbb.get(c) + dy);
-        dgb.set(c, dgb.get(c) + dy * xhat);
-        dxb.set(o + c, s * (dy * gam.get(c) - meanD - xhat * meanDX));
+    });
+    // dgamma, dbeta: each column summed over the rows in order, whatever the split
+    Parallel.forRange(C, 2 * rows, (c0, c1) -> {
+      double[] dg = new double[c1 - c0];
+      double[] db = new double[c1 - c0];
+      for (int r = 0; r < rows; r++) {
+        int o = r * C;
+        for (int c = c0; c < c1; c++) {
+          double dy = gb.get(o + c);
+          db[c - c0] += dy;
+          dg[c - c0] += dy * (xb.get(o + c) - mean[r]) * rstd[r];
+        }
       }
-    }
+      for (int c = c0; c < c1; c++) {
+        dgb.set(c, dg[c - c0]);
+        dbb.set(c, db[c - c0]);
+      }
+    });
     return new Tensor[] {dx, dgamma, dbeta};
   }
 }

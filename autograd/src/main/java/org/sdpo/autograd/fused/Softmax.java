@@ -3,6 +3,7 @@ package org.sdpo.autograd.fused;
 import org.sdpo.autograd.Op;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Parallel;
 import org.sdpo.tensor.Tensor;
 
 /** y = softmax(x) over the last axis, as one fused op (composed twin: exp(x) / sum exp(x)). */
@@ -40,16 +41,18 @@ public final class Softmax extends Op {
     Buf gb = g.buffer();
     Buf d = dx.buffer();
     int rows = (int) (y.numel() / K);
-    for (int r = 0; r < rows; r++) {
-      int o = r * K;
-      double dot = 0;
-      for (int j = 0; j < K; j++) {
-        dot += gb.get(o + j) * yb.get(o + j);
+    Parallel.forRange(rows, 2 * K, (s, e) -> {
+      for (int r = s; r < e; r++) {
+        int o = r * K;
+        double dot = 0;
+        for (int j = 0; j < K; j++) {
+          dot += gb.get(o + j) * yb.get(o + j);
+        }
+        for (int j = 0; j < K; j++) {
+          d.set(o + j, scale * yb.get(o + j) * (gb.get(o + j) - dot));
+        }
       }
-      for (int j = 0; j < K; j++) {
-        d.set(o + j, scale * yb.get(o + j) * (gb.get(o + j) - dot));
-      }
-    }
+    });
     return dx;
   }
 }

@@ -4,6 +4,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Parallel;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.tensor.Workspace;
 
@@ -75,15 +76,17 @@ public final class AdamW {
       Buf g = p.grad().buffer();
       Buf mb = m.get(e.getKey()).buffer();
       Buf vb = v.get(e.getKey()).buffer();
-      for (int i = 0, n = pb.size(); i < n; i++) {
-        double gi = g.get(i);
-        double mi = s.beta1() * mb.get(i) + (1 - s.beta1()) * gi;
-        double vi = s.beta2() * vb.get(i) + (1 - s.beta2()) * gi * gi;
-        mb.set(i, mi);
-        vb.set(i, vi);
-        double pi = pb.get(i);
-        pb.set(i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + s.eps()) - lr * wd * pi);
-      }
+      Parallel.forRange(pb.size(), 8, (from, to) -> {
+        for (int i = from; i < to; i++) {
+          double gi = g.get(i);
+          double mi = s.beta1() * mb.get(i) + (1 - s.beta1()) * gi;
+          double vi = s.beta2() * vb.get(i) + (1 - s.beta2()) * gi * gi;
+          mb.set(i, mi);
+          vb.set(i, vi);
+          double pi = pb.get(i);
+          pb.set(i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + s.eps()) - lr * wd * pi);
+        }
+      });
     }
   }
 
