@@ -79,12 +79,7 @@ public final class Tensor {
     if (Workspace.current() == null) {
       return new Tensor(backend().fromDoubles(data, dtype, s), s, dtype, null);
     }
-    Tensor t = empty(dtype, s); // pooled inside a workspace scope
-    Buf b = t.buffer();
-    for (int i = 0; i < data.length; i++) {
-      b.set(i, data[i]);
-    }
-    return t;
+    return pooledCopy(dtype, s, data.length, i -> data[i]);
   }
 
   /** A tensor holding a copy of {@code data} in row-major order. */
@@ -97,10 +92,16 @@ public final class Tensor {
     if (Workspace.current() == null) {
       return new Tensor(backend().fromFloats(data, dtype, s), s, dtype, null);
     }
-    Tensor t = empty(dtype, s); // pooled inside a workspace scope
+    return pooledCopy(dtype, s, data.length, i -> data[i]);
+  }
+
+  /** A tensor from the open workspace scope filled with {@code value(i)} in row-major order. */
+  private static Tensor pooledCopy(DType dtype, int[] shape, int n,
+      java.util.function.IntToDoubleFunction value) {
+    Tensor t = empty(dtype, shape);
     Buf b = t.buffer();
-    for (int i = 0; i < data.length; i++) {
-      b.set(i, data[i]);
+    for (int i = 0; i < n; i++) {
+      b.set(i, value.applyAsDouble(i));
     }
     return t;
   }
