@@ -15,6 +15,7 @@ import org.sdpo.autograd.ops.Dropout;
 import org.sdpo.autograd.ops.Embedding;
 import org.sdpo.autograd.ops.Exp;
 import org.sdpo.autograd.ops.Log;
+import org.sdpo.autograd.ops.Log1mExp;
 import org.sdpo.autograd.ops.MatMul;
 import org.sdpo.autograd.ops.Max;
 import org.sdpo.autograd.ops.Mean;
@@ -96,6 +97,11 @@ public final class F {
 
   public static Variable abs(Variable x) {
     return Abs.apply(x);
+  }
+
+  /** log(1 - exp(x)) for x &lt; 0, accurate near 0 (expm1) and far below it (log1p). */
+  public static Variable log1mexp(Variable x) {
+    return Log1mExp.apply(x);
   }
 
   /** s * x. */

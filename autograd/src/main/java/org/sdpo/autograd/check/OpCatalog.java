@@ -23,6 +23,7 @@ import org.sdpo.autograd.ops.Dropout;
 import org.sdpo.autograd.ops.Embedding;
 import org.sdpo.autograd.ops.Exp;
 import org.sdpo.autograd.ops.Log;
+import org.sdpo.autograd.ops.Log1mExp;
 import org.sdpo.autograd.ops.MatMul;
 import org.sdpo.autograd.ops.Max;
 import org.sdpo.autograd.ops.Mean;
@@ -99,6 +100,11 @@ public final class OpCatalog {
     return Tensor.uniform(rng, D, 0.5, 2.0, shape);
   }
 
+  /** Values in [-3, -0.05]: the domain of log1mexp, on both sides of -ln 2. */
+  static Tensor negative(Rng rng, int... shape) {
+    return Tensor.uniform(rng, D, -3.0, -0.05, shape);
+  }
+
   /** Values with |x| in [0.2, 1.5]: away from the kinks of relu, abs and 1/x. */
   static Tensor awayFromZero(Rng rng, int... shape) {
     double[] d = new double[(int) org.sdpo.tensor.Shape.numel(shape)];
@@ -149,6 +155,7 @@ public final class OpCatalog {
     unary(l, Exp.class, "exp", OpCatalog::normal, F::exp);
     unary(l, Log.class, "log", OpCatalog::positive, F::log);
     unary(l, Tanh.class, "tanh", OpCatalog::normal, F::tanh);
+    unary(l, Log1mExp.class, "log1mexp", OpCatalog::negative, F::log1mexp);
     unary(l, Sigmoid.class, "sigmoid", OpCatalog::normal, F::sigmoid);
     unary(l, Relu.class, "relu", OpCatalog::awayFromZero, F::relu);
     unary(l, Sqrt.class, "sqrt", OpCatalog::positive, F::sqrt);
