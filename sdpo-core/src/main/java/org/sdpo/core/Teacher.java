@@ -1,0 +1,104 @@
+package org.sdpo.core;
+
+import java.util.Map;
+import org.sdpo.autograd.Grad;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Tensor;
+import org.sdpo.transformer.Gpt;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The self-teacher's weights (reference doc §2). The teacher never receives gradients: its logits
+ * are computed with recording off and handed to the loss as constants.
+ *
+ * <ul>
+ *   <li>EMA (default): a separate copy, updated once per training step as theta_T = (1 - tau)
+ *       theta_T + tau theta_S (tau = {@code teacher_update_rate}, 0.05).
+ *   <li>TRUST_REGION: logits (1 - tau) z_initial + tau z_current on the teacher context, the
+ *       initial model frozen.
+ *   <li>FROZEN: the initial model (EMA with tau = 0).
+ *   <li>LIVE: the current student itself; for ablations only (the paper found it unstable).
+ * </ul>
+ */
+public final class Teacher {
+  private static final Logger LOG = LoggerFactory.getLogger(Teacher.class);
+
+  /** Which weights the teacher uses. */
+  public enum Kind {
+    EMA,
+    TRUST_REGION,
+    FROZEN,
+    LIVE
+  }
+
+  private final Kind kind;
+  private final Gpt student;
+  private final Gpt copy; // EMA weights, or the frozen initial model
+  private final double rate;
+
+  private Teacher(Kind kind, Gpt student, Gpt copy, double rate) {
+    this.kind = kind;
+    this.student = student;
+    this.copy = copy;
+    this.rate = rate;
+  }
+
+  /** A teacher for {@code student}, starting from the student's current weights. */
+  public static Teacher create(Kind kind, Gpt student, double rate) {
+    if (!(rate >= 0 && rate <= 1)) {
+      throw new IllegalArgumentException("teacher_update_rate must be in [0, 1], got " + rate);
+    }
+    if (kind == Kind.LIVE) {
+      LOG.warn("teacher = live student: for ablations only; the paper found training with it "
+          + "unstable (it regresses towards the student and ignores the feedback)");
+      return new Teacher(kind, student, null, rate);
+    }
+    return new Teacher(kind, student, student.copy(student.dtype()), rate);
+  }
+
+  public Kind kind() {
+    return kind;
+  }
+
+  /** The teacher's own weights (EMA or frozen copy), or the student's for LIVE. */
+  public Gpt weights() {
+    return copy != null ? copy : student;
+  }
+
+  /** Teacher logits (B, T, V) for a teacher batch, as a constant (no graph, no gradient). */
+  public Tensor logits(int[] ids, int B, int T, Tensor mask, int[] positions) {
+    try (Grad.Scope g = Grad.disabled()) {
+      switch (kind) {
+        case LIVE:
+          return student.forward(ids, B, T, mask, positions, null).value();
+        case TRUST_REGION: {
+          Tensor ref = copy.forward(ids, B, T, mask, positions, null).value();
+          Tensor cur = student.forward(ids, B, T, mask, positions, null).value();
+          return ref.mul(1 - rate).add(cur.mul(rate)); // (1 - tau) z_initial + tau z_current
+        }
+        default:
+          return copy.forward(ids, B, T, mask, positions, null).value();
+      }
+    }
+  }
+
+  /**
+   * The once-per-training-step update: EMA moves towards the student (skipped when no optimizer
+   * step was taken); the other kinds do not change.
+   */
+  public void update(boolean stepTaken) {
+    if (kind != Kind.EMA || !stepTaken || rate == 0) {
+      return;
+    }
+    Map<String, Variable> s = student.namedParameters();
+    for (Map.Entry<String, Variable> e : copy.namedParameters().entrySet()) {
+      Buf t = e.getValue().value().buffer();
+      Buf st = s.get(e.getKey()).value().buffer();
+      for (int i = 0, n = t.size(); i < n; i++) {
+        t.set(i, (1 - rate) * t.get(i) + rate * st.get(i));
+      }
+    }
+  }
+}
