@@ -84,6 +84,21 @@ public final class Teacher {
     }
   }
 
+  /** Teacher logits at the response positions of scored sequences (N, V), no gradient. */
+  public Tensor responseLogits(java.util.List<Scoring.Sequence> seqs) {
+    switch (kind) {
+      case LIVE:
+        return Scoring.responseLogitsNoGrad(student, seqs);
+      case TRUST_REGION: {
+        Tensor ref = Scoring.responseLogitsNoGrad(copy, seqs);
+        Tensor cur = Scoring.responseLogitsNoGrad(student, seqs);
+        return ref.mul(1 - rate).add(cur.mul(rate)); // (1 - tau) z_initial + tau z_current
+      }
+      default:
+        return Scoring.responseLogitsNoGrad(copy, seqs);
+    }
+  }
+
   /**
    * The once-per-training-step update: EMA moves towards the student (skipped when no optimizer
    * step was taken); the other kinds do not change.

@@ -1,0 +1,72 @@
+package org.sdpo.core;
+
+import java.util.List;
+import org.sdpo.autograd.F;
+import org.sdpo.autograd.Grad;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Tensor;
+import org.sdpo.transformer.Gpt;
+
+/**
+ * Scores fixed responses after given contexts in one batched forward: each sequence is context ++
+ * response, left-padded to the longest, with an attention mask and position ids that skip the
+ * pads; the logits that predict each response token (position c + k - 1 for response token k) are
+ * gathered into one (N, V) matrix, N the total number of response tokens. The student scores the
+ * prompt's context, the teacher the feedback-augmented one: the same response tokens either way.
+ */
+public final class Scoring {
+  private Scoring() {}
+
+  /** Context ids, then the exact response ids to score. */
+  public record Sequence(int[] context, int[] response) {
+    public Sequence {
+      if (context.length == 0) {
+        throw new IllegalArgumentException("scoring: a context needs at least one token");
+      }
+    }
+  }
+
+  /** Response-position logits (N, V), recorded for backward when grad mode is on. */
+  public static Variable responseLogits(Gpt model, List<Sequence> seqs) {
+    int B = seqs.size();
+    int L = 0;
+    int N = 0;
+    for (Sequence s : seqs) {
+      L = Math.max(L, s.context().length + s.response().length);
+      N += s.response().length;
+    }
+    if (L > model.config.nPositions()) {
+      throw new IllegalArgumentException("scoring: a context + response of " + L
+          + " tokens exceeds n_positions " + model.config.nPositions());
+    }
+    int[] ids = new int[B * L];
+    double[] mask = new double[B * L];
+    int[] pos = new int[B * L];
+    int[] rows = new int[N];
+    int r = 0;
+    for (int b = 0; b < B; b++) {
+      Sequence s = seqs.get(b);
+      int len = s.context().length + s.response().length;
+      int pad = L - len;
+      for (int t = 0; t < len; t++) {
+        int i = b * L + pad + t;
+        ids[i] = t < s.context().length ? s.context()[t] : s.response()[t - s.context().length];
+        mask[i] = 1;
+        pos[i] = t;
+      }
+      for (int k = 0; k < s.response().length; k++) {
+        rows[r++] = b * L + pad + s.context().length + k - 1; // the position predicting token k
+      }
+    }
+    Variable logits = model.forward(ids, B, L, Tensor.of(model.dtype(), mask, B, L), pos, null);
+    int V = model.config.vocabSize();
+    return F.embedding(F.reshape(logits, B * L, V), rows, N); // (N, V)
+  }
+
+  /** The same without a graph (the teacher's side). */
+  public static Tensor responseLogitsNoGrad(Gpt model, List<Sequence> seqs) {
+    try (Grad.Scope g = Grad.disabled()) {
+      return responseLogits(model, seqs).value();
+    }
+  }
+}

@@ -1,0 +1,150 @@
+package org.sdpo.core;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.sdpo.autograd.Grad;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Rng;
+import org.sdpo.tensor.Tensor;
+import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.GptConfig;
+import org.sdpo.transformer.sample.Sampler;
+import org.sdpo.transformer.tokenizer.CharTokenizer;
+import org.sdpo.transformer.train.AdamW;
+import org.sdpo.verifiers.FeedbackLevel;
+import org.sdpo.verifiers.Split;
+import org.sdpo.verifiers.Task;
+import org.sdpo.verifiers.Verifiers;
+
+class SdpoEndToEndTest {
+  final CharTokenizer tok = CharTokenizer.ascii();
+
+  Gpt model(long seed, DType d) {
+    return Gpt.init(GptConfig.of(tok.vocabSize(), 256, 16, 2, 2), d, new Rng(seed));
+  }
+
+  static DistillationLoss.Targets targets(List<Scoring.Sequence> seqs) {
+    List<Integer> t = new ArrayList<>();
+    List<Integer> s = new ArrayList<>();
+    for (int i = 0; i < seqs.size(); i++) {
+      for (int x : seqs.get(i).response()) {
+        t.add(x);
+        s.add(i);
+      }
+    }
+    double[] m = new double[t.size()];
+    java.util.Arrays.fill(m, 1);
+    return new DistillationLoss.Targets(t.stream().mapToInt(Integer::intValue).toArray(),
+        s.stream().mapToInt(Integer::intValue).toArray(), seqs.size(), m, null, null);
+  }
+
+  @Test
+  void responseLogitsEqualThoseOfEachSequenceAlone() {
+    Gpt m = model(1, DType.FLOAT64);
+    List<Scoring.Sequence> seqs = List.of(new Scoring.Sequence(tok.encode("What?"), tok.encode("42")),
+        new Scoring.Sequence(tok.encode("Hi"), tok.encode("there!")));
+    Tensor batched = Scoring.responseLogitsNoGrad(m, seqs);
+    assertThat(batched.shape()).containsExactly(8, tok.vocabSize());
+    int row = 0;
+    for (Scoring.Sequence s : seqs) {
+      int[] all = new int[s.context().length + s.response().length];
+      System.arraycopy(s.context(), 0, all, 0, s.context().length);
+      System.arraycopy(s.response(), 0, all, s.context().length, s.response().length);
+      Tensor alone;
+      try (Grad.Scope g = Grad.disabled()) {
+        alone = m.forward(all, 1, all.length).value();
+      }
+      for (int k = 0; k < s.response().length; k++) {
+        int p = s.context().length + k - 1;
+        Tensor a = alone.slice(1, p, p + 1).copy().reshape(-1);
+        Tensor b = batched.slice(0, row, row + 1).copy().reshape(-1);
+        assertThat(a.maxAbsDiff(b)).isLessThan(1e-12);
+        row++;
+      }
+    }
+  }
+
+  @Test
+  void teacherEqualToStudentWithTheSameContextGivesZeroLossAndGradient() {
+    Gpt m = model(2, DType.FLOAT64);
+    Teacher live = Teacher.create(Teacher.Kind.LIVE, m, 0);
+    List<Scoring.Sequence> seqs = List.of(new Scoring.Sequence(tok.encode("Q: 1+1"), tok.encode("2")),
+        new Scoring.Sequence(tok.encode("Q: 2+3"), tok.encode("five")));
+    for (DistillConfig c : List.of(DistillConfig.full(1), DistillConfig.reverseKlTopK(5),
+        DistillConfig.jensenShannonTopK(5))) {
+      Variable s = Scoring.responseLogits(m, seqs);
+      DistillationLoss.Result r = DistillationLoss.compute(s, live.responseLogits(seqs),
+          targets(seqs), c);
+      assertThat(Math.abs(r.loss().value().item())).isLessThan(1e-15); // 0 up to rounding
+      m.zeroGrad();
+      r.loss().backward();
+      for (Variable p : m.namedParameters().values()) {
+        assertThat(p.grad().maxAbsDiff(Tensor.zeros(DType.FLOAT64, p.shape()))).isLessThan(1e-15);
+      }
+    }
+  }
+
+  @Test
+  void aStepWithInformativeFeedbackRaisesTheTeacherPreferredTokens() {
+    Gpt student = model(3, DType.FLOAT64);
+    Teacher teacher = Teacher.create(Teacher.Kind.FROZEN, student, 0);
+    int[] response = tok.encode("x + 1");
+    List<Scoring.Sequence> studentSeqs = List.of(new Scoring.Sequence(tok.encode("f(x)?"), response));
+    List<Scoring.Sequence> teacherSeqs = List.of(new Scoring.Sequence(
+        tok.encode("f(x)?\nThe following is feedback: f(0) returned 0, expected 1"), response));
+    Tensor lq = teacher.responseLogits(teacherSeqs).logSoftmax();
+    Tensor lp0 = Scoring.responseLogitsNoGrad(student, studentSeqs).logSoftmax();
+    // at each position, the token the teacher prefers most relative to the student
+    int n = response.length;
+    int[] preferred = new int[n];
+    double[] gap = lq.sub(lp0).toDoubleArray();
+    int V = tok.vocabSize();
+    for (int t = 0; t < n; t++) {
+      int best = 0;
+      for (int j = 1; j < V; j++) {
+        best = gap[t * V + j] > gap[t * V + best] ? j : best;
+      }
+      preferred[t] = best;
+    }
+    AdamW opt = new AdamW(student.namedParameters(), new AdamW.Settings(0.9, 0.999, 1e-8, 0));
+    DistillationLoss.Result r = DistillationLoss.compute(Scoring.responseLogits(student, studentSeqs),
+        teacher.responseLogits(teacherSeqs), targets(studentSeqs), DistillConfig.full(1));
+    r.loss().backward();
+    opt.step(1e-2);
+    Tensor lp1 = Scoring.responseLogitsNoGrad(student, studentSeqs).logSoftmax();
+    double before = lp0.pick(preferred).sum().item();
+    double after = lp1.pick(preferred).sum().item();
+    assertThat(after).isGreaterThan(before);
+    // and the divergence to the (frozen) teacher went down
+    double loss1 = DistillationLoss.compute(Scoring.responseLogits(student, studentSeqs),
+        teacher.responseLogits(teacherSeqs), targets(studentSeqs), DistillConfig.full(1))
+        .loss().value().item();
+    assertThat(loss1).isLessThan(r.loss().value().item());
+  }
+
+  @Test
+  void aFullStepRunsOnTheCodeEnvironmentAndMovesTheEmaTeacher() {
+    Gpt student = model(4, DType.FLOAT32);
+    Teacher teacher = Teacher.create(Teacher.Kind.EMA, student, 0.05);
+    double before = teacher.weights().namedParameters().get("wte.weight").value().get(5, 3);
+    var env = Verifiers.byName("code").withFeedback(FeedbackLevel.FULL);
+    List<Task> qs = env.tasks(Split.TRAIN, 2, 1, 1);
+    SdpoStep.Setup setup = new SdpoStep.Setup(student, teacher, tok, env,
+        Sampler.Settings.sample(1.0, 12, 7), 4, Reprompt.Config.richFeedback(240),
+        DistillConfig.reverseKlTopK(8), new AdamW(student.namedParameters(), AdamW.Settings.gpt()),
+        1e-3, 1.0, 2);
+    SdpoStep.Report rep = SdpoStep.run(setup, qs, new Rng(1));
+    assertThat(rep.samples()).hasSize(8);
+    assertThat(rep.metrics()).containsKeys("reward_mean", "feedback_used_fraction",
+        "reprompt_sample_fraction", "empty_target_batch", "loss", "grad_norm");
+    assertThat(rep.metrics().get("feedback_used_fraction")).isGreaterThan(0.0); // all fail: feedback
+    assertThat(rep.metrics().get("loss")).isFinite().isGreaterThan(0.0);
+    assertThat(rep.contexts().get(0).text()).contains("The following is feedback");
+    double after = teacher.weights().namedParameters().get("wte.weight").value().get(5, 3);
+    assertThat(after).isNotEqualTo(before);
+  }
+}
