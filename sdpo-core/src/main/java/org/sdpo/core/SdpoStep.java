@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.sdpo.autograd.F;
+import org.sdpo.autograd.Grad;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
@@ -18,106 +20,293 @@ import org.sdpo.verifiers.Verdict;
 import org.sdpo.verifiers.Verifiers;
 
 /**
- * One SDPO training step, the algorithm as a call sequence (reference doc §9):
+ * One training step of SDPO (or its GRPO baseline and blends), the algorithm as a call sequence
+ * (reference doc §9):
  *
  * <ol>
- *   <li>sample G attempts per question with the student (KV-cache sampler);
- *   <li>grade them with the environment (in parallel), getting rewards and feedback;
+ *   <li>sample G attempts per question with the student (KV-cache sampler, sampling log-probs);
+ *   <li>grade them with the environment, in parallel: rewards and feedback;
  *   <li>build each attempt's teacher context (a sibling's success and/or its own feedback);
- *   <li>score the exact response tokens: the student after the question (with gradient), the
- *       teacher after its context (no gradient);
- *   <li>the distillation loss, backward, clipping, AdamW (skipped on a non-finite norm);
- *   <li>the teacher's EMA update.
+ *   <li>score the exact response tokens under the teacher's context (no gradient, once);
+ *   <li>for each mini-batch of questions: score them with the student (with gradient), the loss of
+ *       the chosen algorithm, backward, clipping, AdamW (skipped on a non-finite norm); with more
+ *       than one mini-batch, later ones are off-policy and use the importance ratio against the
+ *       log-probs recorded before the first update;
+ *   <li>the teacher's EMA update, once, if any optimizer step was taken.
  * </ol>
  */
 public final class SdpoStep {
   private SdpoStep() {}
 
+  /** sdpo, grpo, blend_advantage (paper Eq. 3) or blend_loss ((1 - w) PG + w SDPO). */
+  public record Algorithm(String name, double lambda, double distillationWeight,
+      Double advantageClip) {
+    public static Algorithm sdpo() {
+      return new Algorithm("sdpo", 0, 1, null);
+    }
+
+    public static Algorithm grpo() {
+      return new Algorithm("grpo", 1, 0, null);
+    }
+  }
+
   /** Everything a step uses. */
   public record Setup(Gpt student, Teacher teacher, Tokenizer tokenizer, Environment env,
       Sampler.Settings sampling, int groupSize, Reprompt.Config reprompt, DistillConfig loss,
-      AdamW optimizer, double lr, double gradClip, int threads) {}
+      Algorithm algorithm, Grpo.Config grpo, AdamW optimizer, double lr, double gradClip,
+      int miniBatches, int threads) {}
 
-  /** What happened: the rollouts and the step's metrics. */
-  public record Report(List<Reprompt.Attempt> attempts, List<Reprompt.Context> contexts,
-      List<Sampler.Sample> samples, DistillationLoss.Result loss, Map<String, Double> metrics) {}
+  /** What happened: the rollouts, the teacher contexts, per-token values and the metrics. */
+  public record Report(List<Task> tasks, List<Reprompt.Attempt> attempts,
+      List<Reprompt.Context> contexts, List<Sampler.Sample> samples, List<Verdict> verdicts,
+      Tensor studentLogprobs, Tensor teacherLogprobs, Map<String, Double> metrics) {}
 
   public static Report run(Setup s, List<Task> questions, Rng rng) {
     Tokenizer tok = s.tokenizer();
+    int G = s.groupSize();
+    long t0 = System.nanoTime();
     // 1. rollouts: G attempts per question, one batch
     List<int[]> prompts = new ArrayList<>();
     List<Task> taskOf = new ArrayList<>();
     for (Task q : questions) {
       int[] p = tok.encode(q.prompt());
-      for (int g = 0; g < s.groupSize(); g++) {
+      for (int g = 0; g < G; g++) {
         prompts.add(p);
         taskOf.add(q);
       }
     }
     List<Sampler.Sample> samples = Sampler.generate(s.student(), tok, prompts, s.sampling());
+    long t1 = System.nanoTime();
     // 2. verification, in parallel
     List<String> texts = samples.stream().map(Sampler.Sample::text).toList();
     List<Verdict> verdicts = Verifiers.verifyAll(s.env(), taskOf, texts, s.threads());
+    long t2 = System.nanoTime();
     // 3. teacher contexts
     List<Reprompt.Attempt> attempts = new ArrayList<>();
+    double[] rewards = new double[samples.size()];
+    int[] groups = new int[samples.size()];
     for (int i = 0; i < samples.size(); i++) {
       Verdict v = verdicts.get(i);
-      attempts.add(new Reprompt.Attempt(i / s.groupSize(), taskOf.get(i).prompt(), texts.get(i),
-          v.reward(), v.feedback()));
+      rewards[i] = v.reward();
+      groups[i] = i / G;
+      attempts.add(new Reprompt.Attempt(i / G, taskOf.get(i).prompt(), texts.get(i), v.reward(),
+          v.feedback()));
     }
     Reprompt.Result rp = Reprompt.build(attempts, s.reprompt(), rng, tok);
-    // 4. score the exact response tokens under both contexts
-    List<Scoring.Sequence> studentSeqs = new ArrayList<>();
+    double[] advantages = Grpo.advantages(rewards, groups, s.grpo().normalizeStd());
+
+    Map<String, Double> m = new LinkedHashMap<>(rp.metrics());
+    m.put("reward_mean", java.util.Arrays.stream(rewards).average().orElse(0));
+    m.put("success_fraction", verdicts.stream().filter(Verdict::success).count()
+        / (double) Math.max(1, verdicts.size()));
+    m.put("response_length_mean",
+        samples.stream().mapToInt(x -> x.tokens().length).average().orElse(0));
+    m.put("time_sampling_ms", (t1 - t0) / 1e6);
+    m.put("time_verification_ms", (t2 - t1) / 1e6);
+
+    // 4. the teacher scores every response once, under its context
+    List<Integer> scored = new ArrayList<>(); // samples with at least one response token
     List<Scoring.Sequence> teacherSeqs = new ArrayList<>();
-    List<Integer> tokens = new ArrayList<>();
-    List<Integer> seqIds = new ArrayList<>();
-    List<Double> mask = new ArrayList<>();
     for (int i = 0; i < samples.size(); i++) {
-      int[] resp = samples.get(i).tokens();
-      if (resp.length == 0) {
+      if (samples.get(i).tokens().length > 0) {
+        scored.add(i);
+        teacherSeqs.add(new Scoring.Sequence(tok.encode(rp.contexts().get(i).text()),
+            samples.get(i).tokens()));
+      }
+    }
+    boolean anyTarget = scored.stream().anyMatch(i -> rp.contexts().get(i).masked());
+    boolean needsTeacher = !s.algorithm().name().equals("grpo");
+    m.put("empty_target_batch", anyTarget || !needsTeacher ? 0.0 : 1.0);
+    if (scored.isEmpty()) {
+      s.teacher().update(false);
+      return new Report(questions, attempts, rp.contexts(), samples, verdicts, null, null, m);
+    }
+    long t3 = System.nanoTime();
+    Tensor teacherAll = needsTeacher ? s.teacher().responseLogits(teacherSeqs) : null; // (N, V)
+    long t4 = System.nanoTime();
+    m.put("time_teacher_ms", (t4 - t3) / 1e6);
+
+    // old log-probs of the sampled tokens, before any update (needed only off-policy)
+    double[] old = null;
+    if (s.miniBatches() > 1) {
+      List<Scoring.Sequence> all = new ArrayList<>();
+      for (int i : scored) {
+        all.add(new Scoring.Sequence(prompts.get(i), samples.get(i).tokens()));
+      }
+      try (Grad.Scope g = Grad.disabled()) {
+        Tensor lp = Scoring.responseLogitsNoGrad(s.student(), all).mul(1 / s.loss().temperature())
+            .logSoftmax();
+        old = lp.pick(flatTokens(samples, scored)).toDoubleArray();
+      }
+    }
+
+    // 5. mini-batches of questions
+    int qPerMb = questions.size() / s.miniBatches();
+    boolean stepTaken = false;
+    double lossSum = 0;
+    double normLast = 0;
+    Tensor studentLp = null;
+    Tensor teacherLp = needsTeacher ? teacherAll.mul(1 / s.loss().temperature()).logSoftmax() : null;
+    double isMean = 0;
+    double isMax = 0;
+    double entropy = 0;
+    int tokensSeen = 0;
+    for (int mb = 0; mb < s.miniBatches(); mb++) {
+      List<Integer> idx = new ArrayList<>();
+      List<Integer> rows = new ArrayList<>();
+      int row = 0;
+      for (int k = 0; k < scored.size(); k++) {
+        int i = scored.get(k);
+        int len = samples.get(i).tokens().length;
+        if (groups[i] / qPerMb == mb) {
+          idx.add(i);
+          for (int t = 0; t < len; t++) {
+            rows.add(row + t);
+          }
+        }
+        row += len;
+      }
+      if (idx.isEmpty()) {
         continue;
       }
-      studentSeqs.add(new Scoring.Sequence(prompts.get(i), resp));
-      teacherSeqs.add(new Scoring.Sequence(tok.encode(rp.contexts().get(i).text()), resp));
-      for (int t : resp) {
-        tokens.add(t);
-        seqIds.add(i);
-        mask.add(rp.contexts().get(i).masked() ? 1.0 : 0.0);
+      List<Scoring.Sequence> studentSeqs = new ArrayList<>();
+      for (int i : idx) {
+        studentSeqs.add(new Scoring.Sequence(prompts.get(i), samples.get(i).tokens()));
+      }
+      int[] rowIds = rows.stream().mapToInt(Integer::intValue).toArray();
+      Variable z = Scoring.responseLogits(s.student(), studentSeqs); // (n, V)
+      Tensor zq = needsTeacher ? teacherAll.gatherRows(rowIds, rowIds.length) : null;
+      MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds);
+      Variable loss = loss(s, z, zq, b);
+      s.student().zeroGrad();
+      loss.backward();
+      double norm = GradClip.clip(s.student().namedParameters().values(), s.gradClip());
+      normLast = norm;
+      if (Double.isFinite(norm)) {
+        s.optimizer().step(s.lr());
+        stepTaken = true;
+      }
+      s.student().zeroGrad();
+      lossSum += loss.value().item();
+      // statistics of this mini-batch
+      Tensor lp = z.value().mul(1 / s.loss().temperature()).logSoftmax();
+      entropy += lp.exp().mul(lp).sum().item() * -1;
+      tokensSeen += rowIds.length;
+      if (b.old() != null) {
+        double[] lpTok = lp.pick(b.tokens()).toDoubleArray();
+        for (int t = 0; t < lpTok.length; t++) {
+          double w = Math.exp(Math.max(-20, Math.min(20, lpTok[t] - b.old()[t])));
+          isMean += w;
+          isMax = Math.max(isMax, w);
+        }
+      } else {
+        isMean += rowIds.length;
+        isMax = Math.max(isMax, 1);
+      }
+      studentLp = studentLp == null ? lp : Tensor.concat(0, studentLp, lp);
+    }
+    long t5 = System.nanoTime();
+    // 6. the teacher moves once per training step
+    s.teacher().update(stepTaken);
+    m.put("loss", lossSum / s.miniBatches());
+    m.put("grad_norm", normLast);
+    m.put("step_skipped", stepTaken ? 0.0 : 1.0);
+    m.put("entropy_mean", entropy / Math.max(1, tokensSeen));
+    m.put("is_weight_mean", isMean / Math.max(1, tokensSeen));
+    m.put("is_weight_max", isMax);
+    m.put("time_update_ms", (t5 - t4) / 1e6);
+    return new Report(questions, attempts, rp.contexts(), samples, verdicts, studentLp, teacherLp,
+        m);
+  }
+
+  /** One mini-batch's per-token inputs. */
+  record MiniBatch(int[] tokens, int[] sequence, int sequences, double[] sdpoMask, double[] allMask,
+      double[] advantage, double[] old, double[] rollout) {}
+
+  private static MiniBatch miniBatch(List<Integer> idx, List<Sampler.Sample> samples,
+      List<Reprompt.Context> contexts, double[] advantages, double[] oldAll, int[] rowIds) {
+    List<Integer> tok = new ArrayList<>();
+    List<Integer> seq = new ArrayList<>();
+    List<Double> mask = new ArrayList<>();
+    List<Double> adv = new ArrayList<>();
+    List<Double> roll = new ArrayList<>();
+    for (int k = 0; k < idx.size(); k++) {
+      int i = idx.get(k);
+      Sampler.Sample x = samples.get(i);
+      for (int t = 0; t < x.tokens().length; t++) {
+        tok.add(x.tokens()[t]);
+        seq.add(k);
+        mask.add(contexts.get(i).masked() ? 1.0 : 0.0);
+        adv.add(advantages[i]);
+        roll.add(x.logprobs()[t]);
       }
     }
-    Map<String, Double> metrics = new LinkedHashMap<>(rp.metrics());
-    double meanReward = verdicts.stream().mapToDouble(Verdict::reward).average().orElse(0);
-    metrics.put("reward_mean", meanReward);
-    metrics.put("response_length_mean",
-        samples.stream().mapToInt(x -> x.tokens().length).average().orElse(0));
-    if (tokens.isEmpty() || mask.stream().noneMatch(m -> m > 0)) {
-      metrics.put("empty_target_batch", 1.0);
-      s.teacher().update(false);
-      return new Report(attempts, rp.contexts(), samples, null, metrics);
+    int n = tok.size();
+    double[] ones = new double[n];
+    java.util.Arrays.fill(ones, 1);
+    double[] old = null;
+    if (oldAll != null) {
+      old = new double[n];
+      for (int t = 0; t < n; t++) {
+        old[t] = oldAll[rowIds[t]];
+      }
     }
-    metrics.put("empty_target_batch", 0.0);
-    Tensor teacherLogits = s.teacher().responseLogits(teacherSeqs);
-    Variable studentLogits = Scoring.responseLogits(s.student(), studentSeqs);
-    DistillationLoss.Targets targets = new DistillationLoss.Targets(
-        tokens.stream().mapToInt(Integer::intValue).toArray(),
-        seqIds.stream().mapToInt(Integer::intValue).toArray(), samples.size(),
-        mask.stream().mapToDouble(Double::doubleValue).toArray(), null, null);
-    DistillationLoss.Result loss = DistillationLoss.compute(studentLogits, teacherLogits, targets,
-        s.loss());
-    // 5. update
-    s.student().zeroGrad();
-    loss.loss().backward();
-    double norm = GradClip.clip(s.student().namedParameters().values(), s.gradClip());
-    boolean step = Double.isFinite(norm);
-    if (step) {
-      s.optimizer().step(s.lr());
+    return new MiniBatch(tok.stream().mapToInt(Integer::intValue).toArray(),
+        seq.stream().mapToInt(Integer::intValue).toArray(), idx.size(),
+        mask.stream().mapToDouble(Double::doubleValue).toArray(), ones,
+        adv.stream().mapToDouble(Double::doubleValue).toArray(), old,
+        roll.stream().mapToDouble(Double::doubleValue).toArray());
+  }
+
+  /** The chosen algorithm's scalar loss for a mini-batch. */
+  static Variable loss(Setup s, Variable z, Tensor zq, MiniBatch b) {
+    DistillConfig c = s.loss();
+    String algo = s.algorithm().name();
+    Variable sdpo = null;
+    Variable pg = null;
+    if (!algo.equals("grpo") && !algo.equals("blend_advantage")) {
+      DistillationLoss.Targets t = new DistillationLoss.Targets(b.tokens(), b.sequence(),
+          b.sequences(), b.sdpoMask(), b.old(), b.old() == null ? null : b.rollout());
+      sdpo = DistillationLoss.compute(z, zq, t, c).loss();
     }
-    s.student().zeroGrad();
-    // 6. teacher
-    s.teacher().update(step);
-    metrics.put("loss", loss.loss().value().item());
-    metrics.put("grad_norm", norm);
-    metrics.put("step_skipped", step ? 0.0 : 1.0);
-    return new Report(attempts, rp.contexts(), samples, loss, metrics);
+    Variable lp = F.logSoftmax(F.scale(z, 1 / c.temperature())); // (n, V)
+    Tensor agg = DistillationLoss.aggregation(new DistillationLoss.Targets(b.tokens(), b.sequence(),
+        b.sequences(), b.allMask(), null, null), DistillConfig.Aggregation.TOKEN_MEAN, z.dtype());
+    if (algo.equals("grpo") || algo.equals("blend_loss")) {
+      Variable tokenLoss = Grpo.tokenLoss(F.pick(lp, b.tokens()), b.old(), b.rollout(), null,
+          b.advantage(), s.grpo());
+      pg = F.sum(F.mul(tokenLoss, Variable.constant(agg)));
+    }
+    switch (algo) {
+      case "sdpo":
+        return sdpo;
+      case "grpo":
+        return pg;
+      case "blend_loss": {
+        double w = s.algorithm().distillationWeight();
+        return F.add(F.scale(pg, 1 - w), F.scale(sdpo, w));
+      }
+      default: { // blend_advantage: GRPO advantage on the sampled logit + SDPO logit advantages
+        Tensor lq = zq.mul(1 / c.temperature()).logSoftmax();
+        // samples without a teacher signal get no SDPO advantage: their teacher row = the student's
+        Tensor keep = Tensor.of(z.dtype(), b.sdpoMask(), b.sdpoMask().length, 1);
+        Tensor lqMasked = Tensor.where(keep, lq, lp.value());
+        Variable tokenLoss = Grpo.blendTokenLoss(lp, lqMasked, b.tokens(), b.advantage(),
+            s.algorithm().lambda(), s.algorithm().advantageClip());
+        Tensor aggS = DistillationLoss.aggregation(new DistillationLoss.Targets(b.tokens(),
+            b.sequence(), b.sequences(), b.allMask(), null, null), c.aggregation(), z.dtype());
+        return F.sum(F.mul(tokenLoss, Variable.constant(aggS)));
+      }
+    }
+  }
+
+  private static int[] flatTokens(List<Sampler.Sample> samples, List<Integer> scored) {
+    List<Integer> t = new ArrayList<>();
+    for (int i : scored) {
+      for (int x : samples.get(i).tokens()) {
+        t.add(x);
+      }
+    }
+    return t.stream().mapToInt(Integer::intValue).toArray();
   }
 }

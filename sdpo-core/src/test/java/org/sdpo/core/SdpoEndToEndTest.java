@@ -135,8 +135,8 @@ class SdpoEndToEndTest {
     List<Task> qs = env.tasks(Split.TRAIN, 2, 1, 1);
     SdpoStep.Setup setup = new SdpoStep.Setup(student, teacher, tok, env,
         Sampler.Settings.sample(1.0, 12, 7), 4, Reprompt.Config.richFeedback(240),
-        DistillConfig.reverseKlTopK(8), new AdamW(student.namedParameters(), AdamW.Settings.gpt()),
-        1e-3, 1.0, 2);
+        DistillConfig.reverseKlTopK(8), SdpoStep.Algorithm.sdpo(), Grpo.Config.reference(),
+        new AdamW(student.namedParameters(), AdamW.Settings.gpt()), 1e-3, 1.0, 1, 2);
     SdpoStep.Report rep = SdpoStep.run(setup, qs, new Rng(1));
     assertThat(rep.samples()).hasSize(8);
     assertThat(rep.metrics()).containsKeys("reward_mean", "feedback_used_fraction",
@@ -144,7 +144,29 @@ class SdpoEndToEndTest {
     assertThat(rep.metrics().get("feedback_used_fraction")).isGreaterThan(0.0); // all fail: feedback
     assertThat(rep.metrics().get("loss")).isFinite().isGreaterThan(0.0);
     assertThat(rep.contexts().get(0).text()).contains("The following is feedback");
+    assertThat(rep.metrics()).containsKeys("time_sampling_ms", "time_verification_ms",
+        "time_teacher_ms", "time_update_ms", "entropy_mean", "is_weight_mean");
     double after = teacher.weights().namedParameters().get("wte.weight").value().get(5, 3);
     assertThat(after).isNotEqualTo(before);
+  }
+
+  @Test
+  void everyAlgorithmAndOffPolicyMiniBatchesRunOnEveryEnvironment() {
+    for (String envName : Verifiers.builtIn()) {
+      for (SdpoStep.Algorithm algo : List.of(SdpoStep.Algorithm.sdpo(), SdpoStep.Algorithm.grpo(),
+          new SdpoStep.Algorithm("blend_advantage", 0.9, 0, 5.0),
+          new SdpoStep.Algorithm("blend_loss", 0, 0.5, null))) {
+        Gpt student = model(6, DType.FLOAT32);
+        var env = Verifiers.byName(envName);
+        SdpoStep.Setup setup = new SdpoStep.Setup(student,
+            Teacher.create(Teacher.Kind.TRUST_REGION, student, 0.1), tok, env,
+            Sampler.Settings.sample(1.0, 6, 3), 3, Reprompt.Config.siblingsOnly(240),
+            DistillConfig.jensenShannonTopK(5), algo, Grpo.Config.reference(),
+            new AdamW(student.namedParameters(), AdamW.Settings.gpt()), 1e-3, 1.0, 2, 2);
+        SdpoStep.Report r = SdpoStep.run(setup, env.tasks(Split.TRAIN, 2, 3, 0), new Rng(2));
+        assertThat(r.metrics().get("loss")).as(envName + " " + algo.name()).isFinite();
+        assertThat(r.metrics().get("is_weight_max")).isGreaterThanOrEqualTo(1.0);
+      }
+    }
   }
 }

@@ -1,0 +1,262 @@
+package org.sdpo.core;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * Every option of {@code ./sdpo train}, with the reference defaults (README table). Read from YAML
+ * or JSON; an unknown key or an out-of-range value is an error naming the key.
+ */
+public final class TrainConfig {
+  /** Option name to (default, description). */
+  public static final Map<String, Object[]> OPTIONS = new LinkedHashMap<>();
+
+  private static void opt(String key, Object def, String doc) {
+    OPTIONS.put(key, new Object[] {def, doc});
+  }
+
+  static {
+    opt("model", null, "base checkpoint directory (required)");
+    opt("out", "runs/train", "run directory: config, metrics.jsonl, checkpoints, summary.json");
+    opt("env", "code", "environment: code, arith or tool");
+    opt("feedback", "full", "feedback level of the environment: none, summary or full");
+    opt("difficulty", 0, "task difficulty (0 = mixed)");
+    opt("seed", 1, "seed of tasks, sampling and demonstration choice");
+    opt("steps", 20, "training steps");
+    opt("questions_per_step", 4, "questions per step");
+    opt("group_size", 8, "attempts per question (G)");
+    opt("max_new_tokens", 64, "response budget");
+    opt("temperature", 1.0, "rollout temperature (also divides the logits in the loss)");
+    opt("top_p", 1.0, "rollout top-p");
+    opt("algorithm", "sdpo", "sdpo, grpo, blend_advantage (paper Eq. 3) or blend_loss ((1-w) PG + w SDPO)");
+    opt("lambda", 0.9, "blend_advantage: weight of the GRPO advantage");
+    opt("distillation_weight", 1.0, "blend_loss: weight w of the SDPO loss");
+    opt("alpha", 1.0, "divergence: 0 forward KL, 1 reverse KL, in between generalized JSD");
+    opt("distillation_topk", 20, "student top-K buckets (null: full vocabulary)");
+    opt("distillation_add_tail", true, "top-K: add the tail bucket (else renormalise)");
+    opt("distillation_mode", "logit", "logit or sampled_token (reverse-KL estimator, alpha 1)");
+    opt("is_clip", 2.0, "upper clip of the current/old ratio (null disables)");
+    opt("rollout_is_clip", 2.0, "upper clip of the old/sampler ratio (null disables)");
+    opt("loss_aggregation", "seq_mean_token_mean", "seq_mean_token_mean or token_mean");
+    opt("advantage_clip", null, "blend_advantage: clip of the SDPO logit advantage (null: none)");
+    opt("teacher", "ema", "ema, trust_region, frozen or live (ablations only)");
+    opt("teacher_update_rate", 0.05, "EMA rate / trust-region mixing tau");
+    opt("include_environment_feedback", true, "use the verifier's feedback in the teacher context");
+    opt("environment_feedback_only_without_solution", true, "feedback only if no demonstration");
+    opt("dont_reprompt_on_self_success", true, "never use an attempt as its own demonstration");
+    opt("success_reward_threshold", 1.0, "reward at or above which an attempt succeeded");
+    opt("max_reprompt_len", 256, "longest teacher context in tokens (before the response)");
+    opt("reprompt_truncation", "cut_context", "cut_context (never the question/instruction) or error");
+    opt("reprompt_template", Reprompt.Templates.reference().reprompt(), "teacher context template");
+    opt("solution_template", Reprompt.Templates.reference().solution(), "demonstration template");
+    opt("feedback_template", Reprompt.Templates.reference().feedback(), "feedback template");
+    opt("grpo_normalize_std", false, "GRPO: divide advantages by the group std");
+    opt("grpo_clip_low", 0.2, "GRPO: PPO epsilon low");
+    opt("grpo_clip_high", 0.28, "GRPO: PPO epsilon high");
+    opt("grpo_kl_coef", 0.0, "GRPO: KL-to-reference coefficient (k3)");
+    opt("mini_batches", 1, "optimizer steps per training step (1 = on-policy)");
+    opt("lr", 1e-4, "AdamW learning rate (constant after warm-up)");
+    opt("warmup", 0, "linear warm-up steps");
+    opt("weight_decay", 0.01, "AdamW weight decay");
+    opt("beta1", 0.9, "AdamW beta1");
+    opt("beta2", 0.999, "AdamW beta2");
+    opt("grad_clip", 1.0, "global gradient-norm clip; a non-finite norm skips the step");
+    opt("val_every", 10, "validate every N steps (0: never)");
+    opt("val_tasks", 16, "test-split questions per validation");
+    opt("val_k", 4, "samples per validation question (avg@k, pass@k)");
+    opt("val_temperature", 0.6, "validation temperature");
+    opt("val_top_p", 0.95, "validation top-p");
+    opt("save_every", 10, "checkpoint every N steps");
+    opt("threads", Runtime.getRuntime().availableProcessors(), "verification threads");
+  }
+
+  private final Map<String, Object> values;
+
+  private TrainConfig(Map<String, Object> values) {
+    this.values = values;
+  }
+
+  /** Reads a YAML or JSON file; unknown keys and bad values are errors naming the key. */
+  public static TrainConfig read(Path file) throws IOException {
+    ObjectMapper m = file.toString().endsWith(".json") ? new ObjectMapper()
+        : new ObjectMapper(new YAMLFactory());
+    JsonNode n;
+    try {
+      n = m.readTree(file.toFile());
+    } catch (IOException e) {
+      throw new IOException(file + ": not valid YAML/JSON: " + e.getMessage(), e);
+    }
+    if (n == null || !n.isObject()) {
+      throw new IllegalArgumentException(file + ": expected a mapping of options");
+    }
+    try {
+      return of(toMap((ObjectNode) n));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static Map<String, Object> toMap(ObjectNode n) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    Iterator<Map.Entry<String, JsonNode>> it = n.fields();
+    while (it.hasNext()) {
+      Map.Entry<String, JsonNode> e = it.next();
+      JsonNode v = e.getValue();
+      m.put(e.getKey(), v.isNull() ? null : v.isBoolean() ? v.asBoolean() : v.isIntegralNumber()
+          ? (Object) v.asLong() : v.isNumber() ? (Object) v.asDouble() : v.asText());
+    }
+    return m;
+  }
+
+  /** A config from explicit values over the defaults. */
+  public static TrainConfig of(Map<String, Object> given) {
+    Map<String, Object> v = new LinkedHashMap<>();
+    OPTIONS.forEach((k, d) -> v.put(k, d[0]));
+    for (Map.Entry<String, Object> e : given.entrySet()) {
+      if (!OPTIONS.containsKey(e.getKey())) {
+        throw new IllegalArgumentException("unknown option '" + e.getKey() + "'");
+      }
+      v.put(e.getKey(), e.getValue());
+    }
+    TrainConfig c = new TrainConfig(v);
+    c.validate();
+    return c;
+  }
+
+  private void validate() {
+    if (str("model") == null) {
+      throw new IllegalArgumentException("option 'model' is required (a base checkpoint directory)");
+    }
+    oneOf("env", "code", "arith", "tool");
+    oneOf("feedback", "none", "summary", "full");
+    oneOf("algorithm", "sdpo", "grpo", "blend_advantage", "blend_loss");
+    oneOf("distillation_mode", "logit", "sampled_token");
+    oneOf("loss_aggregation", "seq_mean_token_mean", "token_mean");
+    oneOf("teacher", "ema", "trust_region", "frozen", "live");
+    oneOf("reprompt_truncation", "cut_context", "error");
+    range("alpha", 0, 1);
+    range("lambda", 0, 1);
+    range("distillation_weight", 0, 1);
+    range("teacher_update_rate", 0, 1);
+    range("temperature", 1e-6, 100);
+    range("top_p", 1e-6, 1);
+    range("val_top_p", 1e-6, 1);
+    for (String k : new String[] {"steps", "questions_per_step", "group_size", "max_new_tokens",
+        "mini_batches", "max_reprompt_len", "save_every", "threads", "val_tasks", "val_k"}) {
+      if (integer(k) < 1) {
+        throw new IllegalArgumentException("option '" + k + "' must be >= 1, got " + get(k));
+      }
+    }
+    if (integer("warmup") < 0 || integer("val_every") < 0 || integer("difficulty") < 0) {
+      throw new IllegalArgumentException("options 'warmup', 'val_every' and 'difficulty' must be >= 0");
+    }
+    if (!(dbl("lr") > 0)) {
+      throw new IllegalArgumentException("option 'lr' must be > 0, got " + get("lr"));
+    }
+    if (str("distillation_mode").equals("sampled_token") && dbl("alpha") != 1.0) {
+      throw new IllegalArgumentException("option 'alpha' must be 1 with distillation_mode sampled_token");
+    }
+    if (get("distillation_topk") != null && integer("distillation_topk") < 1) {
+      throw new IllegalArgumentException("option 'distillation_topk' must be >= 1 or null");
+    }
+    if (integer("questions_per_step") % integer("mini_batches") != 0) {
+      throw new IllegalArgumentException("option 'mini_batches' must divide questions_per_step");
+    }
+  }
+
+  private void oneOf(String key, String... allowed) {
+    if (!java.util.Arrays.asList(allowed).contains(str(key))) {
+      throw new IllegalArgumentException("option '" + key + "' must be one of "
+          + String.join(", ", allowed) + ", got '" + get(key) + "'");
+    }
+  }
+
+  private void range(String key, double lo, double hi) {
+    double v = dbl(key);
+    if (!(v >= lo && v <= hi)) {
+      throw new IllegalArgumentException("option '" + key + "' must be in [" + lo + ", " + hi
+          + "], got " + get(key));
+    }
+  }
+
+  public Object get(String key) {
+    if (!values.containsKey(key)) {
+      throw new IllegalArgumentException("unknown option '" + key + "'");
+    }
+    return values.get(key);
+  }
+
+  public String str(String key) {
+    Object v = get(key);
+    return v == null ? null : v.toString();
+  }
+
+  public double dbl(String key) {
+    return convert(key, o -> ((Number) o).doubleValue());
+  }
+
+  public int integer(String key) {
+    return convert(key, o -> ((Number) o).intValue());
+  }
+
+  public boolean bool(String key) {
+    return convert(key, o -> (Boolean) o);
+  }
+
+  public Double nullableDouble(String key) {
+    return get(key) == null ? null : dbl(key);
+  }
+
+  private <T> T convert(String key, Function<Object, T> f) {
+    Object v = get(key);
+    try {
+      return f.apply(v);
+    } catch (ClassCastException | NullPointerException e) {
+      throw new IllegalArgumentException("option '" + key + "' has the wrong type: " + v);
+    }
+  }
+
+  /** The resolved options (defaults filled in), for the run directory and the banner. */
+  public Map<String, Object> resolved() {
+    return java.util.Collections.unmodifiableMap(values);
+  }
+
+  /** The distillation settings. */
+  public DistillConfig distill() {
+    Object k = get("distillation_topk");
+    return new DistillConfig(dbl("alpha"), k == null ? null : integer("distillation_topk"),
+        bool("distillation_add_tail"), str("distillation_mode").equals("logit")
+            ? DistillConfig.Mode.LOGIT : DistillConfig.Mode.SAMPLED_TOKEN,
+        dbl("temperature"), nullableDouble("is_clip"), nullableDouble("rollout_is_clip"),
+        str("loss_aggregation").equals("token_mean") ? DistillConfig.Aggregation.TOKEN_MEAN
+            : DistillConfig.Aggregation.SEQ_MEAN_TOKEN_MEAN);
+  }
+
+  /** The reprompting settings. */
+  public Reprompt.Config reprompt() {
+    return new Reprompt.Config(new Reprompt.Templates(str("reprompt_template"),
+        str("solution_template"), str("feedback_template")),
+        bool("include_environment_feedback"), bool("environment_feedback_only_without_solution"),
+        bool("dont_reprompt_on_self_success"), dbl("success_reward_threshold"),
+        integer("max_reprompt_len"), str("reprompt_truncation").equals("error")
+            ? Reprompt.Truncation.ERROR : Reprompt.Truncation.CUT_CONTEXT);
+  }
+
+  /** GRPO's settings. */
+  public Grpo.Config grpo() {
+    return new Grpo.Config(bool("grpo_normalize_std"), dbl("grpo_clip_low"), dbl("grpo_clip_high"),
+        nullableDouble("rollout_is_clip"), dbl("grpo_kl_coef"));
+  }
+
+  public Teacher.Kind teacherKind() {
+    return Teacher.Kind.valueOf(str("teacher").toUpperCase(java.util.Locale.ROOT));
+  }
+}
