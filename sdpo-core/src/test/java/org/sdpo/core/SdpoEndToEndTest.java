@@ -165,7 +165,7 @@ class SdpoEndToEndTest {
             new AdamW(student.namedParameters(), AdamW.Settings.gpt()), 1e-3, 1.0, 2, 2);
         SdpoStep.Report r = SdpoStep.run(setup, env.tasks(Split.TRAIN, 2, 3, 0), new Rng(2));
         assertThat(r.metrics().get("loss")).as(envName + " " + algo.name()).isFinite();
-        assertThat(r.metrics().get("is_weight_max")).isGreaterThanOrEqualTo(1.0);
+        assertThat(r.metrics().get("is_weight_max")).isGreaterThan(0.99);
       }
     }
   }

@@ -104,4 +104,25 @@ public final class Checkpoint {
       tokenizer.save(dir);
     }
   }
+
+  /**
+   * Overwrites a model's weights with those of a safetensors file holding exactly its parameters
+   * (names and shapes), e.g. a saved EMA teacher. Nothing is changed if any tensor is missing or
+   * has another shape.
+   */
+  public static Gpt loadWeightsInto(Gpt model, Path file) throws IOException {
+    Map<String, Tensor> w = Safetensors.read(file, model.dtype(), n -> false);
+    for (Map.Entry<String, Variable> e : model.namedParameters().entrySet()) {
+      Tensor t = w.get(e.getKey());
+      if (t == null) {
+        throw new IOException(file + ": missing tensor '" + e.getKey() + "'");
+      }
+      if (!Arrays.equals(t.shape(), e.getValue().shape())) {
+        throw new IOException(file + ": tensor '" + e.getKey() + "' has shape "
+            + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(e.getValue().shape()));
+      }
+    }
+    model.namedParameters().forEach((n, v) -> v.value().assign(w.get(n)));
+    return model;
+  }
 }

@@ -1,0 +1,189 @@
+package org.sdpo.core;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Rng;
+import org.sdpo.tensor.Tensor;
+import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.io.Checkpoint;
+import org.sdpo.transformer.io.Safetensors;
+import org.sdpo.transformer.sample.Sampler;
+import org.sdpo.transformer.tokenizer.Tokenizer;
+import org.sdpo.transformer.train.AdamW;
+import org.sdpo.verifiers.Environment;
+import org.sdpo.verifiers.FeedbackLevel;
+import org.sdpo.verifiers.Split;
+import org.sdpo.verifiers.Task;
+import org.sdpo.verifiers.Verdict;
+import org.sdpo.verifiers.Verifiers;
+
+/**
+ * The training loop of {@code ./sdpo train}: steps of {@link SdpoStep} on the train split, with
+ * validation (avg@k and pass@k on the test split), one JSONL line of metrics per step, periodic
+ * checkpoints of the student, the teacher and the optimizer, exact resume, and a summary.
+ */
+public final class Trainer {
+  public static final String METRICS = "metrics.jsonl";
+  public static final String STATE = "trainer_state.safetensors";
+  public static final String TEACHER = "teacher.safetensors";
+
+  private Trainer() {}
+
+  /** Called after each step with its metrics line. */
+  public interface Listener {
+    void onStep(int step, Map<String, Object> line);
+  }
+
+  /** Trains (or resumes) as configured; returns the summary. */
+  public static Map<String, Object> run(TrainConfig c, boolean resume, Listener listener)
+      throws IOException {
+    Path base = Path.of(c.str("model"));
+    Path out = Path.of(c.str("out"));
+    Files.createDirectories(out);
+    Gpt student = Checkpoint.load(resume ? out.resolve("checkpoint") : base, DType.FLOAT32);
+    Tokenizer tok = Tokenizer.load(base);
+    Environment env = Verifiers.byName(c.str("env"))
+        .withFeedback(FeedbackLevel.parse(c.str("feedback")));
+    Teacher teacher = Teacher.create(c.teacherKind(), student, c.dbl("teacher_update_rate"));
+    AdamW opt = new AdamW(student.namedParameters(), new AdamW.Settings(c.dbl("beta1"),
+        c.dbl("beta2"), 1e-8, c.dbl("weight_decay")));
+    int start = 0;
+    if (resume) {
+      Path statePath = out.resolve(STATE);
+      Map<String, Tensor> st = Safetensors.read(statePath, DType.FLOAT32, n -> false);
+      start = (int) st.get("step").item();
+      opt.loadState(st, start);
+      if (teacher.kind() != Teacher.Kind.LIVE) {
+        Checkpoint.loadWeightsInto(teacher.weights(), out.resolve(TEACHER));
+      }
+      keepMetricsUpTo(out.resolve(METRICS), start);
+    } else {
+      new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(
+          out.resolve("config.json").toFile(), c.resolved());
+      Files.deleteIfExists(out.resolve(METRICS));
+    }
+    long seed = c.integer("seed");
+    Sampler.Settings sampling = new Sampler.Settings(c.dbl("temperature"), 0, c.dbl("top_p"),
+        false, c.integer("max_new_tokens"), List.of(), 0);
+    SdpoStep.Algorithm algo = new SdpoStep.Algorithm(c.str("algorithm"), c.dbl("lambda"),
+        c.dbl("distillation_weight"), c.nullableDouble("advantage_clip"));
+    int G = c.integer("group_size");
+    int Q = c.integer("questions_per_step");
+    long generations = (long) start * Q * G;
+    Map<String, Object> last = Map.of();
+    Map<String, Object> lastVal = null;
+    for (int step = start; step < c.integer("steps"); step++) {
+      double lr = c.integer("warmup") > 0 && step < c.integer("warmup")
+          ? c.dbl("lr") * (step + 1) / c.integer("warmup") : c.dbl("lr");
+      Sampler.Settings stepSampling = new Sampler.Settings(sampling.temperature(), 0,
+          sampling.topP(), false, sampling.maxNewTokens(), List.of(), seed * 1_000_003L + step);
+      SdpoStep.Setup setup = new SdpoStep.Setup(student, teacher, tok, env, stepSampling, G,
+          c.reprompt(), c.distill(), algo, c.grpo(), opt, lr, c.dbl("grad_clip"),
+          c.integer("mini_batches"), c.integer("threads"));
+      List<Task> questions = env.tasks(Split.TRAIN, Q, seed * 7919L + step, c.integer("difficulty"));
+      SdpoStep.Report rep = SdpoStep.run(setup, questions, new Rng(seed * 31L + step));
+      generations += (long) Q * G;
+      Map<String, Object> line = new LinkedHashMap<>();
+      line.put("step", step + 1);
+      line.put("generations", generations);
+      line.put("lr", lr);
+      line.putAll(rep.metrics());
+      int ve = c.integer("val_every");
+      if (ve > 0 && ((step + 1) % ve == 0 || step + 1 == c.integer("steps"))) {
+        lastVal = validate(student, tok, env, c, seed);
+        lastVal.forEach((k, v) -> line.put("val_" + k, v));
+      }
+      Files.writeString(out.resolve(METRICS), new ObjectMapper().writeValueAsString(line) + "\n",
+          StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+      if (listener != null) {
+        listener.onStep(step + 1, line);
+      }
+      if ((step + 1) % c.integer("save_every") == 0 || step + 1 == c.integer("steps")) {
+        save(student, teacher, tok, opt, out, step + 1);
+      }
+      last = line;
+    }
+    Map<String, Object> summary = new LinkedHashMap<>();
+    summary.put("steps", c.integer("steps"));
+    summary.put("generations", generations);
+    summary.put("seed", seed);
+    summary.put("algorithm", c.str("algorithm"));
+    summary.put("last", last);
+    if (lastVal != null) {
+      summary.put("validation", lastVal);
+    }
+    new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(
+        out.resolve("summary.json").toFile(), summary);
+    return summary;
+  }
+
+  /** avg@k and pass@k of the student on the test split. */
+  public static Map<String, Object> validate(Gpt student, Tokenizer tok, Environment env,
+      TrainConfig c, long seed) {
+    int k = c.integer("val_k");
+    List<Task> tasks = env.tasks(Split.TEST, c.integer("val_tasks"), seed * 104729L, c.integer(
+        "difficulty"));
+    List<int[]> prompts = new ArrayList<>();
+    List<Task> of = new ArrayList<>();
+    for (Task t : tasks) {
+      for (int i = 0; i < k; i++) {
+        prompts.add(tok.encode(t.prompt()));
+        of.add(t);
+      }
+    }
+    Sampler.Settings s = new Sampler.Settings(c.dbl("val_temperature"), 0, c.dbl("val_top_p"),
+        false, c.integer("max_new_tokens"), List.of(), seed);
+    List<Sampler.Sample> samples = Sampler.generate(student, tok, prompts, s);
+    List<Verdict> v = Verifiers.verifyAll(env, of, samples.stream().map(Sampler.Sample::text)
+        .toList(), c.integer("threads"));
+    double avg = v.stream().filter(Verdict::success).count() / (double) v.size();
+    int passed = 0;
+    for (int t = 0; t < tasks.size(); t++) {
+      boolean any = false;
+      for (int i = 0; i < k; i++) {
+        any |= v.get(t * k + i).success();
+      }
+      passed += any ? 1 : 0;
+    }
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("avg_at_" + k, avg);
+    m.put("pass_at_" + k, passed / (double) tasks.size());
+    return m;
+  }
+
+  private static void save(Gpt student, Teacher teacher, Tokenizer tok, AdamW opt, Path out,
+      int step) throws IOException {
+    Checkpoint.save(student, tok, out.resolve("checkpoint"), Map.of("step", Integer.toString(step)));
+    Map<String, Tensor> st = new LinkedHashMap<>(opt.state());
+    st.put("step", Tensor.scalar(DType.FLOAT32, step));
+    Safetensors.write(out.resolve(STATE), st, Map.of("step", Integer.toString(step)));
+    if (teacher.kind() != Teacher.Kind.LIVE) {
+      Map<String, Tensor> tw = new LinkedHashMap<>();
+      teacher.weights().namedParameters().forEach((n, v) -> tw.put(n, v.value()));
+      Safetensors.write(out.resolve(TEACHER), tw, Map.of("step", Integer.toString(step)));
+    }
+  }
+
+  private static void keepMetricsUpTo(Path f, int step) throws IOException {
+    if (!Files.exists(f)) {
+      return;
+    }
+    ObjectMapper m = new ObjectMapper();
+    List<String> kept = new ArrayList<>();
+    for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
+      if (!line.isBlank() && m.readTree(line).path("step").asInt() <= step) {
+        kept.add(line);
+      }
+    }
+    Files.write(f, kept, StandardCharsets.UTF_8);
+  }
+}
