@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
     versionProvider = Main.Version.class,
     description = "Self-Distillation Policy Optimization on the JVM: tensors, autograd, GPT-2, "
         + "verifiers and the SDPO trainer.",
-    subcommands = {GradCheckCommand.class, PretrainCommand.class, SampleCommand.class,
+    subcommands = {GradCheckCommand.class, PretrainCommand.class, TrainCommand.class,
+        SampleCommand.class,
         TokenizeCommand.class, AuditCommand.class, TasksCommand.class, VerifyCommand.class,
         BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
