@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
 /** {@code ./sdpo audit ...}: write what another framework can check, number for number. */
 @Command(name = "audit", mixinStandardHelpOptions = true,
     description = "Write forward/backward results for comparison with another framework.",
-    subcommands = {AuditCommand.Model.class})
+    subcommands = {AuditCommand.Model.class, AuditCommand.Sdpo.class})
 final class AuditCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -45,6 +45,38 @@ final class AuditCommand implements Runnable {
       double loss = Audit.run(model, batch, out, d);
       System.out.printf(Locale.ROOT, "audit: loss %.17g (%s); wrote logits, loss and gradients to %s%n",
           loss, d, out);
+      return 0;
+    }
+  }
+
+  /** {@code ./sdpo audit sdpo}. */
+  @Command(name = "sdpo", mixinStandardHelpOptions = true,
+      description = "Score one attempt with SDPO's loss: student and teacher log-probs, per-token "
+          + "and mean loss, and every student gradient, as safetensors.")
+  static final class Sdpo implements Callable<Integer> {
+    @Option(names = "--model", required = true, description = "Student checkpoint directory.")
+    Path model;
+
+    @Option(names = "--teacher", description = "Teacher checkpoint (default: the student's "
+        + "weights under stop-gradient).")
+    Path teacher;
+
+    @Option(names = "--case", required = true, description = "Case JSON: student_input_ids, "
+        + "teacher_input_ids, response_length, loss {alpha, top_k, add_tail, mode, temperature}.")
+    Path caseFile;
+
+    @Option(names = "--out", required = true, description = "Output .safetensors file.")
+    Path out;
+
+    @Option(names = "--dtype", description = "float32 or float64 (default: ${DEFAULT-VALUE}).")
+    String dtype = "float32";
+
+    @Override
+    public Integer call() throws Exception {
+      DType d = DType.parse(dtype);
+      double loss = org.sdpo.core.SdpoAudit.run(model, teacher, caseFile, out, d);
+      System.out.printf(Locale.ROOT, "audit sdpo: loss %.17g (%s); wrote log-probs, token losses "
+          + "and gradients to %s%n", loss, d, out);
       return 0;
     }
   }
