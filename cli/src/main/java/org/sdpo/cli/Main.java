@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
         + "verifiers and the SDPO trainer.",
     subcommands = {GradCheckCommand.class, PretrainCommand.class, TrainCommand.class,
         SampleCommand.class,
-        TokenizeCommand.class, AuditCommand.class, TasksCommand.class, VerifyCommand.class,
+        TokenizeCommand.class, AuditCommand.class, TttCommand.class, TasksCommand.class,
+        VerifyCommand.class,
         BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;

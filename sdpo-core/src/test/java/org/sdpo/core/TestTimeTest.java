@@ -1,0 +1,49 @@
+package org.sdpo.core;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import org.junit.jupiter.api.Test;
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Rng;
+import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.GptConfig;
+import org.sdpo.transformer.tokenizer.CharTokenizer;
+import org.sdpo.verifiers.FeedbackLevel;
+import org.sdpo.verifiers.Split;
+import org.sdpo.verifiers.Task;
+import org.sdpo.verifiers.Verifiers;
+
+class TestTimeTest {
+  @Test
+  void unbiasedPassAtKAndDiscovery() {
+    assertThat(TestTime.passAtK(10, 2, 1)).isCloseTo(0.2, within(1e-12));
+    assertThat(TestTime.passAtK(10, 2, 9)).isEqualTo(1.0);
+    assertThat(TestTime.passAtK(10, 0, 5)).isCloseTo(0.0, within(1e-12));
+    // 1 - C(8,2)/C(10,2) = 1 - 28/45
+    assertThat(TestTime.passAtK(10, 2, 2)).isCloseTo(1 - 28.0 / 45, within(1e-12));
+    int[] first = {3, 17, 65, 5};
+    assertThat(TestTime.discovery(first, 4)).isEqualTo(0.25);
+    assertThat(TestTime.discovery(first, 64)).isEqualTo(0.75);
+    double[] ci = TestTime.bootstrap(first, 16, 1);
+    assertThat(ci[0]).isLessThanOrEqualTo(0.5).isGreaterThanOrEqualTo(0);
+    assertThat(ci[1]).isGreaterThanOrEqualTo(0.5).isLessThanOrEqualTo(1);
+  }
+
+  @Test
+  void allThreeMethodsRunWithinTheBudget() {
+    CharTokenizer tok = CharTokenizer.ascii();
+    Gpt base = Gpt.init(GptConfig.of(tok.vocabSize(), 256, 16, 1, 2), DType.FLOAT32, new Rng(1));
+    var env = Verifiers.byName("arith").withFeedback(FeedbackLevel.FULL);
+    Task task = env.tasks(Split.TEST, 1, 1, 1).get(0);
+    TestTime.Settings s = new TestTime.Settings(4, 8, 1e-3, 0.01, DistillConfig.reverseKlTopK(5),
+        5.0, 1.0, 4, 1);
+    int a = TestTime.sdpo(base, tok, env, task, s, 1);
+    int b = TestTime.multiTurn(base, tok, env, task, s, 1);
+    assertThat(a).isBetween(1, 9);
+    assertThat(b).isBetween(1, 9);
+    assertThat(TestTime.bestOfK(base, tok, env, task, s, 8, 1)).isBetween(0, 8);
+    // the base model is untouched by test-time training (each seed starts from a fresh copy)
+    assertThat(TestTime.sdpo(base, tok, env, task, s, 1)).isEqualTo(a);
+  }
+}
