@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** {@code ./sdpo bench ...}: end-to-end benchmarks (JMH microbenchmarks live in bench/). */
 @Command(name = "bench", mixinStandardHelpOptions = true,
     description = "End-to-end benchmarks.",
-    subcommands = {BenchVerifiersCommand.class, BenchModelCommand.class})
+    subcommands = {BenchVerifiersCommand.class, BenchModelCommand.class,
+        BenchSdpoCommand.class})
 final class BenchCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

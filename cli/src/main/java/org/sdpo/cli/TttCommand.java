@@ -62,7 +62,7 @@ final class TttCommand implements Callable<Integer> {
       sdpo[seed] = TestTime.sdpo(base, tok, e, task, s, seed + 1);
       multi[seed] = TestTime.multiTurn(base, tok, e, task, s, seed + 1);
       System.out.printf(Locale.ROOT, "seed %d: first success at generation %s (test-time SDPO), "
-          + "%s (multi-turn)%n", seed + 1, shown(sdpo[seed]), shown(multi[seed]));
+          + "%s (multi-turn)%n", seed + 1, shown(sdpo[seed], budget), shown(multi[seed], budget));
     }
     int n = bestOfN != null ? bestOfN : 4 * budget;
     int c = TestTime.bestOfK(base, tok, e, task, s, n, 1);
@@ -100,7 +100,7 @@ final class TttCommand implements Callable<Integer> {
     return 0;
   }
 
-  private static String shown(int first) {
-    return String.valueOf(first);
+  private static String shown(int first, int budget) {
+    return first > budget ? "none within " + budget : String.valueOf(first);
   }
 }

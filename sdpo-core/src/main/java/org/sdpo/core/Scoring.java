@@ -39,6 +39,9 @@ public final class Scoring {
       throw new IllegalArgumentException("scoring: a context + response of " + L
           + " tokens exceeds n_positions " + model.config.nPositions());
     }
+    // round the padded length up to a multiple of 32: batches of similar lengths then have the
+    // same shapes from step to step, so a workspace can reuse their buffers
+    L = Math.min(model.config.nPositions(), (L + 31) / 32 * 32);
     int[] ids = new int[B * L];
     double[] mask = new double[B * L];
     int[] pos = new int[B * L];
@@ -63,10 +66,18 @@ public final class Scoring {
     return F.embedding(F.reshape(logits, B * L, V), rows, N); // (N, V)
   }
 
-  /** The same without a graph (the teacher's side). */
+  /**
+   * The same without a graph (the teacher's side). Runs in the calling thread's scoring workspace
+   * (buffers reused from call to call) and returns a copy that outlives it.
+   */
   public static Tensor responseLogitsNoGrad(Gpt model, List<Sequence> seqs) {
-    try (Grad.Scope g = Grad.disabled()) {
-      return responseLogits(model, seqs).value();
+    try (Grad.Scope g = Grad.disabled();
+        org.sdpo.tensor.Workspace.Scope w = WORKSPACE.get().enter()) {
+      return responseLogits(model, seqs).value().detach();
     }
   }
+
+  /** One workspace per thread for scoring and updates; its pool holds the bucketed shapes. */
+  static final ThreadLocal<org.sdpo.tensor.Workspace> WORKSPACE =
+      ThreadLocal.withInitial(org.sdpo.tensor.Workspace::new);
 }

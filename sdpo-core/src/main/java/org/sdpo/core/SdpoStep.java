@@ -174,36 +174,39 @@ public final class SdpoStep {
         studentSeqs.add(new Scoring.Sequence(prompts.get(i), samples.get(i).tokens()));
       }
       int[] rowIds = rows.stream().mapToInt(Integer::intValue).toArray();
-      Variable z = Scoring.responseLogits(s.student(), studentSeqs); // (n, V)
-      Tensor zq = needsTeacher ? teacherAll.gatherRows(rowIds, rowIds.length) : null;
-      MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds);
-      Variable loss = loss(s, z, zq, b);
-      s.student().zeroGrad();
-      loss.backward();
-      double norm = GradClip.clip(s.student().namedParameters().values(), s.gradClip());
-      normLast = norm;
-      if (Double.isFinite(norm)) {
-        s.optimizer().step(s.lr());
-        stepTaken = true;
-      }
-      s.student().zeroGrad();
-      lossSum += loss.value().item();
-      // statistics of this mini-batch
-      Tensor lp = z.value().mul(1 / s.loss().temperature()).logSoftmax();
-      entropy += lp.exp().mul(lp).sum().item() * -1;
-      tokensSeen += rowIds.length;
-      if (b.old() != null) {
-        double[] lpTok = lp.pick(b.tokens()).toDoubleArray();
-        for (int t = 0; t < lpTok.length; t++) {
-          double w = Math.exp(Math.max(-20, Math.min(20, lpTok[t] - b.old()[t])));
-          isMean += w;
-          isMax = Math.max(isMax, w);
+      try (org.sdpo.tensor.Workspace.Scope ws = Scoring.WORKSPACE.get().enter()) {
+        Variable z = Scoring.responseLogits(s.student(), studentSeqs); // (n, V)
+        Tensor zq = needsTeacher ? teacherAll.gatherRows(rowIds, rowIds.length) : null;
+        MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds);
+        Variable loss = loss(s, z, zq, b);
+        s.student().zeroGrad();
+        loss.backward();
+        double norm = GradClip.clip(s.student().namedParameters().values(), s.gradClip());
+        normLast = norm;
+        if (Double.isFinite(norm)) {
+          s.optimizer().step(s.lr());
+          stepTaken = true;
         }
-      } else {
-        isMean += rowIds.length;
-        isMax = Math.max(isMax, 1);
+        s.student().zeroGrad();
+        lossSum += loss.value().item();
+        // statistics of this mini-batch
+        Tensor lp = z.value().mul(1 / s.loss().temperature()).logSoftmax();
+        entropy += lp.exp().mul(lp).sum().item() * -1;
+        tokensSeen += rowIds.length;
+        if (b.old() != null) {
+          double[] lpTok = lp.pick(b.tokens()).toDoubleArray();
+          for (int t = 0; t < lpTok.length; t++) {
+            double w = Math.exp(Math.max(-20, Math.min(20, lpTok[t] - b.old()[t])));
+            isMean += w;
+            isMax = Math.max(isMax, w);
+          }
+        } else {
+          isMean += rowIds.length;
+          isMax = Math.max(isMax, 1);
+        }
+        Tensor lpKept = lp.detach();
+        studentLp = studentLp == null ? lpKept : Tensor.concat(0, studentLp, lpKept).detach();
       }
-      studentLp = studentLp == null ? lp : Tensor.concat(0, studentLp, lp);
     }
     long t5 = System.nanoTime();
     // 6. the teacher moves once per training step

@@ -95,10 +95,13 @@ public final class Sampler {
       out.add(new ArrayList<>());
       lps.add(new ArrayList<>());
     }
-    // Every step runs in a workspace scope: after the first step, decoding allocates nothing.
-    Workspace ws = new Workspace();
-    try (Grad.Scope g = Grad.disabled()) {
-      KvCache cache = model.newCache(B, lp + steps);
+    // The cache lives in an outer workspace scope and every step in an inner one: after the first
+    // step (and, for repeated shapes, after the first call) decoding allocates nothing. The
+    // capacity is rounded up to a multiple of 32 so calls with similar lengths share buffers.
+    Workspace ws = WORKSPACE.get();
+    int capacity = Math.min(model.config.nPositions(), (lp + steps + 31) / 32 * 32);
+    try (Grad.Scope g = Grad.disabled(); Workspace.Scope outer = ws.enter()) {
+      KvCache cache = model.newCache(B, capacity);
       double[] all;
       int V = model.config.vocabSize();
       try (Workspace.Scope sc = ws.enter()) {
@@ -152,6 +155,9 @@ public final class Sampler {
     }
     return samples;
   }
+
+  /** One workspace per thread, so repeated generation reuses its buffers. */
+  private static final ThreadLocal<Workspace> WORKSPACE = ThreadLocal.withInitial(Workspace::new);
 
   private static String finished(Tokenizer tok, List<Integer> gen, int token, Settings s, int max) {
     if (token == tok.eos()) {
