@@ -54,7 +54,16 @@ public final class SdpoStep {
   public record Setup(Gpt student, Teacher teacher, Tokenizer tokenizer, Environment env,
       Sampler.Settings sampling, int groupSize, Reprompt.Config reprompt, DistillConfig loss,
       Algorithm algorithm, Grpo.Config grpo, AdamW optimizer, double lr, double gradClip,
-      int miniBatches, int threads) {}
+      int miniBatches, int threads, Gpt reference) {
+    /** Without a reference model (no KL-to-reference term). */
+    public Setup(Gpt student, Teacher teacher, Tokenizer tokenizer, Environment env,
+        Sampler.Settings sampling, int groupSize, Reprompt.Config reprompt, DistillConfig loss,
+        Algorithm algorithm, Grpo.Config grpo, AdamW optimizer, double lr, double gradClip,
+        int miniBatches, int threads) {
+      this(student, teacher, tokenizer, env, sampling, groupSize, reprompt, loss, algorithm, grpo,
+          optimizer, lr, gradClip, miniBatches, threads, null);
+    }
+  }
 
   /** What happened: the rollouts, the teacher contexts, per-token values and the metrics. */
   public record Report(List<Task> tasks, List<Reprompt.Attempt> attempts,
@@ -178,7 +187,12 @@ public final class SdpoStep {
         Variable z = Scoring.responseLogits(s.student(), studentSeqs); // (n, V)
         Tensor zq = needsTeacher ? teacherAll.gatherRows(rowIds, rowIds.length) : null;
         MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds);
-        Variable loss = loss(s, z, zq, b);
+        double[] ref = null;
+        if (s.reference() != null && s.grpo().klCoef() > 0) { // log p_ref of the sampled tokens
+          ref = Scoring.responseLogitsNoGrad(s.reference(), studentSeqs)
+              .mul(1 / s.loss().temperature()).logSoftmax().pick(b.tokens()).toDoubleArray();
+        }
+        Variable loss = loss(s, z, zq, b, ref);
         s.student().zeroGrad();
         loss.backward();
         double norm = GradClip.clip(s.student().namedParameters().values(), s.gradClip());
@@ -262,7 +276,7 @@ public final class SdpoStep {
   }
 
   /** The chosen algorithm's scalar loss for a mini-batch. */
-  static Variable loss(Setup s, Variable z, Tensor zq, MiniBatch b) {
+  static Variable loss(Setup s, Variable z, Tensor zq, MiniBatch b, double[] refLogprobs) {
     DistillConfig c = s.loss();
     String algo = s.algorithm().name();
     Variable sdpo = null;
@@ -276,8 +290,8 @@ public final class SdpoStep {
     Tensor agg = DistillationLoss.aggregation(new DistillationLoss.Targets(b.tokens(), b.sequence(),
         b.sequences(), b.allMask(), null, null), DistillConfig.Aggregation.TOKEN_MEAN, z.dtype());
     if (algo.equals("grpo") || algo.equals("blend_loss")) {
-      Variable tokenLoss = Grpo.tokenLoss(F.pick(lp, b.tokens()), b.old(), b.rollout(), null,
-          b.advantage(), s.grpo());
+      Variable tokenLoss = Grpo.tokenLoss(F.pick(lp, b.tokens()), b.old(), b.rollout(),
+          refLogprobs, b.advantage(), s.grpo());
       pg = F.sum(F.mul(tokenLoss, Variable.constant(agg)));
     }
     switch (algo) {

@@ -56,6 +56,8 @@ public final class Trainer {
     Teacher teacher = Teacher.create(c.teacherKind(), student, c.dbl("teacher_update_rate"));
     AdamW opt = new AdamW(student.namedParameters(), new AdamW.Settings(c.dbl("beta1"),
         c.dbl("beta2"), 1e-8, c.dbl("weight_decay")));
+    // the KL-to-reference term of GRPO compares with the frozen starting model
+    Gpt reference = c.dbl("grpo_kl_coef") > 0 ? Checkpoint.load(base, DType.FLOAT32) : null;
     int start = 0;
     if (resume) {
       Path statePath = out.resolve(STATE);
@@ -88,7 +90,7 @@ public final class Trainer {
           sampling.topP(), false, sampling.maxNewTokens(), List.of(), seed * 1_000_003L + step);
       SdpoStep.Setup setup = new SdpoStep.Setup(student, teacher, tok, env, stepSampling, G,
           c.reprompt(), c.distill(), algo, c.grpo(), opt, lr, c.dbl("grad_clip"),
-          c.integer("mini_batches"), c.integer("threads"));
+          c.integer("mini_batches"), c.integer("threads"), reference);
       List<Task> questions = env.tasks(Split.TRAIN, Q, seed * 7919L + step, c.integer("difficulty"));
       SdpoStep.Report rep = SdpoStep.run(setup, questions, new Rng(seed * 31L + step));
       generations += (long) Q * G;

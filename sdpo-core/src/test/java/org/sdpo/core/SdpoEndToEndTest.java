@@ -169,4 +169,23 @@ class SdpoEndToEndTest {
       }
     }
   }
+
+  @Test
+  void grpoWithAKlToTheReferenceModel() {
+    double[] losses = new double[2];
+    for (int k = 0; k < 2; k++) {
+      Gpt student = model(7, DType.FLOAT32);
+      student.copyWeightsFrom(model(8, DType.FLOAT32)); // differs from the reference
+      var env = Verifiers.byName("arith");
+      SdpoStep.Setup setup = new SdpoStep.Setup(student, Teacher.create(Teacher.Kind.FROZEN,
+          student, 0), tok, env, Sampler.Settings.sample(1.0, 5, 3), 3,
+          Reprompt.Config.siblingsOnly(240), DistillConfig.reverseKlTopK(5),
+          SdpoStep.Algorithm.grpo(), new Grpo.Config(false, 0.2, 0.28, 2.0, k == 0 ? 0.0 : 0.5),
+          new AdamW(student.namedParameters(), AdamW.Settings.gpt()), 1e-3, 1.0, 1, 1,
+          model(7, DType.FLOAT32));
+      losses[k] = SdpoStep.run(setup, env.tasks(Split.TRAIN, 2, 3, 0), new Rng(2)).metrics()
+          .get("loss");
+    }
+    assertThat(losses[1]).isFinite().isGreaterThan(losses[0]); // k3 KL >= 0 adds to the loss
+  }
 }
