@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Function;
@@ -106,9 +105,7 @@ public final class TrainConfig {
 
   private static Map<String, Object> toMap(ObjectNode n) {
     Map<String, Object> m = new LinkedHashMap<>();
-    Iterator<Map.Entry<String, JsonNode>> it = n.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> e = it.next();
+    for (Map.Entry<String, JsonNode> e : n.properties()) {
       JsonNode v = e.getValue();
       m.put(e.getKey(), v.isNull() ? null : v.isBoolean() ? v.asBoolean() : v.isIntegralNumber()
           ? (Object) v.asLong() : v.isNumber() ? (Object) v.asDouble() : v.asText());

@@ -2,10 +2,8 @@ package org.sdpo.core;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,6 +17,7 @@ import org.sdpo.transformer.io.Safetensors;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.transformer.train.AdamW;
+import org.sdpo.transformer.train.MetricsLog;
 import org.sdpo.verifiers.Environment;
 import org.sdpo.verifiers.FeedbackLevel;
 import org.sdpo.verifiers.Split;
@@ -67,7 +66,7 @@ public final class Trainer {
       if (teacher.kind() != Teacher.Kind.LIVE) {
         Checkpoint.loadWeightsInto(teacher.weights(), out.resolve(TEACHER));
       }
-      keepMetricsUpTo(out.resolve(METRICS), start);
+      MetricsLog.keepUpTo(out.resolve(METRICS), start);
     } else {
       new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(
           out.resolve("config.json").toFile(), c.resolved());
@@ -104,8 +103,7 @@ public final class Trainer {
         lastVal = validate(student, tok, env, c, seed);
         lastVal.forEach((k, v) -> line.put("val_" + k, v));
       }
-      Files.writeString(out.resolve(METRICS), new ObjectMapper().writeValueAsString(line) + "\n",
-          StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+      MetricsLog.append(out.resolve(METRICS), line);
       if (listener != null) {
         listener.onStep(step + 1, line);
       }
@@ -173,19 +171,5 @@ public final class Trainer {
       teacher.weights().namedParameters().forEach((n, v) -> tw.put(n, v.value()));
       Safetensors.write(out.resolve(TEACHER), tw, Map.of("step", Integer.toString(step)));
     }
-  }
-
-  private static void keepMetricsUpTo(Path f, int step) throws IOException {
-    if (!Files.exists(f)) {
-      return;
-    }
-    ObjectMapper m = new ObjectMapper();
-    List<String> kept = new ArrayList<>();
-    for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
-      if (!line.isBlank() && m.readTree(line).path("step").asInt() <= step) {
-        kept.add(line);
-      }
-    }
-    Files.write(f, kept, StandardCharsets.UTF_8);
   }
 }

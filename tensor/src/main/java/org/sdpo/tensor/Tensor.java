@@ -785,6 +785,18 @@ public final class Tensor {
     return true;
   }
 
+  /** Largest |x| over all elements (NaN if any element is NaN). */
+  public double maxAbs() {
+    double m = 0;
+    for (double x : toDoubleArray()) {
+      if (Double.isNaN(x)) {
+        return Double.NaN;
+      }
+      m = Math.max(m, Math.abs(x));
+    }
+    return m;
+  }
+
   /** Largest |this - o| over all elements (same shapes). */
   public double maxAbsDiff(Tensor o) {
     if (!sameShape(o)) {

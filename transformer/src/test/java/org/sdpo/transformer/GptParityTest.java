@@ -44,17 +44,11 @@ class GptParityTest {
     return new Batch(B, T, ids, mask, pos, labels);
   }
 
+  /** max |ours - expected| / max |expected|. */
   static double relErr(Tensor ours, Tensor expected) {
-    double[] a = ours.toDoubleArray();
-    double[] e = expected.toDoubleArray();
-    double maxDiff = 0;
-    double maxAbs = 0;
-    for (int i = 0; i < a.length; i++) {
-      maxDiff = Math.max(maxDiff, Math.abs(a[i] - e[i]));
-      maxAbs = Math.max(maxAbs, Math.abs(e[i]));
-    }
-    return maxDiff / Math.max(maxAbs, 1e-300);
+    return ours.to(org.sdpo.tensor.DType.FLOAT64).maxAbsDiff(expected) / Math.max(expected.maxAbs(), 1e-300);
   }
+
 
   void check(DType dtype, String expectedFile, double tol) throws Exception {
     Gpt model = Checkpoint.load(FIXTURES, dtype);

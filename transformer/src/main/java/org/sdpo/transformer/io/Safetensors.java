@@ -14,7 +14,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -103,9 +102,7 @@ public final class Safetensors {
     }
     long dataSize = size - 8 - n;
     List<Entry> entries = new ArrayList<>();
-    Iterator<Map.Entry<String, JsonNode>> it = root.fields();
-    while (it.hasNext()) {
-      Map.Entry<String, JsonNode> f = it.next();
+    for (Map.Entry<String, JsonNode> f : root.properties()) {
       if (f.getKey().equals("__metadata__")) {
         continue;
       }

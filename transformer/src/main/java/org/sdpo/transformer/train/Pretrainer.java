@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -137,7 +136,7 @@ public final class Pretrainer {
       Map<String, Tensor> state = Safetensors.read(statePath, DType.FLOAT32, n -> false);
       start = readStep(statePath);
       opt.loadState(state, start);
-      keepMetricsUpTo(c.out(), start);
+      MetricsLog.keepUpTo(c.out().resolve(METRICS), start);
     } else {
       GptConfig gc = new GptConfig(tok.vocabSize(), T, c.nEmbd(), c.nLayer(), c.nHead(), 1e-5);
       model = Gpt.init(gc, DType.FLOAT32, new Rng(c.seed()));
@@ -207,22 +206,6 @@ public final class Pretrainer {
     return Integer.parseInt(step.asText());
   }
 
-  /** Drops the metrics lines of steps after {@code step} (logged, then lost in the interruption). */
-  private static void keepMetricsUpTo(Path out, int step) throws IOException {
-    Path f = out.resolve(METRICS);
-    if (!Files.exists(f)) {
-      return;
-    }
-    ObjectMapper m = new ObjectMapper();
-    List<String> kept = new ArrayList<>();
-    for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
-      if (!line.isBlank() && m.readTree(line).path("step").asInt() <= step) {
-        kept.add(line);
-      }
-    }
-    Files.write(f, kept, StandardCharsets.UTF_8);
-  }
-
   private static void appendMetrics(Path out, Metrics m) throws IOException {
     Map<String, Object> j = new LinkedHashMap<>();
     j.put("step", m.step());
@@ -232,7 +215,6 @@ public final class Pretrainer {
     j.put("skipped", m.skipped());
     j.put("tokens_per_s", m.tokensPerSecond());
     j.put("elapsed_s", m.seconds());
-    Files.writeString(out.resolve(METRICS), new ObjectMapper().writeValueAsString(j) + "\n",
-        StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    MetricsLog.append(out.resolve(METRICS), j);
   }
 }
