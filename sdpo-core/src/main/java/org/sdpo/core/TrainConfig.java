@@ -75,6 +75,7 @@ public final class TrainConfig {
     opt("val_top_p", 0.95, "validation top-p");
     opt("save_every", 10, "checkpoint every N steps");
     opt("threads", Runtime.getRuntime().availableProcessors(), "verification threads");
+    opt("viewer_samples", 8, "rollouts per step kept for ./sdpo explain (0: none)");
   }
 
   private final Map<String, Object> values;
@@ -152,8 +153,10 @@ public final class TrainConfig {
         throw new IllegalArgumentException("option '" + k + "' must be >= 1, got " + get(k));
       }
     }
-    if (integer("warmup") < 0 || integer("val_every") < 0 || integer("difficulty") < 0) {
-      throw new IllegalArgumentException("options 'warmup', 'val_every' and 'difficulty' must be >= 0");
+    if (integer("warmup") < 0 || integer("val_every") < 0 || integer("difficulty") < 0
+        || integer("viewer_samples") < 0) {
+      throw new IllegalArgumentException(
+          "options 'warmup', 'val_every', 'difficulty' and 'viewer_samples' must be >= 0");
     }
     if (!(dbl("lr") > 0)) {
       throw new IllegalArgumentException("option 'lr' must be > 0, got " + get("lr"));

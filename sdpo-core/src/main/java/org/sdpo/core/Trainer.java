@@ -34,6 +34,7 @@ public final class Trainer {
   public static final String METRICS = "metrics.jsonl";
   public static final String STATE = "trainer_state.safetensors";
   public static final String TEACHER = "teacher.safetensors";
+  public static final String ROLLOUTS = "rollouts";
 
   private Trainer() {}
 
@@ -104,6 +105,11 @@ public final class Trainer {
         lastVal.forEach((k, v) -> line.put("val_" + k, v));
       }
       MetricsLog.append(out.resolve(METRICS), line);
+      if (c.integer("viewer_samples") > 0) { // what ./sdpo explain shows
+        Path dir = Files.createDirectories(out.resolve(ROLLOUTS));
+        new ObjectMapper().writeValue(dir.resolve(String.format("step_%05d.json", step + 1))
+            .toFile(), ViewerData.of(step + 1, rep, tok, c.integer("viewer_samples")));
+      }
       if (listener != null) {
         listener.onStep(step + 1, line);
       }
