@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
     subcommands = {GradCheckCommand.class, PretrainCommand.class, TrainCommand.class,
         SampleCommand.class,
         TokenizeCommand.class, AuditCommand.class, TttCommand.class, TasksCommand.class,
-        VerifyCommand.class, ExplainCommand.class,
+        VerifyCommand.class, ExplainCommand.class, ReportCommand.class,
         BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
