@@ -195,7 +195,8 @@ public final class Reprompt {
     }
   }
 
-  static String assemble(String prompt, String solution, String feedback, Templates t) {
+  /** The teacher context from the question, an optional demonstration and optional feedback. */
+  public static String assemble(String prompt, String solution, String feedback, Templates t) {
     String solutionSection = solution == null ? ""
         : fill(t.solution(), Map.of("successful_previous_attempt", solution));
     String feedbackSection = feedback == null ? ""
