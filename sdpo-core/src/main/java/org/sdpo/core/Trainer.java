@@ -107,8 +107,12 @@ public final class Trainer {
       MetricsLog.append(out.resolve(METRICS), line);
       if (c.integer("viewer_samples") > 0) { // what ./sdpo explain shows
         Path dir = Files.createDirectories(out.resolve(ROLLOUTS));
-        new ObjectMapper().writeValue(dir.resolve(String.format("step_%05d.json", step + 1))
-            .toFile(), ViewerData.of(step + 1, rep, tok, c.integer("viewer_samples")));
+        Path tmp = Files.createTempFile(dir, ".step", ".tmp");
+        new ObjectMapper().writeValue(tmp.toFile(),
+            ViewerData.of(step + 1, rep, tok, c.integer("viewer_samples")));
+        Files.move(tmp, dir.resolve(String.format("step_%05d.json", step + 1)),
+            java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+            java.nio.file.StandardCopyOption.ATOMIC_MOVE);
       }
       if (listener != null) {
         listener.onStep(step + 1, line);
