@@ -69,8 +69,10 @@ public final class Trainer {
       }
       MetricsLog.keepUpTo(out.resolve(METRICS), start);
     } else {
+      Map<String, Object> resolved = new LinkedHashMap<>(c.resolved());
+      resolved.put("code_version", codeVersion());
       new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(
-          out.resolve("config.json").toFile(), c.resolved());
+          out.resolve("config.json").toFile(), resolved);
       Files.deleteIfExists(out.resolve(METRICS));
     }
     long seed = c.integer("seed");
@@ -127,6 +129,7 @@ public final class Trainer {
     summary.put("generations", generations);
     summary.put("seed", seed);
     summary.put("algorithm", c.str("algorithm"));
+    summary.put("code_version", codeVersion());
     summary.put("last", last);
     if (lastVal != null) {
       summary.put("validation", lastVal);
@@ -181,5 +184,27 @@ public final class Trainer {
       teacher.weights().namedParameters().forEach((n, v) -> tw.put(n, v.value()));
       Safetensors.write(out.resolve(TEACHER), tw, Map.of("step", Integer.toString(step)));
     }
+  }
+
+  /**
+   * The code that produced a run: the git commit of the working directory (with "+dirty" when it
+   * has uncommitted changes) if git can tell, else the jar's version.
+   */
+  static String codeVersion() {
+    try {
+      Process p = new ProcessBuilder("git", "describe", "--always", "--dirty=+dirty", "--abbrev=12")
+          .redirectErrorStream(true).start();
+      String v = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8)
+          .trim();
+      if (p.waitFor() == 0 && !v.isEmpty()) {
+        return "git " + v;
+      }
+    } catch (IOException e) {
+      // no git: fall back to the jar's version
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    String v = Trainer.class.getPackage().getImplementationVersion();
+    return v != null ? v : "unknown";
   }
 }

@@ -54,6 +54,7 @@ class TrainerTest {
         "\"success_group_fraction\"", "\"time_sampling_ms\"");
     assertThat(a.resolve("summary.json")).exists();
     assertThat(a.resolve("config.json")).exists();
+    assertThat(Files.readString(a.resolve("config.json"))).contains("\"code_version\"");
 
     Path b = dir.resolve("b");
     try {
