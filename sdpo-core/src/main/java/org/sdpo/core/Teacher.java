@@ -69,33 +69,30 @@ public final class Teacher {
 
   /** Teacher logits (B, T, V) for a teacher batch, as a constant (no graph, no gradient). */
   public Tensor logits(int[] ids, int B, int T, Tensor mask, int[] positions) {
-    try (Grad.Scope g = Grad.disabled()) {
-      switch (kind) {
-        case LIVE:
-          return student.forward(ids, B, T, mask, positions, null).value();
-        case TRUST_REGION: {
-          Tensor ref = copy.forward(ids, B, T, mask, positions, null).value();
-          Tensor cur = student.forward(ids, B, T, mask, positions, null).value();
-          return ref.mul(1 - rate).add(cur.mul(rate)); // (1 - tau) z_initial + tau z_current
-        }
-        default:
-          return copy.forward(ids, B, T, mask, positions, null).value();
+    return score(m -> {
+      try (Grad.Scope g = Grad.disabled()) {
+        return m.forward(ids, B, T, mask, positions, null).value();
       }
-    }
+    });
   }
 
   /** Teacher logits at the response positions of scored sequences (N, V), no gradient. */
   public Tensor responseLogits(java.util.List<Scoring.Sequence> seqs) {
+    return score(m -> Scoring.responseLogitsNoGrad(m, seqs));
+  }
+
+  /** The teacher's logits from a scoring function of a model, by kind. */
+  private Tensor score(java.util.function.Function<Gpt, Tensor> logitsOf) {
     switch (kind) {
       case LIVE:
-        return Scoring.responseLogitsNoGrad(student, seqs);
+        return logitsOf.apply(student);
       case TRUST_REGION: {
-        Tensor ref = Scoring.responseLogitsNoGrad(copy, seqs);
-        Tensor cur = Scoring.responseLogitsNoGrad(student, seqs);
+        Tensor ref = logitsOf.apply(copy);
+        Tensor cur = logitsOf.apply(student);
         return ref.mul(1 - rate).add(cur.mul(rate)); // (1 - tau) z_initial + tau z_current
       }
       default:
-        return Scoring.responseLogitsNoGrad(copy, seqs);
+        return logitsOf.apply(copy);
     }
   }
 
