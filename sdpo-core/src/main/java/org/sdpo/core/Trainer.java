@@ -18,6 +18,7 @@ import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.transformer.train.AdamW;
 import org.sdpo.transformer.train.MetricsLog;
+import org.sdpo.transformer.train.Pretrainer;
 import org.sdpo.verifiers.Environment;
 import org.sdpo.verifiers.FeedbackLevel;
 import org.sdpo.verifiers.Split;
@@ -62,7 +63,7 @@ public final class Trainer {
     if (resume) {
       Path statePath = out.resolve(STATE);
       Map<String, Tensor> st = Safetensors.read(statePath, DType.FLOAT32, n -> false);
-      start = (int) st.get("step").item();
+      start = Pretrainer.readStep(statePath);
       opt.loadState(st, start);
       if (teacher.kind() != Teacher.Kind.LIVE) {
         Checkpoint.loadWeightsInto(teacher.weights(), out.resolve(TEACHER));
@@ -176,9 +177,7 @@ public final class Trainer {
   private static void save(Gpt student, Teacher teacher, Tokenizer tok, AdamW opt, Path out,
       int step) throws IOException {
     Checkpoint.save(student, tok, out.resolve("checkpoint"), Map.of("step", Integer.toString(step)));
-    Map<String, Tensor> st = new LinkedHashMap<>(opt.state());
-    st.put("step", Tensor.scalar(DType.FLOAT32, step));
-    Safetensors.write(out.resolve(STATE), st, Map.of("step", Integer.toString(step)));
+    Safetensors.write(out.resolve(STATE), opt.state(), Map.of("step", Integer.toString(step)));
     if (teacher.kind() != Teacher.Kind.LIVE) {
       Map<String, Tensor> tw = new LinkedHashMap<>();
       teacher.weights().namedParameters().forEach((n, v) -> tw.put(n, v.value()));

@@ -46,6 +46,8 @@ class CheckpointTest {
           .containsExactly(e.getValue().value().toFloatArray());
     }
     assertThat(Files.exists(dir.resolve(CharTokenizer.FILE))).isTrue();
+    assertThat(Safetensors.metadata(dir.resolve("model.safetensors")))
+        .containsEntry("step", "7").containsEntry("format", "pt");
     assertThat(Files.list(dir).filter(p -> p.toString().endsWith(".tmp")).count()).isZero();
     assertThat(Checkpoint.load(dir, DType.FLOAT64).dtype()).isEqualTo(DType.FLOAT64);
   }

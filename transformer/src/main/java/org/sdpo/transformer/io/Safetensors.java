@@ -87,7 +87,19 @@ public final class Safetensors {
     return n;
   }
 
-  private static List<Entry> header(Path file, FileChannel ch, long size) throws IOException {
+  /** The header's {@code __metadata__} strings (empty if there are none). */
+  public static Map<String, String> metadata(Path file) throws IOException {
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      JsonNode m = headerJson(file, ch, ch.size()).path("__metadata__");
+      Map<String, String> out = new LinkedHashMap<>();
+      for (Map.Entry<String, JsonNode> e : m.properties()) {
+        out.put(e.getKey(), e.getValue().asText());
+      }
+      return out;
+    }
+  }
+
+  private static JsonNode headerJson(Path file, FileChannel ch, long size) throws IOException {
     long n = headerLength(file, ch, size);
     ByteBuffer hb = ByteBuffer.allocate((int) n);
     ch.read(hb, 8);
@@ -100,6 +112,12 @@ public final class Safetensors {
     if (root == null || !root.isObject()) {
       throw new IOException(file + ": header is not a JSON object");
     }
+    return root;
+  }
+
+  private static List<Entry> header(Path file, FileChannel ch, long size) throws IOException {
+    long n = headerLength(file, ch, size);
+    JsonNode root = headerJson(file, ch, size);
     long dataSize = size - 8 - n;
     List<Entry> entries = new ArrayList<>();
     for (Map.Entry<String, JsonNode> f : root.properties()) {

@@ -195,16 +195,19 @@ public final class Pretrainer {
     Safetensors.write(out.resolve(STATE), opt.state(), Map.of("step", Integer.toString(step)));
   }
 
-  private static int readStep(Path statePath) throws IOException {
-    byte[] all = Files.readAllBytes(statePath);
-    long n = java.nio.ByteBuffer.wrap(all, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
-    JsonNode h = new ObjectMapper().readTree(new String(all, 8, (int) n, StandardCharsets.UTF_8));
-    JsonNode step = h.path("__metadata__").path("step");
-    if (!step.isTextual()) {
+  /** The step a trainer state file was written at (its metadata). */
+  public static int readStep(Path statePath) throws IOException {
+    String step = Safetensors.metadata(statePath).get("step");
+    if (step == null) {
       throw new IOException(statePath + ": no step in the metadata; cannot resume");
     }
-    return Integer.parseInt(step.asText());
+    try {
+      return Integer.parseInt(step);
+    } catch (NumberFormatException e) {
+      throw new IOException(statePath + ": step '" + step + "' in the metadata is not a number");
+    }
   }
+
 
   private static void appendMetrics(Path out, Metrics m) throws IOException {
     Map<String, Object> j = new LinkedHashMap<>();
