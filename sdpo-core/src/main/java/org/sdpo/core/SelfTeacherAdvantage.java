@@ -10,7 +10,6 @@ import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
 import org.sdpo.verifiers.Task;
 import org.sdpo.verifiers.Verdict;
-import org.sdpo.verifiers.Verifiers;
 
 /**
  * Measures the self-teacher advantage: the model's accuracy on held-out questions without a
@@ -63,16 +62,8 @@ public final class SelfTeacherAdvantage {
 
   private static List<Verdict> run(Gpt model, Tokenizer tok, Environment env, List<int[]> prompts,
       List<Task> of, int maxNew, long seed, int threads) {
-    List<Verdict> out = new ArrayList<>();
-    int batch = 32;
-    for (int s = 0; s < prompts.size(); s += batch) {
-      int e = Math.min(prompts.size(), s + batch);
-      List<Sampler.Sample> xs = Sampler.generate(model, tok, prompts.subList(s, e),
-          new Sampler.Settings(1.0, 0, 1.0, false, maxNew, List.of(), seed * 1009L + s));
-      out.addAll(Verifiers.verifyAll(env, of.subList(s, e),
-          xs.stream().map(Sampler.Sample::text).toList(), threads));
-    }
-    return out;
+    return Rollouts.sampleAndVerify(model, tok, env, prompts, of, 32,
+        s -> new Sampler.Settings(1.0, 0, 1.0, false, maxNew, List.of(), seed * 1009L + s), threads);
   }
 
   private static double accuracy(List<Verdict> v) {

@@ -99,20 +99,13 @@ public final class TestTime {
   public static int bestOfK(Gpt base, Tokenizer tok, Environment env, Task task, Settings s, int n,
       long seed) {
     int[] p = tok.encode(task.prompt());
+    List<int[]> prompts = java.util.Collections.nCopies(n, p);
+    List<Task> tasks = java.util.Collections.nCopies(n, task);
     int c = 0;
-    for (int done = 0; done < n; done += s.batch()) {
-      int m = Math.min(s.batch(), n - done);
-      List<int[]> prompts = new ArrayList<>();
-      for (int i = 0; i < m; i++) {
-        prompts.add(p);
-      }
-      List<Sampler.Sample> xs = Sampler.generate(base, tok, prompts, new Sampler.Settings(
-          s.temperature(), 0, 1.0, false, s.maxNewTokens(), List.of(), seed * 104729L + done));
-      List<Task> tasks = java.util.Collections.nCopies(m, task);
-      for (Verdict v : Verifiers.verifyAll(env, tasks, xs.stream().map(Sampler.Sample::text)
-          .toList(), s.threads())) {
-        c += v.success() ? 1 : 0;
-      }
+    for (Verdict v : Rollouts.sampleAndVerify(base, tok, env, prompts, tasks, s.batch(),
+        done -> new Sampler.Settings(s.temperature(), 0, 1.0, false, s.maxNewTokens(), List.of(),
+            seed * 104729L + done), s.threads())) {
+      c += v.success() ? 1 : 0;
     }
     return c;
   }

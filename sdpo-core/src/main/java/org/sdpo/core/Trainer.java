@@ -156,9 +156,8 @@ public final class Trainer {
     }
     Sampler.Settings s = new Sampler.Settings(c.dbl("val_temperature"), 0, c.dbl("val_top_p"),
         false, c.integer("max_new_tokens"), List.of(), seed);
-    List<Sampler.Sample> samples = Sampler.generate(student, tok, prompts, s);
-    List<Verdict> v = Verifiers.verifyAll(env, of, samples.stream().map(Sampler.Sample::text)
-        .toList(), c.integer("threads"));
+    List<Verdict> v = Rollouts.sampleAndVerify(student, tok, env, prompts, of, prompts.size(),
+        off -> s, c.integer("threads"));
     double avg = v.stream().filter(Verdict::success).count() / (double) v.size();
     int passed = 0;
     for (int t = 0; t < tasks.size(); t++) {
