@@ -4,8 +4,6 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.sdpo.tensor.Backends;
 import org.sdpo.transformer.tokenizer.CharTokenizer;
 import org.sdpo.transformer.tokenizer.Gpt2Bpe;
@@ -59,9 +57,7 @@ final class PretrainCommand implements Callable<Integer> {
     System.out.println("config: " + c.toJson());
     double[] firstLoss = {Double.NaN};
     Pretrainer.Metrics last;
-    try (ProgressBar pb = new ProgressBarBuilder().setTaskName("pretrain").setInitialMax(steps)
-        .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(250).continuousUpdate()
-        .build()) {
+    try (ProgressBar pb = Progress.bar("pretrain", steps)) {
       last = Pretrainer.run(c, tok, resume, m -> {
         if (Double.isNaN(firstLoss[0])) {
           firstLoss[0] = m.loss();

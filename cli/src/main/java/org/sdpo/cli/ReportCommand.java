@@ -10,9 +10,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
 import org.sdpo.core.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -87,12 +84,9 @@ final class ReportCommand implements Callable<Integer> {
 
   static void chart(Path file, String title, String x, String y, List<Double> xs, List<Double> ys)
       throws java.io.IOException {
-    XYChart c = new XYChartBuilder().width(800).height(500).title(title).xAxisTitle(x)
-        .yAxisTitle(y).build();
-    c.getStyler().setLegendVisible(false);
-    c.addSeries(y, xs.stream().mapToDouble(Double::doubleValue).toArray(),
-        ys.stream().mapToDouble(d -> Double.isFinite(d) ? d : 0).toArray());
-    String base = file.toString().replaceAll("\\.png$", "");
-    BitmapEncoder.saveBitmap(c, base, BitmapEncoder.BitmapFormat.PNG);
+    Charts.lines(file, title, x, y, List.of(new Charts.Series(y,
+        xs.stream().mapToDouble(Double::doubleValue).toArray(),
+        ys.stream().mapToDouble(Double::doubleValue).toArray(), null)), false);
   }
+
 }

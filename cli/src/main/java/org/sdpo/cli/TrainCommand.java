@@ -5,8 +5,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.sdpo.core.TrainConfig;
 import org.sdpo.core.Trainer;
 import org.sdpo.tensor.Backends;
@@ -44,8 +42,7 @@ final class TrainCommand implements Callable<Integer> {
     System.out.println("config (resolved): " + new com.fasterxml.jackson.databind.ObjectMapper()
         .writeValueAsString(c.resolved()));
     Map<String, Object> summary;
-    try (ProgressBar pb = new ProgressBarBuilder().setTaskName("train").setInitialMax(
-        c.integer("steps")).setStyle(ProgressBarStyle.ASCII).continuousUpdate().build()) {
+    try (ProgressBar pb = Progress.bar("train", c.integer("steps"))) {
       summary = Trainer.run(c, resume, (step, line) -> {
         pb.stepTo(step);
         pb.setExtraMessage(String.format(Locale.ROOT, "reward %.2f loss %.4f",

@@ -188,7 +188,7 @@ public final class Trainer {
    * The code that produced a run: the git commit of the working directory (with "+dirty" when it
    * has uncommitted changes) if git can tell, else the jar's version.
    */
-  static String codeVersion() {
+  public static String codeVersion() {
     try {
       Process p = new ProcessBuilder("git", "describe", "--always", "--dirty=+dirty", "--abbrev=12")
           .redirectErrorStream(true).start();

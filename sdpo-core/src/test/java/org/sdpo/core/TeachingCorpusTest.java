@@ -32,6 +32,21 @@ class TeachingCorpusTest {
   }
 
   @Test
+  void mixKeepsOneDifficultyAndWeightsPlainDocuments() {
+    Environment env = Verifiers.byName("code").withFeedback(FeedbackLevel.FULL);
+    Reprompt.Templates t = Reprompt.Templates.reference();
+    List<String> docs = TeachingCorpus.documents(env, 30, 5, t,
+        new TeachingCorpus.Mix(2, 3, true, 0.0));
+    long plain = docs.stream().filter(d -> !d.contains("Correctly solve")).count();
+    long withFeedback = docs.stream().filter(d -> d.contains("unsuccessful earlier attempt")).count();
+    assertThat(plain).isEqualTo(90);
+    assertThat(withFeedback).isEqualTo(30);
+    assertThat(docs).noneMatch(d -> d.contains("Correct solution:"));
+    // difficulty 2 is the conditional family: every solution has an if
+    assertThat(docs).allMatch(d -> d.contains("    if "));
+  }
+
+  @Test
   void selfTeacherAdvantageReportsThreeAccuracies() {
     CharTokenizer tok = CharTokenizer.ascii();
     Gpt m = Gpt.init(GptConfig.of(tok.vocabSize(), 512, 16, 1, 2), DType.FLOAT32, new Rng(1));

@@ -1,0 +1,58 @@
+package org.sdpo.cli;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+/** PNG line charts (800 x 500) of one or more series, with error bars where given. */
+final class Charts {
+  static final int WIDTH = 800;
+  static final int HEIGHT = 500;
+
+  private Charts() {}
+
+  /** One line: x, y and (optional, same length) half-widths of an error bar. */
+  record Series(String name, double[] x, double[] y, double[] err) {
+    Series {
+      if (x.length != y.length || (err != null && err.length != y.length)) {
+        throw new IllegalArgumentException("series " + name + ": x, y and error bars differ in length");
+      }
+    }
+  }
+
+  /** Writes the chart to {@code file} atomically (a temporary file renamed into place). */
+  static void lines(Path file, String title, String xTitle, String yTitle, List<Series> series,
+      boolean logX) throws IOException {
+    System.setProperty("java.awt.headless", "true");
+    XYChart c = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle(xTitle)
+        .yAxisTitle(yTitle).build();
+    c.getStyler().setLegendVisible(series.size() > 1);
+    c.getStyler().setXAxisLogarithmic(logX);
+    for (Series s : series) {
+      double[] y = finite(s.y());
+      XYSeries xs = s.err() == null ? c.addSeries(s.name(), s.x(), y)
+          : c.addSeries(s.name(), s.x(), y, finite(s.err()));
+      xs.setMarker(SeriesMarkers.CIRCLE);
+    }
+    Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), ".chart", ".png");
+    BitmapEncoder.saveBitmap(c, tmp.toString().replaceAll("\\.png$", ""),
+        BitmapEncoder.BitmapFormat.PNG);
+    Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  /** Non-finite values are drawn as 0 (xchart rejects NaN). */
+  private static double[] finite(double[] v) {
+    double[] o = v.clone();
+    for (int i = 0; i < o.length; i++) {
+      o[i] = Double.isFinite(o[i]) ? o[i] : 0;
+    }
+    return o;
+  }
+}
