@@ -51,6 +51,16 @@ final class Demo {
   record Settings(Path out, Path cache, BaseModels.Spec base, int evalTasks, int evalK,
       Map<String, Object> train) {}
 
+  /**
+   * The demo's base model: a 4-layer character GPT (n_embd 128, context 384) pre-trained on 3000
+   * difficulty-1 code tasks (each as 3 plain documents, one with feedback, one with a
+   * demonstration).
+   */
+  static BaseModels.Spec defaultBase(long seed) {
+    return new BaseModels.Spec("code", 1, 3000, 3, 1.0, 4, 4, 128, 384, 8, 800, 2e-3, 2e-4, 30,
+        seed);
+  }
+
   /** Accuracy on held-out questions after a number of generations. */
   record Point(long generations, double accuracy, double pass) {}
 

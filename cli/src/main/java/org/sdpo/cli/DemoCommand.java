@@ -51,9 +51,13 @@ final class DemoCommand implements Callable<Integer> {
   Demo.Settings settings() {
     int block = micro ? 256 : 384;
     int maxNew = micro ? 24 : 40;
-    BaseModels.Spec base = new BaseModels.Spec("code", 1, micro ? 60 : 3000, 3, 1.0,
-        micro ? 1 : 4, micro ? 2 : 4, micro ? 32 : 128, block, micro ? 4 : 8,
-        or(pretrainSteps, micro ? 30 : 800), 2e-3, 2e-4, micro ? 5 : 30, seed);
+    BaseModels.Spec d = Demo.defaultBase(seed);
+    BaseModels.Spec base = micro
+        ? new BaseModels.Spec("code", 1, 60, 3, 1.0, 1, 2, 32, block, 4, or(pretrainSteps, 30),
+            2e-3, 2e-4, 5, seed)
+        : new BaseModels.Spec(d.env(), d.difficulty(), d.tasks(), d.plainCopies(),
+            d.demonstrationRate(), d.nLayer(), d.nHead(), d.nEmbd(), d.blockSize(), d.batchSize(),
+            or(pretrainSteps, d.steps()), d.lr(), d.minLr(), d.warmup(), seed);
     Map<String, Object> t = new LinkedHashMap<>();
     t.put("env", "code");
     t.put("feedback", "full");

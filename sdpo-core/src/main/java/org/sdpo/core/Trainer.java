@@ -95,13 +95,16 @@ public final class Trainer {
           c.reprompt(), c.distill(), algo, c.grpo(), opt, lr, c.dbl("grad_clip"),
           c.integer("mini_batches"), c.integer("threads"), reference);
       List<Task> questions = env.tasks(Split.TRAIN, Q, seed * 7919L + step, c.integer("difficulty"));
+      long t0 = System.nanoTime();
       SdpoStep.Report rep = SdpoStep.run(setup, questions, new Rng(seed * 31L + step));
+      double stepSeconds = (System.nanoTime() - t0) / 1e9;
       generations += (long) Q * G;
       Map<String, Object> line = new LinkedHashMap<>();
       line.put("step", step + 1);
       line.put("generations", generations);
       line.put("lr", lr);
       line.putAll(rep.metrics());
+      line.put("step_seconds", stepSeconds);
       int ve = c.integer("val_every");
       if (ve > 0 && ((step + 1) % ve == 0 || step + 1 == c.integer("steps"))) {
         lastVal = validate(student, tok, env, c, seed);

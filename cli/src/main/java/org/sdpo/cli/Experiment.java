@@ -1,0 +1,118 @@
+package org.sdpo.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.sdpo.core.BaseModels;
+
+/**
+ * An experiment file ({@code ./sdpo experiment --config FILE}): a base model (pre-trained and
+ * cached, or a checkpoint directory), seeds, and either training arms ({@code kind: train}: each
+ * arm is a set of {@code ./sdpo train} options over the shared ones, run once per seed) or a
+ * test-time comparison ({@code kind: test_time}).
+ */
+record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spec base, Path model,
+    List<Long> seeds, Map<String, Object> train, Map<String, Map<String, Object>> arms,
+    Map<String, Object> testTime) {
+
+  static Experiment read(Path file) throws IOException {
+    ObjectMapper yaml = new ObjectMapper(new YAMLFactory());
+    JsonNode n;
+    try {
+      n = yaml.readTree(file.toFile());
+    } catch (IOException e) {
+      throw new IllegalArgumentException(file + ": not valid YAML: " + e.getMessage(), e);
+    }
+    if (n == null || !n.isObject()) {
+      throw new IllegalArgumentException(file + ": expected a mapping");
+    }
+    for (var it = n.fieldNames(); it.hasNext(); ) {
+      String k = it.next();
+      if (!List.of("name", "description", "kind", "out", "cache", "base", "model", "seeds", "train",
+          "arms", "test_time").contains(k)) {
+        throw new IllegalArgumentException(file + ": unknown key '" + k + "'");
+      }
+    }
+    String name = n.path("name").asText(file.getFileName().toString().replaceAll("\\.ya?ml$", ""));
+    String kind = n.path("kind").asText("train");
+    if (!kind.equals("train") && !kind.equals("test_time")) {
+      throw new IllegalArgumentException(file + ": kind must be train or test_time, got " + kind);
+    }
+    if (n.has("base") == n.has("model")) {
+      throw new IllegalArgumentException(file + ": give exactly one of 'base' (pre-training "
+          + "settings) and 'model' (a checkpoint directory)");
+    }
+    List<Long> seeds = new ArrayList<>();
+    n.path("seeds").forEach(s -> seeds.add(s.asLong()));
+    if (seeds.isEmpty()) {
+      throw new IllegalArgumentException(file + ": 'seeds' must list at least one seed");
+    }
+    Map<String, Map<String, Object>> arms = new LinkedHashMap<>();
+    n.path("arms").fields().forEachRemaining(e -> arms.put(e.getKey(), map(e.getValue())));
+    if (kind.equals("train") && arms.isEmpty()) {
+      throw new IllegalArgumentException(file + ": a train experiment needs 'arms'");
+    }
+    try {
+      return new Experiment(name, kind, Path.of(n.path("out").asText("runs/experiments/" + name)),
+          Path.of(n.path("cache").asText("runs/cache")),
+          n.has("base") ? spec(map(n.get("base"))) : null,
+          n.has("model") ? Path.of(n.get("model").asText()) : null, seeds, map(n.path("train")),
+          arms, map(n.path("test_time")));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Pre-training settings over the demo's defaults; an unknown key is an error. */
+  static BaseModels.Spec spec(Map<String, Object> m) {
+    Map<String, Object> v = new LinkedHashMap<>();
+    Demo.defaultBase(1).toJson().fields().forEachRemaining(e -> v.put(e.getKey(),
+        e.getValue().isIntegralNumber() ? (Object) e.getValue().asLong()
+            : e.getValue().isNumber() ? (Object) e.getValue().asDouble() : e.getValue().asText()));
+    for (var e : m.entrySet()) {
+      if (!v.containsKey(e.getKey())) {
+        throw new IllegalArgumentException("base: unknown key '" + e.getKey() + "' (known: "
+            + String.join(", ", v.keySet()) + ")");
+      }
+      v.put(e.getKey(), e.getValue());
+    }
+    return new BaseModels.Spec(str(v, "env"), i(v, "difficulty"), i(v, "tasks"),
+        i(v, "plain_copies"), d(v, "demonstration_rate"), i(v, "n_layer"), i(v, "n_head"),
+        i(v, "n_embd"), i(v, "block_size"), i(v, "batch_size"), i(v, "steps"), d(v, "lr"),
+        d(v, "min_lr"), i(v, "warmup"), ((Number) v.get("seed")).longValue());
+  }
+
+  static Map<String, Object> map(JsonNode n) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    n.fields().forEachRemaining(e -> {
+      JsonNode x = e.getValue();
+      m.put(e.getKey(), x.isNull() ? null : x.isBoolean() ? x.asBoolean() : x.isIntegralNumber()
+          ? (Object) x.asLong() : x.isNumber() ? (Object) x.asDouble() : x.asText());
+    });
+    return m;
+  }
+
+  static String str(Map<String, Object> m, String k) {
+    return String.valueOf(m.get(k));
+  }
+
+  static int i(Map<String, Object> m, String k) {
+    if (!(m.get(k) instanceof Number x)) {
+      throw new IllegalArgumentException("'" + k + "' must be a number, got " + m.get(k));
+    }
+    return x.intValue();
+  }
+
+  static double d(Map<String, Object> m, String k) {
+    if (!(m.get(k) instanceof Number x)) {
+      throw new IllegalArgumentException("'" + k + "' must be a number, got " + m.get(k));
+    }
+    return x.doubleValue();
+  }
+}
