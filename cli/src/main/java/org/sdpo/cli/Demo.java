@@ -57,7 +57,7 @@ final class Demo {
    * demonstration).
    */
   static BaseModels.Spec defaultBase(long seed) {
-    return new BaseModels.Spec("code", 1, 3000, 3, 1.0, 4, 4, 128, 384, 8, 800, 2e-3, 2e-4, 30,
+    return new BaseModels.Spec("code", 1, 3000, 3, 1.0, 4, 4, 128, 384, 8, 600, 2e-3, 2e-4, 30,
         seed);
   }
 

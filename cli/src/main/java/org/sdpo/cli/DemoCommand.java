@@ -28,7 +28,7 @@ final class DemoCommand implements Callable<Integer> {
   long seed = 1;
   @Option(names = "--micro", description = "A tiny configuration that runs in seconds (checks the "
       + "pipeline, learns nothing).") boolean micro;
-  @Option(names = "--pretrain-steps", description = "Pre-training steps (default: 800; micro: 30).")
+  @Option(names = "--pretrain-steps", description = "Pre-training steps (default: 600; micro: 30).")
   Integer pretrainSteps;
   @Option(names = "--steps", description = "RL steps per algorithm (default: 40; micro: 2).")
   Integer steps;
@@ -71,7 +71,7 @@ final class DemoCommand implements Callable<Integer> {
     t.put("teacher", "ema");
     t.put("teacher_update_rate", 0.05);
     t.put("max_reprompt_len", block - maxNew);
-    t.put("val_every", micro ? 1 : 5);
+    t.put("val_every", micro ? 1 : 8);
     t.put("val_tasks", micro ? 4 : 32);
     t.put("val_k", micro ? 2 : 4);
     t.put("save_every", or(steps, micro ? 2 : 40));

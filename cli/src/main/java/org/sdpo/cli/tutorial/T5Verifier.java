@@ -41,7 +41,8 @@ public final class T5Verifier {
     // the same attempt at lower feedback levels: what a scalar-reward environment would say
     for (FeedbackLevel level : FeedbackLevel.values()) {
       Verdict v = code.withFeedback(level).verify(task, attempts.get("a wrong answer"));
-      out.printf("-- wrong answer at feedback level %s: \"%s\"%n", level, v.feedback());
+      out.printf("-- wrong answer at feedback level %s: \"%s\"%n", level,
+          v.feedback().replace("\n", " | "));
     }
     Environment arith = Verifiers.byName("arith").withFeedback(FeedbackLevel.FULL);
     Task sum = arith.tasks(Split.TEST, 1, 1, 1).get(0);

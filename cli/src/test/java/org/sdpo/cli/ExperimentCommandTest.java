@@ -1,0 +1,96 @@
+package org.sdpo.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Rng;
+import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.GptConfig;
+import org.sdpo.transformer.io.Checkpoint;
+import org.sdpo.transformer.tokenizer.CharTokenizer;
+
+/** Experiment files: arms x seeds aggregated with confidence intervals, and test-time runs. */
+class ExperimentCommandTest {
+  @TempDir Path dir;
+
+  private Path tinyModel() throws Exception {
+    CharTokenizer tok = CharTokenizer.ascii();
+    Path m = dir.resolve("model");
+    Checkpoint.save(Gpt.init(GptConfig.of(tok.vocabSize(), 256, 16, 1, 2), DType.FLOAT32,
+        new Rng(1)), tok, m, null);
+    return m;
+  }
+
+  @Test
+  void trainArmsOverSeedsGiveATableAChartAndResumableRuns() throws Exception {
+    Path model = tinyModel();
+    Path out = dir.resolve("exp");
+    Path cfg = dir.resolve("exp.yaml");
+    Files.writeString(cfg, "name: tiny\nout: " + out + "\nmodel: " + model + "\nseeds: [1, 2]\n"
+        + "train:\n  env: arith\n  difficulty: 1\n  steps: 2\n  questions_per_step: 2\n"
+        + "  group_size: 2\n  max_new_tokens: 4\n  max_reprompt_len: 200\n  val_every: 1\n"
+        + "  val_tasks: 2\n  val_k: 2\n  viewer_samples: 0\n"
+        + "arms:\n  grpo: {algorithm: grpo}\n  sdpo: {algorithm: sdpo}\n");
+    GradCheckCommandTest.Result r = GradCheckCommandTest.run("experiment", "--config", cfg.toString());
+    assertThat(r.exit()).as(r.err()).isZero();
+    for (String arm : new String[] {"grpo", "sdpo"}) {
+      for (int seed = 1; seed <= 2; seed++) {
+        assertThat(out.resolve(arm + "/seed_" + seed + "/summary.json")).exists();
+      }
+    }
+    String md = Files.readString(out.resolve("results.md"));
+    assertThat(md).contains("| grpo | ", "| sdpo | ", "mean ± 95% CI");
+    // base point + 2 validations per arm
+    assertThat(Files.readAllLines(out.resolve("results.csv"))).hasSize(1 + 2 * 3);
+    BufferedImage png = ImageIO.read(out.resolve("accuracy.png").toFile());
+    assertThat(png.getWidth()).isEqualTo(800);
+    JsonNode summary = new ObjectMapper().readTree(out.resolve("summary.json").toFile());
+    assertThat(summary.path("arms").path("sdpo").path("final_per_seed")).hasSize(2);
+
+    // a second run keeps the finished runs and only re-aggregates
+    GradCheckCommandTest.Result again = GradCheckCommandTest.run("experiment", "--config",
+        cfg.toString());
+    assertThat(again.exit()).as(again.err()).isZero();
+    assertThat(again.out()).contains("grpo seed 1: finished earlier, kept");
+  }
+
+  @Test
+  void testTimeExperimentWritesDiscoveryCurves() throws Exception {
+    Path model = tinyModel();
+    Path out = dir.resolve("tt");
+    Path cfg = dir.resolve("tt.yaml");
+    Files.writeString(cfg, "kind: test_time\nout: " + out + "\nmodel: " + model
+        + "\nseeds: [1, 2]\ntest_time:\n  env: arith\n  candidates: 3\n  probe_samples: 2\n"
+        + "  max_base_rate: 1.0\n  tasks: 2\n  budget: 4\n  batch: 2\n  max_new_tokens: 4\n"
+        + "  best_of_n: 8\n");
+    GradCheckCommandTest.Result r = GradCheckCommandTest.run("experiment", "--config", cfg.toString());
+    assertThat(r.exit()).as(r.err()).isZero();
+    assertThat(Files.readString(out.resolve("results.md"))).contains("| 1 | ", "| 4 | ");
+    assertThat(ImageIO.read(out.resolve("discovery.png").toFile()).getHeight()).isEqualTo(500);
+    JsonNode s = new ObjectMapper().readTree(out.resolve("summary.json").toFile());
+    assertThat(s.path("first_success_sdpo")).hasSize(4);
+  }
+
+  @Test
+  void badFilesNameTheProblem() throws Exception {
+    Path cfg = dir.resolve("bad.yaml");
+    Files.writeString(cfg, "seeds: [1]\nmodel: x\nbase: {}\n");
+    GradCheckCommandTest.Result r = GradCheckCommandTest.run("experiment", "--config", cfg.toString());
+    assertThat(r.exit()).isEqualTo(2);
+    assertThat(r.err()).contains("bad.yaml", "exactly one of 'base'");
+    Files.writeString(cfg, "seeds: [1]\nbase: {n_layers: 3}\narms: {a: {}}\n");
+    r = GradCheckCommandTest.run("experiment", "--config", cfg.toString());
+    assertThat(r.err()).contains("unknown key 'n_layers'");
+    Files.writeString(cfg, "seeds: [1]\nmodel: x\narms: {a: {}}\nfoo: 1\n");
+    r = GradCheckCommandTest.run("experiment", "--config", cfg.toString());
+    assertThat(r.err()).contains("unknown key 'foo'");
+  }
+}
