@@ -30,16 +30,45 @@ import java.util.function.Supplier;
  * so a reused buffer can never be read by mistake. Parameters, gradients of parameters and
  * optimizer state are created outside any scope, or inside {@link #persistent(Supplier)}.
  *
+ * <p>The pool is bounded: a loop whose shapes keep changing (sampling prompts of many lengths)
+ * would otherwise keep one set of buffers per shape forever. When a closing scope leaves more than
+ * {@link #maxPooledBytes()} bytes in the pool, the pool is emptied and its buffers are left to the
+ * garbage collector; a loop with fixed shapes stays under the bound and never re-allocates
+ * (property {@code sdpo.workspaceMaxBytes}, default 2 GiB).
+ *
  * <p>A workspace belongs to one thread at a time.
  */
 public final class Workspace {
   private static final ThreadLocal<Scope> CURRENT = new ThreadLocal<>();
 
+  private static final long MAX_POOLED = Long.getLong("sdpo.workspaceMaxBytes", 2L << 30);
+
   private final Map<Key, ArrayDeque<Storage>> free = new HashMap<>();
   private long allocations;
   private long reuses;
+  private long pooledBytes;
+  private long evictions;
+  private final long maxPooled;
+
+  /** A workspace bounded by {@code sdpo.workspaceMaxBytes} (default 2 GiB). */
+  public Workspace() {
+    this(MAX_POOLED);
+  }
+
+  /** A workspace that empties its pool when it holds more than {@code maxPooledBytes}. */
+  public Workspace(long maxPooledBytes) {
+    this.maxPooled = maxPooledBytes;
+  }
 
   private record Key(DType dtype, List<Integer> shape) {
+    long bytes() {
+      long n = dtype.bytes();
+      for (int d : shape) {
+        n *= d;
+      }
+      return n;
+    }
+
     static Key of(DType dtype, int[] shape) {
       List<Integer> s = new ArrayList<>(shape.length);
       for (int d : shape) {
@@ -64,6 +93,21 @@ public final class Workspace {
   /** Buffers handed out again from the pool. */
   public long reuses() {
     return reuses;
+  }
+
+  /** Times the pool was emptied because it held more than {@link #maxPooledBytes()}. */
+  public long evictions() {
+    return evictions;
+  }
+
+  /** Bytes of free buffers currently pooled. */
+  public long pooledBytes() {
+    return pooledBytes;
+  }
+
+  /** The bound on pooled bytes. */
+  public long maxPooledBytes() {
+    return maxPooled;
   }
 
   /** The innermost open scope of this thread, or null. */
@@ -107,6 +151,7 @@ public final class Workspace {
       if (q != null && !q.isEmpty()) {
         s = q.pop();
         owner.reuses++;
+        owner.pooledBytes -= key.bytes();
       } else {
         s = backend.allocate(dtype, shape);
         owner.allocations++;
@@ -129,9 +174,15 @@ public final class Workspace {
       closed = true;
       for (int i = 0; i < taken.size(); i++) {
         owner.free.computeIfAbsent(keys.get(i), k -> new ArrayDeque<>()).push(taken.get(i));
+        owner.pooledBytes += keys.get(i).bytes();
       }
       taken.clear();
       keys.clear();
+      if (owner.pooledBytes > owner.maxPooled) {
+        owner.free.clear(); // unreachable now: the collector frees their native memory
+        owner.pooledBytes = 0;
+        owner.evictions++;
+      }
       if (CURRENT.get() == this) {
         if (parent != null) {
           CURRENT.set(parent);
