@@ -8,12 +8,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * created (pool misses included, pool hits not); {@link #nativePointers()} is JavaCPP's count of
  * live native allocations, which also sees ND4J's own internal buffers.
  *
- * <p>ND4J's buffers live off the Java heap and JavaCPP does not count them, so nothing makes the
- * JVM collect the small Java objects that own them: an allocating loop (sampling, validation) can
- * hold gigabytes of dead native memory while the heap looks empty (measured: 24 GB of resident
- * memory after 10 minutes of training). Every {@link #collectEveryBytes()} bytes of new buffers
- * we therefore ask for a collection, which releases the dead ones (property
- * {@code sdpo.collectEveryBytes}, default 1 GiB; 0 disables).
+ * <p>ND4J's buffers live off the Java heap and JavaCPP does not count them (a 4 MB array adds
+ * 120 bytes to its counter), so nothing makes the JVM collect the small Java objects that own
+ * them: an allocating loop (sampling prompts of many lengths) can hold dead native memory while
+ * the heap looks empty. Every {@link #collectEveryBytes()} bytes of new buffers we therefore ask
+ * for a collection, which releases the dead ones (property {@code sdpo.collectEveryBytes},
+ * default 1 GiB; 0 disables).
  */
 public final class MemoryStats {
   static final AtomicLong ARRAYS = new AtomicLong();
