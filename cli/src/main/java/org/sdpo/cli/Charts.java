@@ -1,11 +1,10 @@
 package org.sdpo.cli;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import org.knowm.xchart.BitmapEncoder;
+import org.sdpo.transformer.io.AtomicFiles;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
@@ -41,10 +40,11 @@ final class Charts {
           : c.addSeries(s.name(), s.x(), y, finite(s.err()));
       xs.setMarker(SeriesMarkers.CIRCLE);
     }
-    Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), ".chart", ".png");
-    BitmapEncoder.saveBitmap(c, tmp.toString().replaceAll("\\.png$", ""),
-        BitmapEncoder.BitmapFormat.PNG);
-    Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    AtomicFiles.write(file, tmp -> {
+      try (java.io.OutputStream os = java.nio.file.Files.newOutputStream(tmp)) {
+        BitmapEncoder.saveBitmap(c, os, BitmapEncoder.BitmapFormat.PNG);
+      }
+    });
   }
 
   /** Non-finite values are drawn as 0 (xchart rejects NaN). */

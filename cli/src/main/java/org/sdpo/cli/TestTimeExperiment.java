@@ -1,7 +1,6 @@
 package org.sdpo.cli;
 
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -13,6 +12,7 @@ import org.sdpo.core.DistillConfig;
 import org.sdpo.core.TestTime;
 import org.sdpo.tensor.DType;
 import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
@@ -135,8 +135,8 @@ final class TestTimeExperiment {
       ym.add(b[0]);
       yb.add(bo);
     }
-    Files.writeString(e.out().resolve("results.md"), md);
-    Files.writeString(e.out().resolve("results.csv"), csv);
+    AtomicFiles.writeString(e.out().resolve("results.md"), md);
+    AtomicFiles.writeString(e.out().resolve("results.csv"), csv);
     double[] x = ks.stream().mapToDouble(Double::doubleValue).toArray();
     Charts.lines(e.out().resolve("discovery.png"), e.name() + ": discovery@k on " + hard.size()
         + " hard questions x " + e.seeds().size() + " seeds", "k (generations)", "discovery@k",

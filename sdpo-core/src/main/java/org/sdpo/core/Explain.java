@@ -3,10 +3,9 @@ package org.sdpo.core;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import org.sdpo.transformer.io.AtomicFiles;
 import java.util.Locale;
 import java.util.stream.Stream;
 
@@ -95,11 +94,7 @@ public final class Explain {
           .append("</pre>\n</div>\n");
     }
     h.append("</body></html>\n");
-    Path dir = out.toAbsolutePath().getParent();
-    Files.createDirectories(dir);
-    Path tmp = Files.createTempFile(dir, ".explain", ".tmp");
-    Files.writeString(tmp, h, StandardCharsets.UTF_8);
-    Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    AtomicFiles.writeString(out, h);
     return count;
   }
 

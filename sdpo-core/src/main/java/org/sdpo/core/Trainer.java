@@ -12,6 +12,7 @@ import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.io.Safetensors;
 import org.sdpo.transformer.sample.Sampler;
@@ -72,8 +73,7 @@ public final class Trainer {
     } else {
       Map<String, Object> resolved = new LinkedHashMap<>(c.resolved());
       resolved.put("code_version", codeVersion());
-      new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(
-          out.resolve("config.json").toFile(), resolved);
+      AtomicFiles.writeJson(out.resolve("config.json"), resolved);
       Files.deleteIfExists(out.resolve(METRICS));
     }
     long seed = c.integer("seed");
@@ -112,13 +112,9 @@ public final class Trainer {
       }
       MetricsLog.append(out.resolve(METRICS), line);
       if (c.integer("viewer_samples") > 0) { // what ./sdpo explain shows
-        Path dir = Files.createDirectories(out.resolve(ROLLOUTS));
-        Path tmp = Files.createTempFile(dir, ".step", ".tmp");
-        new ObjectMapper().writeValue(tmp.toFile(),
-            ViewerData.of(step + 1, rep, tok, c.integer("viewer_samples")));
-        Files.move(tmp, dir.resolve(String.format("step_%05d.json", step + 1)),
-            java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-            java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Map<String, Object> viewer = ViewerData.of(step + 1, rep, tok, c.integer("viewer_samples"));
+        AtomicFiles.write(out.resolve(ROLLOUTS).resolve(String.format("step_%05d.json", step + 1)),
+            tmp -> new ObjectMapper().writeValue(tmp.toFile(), viewer)); // compact: many tokens
       }
       if (listener != null) {
         listener.onStep(step + 1, line);
@@ -138,8 +134,7 @@ public final class Trainer {
     if (lastVal != null) {
       summary.put("validation", lastVal);
     }
-    new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(
-        out.resolve("summary.json").toFile(), summary);
+    AtomicFiles.writeJson(out.resolve("summary.json"), summary);
     return summary;
   }
 

@@ -1,11 +1,9 @@
 package org.sdpo.transformer.io;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -84,12 +82,7 @@ public final class Checkpoint {
    */
   public static void save(Gpt model, Tokenizer tokenizer, Path dir, Map<String, String> metadata)
       throws IOException {
-    Files.createDirectories(dir);
-    Path tmp = Files.createTempFile(dir, "." + CONFIG, ".tmp");
-    new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(),
-        model.config.toJson());
-    Files.move(tmp, dir.resolve(CONFIG), StandardCopyOption.REPLACE_EXISTING,
-        StandardCopyOption.ATOMIC_MOVE);
+    AtomicFiles.writeJson(dir.resolve(CONFIG), model.config.toJson());
     Map<String, Tensor> w = new LinkedHashMap<>();
     for (Map.Entry<String, Variable> e : model.namedParameters().entrySet()) {
       w.put(e.getKey(), e.getValue().value());

@@ -4,9 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import org.sdpo.transformer.io.AtomicFiles;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -97,10 +96,7 @@ public final class CharTokenizer implements Tokenizer {
       sp.add(s);
     }
     n.put("alphabet", alphabet);
-    Path file = dir.resolve(FILE);
-    Path tmp = Files.createTempFile(dir, "." + FILE, ".tmp");
-    Files.write(tmp, m.writerWithDefaultPrettyPrinter().writeValueAsBytes(n));
-    Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    AtomicFiles.writeJson(dir.resolve(FILE), n);
   }
 
   public static CharTokenizer load(Path file) throws IOException {

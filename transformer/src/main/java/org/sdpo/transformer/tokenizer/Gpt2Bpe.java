@@ -10,7 +10,7 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import org.sdpo.transformer.io.AtomicFiles;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -265,16 +265,10 @@ public final class Gpt2Bpe implements Tokenizer {
 
   @Override
   public void save(Path dir) throws IOException {
-    Path v = Files.createTempFile(dir, ".vocab.json", ".tmp");
-    new ObjectMapper().writeValue(v.toFile(), vocab);
-    Files.move(v, dir.resolve("vocab.json"), StandardCopyOption.REPLACE_EXISTING,
-        StandardCopyOption.ATOMIC_MOVE);
-    Path m = Files.createTempFile(dir, ".merges.txt", ".tmp");
+    AtomicFiles.write(dir.resolve("vocab.json"), v -> new ObjectMapper().writeValue(v.toFile(), vocab));
     List<String> lines = new ArrayList<>();
     lines.add("#version: 0.2");
     lines.addAll(mergeLines);
-    Files.write(m, lines, StandardCharsets.UTF_8);
-    Files.move(m, dir.resolve("merges.txt"), StandardCopyOption.REPLACE_EXISTING,
-        StandardCopyOption.ATOMIC_MOVE);
+    AtomicFiles.write(dir.resolve("merges.txt"), m -> Files.write(m, lines, StandardCharsets.UTF_8));
   }
 }

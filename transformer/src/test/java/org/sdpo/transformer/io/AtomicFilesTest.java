@@ -1,0 +1,33 @@
+package org.sdpo.transformer.io;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class AtomicFilesTest {
+  @TempDir Path dir;
+
+  @Test
+  void aFailedWriteKeepsTheOldFileAndLeavesNoTemporary() throws Exception {
+    Path f = dir.resolve("sub/a.json");
+    AtomicFiles.writeJson(f, Map.of("x", 1));
+    assertThat(Files.readString(f)).contains("\"x\" : 1");
+    assertThatThrownBy(() -> AtomicFiles.write(f, tmp -> {
+      Files.writeString(tmp, "half");
+      throw new IOException("disk full");
+    })).hasMessage("disk full");
+    assertThat(Files.readString(f)).contains("\"x\" : 1");
+    try (Stream<Path> s = Files.list(f.getParent())) {
+      assertThat(s).containsExactly(f);
+    }
+    AtomicFiles.writeString(f, "new");
+    assertThat(Files.readString(f)).isEqualTo("new");
+  }
+}
