@@ -10,6 +10,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.sdpo.core.BaseModels;
+import org.sdpo.core.TrainConfig;
 
 /**
  * An experiment file ({@code ./sdpo experiment --config FILE}): a base model (pre-trained and
@@ -54,16 +55,17 @@ record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spe
       throw new IllegalArgumentException(file + ": 'seeds' must list at least one seed");
     }
     Map<String, Map<String, Object>> arms = new LinkedHashMap<>();
-    n.path("arms").fields().forEachRemaining(e -> arms.put(e.getKey(), map(e.getValue())));
+    n.path("arms").fields().forEachRemaining(e ->
+        arms.put(e.getKey(), TrainConfig.scalars(e.getValue())));
     if (kind.equals("train") && arms.isEmpty()) {
       throw new IllegalArgumentException(file + ": a train experiment needs 'arms'");
     }
     try {
       return new Experiment(name, kind, Path.of(n.path("out").asText("runs/experiments/" + name)),
           Path.of(n.path("cache").asText("runs/cache")),
-          n.has("base") ? spec(map(n.get("base"))) : null,
-          n.has("model") ? Path.of(n.get("model").asText()) : null, seeds, map(n.path("train")),
-          arms, map(n.path("test_time")));
+          n.has("base") ? spec(TrainConfig.scalars(n.get("base"))) : null,
+          n.has("model") ? Path.of(n.get("model").asText()) : null, seeds,
+          TrainConfig.scalars(n.path("train")), arms, TrainConfig.scalars(n.path("test_time")));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
     }
@@ -71,10 +73,7 @@ record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spe
 
   /** Pre-training settings over the demo's defaults; an unknown key is an error. */
   static BaseModels.Spec spec(Map<String, Object> m) {
-    Map<String, Object> v = new LinkedHashMap<>();
-    Demo.defaultBase(1).toJson().fields().forEachRemaining(e -> v.put(e.getKey(),
-        e.getValue().isIntegralNumber() ? (Object) e.getValue().asLong()
-            : e.getValue().isNumber() ? (Object) e.getValue().asDouble() : e.getValue().asText()));
+    Map<String, Object> v = TrainConfig.scalars(Demo.defaultBase(1).toJson());
     for (var e : m.entrySet()) {
       if (!v.containsKey(e.getKey())) {
         throw new IllegalArgumentException("base: unknown key '" + e.getKey() + "' (known: "
@@ -86,16 +85,6 @@ record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spe
         i(v, "plain_copies"), d(v, "demonstration_rate"), i(v, "n_layer"), i(v, "n_head"),
         i(v, "n_embd"), i(v, "block_size"), i(v, "batch_size"), i(v, "steps"), d(v, "lr"),
         d(v, "min_lr"), i(v, "warmup"), ((Number) v.get("seed")).longValue());
-  }
-
-  static Map<String, Object> map(JsonNode n) {
-    Map<String, Object> m = new LinkedHashMap<>();
-    n.fields().forEachRemaining(e -> {
-      JsonNode x = e.getValue();
-      m.put(e.getKey(), x.isNull() ? null : x.isBoolean() ? x.asBoolean() : x.isIntegralNumber()
-          ? (Object) x.asLong() : x.isNumber() ? (Object) x.asDouble() : x.asText());
-    });
-    return m;
   }
 
   static String str(Map<String, Object> m, String k) {

@@ -19,6 +19,7 @@ import org.sdpo.core.Trainer;
 import org.sdpo.tensor.Backends;
 import org.sdpo.tensor.DType;
 import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
@@ -63,7 +64,7 @@ final class ExperimentCommand implements Callable<Integer> {
     summary.put("base", base.toString());
     summary.put("seconds", Math.round((System.nanoTime() - t0) / 1e9));
     summary.put("code_version", Trainer.codeVersion());
-    Demo.writeJson(e.out().resolve("summary.json"), summary);
+    AtomicFiles.writeJson(e.out().resolve("summary.json"), summary);
     System.out.printf(Locale.ROOT, "time: %d s; results in %s%n", summary.get("seconds"), e.out());
     return 0;
   }
@@ -76,6 +77,8 @@ final class ExperimentCommand implements Callable<Integer> {
     Map<String, Map<Long, Double>> secondsPerStep = new LinkedHashMap<>();
     String key = null;
     Map<Long, Double> baseAcc = new LinkedHashMap<>();
+    Gpt baseModel = Checkpoint.load(base, DType.FLOAT32);
+    Tokenizer baseTok = Tokenizer.load(base);
     for (var arm : e.arms().entrySet()) {
       for (long seed : e.seeds()) {
         Map<String, Object> m = new LinkedHashMap<>(e.train());
@@ -87,10 +90,9 @@ final class ExperimentCommand implements Callable<Integer> {
         TrainConfig c = TrainConfig.of(m);
         key = "avg_at_" + c.integer("val_k");
         if (!baseAcc.containsKey(seed)) { // generation 0: the base model, same tasks as later
-          Gpt model = Checkpoint.load(base, DType.FLOAT32);
           Environment env = Verifiers.byName(c.str("env"))
               .withFeedback(FeedbackLevel.parse(c.str("feedback")));
-          baseAcc.put(seed, ((Number) Trainer.validate(model, Tokenizer.load(base), env, c, seed)
+          baseAcc.put(seed, ((Number) Trainer.validate(baseModel, baseTok, env, c, seed)
               .get(key)).doubleValue());
         }
         if (Files.exists(dir.resolve("summary.json"))) {
@@ -178,8 +180,8 @@ final class ExperimentCommand implements Callable<Integer> {
       a.put("seconds_per_step", sps);
       arms.put(arm.getKey(), a);
     }
-    Files.writeString(e.out().resolve("results.csv"), csv);
-    Files.writeString(e.out().resolve("results.md"), md);
+    AtomicFiles.writeString(e.out().resolve("results.csv"), csv);
+    AtomicFiles.writeString(e.out().resolve("results.md"), md);
     Charts.lines(e.out().resolve("accuracy.png"), e.name() + ": held-out " + label
         + " (mean ± 95% CI over " + e.seeds().size() + " seeds)", "generations", label, series,
         false);

@@ -2,7 +2,6 @@ package org.sdpo.core;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -98,13 +97,17 @@ public final class TrainConfig {
       throw new IllegalArgumentException(file + ": expected a mapping of options");
     }
     try {
-      return of(toMap((ObjectNode) n));
+      return of(scalars(n));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
     }
   }
 
-  private static Map<String, Object> toMap(ObjectNode n) {
+  /**
+   * The fields of a YAML/JSON mapping as Java values: null, Boolean, Long for integers, Double for
+   * other numbers, String for the rest.
+   */
+  public static Map<String, Object> scalars(JsonNode n) {
     Map<String, Object> m = new LinkedHashMap<>();
     for (Map.Entry<String, JsonNode> e : n.properties()) {
       JsonNode v = e.getValue();
