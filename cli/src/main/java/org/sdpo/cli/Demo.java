@@ -19,6 +19,7 @@ import org.sdpo.core.TrainConfig;
 import org.sdpo.core.Trainer;
 import org.sdpo.tensor.DType;
 import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
@@ -74,7 +75,7 @@ final class Demo {
     config.put("eval_k", s.evalK());
     config.put("train", s.train());
     config.put("code_version", Trainer.codeVersion());
-    writeJson(s.out().resolve("config.json"), config);
+    AtomicFiles.writeJson(s.out().resolve("config.json"), config);
 
     // 1. the base model, pre-trained on teaching material (or reused from the cache)
     long p0 = System.nanoTime();
@@ -101,7 +102,7 @@ final class Demo {
             shared.integer("difficulty")),
         s.evalK(), shared.integer("max_new_tokens"), shared.integer("seed"),
         Reprompt.Templates.reference(), shared.integer("threads"));
-    writeJson(s.out().resolve("self_teacher.json"), adv);
+    AtomicFiles.writeJson(s.out().resolve("self_teacher.json"), adv);
     log.printf(Locale.ROOT, "    accuracy %.3f without context, %s with its own feedback "
         + "(%d failed attempts), %.3f with a correct demonstration%n", adv.get("accuracy"),
         adv.get("feedback_cases") == 0 ? "n/a" : String.format(Locale.ROOT, "%.3f",
@@ -153,7 +154,7 @@ final class Demo {
     timings.put("total_s", seconds(t0));
     summary.put("timings", timings);
     summary.put("code_version", Trainer.codeVersion());
-    writeJson(s.out().resolve("summary.json"), summary);
+    AtomicFiles.writeJson(s.out().resolve("summary.json"), summary);
     log.printf(Locale.ROOT, "%ntime: pretrain %.0f s, self-teacher %.0f s, GRPO %.0f s, SDPO %.0f s,"
         + " total %.0f s%n", timings.get("pretrain_s"), timings.get("self_teacher_s"),
         timings.get("grpo_s"), timings.get("sdpo_s"), timings.get("total_s"));
@@ -197,9 +198,10 @@ final class Demo {
     m.put("grpo_generations_to_final", grpoNeeds);
     m.put("sdpo_generations_to_grpo_final", sdpoNeeds);
     log.println();
-    if (grpoNeeds != null && grpoNeeds == 0) {
-      log.printf(Locale.ROOT, "GRPO ended at the base model's accuracy %.3f; SDPO ended at %.3f.%n",
-          target, d.get(d.size() - 1).accuracy());
+    if (grpoNeeds != null && grpoNeeds == 0) { // the base model was already as good
+      log.printf(Locale.ROOT, "GRPO did not improve on the base model (%.3f at 0 generations, %.3f "
+          + "at %d); SDPO ended at %.3f.%n", g.get(0).accuracy(), target, gFinal,
+          d.get(d.size() - 1).accuracy());
     } else if (sdpoNeeds == null) {
       log.printf(Locale.ROOT, "SDPO did not reach GRPO's final accuracy %.3f within %d generations.%n",
           target, gFinal);
@@ -243,15 +245,8 @@ final class Demo {
         }
       }
     });
-    Files.writeString(out.resolve("curves.csv"), csv);
-    Files.write(out.resolve("curves.jsonl"), jsonl);
-  }
-
-  static void writeJson(Path file, Object value) throws IOException {
-    Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), ".json", ".tmp");
-    new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), value);
-    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    AtomicFiles.writeString(out.resolve("curves.csv"), csv);
+    AtomicFiles.writeString(out.resolve("curves.jsonl"), String.join("\n", jsonl) + "\n");
   }
 
   private static double num(Object o) {
