@@ -6,11 +6,14 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * Files written whole or not at all: the content goes to a temporary sibling that is renamed over
  * the target when complete. A reader sees the old file or the new one, never a part; a write that
- * fails leaves the old file and no temporary behind.
+ * fails leaves the old file and no temporary behind. The file gets the permissions of the file it
+ * replaces, or rw-r--r-- when new (a temporary file is created private, rw-------).
  */
 public final class AtomicFiles {
   private AtomicFiles() {}
@@ -28,6 +31,10 @@ public final class AtomicFiles {
     Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
     try {
       body.write(tmp);
+      if (Files.getFileStore(tmp).supportsFileAttributeView(PosixFileAttributeView.class)) {
+        Files.setPosixFilePermissions(tmp, Files.exists(file) ? Files.getPosixFilePermissions(file)
+            : PosixFilePermissions.fromString("rw-r--r--"));
+      }
       Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     } finally {
       Files.deleteIfExists(tmp);

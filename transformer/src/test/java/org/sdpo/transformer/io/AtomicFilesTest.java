@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -29,5 +31,15 @@ class AtomicFilesTest {
     }
     AtomicFiles.writeString(f, "new");
     assertThat(Files.readString(f)).isEqualTo("new");
+    if (Files.getFileStore(f).supportsFileAttributeView(PosixFileAttributeView.class)) {
+      // a new file is readable by others (not the temporary file's rw-------); a replaced one
+      // keeps the permissions it had
+      assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(f)))
+          .isEqualTo("rw-r--r--");
+      Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-rw----"));
+      AtomicFiles.writeString(f, "newer");
+      assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(f)))
+          .isEqualTo("rw-rw----");
+    }
   }
 }
