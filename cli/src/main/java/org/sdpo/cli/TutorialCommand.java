@@ -25,7 +25,7 @@ final class TutorialCommand implements Callable<Integer> {
   @Option(names = "--dir", description = "Where example 3 writes its model and 4 and 6 read it "
       + "(default: ${DEFAULT-VALUE}).") Path dir = Path.of("runs/tutorial");
   @Option(names = "--steps", description = "Example 3: training steps (default: ${DEFAULT-VALUE}).")
-  int steps = 300;
+  int steps = 600;
   @Option(names = "--model", description = "Examples 4 and 6: another checkpoint directory "
       + "(for instance the demo's base model).") Path model;
 
