@@ -21,6 +21,15 @@ final class AuditCommand implements Runnable {
     spec.commandLine().usage(System.out);
   }
 
+  /** The options both audits share: where to write, in which precision. */
+  static final class Output {
+    @Option(names = "--out", required = true, description = "Output .safetensors file.")
+    Path out;
+
+    @Option(names = "--dtype", description = "float32 or float64 (default: ${DEFAULT-VALUE}).")
+    String dtype = "float32";
+  }
+
   /** {@code ./sdpo audit model}. */
   @Command(name = "model", mixinStandardHelpOptions = true,
       description = "One forward and backward of a checkpoint on a batch file: logits, loss and "
@@ -33,18 +42,14 @@ final class AuditCommand implements Runnable {
         + "optional attention_mask and position_ids.")
     Path batch;
 
-    @Option(names = "--out", required = true, description = "Output .safetensors file.")
-    Path out;
-
-    @Option(names = "--dtype", description = "float32 or float64 (default: ${DEFAULT-VALUE}).")
-    String dtype = "float32";
+    @CommandLine.Mixin Output output;
 
     @Override
     public Integer call() throws Exception {
-      DType d = DType.parse(dtype);
-      double loss = Audit.run(model, batch, out, d);
+      DType d = DType.parse(output.dtype);
+      double loss = Audit.run(model, batch, output.out, d);
       System.out.printf(Locale.ROOT, "audit: loss %.17g (%s); wrote logits, loss and gradients to %s%n",
-          loss, d, out);
+          loss, d, output.out);
       return 0;
     }
   }
@@ -65,18 +70,14 @@ final class AuditCommand implements Runnable {
         + "teacher_input_ids, response_length, loss {alpha, top_k, add_tail, mode, temperature}.")
     Path caseFile;
 
-    @Option(names = "--out", required = true, description = "Output .safetensors file.")
-    Path out;
-
-    @Option(names = "--dtype", description = "float32 or float64 (default: ${DEFAULT-VALUE}).")
-    String dtype = "float32";
+    @CommandLine.Mixin Output output;
 
     @Override
     public Integer call() throws Exception {
-      DType d = DType.parse(dtype);
-      double loss = org.sdpo.core.SdpoAudit.run(model, teacher, caseFile, out, d);
+      DType d = DType.parse(output.dtype);
+      double loss = org.sdpo.core.SdpoAudit.run(model, teacher, caseFile, output.out, d);
       System.out.printf(Locale.ROOT, "audit sdpo: loss %.17g (%s); wrote log-probs, token losses "
-          + "and gradients to %s%n", loss, d, out);
+          + "and gradients to %s%n", loss, d, output.out);
       return 0;
     }
   }

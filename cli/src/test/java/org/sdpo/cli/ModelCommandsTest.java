@@ -61,4 +61,17 @@ class ModelCommandsTest {
         out.toString());
     assertThat(bad.exit()).isNotZero();
   }
+
+  @Test
+  void auditSdpoWritesTheOutputInTheAskedPrecision() throws Exception {
+    Path fx = Path.of("../transformer/src/test/resources/fixtures/gpt2-tiny");
+    Path sdpoCase = Path.of("../sdpo-core/src/test/resources/fixtures/sdpo/jsd_full.json");
+    Path out = dir.resolve("s.safetensors");
+    GradCheckCommandTest.Result r = GradCheckCommandTest.run("audit", "sdpo", "--model",
+        fx.toString(), "--case", sdpoCase.toString(), "--out", out.toString(), "--dtype", "float64");
+    assertThat(r.exit()).as(r.err()).isZero();
+    assertThat(r.out()).contains("audit sdpo: loss", out.toString());
+    assertThat(org.sdpo.transformer.io.Safetensors.header(out)).isNotEmpty()
+        .allMatch(e -> e.dtype().equals("F64"));
+  }
 }
