@@ -98,4 +98,22 @@ class ArithAndToolTest {
     }
     assertThat(env.teaching(Split.TRAIN, 40, 5)).hasSizeGreaterThan(30);
   }
+
+  @Test
+  void numbersBeyondDoubleRangeGetAClearVerdict() {
+    ToolEnvironment env = new ToolEnvironment(FeedbackLevel.FULL);
+    Task t = weather();
+    for (String n : List.of("1e99999999999999999999", "1E-99999999999999999999",
+        "2.5e2147483648", "1e1001", "12345678901234567890123456789e-5")) {
+      Verdict v = env.verify(t, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", "
+          + "\"days\": " + n + "}}");
+      assertThat(v.success()).as(n).isFalse();
+      assertThat(v.kind()).as(n).isIn("json_error", "invalid_arguments");
+      assertThat(v.feedback()).as(n).isNotBlank().doesNotContain("Exception");
+    }
+    assertThat(env.verify(t, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", "
+        + "\"days\": 1e99999999999999999999}}").feedback())
+        .isEqualTo("JSON Syntax Error\nline 1, column 64: number exponent out of range in "
+            + "1e99999999999999999999");
+  }
 }

@@ -329,11 +329,22 @@ public final class Json {
       BigInteger b = new BigInteger(text);
       return b.bitLength() < 64 ? (Object) b.longValue() : b;
     }
-    BigDecimal d = new BigDecimal(text);
+    BigDecimal d;
+    try {
+      d = new BigDecimal(text);
+    } catch (NumberFormatException e) { // an exponent beyond int range, e.g. 1e99999999999999999999
+      pos = start; // point at the number
+      throw error("number exponent out of range in " + abbreviateNumber(text));
+    }
     if (Math.abs((long) d.scale()) > 1000) {
-      throw error("number exponent out of range");
+      pos = start;
+      throw error("number exponent out of range in " + abbreviateNumber(text));
     }
     return d;
+  }
+
+  private static String abbreviateNumber(String text) {
+    return text.length() <= 40 ? text : text.substring(0, 37) + "...";
   }
 
   // ---------------------------------------------------------------- writing
