@@ -14,11 +14,11 @@ import picocli.CommandLine.Option;
 /** The options that choose an environment, shared by verify and tasks. */
 final class EnvOptions {
   @Option(names = "--env", required = true,
-      description = "Environment: code, arith, tool, or external (with --command).")
+      description = "Environment: code, arith, tool, addition, or external (with --command).")
   String env;
 
-  @Option(names = "--feedback", description = "Feedback level: none, summary or full "
-      + "(default: the environment's natural level).")
+  @Option(names = "--feedback", description = "Feedback level: none, summary, unusable, partial "
+      + "or full, as the environment offers (default: the environment's natural level).")
   String feedback;
 
   @Option(names = "--command", description = "external: the grader command (split on spaces).")

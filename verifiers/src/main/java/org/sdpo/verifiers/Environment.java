@@ -16,14 +16,30 @@ public interface Environment {
   /** The feedback level this instance reports at. */
   FeedbackLevel feedback();
 
-  /** The same environment reporting at another feedback level. */
+  /**
+   * The same environment reporting at another feedback level; a level it does not offer (see
+   * {@link #levels()}) is an {@code IllegalArgumentException} naming the levels it does.
+   */
   Environment withFeedback(FeedbackLevel level);
+
+  /** The feedback levels this environment offers, from least to most informative. */
+  default List<FeedbackLevel> levels() {
+    return List.of(FeedbackLevel.NONE, FeedbackLevel.SUMMARY, FeedbackLevel.FULL);
+  }
 
   /**
    * {@code n} tasks of the given split, drawn with {@code seed}; difficulty from 1 (easiest) to
    * {@link #maxDifficulty()}, or 0 for a mix of all levels. The same arguments give the same tasks.
    */
   List<Task> tasks(Split split, int n, long seed, int difficulty);
+
+  /**
+   * Characters a correct attempt needs at most, with room to spare: the default response budget
+   * ({@code max_new_tokens}) of models trained on this environment.
+   */
+  default int responseBudget() {
+    return 64;
+  }
 
   /** The highest difficulty level of the generator. */
   int maxDifficulty();

@@ -12,6 +12,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import org.sdpo.verifiers.addition.AdditionEnvironment;
 import org.sdpo.verifiers.arith.ArithEnvironment;
 import org.sdpo.verifiers.code.CodeEnvironment;
 import org.sdpo.verifiers.json.Json;
@@ -27,7 +28,7 @@ public final class Verifiers {
 
   /** The built-in environments' names. */
   public static List<String> builtIn() {
-    return List.of("code", "arith", "tool");
+    return List.of("code", "arith", "tool", "addition");
   }
 
   /** A built-in environment by name, at its natural feedback level. */
@@ -39,6 +40,8 @@ public final class Verifiers {
         return new ArithEnvironment(FeedbackLevel.NONE);
       case "tool":
         return new ToolEnvironment(FeedbackLevel.FULL);
+      case "addition":
+        return new AdditionEnvironment();
       default:
         throw new IllegalArgumentException("unknown environment '" + name
             + "': expected one of " + builtIn() + " (or external with a command)");
@@ -72,17 +75,47 @@ public final class Verifiers {
     }
   }
 
+  /**
+   * {@code level} if the environment offers it, else an error naming the levels it does (for
+   * {@link Environment#withFeedback} implementations).
+   */
+  public static FeedbackLevel offered(Environment env, FeedbackLevel level) {
+    if (!env.levels().contains(level)) {
+      throw new IllegalArgumentException(env.name() + ": feedback level '" + level.id()
+          + "' is not offered (offered: " + String.join(", ",
+              env.levels().stream().map(FeedbackLevel::id).toList()) + ")");
+    }
+    return level;
+  }
+
+  /**
+   * {@code level} if it is one of none, summary and full (the levels of environments without
+   * levels of their own), else an error naming the environment.
+   */
+  public static FeedbackLevel standardLevel(String env, FeedbackLevel level) {
+    if (level != FeedbackLevel.NONE && level != FeedbackLevel.SUMMARY && level != FeedbackLevel.FULL) {
+      throw new IllegalArgumentException(env + ": feedback level '" + level.id()
+          + "' is not offered (offered: none, summary, full)");
+    }
+    return level;
+  }
+
   /** Feedback text at the environment's level from a summary and the full detail. */
   public static String feedbackFor(Environment env, String summary, String full) {
     return feedbackAt(env.feedback(), summary, full);
   }
 
-  /** Feedback text at a level: "" for none, the summary, or "summary: detail". */
+  /**
+   * Feedback text at a level from a summary and the detail: "" for none, the summary alone for
+   * summary and unusable, the summary and the detail on two lines for partial and full (the
+   * wording of failures every environment shares: an over-long attempt, an internal error).
+   */
   public static String feedbackAt(FeedbackLevel level, String summary, String full) {
     switch (level) {
       case NONE:
         return "";
       case SUMMARY:
+      case UNUSABLE:
         return summary;
       default:
         return full == null || full.isEmpty() ? summary : summary + "\n" + full;

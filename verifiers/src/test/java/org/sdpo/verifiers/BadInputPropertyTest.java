@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.sdpo.verifiers.addition.AdditionEnvironment;
 import org.sdpo.verifiers.code.CodeEnvironment;
 import org.sdpo.verifiers.code.Mutations;
 import org.sdpo.verifiers.tool.ToolEnvironment;
@@ -27,7 +28,9 @@ class BadInputPropertyTest {
   private static final Duration BUDGET = Duration.ofSeconds(60);
   private final List<Environment> envs = List.of(new CodeEnvironment(FeedbackLevel.FULL),
       Verifiers.byName("arith").withFeedback(FeedbackLevel.FULL),
-      new ToolEnvironment(FeedbackLevel.FULL));
+      new ToolEnvironment(FeedbackLevel.FULL),
+      new AdditionEnvironment(4, FeedbackLevel.FULL), new AdditionEnvironment(3, FeedbackLevel.PARTIAL),
+      new AdditionEnvironment(9, FeedbackLevel.UNUSABLE));
 
   private static void wellFormed(Verdict v) {
     assertThat(v).isNotNull();

@@ -39,7 +39,7 @@ public final class T5Verifier {
       }
     }
     // the same attempt at lower feedback levels: what a scalar-reward environment would say
-    for (FeedbackLevel level : FeedbackLevel.values()) {
+    for (FeedbackLevel level : code.levels()) {
       Verdict v = code.withFeedback(level).verify(task, attempts.get("a wrong answer"));
       out.printf("-- wrong answer at feedback level %s: \"%s\"%n", level,
           v.feedback().replace("\n", " | "));

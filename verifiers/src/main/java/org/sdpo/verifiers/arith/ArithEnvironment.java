@@ -34,7 +34,7 @@ public final class ArithEnvironment implements Environment {
   private final FeedbackLevel level;
 
   public ArithEnvironment(FeedbackLevel level) {
-    this.level = level;
+    this.level = Verifiers.standardLevel("arith", level);
   }
 
   @Override
@@ -50,6 +50,11 @@ public final class ArithEnvironment implements Environment {
   @Override
   public Environment withFeedback(FeedbackLevel l) {
     return new ArithEnvironment(l);
+  }
+
+  @Override
+  public int responseBudget() {
+    return 16;
   }
 
   @Override

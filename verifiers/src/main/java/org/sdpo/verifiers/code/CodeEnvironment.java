@@ -29,7 +29,7 @@ public final class CodeEnvironment implements Environment {
   private final FeedbackLevel level;
 
   public CodeEnvironment(FeedbackLevel level) {
-    this.level = level;
+    this.level = Verifiers.standardLevel("code", level);
   }
 
   @Override

@@ -50,7 +50,7 @@ public final class ExternalEnvironment implements Environment {
     }
     this.command = List.copyOf(command);
     this.tasks = List.copyOf(tasks);
-    this.level = level;
+    this.level = Verifiers.standardLevel("external", level);
     this.timeout = timeout;
     this.maxOutputBytes = maxOutputBytes;
     this.workDir = workDir;

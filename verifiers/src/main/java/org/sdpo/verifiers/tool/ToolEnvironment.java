@@ -36,7 +36,7 @@ public final class ToolEnvironment implements Environment {
   private final FeedbackLevel level;
 
   public ToolEnvironment(FeedbackLevel level) {
-    this.level = level;
+    this.level = Verifiers.standardLevel("tool", level);
   }
 
   @Override
