@@ -14,9 +14,10 @@ import picocli.CommandLine.Option;
 
 /** {@code ./sdpo pretrain}: trains a GPT-2-style model from scratch on a text or JSONL corpus. */
 @Command(name = "pretrain", mixinStandardHelpOptions = true,
-    description = "Train a GPT-2-style model from scratch on a .txt or .jsonl ({\"text\": ...}) corpus.")
+    description = "Train a GPT-2-style model from scratch on a .txt or .jsonl corpus.")
 final class PretrainCommand implements Callable<Integer> {
-  @Option(names = "--data", required = true, description = "Corpus: .txt, or .jsonl with a \"text\" field.")
+  @Option(names = "--data", required = true, description = "Corpus: .txt, or .jsonl with "
+      + "{\"text\": ...} or {\"prompt\": ..., \"completion\": ...} per line.")
   Path data;
 
   @Option(names = "--out", required = true, description = "Run directory (checkpoint, metrics.jsonl).")
@@ -43,6 +44,9 @@ final class PretrainCommand implements Callable<Integer> {
   @Option(names = "--seed", description = "default: ${DEFAULT-VALUE}") long seed = 1337;
   @Option(names = "--save-every", description = "checkpoint every N steps (default: ${DEFAULT-VALUE})")
   int saveEvery = 100;
+  @Option(names = "--layout", description = "stream (random windows of the joined documents) or "
+      + "documents (one document per row from position 0, the loss on completions only) "
+      + "(default: ${DEFAULT-VALUE}).") String layout = "stream";
   @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint.")
   boolean resume;
 
@@ -51,7 +55,8 @@ final class PretrainCommand implements Callable<Integer> {
     Tokenizer tok = tokenizer.equals("char") ? CharTokenizer.ascii()
         : Gpt2Bpe.load(Path.of(tokenizer, "vocab.json"), Path.of(tokenizer, "merges.txt"));
     Pretrainer.Config c = new Pretrainer.Config(data, out, nLayer, nHead, nEmbd, blockSize,
-        batchSize, steps, lr, minLr, warmup, weightDecay, gradClip, gradAccum, seed, saveEvery);
+        batchSize, steps, lr, minLr, warmup, weightDecay, gradClip, gradAccum, seed, saveEvery,
+        Pretrainer.Layout.parse(layout));
     System.out.println("sdpo pretrain: seed " + seed + (resume ? " (resuming)" : ""));
     System.out.println("backend: " + Backends.describe());
     System.out.println("config: " + c.toJson());

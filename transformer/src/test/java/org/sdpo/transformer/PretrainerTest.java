@@ -1,6 +1,7 @@
 package org.sdpo.transformer;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -59,6 +60,113 @@ class PretrainerTest {
       assertThat(mb.get(i).replaceAll(",\"tokens_per_s.*", ""))
           .isEqualTo(ma.get(i).replaceAll(",\"tokens_per_s.*", ""));
     }
+  }
+
+  private Pretrainer.Config documentsConfig(Path data, Path out, int steps) {
+    return new Pretrainer.Config(data, out, 1, 2, 32, 16, 16, steps, 2e-2, 2e-3, 5, 0.0, 1.0, 1, 7,
+        5, Pretrainer.Layout.DOCUMENTS);
+  }
+
+  @Test
+  void documentsAreReadWithTheirLossMask() throws Exception {
+    Path data = dir.resolve("docs.jsonl");
+    Files.writeString(data, "{\"prompt\": \"ab=\", \"completion\": \"c\"}\n\n{\"text\": \"xyz\"}\n");
+    CharTokenizer tok = CharTokenizer.ascii();
+    List<Pretrainer.Document> docs = Pretrainer.documents(data, tok, 16);
+    assertThat(docs).hasSize(2);
+    assertThat(docs.get(0).ids()).containsExactly(tok.encode("ab=c")[0], tok.encode("b")[0],
+        tok.encode("=")[0], tok.encode("c")[0], tok.eos());
+    assertThat(docs.get(0).lossFrom()).isEqualTo(3); // the completion and the end of text
+    assertThat(docs.get(1).lossFrom()).isEqualTo(1); // every token after the first
+    // the stream layout joins the same documents
+    assertThat(Pretrainer.tokenize(data, tok)).hasSize(9);
+    assertThatThrownBy(() -> Pretrainer.documents(data, tok, 4))
+        .hasMessageContaining("line 1: a document of 5 tokens")
+        .hasMessageContaining("block_size 4");
+    Files.writeString(data, "{\"prompt\": \"ab\"}\n");
+    assertThatThrownBy(() -> Pretrainer.documents(data, tok, 16))
+        .hasMessageContaining("line 1: expected an object with a string \"text\", or strings "
+            + "\"prompt\" and \"completion\"");
+  }
+
+  /** Prompt/completion documents from position 0: a one-layer model learns the map "c=" -> "m". */
+  @Test
+  void documentsLayoutLearnsAPromptToCompletionMapAndResumesBitForBit() throws Exception {
+    Path data = dir.resolve("docs.jsonl");
+    StringBuilder sb = new StringBuilder();
+    String keys = "abcdefgh";
+    for (int i = 0; i < 64; i++) {
+      char k = keys.charAt(i % keys.length());
+      sb.append("{\"prompt\": \"").append(k).append("=\", \"completion\": \"")
+          .append((char) (k + 10)).append("\"}\n");
+    }
+    Files.writeString(data, sb);
+    CharTokenizer tok = CharTokenizer.ascii();
+    Path a = dir.resolve("da");
+    Pretrainer.Metrics full = Pretrainer.run(documentsConfig(data, a, 120), tok, false, null);
+    assertThat(full.loss()).isLessThan(0.5); // from ln(99) = 4.6: the map and the end of text
+    Gpt g = Checkpoint.load(a, DType.FLOAT32);
+    int[] prompt = tok.encode("c=");
+    float[] logits = g.forward(prompt, 1, 2).value().toFloatArray();
+    int best = 0;
+    for (int v = 0; v < tok.vocabSize(); v++) {
+      best = logits[tok.vocabSize() + v] > logits[tok.vocabSize() + best] ? v : best;
+    }
+    assertThat(tok.decode(new int[] {best}, true)).isEqualTo("m");
+
+    Path b = dir.resolve("db");
+    try {
+      Pretrainer.run(documentsConfig(data, b, 120), tok, false, m -> {
+        if (m.step() == 13) {
+          throw new StopHere();
+        }
+      });
+    } catch (StopHere expected) {
+      // killed after step 13; the last checkpoint is step 10
+    }
+    Pretrainer.Metrics resumed = Pretrainer.run(documentsConfig(data, b, 120), tok, true, null);
+    assertThat(resumed.loss()).isEqualTo(full.loss());
+  }
+
+  @Test
+  void aProbeIsLoggedAndMayStopTheRunWithACheckpoint() throws Exception {
+    Path data = dir.resolve("corpus.txt");
+    Files.writeString(data, "abcabcabd abcabcabd ".repeat(40));
+    CharTokenizer tok = CharTokenizer.ascii();
+    List<Integer> measured = new java.util.ArrayList<>();
+    Pretrainer.Probe probe = new Pretrainer.Probe() {
+      @Override
+      public int every() {
+        return 4;
+      }
+
+      @Override
+      public java.util.Map<String, Object> measure(Gpt model, int step) {
+        measured.add(step);
+        return java.util.Map.of("step_seen", (double) step);
+      }
+
+      @Override
+      public boolean stop(java.util.Map<String, Object> m) {
+        return (Double) m.get("step_seen") >= 12;
+      }
+    };
+    Path out = dir.resolve("p");
+    Pretrainer.Metrics last = Pretrainer.run(config(data, out, 30), tok, false, null, probe);
+    assertThat(measured).containsExactly(4, 8, 12);
+    assertThat(last.stopped()).isTrue();
+    assertThat(last.step()).isEqualTo(12);
+    List<String> lines = Files.readAllLines(out.resolve(Pretrainer.METRICS));
+    assertThat(lines).hasSize(12);
+    assertThat(lines.get(3)).contains("\"probe_step_seen\":4.0");
+    assertThat(lines.get(11)).contains("\"stopped_by_probe\":true");
+    assertThat(Pretrainer.readStep(out.resolve(Pretrainer.STATE))).isEqualTo(12);
+    // resuming a run its probe stopped does not train past the chosen checkpoint
+    measured.clear();
+    Pretrainer.Metrics again = Pretrainer.run(config(data, out, 30), tok, true, null, probe);
+    assertThat(again.stopped()).isTrue();
+    assertThat(again.step()).isEqualTo(12);
+    assertThat(measured).containsExactly(12);
   }
 
   static final class StopHere extends RuntimeException {}

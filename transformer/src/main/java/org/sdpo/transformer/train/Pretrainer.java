@@ -24,8 +24,19 @@ import org.sdpo.transformer.io.Safetensors;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 
 /**
- * Pre-training from scratch on a text corpus: next-token cross-entropy on random windows of the
- * token stream, AdamW with warm-up and cosine decay, global-norm clipping, gradient accumulation.
+ * Pre-training from scratch on a text corpus: next-token cross-entropy, AdamW with warm-up and
+ * cosine decay, global-norm clipping, gradient accumulation. Two layouts of a batch:
+ *
+ * <ul>
+ *   <li>{@link Layout#STREAM}: the documents joined into one token stream (an end-of-text token
+ *       after each), rows are random windows of it (GPT-2's way);
+ *   <li>{@link Layout#DOCUMENTS}: each row is one whole document starting at position 0, padded
+ *       on the right to the longest document of the corpus, the loss masked on the padding. A
+ *       document may be a {@code {"prompt": ..., "completion": ...}} pair, with the loss on the
+ *       completion (and its end-of-text token) only. Every character of a fixed-format task then
+ *       sits at a fixed absolute position, which makes both the skill and reading a hint
+ *       positional lookups that a small model learns in minutes.
+ * </ul>
  *
  * <p>Deterministic: the windows of step s come from a generator seeded with (seed, s), so a run
  * resumed from a checkpoint (model, optimizer moments and step in {@code trainer_state.safetensors})
@@ -37,15 +48,42 @@ public final class Pretrainer {
 
   private Pretrainer() {}
 
+  /** How documents become rows of a batch (see the class comment). */
+  public enum Layout {
+    STREAM,
+    DOCUMENTS;
+
+    public static Layout parse(String s) {
+      try {
+        return valueOf(s.trim().toUpperCase(java.util.Locale.ROOT));
+      } catch (IllegalArgumentException | NullPointerException e) {
+        throw new IllegalArgumentException("unknown layout '" + s + "': expected stream or documents");
+      }
+    }
+
+    public String id() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
+  }
+
   /** Everything a run needs. */
   public record Config(Path data, Path out, int nLayer, int nHead, int nEmbd, int blockSize,
       int batchSize, int steps, double lr, double minLr, int warmup, double weightDecay,
-      double gradClip, int gradAccum, long seed, int saveEvery) {
+      double gradClip, int gradAccum, long seed, int saveEvery, Layout layout) {
     public Config {
       if (batchSize < 1 || blockSize < 2 || steps < 1 || gradAccum < 1 || saveEvery < 1) {
         throw new IllegalArgumentException("pretrain: batch_size, steps, grad_accum and save_every"
             + " must be >= 1 and block_size >= 2");
       }
+      layout = layout == null ? Layout.STREAM : layout;
+    }
+
+    /** The stream layout. */
+    public Config(Path data, Path out, int nLayer, int nHead, int nEmbd, int blockSize,
+        int batchSize, int steps, double lr, double minLr, int warmup, double weightDecay,
+        double gradClip, int gradAccum, long seed, int saveEvery) {
+      this(data, out, nLayer, nHead, nEmbd, blockSize, batchSize, steps, lr, minLr, warmup,
+          weightDecay, gradClip, gradAccum, seed, saveEvery, Layout.STREAM);
     }
 
     /** As JSON, for the run directory and the banner. */
@@ -67,64 +105,131 @@ public final class Pretrainer {
       n.put("grad_accum", gradAccum);
       n.put("seed", seed);
       n.put("save_every", saveEvery);
+      n.put("layout", layout.id());
       return n;
     }
   }
 
-  /** One step's numbers. */
+  /**
+   * One step's numbers; {@code probe} holds the probe's measurement at the steps it ran (else it
+   * is empty), {@code stopped} whether the probe ended the run at this step.
+   */
   public record Metrics(int step, double loss, double lr, double gradNorm, boolean skipped,
-      double tokensPerSecond, double seconds) {}
+      double tokensPerSecond, double seconds, Map<String, Object> probe, boolean stopped) {
+    public Metrics {
+      probe = probe == null ? Map.of() : java.util.Collections.unmodifiableMap(
+          new LinkedHashMap<>(probe));
+    }
+  }
 
   /** Called after every step (progress bars, logs). */
   public interface Listener {
     void onStep(Metrics m);
   }
 
-  /** Token stream of a .txt file (one document) or .jsonl file ({"text": ...} per line). */
-  public static int[] tokenize(Path data, Tokenizer tok) throws IOException {
-    List<String> docs = new ArrayList<>();
-    if (data.toString().endsWith(".jsonl")) {
-      ObjectMapper m = new ObjectMapper();
-      List<String> lines = Files.readAllLines(data, StandardCharsets.UTF_8);
-      for (int i = 0; i < lines.size(); i++) {
-        if (lines.get(i).isBlank()) {
-          continue;
-        }
-        JsonNode n;
-        try {
-          n = m.readTree(lines.get(i));
-        } catch (IOException e) {
-          throw new IllegalArgumentException(data + ", line " + (i + 1) + ": not JSON: "
-              + e.getMessage());
-        }
-        if (n == null || !n.path("text").isTextual()) {
-          throw new IllegalArgumentException(data + ", line " + (i + 1)
-              + ": expected an object with a string \"text\"");
-        }
-        docs.add(n.get("text").asText());
-      }
-    } else {
-      docs.add(Files.readString(data, StandardCharsets.UTF_8));
+  /**
+   * A measurement of the model every {@link #every()} steps (and at the last step), written into
+   * that step's line of {@code metrics.jsonl}: how well the model does its task, whether it reads
+   * its context. It may end the run early ({@link #stop}); the checkpoint is then saved at that
+   * step. A probe must be deterministic for a resumed run to stay bit for bit.
+   */
+  public interface Probe {
+    int every();
+
+    /** The measurement (flat keys and numbers) of the model after {@code step} steps. */
+    Map<String, Object> measure(Gpt model, int step);
+
+    /** Whether to stop after this measurement. */
+    default boolean stop(Map<String, Object> measurement) {
+      return false;
     }
+  }
+
+  /** One document of the documents layout: its tokens, and the first token the loss covers. */
+  public record Document(int[] ids, int lossFrom) {}
+
+  /** Token stream of a .txt file (one document) or .jsonl file: the documents, each then EOS. */
+  public static int[] tokenize(Path data, Tokenizer tok) throws IOException {
     List<Integer> ids = new ArrayList<>();
-    for (String d : docs) {
-      for (int t : tok.encode(d)) {
+    for (Document d : documents(data, tok, Integer.MAX_VALUE)) {
+      for (int t : d.ids()) {
         ids.add(t);
       }
-      ids.add(tok.eos());
     }
     return ids.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  /**
+   * The documents of a corpus, each followed by the end-of-text token: a .txt file is one
+   * document, a .jsonl file one per line, {@code {"text": ...}} (loss on every token) or
+   * {@code {"prompt": ..., "completion": ...}} (loss on the completion and the end-of-text token).
+   * A document longer than {@code maxTokens} is an error naming its line.
+   */
+  public static List<Document> documents(Path data, Tokenizer tok, int maxTokens)
+      throws IOException {
+    List<Document> docs = new ArrayList<>();
+    if (!data.toString().endsWith(".jsonl")) {
+      docs.add(document(tok, "", Files.readString(data, StandardCharsets.UTF_8), data, 1,
+          maxTokens));
+      return docs;
+    }
+    ObjectMapper m = new ObjectMapper();
+    List<String> lines = Files.readAllLines(data, StandardCharsets.UTF_8);
+    for (int i = 0; i < lines.size(); i++) {
+      if (lines.get(i).isBlank()) {
+        continue;
+      }
+      JsonNode n;
+      try {
+        n = m.readTree(lines.get(i));
+      } catch (IOException e) {
+        throw new IllegalArgumentException(data + ", line " + (i + 1) + ": not JSON: "
+            + e.getMessage());
+      }
+      if (n != null && n.path("text").isTextual()) {
+        docs.add(document(tok, "", n.get("text").asText(), data, i + 1, maxTokens));
+      } else if (n != null && n.path("prompt").isTextual() && n.path("completion").isTextual()) {
+        docs.add(document(tok, n.get("prompt").asText(), n.get("completion").asText(), data, i + 1,
+            maxTokens));
+      } else {
+        throw new IllegalArgumentException(data + ", line " + (i + 1)
+            + ": expected an object with a string \"text\", or strings \"prompt\" and "
+            + "\"completion\"");
+      }
+    }
+    return docs;
+  }
+
+  private static Document document(Tokenizer tok, String prompt, String completion, Path data,
+      int line, int maxTokens) {
+    int[] p = tok.encode(prompt);
+    int[] c = tok.encode(completion);
+    int[] ids = new int[p.length + c.length + 1];
+    System.arraycopy(p, 0, ids, 0, p.length);
+    System.arraycopy(c, 0, ids, p.length, c.length);
+    ids[ids.length - 1] = tok.eos();
+    if (ids.length > maxTokens) {
+      throw new IllegalArgumentException(data + ", line " + line + ": a document of " + ids.length
+          + " tokens (with its end-of-text token) does not fit block_size " + maxTokens
+          + " in the documents layout");
+    }
+    return new Document(ids, Math.max(1, p.length));
   }
 
   /** Trains (or resumes) and returns the last step's metrics. */
   public static Metrics run(Config c, Tokenizer tok, boolean resume, Listener listener)
       throws IOException {
-    int[] stream = tokenize(c.data(), tok);
-    int T = c.blockSize();
-    if (stream.length < T + 2) {
-      throw new IllegalArgumentException(c.data() + ": " + stream.length
-          + " tokens, too few for block_size " + T);
-    }
+    return run(c, tok, resume, listener, null);
+  }
+
+  /**
+   * Trains (or resumes) with a probe (null: none) and returns the last step's metrics, which say
+   * whether the probe stopped the run.
+   */
+  public static Metrics run(Config c, Tokenizer tok, boolean resume, Listener listener,
+      Probe probe) throws IOException {
+    Batches batches = c.layout() == Layout.STREAM ? Batches.stream(tokenize(c.data(), tok), c)
+        : Batches.documents(documents(c.data(), tok, c.blockSize()), tok.pad(), c);
     Gpt model;
     int start = 0;
     AdamW opt;
@@ -138,12 +243,20 @@ public final class Pretrainer {
       opt.loadState(state, start);
       MetricsLog.keepUpTo(c.out().resolve(METRICS), start);
     } else {
-      GptConfig gc = new GptConfig(tok.vocabSize(), T, c.nEmbd(), c.nLayer(), c.nHead(), 1e-5);
+      GptConfig gc = new GptConfig(tok.vocabSize(), c.blockSize(), c.nEmbd(), c.nLayer(), c.nHead(),
+          1e-5);
       model = Gpt.init(gc, DType.FLOAT32, new Rng(c.seed()));
       opt = new AdamW(model.namedParameters(), settings);
       Files.createDirectories(c.out());
       Files.writeString(c.out().resolve("train_config.json"), c.toJson().toPrettyString());
       Files.deleteIfExists(c.out().resolve(METRICS));
+    }
+    if (resume && probe != null && start > 0 && start % probe.every() == 0) {
+      // a run interrupted after its probe chose this checkpoint must not train past it
+      Map<String, Object> measured = probe.measure(model, start);
+      if (probe.stop(measured)) {
+        return new Metrics(start, Double.NaN, Double.NaN, Double.NaN, false, 0, 0, measured, true);
+      }
     }
     LrSchedule schedule = new LrSchedule(c.lr(), c.minLr(), c.warmup(), c.steps());
     Workspace ws = new Workspace();
@@ -158,13 +271,10 @@ public final class Pretrainer {
       try (Workspace.Scope scope = ws.enter()) {
         for (int a = 0; a < c.gradAccum(); a++) {
           Rng rng = new Rng(c.seed() * 1_000_003L + step * 1009L + a);
+          int T = batches.rowLength();
           int[] x = new int[B * T];
           int[] y = new int[B * T];
-          for (int b = 0; b < B; b++) {
-            int off = rng.nextInt(stream.length - T - 1);
-            System.arraycopy(stream, off, x, b * T, T);
-            System.arraycopy(stream, off + 1, y, b * T, T);
-          }
+          batches.fill(rng, x, y);
           Variable loss = F.crossEntropy(F.reshape(model.forward(x, B, T), B * T, -1), y, -100);
           lossSum += loss.value().item();
           F.scale(loss, 1.0 / c.gradAccum()).backward();
@@ -176,17 +286,90 @@ public final class Pretrainer {
         model.zeroGrad();
       }
       double sec = (System.nanoTime() - s0) / 1e9;
+      Map<String, Object> measured = null;
+      boolean stop = false;
+      if (probe != null && ((step + 1) % probe.every() == 0 || step + 1 == c.steps())) {
+        measured = probe.measure(model, step + 1);
+        stop = probe.stop(measured);
+      }
       last = new Metrics(step + 1, lossSum / c.gradAccum(), lr, norm, !Double.isFinite(norm),
-          (double) B * T * c.gradAccum() / sec, (System.nanoTime() - t0) / 1e9);
+          (double) B * batches.rowLength() * c.gradAccum() / sec, (System.nanoTime() - t0) / 1e9,
+          measured, stop);
       appendMetrics(c.out(), last);
       if (listener != null) {
         listener.onStep(last);
       }
-      if ((step + 1) % c.saveEvery() == 0 || step + 1 == c.steps()) {
+      if ((step + 1) % c.saveEvery() == 0 || step + 1 == c.steps() || stop) {
         save(model, tok, opt, c.out(), step + 1);
+      }
+      if (stop) {
+        break;
       }
     }
     return last;
+  }
+
+  /** Fills the rows of a batch: inputs x and targets y (-100: no loss), each (B, T) row-major. */
+  private interface Batches {
+    int rowLength();
+
+    void fill(Rng rng, int[] x, int[] y);
+
+    /** Random windows of the token stream, targets shifted by one. */
+    static Batches stream(int[] stream, Config c) {
+      int T = c.blockSize();
+      if (stream.length < T + 2) {
+        throw new IllegalArgumentException(c.data() + ": " + stream.length
+            + " tokens, too few for block_size " + T);
+      }
+      return new Batches() {
+        @Override
+        public int rowLength() {
+          return T;
+        }
+
+        @Override
+        public void fill(Rng rng, int[] x, int[] y) {
+          for (int b = 0; b < x.length / T; b++) {
+            int off = rng.nextInt(stream.length - T - 1);
+            System.arraycopy(stream, off, x, b * T, T);
+            System.arraycopy(stream, off + 1, y, b * T, T);
+          }
+        }
+      };
+    }
+
+    /**
+     * One random document per row from position 0, padded to the longest document of the corpus;
+     * the targets of padding (and of a prompt) are -100.
+     */
+    static Batches documents(List<Document> docs, int pad, Config c) {
+      if (docs.isEmpty()) {
+        throw new IllegalArgumentException(c.data() + ": no documents");
+      }
+      int T = Math.max(2, docs.stream().mapToInt(d -> d.ids().length).max().orElse(2));
+      return new Batches() {
+        @Override
+        public int rowLength() {
+          return T;
+        }
+
+        @Override
+        public void fill(Rng rng, int[] x, int[] y) {
+          java.util.Arrays.fill(x, pad);
+          java.util.Arrays.fill(y, -100);
+          for (int b = 0; b < x.length / T; b++) {
+            Document d = docs.get(rng.nextInt(docs.size()));
+            int[] ids = d.ids();
+            System.arraycopy(ids, 0, x, b * T, ids.length);
+            // position t predicts token t + 1; the loss covers tokens lossFrom .. end
+            for (int t = Math.max(0, d.lossFrom() - 1); t + 1 < ids.length; t++) {
+              y[b * T + t] = ids[t + 1];
+            }
+          }
+        }
+      };
+    }
   }
 
   private static void save(Gpt model, Tokenizer tok, AdamW opt, Path out, int step)
@@ -218,6 +401,10 @@ public final class Pretrainer {
     j.put("skipped", m.skipped());
     j.put("tokens_per_s", m.tokensPerSecond());
     j.put("elapsed_s", m.seconds());
+    m.probe().forEach((k, v) -> j.put("probe_" + k, v));
+    if (m.stopped()) {
+      j.put("stopped_by_probe", true);
+    }
     MetricsLog.append(out.resolve(METRICS), j);
   }
 }
