@@ -13,8 +13,7 @@ import java.util.Map;
 import me.tongfei.progressbar.ProgressBar;
 import org.sdpo.core.BaseModels;
 import org.sdpo.core.Explain;
-import org.sdpo.core.Reprompt;
-import org.sdpo.core.SelfTeacherAdvantage;
+import org.sdpo.core.SelfTeacherGap;
 import org.sdpo.core.TrainConfig;
 import org.sdpo.core.Trainer;
 import org.sdpo.tensor.DType;
@@ -24,42 +23,35 @@ import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
 import org.sdpo.verifiers.FeedbackLevel;
-import org.sdpo.verifiers.Split;
 import org.sdpo.verifiers.Verifiers;
 
 /**
- * The pipeline of {@code ./sdpo demo}: a base model pre-trained on teaching material (cached),
- * its self-teacher advantage, then GRPO and SDPO from that base with the same seed and the same
- * budget of generations, compared on held-out questions.
+ * The pipeline of {@code ./sdpo demo}: a base model pre-trained until it reads its context
+ * (cached), its self-teacher gap on held-out questions, then the arms (GRPO, SDPO, the blend)
+ * from that base with the same seed, questions and budget of generations, compared on held-out
+ * questions.
  *
- * <p>Run directory: {@code config.json}, {@code self_teacher.json}, {@code grpo/} and {@code sdpo/}
- * (each a {@code ./sdpo train} run), {@code curves.csv} and {@code curves.jsonl} (accuracy against
- * generations), {@code accuracy.png}, {@code explain.html} (one SDPO step in the viewer) and
- * {@code summary.json}.
+ * <p>Run directory: {@code config.json}, {@code gap.json}, one {@code ./sdpo train} run per arm
+ * ({@code grpo/}, {@code sdpo/}, ...), {@code curves.csv} and {@code curves.jsonl} (accuracy against
+ * generations), {@code accuracy.png}, {@code explain.html} (the SDPO step whose teacher marks the
+ * most tokens) and {@code summary.json}.
  */
 final class Demo {
-  /** The two arms, in the order they run. */
-  static final List<String> ALGORITHMS = List.of("grpo", "sdpo");
-
   private Demo() {}
 
   /**
    * What the demo runs.
    *
-   * @param train the {@code ./sdpo train} options both arms share (model, out and algorithm are set
-   *     per arm)
+   * @param arms arm name to the options it sets over {@code train} ({@code algorithm} and the rest)
+   * @param train the {@code ./sdpo train} options every arm shares (model and out are set per arm)
+   * @param gapQuestions held-out questions of the gap measurement
    */
-  record Settings(Path out, Path cache, BaseModels.Spec base, int evalTasks, int evalK,
-      Map<String, Object> train) {}
+  record Settings(Path out, Path cache, BaseModels.Spec base, int gapQuestions,
+      Map<String, Map<String, Object>> arms, Map<String, Object> train) {}
 
-  /**
-   * The demo's base model: a 4-layer character GPT (n_embd 128, context 384) pre-trained on 3000
-   * difficulty-1 code tasks (each as 3 plain documents, one with feedback, one with a
-   * demonstration).
-   */
+  /** The demo's base model: the {@code addition} recipe. */
   static BaseModels.Spec defaultBase(long seed) {
-    return new BaseModels.Spec("code", 1, 3000, 3, 1.0, 4, 4, 128, 384, 8, 600, 2e-3, 2e-4, 30,
-        seed);
+    return BaseModels.recipe("addition", seed);
   }
 
   /** Accuracy on held-out questions after a number of generations. */
@@ -68,148 +60,190 @@ final class Demo {
   static Map<String, Object> run(Settings s, PrintStream log) throws IOException {
     long t0 = System.nanoTime();
     Files.createDirectories(s.out());
+    int phases = 2 + s.arms().size();
     Map<String, Object> timings = new LinkedHashMap<>();
     Map<String, Object> config = new LinkedHashMap<>();
     config.put("base", s.base().toJson());
-    config.put("eval_tasks", s.evalTasks());
-    config.put("eval_k", s.evalK());
+    config.put("gap_questions", s.gapQuestions());
     config.put("train", s.train());
+    config.put("arms", s.arms());
     config.put("code_version", Trainer.codeVersion());
     AtomicFiles.writeJson(s.out().resolve("config.json"), config);
 
-    // 1. the base model, pre-trained on teaching material (or reused from the cache)
+    // 1. the base model: pre-trained until it reads its context (or reused from the cache)
     long p0 = System.nanoTime();
+    TrainConfig shared = TrainConfig.of(arm(s, Path.of("base"), s.arms().keySet().iterator().next()));
+    Environment env = Verifiers.byName(shared.str("env"))
+        .withFeedback(FeedbackLevel.parse(shared.str("feedback")));
     Path base;
-    try (ProgressBar pb = Progress.bar("1/4 pretrain", s.base().steps())) {
-      base = BaseModels.ensure(s.base(), s.cache(), log::println, m -> {
-        pb.stepTo(m.step());
-        pb.setExtraMessage(String.format(Locale.ROOT, "loss %.3f", m.loss()));
-      });
+    String[] probe = {""};
+    try (ProgressBar pb = Progress.bar("1/" + phases + " pretrain", s.base().steps())) {
+      base = BaseModels.ensure(s.base(), s.cache(), shared.integer("max_new_tokens"), log::println,
+          m -> {
+            if (!m.probe().isEmpty()) {
+              probe[0] = String.format(Locale.ROOT, ", probe: student %.2f, teacher %.2f",
+                  num(m.probe().get("student")), num(m.probe().values().stream()
+                      .reduce((a, b) -> b).orElse(Double.NaN)));
+            }
+            pb.stepTo(m.step());
+            pb.setExtraMessage(String.format(Locale.ROOT, "loss %.3f%s", m.loss(), probe[0]));
+          });
     }
     timings.put("pretrain_s", seconds(p0));
 
-    // 2. the self-teacher advantage of the base model on held-out questions
+    // 2. the self-teacher gap of the base model on held-out questions
     long a0 = System.nanoTime();
     Gpt model = Checkpoint.load(base, DType.FLOAT32);
     Tokenizer tok = Tokenizer.load(base);
-    TrainConfig shared = TrainConfig.of(arm(s, base, "sdpo"));
-    Environment env = Verifiers.byName(shared.str("env"))
-        .withFeedback(FeedbackLevel.parse(shared.str("feedback")));
-    log.println("2/4 self-teacher advantage: " + s.evalTasks() + " held-out questions x "
-        + s.evalK() + " samples, without and with a teacher context ...");
-    Map<String, Double> adv = SelfTeacherAdvantage.measure(model, tok, env,
-        env.tasks(Split.TEST, s.evalTasks(), shared.integer("seed") * 7L + 3,
-            shared.integer("difficulty")),
-        s.evalK(), shared.integer("max_new_tokens"), shared.integer("seed"),
-        Reprompt.Templates.reference(), shared.integer("threads"));
-    AtomicFiles.writeJson(s.out().resolve("self_teacher.json"), adv);
-    log.printf(Locale.ROOT, "    accuracy %.3f without context, %s with its own feedback "
-        + "(%d failed attempts), %.3f with a correct demonstration%n", adv.get("accuracy"),
-        adv.get("feedback_cases") == 0 ? "n/a" : String.format(Locale.ROOT, "%.3f",
-            adv.get("accuracy_with_feedback")), adv.get("feedback_cases").intValue(),
-        adv.get("accuracy_with_demonstration"));
-    timings.put("self_teacher_s", seconds(a0));
+    log.println("2/" + phases + " self-teacher gap: " + s.gapQuestions() + " held-out questions, "
+        + "the student without context, the teacher with each feedback level and with a "
+        + "demonstration ...");
+    SelfTeacherGap.Result gap = SelfTeacherGap.measure(model, tok, env,
+        new SelfTeacherGap.Settings(s.gapQuestions(), 1, shared.integer("difficulty"),
+            shared.integer("max_new_tokens"), shared.dbl("temperature"), shared.integer("seed"),
+            shared.templates(), env.levels(), true, true, shared.integer("threads")));
+    Map<String, Object> gapJson = new LinkedHashMap<>(gap.toMap());
+    gapJson.put("base", base.toString());
+    AtomicFiles.writeJson(s.out().resolve("gap.json"), gapJson);
+    log.println();
+    log.print(gap.table());
+    log.println();
+    timings.put("gap_s", seconds(a0));
 
-    // 3. GRPO and SDPO from the same base, seed and budget
+    // 3. the arms from the same base, seed, questions and budget
     Map<String, Object> val0 = Trainer.validate(model, tok, env, shared, shared.integer("seed"));
     String key = "avg_at_" + shared.integer("val_k");
     String passKey = "pass_at_" + shared.integer("val_k");
     Map<String, List<Point>> curves = new LinkedHashMap<>();
-    for (String algo : ALGORITHMS) {
+    int phase = 3;
+    for (String name : s.arms().keySet()) {
       long r0 = System.nanoTime();
-      TrainConfig c = TrainConfig.of(arm(s, base, algo));
+      TrainConfig c = TrainConfig.of(arm(s, base, name));
       List<Point> curve = new ArrayList<>();
       curve.add(new Point(0, num(val0.get(key)), num(val0.get(passKey))));
-      try (ProgressBar pb = Progress.bar((algo.equals("grpo") ? "3/4 " : "4/4 ") + algo,
+      try (ProgressBar pb = Progress.bar(phase++ + "/" + phases + " " + name,
           c.integer("steps"))) {
         Trainer.run(c, false, (step, line) -> {
           pb.stepTo(step);
-          pb.setExtraMessage(String.format(Locale.ROOT, "reward %.2f",
-              num(line.get("reward_mean"))));
+          pb.setExtraMessage(String.format(Locale.ROOT, "reward %.2f%s",
+              num(line.get("reward_mean")), line.containsKey("val_" + key) ? String.format(
+                  Locale.ROOT, ", held-out %.3f", num(line.get("val_" + key))) : ""));
           if (line.containsKey("val_" + key)) {
             curve.add(new Point(((Number) line.get("generations")).longValue(),
                 num(line.get("val_" + key)), num(line.get("val_" + passKey))));
           }
         });
       }
-      curves.put(algo, curve);
-      timings.put(algo + "_s", seconds(r0));
+      curves.put(name, curve);
+      timings.put(name + "_s", seconds(r0));
     }
 
     // results: table, CSV/JSONL, chart, the viewer page, summary
     Map<String, Object> summary = new LinkedHashMap<>();
     summary.put("base", base.toString());
-    summary.put("self_teacher", adv);
+    summary.put("gap", gap.toMap());
     summary.putAll(compare(curves, key, log));
     writeCurves(s.out(), curves, key);
     List<Charts.Series> series = new ArrayList<>();
-    curves.forEach((algo, pts) -> series.add(new Charts.Series(algo.toUpperCase(Locale.ROOT),
+    curves.forEach((name, pts) -> series.add(new Charts.Series(name,
         pts.stream().mapToDouble(Point::generations).toArray(),
         pts.stream().mapToDouble(Point::accuracy).toArray(), null)));
     Path chart = s.out().resolve("accuracy.png");
     Charts.lines(chart, "Held-out accuracy (" + key.replace("_at_", "@") + "), "
-        + shared.str("env") + " tasks", "generations", key.replace("_at_", "@"), series, false);
+        + shared.str("env") + ", " + shared.str("feedback") + " feedback", "generations",
+        key.replace("_at_", "@"), series, false);
     Path html = s.out().resolve("explain.html");
-    Explain.write(Explain.stepFile(s.out().resolve("sdpo"), null), html);
+    String sdpoArm = s.arms().containsKey("sdpo") ? "sdpo" : s.arms().keySet().iterator().next();
+    Path step = Explain.mostMarkedStep(s.out().resolve(sdpoArm));
+    Explain.write(step, html);
+    summary.put("viewer_step", step.getFileName().toString());
     timings.put("total_s", seconds(t0));
     summary.put("timings", timings);
     summary.put("code_version", Trainer.codeVersion());
     AtomicFiles.writeJson(s.out().resolve("summary.json"), summary);
-    log.printf(Locale.ROOT, "%ntime: pretrain %.0f s, self-teacher %.0f s, GRPO %.0f s, SDPO %.0f s,"
-        + " total %.0f s%n", timings.get("pretrain_s"), timings.get("self_teacher_s"),
-        timings.get("grpo_s"), timings.get("sdpo_s"), timings.get("total_s"));
+    StringBuilder t = new StringBuilder();
+    timings.forEach((k, v) -> t.append(t.length() == 0 ? "" : ", ")
+        .append(k.replace("_s", "")).append(String.format(Locale.ROOT, " %.0f s", num(v))));
+    log.println();
+    log.println("time: " + t);
     log.println("chart: " + chart);
-    log.println("credit-assignment viewer: " + html);
-    log.println("run directory: " + s.out() + " (config.json, self_teacher.json, grpo/, sdpo/, "
-        + "curves.csv, curves.jsonl, accuracy.png, explain.html, summary.json)");
+    log.println("credit-assignment viewer: " + html + " (" + sdpoArm + ", "
+        + step.getFileName() + ")");
+    log.println("run directory: " + s.out() + " (config.json, gap.json, "
+        + String.join("/, ", s.arms().keySet()) + "/, curves.csv, curves.jsonl, accuracy.png, "
+        + "explain.html, summary.json)");
     return summary;
   }
 
   /** The train options of one arm. */
-  static Map<String, Object> arm(Settings s, Path base, String algorithm) {
+  static Map<String, Object> arm(Settings s, Path base, String name) {
     Map<String, Object> m = new LinkedHashMap<>(s.train());
+    m.putAll(s.arms().get(name));
     m.put("model", base.toString());
-    m.put("out", s.out().resolve(algorithm).toString());
-    m.put("algorithm", algorithm);
+    m.put("out", s.out().resolve(name).toString());
     return m;
   }
 
-  /** Prints the table and returns the comparison for the summary. */
+  /**
+   * Prints the table and returns the comparison for the summary: each arm's final accuracy, and
+   * how many generations the others needed to reach GRPO's final accuracy.
+   */
   static Map<String, Object> compare(Map<String, List<Point>> curves, String key, PrintStream log) {
-    List<Point> g = curves.get("grpo");
-    List<Point> d = curves.get("sdpo");
+    String label = key.replace("_at_", "@");
     log.println();
-    log.printf(Locale.ROOT, "%12s %12s %12s%n", "generations", "GRPO " + key.replace("_at_", "@"),
-        "SDPO " + key.replace("_at_", "@"));
-    for (int i = 0; i < Math.max(g.size(), d.size()); i++) {
-      Point a = i < g.size() ? g.get(i) : null;
-      Point b = i < d.size() ? d.get(i) : null;
-      log.printf(Locale.ROOT, "%12d %12s %12s%n", (a != null ? a : b).generations(),
-          a == null ? "" : String.format(Locale.ROOT, "%.3f", a.accuracy()),
-          b == null ? "" : String.format(Locale.ROOT, "%.3f", b.accuracy()));
+    StringBuilder head = new StringBuilder(String.format(Locale.ROOT, "%12s", "generations"));
+    curves.keySet().forEach(n -> head.append(String.format(Locale.ROOT, " %14s", n + " " + label)));
+    log.println(head);
+    int rows = curves.values().stream().mapToInt(List::size).max().orElse(0);
+    for (int i = 0; i < rows; i++) {
+      StringBuilder row = new StringBuilder();
+      long gens = -1;
+      for (List<Point> c : curves.values()) {
+        if (i < c.size()) {
+          gens = c.get(i).generations();
+          row.append(String.format(Locale.ROOT, " %14.3f", c.get(i).accuracy()));
+        } else {
+          row.append(String.format(Locale.ROOT, " %14s", ""));
+        }
+      }
+      log.println(String.format(Locale.ROOT, "%12d", gens) + row);
+    }
+    Map<String, Object> m = new LinkedHashMap<>();
+    curves.forEach((n, c) -> m.put(n + "_final_accuracy", c.get(c.size() - 1).accuracy()));
+    List<Point> g = curves.get("grpo");
+    log.println();
+    if (g == null) {
+      return m;
     }
     double target = g.get(g.size() - 1).accuracy();
     long gFinal = g.get(g.size() - 1).generations();
-    Long sdpoNeeds = firstReaching(d, target);
     Long grpoNeeds = firstReaching(g, target);
-    Map<String, Object> m = new LinkedHashMap<>();
-    m.put("grpo_final_accuracy", target);
-    m.put("sdpo_final_accuracy", d.get(d.size() - 1).accuracy());
     m.put("grpo_generations_to_final", grpoNeeds);
-    m.put("sdpo_generations_to_grpo_final", sdpoNeeds);
-    log.println();
     if (grpoNeeds != null && grpoNeeds == 0) { // the base model was already as good
       log.printf(Locale.ROOT, "GRPO did not improve on the base model (%.3f at 0 generations, %.3f "
-          + "at %d); SDPO ended at %.3f.%n", g.get(0).accuracy(), target, gFinal,
-          d.get(d.size() - 1).accuracy());
-    } else if (sdpoNeeds == null) {
-      log.printf(Locale.ROOT, "SDPO did not reach GRPO's final accuracy %.3f within %d generations.%n",
-          target, gFinal);
-    } else {
-      log.printf(Locale.ROOT, "GRPO's final accuracy %.3f: GRPO first reached it after %d "
-          + "generations, SDPO after %d%s.%n", target, grpoNeeds, sdpoNeeds,
-          sdpoNeeds > 0 && grpoNeeds > 0 ? String.format(Locale.ROOT, " (%.1fx fewer)",
-              (double) grpoNeeds / sdpoNeeds) : "");
+          + "at %d).%n", g.get(0).accuracy(), target, gFinal);
+    }
+    for (Map.Entry<String, List<Point>> e : curves.entrySet()) {
+      if (e.getKey().equals("grpo")) {
+        continue;
+      }
+      Long needs = firstReaching(e.getValue(), target);
+      m.put(e.getKey() + "_generations_to_grpo_final", needs);
+      if (grpoNeeds != null && grpoNeeds == 0) {
+        continue;
+      }
+      List<Point> c = e.getValue();
+      if (needs == null) {
+        log.printf(Locale.ROOT, "%s did not reach GRPO's final accuracy %.3f within %d generations"
+            + " (it ended at %.3f).%n", e.getKey(), target, c.get(c.size() - 1).generations(),
+            c.get(c.size() - 1).accuracy());
+      } else {
+        log.printf(Locale.ROOT, "%s reached GRPO's final accuracy %.3f after %d generations, GRPO "
+            + "after %d%s; %s ended at %.3f, GRPO at %.3f.%n", e.getKey(), target, needs, grpoNeeds,
+            needs > 0 && grpoNeeds != null && grpoNeeds > 0 ? String.format(Locale.ROOT,
+                " (%.1fx fewer)", (double) grpoNeeds / needs) : "", e.getKey(),
+            c.get(c.size() - 1).accuracy(), target);
+      }
     }
     return m;
   }
@@ -226,30 +260,26 @@ final class Demo {
 
   private static void writeCurves(Path out, Map<String, List<Point>> curves, String key)
       throws IOException {
-    StringBuilder csv = new StringBuilder("algorithm,generations," + key + ",pass\n");
+    StringBuilder csv = new StringBuilder("arm,generations," + key + ",pass\n");
     List<String> jsonl = new ArrayList<>();
     ObjectMapper json = new ObjectMapper();
-    curves.forEach((algo, pts) -> {
-      for (Point p : pts) {
-        csv.append(String.format(Locale.ROOT, "%s,%d,%.6f,%.6f%n", algo, p.generations(),
+    for (Map.Entry<String, List<Point>> e : curves.entrySet()) {
+      for (Point p : e.getValue()) {
+        csv.append(String.format(Locale.ROOT, "%s,%d,%.6f,%.6f%n", e.getKey(), p.generations(),
             p.accuracy(), p.pass()));
         Map<String, Object> l = new LinkedHashMap<>();
-        l.put("algorithm", algo);
+        l.put("arm", e.getKey());
         l.put("generations", p.generations());
         l.put(key, p.accuracy());
         l.put("pass", p.pass());
-        try {
-          jsonl.add(json.writeValueAsString(l));
-        } catch (IOException e) {
-          throw new IllegalStateException(e);
-        }
+        jsonl.add(json.writeValueAsString(l));
       }
-    });
+    }
     AtomicFiles.writeString(out.resolve("curves.csv"), csv);
     AtomicFiles.writeString(out.resolve("curves.jsonl"), String.join("\n", jsonl) + "\n");
   }
 
-  private static double num(Object o) {
+  static double num(Object o) {
     return o instanceof Number n ? n.doubleValue() : Double.NaN;
   }
 

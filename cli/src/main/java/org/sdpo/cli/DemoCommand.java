@@ -11,14 +11,16 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code ./sdpo demo}: pre-train a small GPT on the code environment's teaching material, measure
- * its self-teacher advantage, train GRPO and SDPO from it with the same seed and budget, and compare.
+ * {@code ./sdpo demo}: pre-train a small GPT until it reads feedback in its context (cached),
+ * measure its self-teacher gap, train GRPO, SDPO and their blend from it with the same seed and
+ * budget, and compare.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-    description = "Pre-train a small model on the code environment (cached), measure its "
-        + "self-teacher advantage, then train GRPO and SDPO from it with the same seed and budget "
-        + "of generations; prints the comparison and writes a chart, metrics, checkpoints and the "
-        + "credit-assignment viewer into the run directory.")
+    description = "Pre-train a small model on reversed addition until its self-teacher reads the "
+        + "feedback in its context (cached), measure that gap on held-out questions, then train "
+        + "GRPO, SDPO and their blend from it with the same seed and budget of generations; prints "
+        + "the comparison and writes a chart, metrics, checkpoints and the credit-assignment "
+        + "viewer into the run directory.")
 final class DemoCommand implements Callable<Integer> {
   @Option(names = "--out", description = "Run directory (default: ${DEFAULT-VALUE}).")
   Path out = Path.of("runs/demo");
@@ -28,14 +30,15 @@ final class DemoCommand implements Callable<Integer> {
   long seed = 1;
   @Option(names = "--micro", description = "A tiny configuration that runs in seconds (checks the "
       + "pipeline, learns nothing).") boolean micro;
-  @Option(names = "--pretrain-steps", description = "Pre-training steps (default: 600; micro: 30).")
-  Integer pretrainSteps;
-  @Option(names = "--steps", description = "RL steps per algorithm (default: 40; micro: 2).")
+  @Option(names = "--feedback", description = "Feedback level of the RL arms: full, partial, "
+      + "unusable or none (default: ${DEFAULT-VALUE}).") String feedback = "full";
+  @Option(names = "--steps", description = "RL steps per arm (default: 200; micro: 2).")
   Integer steps;
   @Option(names = "--group-size", description = "Attempts per question (default: 8; micro: 4).")
   Integer groupSize;
-  @Option(names = "--questions-per-step", description = "Questions per RL step (default: 4; "
+  @Option(names = "--questions-per-step", description = "Questions per RL step (default: 16; "
       + "micro: 2).") Integer questions;
+  @Option(names = "--lr", description = "Learning rate of every arm (default: 2e-4).") Double lr;
 
   @Override
   public Integer call() throws Exception {
@@ -43,40 +46,45 @@ final class DemoCommand implements Callable<Integer> {
     System.out.println("sdpo demo: seed " + seed + (micro ? " (micro configuration)" : ""));
     System.out.println("backend: " + Backends.describe());
     System.out.println("base model: " + s.base().toJson());
-    System.out.println("training (both arms): " + new ObjectMapper().writeValueAsString(s.train()));
+    System.out.println("training (every arm): " + new ObjectMapper().writeValueAsString(s.train()));
+    System.out.println("arms: " + new ObjectMapper().writeValueAsString(s.arms()));
     Demo.run(s, System.out);
     return 0;
   }
 
   Demo.Settings settings() {
-    int block = micro ? 256 : 384;
-    int maxNew = micro ? 24 : 40;
-    BaseModels.Spec d = Demo.defaultBase(seed);
-    BaseModels.Spec base = micro
-        ? new BaseModels.Spec("code", 1, 60, 3, 1.0, 1, 2, 32, block, 4, or(pretrainSteps, 30),
-            2e-3, 2e-4, 5, seed)
-        : new BaseModels.Spec(d.env(), d.difficulty(), d.tasks(), d.plainCopies(),
-            d.demonstrationRate(), d.nLayer(), d.nHead(), d.nEmbd(), d.blockSize(), d.batchSize(),
-            or(pretrainSteps, d.steps()), d.lr(), d.minLr(), d.warmup(), seed);
+    BaseModels.Spec base = BaseModels.recipe(micro ? "addition-micro" : "addition", seed);
+    int n = or(steps, micro ? 2 : 200);
     Map<String, Object> t = new LinkedHashMap<>();
-    t.put("env", "code");
-    t.put("feedback", "full");
-    t.put("difficulty", 1);
+    t.put("env", "addition");
+    t.put("feedback", feedback);
+    t.put("templates", "compact");
+    t.put("difficulty", 0);
     t.put("seed", seed);
-    t.put("steps", or(steps, micro ? 2 : 40));
-    t.put("questions_per_step", or(questions, micro ? 2 : 4));
+    t.put("steps", n);
+    t.put("questions_per_step", or(questions, micro ? 2 : 16));
     t.put("group_size", or(groupSize, micro ? 4 : 8));
-    t.put("max_new_tokens", maxNew);
-    t.put("lr", 1e-4);
-    t.put("teacher", "ema");
-    t.put("teacher_update_rate", 0.05);
-    t.put("max_reprompt_len", block - maxNew);
-    t.put("val_every", micro ? 1 : 8);
-    t.put("val_tasks", micro ? 4 : 32);
-    t.put("val_k", micro ? 2 : 4);
-    t.put("save_every", or(steps, micro ? 2 : 40));
+    t.put("max_new_tokens", 6);
+    t.put("max_reprompt_len", base.blockSize() - 6);
+    t.put("temperature", 1.0);
+    t.put("lr", lr != null ? lr : 2e-4);
+    t.put("warmup", micro ? 0 : 10);
+    // the student forgets how to read its context during RL (measured: a teacher that follows it,
+    // EMA, loses the hint within ~100 steps); the frozen initial model keeps the gap
+    t.put("teacher", "frozen");
+    t.put("val_every", micro ? 1 : 20);
+    t.put("val_tasks", micro ? 4 : 128);
+    t.put("val_k", 2);
+    t.put("val_temperature", 1.0);
+    t.put("val_top_p", 1.0);
+    t.put("val_teacher", true);
+    t.put("save_every", n);
     t.put("viewer_samples", 8);
-    return new Demo.Settings(out, cache, base, micro ? 4 : 32, micro ? 2 : 4, t);
+    Map<String, Map<String, Object>> arms = new LinkedHashMap<>();
+    arms.put("grpo", Map.of("algorithm", "grpo"));
+    arms.put("sdpo", Map.of("algorithm", "sdpo"));
+    arms.put("blend", Map.of("algorithm", "blend_advantage", "lambda", 0.9));
+    return new Demo.Settings(out, cache, base, micro ? 8 : 256, arms, t);
   }
 
   private static int or(Integer v, int d) {

@@ -73,18 +73,7 @@ record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spe
 
   /** Pre-training settings over the demo's defaults; an unknown key is an error. */
   static BaseModels.Spec spec(Map<String, Object> m) {
-    Map<String, Object> v = TrainConfig.scalars(Demo.defaultBase(1).toJson());
-    for (var e : m.entrySet()) {
-      if (!v.containsKey(e.getKey())) {
-        throw new IllegalArgumentException("base: unknown key '" + e.getKey() + "' (known: "
-            + String.join(", ", v.keySet()) + ")");
-      }
-      v.put(e.getKey(), e.getValue());
-    }
-    return new BaseModels.Spec(str(v, "env"), i(v, "difficulty"), i(v, "tasks"),
-        i(v, "plain_copies"), d(v, "demonstration_rate"), i(v, "n_layer"), i(v, "n_head"),
-        i(v, "n_embd"), i(v, "block_size"), i(v, "batch_size"), i(v, "steps"), d(v, "lr"),
-        d(v, "min_lr"), i(v, "warmup"), ((Number) v.get("seed")).longValue());
+    return BaseModels.Spec.fromMap(m, Demo.defaultBase(1));
   }
 
   static String str(Map<String, Object> m, String k) {

@@ -36,7 +36,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "experiment", mixinStandardHelpOptions = true,
     description = "Run an experiment file (arms x seeds, or a test-time comparison) and summarise "
-        + "it with means, 95% confidence intervals, a table and a chart.")
+        + "it with means, 95%% confidence intervals, a table and a chart.")
 final class ExperimentCommand implements Callable<Integer> {
   @Option(names = "--config", required = true, description = "Experiment YAML (see examples/).")
   Path config;
@@ -52,7 +52,7 @@ final class ExperimentCommand implements Callable<Integer> {
     if (base == null) {
       System.out.println("base model: " + e.base().toJson());
       try (ProgressBar pb = Progress.bar("pretrain", e.base().steps())) {
-        base = BaseModels.ensure(e.base(), e.cache(), System.out::println, m -> {
+        base = BaseModels.ensure(e.base(), e.cache(), 40, System.out::println, m -> {
           pb.stepTo(m.step());
           pb.setExtraMessage(String.format(Locale.ROOT, "loss %.3f", m.loss()));
         });

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
     versionProvider = Main.Version.class,
     description = "Self-Distillation Policy Optimization on the JVM: tensors, autograd, GPT-2, "
         + "verifiers and the SDPO trainer.",
-    subcommands = {DemoCommand.class, ExperimentCommand.class, GradCheckCommand.class, PretrainCommand.class, TrainCommand.class,
+    subcommands = {DemoCommand.class, ExperimentCommand.class, BaseCommand.class, GapCommand.class, GradCheckCommand.class, PretrainCommand.class, TrainCommand.class,
         SampleCommand.class,
         TokenizeCommand.class, AuditCommand.class, TttCommand.class, TasksCommand.class,
         VerifyCommand.class, ExplainCommand.class, ReportCommand.class, TutorialCommand.class,

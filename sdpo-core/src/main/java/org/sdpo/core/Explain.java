@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.sdpo.transformer.io.AtomicFiles;
+import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
 
@@ -38,6 +39,40 @@ public final class Explain {
     }
   }
 
+  /**
+   * The step file whose kept rollouts show the teacher's credit assignment most clearly: the most
+   * tokens of failed attempts with an advantage log q - log p below -2 (the teacher, who saw the
+   * feedback, puts at least e^2 = 7 times less probability on them than the student); the first
+   * such step on a tie, the last step if no token qualifies.
+   */
+  public static Path mostMarkedStep(Path run) throws IOException {
+    Path dir = run.resolve(Trainer.ROLLOUTS);
+    Path last = stepFile(run, null);
+    Path best = null;
+    int bestCount = 0;
+    ObjectMapper json = new ObjectMapper();
+    List<Path> files;
+    try (Stream<Path> s = Files.list(dir)) {
+      files = s.filter(p -> p.getFileName().toString().startsWith("step_")).sorted().toList();
+    }
+    for (Path f : files) {
+      int count = 0;
+      for (JsonNode r : json.readTree(f.toFile()).path("rollouts")) {
+        if (r.path("success").asBoolean()) {
+          continue;
+        }
+        for (JsonNode t : r.path("tokens")) {
+          count += t.path("teacher").asDouble() - t.path("student").asDouble() < -2 ? 1 : 0;
+        }
+      }
+      if (count > bestCount) {
+        bestCount = count;
+        best = f;
+      }
+    }
+    return best != null ? best : last;
+  }
+
   /** Writes the page for one step file (atomically) and returns the number of tokens shown. */
   public static int write(Path stepFile, Path out) throws IOException {
     JsonNode d = new ObjectMapper().readTree(stepFile.toFile());
@@ -49,7 +84,12 @@ public final class Explain {
         .append(".card{border:1px solid #ccc;border-radius:6px;padding:1em;margin:1em 0}\n")
         .append("pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap;margin:.3em 0}\n")
         .append(".tok{font-family:monospace;white-space:pre-wrap;padding:1px 0;border-radius:2px}\n")
-        .append(".attempt{font-family:monospace;line-height:1.8;background:#fafafa;padding:.5em}\n")
+        .append(".attempt{font-family:monospace;font-size:1.3em;line-height:1.8;background:#fafafa;"
+            + "padding:.5em}\n")
+        .append("table.per-token{border-collapse:collapse;font-family:monospace;margin:.5em 0}\n")
+        .append("table.per-token td,table.per-token th{border:1px solid #ddd;padding:2px 6px;"
+            + "text-align:center}\ntable.per-token th{text-align:left;font-weight:normal;"
+            + "color:#555}\n")
         .append(".pass{color:#176317;font-weight:bold}.fail{color:#a01818;font-weight:bold}\n")
         .append(".legend span{padding:2px 6px;margin-right:4px}\n</style></head><body>\n")
         .append("<h1>SDPO credit assignment: step ").append(d.path("step").asInt()).append("</h1>\n")
@@ -88,7 +128,11 @@ public final class Explain {
             .append("\">").append(esc(tk.path("text").asText())).append("</span>");
         count++;
       }
-      h.append("</div>\n<h3>Feedback</h3><pre class=\"feedback\">")
+      h.append("</div>\n");
+      if (ro.path("tokens").size() <= PER_TOKEN_TABLE) {
+        perTokenTable(h, ro.path("tokens"));
+      }
+      h.append("<h3>Feedback</h3><pre class=\"feedback\">")
           .append(esc(ro.path("feedback").asText())).append("</pre>\n<h3>Teacher context</h3>")
           .append("<pre class=\"context\">").append(esc(ro.path("teacher_context").asText()))
           .append("</pre>\n</div>\n");
@@ -96,6 +140,34 @@ public final class Explain {
     h.append("</body></html>\n");
     AtomicFiles.writeString(out, h);
     return count;
+  }
+
+  /** Attempts of at most this many tokens also get a table of per-token numbers. */
+  static final int PER_TOKEN_TABLE = 24;
+
+  /** Token, advantage, and the student's and the teacher's most likely token at each position. */
+  private static void perTokenTable(StringBuilder h, JsonNode tokens) {
+    StringBuilder tok = new StringBuilder("<tr><th>token</th>");
+    StringBuilder adv = new StringBuilder("<tr><th>log q &minus; log p</th>");
+    StringBuilder st = new StringBuilder("<tr><th>student's first choice</th>");
+    StringBuilder te = new StringBuilder("<tr><th>teacher's first choice</th>");
+    for (JsonNode tk : tokens) {
+      tok.append("<td>").append(esc(tk.path("text").asText())).append("</td>");
+      adv.append("<td>").append(String.format(Locale.ROOT, "%+.2f",
+          tk.path("teacher").asDouble() - tk.path("student").asDouble())).append("</td>");
+      st.append("<td>").append(first(tk.path("student_top"))).append("</td>");
+      te.append("<td>").append(first(tk.path("teacher_top"))).append("</td>");
+    }
+    h.append("<table class=\"per-token\">").append(tok).append("</tr>").append(adv)
+        .append("</tr>").append(st).append("</tr>").append(te).append("</tr></table>\n");
+  }
+
+  private static String first(JsonNode top) {
+    if (top.size() == 0) {
+      return "";
+    }
+    return esc(top.get(0).get(0).asText()) + String.format(Locale.ROOT, " <small>%.0f%%</small>",
+        100 * Math.exp(top.get(0).get(1).asDouble()));
   }
 
   private static String alts(JsonNode top) {

@@ -28,6 +28,34 @@ public final class Reprompt {
           "\nCorrect solution:\n\n{successful_previous_attempt}",
           "\nThe following is feedback from your unsuccessful earlier attempt:\n\n{feedback_raw}");
     }
+
+    /**
+     * One-character markers for small models: {@code |S} before a demonstration, {@code |F}
+     * before feedback, {@code |} before the response. {@code 0347+0589=} with the full hint
+     * becomes {@code 0347+0589=|F63900|}: a context of a few characters instead of ~100, in which
+     * the hint sits at a fixed distance from the answer. The paper found SDPO insensitive to the
+     * template's wording.
+     */
+    public static Templates compact() {
+      return new Templates("{prompt}{solution}{feedback}|", "|S{successful_previous_attempt}",
+          "|F{feedback_raw}");
+    }
+
+    /** The names of the template sets. */
+    public static final java.util.List<String> NAMES = java.util.List.of("reference", "compact");
+
+    /** A template set by name: {@code reference} or {@code compact}. */
+    public static Templates named(String name) {
+      switch (name) {
+        case "reference":
+          return reference();
+        case "compact":
+          return compact();
+        default:
+          throw new IllegalArgumentException("unknown template set '" + name
+              + "': expected reference or compact");
+      }
+    }
   }
 
   /** What to do when a teacher context is longer than the limit. */

@@ -112,6 +112,11 @@ public final class SdpoStep {
         samples.stream().mapToInt(x -> x.tokens().length).average().orElse(0));
     m.put("time_sampling_ms", (t1 - t0) / 1e6);
     m.put("time_verification_ms", (t2 - t1) / 1e6);
+    if (s.algorithm().name().equals("sft_revealed")) {
+      m.putAll(sftRevealed(s, taskOf, verdicts, prompts));
+      m.put("time_update_ms", (System.nanoTime() - t2) / 1e6);
+      return new Report(questions, attempts, rp.contexts(), samples, verdicts, null, null, m);
+    }
 
     // 4. the teacher scores every response once, under its context
     List<Integer> scored = new ArrayList<>(); // samples with at least one response token
@@ -234,6 +239,72 @@ public final class SdpoStep {
     m.put("time_update_ms", (t5 - t4) / 1e6);
     return new Report(questions, attempts, rp.contexts(), samples, verdicts, studentLp, teacherLp,
         m);
+  }
+
+  /**
+   * The control of the rich-feedback claim ({@code sft_revealed}): supervised fine-tuning on what
+   * the feedback reveals. For every failed attempt whose feedback is not empty, the cross-entropy
+   * of the task's reference solution (and the end of text) after the question; aggregated like
+   * SDPO (the mean over all attempts of each one's token mean, so that the step sizes compare),
+   * one optimizer step. With full feedback that states the answer (addition) this is SDPO's
+   * teacher replaced by the label itself; the teacher is not used.
+   */
+  static Map<String, Double> sftRevealed(Setup s, List<Task> taskOf, List<Verdict> verdicts,
+      List<int[]> prompts) {
+    Tokenizer tok = s.tokenizer();
+    List<Scoring.Sequence> seqs = new ArrayList<>();
+    List<Integer> tokens = new ArrayList<>();
+    List<Integer> seqOf = new ArrayList<>();
+    for (int i = 0; i < verdicts.size(); i++) {
+      Verdict v = verdicts.get(i);
+      if (v.success() || v.feedback().isEmpty()) {
+        continue;
+      }
+      int[] ref = tok.encode(taskOf.get(i).reference());
+      int[] target = java.util.Arrays.copyOf(ref, ref.length + 1);
+      target[ref.length] = tok.eos();
+      for (int t : target) {
+        tokens.add(t);
+        seqOf.add(seqs.size());
+      }
+      seqs.add(new Scoring.Sequence(prompts.get(i), target));
+    }
+    Map<String, Double> m = new LinkedHashMap<>();
+    m.put("sft_sample_fraction", seqs.size() / (double) Math.max(1, verdicts.size()));
+    if (seqs.isEmpty()) {
+      s.teacher().update(false);
+      m.put("loss", 0.0);
+      m.put("grad_norm", 0.0);
+      m.put("step_skipped", 1.0);
+      return m;
+    }
+    int[] tok1 = tokens.stream().mapToInt(Integer::intValue).toArray();
+    double[] mask = new double[tok1.length];
+    java.util.Arrays.fill(mask, 1);
+    double loss;
+    double norm;
+    try (org.sdpo.tensor.Workspace.Scope ws = Scoring.WORKSPACE.get().enter()) {
+      Variable z = Scoring.responseLogits(s.student(), seqs); // (n, V)
+      // the mean over all attempts (successes count in the denominator, as in SDPO's aggregation)
+      Tensor agg = DistillationLoss.aggregation(new DistillationLoss.Targets(tok1,
+          seqOf.stream().mapToInt(Integer::intValue).toArray(), verdicts.size(), mask, null, null),
+          DistillConfig.Aggregation.SEQ_MEAN_TOKEN_MEAN, z.dtype());
+      Variable nll = F.neg(F.pick(F.logSoftmax(z), tok1)); // (n,) -log p(target token)
+      Variable l = F.sum(F.mul(nll, Variable.constant(agg)));
+      s.student().zeroGrad();
+      l.backward();
+      norm = GradClip.clip(s.student().namedParameters().values(), s.gradClip());
+      if (Double.isFinite(norm)) {
+        s.optimizer().step(s.lr());
+      }
+      s.student().zeroGrad();
+      loss = l.value().item();
+    }
+    s.teacher().update(Double.isFinite(norm));
+    m.put("loss", loss);
+    m.put("grad_norm", norm);
+    m.put("step_skipped", Double.isFinite(norm) ? 0.0 : 1.0);
+    return m;
   }
 
   /** One mini-batch's per-token inputs. */

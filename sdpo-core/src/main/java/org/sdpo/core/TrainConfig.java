@@ -8,6 +8,8 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Function;
+import org.sdpo.verifiers.FeedbackLevel;
+import org.sdpo.verifiers.Verifiers;
 
 /**
  * Every option of {@code ./sdpo train}, with the reference defaults (README table). Read from YAML
@@ -24,8 +26,8 @@ public final class TrainConfig {
   static {
     opt("model", null, "base checkpoint directory (required)");
     opt("out", "runs/train", "run directory: config, metrics.jsonl, checkpoints, summary.json");
-    opt("env", "code", "environment: code, arith or tool");
-    opt("feedback", "full", "feedback level of the environment: none, summary or full");
+    opt("env", "code", "environment: code, arith, tool or addition");
+    opt("feedback", "full", "feedback level: none, summary, unusable, partial or full (as the environment offers)");
     opt("difficulty", 0, "task difficulty (0 = mixed)");
     opt("seed", 1, "seed of tasks, sampling and demonstration choice");
     opt("steps", 20, "training steps");
@@ -34,7 +36,7 @@ public final class TrainConfig {
     opt("max_new_tokens", 64, "response budget");
     opt("temperature", 1.0, "rollout temperature (also divides the logits in the loss)");
     opt("top_p", 1.0, "rollout top-p");
-    opt("algorithm", "sdpo", "sdpo, grpo, blend_advantage (paper Eq. 3) or blend_loss ((1-w) PG + w SDPO)");
+    opt("algorithm", "sdpo", "sdpo, grpo, blend_advantage (paper Eq. 3), blend_loss ((1-w) PG + w SDPO) or sft_revealed (control: fine-tune on the reference answer of each failed attempt with feedback)");
     opt("lambda", 0.9, "blend_advantage: weight of the GRPO advantage");
     opt("distillation_weight", 1.0, "blend_loss: weight w of the SDPO loss");
     opt("alpha", 1.0, "divergence: 0 forward KL, 1 reverse KL, in between generalized JSD");
@@ -53,9 +55,10 @@ public final class TrainConfig {
     opt("success_reward_threshold", 1.0, "reward at or above which an attempt succeeded");
     opt("max_reprompt_len", 256, "longest teacher context in tokens (before the response)");
     opt("reprompt_truncation", "cut_context", "cut_context (never the question/instruction) or error");
-    opt("reprompt_template", Reprompt.Templates.reference().reprompt(), "teacher context template");
-    opt("solution_template", Reprompt.Templates.reference().solution(), "demonstration template");
-    opt("feedback_template", Reprompt.Templates.reference().feedback(), "feedback template");
+    opt("templates", "reference", "template set: reference (the paper's words) or compact (|S, |F and | markers for small models)");
+    opt("reprompt_template", null, "teacher context template (null: the template set's)");
+    opt("solution_template", null, "demonstration template (null: the template set's)");
+    opt("feedback_template", null, "feedback template (null: the template set's)");
     opt("grpo_normalize_std", false, "GRPO: divide advantages by the group std");
     opt("grpo_clip_low", 0.2, "GRPO: PPO epsilon low");
     opt("grpo_clip_high", 0.28, "GRPO: PPO epsilon high");
@@ -72,6 +75,7 @@ public final class TrainConfig {
     opt("val_k", 4, "samples per validation question (avg@k, pass@k)");
     opt("val_temperature", 0.6, "validation temperature");
     opt("val_top_p", 0.95, "validation top-p");
+    opt("val_teacher", false, "at each validation also measure whether the teacher still reads its context: accuracy with feedback (or a demonstration) in the context, teacher's and student's weights");
     opt("save_every", 10, "checkpoint every N steps");
     opt("threads", Runtime.getRuntime().availableProcessors(), "verification threads");
     opt("viewer_samples", 8, "rollouts per step kept for ./sdpo explain (0: none)");
@@ -136,9 +140,15 @@ public final class TrainConfig {
     if (str("model") == null) {
       throw new IllegalArgumentException("option 'model' is required (a base checkpoint directory)");
     }
-    oneOf("env", "code", "arith", "tool");
-    oneOf("feedback", "none", "summary", "full");
-    oneOf("algorithm", "sdpo", "grpo", "blend_advantage", "blend_loss");
+    oneOf("env", Verifiers.builtIn().toArray(new String[0]));
+    oneOf("feedback", "none", "summary", "unusable", "partial", "full");
+    oneOf("templates", Reprompt.Templates.NAMES.toArray(new String[0]));
+    try {
+      Verifiers.byName(str("env")).withFeedback(FeedbackLevel.parse(str("feedback")));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("option 'feedback': " + e.getMessage());
+    }
+    oneOf("algorithm", "sdpo", "grpo", "blend_advantage", "blend_loss", "sft_revealed");
     oneOf("distillation_mode", "logit", "sampled_token");
     oneOf("loss_aggregation", "seq_mean_token_mean", "token_mean");
     oneOf("teacher", "ema", "trust_region", "frozen", "live");
@@ -243,10 +253,18 @@ public final class TrainConfig {
             : DistillConfig.Aggregation.SEQ_MEAN_TOKEN_MEAN);
   }
 
+  /** The teacher-context templates: the named set, with any template given explicitly. */
+  public Reprompt.Templates templates() {
+    Reprompt.Templates set = Reprompt.Templates.named(str("templates"));
+    return new Reprompt.Templates(
+        str("reprompt_template") != null ? str("reprompt_template") : set.reprompt(),
+        str("solution_template") != null ? str("solution_template") : set.solution(),
+        str("feedback_template") != null ? str("feedback_template") : set.feedback());
+  }
+
   /** The reprompting settings. */
   public Reprompt.Config reprompt() {
-    return new Reprompt.Config(new Reprompt.Templates(str("reprompt_template"),
-        str("solution_template"), str("feedback_template")),
+    return new Reprompt.Config(templates(),
         bool("include_environment_feedback"), bool("environment_feedback_only_without_solution"),
         bool("dont_reprompt_on_self_success"), dbl("success_reward_threshold"),
         integer("max_reprompt_len"), str("reprompt_truncation").equals("error")

@@ -108,6 +108,9 @@ public final class Trainer {
       int ve = c.integer("val_every");
       if (ve > 0 && ((step + 1) % ve == 0 || step + 1 == c.integer("steps"))) {
         lastVal = validate(student, tok, env, c, seed);
+        if (c.bool("val_teacher")) {
+          lastVal.putAll(contextReading(student, teacher, tok, env, c, seed));
+        }
         lastVal.forEach((k, v) -> line.put("val_" + k, v));
       }
       MetricsLog.append(out.resolve(METRICS), line);
@@ -169,6 +172,37 @@ public final class Trainer {
     m.put("avg_at_" + k, avg);
     m.put("pass_at_" + k, passed / (double) tasks.size());
     return m;
+  }
+
+  /**
+   * Whether the models still read their context (does the ability fade during RL?): on the
+   * validation questions, the accuracy after a teacher context with the feedback of a failed
+   * attempt at the run's level (or, with feedback off, with a correct demonstration), once with the
+   * teacher's weights ({@code teacher_accuracy}: the EMA or frozen copy; the frozen initial model
+   * for the trust-region teacher, whose logits are mostly its) and once with the student's ({@code
+   * student_context_accuracy}: the weights the EMA teacher follows).
+   */
+  public static Map<String, Object> contextReading(Gpt student, Teacher teacher, Tokenizer tok,
+      Environment env, TrainConfig c, long seed) {
+    FeedbackLevel level = FeedbackLevel.parse(c.str("feedback"));
+    boolean feedback = level != FeedbackLevel.NONE && c.bool("include_environment_feedback");
+    SelfTeacherGap.Settings s = new SelfTeacherGap.Settings(c.integer("val_tasks"), 1,
+        c.integer("difficulty"), c.integer("max_new_tokens"), c.dbl("val_temperature"),
+        seed * 104729L + 1, c.templates(), feedback ? List.of(level) : List.of(), !feedback, false,
+        c.integer("threads"));
+    List<Task> tasks = env.tasks(Split.TEST, c.integer("val_tasks"), seed * 104729L,
+        c.integer("difficulty"));
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("teacher_accuracy", readingAccuracy(SelfTeacherGap.measure(teacher.weights(), tok, env,
+        tasks, s), level, feedback));
+    m.put("student_context_accuracy", readingAccuracy(SelfTeacherGap.measure(student, tok, env,
+        tasks, s), level, feedback));
+    return m;
+  }
+
+  private static double readingAccuracy(SelfTeacherGap.Result r, FeedbackLevel level,
+      boolean feedback) {
+    return feedback ? r.teacher().get(level).mean() : r.demonstration().mean();
   }
 
   private static void save(Gpt student, Teacher teacher, Tokenizer tok, AdamW opt, Path out,

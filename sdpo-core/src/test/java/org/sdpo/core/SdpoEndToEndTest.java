@@ -1,6 +1,7 @@
 package org.sdpo.core;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -187,5 +188,62 @@ class SdpoEndToEndTest {
           .get("loss");
     }
     assertThat(losses[1]).isFinite().isGreaterThan(losses[0]); // k3 KL >= 0 adds to the loss
+  }
+
+  /**
+   * The control of the rich-feedback claim: its loss is the cross-entropy of the reference answer
+   * after the question, averaged per failed attempt and over all attempts; repeated steps raise
+   * the answer's probability; a batch without failures with feedback takes no step.
+   */
+  @Test
+  void sftOnTheRevealedAnswerIsTheLabelsCrossEntropy() {
+    Gpt student = model(9, DType.FLOAT32);
+    var env = Verifiers.byName("addition").withFeedback(FeedbackLevel.FULL);
+    List<Task> qs = env.tasks(Split.TRAIN, 2, 5, 1);
+    SdpoStep.Setup setup = new SdpoStep.Setup(student, Teacher.create(Teacher.Kind.FROZEN, student,
+        0), tok, env, Sampler.Settings.sample(1.0, 6, 3), 3, Reprompt.Config.richFeedback(200),
+        DistillConfig.reverseKlTopK(5), new SdpoStep.Algorithm("sft_revealed", 0, 0, null),
+        Grpo.Config.reference(), new AdamW(student.namedParameters(), AdamW.Settings.gpt()), 3e-3,
+        1.0, 1, 1);
+    List<Scoring.Sequence> targets = new ArrayList<>();
+    for (Task q : qs) {
+      int[] ref = tok.encode(q.reference());
+      int[] t = java.util.Arrays.copyOf(ref, ref.length + 1);
+      t[ref.length] = tok.eos();
+      targets.add(new Scoring.Sequence(tok.encode(q.prompt()), t));
+    }
+    double before = answerLogprob(student, targets);
+    // an untrained model fails every attempt: the loss is the mean over the 6 attempts of the
+    // answer's mean negative log-likelihood, i.e. minus the answers' mean token log-prob
+    SdpoStep.Report first = SdpoStep.run(setup, qs, new Rng(1));
+    assertThat(first.metrics().get("success_fraction")).isZero();
+    assertThat(first.metrics().get("sft_sample_fraction")).isEqualTo(1.0);
+    assertThat(first.metrics().get("loss")).isCloseTo(-before, within(1e-4));
+    for (int k = 0; k < 10; k++) {
+      SdpoStep.run(setup, qs, new Rng(2 + k));
+    }
+    assertThat(answerLogprob(student, targets)).isGreaterThan(before + 1.0);
+    // with feedback off nothing is revealed: no step
+    SdpoStep.Setup silent = new SdpoStep.Setup(student, setup.teacher(), tok,
+        env.withFeedback(FeedbackLevel.NONE), setup.sampling(), 3, setup.reprompt(), setup.loss(),
+        setup.algorithm(), setup.grpo(), setup.optimizer(), 3e-3, 1.0, 1, 1);
+    SdpoStep.Report none = SdpoStep.run(silent, qs, new Rng(20));
+    assertThat(none.metrics().get("step_skipped")).isEqualTo(1.0);
+    assertThat(none.metrics().get("sft_sample_fraction")).isZero();
+  }
+
+  /** The mean over sequences of each sequence's mean token log-probability. */
+  private static double answerLogprob(Gpt m, List<Scoring.Sequence> seqs) {
+    Tensor lp = Scoring.responseLogitsNoGrad(m, seqs).logSoftmax();
+    double total = 0;
+    int row = 0;
+    for (Scoring.Sequence s : seqs) {
+      double seq = 0;
+      for (int t : s.response()) {
+        seq += lp.get(row++, t);
+      }
+      total += seq / s.response().length;
+    }
+    return total / seqs.size();
   }
 }
