@@ -25,26 +25,44 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code ./sdpo bench sdpo}: one training step of GRPO and of SDPO side by side (same model, same
- * questions, same seeds), split into sampling, verification, teacher scoring and update.
+ * questions, same seeds), split into sampling, verification, teacher scoring and update. By
+ * default at the demo's settings (addition, 16 questions x G 8, 6 new tokens, compact templates,
+ * frozen teacher, the 4-layer model with 32 positions); {@code --env code} measures the earlier
+ * demo's (256 positions, 32 new tokens, the reference templates, EMA teacher).
  */
 @Command(name = "sdpo", mixinStandardHelpOptions = true,
     description = "Time of one GRPO and one SDPO step, split into sampling, verification, teacher and update.")
 final class BenchSdpoCommand implements Callable<Integer> {
-  @Option(names = "--questions", description = "default: ${DEFAULT-VALUE}") int questions = 8;
+  @Option(names = "--env", description = "addition (the demo's settings) or code (default: "
+      + "${DEFAULT-VALUE})") String envName = "addition";
+  @Option(names = "--questions", description = "default: 16 (addition), 8 (code)") Integer questions;
   @Option(names = "--group", description = "G (default: ${DEFAULT-VALUE})") int group = 8;
-  @Option(names = "--max-new", description = "default: ${DEFAULT-VALUE}") int maxNew = 32;
+  @Option(names = "--max-new", description = "default: 6 (addition), 32 (code)") Integer maxNew;
   @Option(names = "--rounds", description = "measured steps per method (default: ${DEFAULT-VALUE})")
-  int rounds = 3;
+  int rounds = 10;
 
   @Override
   public Integer call() {
+    boolean code = envName.equals("code");
+    if (!code && !envName.equals("addition")) {
+      throw new IllegalArgumentException("--env must be addition or code, got " + envName);
+    }
+    int q = questions != null ? questions : code ? 8 : 16;
+    int newTokens = maxNew != null ? maxNew : code ? 32 : 6;
+    int positions = code ? 256 : 32;
     CharTokenizer tok = CharTokenizer.ascii();
-    GptConfig cfg = GptConfig.of(tok.vocabSize(), 256, 128, 4, 4);
-    System.out.printf(Locale.ROOT, "sdpo bench sdpo: code environment, %d questions x G %d, %d new "
-        + "tokens, model n_embd 128, 4 layers, %d parameters%n", questions, group, maxNew,
-        cfg.parameterCount());
+    GptConfig cfg = GptConfig.of(tok.vocabSize(), positions, 128, 4, 4);
+    System.out.printf(Locale.ROOT, "sdpo bench sdpo: %s environment, %d questions x G %d, %d new "
+        + "tokens, %s templates, %s teacher, model n_embd 128, 4 layers, %d positions, %d "
+        + "parameters, %d rounds after one warm-up%n", envName, q, group, newTokens,
+        code ? "reference" : "compact", code ? "EMA" : "frozen", positions, cfg.parameterCount(),
+        rounds);
     System.out.println("backend: " + Backends.describe());
-    Environment env = Verifiers.byName("code").withFeedback(FeedbackLevel.FULL);
+    Environment env = Verifiers.byName(envName).withFeedback(FeedbackLevel.FULL);
+    Reprompt.Config rc = new Reprompt.Config(code ? Reprompt.Templates.reference()
+        : Reprompt.Templates.compact(), true, true, true, 1.0, positions - newTokens,
+        Reprompt.Truncation.CUT_CONTEXT);
+    Teacher.Kind kind = code ? Teacher.Kind.EMA : Teacher.Kind.FROZEN;
     String[] keys = {"time_sampling_ms", "time_verification_ms", "time_teacher_ms", "time_update_ms"};
     double[][] totals = new double[2][keys.length + 1];
     Gpt[] students = new Gpt[2];
@@ -52,7 +70,7 @@ final class BenchSdpoCommand implements Callable<Integer> {
     AdamW[] opts = new AdamW[2];
     for (int m = 0; m < 2; m++) {
       students[m] = Gpt.init(cfg, DType.FLOAT32, new Rng(1));
-      teachers[m] = Teacher.create(Teacher.Kind.EMA, students[m], 0.05);
+      teachers[m] = Teacher.create(kind, students[m], 0.05);
       opts[m] = new AdamW(students[m].namedParameters(), AdamW.Settings.gpt());
     }
     // round -1 warms the JIT and the buffer pools up for both; then the methods alternate
@@ -60,12 +78,12 @@ final class BenchSdpoCommand implements Callable<Integer> {
       for (int m = 0; m < 2; m++) {
         SdpoStep.Algorithm algo = m == 0 ? SdpoStep.Algorithm.grpo() : SdpoStep.Algorithm.sdpo();
         SdpoStep.Setup s = new SdpoStep.Setup(students[m], teachers[m], tok, env,
-            Sampler.Settings.sample(1.0, maxNew, 100 + r), group,
-            Reprompt.Config.richFeedback(256 - maxNew), DistillConfig.reverseKlTopK(20), algo,
+            Sampler.Settings.sample(1.0, newTokens, 100 + r), group, rc,
+            DistillConfig.reverseKlTopK(20), algo,
             Grpo.Config.reference(), opts[m], 1e-5, 1.0, 1,
             Runtime.getRuntime().availableProcessors());
         long t0 = System.nanoTime();
-        Map<String, Double> mt = SdpoStep.run(s, env.tasks(Split.TRAIN, questions, 200 + r, 1),
+        Map<String, Double> mt = SdpoStep.run(s, env.tasks(Split.TRAIN, q, 200 + r, code ? 1 : 0),
             new Rng(r + 10)).metrics();
         double total = (System.nanoTime() - t0) / 1e6;
         if (r >= 0) {
@@ -83,8 +101,8 @@ final class BenchSdpoCommand implements Callable<Integer> {
       System.out.printf(Locale.ROOT, "%-6s %12.1f %14.1f %12.1f %12.1f %12.1f%n", names[m],
           totals[m][0], totals[m][1], totals[m][2], totals[m][3], totals[m][4]);
     }
-    System.out.printf(Locale.ROOT, "SDPO step / GRPO step: %+.0f%%%n",
-        100 * (totals[1][4] / totals[0][4] - 1));
+    System.out.printf(Locale.ROOT, "SDPO step / GRPO step: %.2fx (%+.0f%%)%n",
+        totals[1][4] / totals[0][4], 100 * (totals[1][4] / totals[0][4] - 1));
     return 0;
   }
 }

@@ -47,6 +47,29 @@ final class Charts {
     });
   }
 
+  /** Points without lines (one series per labelled point or group), error bars where given. */
+  static void scatter(Path file, String title, String xTitle, String yTitle, List<Series> series)
+      throws IOException {
+    System.setProperty("java.awt.headless", "true");
+    XYChart c = new XYChartBuilder().width(WIDTH).height(HEIGHT).title(title).xAxisTitle(xTitle)
+        .yAxisTitle(yTitle).build();
+    c.getStyler().setDefaultSeriesRenderStyle(
+        org.knowm.xchart.XYSeries.XYSeriesRenderStyle.Scatter);
+    c.getStyler().setMarkerSize(10);
+    for (Series s : series) {
+      if (s.err() == null) {
+        c.addSeries(s.name(), s.x(), finite(s.y()));
+      } else {
+        c.addSeries(s.name(), s.x(), finite(s.y()), finite(s.err()));
+      }
+    }
+    AtomicFiles.write(file, tmp -> {
+      try (java.io.OutputStream os = java.nio.file.Files.newOutputStream(tmp)) {
+        BitmapEncoder.saveBitmap(c, os, BitmapEncoder.BitmapFormat.PNG);
+      }
+    });
+  }
+
   /** Non-finite values are drawn as 0 (xchart rejects NaN). */
   private static double[] finite(double[] v) {
     double[] o = v.clone();

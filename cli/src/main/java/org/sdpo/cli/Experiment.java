@@ -16,11 +16,13 @@ import org.sdpo.core.TrainConfig;
  * An experiment file ({@code ./sdpo experiment --config FILE}): a base model (pre-trained and
  * cached, or a checkpoint directory), seeds, and either training arms ({@code kind: train}: each
  * arm is a set of {@code ./sdpo train} options over the shared ones, run once per seed) or a
- * test-time comparison ({@code kind: test_time}).
+ * test-time comparison ({@code kind: test_time}). With {@code gap_gain: true} a train experiment
+ * also measures each arm's initial self-teacher gap on the base model and plots the final gain
+ * against it.
  */
 record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spec base, Path model,
     List<Long> seeds, Map<String, Object> train, Map<String, Map<String, Object>> arms,
-    Map<String, Object> testTime) {
+    Map<String, Object> testTime, boolean gapGain) {
 
   static Experiment read(Path file) throws IOException {
     ObjectMapper yaml = new ObjectMapper(new YAMLFactory());
@@ -36,7 +38,7 @@ record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spe
     for (var it = n.fieldNames(); it.hasNext(); ) {
       String k = it.next();
       if (!List.of("name", "description", "kind", "out", "cache", "base", "model", "seeds", "train",
-          "arms", "test_time").contains(k)) {
+          "arms", "test_time", "gap_gain").contains(k)) {
         throw new IllegalArgumentException(file + ": unknown key '" + k + "'");
       }
     }
@@ -65,15 +67,22 @@ record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spe
           Path.of(n.path("cache").asText("runs/cache")),
           n.has("base") ? spec(TrainConfig.scalars(n.get("base"))) : null,
           n.has("model") ? Path.of(n.get("model").asText()) : null, seeds,
-          TrainConfig.scalars(n.path("train")), arms, TrainConfig.scalars(n.path("test_time")));
+          TrainConfig.scalars(n.path("train")), arms, TrainConfig.scalars(n.path("test_time")),
+          n.path("gap_gain").asBoolean(false));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
     }
   }
 
-  /** Pre-training settings over the demo's defaults; an unknown key is an error. */
+  /**
+   * Pre-training settings over a named recipe ({@code recipe: key}; default: the demo's base
+   * model); an unknown key is an error.
+   */
   static BaseModels.Spec spec(Map<String, Object> m) {
-    return BaseModels.Spec.fromMap(m, Demo.defaultBase(1));
+    Map<String, Object> rest = new LinkedHashMap<>(m);
+    Object recipe = rest.remove("recipe");
+    return BaseModels.Spec.fromMap(rest, recipe == null ? Demo.defaultBase(1)
+        : BaseModels.recipe(String.valueOf(recipe), 1));
   }
 
   static String str(Map<String, Object> m, String k) {

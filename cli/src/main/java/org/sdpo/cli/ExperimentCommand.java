@@ -1,16 +1,10 @@
 package org.sdpo.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
 import org.sdpo.core.BaseModels;
@@ -52,7 +46,8 @@ final class ExperimentCommand implements Callable<Integer> {
     if (base == null) {
       System.out.println("base model: " + e.base().toJson());
       try (ProgressBar pb = Progress.bar("pretrain", e.base().steps())) {
-        base = BaseModels.ensure(e.base(), e.cache(), 40, System.out::println, m -> {
+        base = BaseModels.ensure(e.base(), e.cache(),
+            Verifiers.byName(e.base().env()).responseBudget(), System.out::println, m -> {
           pb.stepTo(m.step());
           pb.setExtraMessage(String.format(Locale.ROOT, "loss %.3f", m.loss()));
         });
@@ -71,14 +66,12 @@ final class ExperimentCommand implements Callable<Integer> {
 
   /** Runs (or reuses) every arm x seed and aggregates the validation curves. */
   static Map<String, Object> trainArms(Experiment e, Path base) throws Exception {
-    ObjectMapper json = new ObjectMapper();
-    Map<String, Map<Long, TreeMap<Long, Double>>> curves = new LinkedHashMap<>();
-    Map<String, Map<Long, Double>> finalPass = new LinkedHashMap<>();
-    Map<String, Map<Long, Double>> secondsPerStep = new LinkedHashMap<>();
+    Map<String, Map<Long, ExperimentResults.Run>> runs = new LinkedHashMap<>();
     String key = null;
     Map<Long, Double> baseAcc = new LinkedHashMap<>();
     Gpt baseModel = Checkpoint.load(base, DType.FLOAT32);
     Tokenizer baseTok = Tokenizer.load(base);
+    Map<String, TrainConfig> armConfig = new LinkedHashMap<>();
     for (var arm : e.arms().entrySet()) {
       for (long seed : e.seeds()) {
         Map<String, Object> m = new LinkedHashMap<>(e.train());
@@ -88,6 +81,7 @@ final class ExperimentCommand implements Callable<Integer> {
         m.put("out", dir.toString());
         m.put("seed", seed);
         TrainConfig c = TrainConfig.of(m);
+        armConfig.putIfAbsent(arm.getKey(), c);
         key = "avg_at_" + c.integer("val_k");
         if (!baseAcc.containsKey(seed)) { // generation 0: the base model, same tasks as later
           Environment env = Verifiers.byName(c.str("env"))
@@ -106,91 +100,18 @@ final class ExperimentCommand implements Callable<Integer> {
             });
           }
         }
-        TreeMap<Long, Double> curve = new TreeMap<>();
-        curve.put(0L, baseAcc.get(seed));
-        double pass = Double.NaN;
-        double sec = 0;
-        int steps = 0;
-        for (String l : Files.readAllLines(dir.resolve(Trainer.METRICS), StandardCharsets.UTF_8)) {
-          if (l.isBlank()) {
-            continue;
-          }
-          JsonNode j = json.readTree(l);
-          sec += j.path("step_seconds").asDouble(0);
-          steps++;
-          if (j.has("val_" + key)) {
-            curve.put(j.path("generations").asLong(), j.path("val_" + key).asDouble());
-            pass = j.path("val_" + key.replace("avg", "pass")).asDouble();
-          }
-        }
-        curves.computeIfAbsent(arm.getKey(), k -> new LinkedHashMap<>()).put(seed, curve);
-        finalPass.computeIfAbsent(arm.getKey(), k -> new LinkedHashMap<>()).put(seed, pass);
-        secondsPerStep.computeIfAbsent(arm.getKey(), k -> new LinkedHashMap<>())
-            .put(seed, steps == 0 ? Double.NaN : sec / steps);
+        runs.computeIfAbsent(arm.getKey(), k -> new LinkedHashMap<>())
+            .put(seed, ExperimentResults.Run.read(dir.resolve(Trainer.METRICS), key,
+                baseAcc.get(seed)));
       }
     }
-    return aggregate(e, key, curves, finalPass, secondsPerStep);
-  }
-
-  private static Map<String, Object> aggregate(Experiment e, String key,
-      Map<String, Map<Long, TreeMap<Long, Double>>> curves, Map<String, Map<Long, Double>> finalPass,
-      Map<String, Map<Long, Double>> secondsPerStep) throws Exception {
-    String label = key.replace("_at_", "@");
-    StringBuilder csv = new StringBuilder("arm,generations,mean,ci95,seeds\n");
-    StringBuilder md = new StringBuilder("| arm | final " + label + " (mean ± 95% CI) | final pass@"
-        + key.substring(key.lastIndexOf('_') + 1) + " | per seed | s/step |\n|---|---|---|---|---|\n");
-    List<Charts.Series> series = new ArrayList<>();
-    Map<String, Object> arms = new LinkedHashMap<>();
-    for (var arm : curves.entrySet()) {
-      Map<Long, TreeMap<Long, Double>> bySeed = arm.getValue();
-      // generations every seed validated at
-      TreeMap<Long, Double> first = bySeed.values().iterator().next();
-      List<Double> xs = new ArrayList<>();
-      List<double[]> ys = new ArrayList<>();
-      for (long g : first.keySet()) {
-        if (bySeed.values().stream().allMatch(c -> c.containsKey(g))) {
-          double[] v = bySeed.values().stream().mapToDouble(c -> c.get(g)).toArray();
-          double[] mc = Stats.meanCi95(v);
-          xs.add((double) g);
-          ys.add(mc);
-          csv.append(String.format(Locale.ROOT, "%s,%d,%.6f,%.6f,%d%n", arm.getKey(), g, mc[0],
-              mc[1], v.length));
-        }
+    Map<String, ExperimentResults.Gap> gaps = null;
+    if (e.gapGain()) {
+      gaps = new LinkedHashMap<>();
+      for (var arm : armConfig.entrySet()) {
+        gaps.put(arm.getKey(), ExperimentResults.initialGap(baseModel, baseTok, arm.getValue()));
       }
-      series.add(new Charts.Series(arm.getKey(), xs.stream().mapToDouble(Double::doubleValue)
-          .toArray(), ys.stream().mapToDouble(a -> a[0]).toArray(),
-          ys.stream().mapToDouble(a -> Double.isNaN(a[1]) ? 0 : a[1]).toArray()));
-      double[] fin = bySeed.values().stream().mapToDouble(c -> c.lastEntry().getValue()).toArray();
-      double[] mc = Stats.meanCi95(fin);
-      double[] pass = Stats.meanCi95(finalPass.get(arm.getKey()).values().stream()
-          .mapToDouble(Double::doubleValue).toArray());
-      double sps = Stats.meanCi95(secondsPerStep.get(arm.getKey()).values().stream()
-          .mapToDouble(Double::doubleValue).toArray())[0];
-      StringBuilder per = new StringBuilder();
-      for (double f : fin) {
-        per.append(per.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.3f", f));
-      }
-      md.append(String.format(Locale.ROOT, "| %s | %.3f ± %s | %.3f | %s | %.2f |%n", arm.getKey(),
-          mc[0], Double.isNaN(mc[1]) ? "n/a" : String.format(Locale.ROOT, "%.3f", mc[1]), pass[0],
-          per, sps));
-      Map<String, Object> a = new LinkedHashMap<>();
-      a.put("final_" + key, mc[0]);
-      a.put("final_" + key + "_ci95", mc[1]);
-      a.put("final_per_seed", fin);
-      a.put("seconds_per_step", sps);
-      arms.put(arm.getKey(), a);
     }
-    AtomicFiles.writeString(e.out().resolve("results.csv"), csv);
-    AtomicFiles.writeString(e.out().resolve("results.md"), md);
-    Charts.lines(e.out().resolve("accuracy.png"), e.name() + ": held-out " + label
-        + " (mean ± 95% CI over " + e.seeds().size() + " seeds)", "generations", label, series,
-        false);
-    System.out.println();
-    System.out.print(md);
-    System.out.println("chart: " + e.out().resolve("accuracy.png"));
-    Map<String, Object> s = new LinkedHashMap<>();
-    s.put("metric", key);
-    s.put("arms", arms);
-    return s;
+    return ExperimentResults.aggregate(e, key, runs, gaps, System.out);
   }
 }

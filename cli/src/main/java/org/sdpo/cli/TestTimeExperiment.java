@@ -9,6 +9,8 @@ import java.util.Locale;
 import java.util.Map;
 import me.tongfei.progressbar.ProgressBar;
 import org.sdpo.core.DistillConfig;
+import org.sdpo.core.Reprompt;
+import org.sdpo.core.Teacher;
 import org.sdpo.core.TestTime;
 import org.sdpo.tensor.DType;
 import org.sdpo.transformer.Gpt;
@@ -41,7 +43,9 @@ final class TestTimeExperiment {
     DEFAULTS.put("budget", 64);
     DEFAULTS.put("batch", 8);
     DEFAULTS.put("lr", 1e-4);
+    DEFAULTS.put("teacher", "ema");
     DEFAULTS.put("teacher_update_rate", 0.01);
+    DEFAULTS.put("templates", "reference");
     DEFAULTS.put("max_new_tokens", 40);
     DEFAULTS.put("best_of_n", 256);
   }
@@ -65,8 +69,10 @@ final class TestTimeExperiment {
     int budget = Experiment.i(o, "budget");
     int threads = Runtime.getRuntime().availableProcessors();
     TestTime.Settings s = new TestTime.Settings(Experiment.i(o, "batch"), budget,
-        Experiment.d(o, "lr"), Experiment.d(o, "teacher_update_rate"),
-        DistillConfig.reverseKlTopK(20), 5.0, 1.0, Experiment.i(o, "max_new_tokens"), threads);
+        Experiment.d(o, "lr"), Teacher.Kind.valueOf(Experiment.str(o, "teacher")
+            .toUpperCase(Locale.ROOT)), Experiment.d(o, "teacher_update_rate"),
+        DistillConfig.reverseKlTopK(20), 5.0, 1.0, Experiment.i(o, "max_new_tokens"),
+        Reprompt.Templates.named(Experiment.str(o, "templates")), threads);
     long seed0 = e.seeds().get(0);
 
     // questions the base model rarely solves

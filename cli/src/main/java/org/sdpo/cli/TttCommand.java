@@ -24,7 +24,8 @@ import picocli.CommandLine.Option;
     description = "Test-time SDPO on one hard question vs best-of-k and multi-turn: discovery@k.")
 final class TttCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "Base checkpoint.") Path model;
-  @Option(names = "--env", required = true, description = "code, arith or tool.") String env;
+  @Option(names = "--env", required = true, description = "code, arith, tool, addition or key.")
+  String env;
   @Option(names = "--feedback", description = "default: ${DEFAULT-VALUE}") String feedback = "full";
   @Option(names = "--task-file", required = true, description = "Tasks (JSONL).") Path taskFile;
   @Option(names = "--index", description = "Which task of the file (default: ${DEFAULT-VALUE}).")
@@ -38,6 +39,10 @@ final class TttCommand implements Callable<Integer> {
   @Option(names = "--max-new", description = "default: ${DEFAULT-VALUE}") int maxNew = 48;
   @Option(names = "--best-of-n", description = "Samples for the unbiased best-of-k estimate "
       + "(default: 4 x budget).") Integer bestOfN;
+  @Option(names = "--templates", description = "Teacher-context templates: reference or compact "
+      + "(default: the base model's, from base.json; else reference).") String templates;
+  @Option(names = "--teacher", description = "ema, frozen, trust_region or live (default: "
+      + "${DEFAULT-VALUE}).") String teacher = "ema";
   @Option(names = "--out", description = "Write the report as JSON here.") Path out;
 
   @Override
@@ -51,9 +56,12 @@ final class TttCommand implements Callable<Integer> {
           + index + " is out of range");
     }
     Task task = tasks.get(index);
-    TestTime.Settings s = new TestTime.Settings(batch, budget, lr, 0.01,
+    String t = templates != null ? templates
+        : GapCommand.baseInfo(model).path("templates").asText("reference");
+    TestTime.Settings s = new TestTime.Settings(batch, budget, lr,
+        org.sdpo.core.Teacher.Kind.valueOf(teacher.toUpperCase(Locale.ROOT)), 0.01,
         org.sdpo.core.DistillConfig.reverseKlTopK(20), 5.0, 1.0, maxNew,
-        Runtime.getRuntime().availableProcessors());
+        org.sdpo.core.Reprompt.Templates.named(t), Runtime.getRuntime().availableProcessors());
     System.out.println("sdpo ttt: task " + task.id() + ", budget " + budget + " generations, "
         + seeds + " seeds, batch " + batch);
     int[] sdpo = new int[seeds];

@@ -62,6 +62,54 @@ class ExperimentCommandTest {
     assertThat(again.out()).contains("grpo seed 1: finished earlier, kept");
   }
 
+  /**
+   * The analyses of the paper's claims on a micro base model: generations to GRPO's final
+   * accuracy, accuracy by difficulty, whether the models still read their context, and the gain
+   * against the initial gap.
+   */
+  @Test
+  void gapGainDifficultyAndContextReadingAreSummarised() throws Exception {
+    Path out = dir.resolve("gg");
+    Path cfg = dir.resolve("gg.yaml");
+    Files.writeString(cfg, "name: gg\nout: " + out + "\ncache: " + dir.resolve("cache")
+        + "\nbase: {env: addition, tasks: 200, plain_copies: 2, feedback_docs: 'full:1,partial:1',"
+        + " demonstration_rate: 0.5, templates: compact, layout: documents, n_layer: 1, n_head: 2,"
+        + " n_embd: 32, block_size: 32, batch_size: 16, steps: 10, warmup: 2, probe_every: 5,"
+        + " stop_at_student: 0.0}\nseeds: [1, 2]\ngap_gain: true\n"
+        + "train:\n  env: addition\n  templates: compact\n  steps: 2\n  questions_per_step: 2\n"
+        + "  group_size: 2\n  max_new_tokens: 6\n  max_reprompt_len: 26\n  val_every: 1\n"
+        + "  val_tasks: 8\n  val_k: 1\n  val_teacher: true\n  viewer_samples: 0\n"
+        + "arms:\n  grpo: {algorithm: grpo}\n  sdpo_full: {feedback: full}\n"
+        + "  sdpo_partial: {feedback: partial}\n  sdpo_siblings: {feedback: none}\n");
+    GradCheckCommandTest.Result r = GradCheckCommandTest.run("experiment", "--config", cfg.toString());
+    assertThat(r.exit()).as(r.err()).isZero();
+    String md = Files.readString(out.resolve("results.md"));
+    assertThat(md).contains("generations to GRPO's final mean", "by difficulty",
+        "Does the model still read its context?", "| sdpo_partial | partial feedback |",
+        "| sdpo_siblings | demonstration |", "| grpo | full feedback |");
+    for (String png : new String[] {"accuracy.png", "difficulty.png", "context_reading.png",
+        "gap_gain.png"}) {
+      assertThat(ImageIO.read(out.resolve(png).toFile()).getWidth()).as(png).isEqualTo(800);
+    }
+    JsonNode s = new ObjectMapper().readTree(out.resolve("summary.json").toFile());
+    assertThat(s.path("gap_gain").path("sdpo_full").path("initial_gap").isNumber()).isTrue();
+    assertThat(s.path("arms").path("sdpo_full").has("final_vs_grpo")).isTrue();
+  }
+
+  @Test
+  void finalIntervalsAgainstGrpo() {
+    assertThat(ExperimentResults.versus(new double[] {0.3, 0.05}, new double[] {0.1, 0.05}))
+        .isEqualTo("above, intervals apart");
+    assertThat(ExperimentResults.versus(new double[] {0.3, 0.15}, new double[] {0.1, 0.1}))
+        .isEqualTo("intervals overlap");
+    assertThat(ExperimentResults.versus(new double[] {0.0, 0.01}, new double[] {0.1, 0.05}))
+        .isEqualTo("below, intervals apart");
+    java.util.TreeMap<Long, Double> c = new java.util.TreeMap<>(java.util.Map.of(0L, 0.1, 10L, 0.2,
+        20L, 0.3));
+    assertThat(ExperimentResults.firstReaching(c, 0.2)).isEqualTo(10L);
+    assertThat(ExperimentResults.firstReaching(c, 0.5)).isNull();
+  }
+
   @Test
   void testTimeExperimentWritesDiscoveryCurves() throws Exception {
     Path model = tinyModel();

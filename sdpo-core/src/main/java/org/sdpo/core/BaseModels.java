@@ -134,7 +134,7 @@ public final class BaseModels {
       return x.doubleValue();
     }
 
-    /** First 12 hex digits of the SHA-256 of the settings' JSON. */
+    /** First 12 hex digits of the SHA-256 of the settings' JSON (the corpus is not in it). */
     public String hash() {
       try {
         byte[] d = MessageDigest.getInstance("SHA-256")
@@ -172,7 +172,7 @@ public final class BaseModels {
   }
 
   /** The names of the built-in recipes. */
-  public static final List<String> RECIPES = List.of("addition", "addition-micro", "code");
+  public static final List<String> RECIPES = List.of("addition", "addition-micro", "key", "code");
 
   /**
    * A built-in recipe:
@@ -188,6 +188,9 @@ public final class BaseModels {
    *       pre-training once the student answers 10% of held-out questions while the teacher, given
    *       the answer as feedback, reads it (>= 80% and >= 30 points above the student).
    *   <li>{@code addition-micro}: the same pipeline in seconds, for tests and CI (learns nothing).
+   *   <li>{@code key}: the test-time claim's base model: the same architecture trained on hidden
+   *       keys, half of the documents with a Wordle-style mask of a guess in the context, so that
+   *       the teacher copies the letters a mask reveals (the student cannot know any key).
    *   <li>{@code code}: the earlier demo's model on the {@code code} environment (reference
    *       templates, stream layout), the hard case: it does not learn to read its context.
    * </ul>
@@ -200,6 +203,9 @@ public final class BaseModels {
       case "addition-micro":
         return new Spec("addition", 0, 200, 2, "full:1,partial:1", 0.5, "compact", "documents",
             1, 2, 32, 32, 16, 20, 2e-3, 2e-4, 2, seed, 10, 0);
+      case "key":
+        return new Spec("key", 0, 40_000, 1, "full:1", 0.0, "compact", "documents", 4, 4, 128, 32,
+            128, 600, 2e-3, 2e-4, 50, seed, 0, 0);
       case "code":
         return new Spec("code", 1, 3000, 3, "full:1", 1.0, "reference", "stream", 4, 4, 128, 384, 8,
             600, 2e-3, 2e-4, 30, seed, 0, 0);
@@ -209,9 +215,40 @@ public final class BaseModels {
     }
   }
 
-  /** The cache directory of a spec under {@code root}. */
+  /**
+   * The cache directory of a spec under {@code root}: named by the hash of the settings and of the
+   * teaching corpus they produce, so that a change to an environment's tasks, feedback or
+   * templates trains a new model instead of reusing a stale one.
+   */
   public static Path dir(Spec s, Path root) {
-    return root.resolve("base-" + s.env() + "-" + s.hash());
+    return dir(s, root, corpus(s));
+  }
+
+  private static Path dir(Spec s, Path root, List<String> corpus) {
+    try {
+      MessageDigest md = MessageDigest.getInstance("SHA-256");
+      md.update(s.toJson().toString().getBytes(StandardCharsets.UTF_8));
+      for (String line : corpus) {
+        md.update(line.getBytes(StandardCharsets.UTF_8));
+        md.update((byte) '\n');
+      }
+      return root.resolve("base-" + s.env() + "-" + HexFormat.of().formatHex(md.digest())
+          .substring(0, 12));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The corpus file's lines: the spec's teaching documents, shuffled, in its layout's format. */
+  static List<String> corpus(Spec s) {
+    Environment env = Verifiers.byName(s.env()).withFeedback(FeedbackLevel.FULL);
+    List<TeachingCorpus.Doc> docs = new ArrayList<>(TeachingCorpus.docs(env, s.tasks(), s.seed(),
+        Reprompt.Templates.named(s.templates()), s.mix()));
+    // shuffled so that a window or a batch mixes plain and teacher-context documents
+    java.util.Collections.shuffle(docs, new java.util.Random(s.seed()));
+    return Pretrainer.Layout.parse(s.layout()) == Pretrainer.Layout.DOCUMENTS
+        ? TeachingCorpus.pairsJsonl(docs)
+        : TeachingCorpus.jsonl(docs.stream().map(TeachingCorpus.Doc::text).toList());
   }
 
   /**
@@ -223,27 +260,20 @@ public final class BaseModels {
    */
   public static Path ensure(Spec s, Path root, int maxNewTokens, Consumer<String> log,
       Pretrainer.Listener listener) throws IOException {
-    Path dir = dir(s, root);
+    List<String> lines = corpus(s);
+    Path dir = dir(s, root, lines);
     if (Files.exists(dir.resolve(INFO))) {
-      log.accept("base model: reusing " + dir + " (same settings)");
+      log.accept("base model: reusing " + dir + " (same settings and teaching corpus)");
       return dir;
     }
     Path partial = dir.resolveSibling(dir.getFileName() + ".partial");
     boolean resume = Files.exists(partial.resolve(Pretrainer.STATE));
     Files.createDirectories(partial);
     Path corpus = partial.resolve("corpus.jsonl");
-    Environment env = Verifiers.byName(s.env()).withFeedback(FeedbackLevel.FULL);
     Pretrainer.Layout layout = Pretrainer.Layout.parse(s.layout());
-    List<TeachingCorpus.Doc> docs = TeachingCorpus.docs(env, s.tasks(), s.seed(),
-        Reprompt.Templates.named(s.templates()), s.mix());
-    // shuffled so that a window mixes plain and teacher-context documents
-    docs = new ArrayList<>(docs);
-    java.util.Collections.shuffle(docs, new java.util.Random(s.seed()));
-    Files.write(corpus, layout == Pretrainer.Layout.DOCUMENTS ? TeachingCorpus.pairsJsonl(docs)
-        : TeachingCorpus.jsonl(docs.stream().map(TeachingCorpus.Doc::text).toList()),
-        StandardCharsets.UTF_8);
+    Files.write(corpus, lines, StandardCharsets.UTF_8);
     log.accept("base model: " + (resume ? "resuming" : "pre-training") + " in " + partial + " on "
-        + docs.size() + " teaching documents from " + s.tasks() + " " + s.env() + " tasks");
+        + lines.size() + " teaching documents from " + s.tasks() + " " + s.env() + " tasks");
     CharTokenizer tok = CharTokenizer.ascii();
     GapProbe probe = s.probeEvery() == 0 ? null : new GapProbe(Verifiers.byName(s.env()), tok,
         s.probeSettings(maxNewTokens, Runtime.getRuntime().availableProcessors()), s.probeEvery(),
@@ -257,7 +287,7 @@ public final class BaseModels {
     info.put("steps_trained", last.step());
     info.put("stopped_by_probe", last.stopped());
     info.put("seconds", (System.nanoTime() - t0) / 1e9);
-    info.put("documents", docs.size());
+    info.put("documents", lines.size());
     if (!last.probe().isEmpty()) {
       info.set("probe", new ObjectMapper().valueToTree(new LinkedHashMap<>(last.probe())));
     }

@@ -26,11 +26,13 @@ public final class TestTime {
   private TestTime() {}
 
   /** The settings of a test-time run. */
-  public record Settings(int batch, int budget, double lr, double teacherRate, DistillConfig loss,
-      Double advantageClip, double temperature, int maxNewTokens, int threads) {
+  public record Settings(int batch, int budget, double lr, Teacher.Kind teacher, double teacherRate,
+      DistillConfig loss, Double advantageClip, double temperature, int maxNewTokens,
+      Reprompt.Templates templates, int threads) {
     public static Settings reference(int budget, int maxNewTokens) {
-      return new Settings(16, budget, 1e-4, 0.01, DistillConfig.reverseKlTopK(20), 5.0, 1.0,
-          maxNewTokens, Runtime.getRuntime().availableProcessors());
+      return new Settings(16, budget, 1e-4, Teacher.Kind.EMA, 0.01,
+          DistillConfig.reverseKlTopK(20), 5.0, 1.0, maxNewTokens, Reprompt.Templates.reference(),
+          Runtime.getRuntime().availableProcessors());
     }
   }
 
@@ -40,11 +42,11 @@ public final class TestTime {
   /** Test-time SDPO from a fresh copy of the base model, for one seed. */
   public static int sdpo(Gpt base, Tokenizer tok, Environment env, Task task, Settings s, long seed) {
     Gpt student = base.copy(base.dtype());
-    Teacher teacher = Teacher.create(Teacher.Kind.EMA, student, s.teacherRate());
+    Teacher teacher = Teacher.create(s.teacher(), student, s.teacherRate());
     AdamW opt = new AdamW(student.namedParameters(), new AdamW.Settings(0.9, 0.999, 1e-8, 0.01));
     SdpoStep.Algorithm algo = s.advantageClip() == null ? SdpoStep.Algorithm.sdpo()
         : new SdpoStep.Algorithm("blend_advantage", 0.0, 1.0, s.advantageClip());
-    Reprompt.Config rc = new Reprompt.Config(Reprompt.Templates.reference(), true, true, true, 1.0,
+    Reprompt.Config rc = new Reprompt.Config(s.templates(), true, true, true, 1.0,
         base.config.nPositions() - s.maxNewTokens(), Reprompt.Truncation.CUT_CONTEXT);
     int used = 0;
     for (int round = 0; used < s.budget(); round++) {
@@ -72,9 +74,7 @@ public final class TestTime {
     for (int k = 0; k < s.budget(); k++) {
       String prompt = task.prompt();
       while (true) {
-        prompt = feedback.isEmpty() ? task.prompt() : task.prompt()
-            + "\n\nThe following is feedback from your unsuccessful earlier attempt:\n\n"
-            + String.join("\n\n", feedback) + "\n\nCorrectly solve the original question.";
+        prompt = multiTurnPrompt(task.prompt(), feedback, s.templates());
         if (tok.encode(prompt).length <= maxPrompt || feedback.isEmpty()) {
           break;
         }
@@ -93,6 +93,23 @@ public final class TestTime {
       feedback.add(v.feedback().isEmpty() ? "Wrong answer." : v.feedback());
     }
     return s.budget() + 1;
+  }
+
+  /**
+   * The multi-turn prompt: the question, then one feedback section per past attempt (oldest
+   * first), then the instruction, in the teacher's templates ({@code Q|Ffb1|Ffb2|} in the compact
+   * ones); the bare question when there is no feedback yet.
+   */
+  static String multiTurnPrompt(String question, List<String> feedback, Reprompt.Templates t) {
+    if (feedback.isEmpty()) {
+      return question;
+    }
+    StringBuilder sections = new StringBuilder();
+    for (String f : feedback) {
+      sections.append(Reprompt.fill(t.feedback(), Map.of("feedback_raw", f)));
+    }
+    return Reprompt.fill(t.reprompt(), Map.of("prompt", question, "solution", "",
+        "feedback", sections.toString()));
   }
 
   /** Successes among n i.i.d. samples of the base model (for the unbiased pass@k). */

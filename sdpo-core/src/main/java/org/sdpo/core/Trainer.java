@@ -171,6 +171,16 @@ public final class Trainer {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("avg_at_" + k, avg);
     m.put("pass_at_" + k, passed / (double) tasks.size());
+    // by difficulty, when the questions mix several: avg_at_k_d1, avg_at_k_d2, ...
+    java.util.TreeMap<Integer, int[]> byDifficulty = new java.util.TreeMap<>();
+    for (int i = 0; i < v.size(); i++) {
+      int[] n = byDifficulty.computeIfAbsent(of.get(i).difficulty(), d -> new int[2]);
+      n[0] += v.get(i).success() ? 1 : 0;
+      n[1]++;
+    }
+    if (byDifficulty.size() > 1) {
+      byDifficulty.forEach((d, n) -> m.put("avg_at_" + k + "_d" + d, n[0] / (double) n[1]));
+    }
     return m;
   }
 

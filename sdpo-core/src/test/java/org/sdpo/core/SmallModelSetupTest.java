@@ -141,7 +141,11 @@ class SmallModelSetupTest {
         BaseModels.recipe("addition-micro", 1));
     List<String> log = new java.util.ArrayList<>();
     Path d = BaseModels.ensure(micro, dir, 6, log::add, null);
-    assertThat(d.getFileName().toString()).isEqualTo("base-addition-" + micro.hash());
+    assertThat(d).isEqualTo(BaseModels.dir(micro, dir));
+    assertThat(d.getFileName().toString()).startsWith("base-addition-");
+    // the name covers the teaching corpus too: other templates, another directory
+    assertThat(BaseModels.dir(BaseModels.Spec.fromMap(Map.of("templates", "reference"), micro), dir))
+        .isNotEqualTo(d);
     assertThat(Files.readString(d.resolve(BaseModels.INFO))).contains("\"steps_trained\" : 20",
         "\"probe\"", "\"layout\" : \"documents\"");
     assertThat(Files.readAllLines(d.resolve("corpus.jsonl")).get(0)).startsWith("{\"prompt\":");

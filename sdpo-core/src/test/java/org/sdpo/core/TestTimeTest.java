@@ -3,6 +3,7 @@ package org.sdpo.core;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
@@ -36,8 +37,8 @@ class TestTimeTest {
     Gpt base = Gpt.init(GptConfig.of(tok.vocabSize(), 256, 16, 1, 2), DType.FLOAT32, new Rng(1));
     var env = Verifiers.byName("arith").withFeedback(FeedbackLevel.FULL);
     Task task = env.tasks(Split.TEST, 1, 1, 1).get(0);
-    TestTime.Settings s = new TestTime.Settings(4, 8, 1e-3, 0.01, DistillConfig.reverseKlTopK(5),
-        5.0, 1.0, 4, 1);
+    TestTime.Settings s = new TestTime.Settings(4, 8, 1e-3, Teacher.Kind.EMA, 0.01,
+        DistillConfig.reverseKlTopK(5), 5.0, 1.0, 4, Reprompt.Templates.reference(), 1);
     int a = TestTime.sdpo(base, tok, env, task, s, 1);
     int b = TestTime.multiTurn(base, tok, env, task, s, 1);
     assertThat(a).isBetween(1, 9);
@@ -45,5 +46,15 @@ class TestTimeTest {
     assertThat(TestTime.bestOfK(base, tok, env, task, s, 8, 1)).isBetween(0, 8);
     // the base model is untouched by test-time training (each seed starts from a fresh copy)
     assertThat(TestTime.sdpo(base, tok, env, task, s, 1)).isEqualTo(a);
+  }
+
+  @Test
+  void multiTurnPromptsHoldEveryPastFeedbackInTheTemplates() {
+    assertThat(TestTime.multiTurnPrompt("K0417=", List.of(), Reprompt.Templates.compact()))
+        .isEqualTo("K0417=");
+    assertThat(TestTime.multiTurnPrompt("K0417=", List.of("a???????", "??c?????"),
+        Reprompt.Templates.compact())).isEqualTo("K0417=|Fa???????|F??c?????|");
+    assertThat(TestTime.multiTurnPrompt("Q", List.of("x"), Reprompt.Templates.reference()))
+        .isEqualTo(Reprompt.assemble("Q", null, "x", Reprompt.Templates.reference()));
   }
 }

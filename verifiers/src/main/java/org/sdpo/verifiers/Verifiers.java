@@ -16,6 +16,7 @@ import org.sdpo.verifiers.addition.AdditionEnvironment;
 import org.sdpo.verifiers.arith.ArithEnvironment;
 import org.sdpo.verifiers.code.CodeEnvironment;
 import org.sdpo.verifiers.json.Json;
+import org.sdpo.verifiers.key.KeyEnvironment;
 import org.sdpo.verifiers.json.JsonException;
 import org.sdpo.verifiers.tool.ToolEnvironment;
 
@@ -28,7 +29,7 @@ public final class Verifiers {
 
   /** The built-in environments' names. */
   public static List<String> builtIn() {
-    return List.of("code", "arith", "tool", "addition");
+    return List.of("code", "arith", "tool", "addition", "key");
   }
 
   /** A built-in environment by name, at its natural feedback level. */
@@ -42,6 +43,8 @@ public final class Verifiers {
         return new ToolEnvironment(FeedbackLevel.FULL);
       case "addition":
         return new AdditionEnvironment();
+      case "key":
+        return new KeyEnvironment(FeedbackLevel.FULL);
       default:
         throw new IllegalArgumentException("unknown environment '" + name
             + "': expected one of " + builtIn() + " (or external with a command)");

@@ -30,7 +30,8 @@ class BadInputPropertyTest {
       Verifiers.byName("arith").withFeedback(FeedbackLevel.FULL),
       new ToolEnvironment(FeedbackLevel.FULL),
       new AdditionEnvironment(4, FeedbackLevel.FULL), new AdditionEnvironment(3, FeedbackLevel.PARTIAL),
-      new AdditionEnvironment(9, FeedbackLevel.UNUSABLE));
+      new AdditionEnvironment(9, FeedbackLevel.UNUSABLE),
+      new org.sdpo.verifiers.key.KeyEnvironment(FeedbackLevel.FULL));
 
   private static void wellFormed(Verdict v) {
     assertThat(v).isNotNull();
