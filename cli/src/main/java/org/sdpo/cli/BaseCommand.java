@@ -56,6 +56,10 @@ final class BaseCommand implements Callable<Integer> {
     }
     Path out = build(spec, cache);
     System.out.println("base model: " + out);
+    Path chart = Charts.probe(out);
+    if (chart != null) {
+      System.out.println("probe chart: " + chart);
+    }
     System.out.println(new ObjectMapper().readTree(out.resolve(BaseModels.INFO).toFile())
         .toPrettyString());
     return 0;

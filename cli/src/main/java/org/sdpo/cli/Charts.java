@@ -70,6 +70,40 @@ final class Charts {
     });
   }
 
+  /**
+   * The pre-training probe of a base model ({@code probe_*} in its metrics.jsonl: student and
+   * teacher accuracy against the step) as {@code probe.png} in the model's directory; returns the
+   * chart, or null if no probe ran.
+   */
+  static Path probe(Path baseDir) throws IOException {
+    java.util.Map<String, java.util.List<double[]>> byKey = new java.util.LinkedHashMap<>();
+    com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+    for (String l : java.nio.file.Files.readAllLines(baseDir.resolve("metrics.jsonl"))) {
+      if (l.isBlank()) {
+        continue;
+      }
+      com.fasterxml.jackson.databind.JsonNode j = json.readTree(l);
+      for (java.util.Iterator<String> it = j.fieldNames(); it.hasNext(); ) {
+        String k = it.next();
+        if (k.startsWith("probe_") && j.get(k).isNumber()) {
+          byKey.computeIfAbsent(k.substring("probe_".length()), x -> new java.util.ArrayList<>())
+              .add(new double[] {j.path("step").asDouble(), j.get(k).asDouble()});
+        }
+      }
+    }
+    if (byKey.isEmpty()) {
+      return null;
+    }
+    List<Series> series = new java.util.ArrayList<>();
+    byKey.forEach((k, pts) -> series.add(new Series(k.replace('_', ' '),
+        pts.stream().mapToDouble(p -> p[0]).toArray(), pts.stream().mapToDouble(p -> p[1])
+            .toArray(), null)));
+    Path out = baseDir.resolve("probe.png");
+    lines(out, "Pre-training probe: held-out accuracy without and with feedback in the context",
+        "pre-training step", "accuracy", series, false);
+    return out;
+  }
+
   /** Non-finite values are drawn as 0 (xchart rejects NaN). */
   private static double[] finite(double[] v) {
     double[] o = v.clone();

@@ -90,6 +90,7 @@ final class Demo {
           });
     }
     timings.put("pretrain_s", seconds(p0));
+    Path probeChart = Charts.probe(base);
 
     // 2. the self-teacher gap of the base model on held-out questions
     long a0 = System.nanoTime();
@@ -166,7 +167,8 @@ final class Demo {
         .append(k.replace("_s", "")).append(String.format(Locale.ROOT, " %.0f s", num(v))));
     log.println();
     log.println("time: " + t);
-    log.println("chart: " + chart);
+    log.println("chart: " + chart + (probeChart == null ? "" : ", pre-training probe: "
+        + probeChart));
     log.println("credit-assignment viewer: " + html + " (" + sdpoArm + ", "
         + step.getFileName() + ")");
     log.println("run directory: " + s.out() + " (config.json, gap.json, "

@@ -100,9 +100,15 @@ final class ExperimentCommand implements Callable<Integer> {
             });
           }
         }
-        runs.computeIfAbsent(arm.getKey(), k -> new LinkedHashMap<>())
-            .put(seed, ExperimentResults.Run.read(dir.resolve(Trainer.METRICS), key,
-                baseAcc.get(seed)));
+        ExperimentResults.Run run = ExperimentResults.Run.read(dir.resolve(Trainer.METRICS), key,
+            baseAcc.get(seed));
+        if (run.finalByDifficulty().isEmpty() && c.integer("difficulty") == 0
+            && Files.exists(dir.resolve("checkpoint").resolve(Checkpoint.WEIGHTS))) {
+          // a run logged before validation broke accuracy down by difficulty: its final checkpoint
+          run = run.withFinalByDifficulty(Checkpoint.load(dir.resolve("checkpoint"), DType.FLOAT32),
+              baseTok, c, seed);
+        }
+        runs.computeIfAbsent(arm.getKey(), k -> new LinkedHashMap<>()).put(seed, run);
       }
     }
     Map<String, ExperimentResults.Gap> gaps = null;

@@ -78,6 +78,20 @@ final class ExperimentResults {
       return new Run(curve, pass, steps == 0 ? Double.NaN : sec / steps, teacher, context,
           byDifficulty);
     }
+
+    /** The run with its final accuracy by difficulty measured on a final checkpoint. */
+    Run withFinalByDifficulty(Gpt model, Tokenizer tok, TrainConfig c, long seed) {
+      Environment env = Verifiers.byName(c.str("env"))
+          .withFeedback(FeedbackLevel.parse(c.str("feedback")));
+      String prefix = "avg_at_" + c.integer("val_k") + "_d";
+      TreeMap<Integer, Double> by = new TreeMap<>();
+      org.sdpo.core.Trainer.validate(model, tok, env, c, seed).forEach((k, v) -> {
+        if (k.startsWith(prefix)) {
+          by.put(Integer.parseInt(k.substring(prefix.length())), ((Number) v).doubleValue());
+        }
+      });
+      return new Run(curve, finalPass, secondsPerStep, teacher, studentContext, by);
+    }
   }
 
   /** An arm's initial self-teacher gap on the base model: teacher minus student accuracy. */
@@ -131,8 +145,8 @@ final class ExperimentResults {
     double[] grpoFinal = finals.containsKey("grpo") ? Stats.meanCi95(finals.get("grpo")) : null;
     Long grpoNeeds = grpoFinal == null ? null : firstReaching(meanCurves.get("grpo"), grpoFinal[0]);
     StringBuilder md = new StringBuilder("| arm | final " + label + " (mean ± 95% CI) | final pass@"
-        + k + " | per seed | generations to GRPO's final mean | final vs GRPO | s/step |\n"
-        + "|---|---|---|---|---|---|---|\n");
+        + k + " | per seed | generations to GRPO's final mean | final vs GRPO | minus GRPO, paired"
+        + " by seed | s/step |\n|---|---|---|---|---|---|---|---|\n");
     for (var arm : runs.entrySet()) {
       String name = arm.getKey();
       double[] mc = Stats.meanCi95(finals.get(name));
@@ -149,8 +163,13 @@ final class ExperimentResults {
           : needs + (name.equals("grpo") || needs == 0 || grpoNeeds == null || grpoNeeds == 0 ? ""
               : String.format(Locale.ROOT, " (%.1fx fewer)", (double) grpoNeeds / needs));
       String vs = grpoFinal == null || name.equals("grpo") ? "" : versus(mc, grpoFinal);
-      md.append(String.format(Locale.ROOT, "| %s | %.3f ± %s | %.3f | %s | %s | %s | %.2f |%n",
-          name, mc[0], ci(mc[1]), pass[0], per, reach, vs, sps));
+      // the same seed means the same training and validation questions: the paired difference
+      double[] paired = grpoFinal == null || name.equals("grpo") ? null
+          : pairedDifference(runs.get(name), runs.get("grpo"));
+      String pd = paired == null ? "" : String.format(Locale.ROOT, "%+.3f ± %s", paired[0],
+          ci(paired[1]));
+      md.append(String.format(Locale.ROOT, "| %s | %.3f ± %s | %.3f | %s | %s | %s | %s | %.2f |%n",
+          name, mc[0], ci(mc[1]), pass[0], per, reach, vs, pd, sps));
       Map<String, Object> a = new LinkedHashMap<>();
       a.put("final_" + key, mc[0]);
       a.put("final_" + key + "_ci95", mc[1]);
@@ -159,6 +178,8 @@ final class ExperimentResults {
       a.put("generations_to_grpo_final", needs);
       if (!vs.isEmpty()) {
         a.put("final_vs_grpo", vs);
+        a.put("minus_grpo_paired", paired[0]);
+        a.put("minus_grpo_paired_ci95", paired[1]);
       }
       arms.put(name, a);
     }
@@ -181,6 +202,13 @@ final class ExperimentResults {
     summary.put("metric", key);
     summary.put("arms", arms);
     return summary;
+  }
+
+  /** Mean and 95% interval of (arm final - GRPO final) over the seeds both ran. */
+  static double[] pairedDifference(Map<Long, Run> arm, Map<Long, Run> grpo) {
+    return Stats.meanCi95(arm.keySet().stream().filter(grpo::containsKey)
+        .mapToDouble(seed -> arm.get(seed).curve().lastEntry().getValue()
+            - grpo.get(seed).curve().lastEntry().getValue()).toArray());
   }
 
   /** "above, intervals apart", "intervals overlap" or "below, intervals apart". */

@@ -46,6 +46,7 @@ final class TestTimeExperiment {
     DEFAULTS.put("teacher", "ema");
     DEFAULTS.put("teacher_update_rate", 0.01);
     DEFAULTS.put("templates", "reference");
+    DEFAULTS.put("advantage_clip", 5.0); // the reference's test-time setting; null: plain SDPO
     DEFAULTS.put("max_new_tokens", 40);
     DEFAULTS.put("best_of_n", 256);
   }
@@ -71,7 +72,8 @@ final class TestTimeExperiment {
     TestTime.Settings s = new TestTime.Settings(Experiment.i(o, "batch"), budget,
         Experiment.d(o, "lr"), Teacher.Kind.valueOf(Experiment.str(o, "teacher")
             .toUpperCase(Locale.ROOT)), Experiment.d(o, "teacher_update_rate"),
-        DistillConfig.reverseKlTopK(20), 5.0, 1.0, Experiment.i(o, "max_new_tokens"),
+        DistillConfig.reverseKlTopK(20), o.get("advantage_clip") == null ? null
+            : Experiment.d(o, "advantage_clip"), 1.0, Experiment.i(o, "max_new_tokens"),
         Reprompt.Templates.named(Experiment.str(o, "templates")), threads);
     long seed0 = e.seeds().get(0);
 

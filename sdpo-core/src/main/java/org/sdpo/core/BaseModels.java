@@ -189,8 +189,9 @@ public final class BaseModels {
    *       the answer as feedback, reads it (>= 80% and >= 30 points above the student).
    *   <li>{@code addition-micro}: the same pipeline in seconds, for tests and CI (learns nothing).
    *   <li>{@code key}: the test-time claim's base model: the same architecture trained on hidden
-   *       keys, half of the documents with a Wordle-style mask of a guess in the context, so that
-   *       the teacher copies the letters a mask reveals (the student cannot know any key).
+   *       keys, two thirds of the documents with a Wordle-style mask of a guess in the context, so
+   *       that the teacher copies the letters a mask reveals and avoids the ones it rules out (the
+   *       student cannot know any key).
    *   <li>{@code code}: the earlier demo's model on the {@code code} environment (reference
    *       templates, stream layout), the hard case: it does not learn to read its context.
    * </ul>
@@ -204,8 +205,8 @@ public final class BaseModels {
         return new Spec("addition", 0, 200, 2, "full:1,partial:1", 0.5, "compact", "documents",
             1, 2, 32, 32, 16, 20, 2e-3, 2e-4, 2, seed, 10, 0);
       case "key":
-        return new Spec("key", 0, 40_000, 1, "full:1", 0.0, "compact", "documents", 4, 4, 128, 32,
-            128, 600, 2e-3, 2e-4, 50, seed, 0, 0);
+        return new Spec("key", 0, 40_000, 1, "full:2", 0.0, "compact", "documents", 4, 4, 128, 32,
+            128, 1200, 2e-3, 2e-4, 50, seed, 0, 0);
       case "code":
         return new Spec("code", 1, 3000, 3, "full:1", 1.0, "reference", "stream", 4, 4, 128, 384, 8,
             600, 2e-3, 2e-4, 30, seed, 0, 0);

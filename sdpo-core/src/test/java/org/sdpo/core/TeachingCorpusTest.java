@@ -3,13 +3,7 @@ package org.sdpo.core;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
-import org.sdpo.tensor.DType;
-import org.sdpo.tensor.Rng;
-import org.sdpo.transformer.Gpt;
-import org.sdpo.transformer.GptConfig;
-import org.sdpo.transformer.tokenizer.CharTokenizer;
 import org.sdpo.verifiers.Environment;
 import org.sdpo.verifiers.FeedbackLevel;
 import org.sdpo.verifiers.Split;
@@ -44,18 +38,5 @@ class TeachingCorpusTest {
     assertThat(docs).noneMatch(d -> d.contains("Correct solution:"));
     // difficulty 2 is the conditional family: every solution has an if
     assertThat(docs).allMatch(d -> d.contains("    if "));
-  }
-
-  @Test
-  void selfTeacherAdvantageReportsThreeAccuracies() {
-    CharTokenizer tok = CharTokenizer.ascii();
-    Gpt m = Gpt.init(GptConfig.of(tok.vocabSize(), 512, 16, 1, 2), DType.FLOAT32, new Rng(1));
-    Environment env = Verifiers.byName("arith").withFeedback(FeedbackLevel.FULL);
-    Map<String, Double> r = SelfTeacherAdvantage.measure(m, tok, env,
-        env.tasks(Split.TEST, 3, 1, 1), 2, 4, 1, Reprompt.Templates.reference(), 1);
-    assertThat(r).containsKeys("accuracy", "accuracy_with_feedback", "feedback_cases",
-        "accuracy_with_demonstration");
-    assertThat(r.get("accuracy")).isBetween(0.0, 1.0);
-    assertThat(r.get("feedback_cases")).isEqualTo(6.0 * (1 - r.get("accuracy")));
   }
 }

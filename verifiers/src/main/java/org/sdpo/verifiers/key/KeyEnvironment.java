@@ -151,8 +151,9 @@ public final class KeyEnvironment implements Environment {
   }
 
   /**
-   * Attempts as a model guessing makes them: each letter right with a probability drawn per
-   * example from [0, 0.6), else another letter; the mask then reveals those letters.
+   * Wrong attempts with every density of right letters: each letter right with a probability drawn
+   * per example from [0, 1), else another letter; the mask then reveals those letters (dense masks
+   * make the copy easy to learn, sparse ones are what a guessing model gets).
    */
   @Override
   public List<TeachingExample> teaching(Split split, int n, long seed) {
@@ -160,7 +161,7 @@ public final class KeyEnvironment implements Environment {
     List<TeachingExample> out = new ArrayList<>();
     for (Task t : tasks(split, n, seed, 0)) {
       String key = t.reference();
-      double p = 0.6 * r.nextDouble();
+      double p = r.nextDouble();
       StringBuilder sb = new StringBuilder();
       for (int i = 0; i < key.length(); i++) {
         char c = key.charAt(i);
