@@ -47,6 +47,12 @@ final class PretrainCommand implements Callable<Integer> {
   @Option(names = "--layout", description = "stream (random windows of the joined documents) or "
       + "documents (one document per row from position 0, the loss on completions only) "
       + "(default: ${DEFAULT-VALUE}).") String layout = "stream";
+  @Option(names = "--probe-env", description = "Measure the self-teacher gap on this "
+      + "environment's held-out questions every --probe-every steps (student accuracy, teacher "
+      + "accuracy with feedback in the context) and log it to metrics.jsonl.") String probeEnv;
+  @Option(names = "--probe-every", description = "default: ${DEFAULT-VALUE}") int probeEvery = 50;
+  @Option(names = "--probe-templates", description = "Teacher-context templates of the probe: "
+      + "reference or compact (default: ${DEFAULT-VALUE}).") String probeTemplates = "reference";
   @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint.")
   boolean resume;
 
@@ -60,17 +66,31 @@ final class PretrainCommand implements Callable<Integer> {
     System.out.println("sdpo pretrain: seed " + seed + (resume ? " (resuming)" : ""));
     System.out.println("backend: " + Backends.describe());
     System.out.println("config: " + c.toJson());
+    Pretrainer.Probe probe = null;
+    if (probeEnv != null) {
+      org.sdpo.verifiers.Environment env = org.sdpo.verifiers.Verifiers.byName(probeEnv);
+      java.util.List<org.sdpo.verifiers.FeedbackLevel> levels = new java.util.ArrayList<>(
+          env.levels());
+      levels.remove(org.sdpo.verifiers.FeedbackLevel.NONE);
+      probe = new org.sdpo.core.GapProbe(env, tok, new org.sdpo.core.SelfTeacherGap.Settings(96, 1,
+          0, env.responseBudget(), 1.0, seed + 7_777,
+          org.sdpo.core.Reprompt.Templates.named(probeTemplates), levels, false, false,
+          Runtime.getRuntime().availableProcessors()), probeEvery, 0);
+    }
     double[] firstLoss = {Double.NaN};
     Pretrainer.Metrics last;
     try (ProgressBar pb = Progress.bar("pretrain", steps)) {
       last = Pretrainer.run(c, tok, resume, m -> {
+        if (!m.probe().isEmpty()) {
+          System.out.println("step " + m.step() + " probe: " + m.probe());
+        }
         if (Double.isNaN(firstLoss[0])) {
           firstLoss[0] = m.loss();
         }
         pb.stepTo(m.step());
         pb.setExtraMessage(String.format(Locale.ROOT, "loss %.3f  %.0f tok/s", m.loss(),
             m.tokensPerSecond()));
-      });
+      }, probe);
     }
     System.out.printf(Locale.ROOT, "done: %d steps, loss %.4f -> %.4f, %.1f s; checkpoint and "
             + "metrics.jsonl in %s%n", last.step(), firstLoss[0], last.loss(), last.seconds(), out);
