@@ -15,7 +15,11 @@ import picocli.CommandLine.Option;
 @Command(name = "train", mixinStandardHelpOptions = true,
     description = "Train with SDPO (or GRPO, or a blend) from a YAML/JSON config.")
 final class TrainCommand implements Callable<Integer> {
-  @Option(names = "--config", description = "YAML or JSON file of options (see --list-options).")
+  /** {@code model: recipe:NAME} trains from the named base-model recipe (cached in runs/cache). */
+  static final String RECIPE = "recipe:";
+
+  @Option(names = "--config", description = "YAML or JSON file of options (see --list-options); "
+      + "model: recipe:NAME uses a cached base-model recipe.")
   Path config;
 
   @Option(names = "--resume", description = "Continue the run in the config's out directory.")
@@ -37,13 +41,22 @@ final class TrainCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--config FILE is required (or --list-options)");
     }
     TrainConfig c = TrainConfig.read(config);
+    if (c.str("model").startsWith(RECIPE)) { // model: recipe:NAME, the cached base model
+      String name = c.str("model").substring(RECIPE.length());
+      System.out.println("base model: recipe " + name);
+      java.util.Map<String, Object> m = new java.util.LinkedHashMap<>(c.resolved());
+      m.put("model", BaseCommand.build(org.sdpo.core.BaseModels.recipe(name, 1),
+          Path.of("runs/cache")).toString());
+      c = TrainConfig.of(m);
+    }
     System.out.println("sdpo train: seed " + c.str("seed") + (resume ? " (resuming)" : ""));
     System.out.println("backend: " + Backends.describe());
     System.out.println("config (resolved): " + new com.fasterxml.jackson.databind.ObjectMapper()
         .writeValueAsString(c.resolved()));
     Map<String, Object> summary;
+    TrainConfig run = c;
     try (ProgressBar pb = Progress.bar("train", c.integer("steps"))) {
-      summary = Trainer.run(c, resume, (step, line) -> {
+      summary = Trainer.run(run, resume, (step, line) -> {
         pb.stepTo(step);
         pb.setExtraMessage(String.format(Locale.ROOT, "reward %.2f loss %.4f",
             ((Number) line.getOrDefault("reward_mean", 0.0)).doubleValue(),

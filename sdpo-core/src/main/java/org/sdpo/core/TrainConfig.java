@@ -24,7 +24,7 @@ public final class TrainConfig {
   }
 
   static {
-    opt("model", null, "base checkpoint directory (required)");
+    opt("model", null, "base checkpoint directory, or recipe:NAME for a cached base-model recipe (required)");
     opt("out", "runs/train", "run directory: config, metrics.jsonl, checkpoints, summary.json");
     opt("env", "code", "environment: code, arith, tool or addition");
     opt("feedback", "full", "feedback level: none, summary, unusable, partial or full (as the environment offers)");
