@@ -41,7 +41,12 @@ final class TutorialCommand implements Callable<Integer> {
       case 5 -> T5Verifier.run(System.out);
       case 6 -> {
         Path m = trained();
-        T6SdpoStep.run(System.out, Checkpoint.load(m, DType.FLOAT32), Tokenizer.load(m), 4, 40);
+        // a base model of a recipe names its environment and templates in base.json
+        com.fasterxml.jackson.databind.JsonNode info = GapCommand.baseInfo(m);
+        String env = info.path("env").asText("code");
+        T6SdpoStep.run(System.out, Checkpoint.load(m, DType.FLOAT32), Tokenizer.load(m), 4,
+            org.sdpo.verifiers.Verifiers.byName(env).responseBudget(), env,
+            org.sdpo.core.Reprompt.Templates.named(info.path("templates").asText("reference")));
       }
       default -> throw new IllegalArgumentException("there are examples 1 to 6, not " + n);
     }

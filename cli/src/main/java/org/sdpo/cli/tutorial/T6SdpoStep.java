@@ -32,16 +32,26 @@ import org.sdpo.verifiers.Verifiers;
 public final class T6SdpoStep {
   private T6SdpoStep() {}
 
+  /** One step on an easy code question with the reference templates. */
   public static Map<String, Double> run(PrintStream out, Gpt student, Tokenizer tok, int groupSize,
       int maxNew) {
-    Environment env = Verifiers.byName("code").withFeedback(FeedbackLevel.FULL);
-    Task question = env.tasks(Split.TRAIN, 1, 5, 1).get(0);
+    return run(out, student, tok, groupSize, maxNew, "code", Reprompt.Templates.reference());
+  }
+
+  /** One step on an easy question of the environment, in the given teacher templates. */
+  public static Map<String, Double> run(PrintStream out, Gpt student, Tokenizer tok, int groupSize,
+      int maxNew, String envName, Reprompt.Templates templates) {
+    Environment env = Verifiers.byName(envName).withFeedback(FeedbackLevel.FULL);
+    // an easy code question; for the other environments one a level below the hardest
+    int difficulty = envName.equals("code") ? 1 : Math.max(1, env.maxDifficulty() - 1);
+    Task question = env.tasks(Split.TRAIN, 1, 5, difficulty).get(0);
     double rate = 0.05; // EMA rate: teacher <- (1 - rate) teacher + rate student
     Teacher teacher = Teacher.create(Teacher.Kind.EMA, student, rate);
     AdamW opt = new AdamW(student.namedParameters(), new AdamW.Settings(0.9, 0.999, 1e-8, 0.0));
     int maxContext = student.config.nPositions() - maxNew;
     SdpoStep.Setup setup = new SdpoStep.Setup(student, teacher, tok, env,
-        Sampler.Settings.sample(1.0, maxNew, 42), groupSize, Reprompt.Config.richFeedback(maxContext),
+        Sampler.Settings.sample(1.0, maxNew, 42), groupSize, new Reprompt.Config(templates, true,
+            true, true, 1.0, maxContext, Reprompt.Truncation.CUT_CONTEXT),
         DistillConfig.reverseKlTopK(20), SdpoStep.Algorithm.sdpo(), Grpo.Config.reference(), opt,
         1e-3, 1.0, 1, 1);
     Map<String, Tensor> before = snapshot(student);
