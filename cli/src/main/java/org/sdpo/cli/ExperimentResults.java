@@ -273,6 +273,7 @@ final class ExperimentResults {
         + "the feedback (or a demonstration) in the context, mean over seeds, student's weights / "
         + "teacher's weights:\n\n| arm | first validation | last validation |\n|---|---|---|\n");
     List<Charts.Series> series = new ArrayList<>();
+    TreeMap<Long, double[]> frozen = null;
     for (var arm : runs.entrySet()) {
       TreeMap<Long, double[]> student = meanOverSeeds(arm.getValue().values().stream()
           .map(Run::studentContext).toList());
@@ -285,7 +286,14 @@ final class ExperimentResults {
           student.firstEntry().getValue()[0], teacher.firstEntry().getValue()[0],
           student.lastEntry().getValue()[0], teacher.lastEntry().getValue()[0]));
       series.add(series(arm.getKey() + " (student)", student));
-      series.add(series(arm.getKey() + " (teacher)", teacher));
+      if (!constant(teacher)) { // a frozen teacher is one flat line, drawn once below
+        series.add(series(arm.getKey() + " (teacher)", teacher));
+      } else if (frozen == null) {
+        frozen = teacher;
+      }
+    }
+    if (frozen != null) {
+      series.add(series("teacher's weights (unchanged)", frozen));
     }
     Charts.lines(e.out().resolve("context_reading.png"), e.name() + ": accuracy with the feedback"
         + " in the context, during RL", "generations", "accuracy", series, false);
@@ -325,6 +333,10 @@ final class ExperimentResults {
     charts.add("gap_gain.png");
     summary.put("gap_gain", out);
     return md.toString();
+  }
+
+  private static boolean constant(TreeMap<Long, double[]> curve) {
+    return curve.values().stream().mapToDouble(a -> a[0]).distinct().count() <= 1;
   }
 
   /** Mean and 95% interval over seeds at the generations every seed has. */
