@@ -1,6 +1,5 @@
 #!/bin/sh
-# Starts a child that would outlive it, records the child's pid in $1, then hangs.
-sleep 300 &
-echo $! > "$1"
+# Starts a child that would outlive it (sleep 2718), then hangs.
+sleep 2718 &
 cat > /dev/null
 while :; do sleep 1; done

@@ -1,7 +1,10 @@
 package org.sdpo.verifiers;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.net.ServerSocket;
+import java.net.SocketTimeoutException;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -9,13 +12,31 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.api.io.TempDir;
 import org.sdpo.verifiers.external.ExternalEnvironment;
+import org.sdpo.verifiers.external.Sandbox;
 
-/** The external environment survives every misbehaving grader. */
+/**
+ * The external environment survives every misbehaving grader: each gives a failed verdict that
+ * names the cause, within its timeout and a small margin, and nothing it started is left running.
+ * Under the process-tree fallback (no bubblewrap, no unshare) the guarantees that need namespaces
+ * cannot hold; those tests then say so and check what the fallback does.
+ */
 class ExternalEnvironmentTest {
   private static final Task TASK = new Task("q1", "external", "What is 6 * 7?", "42", 1,
       Split.TRAIN, Map.of());
+  private static final Sandbox.Mechanism MECHANISM = Sandbox.detect();
+
+  @TempDir Path dir;
+
+  static {
+    System.err.println("ExternalEnvironmentTest: graders are contained by " + MECHANISM.id()
+        + (Sandbox.missing(MECHANISM) == null ? "" : " -- LIMITED: " + Sandbox.missing(MECHANISM)));
+  }
 
   private static String script(String name) {
     try {
@@ -26,10 +47,46 @@ class ExternalEnvironmentTest {
   }
 
   private static ExternalEnvironment env(String name, String... extra) {
+    return env(Sandbox.Limits.defaults().with(Duration.ofSeconds(2), 64 * 1024), name, extra);
+  }
+
+  private static ExternalEnvironment env(Sandbox.Limits limits, String name, String... extra) {
+    return env(MECHANISM, limits, name, extra);
+  }
+
+  private static ExternalEnvironment env(Sandbox.Mechanism m, Sandbox.Limits limits, String name,
+      String... extra) {
     List<String> cmd = new ArrayList<>(List.of("sh", script(name)));
     cmd.addAll(List.of(extra));
-    return new ExternalEnvironment(cmd, List.of(TASK), FeedbackLevel.FULL, Duration.ofSeconds(2),
-        64 * 1024, null);
+    return new ExternalEnvironment(cmd, List.of(TASK), FeedbackLevel.FULL, limits, m, null);
+  }
+
+  private static ExternalEnvironment env(Sandbox.Mechanism m, String name, String... extra) {
+    return env(m, Sandbox.Limits.defaults().with(Duration.ofSeconds(2), 64 * 1024), name, extra);
+  }
+
+  /** The mechanisms this machine can run: the detected one and the weaker fallbacks. */
+  static List<Sandbox.Mechanism> mechanisms() {
+    return java.util.Arrays.stream(Sandbox.Mechanism.values())
+        .filter(m -> m.ordinal() >= MECHANISM.ordinal()).toList();
+  }
+
+  /** Processes whose command line contains {@code marker}, after a short grace period. */
+  private static List<ProcessHandle> alive(String marker) throws InterruptedException {
+    List<ProcessHandle> found = List.of();
+    for (int i = 0; i < 30; i++) {
+      found = ProcessHandle.allProcesses().filter(ProcessHandle::isAlive)
+          .filter(h -> h.info().commandLine().orElse("").contains(marker)).toList();
+      if (found.isEmpty()) {
+        return found;
+      }
+      Thread.sleep(100);
+    }
+    return found;
+  }
+
+  private static double seconds(long t0) {
+    return (System.nanoTime() - t0) / 1e9;
   }
 
   @Test
@@ -38,25 +95,42 @@ class ExternalEnvironmentTest {
     Verdict wrong = env("good.sh").verify(TASK, "41");
     assertThat(wrong.success()).isFalse();
     assertThat(wrong.feedback()).isEqualTo("Wrong Answer\nexpected 42");
-    assertThat(wrong.details()).containsEntry("checked", 1L);
+    assertThat(wrong.details()).containsEntry("checked", 1L)
+        .containsEntry("sandbox", MECHANISM.id());
     assertThat(env("good.sh").withFeedback(FeedbackLevel.SUMMARY).verify(TASK, "41").feedback())
         .isEqualTo("Wrong Answer");
   }
 
-  @Test
-  void endlessGraderTimesOut() {
+  @ParameterizedTest
+  @MethodSource("mechanisms")
+  void endlessGraderTimesOut(Sandbox.Mechanism m) {
     long t0 = System.nanoTime();
-    Verdict v = env("endless.sh").verify(TASK, "42");
+    Verdict v = env(m, "endless.sh").verify(TASK, "42");
     assertThat(v.kind()).isEqualTo("grader_timeout");
-    assertThat(v.feedback()).contains("did not answer within 2.0 s");
-    assertThat((System.nanoTime() - t0) / 1e9).isLessThan(10);
+    assertThat(v.feedback()).contains("wall-clock limit", "did not answer within 2.0 s");
+    assertThat(v.details()).containsEntry("limit", "wall_clock").containsEntry("sandbox", m.id());
+    assertThat(seconds(t0)).isLessThan(4);
+  }
+
+  @ParameterizedTest
+  @MethodSource("mechanisms")
+  void cpuTimeIsLimited(Sandbox.Mechanism m) {
+    assumeTrue(Sandbox.limitsEnforced(), "prlimit (util-linux) is not installed");
+    Sandbox.Limits l = new Sandbox.Limits(Duration.ofSeconds(10), 1, 1L << 30, 64, 1 << 20,
+        1 << 16, false);
+    long t0 = System.nanoTime();
+    Verdict v = env(m, l, "cpu.sh").verify(TASK, "42");
+    assertThat(v.kind()).isEqualTo("grader_limit");
+    assertThat(v.feedback()).contains("CPU time limit 1 s exceeded");
+    assertThat(seconds(t0)).isLessThan(5);
   }
 
   @Test
   void crashIsAFailedVerdictWithStderr() {
     Verdict v = env("crash.sh").verify(TASK, "42");
     assertThat(v.kind()).isEqualTo("grader_crash");
-    assertThat(v.feedback()).contains("exited with code 3", "grader panic: index out of range");
+    assertThat(v.feedback()).contains("exited with code 3", "grader panic: index out of range")
+        .doesNotContain(Sandbox.class.getSimpleName().toLowerCase() + "-status");
   }
 
   @Test
@@ -70,21 +144,130 @@ class ExternalEnvironmentTest {
   void floodingGraderIsStoppedAtTheOutputCap() {
     long t0 = System.nanoTime();
     Verdict v = env("flood.sh").verify(TASK, "42");
-    assertThat(v.feedback()).contains("more than 65536 bytes");
-    assertThat((System.nanoTime() - t0) / 1e9).isLessThan(2.0);
+    assertThat(v.feedback()).contains("output limit", "more than 65536 bytes");
+    assertThat(seconds(t0)).isLessThan(2.0);
   }
 
-  @Test
-  void timeoutKillsTheWholeProcessTree() throws Exception {
-    Path pidFile = Files.createTempFile("child", ".pid");
-    Verdict v = env("forker.sh", pidFile.toString()).verify(TASK, "42");
+  @ParameterizedTest
+  @MethodSource("mechanisms")
+  void timeoutKillsEverythingTheGraderStarted(Sandbox.Mechanism m) throws Exception {
+    Verdict v = env(m, "forker.sh").verify(TASK, "42");
     assertThat(v.kind()).isEqualTo("grader_timeout");
-    long pid = Long.parseLong(Files.readString(pidFile).trim());
-    for (int i = 0; i < 50 && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false); i++) {
-      Thread.sleep(100);
+    assertThat(alive("sleep 2718")).as("the grader's child process").isEmpty();
+  }
+
+  @ParameterizedTest
+  @MethodSource("mechanisms")
+  void aDoubleForkedDaemonDiesWithItsGrader(Sandbox.Mechanism m) throws Exception {
+    Verdict v = env(m, "daemon.sh").verify(TASK, "42");
+    assertThat(v.success()).isTrue();
+    List<ProcessHandle> left = alive("sleep 3141");
+    left.forEach(ProcessHandle::destroyForcibly); // never leave it behind, whatever the result
+    if (m == Sandbox.Mechanism.PROCESS_TREE) {
+      System.err.println("ExternalEnvironmentTest: " + (left.isEmpty() ? "no" : "a")
+          + " daemon outlived its grader under the process-tree fallback: "
+          + Sandbox.missing(Sandbox.Mechanism.PROCESS_TREE));
+      return;
     }
-    assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false))
-        .as("the grader's child process").isFalse();
+    assertThat(left).as("the daemon").isEmpty();
+  }
+
+  @ParameterizedTest
+  @MethodSource("mechanisms")
+  void aForkBombIsContained(Sandbox.Mechanism m) throws Exception {
+    long t0 = System.nanoTime();
+    Verdict v = env(m, "forkbomb.sh").verify(TASK, "42");
+    assertThat(v.success()).isFalse();
+    assertThat(v.kind()).isIn("grader_limit", "grader_timeout", "grader_crash");
+    assertThat(seconds(t0)).isLessThan(6);
+    List<ProcessHandle> left = alive("forkbomb.sh");
+    left.forEach(ProcessHandle::destroyForcibly);
+    if (m == Sandbox.Mechanism.PROCESS_TREE && !left.isEmpty()) {
+      System.err.println("ExternalEnvironmentTest: " + left.size() + " processes of a fork bomb "
+          + "outlived the process-tree fallback (killed by the test)");
+    }
+    if (m != Sandbox.Mechanism.PROCESS_TREE) {
+      assertThat(left).as("processes of the fork bomb").isEmpty();
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("mechanisms")
+  void aMemoryHogHitsTheMemoryLimit(Sandbox.Mechanism m) {
+    assumeTrue(Sandbox.limitsEnforced(), "prlimit (util-linux) is not installed");
+    long t0 = System.nanoTime();
+    Verdict v = env(m, Sandbox.Limits.defaults().with(Duration.ofSeconds(8), 1 << 16),
+        "memhog.sh").verify(TASK, "42");
+    assertThat(v.kind()).isEqualTo("grader_limit");
+    assertThat(v.feedback()).contains("memory limit 1024 MiB exceeded", "memory exhausted");
+    assertThat(v.details()).containsEntry("limit", "memory");
+    assertThat(seconds(t0)).isLessThan(8);
+  }
+
+  @ParameterizedTest
+  @MethodSource("mechanisms")
+  void writingOutsideItsDirectoryFails(Sandbox.Mechanism m) throws Exception {
+    // a directory the sandbox shows (read-only); the JUnit one lives in /tmp, which it hides
+    Path outside = Files.createTempDirectory(Path.of("target"), "outside-");
+    Path target = outside.toAbsolutePath().resolve("escaped.txt");
+    Verdict v = env(m, "outside.sh", target.toString()).verify(TASK, "42");
+    boolean escaped = Files.exists(target);
+    if (m != Sandbox.Mechanism.BWRAP && !isRoot()) {
+      System.err.println("ExternalEnvironmentTest: without bubblewrap the grader runs as this "
+          + "user, who may write here (" + m.id() + ", escaped: " + escaped + ")");
+      Files.deleteIfExists(target);
+      return;
+    }
+    assertThat(escaped).as("a file written outside the grader's directory").isFalse();
+    assertThat(v.success()).isFalse();
+    assertThat(v.feedback()).containsAnyOf("Read-only file system", "Permission denied");
+    Files.deleteIfExists(target);
+    Files.deleteIfExists(outside);
+  }
+
+  @ParameterizedTest
+  @MethodSource("mechanisms")
+  void theGraderHasNoNetwork(Sandbox.Mechanism m) throws Exception {
+    assumeTrue(Files.isExecutable(Path.of("/bin/bash")) || Files.isExecutable(Path.of(
+        "/usr/bin/bash")), "bash (for /dev/tcp) is not installed");
+    AtomicBoolean connected = new AtomicBoolean();
+    try (ServerSocket server = new ServerSocket(0)) {
+      server.setSoTimeout(200);
+      Thread accept = new Thread(() -> {
+        for (int i = 0; i < 25 && !connected.get(); i++) {
+          try (var s = server.accept()) {
+            connected.set(true);
+          } catch (SocketTimeoutException e) {
+            // keep listening while the grader runs
+          } catch (java.io.IOException e) {
+            return;
+          }
+        }
+      });
+      accept.start();
+      Verdict v = env(m, "network.sh", Integer.toString(server.getLocalPort()))
+          .verify(TASK, "42");
+      accept.join();
+      if (m == Sandbox.Mechanism.PROCESS_TREE) {
+        System.err.println("ExternalEnvironmentTest: the fallback cannot take the network away "
+            + "(connected: " + connected.get() + ")");
+        return;
+      }
+      assertThat(connected.get()).as("a connection from the grader").isFalse();
+      assertThat(v.success()).isFalse();
+      // its own namespace: 127.0.0.1 is the sandbox's loopback (bubblewrap) or no network at all
+      assertThat(v.feedback()).containsAnyOf("Connection refused", "Network is unreachable");
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("mechanisms")
+  void thePrivateDirectoryIsRemovedAfterwards(Sandbox.Mechanism m) {
+    Verdict v = env(m, "scratch.sh").verify(TASK, "42");
+    assertThat(v.success()).as(v.feedback()).isTrue();
+    Path scratch = Path.of((String) v.details().get("dir"));
+    assertThat(v.details().get("home")).isEqualTo(scratch.toString());
+    assertThat(scratch).doesNotExist();
   }
 
   @Test
@@ -102,9 +285,8 @@ class ExternalEnvironmentTest {
     List<String> attempts = java.util.Collections.nCopies(8, "42");
     long t0 = System.nanoTime();
     List<Verdict> vs = Verifiers.verifyAll(env, tasks, attempts, 8);
-    double seconds = (System.nanoTime() - t0) / 1e9;
     assertThat(vs).hasSize(8).allMatch(Verdict::success);
-    assertThat(seconds).as("8 graders of 0.4 s in parallel").isLessThan(8 * 0.4);
+    assertThat(seconds(t0)).as("8 graders of 0.4 s in parallel").isLessThan(8 * 0.4);
     List<Verdict> mixed = Verifiers.verifyAll(env("good.sh"), List.of(TASK, TASK, TASK),
         List.of("42", "41", "42"), 3);
     assertThat(mixed).extracting(Verdict::success).containsExactly(true, false, true);
@@ -114,6 +296,26 @@ class ExternalEnvironmentTest {
   void missingGraderIsAFailedVerdict() {
     ExternalEnvironment env = ExternalEnvironment.of(List.of("/nonexistent/grader"), List.of(TASK),
         FeedbackLevel.FULL);
-    assertThat(env.verify(TASK, "42").feedback()).contains("could not start the grader");
+    Verdict v = env.verify(TASK, "42");
+    assertThat(v.kind()).isEqualTo("grader_error");
+    assertThat(v.feedback()).contains("could not start the grader", "/nonexistent/grader");
+  }
+
+  @Test
+  void everyMechanismBuildsACommandThatRuns() throws Exception {
+    for (Sandbox.Mechanism m : Sandbox.Mechanism.values()) {
+      if (m.ordinal() < MECHANISM.ordinal()) {
+        continue; // stronger than this machine allows
+      }
+      ExternalEnvironment e = new ExternalEnvironment(List.of("sh", script("good.sh")),
+          List.of(TASK), FeedbackLevel.FULL, Sandbox.Limits.defaults(), m, null);
+      Verdict v = e.verify(TASK, "42");
+      assertThat(v.success()).as(m + ": " + v.feedback()).isTrue();
+      assertThat(v.details()).containsEntry("sandbox", m.id());
+    }
+  }
+
+  private static boolean isRoot() {
+    return "root".equals(System.getProperty("user.name"));
   }
 }

@@ -28,37 +28,62 @@ import org.sdpo.verifiers.json.JsonException;
  * {@code {"reward": 0..1, "success": bool, "feedback": "...", "summary": "...", "details": {...}}}
  * ({@code success} defaults to reward &gt;= 1, {@code summary} to "Failed").
  *
- * <p>The grader runs under a wall-clock timeout, its output is capped, and on timeout or overflow
- * its whole process tree is killed. A crash, a timeout or malformed output becomes a failed verdict
- * whose feedback says which. Tasks come from a JSONL file.
+ * <p>Each attempt is graded in a {@link Sandbox}: its own PID namespace (everything the grader
+ * starts dies with it, daemons included), no network, a read-only file system but for a private
+ * working directory that is removed afterwards (with bubblewrap), limits on wall-clock and CPU
+ * time, memory, processes, file size and output. A crash, a timeout, a limit hit or malformed
+ * output becomes a failed verdict whose feedback says which ("memory limit 1024 MiB exceeded").
+ * Tasks come from a JSONL file.
  */
 public final class ExternalEnvironment implements Environment {
   private final List<String> command;
   private final List<Task> tasks;
   private final FeedbackLevel level;
+  private final Sandbox.Limits limits;
+  private final Sandbox.Mechanism mechanism;
+  private final Path workDir;
   private final Duration timeout;
   private final int maxOutputBytes;
-  private final Path workDir;
 
+  /**
+   * A grader run in {@code workDir} (null: the current directory) under the given limits,
+   * contained by {@code mechanism} (null: the strongest this machine allows).
+   */
   public ExternalEnvironment(List<String> command, List<Task> tasks, FeedbackLevel level,
-      Duration timeout, int maxOutputBytes, Path workDir) {
+      Sandbox.Limits limits, Sandbox.Mechanism mechanism, Path workDir) {
     if (command.isEmpty()) {
       throw new IllegalArgumentException("external: the grader command is empty");
-    }
-    if (timeout.isNegative() || timeout.isZero()) {
-      throw new IllegalArgumentException("external: timeout must be positive, got " + timeout);
     }
     this.command = List.copyOf(command);
     this.tasks = List.copyOf(tasks);
     this.level = Verifiers.standardLevel("external", level);
-    this.timeout = timeout;
-    this.maxOutputBytes = maxOutputBytes;
+    this.limits = limits;
+    this.mechanism = mechanism != null ? mechanism : Sandbox.detect();
     this.workDir = workDir;
+    this.timeout = limits.timeout();
+    this.maxOutputBytes = limits.maxOutputBytes();
+    Sandbox.warnOnce(this.mechanism);
   }
 
-  /** A grader with a 10 s timeout and a 1 MiB output cap, run in the current directory. */
+  /** The default limits with this timeout and output cap, the strongest containment here. */
+  public ExternalEnvironment(List<String> command, List<Task> tasks, FeedbackLevel level,
+      Duration timeout, int maxOutputBytes, Path workDir) {
+    this(command, tasks, level, Sandbox.Limits.defaults().with(timeout, maxOutputBytes), null,
+        workDir);
+  }
+
+  /** A grader with the default limits (10 s, 1 MiB of output), run in the current directory. */
   public static ExternalEnvironment of(List<String> command, List<Task> tasks, FeedbackLevel level) {
-    return new ExternalEnvironment(command, tasks, level, Duration.ofSeconds(10), 1 << 20, null);
+    return new ExternalEnvironment(command, tasks, level, Sandbox.Limits.defaults(), null, null);
+  }
+
+  /** How this environment contains its graders. */
+  public Sandbox.Mechanism mechanism() {
+    return mechanism;
+  }
+
+  public Sandbox.Limits limits() {
+    return limits;
   }
 
   @Override
@@ -73,7 +98,7 @@ public final class ExternalEnvironment implements Environment {
 
   @Override
   public Environment withFeedback(FeedbackLevel l) {
-    return new ExternalEnvironment(command, tasks, l, timeout, maxOutputBytes, workDir);
+    return new ExternalEnvironment(command, tasks, l, limits, mechanism, workDir);
   }
 
   @Override
@@ -105,13 +130,28 @@ public final class ExternalEnvironment implements Environment {
 
   @Override
   public Verdict verify(Task task, String attempt) {
+    Path scratch;
+    try {
+      scratch = Sandbox.newWorkDir(null);
+    } catch (IOException e) {
+      return failure("grader_error", "could not create the grader's working directory: "
+          + e.getMessage());
+    }
+    try {
+      return run(task, attempt, scratch);
+    } finally {
+      Sandbox.removeTree(scratch);
+    }
+  }
+
+  private Verdict run(Task task, String attempt, Path scratch) {
     Map<String, Object> input = new LinkedHashMap<>();
     input.put("task", task.toMap());
     input.put("attempt", attempt);
     byte[] stdin = Json.write(input).getBytes(StandardCharsets.UTF_8);
     Process p;
     try {
-      ProcessBuilder pb = new ProcessBuilder(command);
+      ProcessBuilder pb = new ProcessBuilder(Sandbox.command(mechanism, command, scratch, limits));
       if (workDir != null) {
         pb.directory(workDir.toFile());
       }
@@ -146,19 +186,77 @@ public final class ExternalEnvironment implements Environment {
       killTree(p);
       writer.interrupt();
       if (out.overflow) {
-        return failure("grader_error", "the grader wrote more than " + maxOutputBytes
-            + " bytes; it was stopped");
+        return failure("grader_error", "output limit: the grader wrote more than "
+            + maxOutputBytes + " bytes; it was stopped", "output");
       }
       return failure("grader_timeout", String.format(java.util.Locale.ROOT,
-          "the grader did not answer within %.1f s; it was stopped", timeout.toMillis() / 1000.0));
+          "wall-clock limit: the grader did not answer within %.1f s; it was stopped",
+          timeout.toMillis() / 1000.0), "wall_clock");
     }
+    killTree(p); // the process-tree fallback: whatever is left of the tree
+    String stderr = err.text();
     int code = p.exitValue();
+    int marker = stderr.lastIndexOf(Sandbox.STATUS_MARKER);
+    if (marker >= 0) { // the wrapper's report of the grader's own status
+      try {
+        code = Integer.parseInt(stderr.substring(marker + Sandbox.STATUS_MARKER.length()).trim());
+      } catch (NumberFormatException e) {
+        // keep the sandbox's exit code
+      }
+      stderr = stderr.substring(0, marker).strip();
+    }
+    if ((code == 126 || code == 127) && stderr.contains(command.get(0))) {
+      // the sandbox could not run the command: a missing or non-executable grader
+      String why = stderr.contains("failed to execute") ? stderr.substring(stderr.indexOf(
+          "failed to execute") + "failed to execute".length()).strip() : tail(stderr, 200);
+      return failure("grader_error", "could not start the grader " + command + ": " + why);
+    }
     if (code != 0) {
-      String tail = err.tail(400);
+      String limit = limitHit(code, stderr);
+      String tail = tail(stderr, 400);
+      if (limit != null) {
+        return failure("grader_limit", limitMessage(limit) + (tail.isEmpty() ? "" : ": " + tail),
+            limit);
+      }
       return failure("grader_crash", "the grader exited with code " + code
           + (tail.isEmpty() ? "" : ": " + tail));
     }
     return parseVerdict(out.text());
+  }
+
+  /** Which limit a failed grader hit, from its exit status and what it wrote, or null. */
+  String limitHit(int code, String stderr) {
+    String e = stderr.toLowerCase(java.util.Locale.ROOT);
+    if (code == 128 + 24 || (code == 128 + 9 && limits.cpuSeconds() > 0
+        && e.isBlank())) { // SIGXCPU at the soft limit, SIGKILL at the hard one
+      return "cpu";
+    }
+    if (code == 128 + 25 || e.contains("file too large")) { // SIGXFSZ
+      return "file_size";
+    }
+    if (e.contains("memoryerror") || e.contains("cannot allocate memory")
+        || e.contains("memory exhausted") || e.contains("bad_alloc") || e.contains("out of memory")) {
+      return "memory";
+    }
+    if (e.contains("resource temporarily unavailable") || e.contains("cannot fork")
+        || e.contains("fork: retry") || e.contains("blockingioerror")) {
+      return "processes";
+    }
+    return null;
+  }
+
+  private String limitMessage(String limit) {
+    return switch (limit) {
+      case "cpu" -> "CPU time limit " + limits.cpuSeconds() + " s exceeded";
+      case "file_size" -> "file size limit " + (limits.maxFileBytes() >> 20) + " MiB exceeded";
+      case "memory" -> "memory limit " + (limits.memoryBytes() >> 20) + " MiB exceeded";
+      default -> "process limit " + limits.maxProcesses() + " exceeded";
+    };
+  }
+
+  private static String tail(String s, int chars) {
+    String t = s.strip();
+    return t.length() <= chars ? t : "..." + t.substring(t.length() - chars);
   }
 
   private Verdict parseVerdict(String text) {
@@ -193,12 +291,21 @@ public final class ExternalEnvironment implements Environment {
     Map<String, Object> d = (Map<String, Object>) details;
     boolean ok = (Boolean) success;
     String feedback = ok ? "" : Verifiers.feedbackAt(level, (String) summary, (String) fb);
-    return new Verdict(r, ok, feedback, ok ? "pass" : "fail", d);
+    Map<String, Object> withSandbox = new LinkedHashMap<>(d);
+    withSandbox.putIfAbsent("sandbox", mechanism.id());
+    return new Verdict(r, ok, feedback, ok ? "pass" : "fail", withSandbox);
   }
 
   private Verdict failure(String kind, String why) {
-    return Verdict.fail(kind, Verifiers.feedbackAt(level, "Grader Error", why),
-        Verifiers.details("reason", why));
+    return failure(kind, why, null);
+  }
+
+  private Verdict failure(String kind, String why, String limit) {
+    Map<String, Object> d = Verifiers.details("reason", why, "sandbox", mechanism.id());
+    if (limit != null) {
+      d.put("limit", limit);
+    }
+    return Verdict.fail(kind, Verifiers.feedbackAt(level, "Grader Error", why), d);
   }
 
   /** Kills the grader and every process it started (snapshot first: orphans leave the tree). */
@@ -262,9 +369,6 @@ public final class ExternalEnvironment implements Environment {
       }
     }
 
-    String tail(int chars) {
-      String t = text().strip();
-      return t.length() <= chars ? t : "..." + t.substring(t.length() - chars);
-    }
+
   }
 }

