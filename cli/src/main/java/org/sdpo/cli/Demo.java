@@ -22,8 +22,6 @@ import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
-import org.sdpo.verifiers.FeedbackLevel;
-import org.sdpo.verifiers.Verifiers;
 
 /**
  * The pipeline of {@code ./sdpo demo}: a base model pre-trained until it reads its context
@@ -73,8 +71,7 @@ final class Demo {
     // 1. the base model: pre-trained until it reads its context (or reused from the cache)
     long p0 = System.nanoTime();
     TrainConfig shared = TrainConfig.of(arm(s, Path.of("base"), s.arms().keySet().iterator().next()));
-    Environment env = Verifiers.byName(shared.str("env"))
-        .withFeedback(FeedbackLevel.parse(shared.str("feedback")));
+    Environment env = shared.environment();
     Path base;
     String[] probe = {""};
     try (ProgressBar pb = Progress.bar("1/" + phases + " pretrain", s.base().steps())) {

@@ -9,6 +9,7 @@ import org.sdpo.verifiers.FeedbackLevel;
 import org.sdpo.verifiers.Task;
 import org.sdpo.verifiers.Verifiers;
 import org.sdpo.verifiers.external.ExternalEnvironment;
+import org.sdpo.verifiers.external.Sandbox;
 import picocli.CommandLine.Option;
 
 /** The options that choose an environment, shared by verify and tasks. */
@@ -24,8 +25,29 @@ final class EnvOptions {
   @Option(names = "--command", description = "external: the grader command (split on spaces).")
   String command;
 
-  @Option(names = "--timeout", description = "external: seconds per attempt (default: ${DEFAULT-VALUE}).")
-  double timeoutSeconds = 10;
+  @Option(names = "--timeout", description = "external: wall-clock seconds per attempt (default: "
+      + "${DEFAULT-VALUE}).") double timeoutSeconds = 10;
+
+  @Option(names = "--cpu-seconds", description = "external: CPU seconds per attempt, 0 for no "
+      + "limit (default: ${DEFAULT-VALUE}).") int cpuSeconds = 10;
+
+  @Option(names = "--memory-mib", description = "external: address space in MiB, 0 for no limit "
+      + "(default: ${DEFAULT-VALUE}).") long memoryMib = 1024;
+
+  @Option(names = "--max-processes", description = "external: processes, 0 for no limit (default: "
+      + "${DEFAULT-VALUE}).") int maxProcesses = 64;
+
+  @Option(names = "--max-file-mib", description = "external: largest file a grader may write, in "
+      + "MiB, 0 for no limit (default: ${DEFAULT-VALUE}).") long maxFileMib = 64;
+
+  @Option(names = "--max-output-kib", description = "external: standard output kept, in KiB "
+      + "(default: ${DEFAULT-VALUE}).") int maxOutputKib = 1024;
+
+  @Option(names = "--network", description = "external: let graders use the network (default: "
+      + "off).") boolean network;
+
+  @Option(names = "--sandbox", description = "external: auto, bwrap, unshare or process_tree "
+      + "(default: ${DEFAULT-VALUE}: the strongest this machine allows).") String sandbox = "auto";
 
   /** The environment; {@code tasks} are needed by external only. */
   Environment build(List<Task> tasks) {
@@ -35,11 +57,30 @@ final class EnvOptions {
         throw new IllegalArgumentException("--env external needs --command 'your grader'");
       }
       e = new ExternalEnvironment(List.of(command.trim().split("\\s+")), tasks,
-          FeedbackLevel.FULL, Duration.ofMillis((long) (timeoutSeconds * 1000)), 1 << 20, null);
+          FeedbackLevel.FULL, limits(), mechanism(sandbox), null);
     } else {
       e = Verifiers.byName(env);
     }
     return feedback == null ? e : e.withFeedback(FeedbackLevel.parse(feedback));
+  }
+
+  /** The grader limits given on the command line. */
+  Sandbox.Limits limits() {
+    return new Sandbox.Limits(Duration.ofMillis((long) (timeoutSeconds * 1000)), cpuSeconds,
+        memoryMib << 20, maxProcesses, maxFileMib << 20, maxOutputKib << 10, network);
+  }
+
+  /** {@code auto} (null: the strongest here) or a mechanism by name. */
+  static Sandbox.Mechanism mechanism(String name) {
+    if (name.equals("auto")) {
+      return null;
+    }
+    try {
+      return Sandbox.Mechanism.valueOf(name.toUpperCase(java.util.Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("--sandbox must be auto, bwrap, unshare or process_tree, "
+          + "got " + name);
+    }
   }
 
   static List<Task> readTasks(Path file) {

@@ -17,7 +17,6 @@ import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
-import org.sdpo.verifiers.FeedbackLevel;
 import org.sdpo.verifiers.Verifiers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -84,8 +83,7 @@ final class ExperimentCommand implements Callable<Integer> {
         armConfig.putIfAbsent(arm.getKey(), c);
         key = "avg_at_" + c.integer("val_k");
         if (!baseAcc.containsKey(seed)) { // generation 0: the base model, same tasks as later
-          Environment env = Verifiers.byName(c.str("env"))
-              .withFeedback(FeedbackLevel.parse(c.str("feedback")));
+          Environment env = c.environment();
           baseAcc.put(seed, ((Number) Trainer.validate(baseModel, baseTok, env, c, seed)
               .get(key)).doubleValue());
         }

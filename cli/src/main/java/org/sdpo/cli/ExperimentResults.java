@@ -22,7 +22,6 @@ import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
 import org.sdpo.verifiers.FeedbackLevel;
-import org.sdpo.verifiers.Verifiers;
 
 /**
  * The summary of a train experiment (arms x seeds): held-out accuracy against generations with
@@ -81,8 +80,7 @@ final class ExperimentResults {
 
     /** The run with its final accuracy by difficulty measured on a final checkpoint. */
     Run withFinalByDifficulty(Gpt model, Tokenizer tok, TrainConfig c, long seed) {
-      Environment env = Verifiers.byName(c.str("env"))
-          .withFeedback(FeedbackLevel.parse(c.str("feedback")));
+      Environment env = c.environment();
       String prefix = "avg_at_" + c.integer("val_k") + "_d";
       TreeMap<Integer, Double> by = new TreeMap<>();
       org.sdpo.core.Trainer.validate(model, tok, env, c, seed).forEach((k, v) -> {
@@ -108,7 +106,7 @@ final class ExperimentResults {
   static Gap initialGap(Gpt model, Tokenizer tok, TrainConfig c) {
     FeedbackLevel level = FeedbackLevel.parse(c.str("feedback"));
     boolean feedback = level != FeedbackLevel.NONE && c.bool("include_environment_feedback");
-    Environment env = Verifiers.byName(c.str("env")).withFeedback(level);
+    Environment env = c.environment();
     SelfTeacherGap.Result r = SelfTeacherGap.measure(model, tok, env,
         new SelfTeacherGap.Settings(256, 1, c.integer("difficulty"), c.integer("max_new_tokens"),
             c.dbl("temperature"), 1, c.templates(), feedback ? List.of(level) : List.of(),

@@ -8,7 +8,10 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Function;
+import org.sdpo.verifiers.Environment;
 import org.sdpo.verifiers.FeedbackLevel;
+import org.sdpo.verifiers.external.ExternalEnvironment;
+import org.sdpo.verifiers.external.Sandbox;
 import org.sdpo.verifiers.Verifiers;
 
 /**
@@ -26,7 +29,16 @@ public final class TrainConfig {
   static {
     opt("model", null, "base checkpoint directory, or recipe:NAME for a cached base-model recipe (required)");
     opt("out", "runs/train", "run directory: config, metrics.jsonl, checkpoints, summary.json");
-    opt("env", "code", "environment: code, arith, tool or addition");
+    opt("env", "code", "environment: code, arith, tool, addition, key, or external (a grader command)");
+    opt("external_command", null, "env external: the grader command (split on spaces), run once per attempt in a sandbox");
+    opt("external_tasks", null, "env external: the task file (JSONL)");
+    opt("grader_timeout", 10.0, "env external: wall-clock seconds per attempt");
+    opt("grader_cpu_seconds", 10, "env external: CPU seconds per attempt (0: no limit)");
+    opt("grader_memory_mib", 1024, "env external: address space in MiB (0: no limit)");
+    opt("grader_max_processes", 64, "env external: processes (0: no limit)");
+    opt("grader_max_file_mib", 64, "env external: largest file a grader may write, MiB (0: no limit)");
+    opt("grader_network", false, "env external: let graders use the network");
+    opt("grader_sandbox", "auto", "env external: auto (the strongest here), bwrap, unshare or process_tree");
     opt("feedback", "full", "feedback level: none, summary, unusable, partial or full (as the environment offers)");
     opt("difficulty", 0, "task difficulty (0 = mixed)");
     opt("seed", 1, "seed of tasks, sampling and demonstration choice");
@@ -140,13 +152,31 @@ public final class TrainConfig {
     if (str("model") == null) {
       throw new IllegalArgumentException("option 'model' is required (a base checkpoint directory)");
     }
-    oneOf("env", Verifiers.builtIn().toArray(new String[0]));
+    java.util.List<String> envs = new java.util.ArrayList<>(Verifiers.builtIn());
+    envs.add("external");
+    oneOf("env", envs.toArray(new String[0]));
     oneOf("feedback", "none", "summary", "unusable", "partial", "full");
     oneOf("templates", Reprompt.Templates.NAMES.toArray(new String[0]));
-    try {
-      Verifiers.byName(str("env")).withFeedback(FeedbackLevel.parse(str("feedback")));
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException("option 'feedback': " + e.getMessage());
+    oneOf("grader_sandbox", "auto", "bwrap", "unshare", "process_tree");
+    if (str("env").equals("external")) {
+      if (str("external_command") == null || str("external_command").isBlank()
+          || str("external_tasks") == null) {
+        throw new IllegalArgumentException("env external needs the options 'external_command' "
+            + "and 'external_tasks'");
+      }
+      Verifiers.standardLevel("option 'feedback': external", FeedbackLevel.parse(str("feedback")));
+      if (!(dbl("grader_timeout") > 0) || integer("grader_cpu_seconds") < 0
+          || integer("grader_memory_mib") < 0 || integer("grader_max_processes") < 0
+          || integer("grader_max_file_mib") < 0) {
+        throw new IllegalArgumentException("options 'grader_timeout' must be > 0 and the other "
+            + "grader limits >= 0 (0: no limit)");
+      }
+    } else {
+      try {
+        Verifiers.byName(str("env")).withFeedback(FeedbackLevel.parse(str("feedback")));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("option 'feedback': " + e.getMessage());
+      }
     }
     oneOf("algorithm", "sdpo", "grpo", "blend_advantage", "blend_loss", "sft_revealed");
     oneOf("distillation_mode", "logit", "sampled_token");
@@ -251,6 +281,33 @@ public final class TrainConfig {
         dbl("temperature"), nullableDouble("is_clip"), nullableDouble("rollout_is_clip"),
         str("loss_aggregation").equals("token_mean") ? DistillConfig.Aggregation.TOKEN_MEAN
             : DistillConfig.Aggregation.SEQ_MEAN_TOKEN_MEAN);
+  }
+
+  /**
+   * The environment at the configured feedback level; {@code external} reads its task file and
+   * runs its grader in a sandbox with the configured limits.
+   */
+  public Environment environment() {
+    FeedbackLevel level = FeedbackLevel.parse(str("feedback"));
+    if (!str("env").equals("external")) {
+      return Verifiers.byName(str("env")).withFeedback(level);
+    }
+    java.nio.file.Path file = java.nio.file.Path.of(str("external_tasks"));
+    java.util.List<org.sdpo.verifiers.Task> tasks;
+    try {
+      tasks = Verifiers.readTasks(file);
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException("option 'external_tasks': cannot read " + file + ": "
+          + e.getMessage());
+    }
+    Sandbox.Limits limits = new Sandbox.Limits(java.time.Duration.ofMillis(
+        (long) (dbl("grader_timeout") * 1000)), integer("grader_cpu_seconds"),
+        (long) integer("grader_memory_mib") << 20, integer("grader_max_processes"),
+        (long) integer("grader_max_file_mib") << 20, 1 << 20, bool("grader_network"));
+    Sandbox.Mechanism m = str("grader_sandbox").equals("auto") ? null
+        : Sandbox.Mechanism.valueOf(str("grader_sandbox").toUpperCase(java.util.Locale.ROOT));
+    return new ExternalEnvironment(java.util.List.of(str("external_command").trim().split("\\s+")),
+        tasks, level, limits, m, null);
   }
 
   /** The teacher-context templates: the named set, with any template given explicitly. */

@@ -25,7 +25,6 @@ import org.sdpo.verifiers.FeedbackLevel;
 import org.sdpo.verifiers.Split;
 import org.sdpo.verifiers.Task;
 import org.sdpo.verifiers.Verdict;
-import org.sdpo.verifiers.Verifiers;
 
 /**
  * The training loop of {@code ./sdpo train}: steps of {@link SdpoStep} on the train split, with
@@ -53,8 +52,7 @@ public final class Trainer {
     Files.createDirectories(out);
     Gpt student = Checkpoint.load(resume ? out.resolve("checkpoint") : base, DType.FLOAT32);
     Tokenizer tok = Tokenizer.load(base);
-    Environment env = Verifiers.byName(c.str("env"))
-        .withFeedback(FeedbackLevel.parse(c.str("feedback")));
+    Environment env = c.environment();
     Teacher teacher = Teacher.create(c.teacherKind(), student, c.dbl("teacher_update_rate"));
     AdamW opt = new AdamW(student.namedParameters(), new AdamW.Settings(c.dbl("beta1"),
         c.dbl("beta2"), 1e-8, c.dbl("weight_decay")));
@@ -73,6 +71,10 @@ public final class Trainer {
     } else {
       Map<String, Object> resolved = new LinkedHashMap<>(c.resolved());
       resolved.put("code_version", codeVersion());
+      if (env instanceof org.sdpo.verifiers.external.ExternalEnvironment x) {
+        resolved.put("grader_sandbox_used", x.mechanism().id()); // what contained the graders
+        resolved.put("grader_limits_enforced", org.sdpo.verifiers.external.Sandbox.limitsEnforced());
+      }
       AtomicFiles.writeJson(out.resolve("config.json"), resolved);
       Files.deleteIfExists(out.resolve(METRICS));
     }

@@ -93,4 +93,39 @@ class TrainerTest {
     Files.writeString(f, "model: x\nalgorithm: grpo\ndistillation_topk: null\n");
     assertThat(TrainConfig.read(f).distill().topK()).isNull();
   }
+
+  /** env: external trains against a grader command in a sandbox and records which one. */
+  @Test
+  void trainsAgainstAnExternalGraderInASandbox() throws Exception {
+    CharTokenizer tok = CharTokenizer.ascii();
+    Path base = dir.resolve("base");
+    Checkpoint.save(Gpt.init(GptConfig.of(tok.vocabSize(), 128, 16, 1, 2), DType.FLOAT32,
+        new Rng(1)), tok, base, null);
+    Path tasks = dir.resolve("tasks.jsonl");
+    Files.writeString(tasks, "{\"id\": \"a\", \"prompt\": \"6*7=\", \"split\": \"train\"}\n"
+        + "{\"id\": \"b\", \"prompt\": \"7*6=\", \"split\": \"test\"}\n");
+    String grader = Path.of(getClass().getResource("/graders/answer42.sh").toURI()).toString();
+    Map<String, Object> m = config(base, dir.resolve("ext"), 2);
+    m.put("env", "external");
+    m.put("feedback", "full");
+    m.put("external_command", "sh " + grader);
+    m.put("external_tasks", tasks.toString());
+    m.put("grader_timeout", 5.0);
+    m.put("templates", "compact");
+    m.put("threads", 2);
+    Map<String, Object> summary = Trainer.run(TrainConfig.of(m), false, null);
+    assertThat(summary).containsKey("validation");
+    String config = Files.readString(dir.resolve("ext").resolve("config.json"));
+    assertThat(config).contains("\"grader_sandbox_used\"");
+    assertThat(Files.readAllLines(dir.resolve("ext").resolve(Trainer.METRICS)).get(0))
+        .contains("\"feedback_available_fraction\":1.0"); // every wrong attempt got feedback
+    m.remove("external_tasks");
+    assertThatThrownBy(() -> TrainConfig.of(m)).hasMessageContaining("'external_tasks'");
+    m.put("external_tasks", dir.resolve("missing.jsonl").toString());
+    assertThatThrownBy(() -> TrainConfig.of(m).environment())
+        .hasMessageContaining("option 'external_tasks': cannot read");
+    m.put("external_tasks", tasks.toString());
+    m.put("feedback", "partial");
+    assertThatThrownBy(() -> TrainConfig.of(m)).hasMessageContaining("'partial' is not offered");
+  }
 }
