@@ -311,64 +311,62 @@ public final class Pretrainer {
 
   /** Fills the rows of a batch: inputs x and targets y (-100: no loss), each (B, T) row-major. */
   private interface Batches {
+    /** T, the length of every row. */
     int rowLength();
 
     void fill(Rng rng, int[] x, int[] y);
 
     /** Random windows of the token stream, targets shifted by one. */
     static Batches stream(int[] stream, Config c) {
-      int T = c.blockSize();
-      if (stream.length < T + 2) {
+      if (stream.length < c.blockSize() + 2) {
         throw new IllegalArgumentException(c.data() + ": " + stream.length
-            + " tokens, too few for block_size " + T);
+            + " tokens, too few for block_size " + c.blockSize());
       }
-      return new Batches() {
-        @Override
-        public int rowLength() {
-          return T;
-        }
-
-        @Override
-        public void fill(Rng rng, int[] x, int[] y) {
-          for (int b = 0; b < x.length / T; b++) {
-            int off = rng.nextInt(stream.length - T - 1);
-            System.arraycopy(stream, off, x, b * T, T);
-            System.arraycopy(stream, off + 1, y, b * T, T);
-          }
-        }
-      };
+      return new Windows(stream, c.blockSize());
     }
 
-    /**
-     * One random document per row from position 0, padded to the longest document of the corpus;
-     * the targets of padding (and of a prompt) are -100.
-     */
+    /** One document per row from position 0, padded to the longest document of the corpus. */
     static Batches documents(List<Document> docs, int pad, Config c) {
       if (docs.isEmpty()) {
         throw new IllegalArgumentException(c.data() + ": no documents");
       }
-      int T = Math.max(2, docs.stream().mapToInt(d -> d.ids().length).max().orElse(2));
-      return new Batches() {
-        @Override
-        public int rowLength() {
-          return T;
-        }
+      return new Rows(docs, pad,
+          Math.max(2, docs.stream().mapToInt(d -> d.ids().length).max().orElse(2)));
+    }
+  }
 
-        @Override
-        public void fill(Rng rng, int[] x, int[] y) {
-          java.util.Arrays.fill(x, pad);
-          java.util.Arrays.fill(y, -100);
-          for (int b = 0; b < x.length / T; b++) {
-            Document d = docs.get(rng.nextInt(docs.size()));
-            int[] ids = d.ids();
-            System.arraycopy(ids, 0, x, b * T, ids.length);
-            // position t predicts token t + 1; the loss covers tokens lossFrom .. end
-            for (int t = Math.max(0, d.lossFrom() - 1); t + 1 < ids.length; t++) {
-              y[b * T + t] = ids[t + 1];
-            }
-          }
+  /** The stream layout: each row a random window of the stream, its targets the next tokens. */
+  private record Windows(int[] stream, int rowLength) implements Batches {
+    @Override
+    public void fill(Rng rng, int[] x, int[] y) {
+      int t = rowLength;
+      for (int b = 0; b < x.length / t; b++) {
+        int off = rng.nextInt(stream.length - t - 1);
+        System.arraycopy(stream, off, x, b * t, t);
+        System.arraycopy(stream, off + 1, y, b * t, t);
+      }
+    }
+  }
+
+  /**
+   * The documents layout: each row a random document from position 0, padding after it; the
+   * targets of padding and of a prompt are -100.
+   */
+  private record Rows(List<Document> docs, int pad, int rowLength) implements Batches {
+    @Override
+    public void fill(Rng rng, int[] x, int[] y) {
+      int t = rowLength;
+      java.util.Arrays.fill(x, pad);
+      java.util.Arrays.fill(y, -100);
+      for (int b = 0; b < x.length / t; b++) {
+        Document d = docs.get(rng.nextInt(docs.size()));
+        int[] ids = d.ids();
+        System.arraycopy(ids, 0, x, b * t, ids.length);
+        // position i predicts token i + 1; the loss covers tokens lossFrom .. end
+        for (int i = Math.max(0, d.lossFrom() - 1); i + 1 < ids.length; i++) {
+          y[b * t + i] = ids[i + 1];
         }
-      };
+      }
     }
   }
 
