@@ -113,7 +113,10 @@ final class ExperimentCommand implements Callable<Integer> {
     if (e.gapGain()) {
       gaps = new LinkedHashMap<>();
       for (var arm : armConfig.entrySet()) {
-        gaps.put(arm.getKey(), ExperimentResults.initialGap(baseModel, baseTok, arm.getValue()));
+        String algorithm = arm.getValue().str("algorithm");
+        if (!algorithm.equals("grpo") && !algorithm.equals("sft_revealed")) { // uses the teacher
+          gaps.put(arm.getKey(), ExperimentResults.initialGap(baseModel, baseTok, arm.getValue()));
+        }
       }
     }
     return ExperimentResults.aggregate(e, key, runs, gaps, System.out);

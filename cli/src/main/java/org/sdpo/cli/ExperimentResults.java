@@ -304,13 +304,17 @@ final class ExperimentResults {
       Map<String, Map<Long, Run>> runs, Map<String, Gap> gaps, List<String> charts,
       Map<String, Object> summary) throws IOException {
     StringBuilder md = new StringBuilder("\nGain against the initial self-teacher gap (teacher "
-        + "minus student accuracy of the base model, 256 held-out questions):\n\n"
+        + "minus student accuracy of the base model, 256 held-out questions; arms that distil "
+        + "from the teacher):\n\n"
         + "| arm | teacher context | student | teacher | initial gap | final gain (mean ± 95% CI) |"
         + "\n|---|---|---|---|---|---|\n");
     List<Charts.Series> series = new ArrayList<>();
     Map<String, Object> out = new LinkedHashMap<>();
     for (var arm : runs.entrySet()) {
       Gap g = gaps.get(arm.getKey());
+      if (g == null) {
+        continue; // an arm without a teacher (GRPO, the label control) has no gap
+      }
       double[] gains = arm.getValue().values().stream().mapToDouble(r ->
           r.curve().lastEntry().getValue() - r.curve().firstEntry().getValue()).toArray();
       double[] mc = Stats.meanCi95(gains);
