@@ -15,6 +15,13 @@ final class Charts {
   static final int WIDTH = 800;
   static final int HEIGHT = 500;
 
+  /** Eight colours told apart easily (Tableau 10), instead of the default palette's near twins. */
+  private static final java.awt.Color[] PALETTE = {
+    new java.awt.Color(0x4E79A7), new java.awt.Color(0xF28E2B), new java.awt.Color(0x59A14F),
+    new java.awt.Color(0xE15759), new java.awt.Color(0x76B7B2), new java.awt.Color(0xB07AA1),
+    new java.awt.Color(0xEDC948), new java.awt.Color(0x9C755F), new java.awt.Color(0xFF9DA7),
+    new java.awt.Color(0xBAB0AC)};
+
   private Charts() {}
 
   /** One line: x, y and (optional, same length) half-widths of an error bar. */
@@ -34,6 +41,8 @@ final class Charts {
         .yAxisTitle(yTitle).build();
     c.getStyler().setLegendVisible(series.size() > 1);
     c.getStyler().setXAxisLogarithmic(logX);
+    c.getStyler().setSeriesColors(PALETTE);
+    clampToUnitInterval(c, series);
     for (Series s : series) {
       double[] y = finite(s.y());
       XYSeries xs = s.err() == null ? c.addSeries(s.name(), s.x(), y)
@@ -56,6 +65,7 @@ final class Charts {
     c.getStyler().setDefaultSeriesRenderStyle(
         org.knowm.xchart.XYSeries.XYSeriesRenderStyle.Scatter);
     c.getStyler().setMarkerSize(10);
+    c.getStyler().setSeriesColors(PALETTE);
     for (Series s : series) {
       if (s.err() == null) {
         c.addSeries(s.name(), s.x(), finite(s.y()));
@@ -102,6 +112,35 @@ final class Charts {
     lines(out, "Pre-training probe: held-out accuracy without and with feedback in the context",
         "pre-training step", "accuracy", series, false);
     return out;
+  }
+
+  /**
+   * Rates (every value in [0, 1]) get a y axis that stays inside [0, 1]: a t-interval from few
+   * seeds can reach below 0 or above 1, which no accuracy can, and would otherwise set the scale.
+   */
+  private static void clampToUnitInterval(XYChart c, List<Series> series) {
+    double lo = Double.POSITIVE_INFINITY;
+    double hi = Double.NEGATIVE_INFINITY;
+    for (Series s : series) {
+      for (int i = 0; i < s.y().length; i++) {
+        double y = s.y()[i];
+        if (!Double.isFinite(y)) {
+          continue;
+        }
+        if (y < 0 || y > 1) {
+          return;
+        }
+        double e = s.err() == null || !Double.isFinite(s.err()[i]) ? 0 : s.err()[i];
+        lo = Math.min(lo, y - e);
+        hi = Math.max(hi, y + e);
+      }
+    }
+    if (lo < 0) {
+      c.getStyler().setYAxisMin(0.0);
+    }
+    if (hi > 1) {
+      c.getStyler().setYAxisMax(1.0);
+    }
   }
 
   /** Non-finite values are drawn as 0 (xchart rejects NaN). */
