@@ -225,6 +225,58 @@ class ExternalEnvironmentTest {
     Files.deleteIfExists(outside);
   }
 
+  /**
+   * A grader kept under /tmp (a checkout there, a script written there) still runs under
+   * bubblewrap's private /tmp: what its command line names and its working directory are bound
+   * back in, read-only; the rest of the host's /tmp stays hidden.
+   */
+  @ParameterizedTest
+  @MethodSource("mechanisms")
+  void aGraderUnderTmpStillRunsAndTheRestOfTmpStaysHidden(Sandbox.Mechanism m) throws Exception {
+    Path tmp = Path.of("/tmp");
+    assumeTrue(Files.isDirectory(tmp) && Files.isWritable(tmp));
+    Path home = Files.createTempDirectory(tmp, "sdpo-grader-home-");
+    Path secret = Files.createTempFile(tmp, "sdpo-not-for-graders-", ".txt");
+    try {
+      for (String s : List.of("good.sh", "peek.sh")) {
+        Path copy = home.resolve(s);
+        Files.copy(Path.of(script(s)), copy);
+        copy.toFile().setReadable(true, false);
+      }
+      home.toFile().setReadable(true, false);
+      home.toFile().setExecutable(true, false);
+      Sandbox.Limits limits = Sandbox.Limits.defaults().with(Duration.ofSeconds(5), 64 * 1024);
+      ExternalEnvironment byPath = new ExternalEnvironment(
+          List.of("sh", home.resolve("good.sh").toString()), List.of(TASK), FeedbackLevel.FULL,
+          limits, m, null);
+      assertThat(byPath.verify(TASK, "42").success()).as(byPath.verify(TASK, "42").feedback())
+          .isTrue();
+      ExternalEnvironment inDir = new ExternalEnvironment(List.of("sh", "good.sh"),
+          List.of(TASK), FeedbackLevel.FULL, limits, m, home);
+      assertThat(inDir.verify(TASK, "42").success()).as(inDir.verify(TASK, "42").feedback())
+          .isTrue();
+      // named on the command line: bound in (read-only), so the grader sees it
+      Verdict named = new ExternalEnvironment(List.of("sh", home.resolve("peek.sh").toString(),
+          secret.toString()), List.of(TASK), FeedbackLevel.FULL, limits, m, null)
+          .verify(TASK, "42");
+      assertThat(named.feedback()).endsWith("visible");
+      // not named (only inside a shell script's text): hidden by the private /tmp
+      Verdict unnamed = new ExternalEnvironment(List.of("sh", "-c", "cat > /dev/null; "
+          + "if [ -e '" + secret + "' ]; then f=visible; else f=hidden; fi; "
+          + "echo '{\"reward\": 0, \"success\": false, \"feedback\": \"'$f'\"}'"),
+          List.of(TASK), FeedbackLevel.FULL, limits, m, null).verify(TASK, "42");
+      assertThat(unnamed.feedback()).endsWith(m == Sandbox.Mechanism.BWRAP ? "hidden" : "visible");
+    } finally {
+      Files.deleteIfExists(secret);
+      try (var files = Files.list(home)) {
+        for (Path f : files.toList()) {
+          Files.delete(f);
+        }
+      }
+      Files.delete(home);
+    }
+  }
+
   @ParameterizedTest
   @MethodSource("mechanisms")
   void theGraderHasNoNetwork(Sandbox.Mechanism m) throws Exception {

@@ -151,7 +151,8 @@ public final class ExternalEnvironment implements Environment {
     byte[] stdin = Json.write(input).getBytes(StandardCharsets.UTF_8);
     Process p;
     try {
-      ProcessBuilder pb = new ProcessBuilder(Sandbox.command(mechanism, command, scratch, limits));
+      ProcessBuilder pb = new ProcessBuilder(Sandbox.command(mechanism, command, scratch, workDir,
+          limits));
       if (workDir != null) {
         pb.directory(workDir.toFile());
       }

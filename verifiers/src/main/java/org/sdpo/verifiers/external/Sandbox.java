@@ -15,7 +15,8 @@ import java.util.concurrent.TimeUnit;
  * <ul>
  *   <li>{@link Mechanism#BWRAP} (bubblewrap, when installed and permitted): new PID, IPC, UTS
  *       and (by default) network namespaces, the whole file system read-only but for the
- *       attempt's private directory and a private {@code /tmp}; when the sandbox's first process
+ *       attempt's private directory and a private {@code /tmp} (in which the grader's working
+ *       directory and the files its command line names stay visible, read-only); when the sandbox's first process
  *       ends, the kernel kills everything it started, daemons included;
  *   <li>{@link Mechanism#UNSHARE} (util-linux): new PID and (by default) network namespaces with
  *       the same kill-everything guarantee, but no read-only view of the file system;
@@ -223,9 +224,10 @@ public final class Sandbox {
 
   /**
    * The command line that runs {@code grader} contained by {@code m} under the limits, with
-   * {@code workDir} as its private writable directory.
+   * {@code workDir} as its private writable directory and {@code cwd} as its working directory.
    */
-  static List<String> command(Mechanism m, List<String> grader, Path workDir, Limits l) {
+  static List<String> command(Mechanism m, List<String> grader, Path workDir, Path cwd,
+      Limits l) {
     List<String> inner = new ArrayList<>();
     if (canDropPrivileges()) { // as nobody: the process limit applies, nothing of anyone's is writable
       inner.addAll(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
@@ -259,7 +261,9 @@ public final class Sandbox {
     switch (m) {
       case BWRAP -> {
         out.addAll(List.of("bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--bind", w, w, "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--tmpfs", "/tmp"));
+        out.addAll(keepVisible(underTmp(grader, cwd)));
+        out.addAll(List.of("--bind", w, w, "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--die-with-parent", "--new-session", "--setenv", "HOME", w, "--setenv", "TMPDIR", w,
             "--setenv", "SDPO_WORKDIR", w));
         if (!l.network()) {
@@ -283,6 +287,62 @@ public final class Sandbox {
       default -> out.addAll(List.of("env", "HOME=" + w, "TMPDIR=" + w, "SDPO_WORKDIR=" + w));
     }
     out.addAll(shell);
+    return out;
+  }
+
+  /**
+   * What the private {@code /tmp} would hide from a grader but it needs: its working directory and
+   * every existing file or directory its command line names (absolute, or relative to the working
+   * directory), where they lie under {@code /tmp} (a checkout or a grader script there). Bound
+   * read-only, outermost first; everything else in the host's {@code /tmp} stays hidden.
+   */
+  static List<String> underTmp(List<String> grader, Path cwd) {
+    Path tmp = Path.of("/tmp");
+    Path dir = (cwd == null ? Path.of("") : cwd).toAbsolutePath().normalize();
+    java.util.TreeSet<Path> keep = new java.util.TreeSet<>();
+    keep.add(dir);
+    for (String arg : grader) {
+      try {
+        keep.add(dir.resolve(arg).normalize());
+      } catch (java.nio.file.InvalidPathException e) {
+        // not a path (a flag, code, a NUL): nothing to keep
+      }
+    }
+    List<String> out = new ArrayList<>();
+    List<Path> kept = new ArrayList<>();
+    for (Path p : keep) { // sorted: a directory comes before what lies inside it
+      if (!p.startsWith(tmp) || p.equals(tmp) || !Files.exists(p)
+          || kept.stream().anyMatch(p::startsWith)) {
+        continue;
+      }
+      kept.add(p);
+      out.add(p.toString());
+    }
+    return out;
+  }
+
+  /**
+   * bubblewrap arguments that bind {@code paths} read-only into the private /tmp. The directories
+   * above each are made first with {@code --dir} (mode 0755): bubblewrap would otherwise create
+   * them with mode 0700, and a grader running as nobody could not reach what lies below.
+   */
+  private static List<String> keepVisible(List<String> paths) {
+    List<String> out = new ArrayList<>();
+    java.util.Set<Path> made = new java.util.HashSet<>();
+    Path tmp = Path.of("/tmp");
+    for (String s : paths) {
+      Path p = Path.of(s);
+      List<Path> above = new ArrayList<>();
+      for (Path a = p.getParent(); a != null && !a.equals(tmp); a = a.getParent()) {
+        above.add(0, a);
+      }
+      for (Path a : above) {
+        if (made.add(a)) {
+          out.addAll(List.of("--dir", a.toString()));
+        }
+      }
+      out.addAll(List.of("--ro-bind", s, s));
+    }
     return out;
   }
 
