@@ -100,6 +100,9 @@ final class BenchModelCommand implements Callable<Integer> {
     }
     System.out.printf(Locale.ROOT, "sampling %d prompts x %d new tokens (KV cache): best of 5 %.1f ms,"
         + " %.0f tokens/s%n", batch, newTokens, best, batch * newTokens / (best / 1e3));
+    System.out.println("peak resident memory: "
+        + MemoryStats.describe(MemoryStats.peakResidentBytes()) + " (heap -Xmx "
+        + MemoryStats.describe(Runtime.getRuntime().maxMemory()) + ")");
     return 0;
   }
 }

@@ -157,13 +157,15 @@ final class Demo {
     summary.put("viewer_step", step.getFileName().toString());
     timings.put("total_s", seconds(t0));
     summary.put("timings", timings);
+    summary.put("peak_resident_bytes", org.sdpo.tensor.MemoryStats.peakResidentBytes());
     summary.put("code_version", Trainer.codeVersion());
     AtomicFiles.writeJson(s.out().resolve("summary.json"), summary);
     StringBuilder t = new StringBuilder();
     timings.forEach((k, v) -> t.append(t.length() == 0 ? "" : ", ")
         .append(k.replace("_s", "")).append(String.format(Locale.ROOT, " %.0f s", num(v))));
     log.println();
-    log.println("time: " + t);
+    log.println("time: " + t + "; peak resident memory "
+        + org.sdpo.tensor.MemoryStats.describe(org.sdpo.tensor.MemoryStats.peakResidentBytes()));
     log.println("chart: " + chart + (probeChart == null ? "" : ", pre-training probe: "
         + probeChart));
     log.println("credit-assignment viewer: " + html + " (" + sdpoArm + ", "

@@ -92,8 +92,10 @@ final class PretrainCommand implements Callable<Integer> {
             m.tokensPerSecond()));
       }, probe);
     }
-    System.out.printf(Locale.ROOT, "done: %d steps, loss %.4f -> %.4f, %.1f s; checkpoint and "
-            + "metrics.jsonl in %s%n", last.step(), firstLoss[0], last.loss(), last.seconds(), out);
+    System.out.printf(Locale.ROOT, "done: %d steps, loss %.4f -> %.4f, %.1f s, peak resident memory "
+            + "%s; checkpoint and metrics.jsonl in %s%n", last.step(), firstLoss[0], last.loss(),
+        last.seconds(), org.sdpo.tensor.MemoryStats.describe(
+            org.sdpo.tensor.MemoryStats.peakResidentBytes()), out);
     return 0;
   }
 }

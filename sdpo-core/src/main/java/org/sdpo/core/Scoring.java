@@ -72,12 +72,16 @@ public final class Scoring {
    */
   public static Tensor responseLogitsNoGrad(Gpt model, List<Sequence> seqs) {
     try (Grad.Scope g = Grad.disabled();
-        org.sdpo.tensor.Workspace.Scope w = WORKSPACE.get().enter()) {
+        org.sdpo.tensor.Workspace.Scope w = workspace().enter()) {
       return responseLogits(model, seqs).value().detach();
     }
   }
 
-  /** One workspace per thread for scoring and updates; its pool holds the bucketed shapes. */
-  static final ThreadLocal<org.sdpo.tensor.Workspace> WORKSPACE =
-      ThreadLocal.withInitial(org.sdpo.tensor.Workspace::new);
+  /**
+   * The calling thread's workspace for scoring and updates (shared with the sampler: the phases
+   * run one after another, so the pool holds the largest phase's buffers, not their sum).
+   */
+  static org.sdpo.tensor.Workspace workspace() {
+    return org.sdpo.tensor.Workspace.ofThisThread();
+  }
 }

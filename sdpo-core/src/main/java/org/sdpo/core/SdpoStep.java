@@ -188,7 +188,7 @@ public final class SdpoStep {
         studentSeqs.add(new Scoring.Sequence(prompts.get(i), samples.get(i).tokens()));
       }
       int[] rowIds = rows.stream().mapToInt(Integer::intValue).toArray();
-      try (org.sdpo.tensor.Workspace.Scope ws = Scoring.WORKSPACE.get().enter()) {
+      try (org.sdpo.tensor.Workspace.Scope ws = Scoring.workspace().enter()) {
         Variable z = Scoring.responseLogits(s.student(), studentSeqs); // (n, V)
         Tensor zq = needsTeacher ? teacherAll.gatherRows(rowIds, rowIds.length) : null;
         MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds);
@@ -283,7 +283,7 @@ public final class SdpoStep {
     java.util.Arrays.fill(mask, 1);
     double loss;
     double norm;
-    try (org.sdpo.tensor.Workspace.Scope ws = Scoring.WORKSPACE.get().enter()) {
+    try (org.sdpo.tensor.Workspace.Scope ws = Scoring.workspace().enter()) {
       Variable z = Scoring.responseLogits(s.student(), seqs); // (n, V)
       // the mean over all attempts (successes count in the denominator, as in SDPO's aggregation)
       Tensor agg = DistillationLoss.aggregation(new DistillationLoss.Targets(tok1,

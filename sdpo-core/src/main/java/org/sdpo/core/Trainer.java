@@ -98,8 +98,12 @@ public final class Trainer {
           c.integer("mini_batches"), c.integer("threads"), reference);
       List<Task> questions = env.tasks(Split.TRAIN, Q, seed * 7919L + step, c.integer("difficulty"));
       long t0 = System.nanoTime();
+      long arrays0 = org.sdpo.tensor.MemoryStats.arrays();
+      long bytes0 = org.sdpo.tensor.MemoryStats.bytes();
       SdpoStep.Report rep = SdpoStep.run(setup, questions, new Rng(seed * 31L + step));
       double stepSeconds = (System.nanoTime() - t0) / 1e9;
+      long newArrays = org.sdpo.tensor.MemoryStats.arrays() - arrays0;
+      long newBytes = org.sdpo.tensor.MemoryStats.bytes() - bytes0;
       generations += (long) Q * G;
       Map<String, Object> line = new LinkedHashMap<>();
       line.put("step", step + 1);
@@ -107,6 +111,9 @@ public final class Trainer {
       line.put("lr", lr);
       line.putAll(rep.metrics());
       line.put("step_seconds", stepSeconds);
+      line.put("tensor_allocations", newArrays); // new native buffers (pool misses) this step
+      line.put("tensor_allocated_bytes", newBytes);
+      line.put("resident_bytes", org.sdpo.tensor.MemoryStats.residentBytes());
       int ve = c.integer("val_every");
       if (ve > 0 && ((step + 1) % ve == 0 || step + 1 == c.integer("steps"))) {
         lastVal = validate(student, tok, env, c, seed);
@@ -135,6 +142,7 @@ public final class Trainer {
     summary.put("seed", seed);
     summary.put("algorithm", c.str("algorithm"));
     summary.put("code_version", codeVersion());
+    summary.put("peak_resident_bytes", org.sdpo.tensor.MemoryStats.peakResidentBytes());
     summary.put("last", last);
     if (lastVal != null) {
       summary.put("validation", lastVal);

@@ -13,14 +13,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * them: an allocating loop (sampling prompts of many lengths) can hold dead native memory while
  * the heap looks empty. Every {@link #collectEveryBytes()} bytes of new buffers we therefore ask
  * for a collection, which releases the dead ones (property {@code sdpo.collectEveryBytes},
- * default 1 GiB; 0 disables).
+ * default 256 MiB; 0 disables).
  */
 public final class MemoryStats {
   static final AtomicLong ARRAYS = new AtomicLong();
   static final AtomicLong BYTES = new AtomicLong();
   static final AtomicLong SINCE_COLLECTION = new AtomicLong();
   static final AtomicLong COLLECTIONS = new AtomicLong();
-  private static final long COLLECT_EVERY = Long.getLong("sdpo.collectEveryBytes", 1L << 30);
+  private static final long COLLECT_EVERY = Long.getLong("sdpo.collectEveryBytes", 256L << 20);
 
   private MemoryStats() {}
 
@@ -47,6 +47,43 @@ public final class MemoryStats {
   /** Collections requested so far because of new native buffers. */
   public static long collections() {
     return COLLECTIONS.get();
+  }
+
+  /**
+   * The process's peak resident memory so far in bytes ({@code VmHWM} of /proc/self/status:
+   * heap, native buffers, code and thread stacks together), or -1 where the system does not say.
+   */
+  public static long peakResidentBytes() {
+    return procStatus("VmHWM:");
+  }
+
+  /** The process's resident memory now in bytes ({@code VmRSS}), or -1 where unknown. */
+  public static long residentBytes() {
+    return procStatus("VmRSS:");
+  }
+
+  private static long procStatus(String field) {
+    try {
+      for (String l : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+        if (l.startsWith(field)) { // "VmHWM:\t  123456 kB"
+          String[] f = l.substring(field.length()).trim().split("\\s+");
+          return Long.parseLong(f[0]) * (f.length > 1 && f[1].equalsIgnoreCase("kB") ? 1024 : 1);
+        }
+      }
+    } catch (java.io.IOException | RuntimeException e) {
+      // not Linux, or an unexpected format: unknown
+    }
+    return -1;
+  }
+
+  /** {@code bytes} as "1.23 GB" / "456 MB" (decimal units), or "unknown" when negative. */
+  public static String describe(long bytes) {
+    if (bytes < 0) {
+      return "unknown";
+    }
+    return bytes >= 1_000_000_000L
+        ? String.format(java.util.Locale.ROOT, "%.2f GB", bytes / 1e9)
+        : String.format(java.util.Locale.ROOT, "%.0f MB", bytes / 1e6);
   }
 
   static void count(DType dtype, int[] shape) {

@@ -30,27 +30,43 @@ import java.util.function.Supplier;
  * so a reused buffer can never be read by mistake. Parameters, gradients of parameters and
  * optimizer state are created outside any scope, or inside {@link #persistent(Supplier)}.
  *
- * <p>The pool is bounded: a loop whose shapes keep changing (sampling prompts of many lengths)
- * would otherwise keep one set of buffers per shape forever. When a closing scope leaves more than
- * {@link #maxPooledBytes()} bytes in the pool, the pool is emptied and its buffers are left to the
- * garbage collector; a loop with fixed shapes stays under the bound and never re-allocates
- * (property {@code sdpo.workspaceMaxBytes}, default 2 GiB).
+ * <p>The pool is bounded: a loop whose shapes keep changing (sampling prompts of many lengths,
+ * validation batches of another size) would otherwise keep one set of buffers per shape forever.
+ * When a closing scope leaves more than {@link #maxPooledBytes()} bytes in the pool, the buffers of
+ * the shapes used least recently are released to the garbage collector until the pool fits; the
+ * shapes used inside the closing scope stay, so a loop with fixed shapes never re-allocates, even
+ * when one step needs more than the bound (property {@code sdpo.workspaceMaxBytes}, default 1
+ * GiB).
+ *
+ * <p>Code that runs one phase after another on a thread (sampling, then scoring, then the update)
+ * shares that thread's {@link #ofThisThread() workspace}, so the pool holds the largest phase's
+ * buffers rather than the sum of every phase's.
  *
  * <p>A workspace belongs to one thread at a time.
  */
 public final class Workspace {
   private static final ThreadLocal<Scope> CURRENT = new ThreadLocal<>();
 
-  private static final long MAX_POOLED = Long.getLong("sdpo.workspaceMaxBytes", 2L << 30);
+  private static final long MAX_POOLED = Long.getLong("sdpo.workspaceMaxBytes", 1L << 30);
+
+  private static final ThreadLocal<Workspace> PER_THREAD = ThreadLocal.withInitial(Workspace::new);
 
   private final Map<Key, ArrayDeque<Storage>> free = new HashMap<>();
+  /** The serial number of the scope that last took a buffer of each shape. */
+  private final Map<Key, Long> lastUse = new HashMap<>();
+  private long scopes;
   private long allocations;
   private long reuses;
   private long pooledBytes;
   private long evictions;
   private final long maxPooled;
 
-  /** A workspace bounded by {@code sdpo.workspaceMaxBytes} (default 2 GiB). */
+  /** The workspace shared by everything that runs on the calling thread. */
+  public static Workspace ofThisThread() {
+    return PER_THREAD.get();
+  }
+
+  /** A workspace bounded by {@code sdpo.workspaceMaxBytes} (default 1 GiB). */
   public Workspace() {
     this(MAX_POOLED);
   }
@@ -80,7 +96,7 @@ public final class Workspace {
 
   /** Opens a scope on the current thread; scopes nest (the innermost one receives tensors). */
   public Scope enter() {
-    Scope s = new Scope(this, CURRENT.get());
+    Scope s = new Scope(this, CURRENT.get(), ++scopes);
     CURRENT.set(s);
     return s;
   }
@@ -95,7 +111,7 @@ public final class Workspace {
     return reuses;
   }
 
-  /** Times the pool was emptied because it held more than {@link #maxPooledBytes()}. */
+  /** Buffers released because the pool held more than {@link #maxPooledBytes()}. */
   public long evictions() {
     return evictions;
   }
@@ -128,17 +144,40 @@ public final class Workspace {
     }
   }
 
+  /**
+   * Releases the free buffers of the shapes used longest ago until the pool fits its bound,
+   * keeping the shapes used by the scope {@code keepFrom} or any scope opened after it. Released
+   * buffers become unreachable and the collector frees their native memory.
+   */
+  private void evictLeastRecentlyUsed(long keepFrom) {
+    List<Map.Entry<Key, Long>> order = new ArrayList<>(lastUse.entrySet());
+    order.sort(Map.Entry.comparingByValue());
+    for (Map.Entry<Key, Long> e : order) {
+      if (pooledBytes <= maxPooled || e.getValue() >= keepFrom) {
+        break;
+      }
+      ArrayDeque<Storage> q = free.remove(e.getKey());
+      lastUse.remove(e.getKey());
+      if (q != null) {
+        pooledBytes -= e.getKey().bytes() * q.size();
+        evictions += q.size();
+      }
+    }
+  }
+
   /** One step's worth of pooled tensors. */
   public static final class Scope implements AutoCloseable {
     private final Workspace owner;
     private final Scope parent;
     private final List<Key> keys = new ArrayList<>();
     private final List<Storage> taken = new ArrayList<>();
+    private final long serial;
     private boolean closed;
 
-    private Scope(Workspace owner, Scope parent) {
+    private Scope(Workspace owner, Scope parent, long serial) {
       this.owner = owner;
       this.parent = parent;
+      this.serial = serial;
     }
 
     Storage take(Backend backend, DType dtype, int[] shape) {
@@ -158,6 +197,7 @@ public final class Workspace {
       }
       keys.add(key);
       taken.add(s);
+      owner.lastUse.put(key, owner.scopes);
       return s;
     }
 
@@ -179,9 +219,7 @@ public final class Workspace {
       taken.clear();
       keys.clear();
       if (owner.pooledBytes > owner.maxPooled) {
-        owner.free.clear(); // unreachable now: the collector frees their native memory
-        owner.pooledBytes = 0;
-        owner.evictions++;
+        owner.evictLeastRecentlyUsed(serial);
       }
       if (CURRENT.get() == this) {
         if (parent != null) {

@@ -9,7 +9,8 @@ class MemoryStatsTest {
   void manyDeadBuffersTriggerCollections() {
     long before = MemoryStats.collections();
     long bytes = 0;
-    // 1.2 GiB of short-lived 4 MB buffers: at least one collection is requested
+    // the collection threshold and 200 MiB more of short-lived 4 MB buffers: at least one
+    // collection is requested
     while (bytes < MemoryStats.collectEveryBytes() + (200L << 20)) {
       Tensor t = Tensor.zeros(DType.FLOAT32, 1024, 1024);
       bytes += 4L * t.numel();

@@ -24,4 +24,45 @@ class WorkspaceBoundTest {
     }
     assertThat(ws.evictions()).isPositive();
   }
+
+  @Test
+  void aStepLargerThanTheBoundIsStillReused() {
+    Workspace ws = new Workspace(64 << 10); // 64 KiB
+    for (int step = 0; step < 5; step++) { // 512 KiB + 64 KiB every step
+      try (Workspace.Scope s = ws.enter()) {
+        Tensor.zeros(DType.FLOAT32, 128, 1024);
+        Tensor.zeros(DType.FLOAT32, 128, 128);
+      }
+    }
+    assertThat(ws.allocations()).isEqualTo(2);
+    assertThat(ws.evictions()).isZero();
+  }
+
+  @Test
+  void theShapesUsedLeastRecentlyAreReleasedFirst() {
+    Workspace ws = new Workspace(1 << 20); // 1 MiB
+    for (int step = 0; step < 40; step++) {
+      try (Workspace.Scope s = ws.enter()) { // a phase with fixed shapes, every step
+        Tensor.zeros(DType.FLOAT32, 256, 256); // 256 KiB
+      }
+      try (Workspace.Scope s = ws.enter()) { // a phase whose shape changes every step
+        Tensor.zeros(DType.FLOAT32, step + 1, 4096); // 16 KiB .. 640 KiB
+      }
+      assertThat(ws.pooledBytes()).isLessThanOrEqualTo(1 << 20);
+    }
+    // the fixed phase's buffer was used more recently than the old shapes: never released
+    assertThat(ws.allocations()).isEqualTo(1 + 40);
+    assertThat(ws.evictions()).isPositive();
+  }
+
+  @Test
+  void eachThreadHasItsOwnSharedWorkspace() throws Exception {
+    Workspace mine = Workspace.ofThisThread();
+    assertThat(Workspace.ofThisThread()).isSameAs(mine);
+    Workspace[] other = new Workspace[1];
+    Thread t = new Thread(() -> other[0] = Workspace.ofThisThread());
+    t.start();
+    t.join();
+    assertThat(other[0]).isNotNull().isNotSameAs(mine);
+  }
 }

@@ -98,7 +98,7 @@ public final class Sampler {
     // The cache lives in an outer workspace scope and every step in an inner one: after the first
     // step (and, for repeated shapes, after the first call) decoding allocates nothing. The
     // capacity is rounded up to a multiple of 32 so calls with similar lengths share buffers.
-    Workspace ws = WORKSPACE.get();
+    Workspace ws = Workspace.ofThisThread(); // shared with scoring: reused across calls
     int capacity = Math.min(model.config.nPositions(), (lp + steps + 31) / 32 * 32);
     try (Grad.Scope g = Grad.disabled(); Workspace.Scope outer = ws.enter()) {
       KvCache cache = model.newCache(B, capacity);
@@ -155,9 +155,6 @@ public final class Sampler {
     }
     return samples;
   }
-
-  /** One workspace per thread, so repeated generation reuses its buffers. */
-  private static final ThreadLocal<Workspace> WORKSPACE = ThreadLocal.withInitial(Workspace::new);
 
   private static String finished(Tokenizer tok, List<Integer> gen, int token, Settings s, int max) {
     if (token == tok.eos()) {

@@ -259,7 +259,7 @@ public final class Pretrainer {
       }
     }
     LrSchedule schedule = new LrSchedule(c.lr(), c.minLr(), c.warmup(), c.steps());
-    Workspace ws = new Workspace();
+    Workspace ws = Workspace.ofThisThread(); // shared with the probe's sampler
     int B = c.batchSize();
     Metrics last = null;
     long t0 = System.nanoTime();
