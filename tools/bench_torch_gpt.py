@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The PyTorch peer of `./sdpo bench model`: the same GPT-2 configuration (vocab 64, ctx 64,
-n_embd 128, 4 layers, 4 heads, batch 16), a training step (forward, backward, clipping, AdamW)
-and KV-cache sampling of 16 prompts x 63 new tokens, on the CPU.
+"""The PyTorch peer of `./sdpo bench model`: the same GPT-2, the same shape options with the same
+defaults (--vocab 64 --ctx 64 --n-embd 128 --n-layer 4 --n-head 4 --batch 16), a training step
+(forward, backward, clipping, AdamW) and KV-cache sampling of batch prompts x (ctx - 1) new
+tokens, on the CPU, with the same FLOP count and the peak resident memory.
 
 Debian's python3-torch links the slow reference BLAS; for a fair peer preload an optimised
 OpenBLAS (the one ND4J's JavaCPP unpacks works) and keep 2 threads in all:
@@ -55,14 +56,32 @@ class Gpt(torch.nn.Module):
         return self.ln_f(x) @ self.wte.weight.T, new_cache
 
 
+def peak_resident_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1e3
+    except OSError:
+        pass
+    return float("nan")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=20)
+    # the shape, named and defaulted as in ./sdpo bench model
+    ap.add_argument("--vocab", type=int, default=64)
+    ap.add_argument("--ctx", type=int, default=64)
+    ap.add_argument("--n-embd", type=int, default=128)
+    ap.add_argument("--n-layer", type=int, default=4)
+    ap.add_argument("--n-head", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=16)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    V, P, C, L, H, B = 64, 64, 128, 4, 4, 16
+    V, P, C, L, H, B = a.vocab, a.ctx, a.n_embd, a.n_layer, a.n_head, a.batch
     m = Gpt(V, P, C, L, H)
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1)
     x = torch.randint(0, V, (B, P))
@@ -80,13 +99,17 @@ def main():
             times.append((time.perf_counter() - t0) * 1e3)
     times.sort()
     med = times[len(times) // 2]
-    print(f"torch {torch.__version__}, threads {a.threads}: train step median {med:.1f} ms, "
-          f"min {times[0]:.1f} ms, {B * P / (med / 1e3):.0f} tokens/s")
+    n_params = sum(p.numel() for p in m.parameters())
+    flops = 6.0 * n_params * B * P + 12.0 * L * B * P * P * C  # as ./sdpo bench model counts
+    print(f"torch {torch.__version__}, threads {a.threads}: vocab {V}, ctx {P}, n_embd {C}, "
+          f"{L} layers, {H} heads, batch {B}, {n_params} parameters")
+    print(f"train step median {med:.1f} ms, min {times[0]:.1f} ms, "
+          f"{B * P / (med / 1e3):.0f} tokens/s, {flops / (med / 1e3) / 1e9:.1f} GFLOP/s")
     best = 1e9
     with torch.no_grad():
         for r in range(5):
             t0 = time.perf_counter()
-            ids = torch.arange(B).reshape(B, 1) + 4
+            ids = (torch.arange(B).reshape(B, 1) + 4) % V
             logits, cache = m(ids)
             for t in range(P - 1):
                 probs = torch.softmax(logits[:, -1, :], dim=-1)
@@ -95,6 +118,7 @@ def main():
             best = min(best, (time.perf_counter() - t0) * 1e3)
     print(f"sampling {B} prompts x {P - 1} new tokens (KV cache): best of 5 {best:.1f} ms, "
           f"{B * (P - 1) / (best / 1e3):.0f} tokens/s")
+    print(f"peak resident memory: {peak_resident_mb():.0f} MB")
 
 
 if __name__ == "__main__":

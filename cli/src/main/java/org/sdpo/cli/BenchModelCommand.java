@@ -89,7 +89,7 @@ final class BenchModelCommand implements Callable<Integer> {
     Gpt sm = Gpt.init(GptConfig.of(vocab, ctx, nEmbd, nLayer, nHead), DType.FLOAT32, new Rng(3));
     List<int[]> prompts = new ArrayList<>();
     for (int b = 0; b < batch; b++) {
-      prompts.add(new int[] {4 + b});
+      prompts.add(new int[] {4 + b % (tok.vocabSize() - 4)}); // any batch: ids stay in the vocabulary
     }
     int newTokens = ctx - 1;
     double best = Double.MAX_VALUE;
