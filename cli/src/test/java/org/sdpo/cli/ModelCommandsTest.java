@@ -46,6 +46,17 @@ class ModelCommandsTest {
     }
   }
 
+  /** A batch larger than the sampler's tokenizer (once an error: prompt ids left the vocabulary). */
+  @Test
+  void benchModelRunsWithALargeBatchAndReportsMemory() {
+    GradCheckCommandTest.Result r = GradCheckCommandTest.run("bench", "model", "--vocab", "48",
+        "--ctx", "4", "--n-embd", "8", "--n-layer", "1", "--n-head", "2", "--batch", "70",
+        "--steps", "2", "--warmup", "1");
+    assertThat(r.exit()).as(r.err()).isZero();
+    assertThat(r.out()).contains("train step", "sampling 70 prompts x 3 new tokens",
+        "peak resident memory");
+  }
+
   @Test
   void auditWritesTheOutputAndReportsTheLoss() {
     Path fx = Path.of("../transformer/src/test/resources/fixtures/gpt2-tiny");
