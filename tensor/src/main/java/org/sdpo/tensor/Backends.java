@@ -35,6 +35,6 @@ public final class Backends {
 
   /** One line describing the backend, for banners. */
   public static String describe() {
-    return current().description();
+    return current().description() + ", " + VectorSupport.describe();
   }
 }

@@ -17,7 +17,15 @@ public abstract class Buf {
 
   /** Wraps a float32 NIO view of native memory. */
   public static Buf of(FloatBuffer b, int offset, int size) {
-    return new F32(b, offset, size);
+    return new F32(b, null, offset, size);
+  }
+
+  /**
+   * Wraps a float32 NIO view of native memory, with the same memory as bytes in native order
+   * (for vector loads and stores, {@link VectorKernels}).
+   */
+  static Buf of(FloatBuffer b, java.nio.ByteBuffer bytes, int offset, int size) {
+    return new F32(b, bytes, offset, size);
   }
 
   /** Wraps a float64 NIO view of native memory. */
@@ -27,11 +35,14 @@ public abstract class Buf {
 
   static final class F32 extends Buf {
     private final FloatBuffer b;
-    private final int off;
+    /** The same memory as bytes in native order, or null. */
+    final java.nio.ByteBuffer bytes;
+    final int off;
     private final int size;
 
-    F32(FloatBuffer b, int off, int size) {
+    F32(FloatBuffer b, java.nio.ByteBuffer bytes, int off, int size) {
       this.b = b;
+      this.bytes = bytes;
       this.off = off;
       this.size = size;
     }

@@ -97,6 +97,21 @@ final class JavaKernels {
    * scalar: period 1) and a likewise with {@code aPeriod}.
    */
   static void binaryRows(BinaryOp op, Buf a, int aPeriod, Buf b, int bPeriod, Buf out) {
+    if (VectorSupport.ENABLED && VectorKernels.supports(op) && vectorizable(a)
+        && vectorizable(b) && vectorizable(out)) {
+      VectorKernels.binaryRows(op, (Buf.F32) a, aPeriod, (Buf.F32) b, bPeriod, (Buf.F32) out);
+      return;
+    }
+    binaryRowsScalar(op, a, aPeriod, b, bPeriod, out);
+  }
+
+  /** A float32 buffer with a byte view (see {@link VectorKernels}). */
+  private static boolean vectorizable(Buf x) {
+    return x instanceof Buf.F32 && ((Buf.F32) x).bytes != null;
+  }
+
+  /** {@link #binaryRows} as scalar loops: the reference the vector kernel is tested against. */
+  static void binaryRowsScalar(BinaryOp op, Buf a, int aPeriod, Buf b, int bPeriod, Buf out) {
     int n = out.size();
     if (aPeriod == n && bPeriod == n) {
       Parallel.forRange(n, 1, (s, e) -> {

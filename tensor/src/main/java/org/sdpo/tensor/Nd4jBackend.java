@@ -164,9 +164,13 @@ public final class Nd4jBackend implements Backend {
   private static Buf bufferOf(INDArray a, DType dtype) {
     int off = (int) a.offset();
     int n = (int) a.length();
-    return dtype == DType.FLOAT32
-        ? Buf.of(a.data().asNioFloat(), off, n)
-        : Buf.of(a.data().asNioDouble(), off, n);
+    if (dtype != DType.FLOAT32) {
+      return Buf.of(a.data().asNioDouble(), off, n);
+    }
+    return VectorSupport.ENABLED
+        ? Buf.of(a.data().asNioFloat(), a.data().asNio().order(java.nio.ByteOrder.nativeOrder()),
+            off, n)
+        : Buf.of(a.data().asNioFloat(), off, n);
   }
 
   @Override
