@@ -126,6 +126,21 @@ public final class Workspace {
     return maxPooled;
   }
 
+  /**
+   * A new scope nested in the calling thread's innermost open one (on that scope's workspace), or
+   * null when no scope is open. Tensors created inside it go back to the pool when it closes,
+   * while the enclosing scope's stay: a phase can release its intermediate buffers early.
+   */
+  public static Scope nested() {
+    Scope c = CURRENT.get();
+    return c == null ? null : c.owner.enter();
+  }
+
+  /** Whether the calling thread has an open scope (tensors it creates are pooled). */
+  public static boolean inScope() {
+    return CURRENT.get() != null;
+  }
+
   /** The innermost open scope of this thread, or null. */
   static Scope current() {
     return CURRENT.get();

@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.sdpo.autograd.F;
+import org.sdpo.autograd.Grad;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
@@ -127,6 +128,23 @@ public final class Gpt extends Module {
   }
 
   /** Logits (B, T, V) for token ids (B*T, row-major), all real, positions 0..T-1. */
+  /**
+   * One block of a forward without a graph (teacher scoring, sampling, validation): inside a
+   * workspace its intermediate buffers go back to the pool as soon as it ends and only its output
+   * stays, copied into the caller's scope, so such a forward holds one block's buffers at a time
+   * instead of every block's (the numbers are the same: the output is an exact copy).
+   */
+  private static Variable withoutGraph(Block b, Variable x, Tensor keyMask, KvCache cache) {
+    if (!org.sdpo.tensor.Workspace.inScope()) {
+      return b.forward(x, keyMask, cache);
+    }
+    Tensor out = Tensor.empty(x.value().dtype(), x.shape()); // (B, T, C), in the caller's scope
+    try (org.sdpo.tensor.Workspace.Scope s = org.sdpo.tensor.Workspace.nested()) {
+      out.assign(b.forward(x, keyMask, cache).value());
+    }
+    return Variable.constant(out);
+  }
+
   public Variable forward(int[] ids, int B, int T) {
     return forward(ids, B, T, null, null, null);
   }
@@ -181,7 +199,7 @@ public final class Gpt extends Module {
     }
     Variable x = F.add(wte.forward(ids, B, T), wpe.forward(pos, B, T)); // (B, T, C)
     for (Block b : h) {
-      x = b.forward(x, keyMask, cache);
+      x = Grad.isEnabled() ? b.forward(x, keyMask, cache) : withoutGraph(b, x, keyMask, cache);
     }
     if (cache != null) {
       cache.advance(T);
