@@ -38,6 +38,10 @@ import java.util.function.Supplier;
  * when one step needs more than the bound (property {@code sdpo.workspaceMaxBytes}, default 1
  * GiB).
  *
+ * <p>The bound also applies when a new buffer is needed: if the free buffers, the buffers in use
+ * and the new one would exceed it, the free buffers of shapes that no outermost scope has used for
+ * {@value #STALE_ROUNDS} rounds (a phase that has ended) are released first.
+ *
  * <p>Code that runs one phase after another on a thread (sampling, then scoring, then the update)
  * shares that thread's {@link #ofThisThread() workspace}, so the pool holds the largest phase's
  * buffers rather than the sum of every phase's.
@@ -54,7 +58,13 @@ public final class Workspace {
   private final Map<Key, ArrayDeque<Storage>> free = new HashMap<>();
   /** The serial number of the scope that last took a buffer of each shape. */
   private final Map<Key, Long> lastUse = new HashMap<>();
+  /** The number of the outermost scope that last took a buffer of each shape. */
+  private final Map<Key, Long> lastRound = new HashMap<>();
   private long scopes;
+  /** Outermost scopes opened so far (a training step opens a few: sampling, scoring, update). */
+  private long rounds;
+  /** Bytes of buffers taken by open scopes. */
+  private long inUse;
   private long allocations;
   private long reuses;
   private long pooledBytes;
@@ -96,6 +106,9 @@ public final class Workspace {
 
   /** Opens a scope on the current thread; scopes nest (the innermost one receives tensors). */
   public Scope enter() {
+    if (CURRENT.get() == null) {
+      rounds++;
+    }
     Scope s = new Scope(this, CURRENT.get(), ++scopes);
     CURRENT.set(s);
     return s;
@@ -162,23 +175,67 @@ public final class Workspace {
   /**
    * Releases the free buffers of the shapes used longest ago until the pool fits its bound,
    * keeping the shapes used by the scope {@code keepFrom} or any scope opened after it. Released
-   * buffers become unreachable and the collector frees their native memory.
+   * buffers become unreachable and the collector frees their native memory; after a large release
+   * a collection is requested at once.
    */
   private void evictLeastRecentlyUsed(long keepFrom) {
     List<Map.Entry<Key, Long>> order = new ArrayList<>(lastUse.entrySet());
     order.sort(Map.Entry.comparingByValue());
+    long released = 0;
     for (Map.Entry<Key, Long> e : order) {
       if (pooledBytes <= maxPooled || e.getValue() >= keepFrom) {
         break;
       }
       ArrayDeque<Storage> q = free.remove(e.getKey());
       lastUse.remove(e.getKey());
+      lastRound.remove(e.getKey());
       if (q != null) {
+        released += e.getKey().bytes() * q.size();
         pooledBytes -= e.getKey().bytes() * q.size();
         evictions += q.size();
       }
     }
+    if (released >= RELEASE_COLLECT_BYTES) {
+      System.gc(); // the released buffers' native memory is freed when their owners are collected
+    }
   }
+
+  /**
+   * Before a new buffer is allocated: when free buffers, buffers in use and the new one together
+   * exceed the bound, releases the free buffers of shapes no outermost scope has used for
+   * {@link #STALE_ROUNDS} rounds (a phase that has ended: pre-training before RL, a measurement
+   * before training), oldest first, and asks for a collection so that their memory goes back at
+   * once rather than at the next one.
+   */
+  private void releaseStale(long need) {
+    if (pooledBytes == 0 || pooledBytes + inUse + need <= maxPooled) {
+      return;
+    }
+    List<Map.Entry<Key, Long>> order = new ArrayList<>(lastRound.entrySet());
+    order.sort(Map.Entry.comparingByValue());
+    long released = 0;
+    for (Map.Entry<Key, Long> e : order) {
+      if (pooledBytes + inUse + need <= maxPooled || e.getValue() > rounds - STALE_ROUNDS) {
+        break;
+      }
+      ArrayDeque<Storage> q = free.remove(e.getKey());
+      lastRound.remove(e.getKey());
+      lastUse.remove(e.getKey());
+      if (q != null) {
+        released += e.getKey().bytes() * q.size();
+        pooledBytes -= e.getKey().bytes() * q.size();
+        evictions += q.size();
+      }
+    }
+    if (released >= RELEASE_COLLECT_BYTES) {
+      System.gc(); // the released buffers' native memory is freed when their owners are collected
+    }
+  }
+
+  /** Outermost scopes after which an unused shape counts as belonging to an ended phase. */
+  static final int STALE_ROUNDS = 64;
+
+  private static final long RELEASE_COLLECT_BYTES = 64L << 20;
 
   /** One step's worth of pooled tensors. */
   public static final class Scope implements AutoCloseable {
@@ -207,12 +264,15 @@ public final class Workspace {
         owner.reuses++;
         owner.pooledBytes -= key.bytes();
       } else {
+        owner.releaseStale(key.bytes());
         s = backend.allocate(dtype, shape);
         owner.allocations++;
       }
       keys.add(key);
       taken.add(s);
+      owner.inUse += key.bytes();
       owner.lastUse.put(key, owner.scopes);
+      owner.lastRound.put(key, owner.rounds);
       return s;
     }
 
@@ -228,6 +288,7 @@ public final class Workspace {
       }
       closed = true;
       for (int i = 0; i < taken.size(); i++) {
+        owner.inUse -= keys.get(i).bytes();
         owner.free.computeIfAbsent(keys.get(i), k -> new ArrayDeque<>()).push(taken.get(i));
         owner.pooledBytes += keys.get(i).bytes();
       }

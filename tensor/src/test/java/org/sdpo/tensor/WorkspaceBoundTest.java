@@ -65,4 +65,30 @@ class WorkspaceBoundTest {
     t.join();
     assertThat(other[0]).isNotNull().isNotSameAs(mine);
   }
+
+  @Test
+  void aPhaseThatHasEndedMakesRoomForTheNextOneBeforeItAllocates() {
+    Workspace ws = new Workspace(1 << 20); // 1 MiB
+    for (int step = 0; step < 3; step++) { // phase 1: 768 KiB in one shape
+      try (Workspace.Scope s = ws.enter()) {
+        Tensor.zeros(DType.FLOAT32, 192, 1024);
+      }
+    }
+    for (int step = 0; step < Workspace.STALE_ROUNDS + 1; step++) { // phase 2: 256 KiB
+      try (Workspace.Scope s = ws.enter()) {
+        Tensor.zeros(DType.FLOAT32, 64, 1024);
+      }
+    }
+    assertThat(ws.pooledBytes()).isEqualTo((768 + 256) << 10); // at the bound, not over
+    long allocations = ws.allocations();
+    try (Workspace.Scope s = ws.enter()) {
+      Tensor.zeros(DType.FLOAT32, 64, 1024); // phase 2's buffer, reused
+      // a new 256 KiB: with phase 2's in use, free + in use + new would exceed the bound, so the
+      // stale phase 1 is released before allocating, not only when the scope closes
+      Tensor.zeros(DType.FLOAT32, 32, 2048);
+      assertThat(ws.pooledBytes()).isZero();
+    }
+    assertThat(ws.allocations()).isEqualTo(allocations + 1);
+    assertThat(ws.pooledBytes()).isEqualTo(512 << 10);
+  }
 }
