@@ -107,6 +107,7 @@ final class Demo {
     log.print(gap.table());
     log.println();
     timings.put("gap_s", seconds(a0));
+    org.sdpo.tensor.Workspace.ofThisThread().releaseFree(); // the measurement's shapes do not return
 
     // 3. the arms from the same base, seed, questions and budget
     Map<String, Object> val0 = Trainer.validate(model, tok, env, shared, shared.integer("seed"));

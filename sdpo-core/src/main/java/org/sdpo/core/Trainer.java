@@ -148,6 +148,7 @@ public final class Trainer {
       summary.put("validation", lastVal);
     }
     AtomicFiles.writeJson(out.resolve("summary.json"), summary);
+    org.sdpo.tensor.Workspace.ofThisThread().releaseFree(); // this run's shapes do not return
     return summary;
   }
 

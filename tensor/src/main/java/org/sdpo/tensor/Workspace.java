@@ -149,6 +149,23 @@ public final class Workspace {
     return c == null ? null : c.owner.enter();
   }
 
+  /**
+   * Releases every free buffer of the pool (buffers in use stay) and asks for a collection so that
+   * their native memory goes back at once: for the end of a phase whose shapes will not come back
+   * (pre-training before RL, one arm of an experiment before the next).
+   */
+  public void releaseFree() {
+    long released = pooledBytes;
+    evictions += free.values().stream().mapToLong(ArrayDeque::size).sum();
+    free.clear();
+    lastUse.clear();
+    lastRound.clear();
+    pooledBytes = 0;
+    if (released > 0) {
+      System.gc(); // the released buffers' native memory is freed when their owners are collected
+    }
+  }
+
   /** Whether the calling thread has an open scope (tensors it creates are pooled). */
   public static boolean inScope() {
     return CURRENT.get() != null;

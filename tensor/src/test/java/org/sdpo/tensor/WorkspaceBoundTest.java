@@ -91,4 +91,20 @@ class WorkspaceBoundTest {
     assertThat(ws.allocations()).isEqualTo(allocations + 1);
     assertThat(ws.pooledBytes()).isEqualTo(512 << 10);
   }
+
+  @Test
+  void releasingTheFreeBuffersKeepsThoseInUse() {
+    Workspace ws = new Workspace();
+    try (Workspace.Scope s = ws.enter()) {
+      Tensor.zeros(DType.FLOAT32, 64, 64);
+    }
+    try (Workspace.Scope s = ws.enter()) {
+      Tensor kept = Tensor.full(DType.FLOAT32, 3.0, 8, 8);
+      assertThat(ws.pooledBytes()).isEqualTo(64 * 64 * 4);
+      ws.releaseFree();
+      assertThat(ws.pooledBytes()).isZero();
+      assertThat(kept.toDoubleArray()).containsOnly(3.0);
+    }
+    assertThat(ws.pooledBytes()).isEqualTo(8 * 8 * 4); // the one in use came back at the close
+  }
 }

@@ -306,6 +306,7 @@ public final class Pretrainer {
         break;
       }
     }
+    ws.releaseFree(); // pre-training's shapes do not return
     return last;
   }
 
