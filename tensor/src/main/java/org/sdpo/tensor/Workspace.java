@@ -196,25 +196,7 @@ public final class Workspace {
    * a collection is requested at once.
    */
   private void evictLeastRecentlyUsed(long keepFrom) {
-    List<Map.Entry<Key, Long>> order = new ArrayList<>(lastUse.entrySet());
-    order.sort(Map.Entry.comparingByValue());
-    long released = 0;
-    for (Map.Entry<Key, Long> e : order) {
-      if (pooledBytes <= maxPooled || e.getValue() >= keepFrom) {
-        break;
-      }
-      ArrayDeque<Storage> q = free.remove(e.getKey());
-      lastUse.remove(e.getKey());
-      lastRound.remove(e.getKey());
-      if (q != null) {
-        released += e.getKey().bytes() * q.size();
-        pooledBytes -= e.getKey().bytes() * q.size();
-        evictions += q.size();
-      }
-    }
-    if (released >= RELEASE_COLLECT_BYTES) {
-      System.gc(); // the released buffers' native memory is freed when their owners are collected
-    }
+    release(lastUse, used -> pooledBytes > maxPooled && used < keepFrom);
   }
 
   /**
@@ -228,16 +210,25 @@ public final class Workspace {
     if (pooledBytes == 0 || pooledBytes + inUse + need <= maxPooled) {
       return;
     }
-    List<Map.Entry<Key, Long>> order = new ArrayList<>(lastRound.entrySet());
+    release(lastRound, round -> pooledBytes + inUse + need > maxPooled
+        && round <= rounds - STALE_ROUNDS);
+  }
+
+  /**
+   * Releases the free buffers of shapes in order of {@code lastSeen} (oldest first) while
+   * {@code more} holds for the next shape's value; a large release asks for a collection.
+   */
+  private void release(Map<Key, Long> lastSeen, java.util.function.LongPredicate more) {
+    List<Map.Entry<Key, Long>> order = new ArrayList<>(lastSeen.entrySet());
     order.sort(Map.Entry.comparingByValue());
     long released = 0;
     for (Map.Entry<Key, Long> e : order) {
-      if (pooledBytes + inUse + need <= maxPooled || e.getValue() > rounds - STALE_ROUNDS) {
+      if (!more.test(e.getValue())) {
         break;
       }
       ArrayDeque<Storage> q = free.remove(e.getKey());
-      lastRound.remove(e.getKey());
       lastUse.remove(e.getKey());
+      lastRound.remove(e.getKey());
       if (q != null) {
         released += e.getKey().bytes() * q.size();
         pooledBytes -= e.getKey().bytes() * q.size();
