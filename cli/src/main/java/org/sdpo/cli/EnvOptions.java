@@ -57,7 +57,7 @@ final class EnvOptions {
         throw new IllegalArgumentException("--env external needs --command 'your grader'");
       }
       e = new ExternalEnvironment(List.of(command.trim().split("\\s+")), tasks,
-          FeedbackLevel.FULL, limits(), mechanism(sandbox), null);
+          FeedbackLevel.FULL, limits(), Sandbox.Mechanism.parse("--sandbox", sandbox), null);
     } else {
       e = Verifiers.byName(env);
     }
@@ -66,21 +66,8 @@ final class EnvOptions {
 
   /** The grader limits given on the command line. */
   Sandbox.Limits limits() {
-    return new Sandbox.Limits(Duration.ofMillis((long) (timeoutSeconds * 1000)), cpuSeconds,
-        memoryMib << 20, maxProcesses, maxFileMib << 20, maxOutputKib << 10, network);
-  }
-
-  /** {@code auto} (null: the strongest here) or a mechanism by name. */
-  static Sandbox.Mechanism mechanism(String name) {
-    if (name.equals("auto")) {
-      return null;
-    }
-    try {
-      return Sandbox.Mechanism.valueOf(name.toUpperCase(java.util.Locale.ROOT));
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException("--sandbox must be auto, bwrap, unshare or process_tree, "
-          + "got " + name);
-    }
+    return Sandbox.Limits.of(timeoutSeconds, cpuSeconds, memoryMib, maxProcesses, maxFileMib,
+        maxOutputKib, network);
   }
 
   static List<Task> readTasks(Path file) {

@@ -300,12 +300,11 @@ public final class TrainConfig {
       throw new IllegalArgumentException("option 'external_tasks': cannot read " + file + ": "
           + e.getMessage());
     }
-    Sandbox.Limits limits = new Sandbox.Limits(java.time.Duration.ofMillis(
-        (long) (dbl("grader_timeout") * 1000)), integer("grader_cpu_seconds"),
-        (long) integer("grader_memory_mib") << 20, integer("grader_max_processes"),
-        (long) integer("grader_max_file_mib") << 20, 1 << 20, bool("grader_network"));
-    Sandbox.Mechanism m = str("grader_sandbox").equals("auto") ? null
-        : Sandbox.Mechanism.valueOf(str("grader_sandbox").toUpperCase(java.util.Locale.ROOT));
+    Sandbox.Limits limits = Sandbox.Limits.of(dbl("grader_timeout"),
+        integer("grader_cpu_seconds"), integer("grader_memory_mib"),
+        integer("grader_max_processes"), integer("grader_max_file_mib"), 1024,
+        bool("grader_network"));
+    Sandbox.Mechanism m = Sandbox.Mechanism.parse("option 'grader_sandbox'", str("grader_sandbox"));
     return new ExternalEnvironment(java.util.List.of(str("external_command").trim().split("\\s+")),
         tasks, level, limits, m, null);
   }

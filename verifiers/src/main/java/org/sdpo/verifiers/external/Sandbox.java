@@ -41,6 +41,23 @@ public final class Sandbox {
     public String id() {
       return name().toLowerCase(Locale.ROOT);
     }
+
+    /**
+     * {@code auto} (null: the strongest this machine allows) or a mechanism by its {@link #id()};
+     * anything else is an error naming {@code what} (the option it came from).
+     */
+    public static Mechanism parse(String what, String name) {
+      if (name.equals("auto")) {
+        return null;
+      }
+      for (Mechanism m : values()) {
+        if (m.id().equals(name)) {
+          return m;
+        }
+      }
+      throw new IllegalArgumentException(what + " must be auto, bwrap, unshare or process_tree, "
+          + "got " + name);
+    }
   }
 
   /**
@@ -74,6 +91,13 @@ public final class Sandbox {
      */
     public static Limits defaults() {
       return new Limits(Duration.ofSeconds(10), 10, 1L << 30, 64, 64L << 20, 1 << 20, false);
+    }
+
+    /** Limits as users give them: seconds, MiB and KiB (0: none, but for the wall clock). */
+    public static Limits of(double timeoutSeconds, int cpuSeconds, long memoryMib,
+        int maxProcesses, long maxFileMib, int maxOutputKib, boolean network) {
+      return new Limits(Duration.ofMillis((long) (timeoutSeconds * 1000)), cpuSeconds,
+          memoryMib << 20, maxProcesses, maxFileMib << 20, maxOutputKib << 10, network);
     }
 
     /** The same limits with another timeout and output cap. */
