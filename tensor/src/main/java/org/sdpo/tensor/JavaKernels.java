@@ -97,9 +97,15 @@ final class JavaKernels {
    * scalar: period 1) and a likewise with {@code aPeriod}.
    */
   static void binaryRows(BinaryOp op, Buf a, int aPeriod, Buf b, int bPeriod, Buf out) {
+    // vector loads only pay when a segment holds at least one vector (not a scalar operand)
     if (VectorSupport.ENABLED && VectorKernels.supports(op) && vectorizable(a)
-        && vectorizable(b) && vectorizable(out)) {
-      VectorKernels.binaryRows(op, (Buf.F32) a, aPeriod, (Buf.F32) b, bPeriod, (Buf.F32) out);
+        && vectorizable(b) && vectorizable(out)
+        && Math.min(aPeriod, bPeriod) >= VectorKernels.lanes()) {
+      Buf.F32 fa = (Buf.F32) a;
+      Buf.F32 fb = (Buf.F32) b;
+      Buf.F32 fo = (Buf.F32) out;
+      forEachSegment(aPeriod, bPeriod, out.size(),
+          (ao, bo, o, len) -> VectorKernels.segment(op, fa, ao, fb, bo, fo, o, len));
       return;
     }
     binaryRowsScalar(op, a, aPeriod, b, bPeriod, out);
@@ -112,25 +118,33 @@ final class JavaKernels {
 
   /** {@link #binaryRows} as scalar loops: the reference the vector kernel is tested against. */
   static void binaryRowsScalar(BinaryOp op, Buf a, int aPeriod, Buf b, int bPeriod, Buf out) {
-    int n = out.size();
+    forEachSegment(aPeriod, bPeriod, out.size(), (ao, bo, o, len) -> {
+      for (int j = 0; j < len; j++) {
+        out.set(o + j, binary(op, a.get(ao + j), b.get(bo + j)));
+      }
+    });
+  }
+
+  /** Contiguous runs {@code out[o, o+len) = a[ao, ..) op b[bo, ..)}, indices from each start. */
+  interface Segment {
+    void run(int ao, int bo, int o, int len);
+  }
+
+  /**
+   * Splits out = a op b, where b repeats with period {@code bPeriod} and a with {@code aPeriod},
+   * into contiguous segments over the cores: ranges of the whole buffer when neither repeats,
+   * else one segment per repetition of the shorter period (which divides the longer one).
+   */
+  private static void forEachSegment(int aPeriod, int bPeriod, int n, Segment body) {
     if (aPeriod == n && bPeriod == n) {
-      Parallel.forRange(n, 1, (s, e) -> {
-        for (int i = s; i < e; i++) {
-          out.set(i, binary(op, a.get(i), b.get(i)));
-        }
-      });
+      Parallel.forRange(n, 1, (s, e) -> body.run(s, s, s, e - s));
       return;
     }
-    int inner = Math.min(aPeriod, bPeriod); // the shorter period divides the longer one
-    int rows = n / inner;
-    Parallel.forRange(rows, inner, (s, e) -> {
+    int inner = Math.min(aPeriod, bPeriod);
+    Parallel.forRange(n / inner, inner, (s, e) -> {
       for (int r = s; r < e; r++) {
         int o = r * inner;
-        int ao = aPeriod == n ? o : o % aPeriod;
-        int bo = bPeriod == n ? o : o % bPeriod;
-        for (int j = 0; j < inner; j++) {
-          out.set(o + j, binary(op, a.get(ao + j), b.get(bo + j)));
-        }
+        body.run(aPeriod == n ? o : o % aPeriod, bPeriod == n ? o : o % bPeriod, o, inner);
       }
     });
   }

@@ -25,35 +25,20 @@ final class VectorKernels {
     return S.length();
   }
 
-  /** Whether {@link #binaryRows} takes this operation. */
+  /** Whether {@link #segment} takes this operation. */
   static boolean supports(BinaryOp op) {
     return op == BinaryOp.ADD || op == BinaryOp.SUB || op == BinaryOp.MUL || op == BinaryOp.DIV;
   }
 
-  /** {@link JavaKernels#binaryRows} for float32 buffers with byte views. */
-  static void binaryRows(BinaryOp op, Buf.F32 a, int aPeriod, Buf.F32 b, int bPeriod,
-      Buf.F32 out) {
-    int n = out.size();
-    if (aPeriod == n && bPeriod == n) {
-      Parallel.forRange(n, 1, (s, e) -> segment(op, a, a.off + s, b, b.off + s, out, out.off + s,
-          e - s));
-      return;
-    }
-    int inner = Math.min(aPeriod, bPeriod); // the shorter period divides the longer one
-    int rows = n / inner;
-    Parallel.forRange(rows, inner, (s, e) -> {
-      for (int r = s; r < e; r++) {
-        int o = r * inner;
-        int ao = aPeriod == n ? o : o % aPeriod;
-        int bo = bPeriod == n ? o : o % bPeriod;
-        segment(op, a, a.off + ao, b, b.off + bo, out, out.off + o, inner);
-      }
-    });
-  }
-
-  /** out[oi..oi+len) = a[ai..) op b[bi..), absolute element indices into each buffer. */
-  private static void segment(BinaryOp op, Buf.F32 a, int ai, Buf.F32 b, int bi, Buf.F32 out,
-      int oi, int len) {
+  /**
+   * One segment of {@link JavaKernels#binaryRows}: out[o, o+len) = a[ao, ..) op b[bo, ..),
+   * indices from each buffer's first element.
+   */
+  static void segment(BinaryOp op, Buf.F32 a, int ao, Buf.F32 b, int bo, Buf.F32 out, int o,
+      int len) {
+    int ai = a.off + ao;
+    int bi = b.off + bo;
+    int oi = out.off + o;
     int step = S.length();
     int upper = S.loopBound(len);
     int i = 0;
@@ -80,9 +65,7 @@ final class VectorKernels {
       r.intoByteBuffer(out.bytes, (oi + i) * 4, NATIVE);
     }
     for (; i < len; i++) { // the tail, as the scalar loop computes it
-      float x = a.bytes.getFloat((ai + i) * 4);
-      float y = b.bytes.getFloat((bi + i) * 4);
-      out.bytes.putFloat((oi + i) * 4, (float) JavaKernels.binary(op, x, y));
+      out.set(o + i, JavaKernels.binary(op, a.get(ao + i), b.get(bo + i)));
     }
   }
 }
