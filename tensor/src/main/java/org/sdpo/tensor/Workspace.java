@@ -299,6 +299,10 @@ public final class Workspace {
         owner.inUse -= keys.get(i).bytes();
         owner.free.computeIfAbsent(keys.get(i), k -> new ArrayDeque<>()).push(taken.get(i));
         owner.pooledBytes += keys.get(i).bytes();
+        // a release while this buffer was out may have dropped its shape's record: every free
+        // buffer's shape must stay on record, or no release could ever find it
+        owner.lastUse.putIfAbsent(keys.get(i), serial);
+        owner.lastRound.putIfAbsent(keys.get(i), owner.rounds);
       }
       taken.clear();
       keys.clear();

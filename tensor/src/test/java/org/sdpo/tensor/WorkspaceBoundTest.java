@@ -107,4 +107,24 @@ class WorkspaceBoundTest {
     }
     assertThat(ws.pooledBytes()).isEqualTo(8 * 8 * 4); // the one in use came back at the close
   }
+
+  @Test
+  void aBufferOutDuringAReleaseCanStillBeReleasedLater() {
+    Workspace ws = new Workspace(1 << 20); // 1 MiB
+    try (Workspace.Scope outer = ws.enter()) {
+      Tensor.zeros(DType.FLOAT32, 64, 1024); // 256 KiB, out while the inner scope releases
+      try (Workspace.Scope s = ws.enter()) { // 512 + 1024 KiB: over the bound at its close
+        Tensor.zeros(DType.FLOAT32, 128, 1024);
+        Tensor.zeros(DType.FLOAT32, 256, 1024);
+      }
+    }
+    // each close kept the shapes its own scope used: all three are pooled
+    assertThat(ws.pooledBytes()).isEqualTo((256 + 512 + 1024) << 10);
+    try (Workspace.Scope s = ws.enter()) { // a new 128 KiB shape: over the bound at the close
+      Tensor.zeros(DType.FLOAT32, 32, 1024);
+    }
+    // released oldest first: the outer scope's shape too (out during the inner release, it was
+    // once left off the record and could never be released again), then the inner two
+    assertThat(ws.pooledBytes()).isEqualTo(128 << 10);
+  }
 }
