@@ -68,6 +68,32 @@ public final class Composed {
     return add(mul(norm, gamma), beta);
   }
 
+  /** x / sqrt(mean(x^2) + eps) * gamma over the last axis. */
+  public static Variable rmsNorm(Variable x, Variable gamma, double eps) {
+    Variable ms = mean(mul(x, x), true, -1);
+    return mul(div(x, sqrt(shift(ms, eps))), gamma);
+  }
+
+  /** x sigmoid(x). */
+  public static Variable silu(Variable x) {
+    return mul(x, F.sigmoid(x));
+  }
+
+  /**
+   * [x1 cos - x2 sin, x2 cos + x1 sin] with x1, x2 the halves of the last axis of x (B, H, T, D),
+   * cos and sin (B, T, D/2) broadcast over the heads.
+   */
+  public static Variable rope(Variable x, Tensor cos, Tensor sin) {
+    int B = x.dim(0);
+    int T = x.dim(2);
+    int half = x.dim(3) / 2;
+    Variable c = Variable.constant(cos.reshape(B, 1, T, half));
+    Variable s = Variable.constant(sin.reshape(B, 1, T, half));
+    Variable x1 = F.slice(x, 3, 0, half);
+    Variable x2 = F.slice(x, 3, half, 2 * half);
+    return F.concat(3, sub(mul(x1, c), mul(x2, s)), add(mul(x2, c), mul(x1, s)));
+  }
+
   /** 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
   public static Variable gelu(Variable x) {
     Variable inner = scale(add(x, scale(mul(x, mul(x, x)), 0.044715)), Math.sqrt(2 / Math.PI));
@@ -88,6 +114,11 @@ public final class Composed {
     int Tq = q.dim(2);
     int D = q.dim(3);
     int Tk = k.dim(2);
+    int Hkv = k.dim(1);
+    if (Hkv != H) { // grouped-query attention: each key and value head repeated H / Hkv times
+      k = reshape(F.broadcastTo(reshape(k, B, Hkv, 1, Tk, D), B, Hkv, H / Hkv, Tk, D), B, H, Tk, D);
+      v = reshape(F.broadcastTo(reshape(v, B, Hkv, 1, Tk, D), B, Hkv, H / Hkv, Tk, D), B, H, Tk, D);
+    }
     Variable q3 = reshape(q, B * H, Tq, D);
     Variable k3 = reshape(k, B * H, Tk, D);
     Variable v3 = reshape(v, B * H, Tk, D);

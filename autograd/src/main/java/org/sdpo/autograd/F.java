@@ -4,6 +4,9 @@ import org.sdpo.autograd.fused.Attention;
 import org.sdpo.autograd.fused.Gelu;
 import org.sdpo.autograd.fused.LayerNorm;
 import org.sdpo.autograd.fused.LogSoftmax;
+import org.sdpo.autograd.fused.RmsNorm;
+import org.sdpo.autograd.fused.Rope;
+import org.sdpo.autograd.fused.Silu;
 import org.sdpo.autograd.fused.Softmax;
 import org.sdpo.autograd.fused.SoftmaxCrossEntropy;
 import org.sdpo.autograd.ops.Abs;
@@ -242,12 +245,33 @@ public final class F {
     return LayerNorm.apply(x, gamma, beta, eps);
   }
 
+  /** RMS normalisation over the last axis (Llama, Qwen): x / sqrt(mean(x^2) + eps) * gamma. */
+  public static Variable rmsNorm(Variable x, Variable gamma, double eps) {
+    return RmsNorm.apply(x, gamma, eps);
+  }
+
+  /** SiLU: x sigmoid(x) (the gate of Llama's and Qwen's SwiGLU feed-forward layer). */
+  public static Variable silu(Variable x) {
+    return Silu.apply(x);
+  }
+
+  /**
+   * Rotary position embedding, rotate-half layout: x (B, H, T, D), cos and sin (B, T, D/2) for
+   * each token's position.
+   */
+  public static Variable rope(Variable x, Tensor cos, Tensor sin) {
+    return Rope.apply(x, cos, sin);
+  }
+
   /** GELU, tanh approximation (GPT-2). */
   public static Variable gelu(Variable x) {
     return Gelu.apply(x);
   }
 
-  /** Scaled dot-product attention, q (B, H, Tq, D), k and v (B, H, Tk, D). */
+  /**
+   * Scaled dot-product attention, q (B, H, Tq, D), k and v (B, Hkv, Tk, D) with H a multiple of
+   * Hkv (grouped-query attention; Hkv = H is multi-head attention).
+   */
   public static Variable attention(
       Variable q, Variable k, Variable v, boolean causal, Tensor keyMask) {
     return Attention.apply(q, k, v, causal, keyMask);

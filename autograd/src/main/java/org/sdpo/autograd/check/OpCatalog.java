@@ -12,6 +12,9 @@ import org.sdpo.autograd.fused.Attention;
 import org.sdpo.autograd.fused.Gelu;
 import org.sdpo.autograd.fused.LayerNorm;
 import org.sdpo.autograd.fused.LogSoftmax;
+import org.sdpo.autograd.fused.RmsNorm;
+import org.sdpo.autograd.fused.Rope;
+import org.sdpo.autograd.fused.Silu;
 import org.sdpo.autograd.fused.Softmax;
 import org.sdpo.autograd.fused.SoftmaxCrossEntropy;
 import org.sdpo.autograd.ops.Abs;
@@ -254,9 +257,33 @@ public final class OpCatalog {
     }));
     l.add(new Entry(Gelu.class, "gelu", true, (rng, n0, n1, n2) ->
         twin(v -> F.gelu(v[0]), v -> Composed.gelu(v[0]), normal(rng, n0, n1, n2).mul(2))));
+    l.add(new Entry(RmsNorm.class, "rms_norm", true, (rng, n0, n1, n2) -> {
+      int C = n2 + 1;
+      return twin(v -> F.rmsNorm(v[0], v[1], 1e-6), v -> Composed.rmsNorm(v[0], v[1], 1e-6),
+          normal(rng, n0, n1, C), normal(rng, C));
+    }));
+    l.add(new Entry(Silu.class, "silu", true, (rng, n0, n1, n2) ->
+        twin(v -> F.silu(v[0]), v -> Composed.silu(v[0]), normal(rng, n0, n1, n2).mul(3))));
+    l.add(new Entry(Rope.class, "rope", true, (rng, n0, n1, n2) -> {
+      int B = 1 + (n0 - 1) % 2;
+      int T = n1;
+      int half = n2;
+      double[] angle = normal(rng, B, T, half).mul(3).toDoubleArray(); // any angles will do
+      double[] c = new double[angle.length];
+      double[] sn = new double[angle.length];
+      for (int i = 0; i < angle.length; i++) {
+        c[i] = Math.cos(angle[i]);
+        sn[i] = Math.sin(angle[i]);
+      }
+      Tensor cos = Tensor.of(D, c, B, T, half);
+      Tensor sin = Tensor.of(D, sn, B, T, half);
+      return twin(v -> F.rope(v[0], cos, sin), v -> Composed.rope(v[0], cos, sin),
+          normal(rng, B, 1 + rng.nextInt(3), T, 2 * half));
+    }));
     l.add(new Entry(Attention.class, "attention", true, (rng, n0, n1, n2) -> {
       int B = 1 + (n0 - 1) % 2;
-      int H = 1 + rng.nextInt(2);
+      int Hkv = 1 + rng.nextInt(2);
+      int H = Hkv * (1 + rng.nextInt(3)); // grouped-query attention when H > Hkv
       int Tk = n1 + 1;
       int Tq = rng.nextBoolean() ? Tk : 1;
       int Dh = n2 + 1;
@@ -276,7 +303,7 @@ public final class OpCatalog {
       int offset = rng.nextInt(Tk - Tq + 1); // where the queries sit among the keys
       return twin(v -> F.attention(v[0], v[1], v[2], causal, km, offset),
           v -> Composed.attention(v[0], v[1], v[2], causal, km, offset),
-          normal(rng, B, H, Tq, Dh), normal(rng, B, H, Tk, Dh), normal(rng, B, H, Tk, Dh));
+          normal(rng, B, H, Tq, Dh), normal(rng, B, Hkv, Tk, Dh), normal(rng, B, Hkv, Tk, Dh));
     }));
     return List.copyOf(l);
   }

@@ -14,7 +14,11 @@ import org.sdpo.tensor.Tensor;
  *   O = P V                        (B*H, Tq, D)
  * </pre>
  *
- * Q is (B, H, Tq, D); K and V are (B, H, Tk, D) with Tq &lt;= Tk. Query i sits at key position
+ * Q is (B, H, Tq, D); K and V are (B, Hkv, Tk, D) with Tq &lt;= Tk, where H is a multiple of Hkv:
+ * with grouped-query attention (Llama, Qwen) query heads g*H/Hkv .. (g+1)*H/Hkv - 1 share key
+ * and value head g. The group's queries are laid side by side, (B*Hkv, H/Hkv*Tq, D), so one
+ * batched product per key head serves all of them and dK, dV sum over the group by the same
+ * product; with Hkv = H this is ordinary multi-head attention. Query i sits at key position
  * {@code queryOffset + i}; with {@code causal} it may look at keys 0 .. queryOffset + i. The
  * default offset Tk - Tq makes the queries the last Tq positions (Tq = Tk in training); a KV cache
  * passes the number of cached positions, so its keys can be the whole preallocated cache, the
@@ -54,13 +58,15 @@ public final class Attention extends Op {
     int[] qs = q.shape();
     int[] ks = k.shape();
     if (qs.length != 4 || ks.length != 4 || !java.util.Arrays.equals(ks, v.shape())
-        || qs[0] != ks[0] || qs[1] != ks[1] || qs[3] != ks[3] || qs[2] > ks[2]) {
-      throw new IllegalArgumentException("attention: expected q (B, H, Tq, D) and k, v (B, H, Tk, D)"
-          + " with Tq <= Tk, got q " + java.util.Arrays.toString(qs) + ", k "
+        || qs[0] != ks[0] || ks[1] == 0 || qs[1] % ks[1] != 0 || qs[3] != ks[3] || qs[2] > ks[2]) {
+      throw new IllegalArgumentException("attention: expected q (B, H, Tq, D) and k, v"
+          + " (B, Hkv, Tk, D) with Tq <= Tk and H a multiple of Hkv, got q " + java.util.Arrays.toString(qs) + ", k "
           + java.util.Arrays.toString(ks) + ", v " + java.util.Arrays.toString(v.shape()));
     }
     int B = qs[0];
     int H = qs[1];
+    int Hkv = ks[1];
+    int rep = H / Hkv; // query heads per key head
     int Tq = qs[2];
     int Tk = ks[2];
     int D = qs[3];
@@ -73,10 +79,10 @@ public final class Attention extends Op {
           + " queries does not fit " + Tk + " keys");
     }
     double scale = 1.0 / Math.sqrt(D);
-    Tensor q3 = q.value().reshape(B * H, Tq, D);
-    Tensor k3 = k.value().reshape(B * H, Tk, D);
-    Tensor v3 = v.value().reshape(B * H, Tk, D);
-    Tensor s = q3.matmul(k3, false, true).mul(scale); // (B*H, Tq, Tk)
+    Tensor q3 = q.value().reshape(B * Hkv, rep * Tq, D); // a group's queries side by side
+    Tensor k3 = k.value().reshape(B * Hkv, Tk, D);
+    Tensor v3 = v.value().reshape(B * Hkv, Tk, D);
+    Tensor s = q3.matmul(k3, false, true).mul(scale); // (B*Hkv, rep*Tq, Tk) = (B, H, Tq, Tk)
     Tensor p;
     if (!causal && keyMask == null) {
       p = s.softmax();
@@ -90,7 +96,7 @@ public final class Attention extends Op {
       if (emptyRow) {
         p = p.mul(rowVisible); // a row with no visible key attends to nothing
       }
-      p = p.reshape(B * H, Tq, Tk);
+      p = p.reshape(B * Hkv, rep * Tq, Tk);
     }
     Tensor o = p.matmul(v3).reshape(B, H, Tq, D);
     return record(new Attention(q3, k3, v3, p, scale, qs, ks), o, q, k, v);
@@ -122,16 +128,15 @@ public final class Attention extends Op {
   }
 
   /*
-   * With G = dO (B*H, Tq, D):
+   * With G = dO (B*Hkv, rep*Tq, D):
    *   dV = Pᵀ G,   dP = G Vᵀ,   dS = P ∘ (dP - rowsum(dP ∘ P)) / sqrt(D)   (softmax backward)
    *   dQ = dS K,   dK = dSᵀ Q
    * Masked entries have P = 0, so they receive no gradient.
    */
   @Override
   public Tensor[] backward(Tensor g) {
-    int BH = q.dim(0);
-    Tensor g3 = g.reshape(BH, qShape[2], qShape[3]);
-    Tensor dP = g3.matmul(v, false, true); // (B*H, Tq, Tk)
+    Tensor g3 = g.reshape(q.dim(0), q.dim(1), q.dim(2)); // (B*Hkv, rep*Tq, D)
+    Tensor dP = g3.matmul(v, false, true); // (B*Hkv, rep*Tq, Tk)
     Tensor dS = Softmax.backwardRows(p, dP, scale);
     return new Tensor[] {
       needsGrad(0) ? dS.matmul(k).reshape(qShape) : null,
