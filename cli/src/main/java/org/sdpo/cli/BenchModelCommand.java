@@ -11,6 +11,7 @@ import org.sdpo.tensor.DType;
 import org.sdpo.tensor.MemoryStats;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Workspace;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.sample.Sampler;
@@ -40,7 +41,7 @@ final class BenchModelCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     GptConfig cfg = GptConfig.of(vocab, ctx, nEmbd, nLayer, nHead);
-    Gpt model = Gpt.init(cfg, DType.FLOAT32, new Rng(1));
+    CausalLm model = Gpt.init(cfg, DType.FLOAT32, new Rng(1));
     System.out.printf(Locale.ROOT, "sdpo bench model: vocab %d, ctx %d, n_embd %d, %d layers, %d heads,"
         + " batch %d, %d parameters, float32%n", vocab, ctx, nEmbd, nLayer, nHead, batch,
         cfg.parameterCount());
@@ -86,7 +87,7 @@ final class BenchModelCommand implements Callable<Integer> {
       System.out.println("sampling skipped: vocab " + vocab + " is smaller than the tokenizer's");
       return 0;
     }
-    Gpt sm = Gpt.init(GptConfig.of(vocab, ctx, nEmbd, nLayer, nHead), DType.FLOAT32, new Rng(3));
+    CausalLm sm = Gpt.init(GptConfig.of(vocab, ctx, nEmbd, nLayer, nHead), DType.FLOAT32, new Rng(3));
     List<int[]> prompts = new ArrayList<>();
     for (int b = 0; b < batch; b++) {
       prompts.add(new int[] {4 + b % (tok.vocabSize() - 4)}); // any batch: ids stay in the vocabulary

@@ -11,6 +11,7 @@ import org.sdpo.core.Teacher;
 import org.sdpo.tensor.Backends;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.sample.Sampler;
@@ -65,7 +66,7 @@ final class BenchSdpoCommand implements Callable<Integer> {
     Teacher.Kind kind = code ? Teacher.Kind.EMA : Teacher.Kind.FROZEN;
     String[] keys = {"time_sampling_ms", "time_verification_ms", "time_teacher_ms", "time_update_ms"};
     double[][] totals = new double[2][keys.length + 1];
-    Gpt[] students = new Gpt[2];
+    CausalLm[] students = new CausalLm[2];
     Teacher[] teachers = new Teacher[2];
     AdamW[] opts = new AdamW[2];
     for (int m = 0; m < 2; m++) {

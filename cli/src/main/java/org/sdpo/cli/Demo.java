@@ -17,7 +17,7 @@ import org.sdpo.core.SelfTeacherGap;
 import org.sdpo.core.TrainConfig;
 import org.sdpo.core.Trainer;
 import org.sdpo.tensor.DType;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.Tokenizer;
@@ -91,7 +91,7 @@ final class Demo {
 
     // 2. the self-teacher gap of the base model on held-out questions
     long a0 = System.nanoTime();
-    Gpt model = Checkpoint.load(base, DType.FLOAT32);
+    CausalLm model = Checkpoint.load(base, DType.FLOAT32);
     Tokenizer tok = Tokenizer.load(base);
     log.println("2/" + phases + " self-teacher gap: " + s.gapQuestions() + " held-out questions, "
         + "the student without context, the teacher with each feedback level and with a "

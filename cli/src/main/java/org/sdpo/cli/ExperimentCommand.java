@@ -12,7 +12,7 @@ import org.sdpo.core.TrainConfig;
 import org.sdpo.core.Trainer;
 import org.sdpo.tensor.Backends;
 import org.sdpo.tensor.DType;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.Tokenizer;
@@ -68,7 +68,7 @@ final class ExperimentCommand implements Callable<Integer> {
     Map<String, Map<Long, ExperimentResults.Run>> runs = new LinkedHashMap<>();
     String key = null;
     Map<Long, Double> baseAcc = new LinkedHashMap<>();
-    Gpt baseModel = Checkpoint.load(base, DType.FLOAT32);
+    CausalLm baseModel = Checkpoint.load(base, DType.FLOAT32);
     Tokenizer baseTok = Tokenizer.load(base);
     Map<String, TrainConfig> armConfig = new LinkedHashMap<>();
     for (var arm : e.arms().entrySet()) {

@@ -17,7 +17,7 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import org.sdpo.core.SelfTeacherGap;
 import org.sdpo.core.TrainConfig;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
@@ -79,7 +79,7 @@ final class ExperimentResults {
     }
 
     /** The run with its final accuracy by difficulty measured on a final checkpoint. */
-    Run withFinalByDifficulty(Gpt model, Tokenizer tok, TrainConfig c, long seed) {
+    Run withFinalByDifficulty(CausalLm model, Tokenizer tok, TrainConfig c, long seed) {
       Environment env = c.environment();
       String prefix = "avg_at_" + c.integer("val_k") + "_d";
       TreeMap<Integer, Double> by = new TreeMap<>();
@@ -103,7 +103,7 @@ final class ExperimentResults {
    * The base model's gap for an arm's teacher context: its feedback level, or (feedback off) a
    * correct demonstration; 256 held-out questions, the arm's templates, budget and temperature.
    */
-  static Gap initialGap(Gpt model, Tokenizer tok, TrainConfig c) {
+  static Gap initialGap(CausalLm model, Tokenizer tok, TrainConfig c) {
     FeedbackLevel level = FeedbackLevel.parse(c.str("feedback"));
     boolean feedback = level != FeedbackLevel.NONE && c.bool("include_environment_feedback");
     Environment env = c.environment();

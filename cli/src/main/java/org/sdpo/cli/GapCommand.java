@@ -14,7 +14,7 @@ import org.sdpo.core.Reprompt;
 import org.sdpo.core.SelfTeacherGap;
 import org.sdpo.core.Trainer;
 import org.sdpo.tensor.DType;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.Tokenizer;
@@ -79,7 +79,7 @@ final class GapCommand implements Callable<Integer> {
     System.out.printf("sdpo gap: %s on %s, %d held-out questions x %d samples, temperature %s, "
         + "seed %d, templates %s%n", model, envName, questions, samples, temperature, seed,
         templates != null ? templates : info.path("templates").asText("reference"));
-    Gpt m = Checkpoint.load(model, DType.FLOAT32);
+    CausalLm m = Checkpoint.load(model, DType.FLOAT32);
     Tokenizer tok = Tokenizer.load(model);
     SelfTeacherGap.Result r = SelfTeacherGap.measure(m, tok, e, s);
     System.out.println();

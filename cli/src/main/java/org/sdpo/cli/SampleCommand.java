@@ -6,7 +6,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.sdpo.tensor.DType;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
@@ -30,17 +30,17 @@ final class SampleCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Gpt m = Checkpoint.load(model, DType.FLOAT32);
+    CausalLm m = Checkpoint.load(model, DType.FLOAT32);
     Tokenizer tok = Tokenizer.load(model);
     int[] p = tok.encode(prompt);
     List<int[]> prompts = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       prompts.add(p);
     }
-    int budget = Math.min(maxNew, m.config.nPositions() - p.length);
+    int budget = Math.min(maxNew, m.config().nPositions() - p.length);
     if (budget < 1) {
       throw new IllegalArgumentException("the prompt (" + p.length + " tokens) fills the context of "
-          + m.config.nPositions());
+          + m.config().nPositions());
     }
     Sampler.Settings s = new Sampler.Settings(temperature, topK, topP, greedy, budget, stop, seed);
     long t0 = System.nanoTime();

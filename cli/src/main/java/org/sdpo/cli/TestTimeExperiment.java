@@ -13,7 +13,7 @@ import org.sdpo.core.Reprompt;
 import org.sdpo.core.Teacher;
 import org.sdpo.core.TestTime;
 import org.sdpo.tensor.DType;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.Tokenizer;
@@ -63,7 +63,7 @@ final class TestTimeExperiment {
       o.put(kv.getKey(), kv.getValue());
     }
     log.println("test-time settings: " + o);
-    Gpt model = Checkpoint.load(base, DType.FLOAT32);
+    CausalLm model = Checkpoint.load(base, DType.FLOAT32);
     Tokenizer tok = Tokenizer.load(base);
     Environment env = Verifiers.byName(Experiment.str(o, "env"))
         .withFeedback(FeedbackLevel.parse(Experiment.str(o, "feedback")));

@@ -9,7 +9,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import org.sdpo.core.TestTime;
 import org.sdpo.tensor.DType;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
@@ -47,7 +47,7 @@ final class TttCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Gpt base = Checkpoint.load(model, DType.FLOAT32);
+    CausalLm base = Checkpoint.load(model, DType.FLOAT32);
     Tokenizer tok = Tokenizer.load(model);
     Environment e = Verifiers.byName(env).withFeedback(FeedbackLevel.parse(feedback));
     List<Task> tasks = EnvOptions.readTasks(taskFile);

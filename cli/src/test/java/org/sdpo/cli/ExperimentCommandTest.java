@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.io.Checkpoint;

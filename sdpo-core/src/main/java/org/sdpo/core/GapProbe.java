@@ -2,7 +2,7 @@ package org.sdpo.core;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.transformer.train.Pretrainer;
 import org.sdpo.verifiers.Environment;
@@ -53,7 +53,7 @@ public final class GapProbe implements Pretrainer.Probe {
   }
 
   @Override
-  public Map<String, Object> measure(Gpt model, int step) {
+  public Map<String, Object> measure(CausalLm model, int step) {
     SelfTeacherGap.Result r = SelfTeacherGap.measure(model, tok, env, settings);
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("student", r.student().mean());

@@ -3,7 +3,7 @@ package org.sdpo.core;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntFunction;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
@@ -19,7 +19,7 @@ final class Rollouts {
    * Verdicts of one sampled attempt per prompt ({@code tasks.get(i)} grades prompt i), sampled
    * {@code chunk} prompts at a time with the settings {@code settingsAt(offset of the chunk)}.
    */
-  static List<Verdict> sampleAndVerify(Gpt model, Tokenizer tok, Environment env,
+  static List<Verdict> sampleAndVerify(CausalLm model, Tokenizer tok, Environment env,
       List<int[]> prompts, List<Task> tasks, int chunk, IntFunction<Sampler.Settings> settingsAt,
       int threads) {
     List<Verdict> out = new ArrayList<>();

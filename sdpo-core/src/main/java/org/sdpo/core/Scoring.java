@@ -5,7 +5,7 @@ import org.sdpo.autograd.F;
 import org.sdpo.autograd.Grad;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Tensor;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 
 /**
  * Scores fixed responses after given contexts in one batched forward: each sequence is context ++
@@ -27,7 +27,7 @@ public final class Scoring {
   }
 
   /** Response-position logits (N, V), recorded for backward when grad mode is on. */
-  public static Variable responseLogits(Gpt model, List<Sequence> seqs) {
+  public static Variable responseLogits(CausalLm model, List<Sequence> seqs) {
     int B = seqs.size();
     int L = 0;
     int N = 0;
@@ -35,13 +35,13 @@ public final class Scoring {
       L = Math.max(L, s.context().length + s.response().length);
       N += s.response().length;
     }
-    if (L > model.config.nPositions()) {
+    if (L > model.config().nPositions()) {
       throw new IllegalArgumentException("scoring: a context + response of " + L
-          + " tokens exceeds n_positions " + model.config.nPositions());
+          + " tokens exceeds " + model.config().nPositionsKey() + " " + model.config().nPositions());
     }
     // round the padded length up to a multiple of 32: batches of similar lengths then have the
     // same shapes from step to step, so a workspace can reuse their buffers
-    L = Math.min(model.config.nPositions(), (L + 31) / 32 * 32);
+    L = Math.min(model.config().nPositions(), (L + 31) / 32 * 32);
     int[] ids = new int[B * L];
     double[] mask = new double[B * L];
     int[] pos = new int[B * L];
@@ -62,7 +62,7 @@ public final class Scoring {
       }
     }
     Variable logits = model.forward(ids, B, L, Tensor.of(model.dtype(), mask, B, L), pos, null);
-    int V = model.config.vocabSize();
+    int V = model.config().vocabSize();
     return F.embedding(F.reshape(logits, B * L, V), rows, N); // (N, V)
   }
 
@@ -70,7 +70,7 @@ public final class Scoring {
    * The same without a graph (the teacher's side). Runs in the calling thread's scoring workspace
    * (buffers reused from call to call) and returns a copy that outlives it.
    */
-  public static Tensor responseLogitsNoGrad(Gpt model, List<Sequence> seqs) {
+  public static Tensor responseLogitsNoGrad(CausalLm model, List<Sequence> seqs) {
     try (Grad.Scope g = Grad.disabled();
         org.sdpo.tensor.Workspace.Scope w = workspace().enter()) {
       return responseLogits(model, seqs).value().detach();

@@ -11,7 +11,7 @@ import java.util.Map;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Tensor;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.io.Safetensors;
 
@@ -96,7 +96,7 @@ public final class SdpoAudit {
   }
 
   /** Runs the case; the teacher may be the student itself (it is then used under no-grad). */
-  public static Map<String, Tensor> run(Gpt student, Gpt teacher, Case c) {
+  public static Map<String, Tensor> run(CausalLm student, CausalLm teacher, Case c) {
     int n = c.n();
     Scoring.Sequence ss = new Scoring.Sequence(Arrays.copyOf(c.student(), c.student().length - n),
         Arrays.copyOfRange(c.student(), c.student().length - n, c.student().length));
@@ -125,11 +125,11 @@ public final class SdpoAudit {
   /** Loads, runs and writes; returns the loss. */
   public static double run(Path model, Path teacherDir, Path caseFile, Path out, DType dtype)
       throws IOException {
-    Gpt student = Checkpoint.load(model, dtype);
-    Gpt teacher = teacherDir == null ? student : Checkpoint.load(teacherDir, dtype);
-    if (teacher.config.vocabSize() != student.config.vocabSize()) {
-      throw new IllegalArgumentException("teacher vocabulary (" + teacher.config.vocabSize()
-          + ") differs from the student's (" + student.config.vocabSize() + ")");
+    CausalLm student = Checkpoint.load(model, dtype);
+    CausalLm teacher = teacherDir == null ? student : Checkpoint.load(teacherDir, dtype);
+    if (teacher.config().vocabSize() != student.config().vocabSize()) {
+      throw new IllegalArgumentException("teacher vocabulary (" + teacher.config().vocabSize()
+          + ") differs from the student's (" + student.config().vocabSize() + ")");
     }
     Map<String, Tensor> result = run(student, teacher, read(caseFile));
     Safetensors.write(out, result, Map.of("producer", "sdpo audit sdpo", "dtype", dtype.name()));

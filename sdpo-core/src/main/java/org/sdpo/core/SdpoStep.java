@@ -9,7 +9,7 @@ import org.sdpo.autograd.Grad;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.transformer.train.AdamW;
@@ -51,12 +51,12 @@ public final class SdpoStep {
   }
 
   /** Everything a step uses. */
-  public record Setup(Gpt student, Teacher teacher, Tokenizer tokenizer, Environment env,
+  public record Setup(CausalLm student, Teacher teacher, Tokenizer tokenizer, Environment env,
       Sampler.Settings sampling, int groupSize, Reprompt.Config reprompt, DistillConfig loss,
       Algorithm algorithm, Grpo.Config grpo, AdamW optimizer, double lr, double gradClip,
-      int miniBatches, int threads, Gpt reference) {
+      int miniBatches, int threads, CausalLm reference) {
     /** Without a reference model (no KL-to-reference term). */
-    public Setup(Gpt student, Teacher teacher, Tokenizer tokenizer, Environment env,
+    public Setup(CausalLm student, Teacher teacher, Tokenizer tokenizer, Environment env,
         Sampler.Settings sampling, int groupSize, Reprompt.Config reprompt, DistillConfig loss,
         Algorithm algorithm, Grpo.Config grpo, AdamW optimizer, double lr, double gradClip,
         int miniBatches, int threads) {

@@ -7,7 +7,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import org.sdpo.tensor.Tensor;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.verifiers.Environment;
@@ -215,15 +215,15 @@ public final class SelfTeacherGap {
   }
 
   /** Measures the gap of {@code model} on the environment's held-out questions. */
-  public static Result measure(Gpt model, Tokenizer tok, Environment env, Settings s) {
+  public static Result measure(CausalLm model, Tokenizer tok, Environment env, Settings s) {
     List<Task> tasks = env.tasks(Split.TEST, s.questions(), s.seed() * 7L + 3, s.difficulty());
     return measure(model, tok, env, tasks, s);
   }
 
   /** Measures the gap on the given questions. */
-  public static Result measure(Gpt model, Tokenizer tok, Environment env, List<Task> tasks,
+  public static Result measure(CausalLm model, Tokenizer tok, Environment env, List<Task> tasks,
       Settings s) {
-    int maxContext = model.config.nPositions() - s.maxNewTokens();
+    int maxContext = model.config().nPositions() - s.maxNewTokens();
     // 1. the student: k attempts per question
     List<int[]> prompts = new ArrayList<>();
     List<Task> of = new ArrayList<>();
@@ -331,7 +331,7 @@ public final class SelfTeacherGap {
         (s.seed() * 1009L + salt) * 1_000_003L + offset);
   }
 
-  private static List<Verdict> sampleAndVerify(Gpt model, Tokenizer tok, Environment env,
+  private static List<Verdict> sampleAndVerify(CausalLm model, Tokenizer tok, Environment env,
       List<int[]> prompts, List<Task> of, Settings s, int salt) {
     return Rollouts.sampleAndVerify(model, tok, env, prompts, of, CHUNK,
         off -> settings(s, salt, off), s.threads());
@@ -346,7 +346,7 @@ public final class SelfTeacherGap {
    * over the others; tokens without characters (end of text) are left out.
    */
   @SuppressWarnings("unchecked")
-  static Advantage advantage(Gpt model, Tokenizer tok, List<int[]> teacherContexts,
+  static Advantage advantage(CausalLm model, Tokenizer tok, List<int[]> teacherContexts,
       List<Integer> attemptOf, List<Verdict> verdicts, List<int[]> prompts,
       List<Sampler.Sample> attempts) {
     List<Double> wrong = new ArrayList<>();
@@ -398,7 +398,7 @@ public final class SelfTeacherGap {
   }
 
   /** log softmax at each response token of each sequence, in order. */
-  private static double[] pickedLogprobs(Gpt model, List<Scoring.Sequence> seqs) {
+  private static double[] pickedLogprobs(CausalLm model, List<Scoring.Sequence> seqs) {
     int n = seqs.stream().mapToInt(q -> q.response().length).sum();
     int[] toks = new int[n];
     int r = 0;

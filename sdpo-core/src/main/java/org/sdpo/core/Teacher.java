@@ -5,7 +5,7 @@ import org.sdpo.autograd.Grad;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Buf;
 import org.sdpo.tensor.Tensor;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,11 +34,11 @@ public final class Teacher {
   }
 
   private final Kind kind;
-  private final Gpt student;
-  private final Gpt copy; // EMA weights, or the frozen initial model
+  private final CausalLm student;
+  private final CausalLm copy; // EMA weights, or the frozen initial model
   private final double rate;
 
-  private Teacher(Kind kind, Gpt student, Gpt copy, double rate) {
+  private Teacher(Kind kind, CausalLm student, CausalLm copy, double rate) {
     this.kind = kind;
     this.student = student;
     this.copy = copy;
@@ -46,7 +46,7 @@ public final class Teacher {
   }
 
   /** A teacher for {@code student}, starting from the student's current weights. */
-  public static Teacher create(Kind kind, Gpt student, double rate) {
+  public static Teacher create(Kind kind, CausalLm student, double rate) {
     if (!(rate >= 0 && rate <= 1)) {
       throw new IllegalArgumentException("teacher_update_rate must be in [0, 1], got " + rate);
     }
@@ -63,7 +63,7 @@ public final class Teacher {
   }
 
   /** The teacher's own weights (EMA or frozen copy), or the student's for LIVE. */
-  public Gpt weights() {
+  public CausalLm weights() {
     return copy != null ? copy : student;
   }
 
@@ -82,7 +82,7 @@ public final class Teacher {
   }
 
   /** The teacher's logits from a scoring function of a model, by kind. */
-  private Tensor score(java.util.function.Function<Gpt, Tensor> logitsOf) {
+  private Tensor score(java.util.function.Function<CausalLm, Tensor> logitsOf) {
     switch (kind) {
       case LIVE:
         return logitsOf.apply(student);

@@ -5,7 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.sdpo.tensor.Rng;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.transformer.train.AdamW;
@@ -40,14 +40,14 @@ public final class TestTime {
   public record Discovery(String method, int[] firstSuccess) {}
 
   /** Test-time SDPO from a fresh copy of the base model, for one seed. */
-  public static int sdpo(Gpt base, Tokenizer tok, Environment env, Task task, Settings s, long seed) {
-    Gpt student = base.copy(base.dtype());
+  public static int sdpo(CausalLm base, Tokenizer tok, Environment env, Task task, Settings s, long seed) {
+    CausalLm student = base.copy(base.dtype());
     Teacher teacher = Teacher.create(s.teacher(), student, s.teacherRate());
     AdamW opt = new AdamW(student.namedParameters(), new AdamW.Settings(0.9, 0.999, 1e-8, 0.01));
     SdpoStep.Algorithm algo = s.advantageClip() == null ? SdpoStep.Algorithm.sdpo()
         : new SdpoStep.Algorithm("blend_advantage", 0.0, 1.0, s.advantageClip());
     Reprompt.Config rc = new Reprompt.Config(s.templates(), true, true, true, 1.0,
-        base.config.nPositions() - s.maxNewTokens(), Reprompt.Truncation.CUT_CONTEXT);
+        base.config().nPositions() - s.maxNewTokens(), Reprompt.Truncation.CUT_CONTEXT);
     int used = 0;
     for (int round = 0; used < s.budget(); round++) {
       int n = Math.min(s.batch(), s.budget() - used);
@@ -67,10 +67,10 @@ public final class TestTime {
   }
 
   /** Multi-turn: one attempt per turn with all past feedback in the prompt (FIFO when full). */
-  public static int multiTurn(Gpt base, Tokenizer tok, Environment env, Task task, Settings s,
+  public static int multiTurn(CausalLm base, Tokenizer tok, Environment env, Task task, Settings s,
       long seed) {
     List<String> feedback = new ArrayList<>();
-    int maxPrompt = base.config.nPositions() - s.maxNewTokens();
+    int maxPrompt = base.config().nPositions() - s.maxNewTokens();
     for (int k = 0; k < s.budget(); k++) {
       String prompt = task.prompt();
       while (true) {
@@ -113,7 +113,7 @@ public final class TestTime {
   }
 
   /** Successes among n i.i.d. samples of the base model (for the unbiased pass@k). */
-  public static int bestOfK(Gpt base, Tokenizer tok, Environment env, Task task, Settings s, int n,
+  public static int bestOfK(CausalLm base, Tokenizer tok, Environment env, Task task, Settings s, int n,
       long seed) {
     int[] p = tok.encode(task.prompt());
     List<int[]> prompts = java.util.Collections.nCopies(n, p);

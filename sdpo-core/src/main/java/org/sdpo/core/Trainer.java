@@ -11,7 +11,7 @@ import java.util.Map;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.io.Safetensors;
@@ -50,14 +50,14 @@ public final class Trainer {
     Path base = Path.of(c.str("model"));
     Path out = Path.of(c.str("out"));
     Files.createDirectories(out);
-    Gpt student = Checkpoint.load(resume ? out.resolve("checkpoint") : base, DType.FLOAT32);
+    CausalLm student = Checkpoint.load(resume ? out.resolve("checkpoint") : base, DType.FLOAT32);
     Tokenizer tok = Tokenizer.load(base);
     Environment env = c.environment();
     Teacher teacher = Teacher.create(c.teacherKind(), student, c.dbl("teacher_update_rate"));
     AdamW opt = new AdamW(student.namedParameters(), new AdamW.Settings(c.dbl("beta1"),
         c.dbl("beta2"), 1e-8, c.dbl("weight_decay")));
     // the KL-to-reference term of GRPO compares with the frozen starting model
-    Gpt reference = c.dbl("grpo_kl_coef") > 0 ? Checkpoint.load(base, DType.FLOAT32) : null;
+    CausalLm reference = c.dbl("grpo_kl_coef") > 0 ? Checkpoint.load(base, DType.FLOAT32) : null;
     int start = 0;
     if (resume) {
       Path statePath = out.resolve(STATE);
@@ -153,7 +153,7 @@ public final class Trainer {
   }
 
   /** avg@k and pass@k of the student on the test split. */
-  public static Map<String, Object> validate(Gpt student, Tokenizer tok, Environment env,
+  public static Map<String, Object> validate(CausalLm student, Tokenizer tok, Environment env,
       TrainConfig c, long seed) {
     int k = c.integer("val_k");
     List<Task> tasks = env.tasks(Split.TEST, c.integer("val_tasks"), seed * 104729L, c.integer(
@@ -203,7 +203,7 @@ public final class Trainer {
    * for the trust-region teacher, whose logits are mostly its) and once with the student's ({@code
    * student_context_accuracy}: the weights the EMA teacher follows).
    */
-  public static Map<String, Object> contextReading(Gpt student, Teacher teacher, Tokenizer tok,
+  public static Map<String, Object> contextReading(CausalLm student, Teacher teacher, Tokenizer tok,
       Environment env, TrainConfig c, long seed) {
     FeedbackLevel level = FeedbackLevel.parse(c.str("feedback"));
     boolean feedback = level != FeedbackLevel.NONE && c.bool("include_environment_feedback");
@@ -226,7 +226,7 @@ public final class Trainer {
     return feedback ? r.teacher().get(level).mean() : r.demonstration().mean();
   }
 
-  private static void save(Gpt student, Teacher teacher, Tokenizer tok, AdamW opt, Path out,
+  private static void save(CausalLm student, Teacher teacher, Tokenizer tok, AdamW opt, Path out,
       int step) throws IOException {
     Checkpoint.save(student, tok, out.resolve("checkpoint"), Map.of("step", Integer.toString(step)));
     Safetensors.write(out.resolve(STATE), opt.state(), Map.of("step", Integer.toString(step)));

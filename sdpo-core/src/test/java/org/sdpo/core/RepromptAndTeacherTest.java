@@ -11,6 +11,7 @@ import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.tokenizer.CharTokenizer;
@@ -90,17 +91,17 @@ class RepromptAndTeacherTest {
         .hasMessageContaining("attempt 0").hasMessageContaining("max_reprompt_len 150");
   }
 
-  Gpt model(long seed) {
+  CausalLm model(long seed) {
     return Gpt.init(GptConfig.of(tok.vocabSize(), 16, 8, 1, 2), DType.FLOAT64, new Rng(seed));
   }
 
   @Test
   void emaMovesTheTeacherTowardsTheStudentByTheRate() {
-    Gpt student = model(1);
+    CausalLm student = model(1);
     Teacher t = Teacher.create(Teacher.Kind.EMA, student, 0.05);
     double t0 = t.weights().namedParameters().get("wte.weight").value().get(3, 2);
     // change the student
-    Gpt other = model(2);
+    CausalLm other = model(2);
     student.copyWeightsFrom(other);
     double s = student.namedParameters().get("wte.weight").value().get(3, 2);
     t.update(true);
@@ -117,7 +118,7 @@ class RepromptAndTeacherTest {
 
   @Test
   void theTeacherNeverReceivesGradientsAndTrustRegionInterpolatesLogits() {
-    Gpt student = model(1);
+    CausalLm student = model(1);
     Teacher ema = Teacher.create(Teacher.Kind.EMA, student, 0.05);
     int[] ids = tok.encode("abcdef");
     Tensor tl = ema.logits(ids, 1, 6, null, null);
@@ -126,7 +127,7 @@ class RepromptAndTeacherTest {
     assertThat(ema.weights().namedParameters().values()).allMatch(v -> v.grad() == null);
     assertThat(student.namedParameters().get("wte.weight").grad()).isNotNull();
 
-    Gpt s2 = model(4);
+    CausalLm s2 = model(4);
     Teacher tr = Teacher.create(Teacher.Kind.TRUST_REGION, s2, 0.25);
     Tensor initial = tr.logits(ids, 1, 6, null, null);
     s2.copyWeightsFrom(model(5));

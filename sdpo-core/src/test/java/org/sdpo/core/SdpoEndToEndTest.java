@@ -11,6 +11,7 @@ import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.sample.Sampler;
@@ -24,7 +25,7 @@ import org.sdpo.verifiers.Verifiers;
 class SdpoEndToEndTest {
   final CharTokenizer tok = CharTokenizer.ascii();
 
-  Gpt model(long seed, DType d) {
+  CausalLm model(long seed, DType d) {
     return Gpt.init(GptConfig.of(tok.vocabSize(), 256, 16, 2, 2), d, new Rng(seed));
   }
 
@@ -45,7 +46,7 @@ class SdpoEndToEndTest {
 
   @Test
   void responseLogitsEqualThoseOfEachSequenceAlone() {
-    Gpt m = model(1, DType.FLOAT64);
+    CausalLm m = model(1, DType.FLOAT64);
     List<Scoring.Sequence> seqs = List.of(new Scoring.Sequence(tok.encode("What?"), tok.encode("42")),
         new Scoring.Sequence(tok.encode("Hi"), tok.encode("there!")));
     Tensor batched = Scoring.responseLogitsNoGrad(m, seqs);
@@ -71,7 +72,7 @@ class SdpoEndToEndTest {
 
   @Test
   void teacherEqualToStudentWithTheSameContextGivesZeroLossAndGradient() {
-    Gpt m = model(2, DType.FLOAT64);
+    CausalLm m = model(2, DType.FLOAT64);
     Teacher live = Teacher.create(Teacher.Kind.LIVE, m, 0);
     List<Scoring.Sequence> seqs = List.of(new Scoring.Sequence(tok.encode("Q: 1+1"), tok.encode("2")),
         new Scoring.Sequence(tok.encode("Q: 2+3"), tok.encode("five")));
@@ -91,7 +92,7 @@ class SdpoEndToEndTest {
 
   @Test
   void aStepWithInformativeFeedbackRaisesTheTeacherPreferredTokens() {
-    Gpt student = model(3, DType.FLOAT64);
+    CausalLm student = model(3, DType.FLOAT64);
     Teacher teacher = Teacher.create(Teacher.Kind.FROZEN, student, 0);
     int[] response = tok.encode("x + 1");
     List<Scoring.Sequence> studentSeqs = List.of(new Scoring.Sequence(tok.encode("f(x)?"), response));
@@ -129,7 +130,7 @@ class SdpoEndToEndTest {
 
   @Test
   void aFullStepRunsOnTheCodeEnvironmentAndMovesTheEmaTeacher() {
-    Gpt student = model(4, DType.FLOAT32);
+    CausalLm student = model(4, DType.FLOAT32);
     Teacher teacher = Teacher.create(Teacher.Kind.EMA, student, 0.05);
     double before = teacher.weights().namedParameters().get("wte.weight").value().get(5, 3);
     var env = Verifiers.byName("code").withFeedback(FeedbackLevel.FULL);
@@ -157,7 +158,7 @@ class SdpoEndToEndTest {
       for (SdpoStep.Algorithm algo : List.of(SdpoStep.Algorithm.sdpo(), SdpoStep.Algorithm.grpo(),
           new SdpoStep.Algorithm("blend_advantage", 0.9, 0, 5.0),
           new SdpoStep.Algorithm("blend_loss", 0, 0.5, null))) {
-        Gpt student = model(6, DType.FLOAT32);
+        CausalLm student = model(6, DType.FLOAT32);
         var env = Verifiers.byName(envName);
         SdpoStep.Setup setup = new SdpoStep.Setup(student,
             Teacher.create(Teacher.Kind.TRUST_REGION, student, 0.1), tok, env,
@@ -175,7 +176,7 @@ class SdpoEndToEndTest {
   void grpoWithAKlToTheReferenceModel() {
     double[] losses = new double[2];
     for (int k = 0; k < 2; k++) {
-      Gpt student = model(7, DType.FLOAT32);
+      CausalLm student = model(7, DType.FLOAT32);
       student.copyWeightsFrom(model(8, DType.FLOAT32)); // differs from the reference
       var env = Verifiers.byName("arith");
       SdpoStep.Setup setup = new SdpoStep.Setup(student, Teacher.create(Teacher.Kind.FROZEN,
@@ -197,7 +198,7 @@ class SdpoEndToEndTest {
    */
   @Test
   void sftOnTheRevealedAnswerIsTheLabelsCrossEntropy() {
-    Gpt student = model(9, DType.FLOAT32);
+    CausalLm student = model(9, DType.FLOAT32);
     var env = Verifiers.byName("addition").withFeedback(FeedbackLevel.FULL);
     List<Task> qs = env.tasks(Split.TRAIN, 2, 5, 1);
     SdpoStep.Setup setup = new SdpoStep.Setup(student, Teacher.create(Teacher.Kind.FROZEN, student,
@@ -233,7 +234,7 @@ class SdpoEndToEndTest {
   }
 
   /** The mean over sequences of each sequence's mean token log-probability. */
-  private static double answerLogprob(Gpt m, List<Scoring.Sequence> seqs) {
+  private static double answerLogprob(CausalLm m, List<Scoring.Sequence> seqs) {
     Tensor lp = Scoring.responseLogitsNoGrad(m, seqs).logSoftmax();
     double total = 0;
     int row = 0;

@@ -12,7 +12,7 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.sdpo.tensor.DType;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.tokenizer.CharTokenizer;
 import org.sdpo.transformer.train.Pretrainer;
@@ -113,7 +113,7 @@ class SelfTeacherGapTest {
    * to copy it; the positional lookup forms after about 200 steps), or a random one mixed with
    * plain documents (it learns that neither the question nor the hint tells the code).
    */
-  private Gpt train(boolean trueHint) throws Exception {
+  private CausalLm train(boolean trueHint) throws Exception {
     SecretEnvironment env = new SecretEnvironment(FeedbackLevel.FULL);
     Random r = new Random(3);
     List<TeachingCorpus.Doc> docs = new ArrayList<>();
@@ -133,7 +133,7 @@ class SelfTeacherGapTest {
     return Checkpoint.load(out, DType.FLOAT32);
   }
 
-  private SelfTeacherGap.Result gap(Gpt model) {
+  private SelfTeacherGap.Result gap(CausalLm model) {
     SecretEnvironment env = new SecretEnvironment(FeedbackLevel.FULL);
     return SelfTeacherGap.measure(model, tok, env, env.tasks(Split.TEST, 64, 9, 0),
         new SelfTeacherGap.Settings(64, 2, 0, 3, 1.0, 1, compact,

@@ -7,6 +7,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.tokenizer.CharTokenizer;
@@ -34,7 +35,7 @@ class TestTimeTest {
   @Test
   void allThreeMethodsRunWithinTheBudget() {
     CharTokenizer tok = CharTokenizer.ascii();
-    Gpt base = Gpt.init(GptConfig.of(tok.vocabSize(), 256, 16, 1, 2), DType.FLOAT32, new Rng(1));
+    CausalLm base = Gpt.init(GptConfig.of(tok.vocabSize(), 256, 16, 1, 2), DType.FLOAT32, new Rng(1));
     var env = Verifiers.byName("arith").withFeedback(FeedbackLevel.FULL);
     Task task = env.tasks(Split.TEST, 1, 1, 1).get(0);
     TestTime.Settings s = new TestTime.Settings(4, 8, 1e-3, Teacher.Kind.EMA, 0.01,

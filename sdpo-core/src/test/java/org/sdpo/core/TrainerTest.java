@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.io.Checkpoint;
@@ -67,8 +68,8 @@ class TrainerTest {
       // interrupted after step 2 was logged, before its checkpoint: resumes from step 1
     }
     Trainer.run(TrainConfig.of(config(base, b, 4)), true, null);
-    Gpt ga = Checkpoint.load(a.resolve("checkpoint"), DType.FLOAT32);
-    Gpt gb = Checkpoint.load(b.resolve("checkpoint"), DType.FLOAT32);
+    CausalLm ga = Checkpoint.load(a.resolve("checkpoint"), DType.FLOAT32);
+    CausalLm gb = Checkpoint.load(b.resolve("checkpoint"), DType.FLOAT32);
     ga.namedParameters().forEach((n, v) -> assertThat(gb.namedParameters().get(n).value()
         .toFloatArray()).as(n).containsExactly(v.value().toFloatArray()));
     assertThat(Files.readAllLines(b.resolve(Trainer.METRICS))).hasSize(4);

@@ -110,10 +110,10 @@ public final class Audit {
   }
 
   /** Runs the audit and returns the named output tensors. */
-  public static Map<String, Tensor> run(Gpt model, Batch b) {
+  public static Map<String, Tensor> run(CausalLm model, Batch b) {
     Tensor mask = Tensor.of(model.dtype(), b.mask(), b.B(), b.T());
     Variable logits = model.forward(b.ids(), b.B(), b.T(), mask, b.positions(), null);
-    int V = model.config.vocabSize();
+    int V = model.config().vocabSize();
     for (int l : b.labels()) {
       if (l != -100 && (l < 0 || l >= V)) {
         throw new IllegalArgumentException("labels: " + l + " is outside the vocabulary [0, " + V
@@ -133,7 +133,7 @@ public final class Audit {
 
   /** Loads the checkpoint, runs the audit, writes the output file; returns the loss. */
   public static double run(Path modelDir, Path batchFile, Path out, DType dtype) throws IOException {
-    Gpt model = Checkpoint.load(modelDir, dtype);
+    CausalLm model = Checkpoint.load(modelDir, dtype);
     Map<String, Tensor> result = run(model, readBatch(batchFile));
     Safetensors.write(out, result, Map.of("producer", "sdpo audit model", "dtype", dtype.name()));
     return result.get("loss").item();

@@ -1,6 +1,5 @@
 package org.sdpo.transformer;
 
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.sdpo.autograd.F;
@@ -25,17 +24,15 @@ import org.sdpo.transformer.nn.Module;
  *
  * <p>Dimension letters: B batch, T time, C = n_embd, V = vocab_size, H heads, D = C / H.
  */
-public final class Gpt extends Module {
+public final class Gpt extends CausalLm {
   public final GptConfig config;
   public final Embedding wte;
   public final Embedding wpe;
   public final Block[] h;
   public final LayerNorm lnF;
-  private final DType dtype;
-
   private Gpt(GptConfig config, Map<String, Tensor> w) {
+    super(w.get("wte.weight").dtype());
     this.config = config;
-    this.dtype = w.get("wte.weight").dtype();
     this.wte = child("wte", new Embedding(w.get("wte.weight")));
     this.wpe = child("wpe", new Embedding(w.get("wpe.weight")));
     this.h = new Block[config.nLayer()];
@@ -82,124 +79,27 @@ public final class Gpt extends Module {
    * be present with its shape; nothing is built otherwise.
    */
   public static Gpt fromWeights(GptConfig config, Map<String, Tensor> weights) {
-    DType dt = null;
-    for (Map.Entry<String, int[]> e : config.parameterShapes().entrySet()) {
-      Tensor t = weights.get(e.getKey());
-      if (t == null) {
-        throw new IllegalArgumentException("missing tensor '" + e.getKey() + "'");
-      }
-      if (!Arrays.equals(t.shape(), e.getValue())) {
-        throw new IllegalArgumentException("tensor '" + e.getKey() + "' has shape "
-            + Arrays.toString(t.shape()) + ", but the config needs " + Arrays.toString(e.getValue()));
-      }
-      if (dt != null && t.dtype() != dt) {
-        throw new IllegalArgumentException("tensor '" + e.getKey() + "' is " + t.dtype()
-            + " while others are " + dt);
-      }
-      dt = t.dtype();
-    }
+    checkWeights(config, weights);
     return new Gpt(config, weights);
   }
 
-  public DType dtype() {
-    return dtype;
+  @Override
+  public GptConfig config() {
+    return config;
   }
 
-  /** A copy of every weight in another dtype (or the same, as an independent copy). */
+  @Override
   public Gpt copy(DType target) {
     Map<String, Tensor> w = new LinkedHashMap<>();
     namedParameters().forEach((n, v) -> w.put(n, v.value().to(target).copy()));
     return new Gpt(config, w);
   }
 
-  /** Overwrites this model's weights with another's (same config), in place. */
-  public void copyWeightsFrom(Gpt other) {
-    Map<String, Variable> src = other.namedParameters();
-    namedParameters().forEach((n, v) -> v.value().assign(src.get(n).value()));
-  }
-
-  /** A KV cache for {@code B} sequences of up to {@code capacity} positions. */
-  public KvCache newCache(int B, int capacity) {
-    if (capacity > config.nPositions()) {
-      throw new IllegalArgumentException("KV cache capacity " + capacity
-          + " exceeds n_positions " + config.nPositions());
-    }
-    return new KvCache(config.nLayer(), B, config.nHead(), capacity, config.headSize(), dtype);
-  }
-
-  /** Logits (B, T, V) for token ids (B*T, row-major), all real, positions 0..T-1. */
-  /**
-   * One block of a forward without a graph (teacher scoring, sampling, validation): inside a
-   * workspace its intermediate buffers go back to the pool as soon as it ends and only its output
-   * stays, copied into the caller's scope, so such a forward holds one block's buffers at a time
-   * instead of every block's (the numbers are the same: the output is an exact copy).
-   */
-  private static Variable withoutGraph(Block b, Variable x, Tensor keyMask, KvCache cache) {
-    if (!org.sdpo.tensor.Workspace.inScope()) {
-      return b.forward(x, keyMask, cache);
-    }
-    Tensor out = Tensor.empty(x.value().dtype(), x.shape()); // (B, T, C), in the caller's scope
-    try (org.sdpo.tensor.Workspace.Scope s = org.sdpo.tensor.Workspace.nested()) {
-      out.assign(b.forward(x, keyMask, cache).value());
-    }
-    return Variable.constant(out);
-  }
-
-  public Variable forward(int[] ids, int B, int T) {
-    return forward(ids, B, T, null, null, null);
-  }
-
-  /**
-   * Logits (B, T, V).
-   *
-   * @param ids token ids, B*T of them, row-major
-   * @param attentionMask (B, T): 1 for a real token, 0 for padding; null means all real
-   * @param positionIds B*T position ids; null means 0..T-1 (after the cached positions)
-   * @param cache if not null, the new positions attend to the cached ones and are appended
-   */
-  public Variable forward(int[] ids, int B, int T, Tensor attentionMask, int[] positionIds,
-      KvCache cache) {
-    if (ids.length != B * T) {
-      throw new IllegalArgumentException("forward: " + ids.length + " token ids for B=" + B
-          + ", T=" + T);
-    }
-    int offset = cache == null ? 0 : cache.length();
-    int[] pos = positionIds;
-    if (pos == null) {
-      pos = new int[B * T];
-      for (int i = 0; i < pos.length; i++) {
-        pos[i] = offset + i % T;
-      }
-    } else if (pos.length != B * T) {
-      throw new IllegalArgumentException("forward: " + pos.length + " position ids for B=" + B
-          + ", T=" + T);
-    }
-    for (int i = 0; i < ids.length; i++) {
-      if (ids[i] < 0 || ids[i] >= config.vocabSize()) {
-        throw new IllegalArgumentException("forward: token id " + ids[i] + " at position " + i
-            + " is outside the vocabulary [0, " + config.vocabSize() + ")");
-      }
-      if (pos[i] < 0 || pos[i] >= config.nPositions()) {
-        throw new IllegalArgumentException("forward: position id " + pos[i] + " at position " + i
-            + " is outside [0, n_positions=" + config.nPositions() + ")");
-      }
-    }
-    if (attentionMask != null && (attentionMask.rank() != 2 || attentionMask.dim(0) != B
-        || attentionMask.dim(1) != T)) {
-      throw new IllegalArgumentException("forward: attention mask must be (B, T) = [" + B + ", "
-          + T + "], got " + Arrays.toString(attentionMask.shape()));
-    }
-    Tensor keyMask = attentionMask == null ? null : attentionMask.to(dtype);
-    if (cache != null) {
-      if (cache.length() + T > cache.capacity()) {
-        throw new IllegalArgumentException("forward: " + cache.length() + " cached + " + T
-            + " new positions exceed the cache capacity " + cache.capacity());
-      }
-      keyMask = cache.appendMask(keyMask == null ? Tensor.ones(dtype, B, T) : keyMask, T);
-    }
+  @Override
+  protected Variable logits(int[] ids, int[] pos, int B, int T, Tensor keyMask, KvCache cache) {
     Variable x = F.add(wte.forward(ids, B, T), wpe.forward(pos, B, T)); // (B, T, C)
     for (Block b : h) {
-      x = Grad.isEnabled() ? b.forward(x, keyMask, cache) : withoutGraph(b, x, keyMask, cache);
+      x = block(in -> b.forward(in, keyMask, cache), x);
     }
     if (cache != null) {
       cache.advance(T);

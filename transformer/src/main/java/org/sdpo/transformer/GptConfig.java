@@ -15,7 +15,7 @@ import java.util.Map;
  * is an error naming its key.
  */
 public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, int nHead,
-    double layerNormEpsilon) {
+    double layerNormEpsilon) implements ModelConfig {
 
   public GptConfig {
     positive("vocab_size", vocabSize);
@@ -49,7 +49,22 @@ public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, in
     return nEmbd / nHead;
   }
 
-  /** Every parameter's checkpoint name and shape, in checkpoint order. */
+  @Override
+  public String modelType() {
+    return "gpt2";
+  }
+
+  @Override
+  public int kvHeads() {
+    return nHead;
+  }
+
+  @Override
+  public int headDim() {
+    return headSize();
+  }
+
+  @Override
   public Map<String, int[]> parameterShapes() {
     int C = nEmbd;
     Map<String, int[]> m = new LinkedHashMap<>();
@@ -75,17 +90,6 @@ public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, in
     return m;
   }
 
-  /** The number of parameters (the tied LM head counted once). */
-  public long parameterCount() {
-    return parameterShapes().values().stream().mapToLong(s -> {
-      long n = 1;
-      for (int d : s) {
-        n *= d;
-      }
-      return n;
-    }).sum();
-  }
-
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** Reads a Hugging Face GPT-2 {@code config.json}; errors name the file and the key. */
@@ -97,15 +101,20 @@ public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, in
       throw new IOException(file + ": not a readable JSON file: " + e.getMessage(), e);
     }
     try {
-      return new GptConfig(intKey(n, "vocab_size", file), intKey(n, "n_positions", file),
-          intKey(n, "n_embd", file), intKey(n, "n_layer", file), intKey(n, "n_head", file),
-          n.has("layer_norm_epsilon") ? n.get("layer_norm_epsilon").asDouble() : 1e-5);
+      return fromJson(n);
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
     }
   }
 
-  private static int intKey(JsonNode n, String key, Path file) {
+  /** A GPT-2 config.json already parsed; errors name the key. */
+  public static GptConfig fromJson(JsonNode n) {
+    return new GptConfig(intKey(n, "vocab_size"), intKey(n, "n_positions"), intKey(n, "n_embd"),
+        intKey(n, "n_layer"), intKey(n, "n_head"),
+        n.has("layer_norm_epsilon") ? n.get("layer_norm_epsilon").asDouble() : 1e-5);
+  }
+
+  private static int intKey(JsonNode n, String key) {
     JsonNode v = n.get(key);
     if (v == null || !v.canConvertToInt()) {
       throw new IllegalArgumentException("missing or non-integer \"" + key + "\"");
@@ -113,7 +122,7 @@ public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, in
     return v.asInt();
   }
 
-  /** The config as Hugging Face writes it for GPT-2. */
+  @Override
   public ObjectNode toJson() {
     ObjectNode n = JSON.createObjectNode();
     n.put("model_type", "gpt2");

@@ -14,13 +14,13 @@ import org.sdpo.transformer.nn.KvCache;
 class GptBehaviourTest {
   static final GptConfig CFG = GptConfig.of(23, 32, 16, 2, 4);
 
-  static Gpt model(DType d) {
+  static CausalLm model(DType d) {
     return Gpt.init(CFG, d, new Rng(3));
   }
 
   @Test
   void padsNeverChangeTheLogitsOfRealTokens() {
-    Gpt m = model(DType.FLOAT64);
+    CausalLm m = model(DType.FLOAT64);
     int[] real = {5, 9, 1, 7, 3};
     Tensor alone;
     try (Grad.Scope s = Grad.disabled()) {
@@ -40,7 +40,7 @@ class GptBehaviourTest {
 
   @Test
   void cachedDecodingGivesTheLogitsOfAFullForward() {
-    Gpt m = model(DType.FLOAT64);
+    CausalLm m = model(DType.FLOAT64);
     int[] seq = {2, 8, 8, 13, 0, 21, 6, 6, 19, 4};
     int B = 2;
     int[] both = new int[B * seq.length];
@@ -71,7 +71,7 @@ class GptBehaviourTest {
 
   @Test
   void overfitsASmallBatch() {
-    Gpt m = model(DType.FLOAT32);
+    CausalLm m = model(DType.FLOAT32);
     int[] ids = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
     int[] targets = new int[16];
     for (int i = 0; i < 16; i++) {
@@ -98,7 +98,7 @@ class GptBehaviourTest {
 
   @Test
   void badInputsAreClearErrors() {
-    Gpt m = model(DType.FLOAT32);
+    CausalLm m = model(DType.FLOAT32);
     assertThatThrownBy(() -> m.forward(new int[] {1, 99}, 1, 2))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("token id 99");
     assertThatThrownBy(() -> m.forward(new int[] {1, 2, 3}, 1, 2))
@@ -119,7 +119,7 @@ class GptBehaviourTest {
   @Test
   void aForwardWithoutAGraphIsIdenticalAndHoldsOneBlockAtATime() {
     GptConfig cfg = GptConfig.of(23, 32, 16, 4, 4);
-    Gpt m = Gpt.init(cfg, DType.FLOAT32, new Rng(7));
+    CausalLm m = Gpt.init(cfg, DType.FLOAT32, new Rng(7));
     int B = 3;
     int T = 9;
     int[] ids = new int[B * T];

@@ -49,8 +49,8 @@ class PretrainerTest {
     }
     Pretrainer.Metrics resumed = Pretrainer.run(config(data, b, 30), tok, true, null);
     assertThat(resumed.loss()).isEqualTo(full.loss());
-    Gpt ga = Checkpoint.load(a, DType.FLOAT32);
-    Gpt gb = Checkpoint.load(b, DType.FLOAT32);
+    CausalLm ga = Checkpoint.load(a, DType.FLOAT32);
+    CausalLm gb = Checkpoint.load(b, DType.FLOAT32);
     ga.namedParameters().forEach((n, v) -> assertThat(gb.namedParameters().get(n).value()
         .toFloatArray()).as(n).containsExactly(v.value().toFloatArray()));
     List<String> ma = Files.readAllLines(a.resolve(Pretrainer.METRICS));
@@ -105,7 +105,7 @@ class PretrainerTest {
     Path a = dir.resolve("da");
     Pretrainer.Metrics full = Pretrainer.run(documentsConfig(data, a, 120), tok, false, null);
     assertThat(full.loss()).isLessThan(0.5); // from ln(99) = 4.6: the map and the end of text
-    Gpt g = Checkpoint.load(a, DType.FLOAT32);
+    CausalLm g = Checkpoint.load(a, DType.FLOAT32);
     int[] prompt = tok.encode("c=");
     float[] logits = g.forward(prompt, 1, 2).value().toFloatArray();
     int best = 0;
@@ -141,7 +141,7 @@ class PretrainerTest {
       }
 
       @Override
-      public java.util.Map<String, Object> measure(Gpt model, int step) {
+      public java.util.Map<String, Object> measure(CausalLm model, int step) {
         measured.add(step);
         return java.util.Map.of("step_seen", (double) step);
       }

@@ -14,7 +14,7 @@ import org.sdpo.transformer.tokenizer.CharTokenizer;
 
 class SamplerTest {
   final CharTokenizer tok = CharTokenizer.ascii();
-  final Gpt model = Gpt.init(GptConfig.of(tok.vocabSize(), 48, 16, 2, 2), DType.FLOAT64,
+  final CausalLm model = Gpt.init(GptConfig.of(tok.vocabSize(), 48, 16, 2, 2), DType.FLOAT64,
       new Rng(9));
 
   private double[] lastLogits(int[] seq) {

@@ -4,7 +4,7 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
 import org.sdpo.tensor.DType;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
@@ -24,9 +24,9 @@ public final class T4Sample {
   private T4Sample() {}
 
   public static void run(PrintStream out, Path model) throws Exception {
-    Gpt gpt = Checkpoint.load(model, DType.FLOAT32);
+    CausalLm gpt = Checkpoint.load(model, DType.FLOAT32);
     Tokenizer tok = Tokenizer.load(model);
-    out.println("model: " + gpt.config + " from " + model);
+    out.println("model: " + gpt.config() + " from " + model);
     Environment env = Verifiers.byName("code").withFeedback(FeedbackLevel.FULL);
     Task task = env.tasks(Split.TEST, 1, 11, 1).get(0); // a held-out question
     int[] prompt = tok.encode(task.prompt());

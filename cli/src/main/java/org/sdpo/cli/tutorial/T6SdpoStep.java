@@ -12,7 +12,7 @@ import org.sdpo.core.SdpoStep;
 import org.sdpo.core.Teacher;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.transformer.train.AdamW;
@@ -33,13 +33,13 @@ public final class T6SdpoStep {
   private T6SdpoStep() {}
 
   /** One step on an easy code question with the reference templates. */
-  public static Map<String, Double> run(PrintStream out, Gpt student, Tokenizer tok, int groupSize,
+  public static Map<String, Double> run(PrintStream out, CausalLm student, Tokenizer tok, int groupSize,
       int maxNew) {
     return run(out, student, tok, groupSize, maxNew, "code", Reprompt.Templates.reference());
   }
 
   /** One step on an easy question of the environment, in the given teacher templates. */
-  public static Map<String, Double> run(PrintStream out, Gpt student, Tokenizer tok, int groupSize,
+  public static Map<String, Double> run(PrintStream out, CausalLm student, Tokenizer tok, int groupSize,
       int maxNew, String envName, Reprompt.Templates templates) {
     Environment env = Verifiers.byName(envName).withFeedback(FeedbackLevel.FULL);
     // an easy code question; for the other environments one a level below the hardest
@@ -48,7 +48,7 @@ public final class T6SdpoStep {
     double rate = 0.05; // EMA rate: teacher <- (1 - rate) teacher + rate student
     Teacher teacher = Teacher.create(Teacher.Kind.EMA, student, rate);
     AdamW opt = new AdamW(student.namedParameters(), new AdamW.Settings(0.9, 0.999, 1e-8, 0.0));
-    int maxContext = student.config.nPositions() - maxNew;
+    int maxContext = student.config().nPositions() - maxNew;
     SdpoStep.Setup setup = new SdpoStep.Setup(student, teacher, tok, env,
         Sampler.Settings.sample(1.0, maxNew, 42), groupSize, new Reprompt.Config(templates, true,
             true, true, 1.0, maxContext, Reprompt.Truncation.CUT_CONTEXT),
@@ -94,14 +94,14 @@ public final class T6SdpoStep {
     return Map.of("loss", r.metrics().get("loss"), "ratio", teacherMoved / moved);
   }
 
-  private static Map<String, Tensor> snapshot(Gpt m) {
+  private static Map<String, Tensor> snapshot(CausalLm m) {
     Map<String, Tensor> s = new java.util.LinkedHashMap<>();
     m.namedParameters().forEach((n, v) -> s.put(n, v.value().copy()));
     return s;
   }
 
   /** Euclidean distance between the model's weights and a snapshot. */
-  private static double distance(Gpt m, Map<String, Tensor> ref) {
+  private static double distance(CausalLm m, Map<String, Tensor> ref) {
     double ss = 0;
     for (Map.Entry<String, Variable> e : m.namedParameters().entrySet()) {
       double[] a = e.getValue().value().toDoubleArray();

@@ -1,88 +1,202 @@
 package org.sdpo.transformer.io;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Tensor;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
+import org.sdpo.transformer.Llama;
+import org.sdpo.transformer.LlamaConfig;
+import org.sdpo.transformer.ModelConfig;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 
 /**
- * A checkpoint directory in the Hugging Face layout: {@code config.json} (GPT-2 keys),
- * {@code model.safetensors} (GPT-2 tensor names; Conv1D weights as [in, out]) and the tokenizer's
- * files. Loading accepts the {@code transformer.} prefix, ignores Hugging Face's attention-mask
- * buffers and a duplicate {@code lm_head.weight}, and reads F32, F16, BF16 and F64. A missing
- * tensor, a shape that disagrees with {@code config.json} or an unknown tensor is an error naming
- * the file and the tensor, raised before any model is built.
+ * A checkpoint directory in the Hugging Face layout: {@code config.json}, the weights in
+ * {@code model.safetensors} or in shards listed by {@code model.safetensors.index.json}, and the
+ * tokenizer's files. {@code model_type} picks the architecture: gpt2 ({@link Gpt}: Conv1D weights
+ * as [in, out]; the {@code transformer.} prefix, the attention-mask buffers and a duplicate
+ * {@code lm_head.weight} are accepted) or llama, qwen2, qwen3 ({@link Llama}: Hugging Face's
+ * names; {@code lm_head.weight} of a tied model and rotary {@code inv_freq} buffers are
+ * ignored). F32, F16, BF16 and F64 are read. A missing tensor, a shape that disagrees with
+ * config.json, an unknown tensor or an unsupported option is an error naming the file and the
+ * tensor or key, raised before any model is built.
  */
 public final class Checkpoint {
   public static final String CONFIG = "config.json";
   public static final String WEIGHTS = "model.safetensors";
+  public static final String INDEX = "model.safetensors.index.json";
+  /** The model types {@link #load} reads. */
+  public static final List<String> TYPES = List.of("gpt2", "llama", "qwen2", "qwen3");
+  private static final ObjectMapper JSON = new ObjectMapper();
 
   private Checkpoint() {}
 
   /** Loads the model of a checkpoint directory in the given dtype. */
-  public static Gpt load(Path dir, DType dtype) throws IOException {
-    Path configFile = dir.resolve(CONFIG);
-    Path weightsFile = dir.resolve(WEIGHTS);
+  public static CausalLm load(Path dir, DType dtype) throws IOException {
+    ModelConfig config = readConfig(dir);
+    Map<String, Tensor> weights = readWeights(dir, config, dtype);
+    try {
+      return config instanceof GptConfig g ? Gpt.fromWeights(g, weights)
+          : Llama.fromWeights((LlamaConfig) config, weights);
+    } catch (IllegalArgumentException e) {
+      throw new IOException(dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The config.json of a checkpoint directory; errors name the file and the key. */
+  public static ModelConfig readConfig(Path dir) throws IOException {
     if (!Files.isDirectory(dir)) {
       throw new NoSuchFileException(dir + " is not a checkpoint directory");
     }
-    if (!Files.exists(configFile)) {
-      throw new NoSuchFileException(configFile + " (a checkpoint needs config.json)");
+    Path file = dir.resolve(CONFIG);
+    if (!Files.exists(file)) {
+      throw new NoSuchFileException(file + " (a checkpoint needs config.json)");
     }
-    if (!Files.exists(weightsFile)) {
-      throw new NoSuchFileException(weightsFile + " (a checkpoint needs model.safetensors)");
+    JsonNode n;
+    try {
+      n = JSON.readTree(file.toFile());
+    } catch (IOException e) {
+      throw new IOException(file + ": not a readable JSON file: " + e.getMessage(), e);
     }
-    GptConfig config = GptConfig.read(configFile);
-    Map<String, Tensor> raw = Safetensors.read(weightsFile, dtype, Checkpoint::ignored);
+    if (n == null || !n.isObject()) {
+      throw new IOException(file + ": expected a JSON object");
+    }
+    String type = n.has("model_type") ? n.get("model_type").asText()
+        : n.has("n_embd") ? "gpt2" : null; // early GPT-2 configs have no model_type
+    try {
+      if (type == null) {
+        throw new IllegalArgumentException("missing \"model_type\" (one of " + TYPES + ")");
+      }
+      if (type.equals("gpt2")) {
+        return GptConfig.fromJson(n);
+      }
+      if (LlamaConfig.TYPES.contains(type)) {
+        return LlamaConfig.fromJson(n);
+      }
+      throw new IllegalArgumentException("\"model_type\": \"" + type + "\" is not supported (one of "
+          + TYPES + ")");
+    } catch (IllegalArgumentException e) {
+      throw new IOException(file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Every parameter of {@code config} from the directory's safetensors file(s), under our names,
+   * checked against the config's names and shapes.
+   */
+  static Map<String, Tensor> readWeights(Path dir, ModelConfig config, DType dtype)
+      throws IOException {
+    Map<String, Path> files = weightFiles(dir);
     Map<String, int[]> expected = config.parameterShapes();
+    boolean gpt2 = config instanceof GptConfig;
     Map<String, Tensor> weights = new LinkedHashMap<>();
-    for (Map.Entry<String, Tensor> e : raw.entrySet()) {
-      String name = e.getKey().startsWith("transformer.")
-          ? e.getKey().substring("transformer.".length()) : e.getKey();
-      if (!expected.containsKey(name)) {
-        throw new IOException(weightsFile + ": unexpected tensor '" + e.getKey()
-            + "' for a GPT-2 with n_layer=" + config.nLayer());
-      }
-      if (weights.put(name, e.getValue()) != null) {
-        throw new IOException(weightsFile + ": tensor '" + name + "' appears twice");
+    Map<String, Path> from = new LinkedHashMap<>();
+    for (Path f : new java.util.LinkedHashSet<>(files.values())) {
+      Map<String, Tensor> raw = Safetensors.read(f, dtype, n -> ignored(n, config));
+      for (Map.Entry<String, Tensor> e : raw.entrySet()) {
+        String name = gpt2 && e.getKey().startsWith("transformer.")
+            ? e.getKey().substring("transformer.".length()) : e.getKey();
+        if (!expected.containsKey(name)) {
+          throw new IOException(f + ": unexpected tensor '" + e.getKey() + "' for a "
+              + config.modelType() + " with " + config.nLayer() + " layers"
+              + (name.equals("lm_head.weight") ? " and untied embeddings" : ""));
+        }
+        if (weights.put(name, e.getValue()) != null) {
+          throw new IOException(f + ": tensor '" + name + "' appears twice (also in "
+              + from.get(name).getFileName() + ")");
+        }
+        from.put(name, f);
       }
     }
+    String where = files.size() == 1 && files.containsKey("")
+        ? files.get("").toString() : dir.resolve(INDEX).toString();
     for (Map.Entry<String, int[]> e : expected.entrySet()) {
       Tensor t = weights.get(e.getKey());
       if (t == null) {
-        throw new IOException(weightsFile + ": missing tensor '" + e.getKey() + "'");
+        throw new IOException(where + ": missing tensor '" + e.getKey() + "'");
       }
       if (!Arrays.equals(t.shape(), e.getValue())) {
-        throw new IOException(weightsFile + ": tensor '" + e.getKey() + "' has shape "
-            + Arrays.toString(t.shape()) + ", but " + configFile.getFileName() + " needs "
+        throw new IOException(from.get(e.getKey()) + ": tensor '" + e.getKey() + "' has shape "
+            + Arrays.toString(t.shape()) + ", but " + CONFIG + " needs "
             + Arrays.toString(e.getValue()));
       }
     }
-    return Gpt.fromWeights(config, weights);
+    return weights;
   }
 
-  /** Hugging Face's causal-mask buffers and the tied LM head, which carry no parameters of ours. */
-  static boolean ignored(String name) {
-    return name.endsWith(".attn.bias") || name.endsWith(".attn.masked_bias")
-        || name.equals("lm_head.weight");
+  /**
+   * The weight files: {@code model.safetensors} (under the key "") or the shards named by the
+   * index's {@code weight_map} (tensor name to file).
+   */
+  static Map<String, Path> weightFiles(Path dir) throws IOException {
+    Path single = dir.resolve(WEIGHTS);
+    Path index = dir.resolve(INDEX);
+    if (Files.exists(single)) {
+      return Map.of("", single);
+    }
+    if (!Files.exists(index)) {
+      throw new NoSuchFileException(single + " (a checkpoint needs " + WEIGHTS + " or " + INDEX
+          + ")");
+    }
+    JsonNode n;
+    try {
+      n = JSON.readTree(index.toFile());
+    } catch (IOException e) {
+      throw new IOException(index + ": not a readable JSON file: " + e.getMessage(), e);
+    }
+    JsonNode map = n == null ? null : n.get("weight_map");
+    if (map == null || !map.isObject() || map.isEmpty()) {
+      throw new IOException(index + ": missing or empty \"weight_map\"");
+    }
+    Map<String, Path> out = new LinkedHashMap<>();
+    for (Map.Entry<String, JsonNode> e : map.properties()) {
+      String file = e.getValue().asText();
+      Path shard = dir.resolve(file).normalize();
+      if (!e.getValue().isTextual() || file.contains("/") || file.contains("\\")
+          || !shard.getParent().equals(dir.normalize())) {
+        throw new IOException(index + ": \"weight_map\".\"" + e.getKey()
+            + "\" must name a file in the same directory, got " + e.getValue());
+      }
+      if (!Files.exists(shard)) {
+        throw new NoSuchFileException(shard + " (listed in " + index.getFileName() + " for '"
+            + e.getKey() + "')");
+      }
+      out.put(e.getKey(), shard);
+    }
+    return out;
+  }
+
+  /**
+   * Tensors of a checkpoint that are not parameters of ours: GPT-2's causal-mask buffers and
+   * tied LM head, a tied Llama's duplicate lm_head.weight, rotary inv_freq buffers.
+   */
+  static boolean ignored(String name, ModelConfig config) {
+    if (config instanceof GptConfig) {
+      return name.endsWith(".attn.bias") || name.endsWith(".attn.masked_bias")
+          || name.equals("lm_head.weight");
+    }
+    return name.endsWith(".rotary_emb.inv_freq")
+        || (name.equals("lm_head.weight") && ((LlamaConfig) config).tieWordEmbeddings());
   }
 
   /**
    * Writes a model (and its tokenizer, if given) into {@code dir}: config.json, model.safetensors,
    * tokenizer files, each atomically. Extra string metadata goes into the safetensors header.
    */
-  public static void save(Gpt model, Tokenizer tokenizer, Path dir, Map<String, String> metadata)
+  public static void save(CausalLm model, Tokenizer tokenizer, Path dir, Map<String, String> metadata)
       throws IOException {
-    AtomicFiles.writeJson(dir.resolve(CONFIG), model.config.toJson());
+    AtomicFiles.writeJson(dir.resolve(CONFIG), model.config().toJson());
     Map<String, Tensor> w = new LinkedHashMap<>();
     for (Map.Entry<String, Variable> e : model.namedParameters().entrySet()) {
       w.put(e.getKey(), e.getValue().value());
@@ -103,7 +217,7 @@ public final class Checkpoint {
    * (names and shapes), e.g. a saved EMA teacher. Nothing is changed if any tensor is missing or
    * has another shape.
    */
-  public static Gpt loadWeightsInto(Gpt model, Path file) throws IOException {
+  public static CausalLm loadWeightsInto(CausalLm model, Path file) throws IOException {
     Map<String, Tensor> w = Safetensors.read(file, model.dtype(), n -> false);
     for (Map.Entry<String, Variable> e : model.namedParameters().entrySet()) {
       Tensor t = w.get(e.getKey());

@@ -7,7 +7,7 @@ import org.sdpo.autograd.Grad;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.tensor.Workspace;
-import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.nn.KvCache;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 
@@ -52,14 +52,14 @@ public final class Sampler {
   public record Sample(int[] tokens, double[] logprobs, String text, String finishReason) {}
 
   /** Generates one continuation per prompt with the same token budget for all. */
-  public static List<Sample> generate(Gpt model, Tokenizer tok, List<int[]> prompts, Settings s) {
+  public static List<Sample> generate(CausalLm model, Tokenizer tok, List<int[]> prompts, Settings s) {
     int[] budget = new int[prompts.size()];
     Arrays.fill(budget, s.maxNewTokens());
     return generate(model, tok, prompts, s, budget);
   }
 
   /** Generates one continuation per prompt; {@code maxNew[b]} caps sequence b. */
-  public static List<Sample> generate(Gpt model, Tokenizer tok, List<int[]> prompts, Settings s,
+  public static List<Sample> generate(CausalLm model, Tokenizer tok, List<int[]> prompts, Settings s,
       int[] maxNew) {
     int B = prompts.size();
     int lp = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
@@ -70,9 +70,9 @@ public final class Sampler {
     if (prompts.stream().anyMatch(p -> p.length == 0)) {
       throw new IllegalArgumentException("sampling: every prompt needs at least one token");
     }
-    if (lp + steps > model.config.nPositions()) {
+    if (lp + steps > model.config().nPositions()) {
       throw new IllegalArgumentException("sampling: prompt length " + lp + " + " + steps
-          + " new tokens exceed n_positions " + model.config.nPositions());
+          + " new tokens exceed " + model.config().nPositionsKey() + " " + model.config().nPositions());
     }
     Rng rng = new Rng(s.seed());
     List<List<Integer>> out = new ArrayList<>();
@@ -99,11 +99,11 @@ public final class Sampler {
     // step (and, for repeated shapes, after the first call) decoding allocates nothing. The
     // capacity is rounded up to a multiple of 32 so calls with similar lengths share buffers.
     Workspace ws = Workspace.ofThisThread(); // shared with scoring: reused across calls
-    int capacity = Math.min(model.config.nPositions(), (lp + steps + 31) / 32 * 32);
+    int capacity = Math.min(model.config().nPositions(), (lp + steps + 31) / 32 * 32);
     try (Grad.Scope g = Grad.disabled(); Workspace.Scope outer = ws.enter()) {
       KvCache cache = model.newCache(B, capacity);
       double[] all;
-      int V = model.config.vocabSize();
+      int V = model.config().vocabSize();
       try (Workspace.Scope sc = ws.enter()) {
         all = model.forward(ids, B, lp, Tensor.of(model.dtype(), mask, B, lp), pos, cache)
             .value().slice(1, lp - 1, lp).copy().toDoubleArray(); // (B, 1, V)
@@ -116,7 +116,7 @@ public final class Sampler {
         for (int b = 0; b < B; b++) {
           if (reason[b] != null) {
             next[b] = tok.pad();
-            nextPos[b] = Math.min(length[b], model.config.nPositions() - 1);
+            nextPos[b] = Math.min(length[b], model.config().nPositions() - 1);
             continue;
           }
           double[] row = Arrays.copyOfRange(all, b * V, (b + 1) * V);

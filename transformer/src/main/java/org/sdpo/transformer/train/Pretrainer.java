@@ -17,6 +17,7 @@ import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.tensor.Workspace;
+import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.io.Checkpoint;
@@ -137,7 +138,7 @@ public final class Pretrainer {
     int every();
 
     /** The measurement (flat keys and numbers) of the model after {@code step} steps. */
-    Map<String, Object> measure(Gpt model, int step);
+    Map<String, Object> measure(CausalLm model, int step);
 
     /** Whether to stop after this measurement. */
     default boolean stop(Map<String, Object> measurement) {
@@ -230,7 +231,7 @@ public final class Pretrainer {
       Probe probe) throws IOException {
     Batches batches = c.layout() == Layout.STREAM ? Batches.stream(tokenize(c.data(), tok), c)
         : Batches.documents(documents(c.data(), tok, c.blockSize()), tok.pad(), c);
-    Gpt model;
+    CausalLm model;
     int start = 0;
     AdamW opt;
     AdamW.Settings settings = new AdamW.Settings(0.9, 0.95, 1e-8, c.weightDecay());
@@ -375,7 +376,7 @@ public final class Pretrainer {
     }
   }
 
-  private static void save(Gpt model, Tokenizer tok, AdamW opt, Path out, int step)
+  private static void save(CausalLm model, Tokenizer tok, AdamW opt, Path out, int step)
       throws IOException {
     Checkpoint.save(model, tok, out, Map.of("step", Integer.toString(step)));
     Safetensors.write(out.resolve(STATE), opt.state(), Map.of("step", Integer.toString(step)));

@@ -1,0 +1,157 @@
+package org.sdpo.transformer;
+
+import java.util.Arrays;
+import java.util.Map;
+import java.util.function.UnaryOperator;
+import org.sdpo.autograd.Grad;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Tensor;
+import org.sdpo.tensor.Workspace;
+import org.sdpo.transformer.nn.KvCache;
+import org.sdpo.transformer.nn.Module;
+
+/**
+ * A decoder-only language model: token ids in, next-token logits out, with padding masks,
+ * explicit position ids and a KV cache. The architectures ({@link Gpt} for GPT-2, {@link Llama}
+ * for Llama, Qwen2 and Qwen3) differ only in what happens between the ids and the logits; the
+ * checks on the inputs, the cache and copying are here, once.
+ */
+public abstract class CausalLm extends Module {
+  protected final DType dtype;
+
+  protected CausalLm(DType dtype) {
+    this.dtype = dtype;
+  }
+
+  /**
+   * Checks that {@code weights} hold every parameter of {@code config} with its shape, all of one
+   * dtype, before a model is built from them.
+   */
+  protected static void checkWeights(ModelConfig config, Map<String, Tensor> weights) {
+    DType dt = null;
+    for (Map.Entry<String, int[]> e : config.parameterShapes().entrySet()) {
+      Tensor t = weights.get(e.getKey());
+      if (t == null) {
+        throw new IllegalArgumentException("missing tensor '" + e.getKey() + "'");
+      }
+      if (!Arrays.equals(t.shape(), e.getValue())) {
+        throw new IllegalArgumentException("tensor '" + e.getKey() + "' has shape "
+            + Arrays.toString(t.shape()) + ", but the config needs " + Arrays.toString(e.getValue()));
+      }
+      if (dt != null && t.dtype() != dt) {
+        throw new IllegalArgumentException("tensor '" + e.getKey() + "' is " + t.dtype()
+            + " while others are " + dt);
+      }
+      dt = t.dtype();
+    }
+  }
+
+  /** The model's sizes and names. */
+  public abstract ModelConfig config();
+
+  public DType dtype() {
+    return dtype;
+  }
+
+  /** A copy of every weight in another dtype (or the same, as an independent copy). */
+  public abstract CausalLm copy(DType target);
+
+  /** Overwrites this model's weights with another's (same config), in place. */
+  public void copyWeightsFrom(CausalLm other) {
+    Map<String, Variable> src = other.namedParameters();
+    namedParameters().forEach((n, v) -> v.value().assign(src.get(n).value()));
+  }
+
+  /** A KV cache for {@code B} sequences of up to {@code capacity} positions. */
+  public KvCache newCache(int B, int capacity) {
+    ModelConfig c = config();
+    if (capacity > c.nPositions()) {
+      throw new IllegalArgumentException("KV cache capacity " + capacity
+          + " exceeds the model's context (" + c.nPositionsKey() + " = " + c.nPositions() + ")");
+    }
+    return new KvCache(c.nLayer(), B, c.kvHeads(), capacity, c.headDim(), dtype);
+  }
+
+  /** Logits (B, T, V) for token ids (B*T, row-major), all real, positions 0..T-1. */
+  public Variable forward(int[] ids, int B, int T) {
+    return forward(ids, B, T, null, null, null);
+  }
+
+  /**
+   * Logits (B, T, V).
+   *
+   * @param ids token ids, B*T of them, row-major
+   * @param attentionMask (B, T): 1 for a real token, 0 for padding; null means all real
+   * @param positionIds B*T position ids; null means 0..T-1 (after the cached positions)
+   * @param cache if not null, the new positions attend to the cached ones and are appended
+   */
+  public Variable forward(int[] ids, int B, int T, Tensor attentionMask, int[] positionIds,
+      KvCache cache) {
+    ModelConfig c = config();
+    if (ids.length != B * T) {
+      throw new IllegalArgumentException("forward: " + ids.length + " token ids for B=" + B
+          + ", T=" + T);
+    }
+    int offset = cache == null ? 0 : cache.length();
+    int[] pos = positionIds;
+    if (pos == null) {
+      pos = new int[B * T];
+      for (int i = 0; i < pos.length; i++) {
+        pos[i] = offset + i % T;
+      }
+    } else if (pos.length != B * T) {
+      throw new IllegalArgumentException("forward: " + pos.length + " position ids for B=" + B
+          + ", T=" + T);
+    }
+    for (int i = 0; i < ids.length; i++) {
+      if (ids[i] < 0 || ids[i] >= c.vocabSize()) {
+        throw new IllegalArgumentException("forward: token id " + ids[i] + " at position " + i
+            + " is outside the vocabulary [0, " + c.vocabSize() + ")");
+      }
+      if (pos[i] < 0 || pos[i] >= c.nPositions()) {
+        throw new IllegalArgumentException("forward: position id " + pos[i] + " at position " + i
+            + " is outside [0, " + c.nPositionsKey() + "=" + c.nPositions() + ")");
+      }
+    }
+    if (attentionMask != null && (attentionMask.rank() != 2 || attentionMask.dim(0) != B
+        || attentionMask.dim(1) != T)) {
+      throw new IllegalArgumentException("forward: attention mask must be (B, T) = [" + B + ", "
+          + T + "], got " + Arrays.toString(attentionMask.shape()));
+    }
+    Tensor keyMask = attentionMask == null ? null : attentionMask.to(dtype);
+    if (cache != null) {
+      if (cache.length() + T > cache.capacity()) {
+        throw new IllegalArgumentException("forward: " + cache.length() + " cached + " + T
+            + " new positions exceed the cache capacity " + cache.capacity());
+      }
+      keyMask = cache.appendMask(keyMask == null ? Tensor.ones(dtype, B, T) : keyMask, T);
+    }
+    return logits(ids, pos, B, T, keyMask, cache);
+  }
+
+  /**
+   * The architecture's forward on validated inputs: logits (B, T, V). {@code keyMask} is null or
+   * (B, Tk) over every key (the cache's whole capacity when there is a cache); the implementation
+   * advances the cache after its last layer.
+   */
+  protected abstract Variable logits(int[] ids, int[] pos, int B, int T, Tensor keyMask,
+      KvCache cache);
+
+  /**
+   * Runs one block. Without a graph (teacher scoring, sampling, validation) inside a workspace,
+   * the block's intermediate buffers go back to the pool as soon as it ends and only its output
+   * stays, copied into the caller's scope, so such a forward holds one block's buffers at a time
+   * instead of every block's (the numbers are the same: the output is an exact copy).
+   */
+  protected static Variable block(UnaryOperator<Variable> block, Variable x) {
+    if (Grad.isEnabled() || !Workspace.inScope()) {
+      return block.apply(x);
+    }
+    Tensor out = Tensor.empty(x.value().dtype(), x.shape()); // (B, T, C), in the caller's scope
+    try (Workspace.Scope s = Workspace.nested()) {
+      out.assign(block.apply(x).value());
+    }
+    return Variable.constant(out);
+  }
+}
