@@ -11,11 +11,21 @@ import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.transformer.nn.KvCache;
 
+/**
+ * What every architecture must do (padding, cached decoding, learning, clear errors, forwards
+ * without a graph), run on GPT-2 here and on the Llama family by {@link LlamaBehaviourTest}.
+ */
 class GptBehaviourTest {
   static final GptConfig CFG = GptConfig.of(23, 32, 16, 2, 4);
 
-  static CausalLm model(DType d) {
+  /** A small model of 23 tokens and 32 positions. */
+  CausalLm model(DType d) {
     return Gpt.init(CFG, d, new Rng(3));
+  }
+
+  /** A 4-layer model of 23 tokens and 32 positions. */
+  CausalLm deeper(DType d) {
+    return Gpt.init(GptConfig.of(23, 32, 16, 4, 4), d, new Rng(7));
   }
 
   @Test
@@ -105,10 +115,15 @@ class GptBehaviourTest {
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("3 token ids");
     assertThatThrownBy(() -> m.forward(new int[] {1, 2}, 1, 2, null, new int[] {0, 40}, null))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("position id 40");
+    assertThatThrownBy(() -> m.newCache(1, 64))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining(m.config().nPositionsKey());
+  }
+
+  @Test
+  void badSizesNameTheirKey() {
     assertThatThrownBy(() -> GptConfig.of(10, 8, 10, 1, 3))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("n_head");
-    assertThatThrownBy(() -> m.newCache(1, 64))
-        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("n_positions");
   }
 
   /**
@@ -118,8 +133,7 @@ class GptBehaviourTest {
    */
   @Test
   void aForwardWithoutAGraphIsIdenticalAndHoldsOneBlockAtATime() {
-    GptConfig cfg = GptConfig.of(23, 32, 16, 4, 4);
-    CausalLm m = Gpt.init(cfg, DType.FLOAT32, new Rng(7));
+    CausalLm m = deeper(DType.FLOAT32);
     int B = 3;
     int T = 9;
     int[] ids = new int[B * T];
