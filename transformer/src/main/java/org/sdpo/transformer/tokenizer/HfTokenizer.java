@@ -1,0 +1,431 @@
+package org.sdpo.transformer.tokenizer;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.text.Normalizer;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+import org.sdpo.transformer.io.AtomicFiles;
+
+/**
+ * A Hugging Face {@code tokenizer.json} with a byte-level BPE model, the kind Llama 3, Qwen2,
+ * Qwen3, SmolLM2 and GPT-2 ship. Encoding follows the tokenizers library's pipeline:
+ * <ol>
+ *   <li>added tokens ({@code added_tokens}: special and not) are found first, leftmost and
+ *       longest first, honouring {@code lstrip} and {@code rstrip}; the text between them goes
+ *       through the rest;
+ *   <li>the normalizer: none, {@code NFC}, {@code NFKC} or a {@code Sequence} of them;
+ *   <li>the pre-tokenizer: {@code Split} on the model's regex ({@code Isolated} or
+ *       {@code Removed}), {@code Digits}, {@code ByteLevel} (with GPT-2's regex when
+ *       {@code use_regex}, and {@code add_prefix_space}), or a {@code Sequence} of them;
+ *   <li>byte-level BPE on each piece ({@link ByteLevelBpe}; {@code ignore_merges} as Llama 3
+ *       sets it).
+ * </ol>
+ * Decoding is the {@code ByteLevel} decoder; added tokens decode to their text. The
+ * post-processor (a BOS some models prepend) is not applied: prompts are built by the chat
+ * template or by the caller. Anything else in the file (a SentencePiece-style model, another
+ * pre-tokenizer or normalizer) is a one-line error naming the file and the field. Nothing throws
+ * on odd text: lone surrogates become U+FFFD, invalid UTF-8 decodes to U+FFFD.
+ */
+public final class HfTokenizer implements Tokenizer {
+  public static final String FILE = "tokenizer.json";
+  public static final String CONFIG_FILE = "tokenizer_config.json";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** A token matched in the raw text before anything else. */
+  private record Added(int id, String content, boolean special, boolean lstrip, boolean rstrip) {}
+
+  /** One pre-tokenization step: pieces in, finer pieces out. */
+  private interface PreStep {
+    void split(String piece, List<String> out);
+  }
+
+  private final byte[] json;
+  private final byte[] config; // tokenizer_config.json, or null
+  private final Normalizer.Form[] normalizers;
+  private final List<PreStep> pre;
+  private final boolean addPrefixSpace;
+  private final ByteLevelBpe bpe;
+  private final String[] tokens; // id to token (byte characters, or an added token's text)
+  private final boolean[] special;
+  private final Map<Character, List<Added>> addedByFirstChar = new HashMap<>();
+  private final Map<Integer, Added> addedById = new HashMap<>();
+  private final int eos;
+  private final int pad;
+  private final int bos;
+  private final JsonNode tokenizerConfig;
+
+  private HfTokenizer(Path file, byte[] json, byte[] config) throws IOException {
+    this.json = json;
+    this.config = config;
+    JsonNode root = parse(file, json);
+    this.tokenizerConfig = config == null ? JSON.createObjectNode()
+        : parse(file.resolveSibling(CONFIG_FILE), config);
+    JsonNode model = root.path("model");
+    String type = model.path("type").asText("BPE");
+    if (!type.equals("BPE") || !model.has("vocab") || !model.has("merges")) {
+      throw new IOException(file + ": \"model\".\"type\" is " + model.path("type")
+          + "; only byte-level BPE models (type BPE with vocab and merges) are supported");
+    }
+    if (model.path("byte_fallback").asBoolean(false)) {
+      throw new IOException(file + ": \"model\".\"byte_fallback\" is true (a SentencePiece-style"
+          + " BPE); only byte-level BPE is supported");
+    }
+    Map<String, Integer> vocab = new HashMap<>();
+    int maxId = -1;
+    for (Map.Entry<String, JsonNode> e : model.get("vocab").properties()) {
+      int id = e.getValue().asInt(-1);
+      if (id < 0) {
+        throw new IOException(file + ": \"model\".\"vocab\".\"" + e.getKey()
+            + "\" is not a non-negative id: " + e.getValue());
+      }
+      vocab.put(e.getKey(), id);
+      maxId = Math.max(maxId, id);
+    }
+    Map<String, Integer> ranks = new HashMap<>();
+    JsonNode merges = model.get("merges");
+    for (int i = 0; i < merges.size(); i++) {
+      JsonNode m = merges.get(i);
+      String key;
+      if (m.isArray() && m.size() == 2) {
+        key = m.get(0).asText() + " " + m.get(1).asText();
+      } else if (m.isTextual() && m.asText().indexOf(' ') > 0) {
+        key = m.asText();
+      } else {
+        throw new IOException(file + ": \"model\".\"merges\"[" + i + "] is not a pair: " + m);
+      }
+      ranks.putIfAbsent(key, i);
+    }
+    List<Added> added = new ArrayList<>();
+    for (JsonNode a : root.path("added_tokens")) {
+      Added t = new Added(a.path("id").asInt(-1), a.path("content").asText(""),
+          a.path("special").asBoolean(false), a.path("lstrip").asBoolean(false),
+          a.path("rstrip").asBoolean(false));
+      if (t.id() < 0 || t.content().isEmpty()) {
+        throw new IOException(file + ": \"added_tokens\" entry " + a + " needs an id and content");
+      }
+      added.add(t);
+      maxId = Math.max(maxId, t.id());
+    }
+    tokens = new String[maxId + 1];
+    special = new boolean[maxId + 1];
+    vocab.forEach((t, id) -> tokens[id] = t);
+    added.sort(Comparator.comparingInt((Added t) -> -t.content().length()));
+    for (Added t : added) {
+      tokens[t.id()] = t.content();
+      special[t.id()] = t.special();
+      addedById.put(t.id(), t);
+      addedByFirstChar.computeIfAbsent(t.content().charAt(0), c -> new ArrayList<>()).add(t);
+    }
+    this.normalizers = normalizers(file, root.path("normalizer"));
+    List<PreStep> steps = new ArrayList<>();
+    boolean[] prefix = {false, false}; // add_prefix_space, a ByteLevel step seen
+    preTokenizer(file, root.path("pre_tokenizer"), steps, prefix);
+    String decoder = root.path("decoder").path("type").asText("ByteLevel");
+    if (!prefix[1] && !decoder.equals("ByteLevel")) {
+      throw new IOException(file + ": neither \"pre_tokenizer\" nor \"decoder\" is ByteLevel;"
+          + " only byte-level BPE is supported");
+    }
+    this.pre = steps;
+    this.addPrefixSpace = prefix[0];
+    this.bpe = new ByteLevelBpe(vocab, ranks, model.path("ignore_merges").asBoolean(false));
+    this.eos = specialId(file, "eos_token", "<|endoftext|>", "<|end_of_text|>", "</s>");
+    this.bos = specialIdOrMinus1("bos_token");
+    int p = specialIdOrMinus1("pad_token");
+    this.pad = p >= 0 ? p : eos;
+  }
+
+  private static JsonNode parse(Path file, byte[] bytes) throws IOException {
+    try {
+      JsonNode n = JSON.readTree(bytes);
+      if (n == null || !n.isObject()) {
+        throw new IOException("not a JSON object");
+      }
+      return n;
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      var at = e.getLocation();
+      throw new IOException(file + ": not a readable JSON object: " + e.getOriginalMessage()
+          + (at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"), e);
+    } catch (IOException e) {
+      throw new IOException(file + ": not a readable JSON object: " + e.getMessage(), e);
+    }
+  }
+
+  /** Loads {@code tokenizer.json} and, if present beside it, {@code tokenizer_config.json}. */
+  public static HfTokenizer load(Path tokenizerJson) throws IOException {
+    Path cfg = tokenizerJson.resolveSibling(CONFIG_FILE);
+    return new HfTokenizer(tokenizerJson, Files.readAllBytes(tokenizerJson),
+        Files.exists(cfg) ? Files.readAllBytes(cfg) : null);
+  }
+
+  private static Normalizer.Form[] normalizers(Path file, JsonNode n) throws IOException {
+    if (n.isMissingNode() || n.isNull()) {
+      return new Normalizer.Form[0];
+    }
+    List<Normalizer.Form> out = new ArrayList<>();
+    List<JsonNode> list = new ArrayList<>();
+    if (n.path("type").asText().equals("Sequence")) {
+      n.path("normalizers").forEach(list::add);
+    } else {
+      list.add(n);
+    }
+    for (JsonNode x : list) {
+      String t = x.path("type").asText();
+      switch (t) {
+        case "NFC" -> out.add(Normalizer.Form.NFC);
+        case "NFKC" -> out.add(Normalizer.Form.NFKC);
+        case "NFD" -> out.add(Normalizer.Form.NFD);
+        case "NFKD" -> out.add(Normalizer.Form.NFKD);
+        default -> throw new IOException(file + ": \"normalizer\" of type \"" + t
+            + "\" is not supported (NFC, NFKC, NFD, NFKD or a Sequence of them are)");
+      }
+    }
+    return out.toArray(new Normalizer.Form[0]);
+  }
+
+  private static void preTokenizer(Path file, JsonNode n, List<PreStep> steps, boolean[] flags)
+      throws IOException {
+    if (n.isMissingNode() || n.isNull()) {
+      return;
+    }
+    String type = n.path("type").asText();
+    switch (type) {
+      case "Sequence" -> {
+        for (JsonNode x : n.path("pretokenizers")) {
+          preTokenizer(file, x, steps, flags);
+        }
+      }
+      case "ByteLevel" -> {
+        flags[0] |= n.path("add_prefix_space").asBoolean(false);
+        flags[1] = true;
+        if (n.path("use_regex").asBoolean(true)) {
+          steps.add(isolated(Gpt2Bpe.PRETOKENIZE, false));
+        }
+      }
+      case "Split" -> {
+        if (n.path("invert").asBoolean(false)) {
+          throw new IOException(file + ": \"pre_tokenizer\" Split with \"invert\": true is not"
+              + " supported");
+        }
+        JsonNode p = n.path("pattern");
+        Pattern pattern;
+        try {
+          pattern = p.has("Regex") ? Pattern.compile(p.get("Regex").asText(),
+              Pattern.UNICODE_CHARACTER_CLASS) : Pattern.compile(Pattern.quote(p.path("String")
+              .asText()));
+        } catch (PatternSyntaxException e) {
+          throw new IOException(file + ": \"pre_tokenizer\" Split pattern does not compile: "
+              + e.getDescription(), e);
+        }
+        String behavior = n.path("behavior").asText("Isolated");
+        if (!behavior.equals("Isolated") && !behavior.equals("Removed")) {
+          throw new IOException(file + ": \"pre_tokenizer\" Split behavior \"" + behavior
+              + "\" is not supported (Isolated and Removed are)");
+        }
+        steps.add(isolated(pattern, behavior.equals("Removed")));
+      }
+      case "Digits" -> steps.add(isolated(Pattern.compile(
+          n.path("individual_digits").asBoolean(false) ? "\\p{N}" : "\\p{N}+",
+          Pattern.UNICODE_CHARACTER_CLASS), false));
+      default -> throw new IOException(file + ": \"pre_tokenizer\" of type \"" + type
+          + "\" is not supported (ByteLevel, Split, Digits or a Sequence of them are)");
+    }
+  }
+
+  /** Splits a piece into the pattern's matches and the text between them (dropped if removed). */
+  private static PreStep isolated(Pattern p, boolean removeMatches) {
+    return (piece, out) -> {
+      Matcher m = p.matcher(piece);
+      int at = 0;
+      while (m.find()) {
+        if (m.start() > at) {
+          out.add(piece.substring(at, m.start()));
+        }
+        if (!removeMatches && m.end() > m.start()) {
+          out.add(m.group());
+        }
+        at = m.end();
+      }
+      if (at < piece.length()) {
+        out.add(piece.substring(at));
+      }
+    };
+  }
+
+  /** The id of a special token named in tokenizer_config.json, or of the first known name. */
+  private int specialId(Path file, String key, String... fallbacks) throws IOException {
+    int id = specialIdOrMinus1(key);
+    if (id >= 0) {
+      return id;
+    }
+    for (String f : fallbacks) {
+      int i = idOf(f);
+      if (i >= 0) {
+        return i;
+      }
+    }
+    throw new IOException(file + ": no end-of-text token (\"" + key + "\" in " + CONFIG_FILE
+        + ", or one of " + String.join(", ", fallbacks) + ")");
+  }
+
+  private int specialIdOrMinus1(String key) {
+    String name = specialToken(key);
+    return name == null ? -1 : idOf(name);
+  }
+
+  /** A special token's text from tokenizer_config.json (a string or {"content": ...}), or null. */
+  public String specialToken(String key) {
+    JsonNode v = tokenizerConfig.get(key);
+    if (v == null || v.isNull()) {
+      return null;
+    }
+    return v.isTextual() ? v.asText() : v.path("content").asText(null);
+  }
+
+  /** The id of a token given as text (an added token or a vocabulary entry), or -1. */
+  public int idOf(String token) {
+    for (int i = 0; i < tokens.length; i++) {
+      if (token.equals(tokens[i])) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** tokenizer_config.json's fields ({@code chat_template}, special tokens), empty if absent. */
+  public JsonNode config() {
+    return tokenizerConfig;
+  }
+
+  @Override
+  public int[] encode(String text) {
+    String t = ByteLevelBpe.replaceLoneSurrogates(text);
+    List<Integer> out = new ArrayList<>();
+    int start = 0; // start of the plain text not yet encoded
+    int i = 0;
+    boolean stripNext = false; // the previous added token has rstrip
+    while (i < t.length()) {
+      Added a = addedAt(t, i);
+      if (a == null) {
+        i++;
+        continue;
+      }
+      int end = i;
+      if (a.lstrip()) {
+        while (end > start && Character.isWhitespace(t.charAt(end - 1))) {
+          end--;
+        }
+      }
+      encodePlain(t.substring(start, end), stripNext, out);
+      out.add(a.id());
+      i += a.content().length();
+      stripNext = a.rstrip();
+      start = i;
+    }
+    encodePlain(t.substring(start), stripNext, out);
+    return out.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  /** The longest added token starting at {@code i}, or null. */
+  private Added addedAt(String t, int i) {
+    List<Added> candidates = addedByFirstChar.get(t.charAt(i));
+    if (candidates != null) {
+      for (Added a : candidates) { // longest first
+        if (t.startsWith(a.content(), i)) {
+          return a;
+        }
+      }
+    }
+    return null;
+  }
+
+  private void encodePlain(String s, boolean stripLeading, List<Integer> out) {
+    if (stripLeading) {
+      int k = 0;
+      while (k < s.length() && Character.isWhitespace(s.charAt(k))) {
+        k++;
+      }
+      s = s.substring(k);
+    }
+    if (s.isEmpty()) {
+      return;
+    }
+    for (Normalizer.Form f : normalizers) {
+      s = Normalizer.normalize(s, f);
+    }
+    if (addPrefixSpace && !s.startsWith(" ")) {
+      s = " " + s;
+    }
+    List<String> pieces = List.of(s);
+    for (PreStep step : pre) {
+      List<String> next = new ArrayList<>();
+      for (String p : pieces) {
+        step.split(p, next);
+      }
+      pieces = next;
+    }
+    for (String p : pieces) {
+      for (int id : bpe.encodePiece(p)) {
+        out.add(id);
+      }
+    }
+  }
+
+  @Override
+  public String decode(int[] ids, boolean skipSpecial) {
+    ByteBuffer bytes = ByteBuffer.allocate(Math.max(16, ids.length * 16));
+    StringBuilder out = new StringBuilder();
+    for (int id : ids) {
+      if (id < 0 || id >= tokens.length || tokens[id] == null || (skipSpecial && special[id])) {
+        continue;
+      }
+      if (addedById.containsKey(id)) {
+        ByteLevelBpe.flush(bytes, out);
+        out.append(tokens[id]);
+      } else {
+        ByteLevelBpe.appendToken(tokens[id], bytes, out);
+      }
+    }
+    ByteLevelBpe.flush(bytes, out);
+    return out.toString();
+  }
+
+  @Override
+  public int vocabSize() {
+    return tokens.length;
+  }
+
+  @Override
+  public int eos() {
+    return eos;
+  }
+
+  @Override
+  public int pad() {
+    return pad;
+  }
+
+  /** The beginning-of-text token's id, or -1 when the tokenizer names none. */
+  public int bos() {
+    return bos;
+  }
+
+  /** Writes tokenizer.json and tokenizer_config.json (if loaded) unchanged. */
+  @Override
+  public void save(Path dir) throws IOException {
+    AtomicFiles.write(dir.resolve(FILE), f -> Files.write(f, json));
+    if (config != null) {
+      AtomicFiles.write(dir.resolve(CONFIG_FILE), f -> Files.write(f, config));
+    }
+  }
+}
