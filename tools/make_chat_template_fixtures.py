@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Writes chat-template fixtures for transformer's ChatTemplateTest.
+
+Each line of the output holds a conversation, the options and the text Hugging Face renders for
+it, produced the way transformers' apply_chat_template renders (jinja2's sandboxed environment
+with trim_blocks and lstrip_blocks on, loopcontrols, a tojson filter as json.dumps with
+ensure_ascii=False, raise_exception, the special tokens of tokenizer_config.json as variables).
+Templates: Qwen3's from the committed tokenizer_config.json, and a Llama 3 style template
+(bos_token, a loop, raise_exception on a bad role order) written here. Run by hand (Debian:
+apt-get install python3-jinja2):
+
+    /usr/bin/python3 tools/make_chat_template_fixtures.py transformer/src/test/resources/qwen3
+"""
+import json
+import os
+import sys
+
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+LLAMA3_STYLE = (
+    "{{- bos_token }}\n"
+    "{%- if messages[0]['role'] == 'system' %}\n"
+    "    {%- set system_message = messages[0]['content']|trim %}\n"
+    "    {%- set messages = messages[1:] %}\n"
+    "{%- else %}\n"
+    "    {%- set system_message = \"You are a helpful assistant.\" %}\n"
+    "{%- endif %}\n"
+    "{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' + system_message + '<|eot_id|>' }}\n"
+    "{%- for message in messages %}\n"
+    "    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}\n"
+    "        {{- raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}\n"
+    "    {%- endif %}\n"
+    "    {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'"
+    " + message['content'] | trim + '<|eot_id|>' }}\n"
+    "{%- endfor %}\n"
+    "{%- if add_generation_prompt %}\n"
+    "    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}\n"
+    "{%- endif %}\n")
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "What is 0347+0589?"}],
+    [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi"}],
+    [{"role": "user", "content": "Solve it."},
+     {"role": "assistant", "content": "<think>\nadd the digits\n</think>\n\n63900"},
+     {"role": "user", "content": "The following is feedback from your unsuccessful earlier attempt:\n\nwrong\n\nCorrectly solve the original question."}],
+    [{"role": "system", "content": "  padded system  "}, {"role": "user", "content": "a"},
+     {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}],
+    [{"role": "user", "content": "Ünïcödé 日本 😀 <|im_end|> {{ not a tag }}"},
+     {"role": "assistant", "content": "ok"}],
+    [{"role": "user", "content": "call"}, {"role": "assistant", "content": "x"},
+     {"role": "tool", "content": "42"}, {"role": "tool", "content": "43"},
+     {"role": "user", "content": "<tool_response>\nend\n</tool_response>"}],
+]
+
+
+def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators,
+                      sort_keys=sort_keys)
+
+
+def raise_exception(message):
+    raise TemplateError(message)
+
+
+def render(source, special, messages, add_generation_prompt, extra):
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=["jinja2.ext.loopcontrols"])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    try:
+        return env.from_string(source).render(messages=messages, tools=None, documents=None,
+                                              add_generation_prompt=add_generation_prompt,
+                                              **special, **extra)
+    except TemplateError as e:
+        return {"error": str(e)}
+
+
+def main(out):
+    with open(os.path.join(out, "tokenizer_config.json")) as f:
+        cfg = json.load(f)
+    special = {k: (cfg.get(k) or "") for k in ("bos_token", "eos_token", "pad_token", "unk_token")}
+    special = {k: (v["content"] if isinstance(v, dict) else v) for k, v in special.items()}
+    lines = []
+    templates = {"qwen3": (cfg["chat_template"], special),
+                 "llama3-style": (LLAMA3_STYLE, dict(special, bos_token="<|begin_of_text|>"))}
+    for name, (source, sp) in templates.items():
+        for messages in CONVERSATIONS:
+            for gen in (False, True):
+                for extra in ({}, {"enable_thinking": False}):
+                    if extra and not gen:
+                        continue
+                    lines.append({"template": name, "messages": messages,
+                                  "add_generation_prompt": gen, "extra": extra,
+                                  "special": sp,
+                                  "expected": render(source, sp, messages, gen, extra)})
+    with open(os.path.join(out, "chat_fixtures.jsonl"), "w") as f:
+        for l in lines:
+            f.write(json.dumps(l, ensure_ascii=False) + "\n")
+    with open(os.path.join(out, "llama3_style_template.jinja"), "w") as f:
+        f.write(LLAMA3_STYLE)
+    print(len(lines), "fixtures;", sum(isinstance(l["expected"], dict) for l in lines), "errors")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "transformer/src/test/resources/qwen3")
