@@ -80,7 +80,7 @@ final class GapCommand implements Callable<Integer> {
         + "seed %d, templates %s%n", model, envName, questions, samples, temperature, seed,
         templates != null ? templates : info.path("templates").asText("reference"));
     CausalLm m = Checkpoint.load(model, DType.FLOAT32);
-    Tokenizer tok = Tokenizer.load(model);
+    Tokenizer tok = org.sdpo.transformer.tokenizer.ChatPrompts.forModel(model, "auto", false);
     SelfTeacherGap.Result r = SelfTeacherGap.measure(m, tok, e, s);
     System.out.println();
     System.out.print(r.table());

@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
     description = "Self-Distillation Policy Optimization on the JVM: tensors, autograd, GPT-2, "
         + "verifiers and the SDPO trainer.",
     subcommands = {DemoCommand.class, ExperimentCommand.class, BaseCommand.class, GapCommand.class, GradCheckCommand.class, PretrainCommand.class, TrainCommand.class,
-        SampleCommand.class,
+        SampleCommand.class, InitCommand.class, ChatTemplateCommand.class,
         TokenizeCommand.class, AuditCommand.class, TttCommand.class, TasksCommand.class,
         VerifyCommand.class, ExplainCommand.class, ReportCommand.class, TutorialCommand.class,
         BenchCommand.class, CommandLine.HelpCommand.class})
@@ -31,13 +31,33 @@ public final class Main implements Runnable {
   public static int run(String... args) {
     CommandLine cli = new CommandLine(new Main());
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-      if (e instanceof IllegalArgumentException || e instanceof UnsupportedOperationException) {
-        cmd.getErr().println("sdpo " + cmd.getCommandName() + ": error: " + e.getMessage());
+      String message = userError(e);
+      if (message != null) {
+        cmd.getErr().println("sdpo " + cmd.getCommandName() + ": error: " + message);
         return 2;
       }
       throw e;
     });
     return cli.execute(args);
+  }
+
+  /**
+   * The one-line message of an error the user can fix (bad input, a missing or malformed file),
+   * or null for a bug, which keeps its stack trace.
+   */
+  static String userError(Exception e) {
+    String m;
+    if (e instanceof java.nio.file.NoSuchFileException nf) {
+      m = nf.getMessage().contains(" ") ? nf.getMessage() : "no such file: " + nf.getFile();
+    } else if (e instanceof java.nio.file.AccessDeniedException ad) {
+      m = "permission denied: " + ad.getFile();
+    } else if (e instanceof IllegalArgumentException || e instanceof UnsupportedOperationException
+        || e instanceof java.io.IOException || e instanceof java.io.UncheckedIOException) {
+      m = e.getMessage();
+    } else {
+      return null;
+    }
+    return m == null ? e.getClass().getSimpleName() : m.replace('\n', ' ');
   }
 
   /** The project version from the jar manifest, or "dev". */

@@ -9,13 +9,15 @@ import org.sdpo.tensor.DType;
 import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.sample.Sampler;
+import org.sdpo.transformer.tokenizer.ChatPrompts;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code ./sdpo sample}: continuations of a prompt from a checkpoint. */
 @Command(name = "sample", mixinStandardHelpOptions = true,
-    description = "Sample continuations of a prompt with the KV-cache sampler.")
+    description = "Sample continuations of a prompt with the KV-cache sampler (any checkpoint:"
+        + " GPT-2, Llama, Qwen2, Qwen3).")
 final class SampleCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "Checkpoint directory.") Path model;
   @Option(names = "--prompt", required = true, description = "Prompt text.") String prompt;
@@ -27,12 +29,15 @@ final class SampleCommand implements Callable<Integer> {
   @Option(names = "--greedy", description = "Always the most likely token.") boolean greedy;
   @Option(names = "--stop", description = "Stop strings (repeatable).") List<String> stop;
   @Option(names = "--seed", description = "default: ${DEFAULT-VALUE}") long seed = 1;
+  @Option(names = "--chat", description = "Render the prompt as a user turn of the model's chat "
+      + "template (with the assistant header after it).") boolean chat;
 
   @Override
   public Integer call() throws Exception {
     CausalLm m = Checkpoint.load(model, DType.FLOAT32);
-    Tokenizer tok = Tokenizer.load(model);
-    int[] p = tok.encode(prompt);
+    Tokenizer tok = ChatPrompts.forModel(model, chat ? "true" : "false", false);
+    int[] p = tok.encodePrompt(prompt);
+    String shown = tok instanceof ChatPrompts c ? c.format(prompt) : prompt;
     List<int[]> prompts = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       prompts.add(p);
@@ -55,7 +60,7 @@ final class SampleCommand implements Callable<Integer> {
         lp += l;
       }
       System.out.printf(Locale.ROOT, "--- sample %d (%d tokens, %s, log-prob %.2f)%n%s%s%n", i,
-          x.tokens().length, x.finishReason(), lp, prompt, x.text());
+          x.tokens().length, x.finishReason(), lp, shown, x.text());
     }
     System.out.printf(Locale.ROOT, "%d tokens in %.2f s (%.0f tokens/s), seed %d%n", total, sec,
         total / sec, seed);

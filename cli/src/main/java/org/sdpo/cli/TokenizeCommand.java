@@ -21,8 +21,8 @@ import picocli.CommandLine.Option;
     description = "Encode stdin lines to JSON arrays of token ids (or --decode the reverse).")
 final class TokenizeCommand implements Callable<Integer> {
   @Option(names = "--model", required = true,
-      description = "Checkpoint directory with tokenizer files (vocab.json + merges.txt, or "
-          + "char_tokenizer.json).")
+      description = "Checkpoint directory with tokenizer files (tokenizer.json, vocab.json + "
+          + "merges.txt, or char_tokenizer.json).")
   Path model;
 
   @Option(names = "--decode", description = "Read JSON arrays of ids and print their text.")

@@ -48,7 +48,7 @@ final class TttCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     CausalLm base = Checkpoint.load(model, DType.FLOAT32);
-    Tokenizer tok = Tokenizer.load(model);
+    Tokenizer tok = org.sdpo.transformer.tokenizer.ChatPrompts.forModel(model, "auto", false);
     Environment e = Verifiers.byName(env).withFeedback(FeedbackLevel.parse(feedback));
     List<Task> tasks = EnvOptions.readTasks(taskFile);
     if (index < 0 || index >= tasks.size()) {

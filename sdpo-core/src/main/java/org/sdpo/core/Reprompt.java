@@ -76,15 +76,26 @@ public final class Reprompt {
    *     Table 2 caption describes)
    * @param successThreshold an attempt succeeded if its reward is at least this
    * @param maxTeacherPromptTokens longest teacher context, in tokens (before the response)
+   * @param removeThinking remove every {@code <think>...</think>} block from a demonstration
+   *     (the reference's remove_thinking_from_demonstration)
    */
   public record Config(Templates templates, boolean includeFeedback,
       boolean feedbackOnlyWithoutSolution, boolean dontRepromptOnSelfSuccess,
-      double successThreshold, int maxTeacherPromptTokens, Truncation truncation) {
+      double successThreshold, int maxTeacherPromptTokens, Truncation truncation,
+      boolean removeThinking) {
     public Config {
       if (maxTeacherPromptTokens < 1) {
         throw new IllegalArgumentException("max_reprompt_len must be >= 1, got "
             + maxTeacherPromptTokens);
       }
+    }
+
+    /** As above, demonstrations kept whole. */
+    public Config(Templates templates, boolean includeFeedback,
+        boolean feedbackOnlyWithoutSolution, boolean dontRepromptOnSelfSuccess,
+        double successThreshold, int maxTeacherPromptTokens, Truncation truncation) {
+      this(templates, includeFeedback, feedbackOnlyWithoutSolution, dontRepromptOnSelfSuccess,
+          successThreshold, maxTeacherPromptTokens, truncation, false);
     }
 
     /** The rich-feedback defaults (§4): feedback on, only without a demonstration. */
@@ -172,6 +183,9 @@ public final class Reprompt {
       feedbackUsed += useFeedback ? 1 : 0;
       withSolution += demo >= 0 ? 1 : 0;
       String solution = demo >= 0 ? attempts.get(demo).response() : null;
+      if (solution != null && c.removeThinking()) {
+        solution = org.sdpo.transformer.tokenizer.ChatTemplate.removeThinking(solution);
+      }
       String feedback = useFeedback ? a.feedback() : null;
       String text = context(a.prompt(), solution, feedback, c, tok, i);
       out.add(new Context(text, demo, useFeedback, demo >= 0 || useFeedback));
@@ -201,7 +215,7 @@ public final class Reprompt {
     String fb = feedback;
     while (true) {
       String text = assemble(prompt, sol, fb, c.templates());
-      int len = tok.encode(text).length;
+      int len = tok.encodePrompt(text).length;
       if (len <= c.maxTeacherPromptTokens()) {
         return text;
       }

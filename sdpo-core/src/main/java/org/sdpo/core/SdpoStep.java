@@ -78,7 +78,7 @@ public final class SdpoStep {
     List<int[]> prompts = new ArrayList<>();
     List<Task> taskOf = new ArrayList<>();
     for (Task q : questions) {
-      int[] p = tok.encode(q.prompt());
+      int[] p = tok.encodePrompt(q.prompt());
       for (int g = 0; g < G; g++) {
         prompts.add(p);
         taskOf.add(q);
@@ -124,7 +124,7 @@ public final class SdpoStep {
     for (int i = 0; i < samples.size(); i++) {
       if (samples.get(i).tokens().length > 0) {
         scored.add(i);
-        teacherSeqs.add(new Scoring.Sequence(tok.encode(rp.contexts().get(i).text()),
+        teacherSeqs.add(new Scoring.Sequence(tok.encodePrompt(rp.contexts().get(i).text()),
             samples.get(i).tokens()));
       }
     }

@@ -228,7 +228,7 @@ public final class SelfTeacherGap {
     List<int[]> prompts = new ArrayList<>();
     List<Task> of = new ArrayList<>();
     for (Task t : tasks) {
-      int[] p = tok.encode(t.prompt());
+      int[] p = tok.encodePrompt(t.prompt());
       for (int i = 0; i < s.samples(); i++) {
         prompts.add(p);
         of.add(t);
@@ -287,7 +287,7 @@ public final class SelfTeacherGap {
         Verdict v = org.sdpo.verifiers.Verifiers.safeVerify(grader, of.get(i),
             attempts.get(i).text());
         int[] ctx = v.feedback().isEmpty() ? null
-            : tok.encode(Reprompt.assemble(of.get(i).prompt(), null, v.feedback(), s.templates()));
+            : tok.encodePrompt(Reprompt.assemble(of.get(i).prompt(), null, v.feedback(), s.templates()));
         if (ctx == null || ctx.length > maxContext) {
           skip++;
           continue;
@@ -311,7 +311,7 @@ public final class SelfTeacherGap {
       List<int[]> contexts = new ArrayList<>();
       List<Task> cOf = new ArrayList<>();
       for (Task t : of) {
-        int[] ctx = tok.encode(Reprompt.assemble(t.prompt(), t.reference(), null, s.templates()));
+        int[] ctx = tok.encodePrompt(Reprompt.assemble(t.prompt(), t.reference(), null, s.templates()));
         if (ctx.length <= maxContext) {
           contexts.add(ctx);
           cOf.add(t);

@@ -75,12 +75,12 @@ public final class TestTime {
       String prompt = task.prompt();
       while (true) {
         prompt = multiTurnPrompt(task.prompt(), feedback, s.templates());
-        if (tok.encode(prompt).length <= maxPrompt || feedback.isEmpty()) {
+        if (tok.encodePrompt(prompt).length <= maxPrompt || feedback.isEmpty()) {
           break;
         }
         feedback.remove(0); // the oldest feedback goes first
       }
-      int[] p = tok.encode(prompt);
+      int[] p = tok.encodePrompt(prompt);
       if (p.length > maxPrompt) {
         p = java.util.Arrays.copyOfRange(p, p.length - maxPrompt, p.length);
       }
@@ -115,7 +115,7 @@ public final class TestTime {
   /** Successes among n i.i.d. samples of the base model (for the unbiased pass@k). */
   public static int bestOfK(CausalLm base, Tokenizer tok, Environment env, Task task, Settings s, int n,
       long seed) {
-    int[] p = tok.encode(task.prompt());
+    int[] p = tok.encodePrompt(task.prompt());
     List<int[]> prompts = java.util.Collections.nCopies(n, p);
     List<Task> tasks = java.util.Collections.nCopies(n, task);
     int c = 0;

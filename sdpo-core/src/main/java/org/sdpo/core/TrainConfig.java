@@ -71,6 +71,9 @@ public final class TrainConfig {
     opt("reprompt_template", null, "teacher context template (null: the template set's)");
     opt("solution_template", null, "demonstration template (null: the template set's)");
     opt("feedback_template", null, "feedback template (null: the template set's)");
+    opt("remove_thinking_from_demonstration", true, "drop <think>...</think> blocks from demonstrations");
+    opt("chat_template", "auto", "render prompts and teacher contexts with the model's chat template: auto (when it has one), true or false");
+    opt("enable_thinking", false, "the chat template's enable_thinking (null: leave it unset)");
     opt("grpo_normalize_std", false, "GRPO: divide advantages by the group std");
     opt("grpo_clip_low", 0.2, "GRPO: PPO epsilon low");
     opt("grpo_clip_high", 0.28, "GRPO: PPO epsilon high");
@@ -158,6 +161,7 @@ public final class TrainConfig {
     oneOf("feedback", "none", "summary", "unusable", "partial", "full");
     oneOf("templates", Reprompt.Templates.NAMES.toArray(new String[0]));
     oneOf("grader_sandbox", "auto", "bwrap", "unshare", "process_tree");
+    oneOf("chat_template", "auto", "true", "false");
     if (str("env").equals("external")) {
       if (str("external_command") == null || str("external_command").isBlank()
           || str("external_tasks") == null) {
@@ -254,6 +258,14 @@ public final class TrainConfig {
     return convert(key, o -> (Boolean) o);
   }
 
+  /** The tokenizer of the base model for prompts: with its chat template as configured. */
+  public org.sdpo.transformer.tokenizer.Tokenizer promptTokenizer(java.nio.file.Path model)
+      throws java.io.IOException {
+    Object thinking = get("enable_thinking");
+    return org.sdpo.transformer.tokenizer.ChatPrompts.forModel(model, str("chat_template"),
+        thinking == null ? null : bool("enable_thinking"));
+  }
+
   public Double nullableDouble(String key) {
     return get(key) == null ? null : dbl(key);
   }
@@ -324,7 +336,8 @@ public final class TrainConfig {
         bool("include_environment_feedback"), bool("environment_feedback_only_without_solution"),
         bool("dont_reprompt_on_self_success"), dbl("success_reward_threshold"),
         integer("max_reprompt_len"), str("reprompt_truncation").equals("error")
-            ? Reprompt.Truncation.ERROR : Reprompt.Truncation.CUT_CONTEXT);
+            ? Reprompt.Truncation.ERROR : Reprompt.Truncation.CUT_CONTEXT,
+        bool("remove_thinking_from_demonstration"));
   }
 
   /** GRPO's settings. */

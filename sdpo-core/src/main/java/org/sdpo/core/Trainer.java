@@ -51,7 +51,7 @@ public final class Trainer {
     Path out = Path.of(c.str("out"));
     Files.createDirectories(out);
     CausalLm student = Checkpoint.load(resume ? out.resolve("checkpoint") : base, DType.FLOAT32);
-    Tokenizer tok = Tokenizer.load(base);
+    Tokenizer tok = c.promptTokenizer(base); // the chat template, if the model has one
     Environment env = c.environment();
     Teacher teacher = Teacher.create(c.teacherKind(), student, c.dbl("teacher_update_rate"));
     AdamW opt = new AdamW(student.namedParameters(), new AdamW.Settings(c.dbl("beta1"),
@@ -162,7 +162,7 @@ public final class Trainer {
     List<Task> of = new ArrayList<>();
     for (Task t : tasks) {
       for (int i = 0; i < k; i++) {
-        prompts.add(tok.encode(t.prompt()));
+        prompts.add(tok.encodePrompt(t.prompt()));
         of.add(t);
       }
     }

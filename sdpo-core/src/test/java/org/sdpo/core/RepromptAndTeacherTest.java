@@ -75,6 +75,42 @@ class RepromptAndTeacherTest {
         + "attempt:\n\nKeyError: {feedback_raw} {prompt}\n\nCorrectly solve the original question.");
   }
 
+  /** remove_thinking_from_demonstration: every think block and the whitespace after it go. */
+  @Test
+  void thinkingIsRemovedFromDemonstrationsWhenAsked() {
+    List<Reprompt.Attempt> g = List.of(
+        a(0, "<think>\nplan A\n</think>\n\n42 <think>again</think> done", 1, ""),
+        a(0, "bad", 0, ""));
+    Reprompt.Config keep = Reprompt.Config.richFeedback(1000);
+    Reprompt.Config remove = new Reprompt.Config(keep.templates(), true, true, true, 1.0, 1000,
+        Reprompt.Truncation.CUT_CONTEXT, true);
+    assertThat(Reprompt.build(g, keep, new Rng(3), tok).contexts().get(1).text())
+        .contains("<think>\nplan A\n</think>");
+    assertThat(Reprompt.build(g, remove, new Rng(3), tok).contexts().get(1).text())
+        .isEqualTo("Q{x}?\nCorrect solution:\n\n42 done\n\nCorrectly solve the original question.");
+  }
+
+  /**
+   * With a chat template, student prompts and teacher contexts are the user's turn followed by the
+   * assistant header; the context's length limit counts the formatted tokens.
+   */
+  @Test
+  void chatPromptsFormatTeacherContextsAndCountTheirTokens() {
+    var chat = org.sdpo.transformer.tokenizer.ChatPrompts.of(tok,
+        org.sdpo.transformer.tokenizer.ChatTemplate.of("{% for m in messages %}<u>{{ m.content }}"
+            + "</u>{% endfor %}{% if add_generation_prompt %}<a>{% endif %}", java.util.Map.of()),
+        java.util.Map.of());
+    assertThat(chat.format("Q?")).isEqualTo("<u>Q?</u><a>");
+    assertThat(chat.encodePrompt("Q?")).containsExactly(tok.encode("<u>Q?</u><a>"));
+    assertThat(chat.encode("Q?")).containsExactly(tok.encode("Q?"));
+    List<Reprompt.Attempt> g = List.of(a(0, "bad", 0, "x".repeat(500)));
+    Reprompt.Config c = new Reprompt.Config(Reprompt.Templates.reference(), true, true, true, 1.0,
+        150, Reprompt.Truncation.CUT_CONTEXT);
+    String text = Reprompt.build(g, c, new Rng(1), chat).contexts().get(0).text();
+    assertThat(chat.encodePrompt(text).length).isLessThanOrEqualTo(150);
+    assertThat(chat.encodePrompt(text).length).isGreaterThan(140);
+  }
+
   @Test
   void truncationNeverCutsTheInstructionAndCanFail() {
     String longFeedback = "x".repeat(500);

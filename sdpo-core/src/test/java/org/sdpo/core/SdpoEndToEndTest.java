@@ -172,6 +172,39 @@ class SdpoEndToEndTest {
     }
   }
 
+  /**
+   * A Qwen3-shaped student (grouped-query attention, q/k norms, rotary positions) with prompts
+   * through a chat template: every algorithm runs a step, the loss is finite and every parameter
+   * of the SDPO step moved.
+   */
+  @Test
+  void everyAlgorithmRunsOnAQwen3ShapedModelWithAChatTemplate() {
+    var cfg = new org.sdpo.transformer.LlamaConfig("qwen3", tok.vocabSize(), 16, 24, 1, 4, 2, 6,
+        256, 1e-6, org.sdpo.transformer.RopeConfig.plain(1e6), true, false, false);
+    var chat = org.sdpo.transformer.tokenizer.ChatPrompts.of(tok,
+        org.sdpo.transformer.tokenizer.ChatTemplate.of("{% for m in messages %}<|user|>"
+            + "{{ m.content }}{% endfor %}<|assistant|>", java.util.Map.of()), java.util.Map.of());
+    var env = Verifiers.byName("addition").withFeedback(FeedbackLevel.FULL);
+    for (SdpoStep.Algorithm algo : List.of(SdpoStep.Algorithm.sdpo(), SdpoStep.Algorithm.grpo(),
+        new SdpoStep.Algorithm("blend_advantage", 0.9, 0, 5.0))) {
+      CausalLm student = org.sdpo.transformer.Llama.init(cfg, DType.FLOAT32, new Rng(4));
+      java.util.Map<String, float[]> before = new java.util.HashMap<>();
+      student.namedParameters().forEach((n, v) -> before.put(n, v.value().toFloatArray()));
+      SdpoStep.Setup setup = new SdpoStep.Setup(student,
+          Teacher.create(Teacher.Kind.EMA, student, 0.05), chat, env,
+          Sampler.Settings.sample(1.0, 6, 3), 3, Reprompt.Config.richFeedback(200),
+          DistillConfig.jensenShannonTopK(5), algo, Grpo.Config.reference(),
+          new AdamW(student.namedParameters(), AdamW.Settings.gpt()), 1e-2, 1.0, 2, 1);
+      SdpoStep.Report r = SdpoStep.run(setup, env.tasks(Split.TRAIN, 2, 3, 0), new Rng(2));
+      assertThat(r.metrics().get("loss")).as(algo.name()).isFinite();
+      if (algo.name().equals("sdpo")) {
+        assertThat(r.metrics().get("reprompt_sample_fraction")).isEqualTo(1.0);
+        student.namedParameters().forEach((n, v) -> assertThat(v.value().toFloatArray())
+            .as(n).isNotEqualTo(before.get(n)));
+      }
+    }
+  }
+
   @Test
   void grpoWithAKlToTheReferenceModel() {
     double[] losses = new double[2];

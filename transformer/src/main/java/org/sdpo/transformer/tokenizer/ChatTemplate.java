@@ -133,18 +133,15 @@ public final class ChatTemplate {
   }
 
   /**
-   * Removes the thinking block ({@code <think>...</think>} and the whitespace after it) from an
+   * Removes every thinking block ({@code <think>...</think>} and the whitespace after it) from an
    * assistant message, as the reference SDPO implementation's
    * {@code remove_thinking_from_demonstration} does before a demonstration is shown to the
-   * teacher. Text without a complete block is returned unchanged.
+   * teacher (non-greedy, across lines).
    */
   public static String removeThinking(String text) {
-    int open = text.indexOf("<think>");
-    int close = text.indexOf("</think>");
-    if (open < 0 || close < open) {
-      return text;
-    }
-    return (text.substring(0, open) + text.substring(close + "</think>".length()).stripLeading())
-        .strip();
+    return THINK.matcher(text).replaceAll("");
   }
+
+  private static final java.util.regex.Pattern THINK =
+      java.util.regex.Pattern.compile("<think>.*?</think>\\s*", java.util.regex.Pattern.DOTALL);
 }

@@ -13,6 +13,16 @@ public interface Tokenizer {
 
   int vocabSize();
 
+  /**
+   * The ids of a prompt the model is to answer. A plain tokenizer encodes the text as it is; one
+   * made by {@link ChatPrompts#of} renders it as the user's turn of the model's chat template,
+   * with the header of the assistant's turn after it, as the reference renders student prompts
+   * and teacher contexts.
+   */
+  default int[] encodePrompt(String text) {
+    return encode(text);
+  }
+
   /** The id of the end-of-text token. */
   int eos();
 
