@@ -14,6 +14,10 @@ import org.sdpo.tensor.Workspace;
 import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
+import org.sdpo.transformer.Llama;
+import org.sdpo.transformer.LlamaConfig;
+import org.sdpo.transformer.ModelConfig;
+import org.sdpo.transformer.RopeConfig;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.CharTokenizer;
 import org.sdpo.transformer.train.AdamW;
@@ -23,12 +27,21 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code ./sdpo bench model}: training-step time (forward, backward, clipping, AdamW) and
- * KV-cache sampling throughput of a small GPT-2 (the same configuration as tools/bench_torch_gpt.py
- * measures in PyTorch).
+ * KV-cache sampling throughput of a GPT-2 or a Llama-family model with random weights (the same
+ * configurations tools/bench_torch_gpt.py and tools/bench_torch_llama.py measure in PyTorch).
  */
 @Command(name = "model", mixinStandardHelpOptions = true,
-    description = "Training step time and sampling tokens/s of a small GPT-2.")
+    description = "Training step time and sampling tokens/s of a GPT-2 or Llama-family model.")
 final class BenchModelCommand implements Callable<Integer> {
+  @Option(names = "--arch", description = "gpt2, llama, qwen2 or qwen3 (default: ${DEFAULT-VALUE})")
+  String arch = "gpt2";
+  @Option(names = "--kv-heads", description = "Llama family: key/value heads (default: n-head)")
+  Integer kvHeads;
+  @Option(names = "--head-dim", description = "Llama family: head size (default: n-embd / n-head)")
+  Integer headDim;
+  @Option(names = "--intermediate", description = "Llama family: SwiGLU width (default: 4 n-embd)")
+  Integer intermediate;
+  @Option(names = "--untied", description = "Llama family: an LM head of its own") boolean untied;
   @Option(names = "--vocab", description = "default: ${DEFAULT-VALUE}") int vocab = 64;
   @Option(names = "--ctx", description = "default: ${DEFAULT-VALUE}") int ctx = 64;
   @Option(names = "--n-embd", description = "default: ${DEFAULT-VALUE}") int nEmbd = 128;
@@ -40,11 +53,11 @@ final class BenchModelCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    GptConfig cfg = GptConfig.of(vocab, ctx, nEmbd, nLayer, nHead);
-    CausalLm model = Gpt.init(cfg, DType.FLOAT32, new Rng(1));
-    System.out.printf(Locale.ROOT, "sdpo bench model: vocab %d, ctx %d, n_embd %d, %d layers, %d heads,"
-        + " batch %d, %d parameters, float32%n", vocab, ctx, nEmbd, nLayer, nHead, batch,
-        cfg.parameterCount());
+    CausalLm model = model(1);
+    ModelConfig cfg = model.config();
+    System.out.printf(Locale.ROOT, "sdpo bench model: %s, vocab %d, ctx %d, n_embd %d, %d layers,"
+        + " %d heads (%d key/value, size %d), batch %d, %d parameters, float32%n", arch, vocab, ctx,
+        nEmbd, nLayer, nHead, cfg.kvHeads(), cfg.headDim(), batch, cfg.parameterCount());
     System.out.println("backend: " + Backends.describe());
     Rng rng = new Rng(2);
     int T = ctx;
@@ -76,7 +89,7 @@ final class BenchModelCommand implements Callable<Integer> {
     java.util.Arrays.sort(times);
     double median = times[steps / 2];
     double flops = 6.0 * cfg.parameterCount() * batch * T
-        + 12.0 * nLayer * batch * T * T * nEmbd; // matmuls: 6 N per token; attention: 12 L T^2 C
+        + 12.0 * nLayer * batch * T * T * nHead * cfg.headDim(); // 6 N per token; 12 L T^2 H D
     System.out.printf(Locale.ROOT, "train step (fwd+bwd+clip+AdamW): median %.1f ms, min %.1f ms "
             + "over %d steps; %.0f tokens/s; %.1f GFLOP/s; %d tensor allocations per step%n",
         median, times[0], steps, batch * T / (median / 1e3), flops / (median / 1e3) / 1e9,
@@ -87,7 +100,7 @@ final class BenchModelCommand implements Callable<Integer> {
       System.out.println("sampling skipped: vocab " + vocab + " is smaller than the tokenizer's");
       return 0;
     }
-    CausalLm sm = Gpt.init(GptConfig.of(vocab, ctx, nEmbd, nLayer, nHead), DType.FLOAT32, new Rng(3));
+    CausalLm sm = model(3);
     List<int[]> prompts = new ArrayList<>();
     for (int b = 0; b < batch; b++) {
       prompts.add(new int[] {4 + b % (tok.vocabSize() - 4)}); // any batch: ids stay in the vocabulary
@@ -105,5 +118,19 @@ final class BenchModelCommand implements Callable<Integer> {
         + MemoryStats.describe(MemoryStats.peakResidentBytes()) + " (heap -Xmx "
         + MemoryStats.describe(Runtime.getRuntime().maxMemory()) + ")");
     return 0;
+  }
+
+  private CausalLm model(long seed) {
+    if (arch.equals("gpt2")) {
+      return Gpt.init(GptConfig.of(vocab, ctx, nEmbd, nLayer, nHead), DType.FLOAT32, new Rng(seed));
+    }
+    if (!LlamaConfig.TYPES.contains(arch)) {
+      throw new IllegalArgumentException("--arch " + arch + " is not one of gpt2, llama, qwen2, qwen3");
+    }
+    LlamaConfig c = new LlamaConfig(arch, vocab, nEmbd,
+        intermediate != null ? intermediate : 4 * nEmbd, nLayer, nHead,
+        kvHeads != null ? kvHeads : nHead, headDim != null ? headDim : nEmbd / nHead, ctx, 1e-5,
+        RopeConfig.plain(1e4), !untied, false, false);
+    return Llama.init(c, DType.FLOAT32, new Rng(seed));
   }
 }
