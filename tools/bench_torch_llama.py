@@ -63,9 +63,11 @@ class Llama(torch.nn.Module):
                 k = torch.cat([cache[i][0], k], dim=2)
                 v = torch.cat([cache[i][1], v], dim=2)
             new_cache.append((k, v))
-            y = torch.nn.functional.scaled_dot_product_attention(
-                q, k.repeat_interleave(H // Hkv, dim=1), v.repeat_interleave(H // Hkv, dim=1),
-                is_causal=cache is None)
+            k, v = k.repeat_interleave(H // Hkv, dim=1), v.repeat_interleave(H // Hkv, dim=1)
+            att = (q @ k.transpose(-2, -1)) * D ** -0.5  # (torch 1.13 has no fused attention)
+            Tk = k.shape[2]
+            mask = torch.ones(T, Tk, dtype=torch.bool).tril(diagonal=Tk - T)
+            y = torch.softmax(att.masked_fill(~mask, float("-inf")), dim=-1) @ v
             x = x + b["o"](y.transpose(1, 2).reshape(B, T, H * D))
             m = rms_norm(x, self.ln[2 * i + 1])
             x = x + b["down"](torch.nn.functional.silu(b["gate"](m)) * b["up"](m))
