@@ -58,6 +58,21 @@ class ChatTemplateTest {
     assertThat(mismatches).isEmpty();
   }
 
+  /** chat_template: auto uses a template that is there and refuses one that does not compile. */
+  @Test
+  void autoModeUsesATemplateThatIsThereAndRefusesABrokenOne() throws Exception {
+    org.sdpo.transformer.tokenizer.CharTokenizer.ascii().save(tmp);
+    assertThat(org.sdpo.transformer.tokenizer.ChatPrompts.forModel(tmp, "auto", false))
+        .isNotInstanceOf(org.sdpo.transformer.tokenizer.ChatPrompts.class);
+    Files.writeString(tmp.resolve(ChatTemplate.FILE), "{{ messages[0].content }}!");
+    assertThat(org.sdpo.transformer.tokenizer.ChatPrompts.forModel(tmp, "auto", false)
+        .encodePrompt("ab")).containsExactly(org.sdpo.transformer.tokenizer.CharTokenizer.ascii()
+        .encode("ab!"));
+    Files.writeString(tmp.resolve(ChatTemplate.FILE), "{% if %}");
+    assertThatThrownBy(() -> org.sdpo.transformer.tokenizer.ChatPrompts.forModel(tmp, "auto", false))
+        .hasMessageContaining("chat_template.jinja");
+  }
+
   @Test
   void aDirectoryWithoutATemplateIsAOneLineError() throws Exception {
     Files.writeString(tmp.resolve("tokenizer_config.json"), "{\"eos_token\": \"</s>\"}");

@@ -95,11 +95,22 @@ public final class ChatTemplate {
     return new ChatTemplate(source, "chat template", new LinkedHashMap<>(specialTokens));
   }
 
-  /** Whether a model directory has a chat template. */
+  /**
+   * Whether a model directory has a chat template ({@code chat_template.jinja}, or a
+   * {@code chat_template} field in a readable tokenizer_config.json). Whether it compiles is
+   * {@link #load}'s concern, so a broken template is an error, not silently no template.
+   */
   public static boolean exists(Path dir) {
-    try {
-      load(dir);
+    if (Files.exists(dir.resolve(FILE))) {
       return true;
+    }
+    Path cfg = dir.resolve(HfTokenizer.CONFIG_FILE);
+    if (!Files.exists(cfg)) {
+      return false;
+    }
+    try {
+      JsonNode n = JSON.readTree(cfg.toFile());
+      return n != null && n.hasNonNull("chat_template");
     } catch (IOException e) {
       return false;
     }
