@@ -98,4 +98,28 @@ class SamplerTest {
       assertThat(x.text()).doesNotContain(stop);
     }
   }
+
+  /** The primitive merge sort gives the permutation the comparator sort gave, ties included. */
+  @Test
+  void theSamplingOrderIsTheComparatorSortsOrder() {
+    org.quicktheories.QuickTheory.qt().withFixedSeed(5L).withExamples(300)
+        .forAll(org.quicktheories.generators.SourceDSL.integers().between(0, 300),
+            org.quicktheories.generators.SourceDSL.longs().all())
+        .checkAssert((n, seed) -> {
+          java.util.Random r = new java.util.Random(seed);
+          double[] p = new double[n];
+          for (int i = 0; i < n; i++) { // few distinct values: many ties, zeros included
+            p[i] = r.nextInt(3) == 0 ? 0.0 : r.nextInt(5) / 4.0;
+          }
+          Integer[] order = new Integer[n];
+          for (int i = 0; i < n; i++) {
+            order[i] = i;
+          }
+          java.util.Arrays.sort(order, (a, b) -> p[a] != p[b] ? Double.compare(p[b], p[a])
+              : Integer.compare(a, b));
+          int[] expected = java.util.Arrays.stream(order).mapToInt(Integer::intValue).toArray();
+          org.assertj.core.api.Assertions.assertThat(
+              org.sdpo.transformer.sample.Sampler.descendingOrder(p)).containsExactly(expected);
+        });
+  }
 }

@@ -200,11 +200,7 @@ public final class Sampler {
     for (int i = 0; i < V; i++) {
       p[i] /= sum;
     }
-    Integer[] order = new Integer[V];
-    for (int i = 0; i < V; i++) {
-      order[i] = i;
-    }
-    Arrays.sort(order, (a, b) -> p[a] != p[b] ? Double.compare(p[b], p[a]) : Integer.compare(a, b));
+    int[] order = descendingOrder(p);
     int keep = s.topK() > 0 ? Math.min(s.topK(), V) : V;
     if (s.topP() < 1) {
       double mass = 0;
@@ -233,6 +229,50 @@ public final class Sampler {
       }
     }
     return new double[] {token, Math.log(p[token] / kept)};
+  }
+
+  /**
+   * The indices of {@code p} by decreasing value, equal values by increasing index: a total order,
+   * so this is the one permutation any correct sort gives (the sampler's draws do not depend on
+   * the algorithm). A bottom-up merge sort on primitive arrays: sorting a 150,000-token
+   * vocabulary this way costs a few milliseconds, where sorting boxed indices with a comparator
+   * dominated the decoding time of large-vocabulary models.
+   */
+  public static int[] descendingOrder(double[] p) {
+    int n = p.length;
+    int[] a = new int[n];
+    int[] b = new int[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = i;
+    }
+    for (int width = 1; width < n; width *= 2) {
+      for (int lo = 0; lo < n; lo += 2 * width) {
+        int mid = Math.min(lo + width, n);
+        int hi = Math.min(lo + 2 * width, n);
+        int i = lo;
+        int j = mid;
+        int k = lo;
+        while (i < mid && j < hi) {
+          b[k++] = before(p, a[j], a[i]) ? a[j++] : a[i++];
+        }
+        while (i < mid) {
+          b[k++] = a[i++];
+        }
+        while (j < hi) {
+          b[k++] = a[j++];
+        }
+      }
+      int[] t = a;
+      a = b;
+      b = t;
+    }
+    return a;
+  }
+
+  /** Whether index x comes before index y: a larger value, or the same value and a smaller index. */
+  private static boolean before(double[] p, int x, int y) {
+    int c = Double.compare(p[x], p[y]);
+    return c > 0 || (c == 0 && x < y);
   }
 
   private static double logSoftmaxAt(double[] logits, int i, double temperature) {
