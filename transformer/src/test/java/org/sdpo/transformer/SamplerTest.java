@@ -108,8 +108,10 @@ class SamplerTest {
         .checkAssert((n, seed) -> {
           java.util.Random r = new java.util.Random(seed);
           double[] p = new double[n];
-          for (int i = 0; i < n; i++) { // few distinct values: many ties, zeros included
-            p[i] = r.nextInt(3) == 0 ? 0.0 : r.nextInt(5) / 4.0;
+          boolean ties = r.nextBoolean();
+          for (int i = 0; i < n; i++) { // few distinct values (many ties, zeros) or any values
+            p[i] = ties ? (r.nextInt(3) == 0 ? 0.0 : r.nextInt(5) / 4.0)
+                : Math.exp(r.nextGaussian() * 30) * (r.nextInt(20) == 0 ? 0 : 1);
           }
           Integer[] order = new Integer[n];
           for (int i = 0; i < n; i++) {
