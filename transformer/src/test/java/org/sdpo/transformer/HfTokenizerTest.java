@@ -37,31 +37,38 @@ class HfTokenizerTest {
   @TempDir static Path tmp;
   static HfTokenizer qwen;
 
-  /** Qwen3's tokenizer directory (tokenizer.json unpacked from the committed .gz). */
-  static Path qwen3Dir(Path into) throws IOException {
+  /** A real tokenizer's directory (tokenizer.json unpacked from the committed .gz). */
+  static Path unpack(Path from, Path into) throws IOException {
     Files.createDirectories(into);
-    try (InputStream in = new GZIPInputStream(Files.newInputStream(QWEN3.resolve("tokenizer.json.gz")))) {
+    try (InputStream in = new GZIPInputStream(Files.newInputStream(from.resolve("tokenizer.json.gz")))) {
       Files.write(into.resolve("tokenizer.json"), in.readAllBytes());
     }
-    Files.copy(QWEN3.resolve("tokenizer_config.json"), into.resolve("tokenizer_config.json"));
+    Files.copy(from.resolve("tokenizer_config.json"), into.resolve("tokenizer_config.json"));
     return into;
   }
 
   @BeforeAll
   static void load() throws Exception {
-    qwen = (HfTokenizer) Tokenizer.load(qwen3Dir(tmp.resolve("qwen3")));
+    qwen = (HfTokenizer) Tokenizer.load(unpack(QWEN3, tmp.resolve("qwen3")));
   }
 
-  @Test
-  void qwen3MatchesTheReferenceOnEveryFixture() throws Exception {
-    List<String> lines = Files.readAllLines(QWEN3.resolve("encode_fixtures.jsonl"));
+  /**
+   * Qwen3 (NFC, a Split regex with single digits, 26 added tokens) and Llama 3 (digits in threes,
+   * ignore_merges, 256 added tokens) against the reference on every fixture string.
+   */
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"qwen3", "llama3"})
+  void matchesTheReferenceOnEveryFixture(String model) throws Exception {
+    Path res = Path.of("src/test/resources", model);
+    Tokenizer tok = Tokenizer.load(unpack(res, tmp.resolve("fx-" + model)));
+    List<String> lines = Files.readAllLines(res.resolve("encode_fixtures.jsonl"));
     assertThat(lines).hasSizeGreaterThan(250);
     List<String> mismatches = new ArrayList<>();
     for (String line : lines) {
       JsonNode n = JSON.readTree(line);
       String text = n.get("text").asText();
       int[] expected = JSON.convertValue(n.get("ids"), int[].class);
-      int[] got = qwen.encode(text);
+      int[] got = tok.encode(text);
       if (!java.util.Arrays.equals(got, expected)) {
         mismatches.add(JSON.writeValueAsString(text) + ": expected "
             + java.util.Arrays.toString(expected) + ", got " + java.util.Arrays.toString(got));
