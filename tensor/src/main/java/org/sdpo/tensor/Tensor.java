@@ -108,20 +108,22 @@ public final class Tensor {
 
   /** Uniform values in [low, high), drawn from {@code rng} in row-major order. */
   public static Tensor uniform(Rng rng, DType dtype, double low, double high, int... shape) {
-    double[] d = new double[(int) Shape.numel(Shape.checked("uniform", shape))];
-    for (int i = 0; i < d.length; i++) {
-      d[i] = low + (high - low) * rng.nextDouble();
+    Tensor t = empty(dtype, Shape.checked("uniform", shape)); // filled in place: no Java array
+    Buf b = t.buffer();
+    for (int i = 0; i < b.size(); i++) {
+      b.set(i, low + (high - low) * rng.nextDouble());
     }
-    return of(dtype, d, shape);
+    return t;
   }
 
   /** Normal values with the given mean and standard deviation, drawn from {@code rng}. */
   public static Tensor normal(Rng rng, DType dtype, double mean, double std, int... shape) {
-    double[] d = new double[(int) Shape.numel(Shape.checked("normal", shape))];
-    for (int i = 0; i < d.length; i++) {
-      d[i] = mean + std * rng.nextGaussian();
+    Tensor t = empty(dtype, Shape.checked("normal", shape)); // filled in place: no Java array
+    Buf b = t.buffer();
+    for (int i = 0; i < b.size(); i++) {
+      b.set(i, mean + std * rng.nextGaussian());
     }
-    return of(dtype, d, shape);
+    return t;
   }
 
   /**

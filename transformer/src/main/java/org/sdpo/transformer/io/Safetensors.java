@@ -51,16 +51,62 @@ public final class Safetensors {
         if (skip.test(e.name())) {
           continue;
         }
-        long n = e.end() - e.begin();
-        if (n > Integer.MAX_VALUE) {
-          throw new IOException(file + ": tensor '" + e.name() + "' is larger than 2 GiB");
-        }
-        ByteBuffer buf = ByteBuffer.allocate((int) n).order(ByteOrder.LITTLE_ENDIAN);
-        ch.read(buf, dataStart + e.begin());
-        buf.flip();
-        out.put(e.name(), decode(file, e, buf, target));
+        out.put(e.name(), readTensor(file, ch, dataStart, e, target));
       }
       return out;
+    }
+  }
+
+  private static final int CHUNK = 1 << 22; // bytes read at a time: 4 MiB
+
+  /**
+   * One tensor, decoded straight into a tensor of the target dtype a chunk at a time, so loading
+   * a 1-billion-parameter checkpoint needs no Java array the size of its embedding.
+   */
+  private static Tensor readTensor(Path file, FileChannel ch, long dataStart, Entry e,
+      DType target) throws IOException {
+    int width = width(e.dtype());
+    long n = (e.end() - e.begin()) / width;
+    if (n > Integer.MAX_VALUE) {
+      throw new IOException(file + ": tensor '" + e.name() + "' has more than 2^31 elements");
+    }
+    if (n == 0) {
+      throw new IllegalArgumentException(file + ": tensor '" + e.name() + "' is empty");
+    }
+    Tensor t = Tensor.empty(target, e.shape().length == 0 ? new int[0] : e.shape());
+    org.sdpo.tensor.Buf out = t.buffer();
+    ByteBuffer buf = ByteBuffer.allocate((int) Math.min(CHUNK, n * width))
+        .order(ByteOrder.LITTLE_ENDIAN);
+    long at = dataStart + e.begin();
+    int i = 0;
+    while (i < n) {
+      buf.clear();
+      buf.limit((int) Math.min(buf.capacity(), (n - i) * width));
+      while (buf.hasRemaining()) {
+        if (ch.read(buf, at + buf.position()) < 0) {
+          throw new IOException(file + ": truncated while reading tensor '" + e.name() + "'");
+        }
+      }
+      at += buf.limit();
+      buf.flip();
+      while (buf.remaining() >= width) {
+        out.set(i++, decode(e.dtype(), buf));
+      }
+    }
+    return t;
+  }
+
+  /** One element of a safetensors dtype as a double. */
+  private static double decode(String dtype, ByteBuffer buf) {
+    switch (dtype) {
+      case "F64":
+        return buf.getDouble();
+      case "F32":
+        return buf.getFloat();
+      case "F16":
+        return Float.intBitsToFloat(halfToFloatBits(buf.getShort()));
+      default: // BF16: the top 16 bits of a float32
+        return Float.intBitsToFloat((buf.getShort() & 0xffff) << 16);
     }
   }
 
@@ -193,31 +239,6 @@ public final class Safetensors {
     }
   }
 
-  private static Tensor decode(Path file, Entry e, ByteBuffer buf, DType target) {
-    int n = (int) ((e.end() - e.begin()) / width(e.dtype()));
-    double[] d = new double[n];
-    for (int i = 0; i < n; i++) {
-      switch (e.dtype()) {
-        case "F64":
-          d[i] = buf.getDouble();
-          break;
-        case "F32":
-          d[i] = buf.getFloat();
-          break;
-        case "F16":
-          d[i] = Float.intBitsToFloat(halfToFloatBits(buf.getShort()));
-          break;
-        default: // BF16: the top 16 bits of a float32
-          d[i] = Float.intBitsToFloat((buf.getShort() & 0xffff) << 16);
-          break;
-      }
-    }
-    if (n == 0) {
-      throw new IllegalArgumentException(file + ": tensor '" + e.name() + "' is empty");
-    }
-    return Tensor.of(target, d, e.shape().length == 0 ? new int[0] : e.shape());
-  }
-
   /** IEEE 754 half precision to single precision bits (subnormals, infinities, NaN included). */
   static int halfToFloatBits(short h) {
     int sign = (h & 0x8000) << 16;
@@ -273,20 +294,23 @@ public final class Safetensors {
         for (int i = h.length; i < padded; i++) {
           os.write(' ');
         }
+        ByteBuffer b = ByteBuffer.allocate(CHUNK).order(ByteOrder.LITTLE_ENDIAN);
         for (Tensor t : tensors.values()) {
-          ByteBuffer b = ByteBuffer.allocate((int) (t.numel() * t.dtype().bytes()))
-              .order(ByteOrder.LITTLE_ENDIAN);
-          if (t.dtype() == DType.FLOAT32) {
-            for (float f : t.toFloatArray()) {
-              b.putFloat(f);
+          org.sdpo.tensor.Buf data = t.contiguous().buffer(); // written a chunk at a time
+          boolean f32 = t.dtype() == DType.FLOAT32;
+          for (int i = 0; i < data.size(); i++) {
+            if (b.remaining() < 8) {
+              os.write(b.array(), 0, b.position());
+              b.clear();
             }
-          } else {
-            for (double d : t.toDoubleArray()) {
-              b.putDouble(d);
+            if (f32) {
+              b.putFloat((float) data.get(i));
+            } else {
+              b.putDouble(data.get(i));
             }
           }
-          os.write(b.array());
         }
+        os.write(b.array(), 0, b.position());
       }
     });
   }
