@@ -67,6 +67,45 @@ def peak_resident_mb():
     return float("nan")
 
 
+def measure(m, V, P, B, steps, warmup, flops_of):
+    """Times training steps (forward, backward, clipping, AdamW) on random ids and KV-cache
+    sampling of B prompts x (P - 1) new tokens, and prints them with the GFLOP/s of
+    flops_of(parameter count), the count ./sdpo bench model uses. m(ids, cache, offset) returns
+    (logits, cache)."""
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1)
+    x = torch.randint(0, V, (B, P))
+    y = torch.randint(0, V, (B, P))
+    times = []
+    for s in range(warmup + steps):
+        t0 = time.perf_counter()
+        logits, _ = m(x)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+        if s >= warmup:
+            times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    med = times[len(times) // 2]
+    flops = flops_of(sum(p.numel() for p in m.parameters()))
+    print(f"train step median {med:.1f} ms, min {times[0]:.1f} ms, "
+          f"{B * P / (med / 1e3):.0f} tokens/s, {flops / (med / 1e3) / 1e9:.1f} GFLOP/s")
+    best = 1e9
+    with torch.no_grad():
+        for r in range(5):
+            t0 = time.perf_counter()
+            ids = (torch.arange(B).reshape(B, 1) + 4) % V
+            logits, cache = m(ids)
+            for t in range(P - 1):
+                probs = torch.softmax(logits[:, -1, :], dim=-1)
+                nxt = torch.multinomial(probs, 1)
+                logits, cache = m(nxt, cache, offset=t + 1)
+            best = min(best, (time.perf_counter() - t0) * 1e3)
+    print(f"sampling {B} prompts x {P - 1} new tokens (KV cache): best of 5 {best:.1f} ms, "
+          f"{B * (P - 1) / (best / 1e3):.0f} tokens/s")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -83,41 +122,9 @@ def main():
     torch.manual_seed(1)
     V, P, C, L, H, B = a.vocab, a.ctx, a.n_embd, a.n_layer, a.n_head, a.batch
     m = Gpt(V, P, C, L, H)
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1)
-    x = torch.randint(0, V, (B, P))
-    y = torch.randint(0, V, (B, P))
-    times = []
-    for s in range(10 + a.steps):
-        t0 = time.perf_counter()
-        logits, _ = m(x)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-        opt.step()
-        if s >= 10:
-            times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    med = times[len(times) // 2]
-    n_params = sum(p.numel() for p in m.parameters())
-    flops = 6.0 * n_params * B * P + 12.0 * L * B * P * P * C  # as ./sdpo bench model counts
     print(f"torch {torch.__version__}, threads {a.threads}: vocab {V}, ctx {P}, n_embd {C}, "
-          f"{L} layers, {H} heads, batch {B}, {n_params} parameters")
-    print(f"train step median {med:.1f} ms, min {times[0]:.1f} ms, "
-          f"{B * P / (med / 1e3):.0f} tokens/s, {flops / (med / 1e3) / 1e9:.1f} GFLOP/s")
-    best = 1e9
-    with torch.no_grad():
-        for r in range(5):
-            t0 = time.perf_counter()
-            ids = (torch.arange(B).reshape(B, 1) + 4) % V
-            logits, cache = m(ids)
-            for t in range(P - 1):
-                probs = torch.softmax(logits[:, -1, :], dim=-1)
-                nxt = torch.multinomial(probs, 1)
-                logits, cache = m(nxt, cache, offset=t + 1)
-            best = min(best, (time.perf_counter() - t0) * 1e3)
-    print(f"sampling {B} prompts x {P - 1} new tokens (KV cache): best of 5 {best:.1f} ms, "
-          f"{B * (P - 1) / (best / 1e3):.0f} tokens/s")
+          f"{L} layers, {H} heads, batch {B}, {sum(p.numel() for p in m.parameters())} parameters")
+    measure(m, V, P, B, a.steps, 10, lambda n: 6.0 * n * B * P + 12.0 * L * B * P * P * C)
     print(f"peak resident memory: {peak_resident_mb():.0f} MB")
 
 

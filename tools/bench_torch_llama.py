@@ -12,11 +12,10 @@ peak resident memory. SmolLM2-135M's shape:
 (see tools/bench_torch_gpt.py for why OpenBLAS is preloaded).
 """
 import argparse
-import time
 
 import torch
 
-from bench_torch_gpt import peak_resident_mb
+from bench_torch_gpt import measure, peak_resident_mb
 
 
 def rms_norm(x, w, eps=1e-5):
@@ -97,41 +96,11 @@ def main():
     D = a.head_dim or C // H
     I = a.intermediate or 4 * C
     m = Llama(V, P, C, L, H, Hkv, D, I)
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1)
-    x = torch.randint(0, V, (B, P))
-    y = torch.randint(0, V, (B, P))
-    times = []
-    for s in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
-        logits, _ = m(x)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-        opt.step()
-        if s >= a.warmup:
-            times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    med = times[len(times) // 2]
-    n_params = sum(p.numel() for p in m.parameters())
-    flops = 6.0 * n_params * B * P + 12.0 * L * B * P * P * H * D  # as ./sdpo bench model counts
     print(f"torch {torch.__version__}, threads {a.threads}: llama, vocab {V}, ctx {P}, n_embd {C}, "
-          f"{L} layers, {H} heads ({Hkv} key/value, size {D}), batch {B}, {n_params} parameters")
-    print(f"train step median {med:.1f} ms, min {times[0]:.1f} ms, "
-          f"{B * P / (med / 1e3):.0f} tokens/s, {flops / (med / 1e3) / 1e9:.1f} GFLOP/s")
-    best = 1e9
-    with torch.no_grad():
-        for r in range(5):
-            t0 = time.perf_counter()
-            ids = (torch.arange(B).reshape(B, 1) + 4) % V
-            logits, cache = m(ids)
-            for t in range(P - 1):
-                probs = torch.softmax(logits[:, -1, :], dim=-1)
-                nxt = torch.multinomial(probs, 1)
-                logits, cache = m(nxt, cache, offset=t + 1)
-            best = min(best, (time.perf_counter() - t0) * 1e3)
-    print(f"sampling {B} prompts x {P - 1} new tokens (KV cache): best of 5 {best:.1f} ms, "
-          f"{B * (P - 1) / (best / 1e3):.0f} tokens/s")
+          f"{L} layers, {H} heads ({Hkv} key/value, size {D}), batch {B}, "
+          f"{sum(p.numel() for p in m.parameters())} parameters")
+    measure(m, V, P, B, a.steps, a.warmup,
+            lambda n: 6.0 * n * B * P + 12.0 * L * B * P * P * H * D)  # as ./sdpo bench model
     print(f"peak resident memory: {peak_resident_mb():.0f} MB")
 
 

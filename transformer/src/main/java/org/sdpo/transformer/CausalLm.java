@@ -55,7 +55,14 @@ public abstract class CausalLm extends Module {
   }
 
   /** A copy of every weight in another dtype (or the same, as an independent copy). */
-  public abstract CausalLm copy(DType target);
+  public CausalLm copy(DType target) {
+    Map<String, Tensor> w = new java.util.LinkedHashMap<>();
+    namedParameters().forEach((n, v) -> w.put(n, v.value().to(target).copy()));
+    return withWeights(w);
+  }
+
+  /** A model of this architecture and config with the given (checked) weights. */
+  protected abstract CausalLm withWeights(Map<String, Tensor> weights);
 
   /** Overwrites this model's weights with another's (same config), in place. */
   public void copyWeightsFrom(CausalLm other) {

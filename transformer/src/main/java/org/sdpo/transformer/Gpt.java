@@ -90,9 +90,12 @@ public final class Gpt extends CausalLm {
 
   @Override
   public Gpt copy(DType target) {
-    Map<String, Tensor> w = new LinkedHashMap<>();
-    namedParameters().forEach((n, v) -> w.put(n, v.value().to(target).copy()));
-    return new Gpt(config, w);
+    return (Gpt) super.copy(target);
+  }
+
+  @Override
+  protected Gpt withWeights(Map<String, Tensor> weights) {
+    return new Gpt(config, weights);
   }
 
   @Override

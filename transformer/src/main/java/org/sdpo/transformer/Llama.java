@@ -103,9 +103,12 @@ public final class Llama extends CausalLm {
 
   @Override
   public Llama copy(DType target) {
-    Map<String, Tensor> w = new LinkedHashMap<>();
-    namedParameters().forEach((n, v) -> w.put(n, v.value().to(target).copy()));
-    return new Llama(config, w);
+    return (Llama) super.copy(target);
+  }
+
+  @Override
+  protected Llama withWeights(Map<String, Tensor> weights) {
+    return new Llama(config, weights);
   }
 
   @Override

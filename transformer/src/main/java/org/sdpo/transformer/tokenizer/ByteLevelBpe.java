@@ -64,6 +64,30 @@ final class ByteLevelBpe {
   }
 
   /**
+   * The text of {@code ids}: each token's byte characters decoded as UTF-8 (invalid bytes become
+   * U+FFFD), a {@code verbatim} token's text as it is (added tokens), ids outside the table or
+   * {@code skipped} left out.
+   */
+  static String decode(String[] tokens, int[] ids, java.util.function.IntPredicate skipped,
+      java.util.function.IntPredicate verbatim) {
+    ByteBuffer bytes = ByteBuffer.allocate(Math.max(16, ids.length * 16));
+    StringBuilder out = new StringBuilder();
+    for (int id : ids) {
+      if (id < 0 || id >= tokens.length || tokens[id] == null || skipped.test(id)) {
+        continue;
+      }
+      if (verbatim.test(id)) {
+        flush(bytes, out);
+        out.append(tokens[id]);
+      } else {
+        appendToken(tokens[id], bytes, out);
+      }
+    }
+    flush(bytes, out);
+    return out.toString();
+  }
+
+  /**
    * Appends a token's text: its byte characters go into {@code bytes} (decoded when flushed),
    * any other character straight to {@code out}.
    */

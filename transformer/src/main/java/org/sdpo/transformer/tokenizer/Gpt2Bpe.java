@@ -3,7 +3,6 @@ package org.sdpo.transformer.tokenizer;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -83,20 +82,8 @@ public final class Gpt2Bpe implements Tokenizer {
 
   @Override
   public String decode(int[] ids, boolean skipSpecial) {
-    ByteBuffer bytes = ByteBuffer.allocate(Math.max(16, ids.length * 16));
-    StringBuilder out = new StringBuilder();
-    for (int id : ids) {
-      if (id < 0 || id >= tokens.length || tokens[id] == null) {
-        continue;
-      }
-      String tok = tokens[id];
-      if (skipSpecial && id == eos()) {
-        continue;
-      }
-      ByteLevelBpe.appendToken(tok, bytes, out);
-    }
-    ByteLevelBpe.flush(bytes, out);
-    return out.toString();
+    int eos = eos();
+    return ByteLevelBpe.decode(tokens, ids, id -> skipSpecial && id == eos, id -> false);
   }
 
   @Override

@@ -3,7 +3,6 @@ package org.sdpo.transformer.tokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.text.Normalizer;
@@ -383,21 +382,8 @@ public final class HfTokenizer implements Tokenizer {
 
   @Override
   public String decode(int[] ids, boolean skipSpecial) {
-    ByteBuffer bytes = ByteBuffer.allocate(Math.max(16, ids.length * 16));
-    StringBuilder out = new StringBuilder();
-    for (int id : ids) {
-      if (id < 0 || id >= tokens.length || tokens[id] == null || (skipSpecial && special[id])) {
-        continue;
-      }
-      if (addedById.containsKey(id)) {
-        ByteLevelBpe.flush(bytes, out);
-        out.append(tokens[id]);
-      } else {
-        ByteLevelBpe.appendToken(tokens[id], bytes, out);
-      }
-    }
-    ByteLevelBpe.flush(bytes, out);
-    return out.toString();
+    return ByteLevelBpe.decode(tokens, ids, id -> skipSpecial && special[id],
+        addedById::containsKey);
   }
 
   @Override
