@@ -6,6 +6,7 @@ import java.util.function.UnaryOperator;
 import org.sdpo.autograd.Grad;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.tensor.Workspace;
 import org.sdpo.transformer.nn.KvCache;
@@ -45,6 +46,21 @@ public abstract class CausalLm extends Module {
       }
       dt = t.dtype();
     }
+  }
+
+  /**
+   * Fresh weights for every parameter of {@code config}, in checkpoint order (so the draws from
+   * {@code rng} come in that order): scales ({@code isScale}) 1, biases 0, every other tensor
+   * normal(0, {@code std(name)}).
+   */
+  protected static Map<String, Tensor> initialWeights(ModelConfig config, DType dtype, Rng rng,
+      java.util.function.Predicate<String> isScale,
+      java.util.function.ToDoubleFunction<String> std) {
+    Map<String, Tensor> w = new java.util.LinkedHashMap<>();
+    config.parameterShapes().forEach((name, s) -> w.put(name, isScale.test(name)
+        ? Tensor.ones(dtype, s) : name.endsWith(".bias") ? Tensor.zeros(dtype, s)
+        : Tensor.normal(rng, dtype, 0, std.applyAsDouble(name), s)));
+    return w;
   }
 
   /** The model's sizes and names. */

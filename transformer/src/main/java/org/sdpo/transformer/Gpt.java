@@ -1,6 +1,5 @@
 package org.sdpo.transformer;
 
-import java.util.LinkedHashMap;
 import java.util.Map;
 import org.sdpo.autograd.F;
 import org.sdpo.autograd.Grad;
@@ -56,22 +55,10 @@ public final class Gpt extends CausalLm {
    * projections ({@code c_proj}) scaled by 1/sqrt(2 n_layer), biases 0, LayerNorms 1 and 0.
    */
   public static Gpt init(GptConfig config, DType dtype, Rng rng) {
-    Map<String, Tensor> w = new LinkedHashMap<>();
     double residualStd = 0.02 / Math.sqrt(2.0 * config.nLayer());
-    for (Map.Entry<String, int[]> e : config.parameterShapes().entrySet()) {
-      String name = e.getKey();
-      int[] s = e.getValue();
-      Tensor t;
-      if (name.contains("ln_") && name.endsWith(".weight")) {
-        t = Tensor.ones(dtype, s);
-      } else if (name.endsWith(".bias")) {
-        t = Tensor.zeros(dtype, s);
-      } else {
-        t = Tensor.normal(rng, dtype, 0, name.endsWith("c_proj.weight") ? residualStd : 0.02, s);
-      }
-      w.put(name, t);
-    }
-    return new Gpt(config, w);
+    return new Gpt(config, initialWeights(config, dtype, rng,
+        name -> name.contains("ln_") && name.endsWith(".weight"),
+        name -> name.endsWith("c_proj.weight") ? residualStd : 0.02));
   }
 
   /**

@@ -1,6 +1,5 @@
 package org.sdpo.transformer;
 
-import java.util.LinkedHashMap;
 import java.util.Map;
 import org.sdpo.autograd.F;
 import org.sdpo.autograd.Variable;
@@ -70,21 +69,8 @@ public final class Llama extends CausalLm {
    * and embedding weight normal(0, 0.02), biases 0, RMSNorm scales 1.
    */
   public static Llama init(LlamaConfig config, DType dtype, Rng rng) {
-    Map<String, Tensor> w = new LinkedHashMap<>();
-    for (Map.Entry<String, int[]> e : config.parameterShapes().entrySet()) {
-      String name = e.getKey();
-      int[] s = e.getValue();
-      Tensor t;
-      if (name.endsWith("norm.weight") || name.endsWith("layernorm.weight")) {
-        t = Tensor.ones(dtype, s);
-      } else if (name.endsWith(".bias")) {
-        t = Tensor.zeros(dtype, s);
-      } else {
-        t = Tensor.normal(rng, dtype, 0, 0.02, s);
-      }
-      w.put(name, t);
-    }
-    return new Llama(config, w);
+    return new Llama(config, initialWeights(config, dtype, rng,
+        name -> name.endsWith("norm.weight"), name -> 0.02));
   }
 
   /**
