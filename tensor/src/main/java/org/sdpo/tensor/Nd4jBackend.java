@@ -142,7 +142,16 @@ public final class Nd4jBackend implements Backend {
     if (isContiguous(t)) {
       return buffer(t).get((int) flatIndex);
     }
-    return arr(t).getDouble(flatIndex);
+    // a view: the row-major index of its own shape, as indices (ND4J's linear index of a
+    // permuted view follows the storage order, not the view's)
+    int[] s = t.shape();
+    long[] idx = new long[s.length];
+    long f = flatIndex;
+    for (int i = s.length - 1; i >= 0; i--) {
+      idx[i] = f % s[i];
+      f /= s[i];
+    }
+    return arr(t).getDouble(idx);
   }
 
   @Override

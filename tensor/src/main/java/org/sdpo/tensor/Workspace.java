@@ -215,12 +215,17 @@ public final class Workspace {
   }
 
   /**
-   * Releases the free buffers of shapes in order of {@code lastSeen} (oldest first) while
-   * {@code more} holds for the next shape's value; a large release asks for a collection.
+   * Releases the free buffers of shapes in order of {@code lastSeen} (oldest first; among shapes
+   * last seen together, the largest first, then by dtype and shape, so the order never depends on
+   * hash codes) while {@code more} holds for the next shape's value; a large release asks for a
+   * collection.
    */
   private void release(Map<Key, Long> lastSeen, java.util.function.LongPredicate more) {
     List<Map.Entry<Key, Long>> order = new ArrayList<>(lastSeen.entrySet());
-    order.sort(Map.Entry.comparingByValue());
+    order.sort(Map.Entry.<Key, Long>comparingByValue()
+        .thenComparing(e -> -e.getKey().bytes())
+        .thenComparing(e -> e.getKey().dtype())
+        .thenComparing(e -> e.getKey().shape().toString()));
     long released = 0;
     for (Map.Entry<Key, Long> e : order) {
       if (!more.test(e.getValue())) {

@@ -234,4 +234,17 @@ class TensorTest {
     assertThat(a).containsExactly(b);
     assertThat(a).isNotEqualTo(c);
   }
+
+  /** get on a permuted view reads the view's element (found by the backend conformance test). */
+  @Test
+  void getOnAPermutedViewReadsTheViewsElement() {
+    Tensor p = Tensor.of(DType.FLOAT64, new double[] {0, 1, 2, 3, 4, 5}, 2, 3).permute(1, 0);
+    double[] got = new double[6];
+    for (int i = 0; i < 3; i++) {
+      for (int j = 0; j < 2; j++) {
+        got[i * 2 + j] = p.get(i, j);
+      }
+    }
+    org.assertj.core.api.Assertions.assertThat(got).containsExactly(0, 3, 1, 4, 2, 5);
+  }
 }

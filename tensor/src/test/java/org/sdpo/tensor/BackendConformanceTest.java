@@ -1,0 +1,394 @@
+package org.sdpo.tensor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.quicktheories.QuickTheory.qt;
+import static org.quicktheories.generators.Generate.longRange;
+
+import java.util.Arrays;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * Every {@link Backend} method of the backend in use (ND4J on the CPU) against
+ * {@link ReferenceBackend}, on random shapes of rank 1 to 3 with sizes 1 to 5 (so size-1 axes,
+ * broadcasting and sizes that are not multiples of a vector length all occur), in float64 and
+ * float32, with contiguous inputs and with permuted (strided) views. Each backend gets the same
+ * values; the outputs must agree to 1e-12 (float64) or 2e-6 (float32) of their largest magnitude.
+ */
+class BackendConformanceTest {
+  static final Backend CPU = Backends.current();
+  static final Backend REF = new ReferenceBackend();
+
+  /** One case: the same inputs on both backends, a call, and the outputs to compare. */
+  interface Case {
+    void run(Rng rng, DType dt, Side cpu, Side ref);
+  }
+
+  /** The tensors of one backend. */
+  static final class Side {
+    final Backend be;
+    Tensor[] outs;
+
+    Side(Backend be) {
+      this.be = be;
+    }
+
+    Tensor of(DType dt, double[] data, int... shape) {
+      return new Tensor(be.fromDoubles(data, dt, shape), shape, dt, null);
+    }
+
+    Tensor empty(DType dt, int... shape) {
+      return new Tensor(be.allocate(dt, shape), shape, dt, null);
+    }
+
+    /** A view of {@code t} (shape s permuted by axes) holding the same values as {@code data}. */
+    Tensor strided(DType dt, double[] data, int[] shape, int[] axes) {
+      int[] inv = new int[axes.length];
+      int[] stored = new int[axes.length];
+      for (int i = 0; i < axes.length; i++) {
+        inv[axes[i]] = i;
+        stored[axes[i]] = shape[i];
+      }
+      // store the permuted-back layout, then view it permuted: the view reads as data
+      double[] back = new double[data.length];
+      for (int i = 0; i < data.length; i++) {
+        int[] idx = ReferenceBackend.unravel(i, shape);
+        int[] sidx = new int[idx.length];
+        for (int d = 0; d < idx.length; d++) {
+          sidx[axes[d]] = idx[d];
+        }
+        int o = 0;
+        for (int d = 0; d < sidx.length; d++) {
+          o = o * stored[d] + sidx[d];
+        }
+        back[o] = data[i];
+      }
+      Tensor base = of(dt, back, stored);
+      return new Tensor(be.permute(base, axes), shape, dt, null);
+    }
+
+    void out(Tensor... t) {
+      outs = t;
+    }
+  }
+
+  static int[] shape(Rng rng, int minRank) {
+    int[] s = new int[minRank + rng.nextInt(4 - minRank)];
+    for (int i = 0; i < s.length; i++) {
+      s[i] = 1 + rng.nextInt(5);
+    }
+    return s;
+  }
+
+  static double[] values(Rng rng, int n, double scale) {
+    double[] d = new double[n];
+    for (int i = 0; i < n; i++) {
+      d[i] = rng.nextGaussian() * scale;
+    }
+    return d;
+  }
+
+  static int[] permutation(Rng rng, int r) {
+    int[] p = new int[r];
+    for (int i = 0; i < r; i++) {
+      p[i] = i;
+    }
+    for (int i = r - 1; i > 0; i--) {
+      int j = rng.nextInt(i + 1);
+      int t = p[i];
+      p[i] = p[j];
+      p[j] = t;
+    }
+    return p;
+  }
+
+  /** An input on both sides: contiguous or, half the time, a permuted view. */
+  static Tensor[] input(Rng rng, DType dt, Side cpu, Side ref, double[] data, int[] shape) {
+    if (shape.length > 1 && rng.nextBoolean()) {
+      int[] axes = permutation(rng, shape.length);
+      return new Tensor[] {cpu.strided(dt, data, shape, axes), ref.strided(dt, data, shape, axes)};
+    }
+    return new Tensor[] {cpu.of(dt, data, shape), ref.of(dt, data, shape)};
+  }
+
+  /** Some axes of s set to 1 and maybe leading axes dropped: broadcastable to s. */
+  static int[] partner(Rng rng, int[] s) {
+    int drop = rng.nextInt(s.length);
+    int[] p = Arrays.copyOfRange(s, drop, s.length);
+    for (int i = 0; i < p.length; i++) {
+      if (rng.nextInt(3) == 0) {
+        p[i] = 1;
+      }
+    }
+    return p;
+  }
+
+  static void both(Side cpu, Side ref, Consumer<Side> f) {
+    f.accept(cpu);
+    f.accept(ref);
+  }
+
+  @TestFactory
+  Iterable<DynamicTest> everyMethodMatchesTheReference() {
+    java.util.Map<String, Case> cases = new java.util.LinkedHashMap<>();
+    cases.put("fromDoubles+toDoubles", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      double[] d = values(rng, ReferenceBackend.numel(s), 3);
+      both(c, r, x -> x.out(x.of(dt, d, s)));
+    });
+    cases.put("assign (broadcast, convert)", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int[] p = partner(rng, s);
+      DType other = rng.nextBoolean() ? DType.FLOAT64 : DType.FLOAT32;
+      double[] d = values(rng, ReferenceBackend.numel(p), 2);
+      Tensor[] src = input(rng, other, c, r, d, p);
+      Tensor co = c.empty(dt, s);
+      Tensor ro = r.empty(dt, s);
+      c.be.assign(src[0], co);
+      r.be.assign(src[1], ro);
+      c.out(co);
+      r.out(ro);
+    });
+    cases.put("fill", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      double v = rng.nextGaussian();
+      both(c, r, x -> {
+        Tensor o = x.empty(dt, s);
+        x.be.fill(o, v);
+        x.out(o);
+      });
+    });
+    for (Backend.BinaryOp op : Backend.BinaryOp.values()) {
+      cases.put("binary " + op, (rng, dt, c, r) -> {
+        int[] s = shape(rng, 1);
+        int[] p = partner(rng, s);
+        boolean swap = rng.nextBoolean();
+        double[] da = values(rng, ReferenceBackend.numel(swap ? p : s), 2);
+        double[] db = values(rng, ReferenceBackend.numel(swap ? s : p), 2);
+        if (op == Backend.BinaryOp.DIV) {
+          for (int i = 0; i < db.length; i++) {
+            db[i] = Math.copySign(0.5 + Math.abs(db[i]), db[i]);
+          }
+        }
+        Tensor[] a = input(rng, dt, c, r, da, swap ? p : s);
+        Tensor[] b = input(rng, dt, c, r, db, swap ? s : p);
+        Tensor co = c.empty(dt, s);
+        Tensor ro = r.empty(dt, s);
+        c.be.binary(op, a[0], b[0], co);
+        r.be.binary(op, a[1], b[1], ro);
+        c.out(co);
+        r.out(ro);
+      });
+    }
+    for (Backend.UnaryOp op : Backend.UnaryOp.values()) {
+      cases.put("unary " + op, (rng, dt, c, r) -> {
+        int[] s = shape(rng, 1);
+        double[] d = values(rng, ReferenceBackend.numel(s), 2);
+        if (op == Backend.UnaryOp.LOG || op == Backend.UnaryOp.SQRT
+            || op == Backend.UnaryOp.RECIPROCAL) {
+          for (int i = 0; i < d.length; i++) {
+            d[i] = 0.25 + Math.abs(d[i]);
+          }
+        }
+        Tensor[] a = input(rng, dt, c, r, d, s);
+        Tensor co = c.empty(dt, s);
+        Tensor ro = r.empty(dt, s);
+        c.be.unary(op, a[0], co);
+        r.be.unary(op, a[1], ro);
+        c.out(co);
+        r.out(ro);
+      });
+    }
+    for (Backend.ScalarOp op : Backend.ScalarOp.values()) {
+      cases.put("scalar " + op, (rng, dt, c, r) -> {
+        int[] s = shape(rng, 1);
+        double[] d = values(rng, ReferenceBackend.numel(s), 2);
+        if (op == Backend.ScalarOp.POW || op == Backend.ScalarOp.RDIV) {
+          for (int i = 0; i < d.length; i++) {
+            d[i] = 0.25 + Math.abs(d[i]);
+          }
+        }
+        double k = op == Backend.ScalarOp.POW ? 0.5 * rng.nextInt(6) - 1 : rng.nextGaussian();
+        Tensor[] a = input(rng, dt, c, r, d, s);
+        Tensor co = c.empty(dt, s);
+        Tensor ro = r.empty(dt, s);
+        c.be.scalar(op, a[0], k, co);
+        r.be.scalar(op, a[1], k, ro);
+        c.out(co);
+        r.out(ro);
+      });
+    }
+    cases.put("axpy", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      double[] dx = values(rng, ReferenceBackend.numel(s), 2);
+      double[] dy = values(rng, ReferenceBackend.numel(s), 2);
+      double alpha = rng.nextGaussian();
+      both(c, r, x -> {
+        Tensor y = x.of(dt, dy, s);
+        x.be.axpy(alpha, x.of(dt, dx, s), y);
+        x.out(y);
+      });
+    });
+    cases.put("matmul", (rng, dt, c, r) -> {
+      boolean batched = rng.nextBoolean();
+      int bt = 1 + rng.nextInt(3);
+      int m = 1 + rng.nextInt(5);
+      int k = 1 + rng.nextInt(5);
+      int n = 1 + rng.nextInt(5);
+      boolean ta = rng.nextBoolean();
+      boolean tb = rng.nextBoolean();
+      int[] as = batched ? new int[] {bt, ta ? k : m, ta ? m : k} : new int[] {ta ? k : m, ta ? m : k};
+      int[] bs = batched ? new int[] {bt, tb ? n : k, tb ? k : n} : new int[] {tb ? n : k, tb ? k : n};
+      int[] os = batched ? new int[] {bt, m, n} : new int[] {m, n};
+      double[] da = values(rng, ReferenceBackend.numel(as), 1);
+      double[] db = values(rng, ReferenceBackend.numel(bs), 1);
+      both(c, r, x -> {
+        Tensor o = x.empty(dt, os);
+        x.be.matmul(x.of(dt, da, as), x.of(dt, db, bs), o, ta, tb);
+        x.out(o);
+      });
+    });
+    for (Backend.ReduceOp op : Backend.ReduceOp.values()) {
+      cases.put("reduce " + op, (rng, dt, c, r) -> {
+        int[] s = shape(rng, 1);
+        java.util.List<Integer> ax = new java.util.ArrayList<>();
+        for (int i = 0; i < s.length; i++) {
+          if (rng.nextBoolean()) {
+            ax.add(i);
+          }
+        }
+        if (ax.isEmpty()) {
+          ax.add(rng.nextInt(s.length));
+        }
+        int[] axes = ax.stream().mapToInt(Integer::intValue).toArray();
+        int[] os = s.clone();
+        for (int a : axes) {
+          os[a] = 1;
+        }
+        double[] d = values(rng, ReferenceBackend.numel(s), 2);
+        Tensor[] a = input(rng, dt, c, r, d, s);
+        Tensor co = c.empty(dt, os);
+        Tensor ro = r.empty(dt, os);
+        c.be.reduce(op, a[0], axes, co);
+        r.be.reduce(op, a[1], axes, ro);
+        c.out(co);
+        r.out(ro);
+      });
+    }
+    cases.put("softmax", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      double[] d = values(rng, ReferenceBackend.numel(s), 4);
+      both(c, r, x -> {
+        Tensor o = x.empty(dt, s);
+        x.be.softmax(x.of(dt, d, s), o);
+        x.out(o);
+      });
+    });
+    cases.put("where", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int n = ReferenceBackend.numel(s);
+      double[] cond = new double[n];
+      for (int i = 0; i < n; i++) {
+        cond[i] = rng.nextBoolean() ? 1 : 0;
+      }
+      double[] da = values(rng, n, 2);
+      double[] db = values(rng, n, 2);
+      both(c, r, x -> {
+        Tensor o = x.empty(dt, s);
+        x.be.where(x.of(dt, cond, s), x.of(dt, da, s), x.of(dt, db, s), o);
+        x.out(o);
+      });
+    });
+    cases.put("concat", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int axis = rng.nextInt(s.length);
+      int parts = 1 + rng.nextInt(3);
+      int[][] shapes = new int[parts][];
+      double[][] data = new double[parts][];
+      int total = 0;
+      for (int p = 0; p < parts; p++) {
+        shapes[p] = s.clone();
+        shapes[p][axis] = 1 + rng.nextInt(3);
+        total += shapes[p][axis];
+        data[p] = values(rng, ReferenceBackend.numel(shapes[p]), 2);
+      }
+      int[] os = s.clone();
+      os[axis] = total;
+      both(c, r, x -> {
+        Tensor[] ts = new Tensor[parts];
+        for (int p = 0; p < parts; p++) {
+          ts[p] = x.of(dt, data[p], shapes[p]);
+        }
+        Tensor o = x.empty(dt, os);
+        x.be.concat(axis, ts, o);
+        x.out(o);
+      });
+    });
+    cases.put("views: reshape, permute, slice, get, set, buffer", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 2);
+      double[] d = values(rng, ReferenceBackend.numel(s), 2);
+      int[] axes = permutation(rng, s.length);
+      int axis = rng.nextInt(s.length);
+      int start = rng.nextInt(s[axis]);
+      int end = start + 1 + rng.nextInt(s[axis] - start);
+      int setAt = rng.nextInt(ReferenceBackend.numel(s));
+      double setTo = rng.nextGaussian();
+      both(c, r, x -> {
+        Tensor t = x.of(dt, d, s);
+        int[] ps = new int[s.length];
+        for (int i = 0; i < s.length; i++) {
+          ps[i] = s[axes[i]];
+        }
+        Tensor p = new Tensor(x.be.permute(t, axes), ps, dt, null);
+        int[] ss = s.clone();
+        ss[axis] = end - start;
+        Tensor sl = new Tensor(x.be.slice(t, axis, start, end), ss, dt, null);
+        Tensor flat = new Tensor(x.be.reshape(t, new int[] {ReferenceBackend.numel(s)}),
+            new int[] {ReferenceBackend.numel(s)}, dt, null);
+        Tensor pc = x.empty(dt, ps);
+        x.be.assign(p, pc);
+        Tensor slc = x.empty(dt, ss);
+        x.be.assign(sl, slc);
+        Tensor g = x.of(dt, new double[] {x.be.get(p, setAt % ReferenceBackend.numel(ps)),
+            x.be.isContiguous(p) ? 1 : 0, x.be.isContiguous(t) ? 1 : 0,
+            x.be.buffer(t).get(setAt)}, 4);
+        Tensor copy = x.of(dt, d, s);
+        x.be.set(copy, setAt, setTo);
+        x.out(pc, slc, flat, g, copy);
+      });
+    });
+
+    DType[] dtypes = {DType.FLOAT64, DType.FLOAT32};
+    return cases.entrySet().stream().map(e -> DynamicTest.dynamicTest(e.getKey(), () ->
+        qt().withFixedSeed(11L).withExamples(60).forAll(longRange(0, 1_000_000))
+            .checkAssert(seed -> {
+              for (DType dt : dtypes) {
+                Side c = new Side(CPU);
+                Side r = new Side(REF);
+                e.getValue().run(new Rng(seed), dt, c, r);
+                compare(e.getKey() + " " + dt + " seed " + seed, dt, c.outs, r.outs);
+              }
+            }))).toList();
+  }
+
+  static void compare(String what, DType dt, Tensor[] cpu, Tensor[] ref) {
+    assertThat(cpu).hasSameSizeAs(ref);
+    for (int i = 0; i < cpu.length; i++) {
+      assertThat(cpu[i].shape()).as(what).containsExactly(ref[i].shape());
+      double[] a = CPU.toDoubles(cpu[i]);
+      double[] b = REF.toDoubles(ref[i]);
+      double scale = 1e-300;
+      for (double x : b) {
+        scale = Math.max(scale, Math.abs(x));
+      }
+      double tol = (dt == DType.FLOAT64 ? 1e-12 : 2e-6) * Math.max(1, scale);
+      for (int k = 0; k < a.length; k++) {
+        if (!(Math.abs(a[k] - b[k]) <= tol) && !(Double.isNaN(a[k]) && Double.isNaN(b[k]))) {
+          throw new AssertionError(what + ", output " + i + " element " + k + ": backend " + a[k]
+              + ", reference " + b[k] + " (shape " + Arrays.toString(cpu[i].shape()) + ")");
+        }
+      }
+    }
+  }
+}

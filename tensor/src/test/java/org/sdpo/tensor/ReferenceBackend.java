@@ -1,0 +1,373 @@
+package org.sdpo.tensor;
+
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
+
+/**
+ * Every {@link Backend} method in plain double loops over strided memory, written from the
+ * interface's contract and nothing else: the oracle every backend is checked against
+ * ({@link BackendConformanceTest}). Values are computed in double precision and stored in the
+ * tensor's dtype (a float32 result is the double result rounded once). Used only in tests; slow
+ * on purpose (one index computation per element).
+ */
+final class ReferenceBackend implements Backend {
+
+  /** Strided memory: a base buffer, the offset of element 0 and a stride per axis. */
+  static final class Ref implements Storage {
+    final Object nio; // FloatBuffer or DoubleBuffer over the whole base array
+    final int offset;
+    final int[] strides;
+
+    Ref(Object nio, int offset, int[] strides) {
+      this.nio = nio;
+      this.offset = offset;
+      this.strides = strides;
+    }
+
+    double at(int physical) {
+      return nio instanceof FloatBuffer f ? f.get(physical) : ((DoubleBuffer) nio).get(physical);
+    }
+
+    void put(int physical, double v) {
+      if (nio instanceof FloatBuffer f) {
+        f.put(physical, (float) v);
+      } else {
+        ((DoubleBuffer) nio).put(physical, v);
+      }
+    }
+  }
+
+  private static Ref ref(Tensor t) {
+    return (Ref) t.storage();
+  }
+
+  static int[] rowMajor(int[] shape) {
+    int[] s = new int[shape.length];
+    int acc = 1;
+    for (int i = shape.length - 1; i >= 0; i--) {
+      s[i] = acc;
+      acc *= shape[i];
+    }
+    return s;
+  }
+
+  static int numel(int[] shape) {
+    int n = 1;
+    for (int d : shape) {
+      n *= d;
+    }
+    return n;
+  }
+
+  /** The multi-index of row-major position {@code flat} in {@code shape}. */
+  static int[] unravel(int flat, int[] shape) {
+    int[] idx = new int[shape.length];
+    for (int i = shape.length - 1; i >= 0; i--) {
+      idx[i] = flat % shape[i];
+      flat /= shape[i];
+    }
+    return idx;
+  }
+
+  private static int physical(Tensor t, int[] idx) {
+    Ref r = ref(t);
+    int p = r.offset;
+    for (int i = 0; i < idx.length; i++) {
+      p += idx[i] * r.strides[i];
+    }
+    return p;
+  }
+
+  static double read(Tensor t, int flat) {
+    return ref(t).at(physical(t, unravel(flat, t.shape())));
+  }
+
+  static void write(Tensor t, int flat, double v) {
+    ref(t).put(physical(t, unravel(flat, t.shape())), v);
+  }
+
+  /** The element of {@code t} that broadcasting maps to {@code outIdx} of a larger shape. */
+  private static double broadcastRead(Tensor t, int[] outIdx) {
+    int[] s = t.shape();
+    int[] idx = new int[s.length];
+    int shift = outIdx.length - s.length;
+    for (int i = 0; i < s.length; i++) {
+      idx[i] = s[i] == 1 ? 0 : outIdx[i + shift];
+    }
+    return ref(t).at(physical(t, idx));
+  }
+
+  @Override
+  public String description() {
+    return "reference (plain double loops)";
+  }
+
+  @Override
+  public Storage allocate(DType dtype, int[] shape) {
+    int n = numel(shape);
+    Object nio = dtype == DType.FLOAT32 ? FloatBuffer.wrap(new float[n])
+        : DoubleBuffer.wrap(new double[n]);
+    return new Ref(nio, 0, rowMajor(shape));
+  }
+
+  @Override
+  public Storage fromDoubles(double[] data, DType dtype, int[] shape) {
+    Ref r = (Ref) allocate(dtype, shape);
+    for (int i = 0; i < data.length; i++) {
+      r.put(i, data[i]);
+    }
+    return r;
+  }
+
+  @Override
+  public Storage fromFloats(float[] data, DType dtype, int[] shape) {
+    Ref r = (Ref) allocate(dtype, shape);
+    for (int i = 0; i < data.length; i++) {
+      r.put(i, data[i]);
+    }
+    return r;
+  }
+
+  @Override
+  public double[] toDoubles(Tensor t) {
+    double[] d = new double[numel(t.shape())];
+    for (int i = 0; i < d.length; i++) {
+      d[i] = read(t, i);
+    }
+    return d;
+  }
+
+  @Override
+  public float[] toFloats(Tensor t) {
+    float[] d = new float[numel(t.shape())];
+    for (int i = 0; i < d.length; i++) {
+      d[i] = (float) read(t, i);
+    }
+    return d;
+  }
+
+  @Override
+  public double get(Tensor t, long flatIndex) {
+    return read(t, (int) flatIndex);
+  }
+
+  @Override
+  public void set(Tensor t, long flatIndex, double value) {
+    write(t, (int) flatIndex, value);
+  }
+
+  @Override
+  public Buf buffer(Tensor t) {
+    Ref r = ref(t);
+    int n = numel(t.shape());
+    return r.nio instanceof FloatBuffer f ? Buf.of(f, r.offset, n)
+        : Buf.of((DoubleBuffer) r.nio, r.offset, n);
+  }
+
+  @Override
+  public boolean isContiguous(Tensor t) {
+    int[] s = t.shape();
+    int[] want = rowMajor(s);
+    for (int i = 0; i < s.length; i++) {
+      if (s[i] > 1 && ref(t).strides[i] != want[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  @Override
+  public Storage reshape(Tensor t, int[] shape) {
+    return new Ref(ref(t).nio, ref(t).offset, rowMajor(shape));
+  }
+
+  @Override
+  public Storage permute(Tensor t, int[] axes) {
+    int[] s = new int[axes.length];
+    for (int i = 0; i < axes.length; i++) {
+      s[i] = ref(t).strides[axes[i]];
+    }
+    return new Ref(ref(t).nio, ref(t).offset, s);
+  }
+
+  @Override
+  public Storage slice(Tensor t, int axis, int start, int end) {
+    Ref r = ref(t);
+    return new Ref(r.nio, r.offset + start * r.strides[axis], r.strides.clone());
+  }
+
+  @Override
+  public void assign(Tensor src, Tensor out) {
+    int n = numel(out.shape());
+    for (int i = 0; i < n; i++) {
+      write(out, i, broadcastRead(src, unravel(i, out.shape())));
+    }
+  }
+
+  @Override
+  public void fill(Tensor out, double value) {
+    int n = numel(out.shape());
+    for (int i = 0; i < n; i++) {
+      write(out, i, value);
+    }
+  }
+
+  @Override
+  public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+    int n = numel(out.shape());
+    for (int i = 0; i < n; i++) {
+      int[] idx = unravel(i, out.shape());
+      double x = broadcastRead(a, idx);
+      double y = broadcastRead(b, idx);
+      write(out, i, switch (op) {
+        case ADD -> x + y;
+        case SUB -> x - y;
+        case MUL -> x * y;
+        case DIV -> x / y;
+        case GREATER -> x > y ? 1 : 0;
+        case MAX -> Math.max(x, y);
+      });
+    }
+  }
+
+  @Override
+  public void unary(UnaryOp op, Tensor a, Tensor out) {
+    int n = numel(out.shape());
+    for (int i = 0; i < n; i++) {
+      double x = read(a, i);
+      write(out, i, switch (op) {
+        case NEG -> -x;
+        case EXP -> Math.exp(x);
+        case LOG -> Math.log(x);
+        case TANH -> Math.tanh(x);
+        case SIGMOID -> 1 / (1 + Math.exp(-x));
+        case SQRT -> Math.sqrt(x);
+        case ABS -> Math.abs(x);
+        case RELU -> Math.max(x, 0);
+        case SQUARE -> x * x;
+        case RECIPROCAL -> 1 / x;
+        case STEP -> x > 0 ? 1 : 0;
+      });
+    }
+  }
+
+  @Override
+  public void scalar(ScalarOp op, Tensor a, double s, Tensor out) {
+    int n = numel(out.shape());
+    for (int i = 0; i < n; i++) {
+      double x = read(a, i);
+      write(out, i, switch (op) {
+        case ADD -> x + s;
+        case MUL -> x * s;
+        case POW -> Math.pow(x, s);
+        case RSUB -> s - x;
+        case RDIV -> s / x;
+      });
+    }
+  }
+
+  @Override
+  public void axpy(double alpha, Tensor x, Tensor y) {
+    int n = numel(y.shape());
+    for (int i = 0; i < n; i++) {
+      write(y, i, read(y, i) + alpha * read(x, i));
+    }
+  }
+
+  @Override
+  public void matmul(Tensor a, Tensor b, Tensor out, boolean transposeA, boolean transposeB) {
+    int[] as = a.shape();
+    int[] bs = b.shape();
+    int r = as.length;
+    int batch = r == 3 ? as[0] : 1;
+    int m = transposeA ? as[r - 1] : as[r - 2];
+    int k = transposeA ? as[r - 2] : as[r - 1];
+    int n = transposeB ? bs[r - 2] : bs[r - 1];
+    for (int z = 0; z < batch; z++) {
+      for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+          double acc = 0;
+          for (int q = 0; q < k; q++) {
+            acc += at(a, z, transposeA ? q : i, transposeA ? i : q)
+                * at(b, z, transposeB ? j : q, transposeB ? q : j);
+          }
+          write(out, (z * m + i) * n + j, acc);
+        }
+      }
+    }
+  }
+
+  private static double at(Tensor t, int batch, int row, int col) {
+    return ref(t).at(physical(t, t.shape().length == 3 ? new int[] {batch, row, col}
+        : new int[] {row, col}));
+  }
+
+  @Override
+  public void reduce(ReduceOp op, Tensor a, int[] axes, Tensor out) {
+    int[] s = a.shape();
+    int outN = numel(out.shape());
+    double[] acc = new double[outN];
+    java.util.Arrays.fill(acc, op == ReduceOp.MAX ? Double.NEGATIVE_INFINITY : 0);
+    int count = 1;
+    for (int ax : axes) {
+      count *= s[ax];
+    }
+    for (int i = 0; i < numel(s); i++) {
+      int[] idx = unravel(i, s);
+      for (int ax : axes) {
+        idx[ax] = 0;
+      }
+      int o = 0;
+      for (int d = 0; d < idx.length; d++) { // row-major position in the keep-dims shape
+        o = o * out.shape()[d] + idx[d];
+      }
+      double x = read(a, i);
+      acc[o] = op == ReduceOp.MAX ? Math.max(acc[o], x) : acc[o] + x;
+    }
+    for (int o = 0; o < outN; o++) {
+      write(out, o, op == ReduceOp.MEAN ? acc[o] / count : acc[o]);
+    }
+  }
+
+  @Override
+  public void softmax(Tensor a, Tensor out) {
+    int[] s = a.shape();
+    int c = s[s.length - 1];
+    int rows = numel(s) / c;
+    for (int r = 0; r < rows; r++) {
+      double max = Double.NEGATIVE_INFINITY;
+      for (int j = 0; j < c; j++) {
+        max = Math.max(max, read(a, r * c + j));
+      }
+      double sum = 0;
+      for (int j = 0; j < c; j++) {
+        sum += Math.exp(read(a, r * c + j) - max);
+      }
+      for (int j = 0; j < c; j++) {
+        write(out, r * c + j, Math.exp(read(a, r * c + j) - max) / sum);
+      }
+    }
+  }
+
+  @Override
+  public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
+    int n = numel(out.shape());
+    for (int i = 0; i < n; i++) {
+      write(out, i, read(cond, i) != 0 ? read(a, i) : read(b, i));
+    }
+  }
+
+  @Override
+  public void concat(int axis, Tensor[] parts, Tensor out) {
+    int n = numel(out.shape());
+    for (int i = 0; i < n; i++) {
+      int[] idx = unravel(i, out.shape());
+      int p = 0;
+      while (idx[axis] >= parts[p].shape()[axis]) {
+        idx[axis] -= parts[p].shape()[axis];
+        p++;
+      }
+      write(out, i, ref(parts[p]).at(physical(parts[p], idx)));
+    }
+  }
+}
