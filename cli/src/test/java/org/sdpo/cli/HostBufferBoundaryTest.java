@@ -21,12 +21,7 @@ import org.junit.jupiter.api.Test;
 class HostBufferBoundaryTest {
   static final Set<String> NOT_YET_BEHIND_THE_BACKEND = Set.of(
       "autograd/src/main/java/org/sdpo/autograd/fused/Attention.java",
-      "autograd/src/main/java/org/sdpo/autograd/fused/Gelu.java",
-      "autograd/src/main/java/org/sdpo/autograd/fused/LayerNorm.java",
       "autograd/src/main/java/org/sdpo/autograd/fused/LogSoftmax.java",
-      "autograd/src/main/java/org/sdpo/autograd/fused/RmsNorm.java",
-      "autograd/src/main/java/org/sdpo/autograd/fused/Rope.java",
-      "autograd/src/main/java/org/sdpo/autograd/fused/Silu.java",
       "autograd/src/main/java/org/sdpo/autograd/fused/Softmax.java",
       "autograd/src/main/java/org/sdpo/autograd/fused/SoftmaxCrossEntropy.java",
       "autograd/src/main/java/org/sdpo/autograd/ops/Dropout.java",

@@ -131,4 +131,59 @@ public interface Backend {
 
   /** Concatenates {@code parts} along {@code axis} into out. */
   void concat(int axis, Tensor[] parts, Tensor out);
+
+  // ---------------------------------------------------------------- fused kernels
+  // Each computes what its name says, on contiguous tensors; saved statistics are float64.
+  // Legend: N any number of elements, R rows, C the last axis, B batch, H heads, T time, D head
+  // size. The autograd ops keep the math readable (forward and backward side by side) and call
+  // these through {@link Fused}.
+
+  /**
+   * GELU, tanh form: x, y, t (N); t = tanh(sqrt(2/pi) (x + 0.044715 x^3)) (saved for the
+   * backward), y = 0.5 x (1 + t).
+   */
+  void gelu(Tensor x, Tensor y, Tensor t);
+
+  /** dx = g (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)); all (N). */
+  void geluBackward(Tensor x, Tensor t, Tensor g, Tensor dx);
+
+  /** SiLU: x, y, s (N); s = sigmoid(x) (saved), y = x s. */
+  void silu(Tensor x, Tensor y, Tensor s);
+
+  /** dx = g s (1 + x (1 - s)); all (N). */
+  void siluBackward(Tensor x, Tensor s, Tensor g, Tensor dx);
+
+  /**
+   * RMS norm over the last axis: x, y (R, C), gamma (C), rstd (R) float64;
+   * rstd = 1 / sqrt(mean_c(x^2) + eps), y = x rstd gamma.
+   */
+  void rmsNorm(Tensor x, Tensor gamma, double eps, Tensor y, Tensor rstd);
+
+  /**
+   * x, g, dx (R, C), gamma, dgamma (C), rstd (R): with xhat = x rstd,
+   * dx = rstd (g gamma - xhat mean_c(g gamma xhat)), dgamma = sum_r g xhat.
+   */
+  void rmsNormBackward(Tensor x, Tensor gamma, Tensor rstd, Tensor g, Tensor dx, Tensor dgamma);
+
+  /**
+   * Layer norm over the last axis: x, y (R, C), gamma, beta (C), mean, rstd (R) float64;
+   * y = (x - mean) rstd gamma + beta, rstd = 1 / sqrt(var + eps) (biased variance).
+   */
+  void layerNorm(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor mean,
+      Tensor rstd);
+
+  /**
+   * x, g, dx (R, C), gamma, dgamma, dbeta (C), mean, rstd (R): with xhat = (x - mean) rstd and
+   * dxhat = g gamma, dx = rstd (dxhat - mean_c(dxhat) - xhat mean_c(dxhat xhat)),
+   * dgamma = sum_r g xhat, dbeta = sum_r g.
+   */
+  void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor g, Tensor dx,
+      Tensor dgamma, Tensor dbeta);
+
+  /**
+   * Rotary embedding, rotate-half layout: x, y (B, H, T, D), cos, sin (B, T, D/2);
+   * y1 = x1 cos - x2 sin', y2 = x2 cos + x1 sin' with sin' = sign sin (sign 1 rotates, -1 undoes
+   * the rotation: the backward).
+   */
+  void rope(Tensor x, Tensor cos, Tensor sin, int sign, Tensor y);
 }

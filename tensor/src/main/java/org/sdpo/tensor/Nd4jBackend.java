@@ -489,4 +489,60 @@ public final class Nd4jBackend implements Backend {
       at += len;
     }
   }
+
+  // ---------------------------------------------------------------- fused kernels
+
+  @Override
+  public void gelu(Tensor x, Tensor y, Tensor t) {
+    FusedKernels.geluInner(buffer(x), buffer(t));
+    unary(UnaryOp.TANH, t, t); // the same tanh as Tensor.tanh (ND4J's for large tensors)
+    FusedKernels.geluOuter(buffer(x), buffer(t), buffer(y));
+  }
+
+  @Override
+  public void geluBackward(Tensor x, Tensor t, Tensor g, Tensor dx) {
+    FusedKernels.geluBackward(buffer(x), buffer(t), buffer(g), buffer(dx));
+  }
+
+  @Override
+  public void silu(Tensor x, Tensor y, Tensor s) {
+    FusedKernels.silu(buffer(x), buffer(y), buffer(s));
+  }
+
+  @Override
+  public void siluBackward(Tensor x, Tensor s, Tensor g, Tensor dx) {
+    FusedKernels.siluBackward(buffer(x), buffer(s), buffer(g), buffer(dx));
+  }
+
+  @Override
+  public void rmsNorm(Tensor x, Tensor gamma, double eps, Tensor y, Tensor rstd) {
+    FusedKernels.rmsNorm(buffer(x), buffer(gamma), eps, x.dim(-1), buffer(y), buffer(rstd));
+  }
+
+  @Override
+  public void rmsNormBackward(Tensor x, Tensor gamma, Tensor rstd, Tensor g, Tensor dx,
+      Tensor dgamma) {
+    FusedKernels.rmsNormBackward(buffer(x), buffer(gamma), buffer(rstd), buffer(g), x.dim(-1),
+        buffer(dx), buffer(dgamma));
+  }
+
+  @Override
+  public void layerNorm(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor mean,
+      Tensor rstd) {
+    FusedKernels.layerNorm(buffer(x), buffer(gamma), buffer(beta), eps, x.dim(-1), buffer(y),
+        buffer(mean), buffer(rstd));
+  }
+
+  @Override
+  public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor g,
+      Tensor dx, Tensor dgamma, Tensor dbeta) {
+    FusedKernels.layerNormBackward(buffer(x), buffer(gamma), buffer(mean), buffer(rstd),
+        buffer(g), x.dim(-1), buffer(dx), buffer(dgamma), buffer(dbeta));
+  }
+
+  @Override
+  public void rope(Tensor x, Tensor cos, Tensor sin, int sign, Tensor y) {
+    FusedKernels.rope(buffer(x), buffer(cos), buffer(sin), sign, x.dim(0), x.dim(1), x.dim(2),
+        x.dim(3), buffer(y));
+  }
 }

@@ -359,6 +359,92 @@ class BackendConformanceTest {
       });
     });
 
+    cases.put("gelu and its backward", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int n = ReferenceBackend.numel(s);
+      double[] dx = values(rng, n, 3);
+      double[] dg = values(rng, n, 1);
+      both(c, r, x -> {
+        Tensor in = x.of(dt, dx, s);
+        Tensor y = x.empty(dt, s);
+        Tensor t = x.empty(dt, s);
+        x.be.gelu(in, y, t);
+        Tensor d = x.empty(dt, s);
+        x.be.geluBackward(in, t, x.of(dt, dg, s), d);
+        x.out(y, t, d);
+      });
+    });
+    cases.put("silu and its backward", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int n = ReferenceBackend.numel(s);
+      double[] dx = values(rng, n, 3);
+      double[] dg = values(rng, n, 1);
+      both(c, r, x -> {
+        Tensor in = x.of(dt, dx, s);
+        Tensor y = x.empty(dt, s);
+        Tensor sig = x.empty(dt, s);
+        x.be.silu(in, y, sig);
+        Tensor d = x.empty(dt, s);
+        x.be.siluBackward(in, sig, x.of(dt, dg, s), d);
+        x.out(y, sig, d);
+      });
+    });
+    cases.put("rmsNorm and its backward", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int C = s[s.length - 1];
+      int rows = ReferenceBackend.numel(s) / C;
+      double[] dx = values(rng, ReferenceBackend.numel(s), 2);
+      double[] dgam = values(rng, C, 1);
+      double[] dg = values(rng, ReferenceBackend.numel(s), 1);
+      both(c, r, x -> {
+        Tensor in = x.of(dt, dx, s);
+        Tensor gam = x.of(dt, dgam, C);
+        Tensor y = x.empty(dt, s);
+        Tensor rstd = x.empty(DType.FLOAT64, rows);
+        x.be.rmsNorm(in, gam, 1e-5, y, rstd);
+        Tensor d = x.empty(dt, s);
+        Tensor dgamma = x.empty(dt, C);
+        x.be.rmsNormBackward(in, gam, rstd, x.of(dt, dg, s), d, dgamma);
+        x.out(y, rstd, d, dgamma);
+      });
+    });
+    cases.put("layerNorm and its backward", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int C = s[s.length - 1];
+      int rows = ReferenceBackend.numel(s) / C;
+      double[] dx = values(rng, ReferenceBackend.numel(s), 2);
+      double[] dgam = values(rng, C, 1);
+      double[] dbet = values(rng, C, 1);
+      double[] dg = values(rng, ReferenceBackend.numel(s), 1);
+      both(c, r, x -> {
+        Tensor in = x.of(dt, dx, s);
+        Tensor gam = x.of(dt, dgam, C);
+        Tensor y = x.empty(dt, s);
+        Tensor mean = x.empty(DType.FLOAT64, rows);
+        Tensor rstd = x.empty(DType.FLOAT64, rows);
+        x.be.layerNorm(in, gam, x.of(dt, dbet, C), 1e-5, y, mean, rstd);
+        Tensor d = x.empty(dt, s);
+        Tensor dgamma = x.empty(dt, C);
+        Tensor dbeta = x.empty(dt, C);
+        x.be.layerNormBackward(in, gam, mean, rstd, x.of(dt, dg, s), d, dgamma, dbeta);
+        x.out(y, mean, rstd, d, dgamma, dbeta);
+      });
+    });
+    cases.put("rope, both directions", (rng, dt, c, r) -> {
+      int[] s = {1 + rng.nextInt(2), 1 + rng.nextInt(3), 1 + rng.nextInt(4), 2 * (1 + rng.nextInt(3))};
+      int[] cs = {s[0], s[2], s[3] / 2};
+      double[] dx = values(rng, ReferenceBackend.numel(s), 2);
+      double[] ang = values(rng, ReferenceBackend.numel(cs), 3);
+      double[] dcos = java.util.Arrays.stream(ang).map(Math::cos).toArray();
+      double[] dsin = java.util.Arrays.stream(ang).map(Math::sin).toArray();
+      int sign = rng.nextBoolean() ? 1 : -1;
+      both(c, r, x -> {
+        Tensor y = x.empty(dt, s);
+        x.be.rope(x.of(dt, dx, s), x.of(dt, dcos, cs), x.of(dt, dsin, cs), sign, y);
+        x.out(y);
+      });
+    });
+
     DType[] dtypes = {DType.FLOAT64, DType.FLOAT32};
     return cases.entrySet().stream().map(e -> DynamicTest.dynamicTest(e.getKey(), () ->
         qt().withFixedSeed(11L).withExamples(60).forAll(longRange(0, 1_000_000))

@@ -370,4 +370,152 @@ final class ReferenceBackend implements Backend {
       write(out, i, ref(parts[p]).at(physical(parts[p], idx)));
     }
   }
+
+  // ---------------------------------------------------------------- fused kernels
+
+  @Override
+  public void gelu(Tensor x, Tensor y, Tensor t) {
+    for (int i = 0; i < numel(x.shape()); i++) {
+      double v = read(x, i);
+      double th = Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v));
+      write(t, i, th);
+      write(y, i, 0.5 * v * (1 + th));
+    }
+  }
+
+  @Override
+  public void geluBackward(Tensor x, Tensor t, Tensor g, Tensor dx) {
+    for (int i = 0; i < numel(x.shape()); i++) {
+      double v = read(x, i);
+      double th = read(t, i);
+      write(dx, i, read(g, i) * (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * Math.sqrt(2 / Math.PI)
+          * (1 + 3 * 0.044715 * v * v)));
+    }
+  }
+
+  @Override
+  public void silu(Tensor x, Tensor y, Tensor s) {
+    for (int i = 0; i < numel(x.shape()); i++) {
+      double v = read(x, i);
+      double sig = 1 / (1 + Math.exp(-v));
+      write(s, i, sig);
+      write(y, i, v * sig);
+    }
+  }
+
+  @Override
+  public void siluBackward(Tensor x, Tensor s, Tensor g, Tensor dx) {
+    for (int i = 0; i < numel(x.shape()); i++) {
+      double sig = read(s, i);
+      write(dx, i, read(g, i) * (sig + read(x, i) * sig * (1 - sig)));
+    }
+  }
+
+  @Override
+  public void rmsNorm(Tensor x, Tensor gamma, double eps, Tensor y, Tensor rstd) {
+    int C = x.shape()[x.shape().length - 1];
+    for (int r = 0; r < numel(x.shape()) / C; r++) {
+      double ms = 0;
+      for (int c = 0; c < C; c++) {
+        ms += read(x, r * C + c) * read(x, r * C + c) / C;
+      }
+      double inv = 1 / Math.sqrt(ms + eps);
+      write(rstd, r, inv);
+      for (int c = 0; c < C; c++) {
+        write(y, r * C + c, read(x, r * C + c) * inv * read(gamma, c));
+      }
+    }
+  }
+
+  @Override
+  public void rmsNormBackward(Tensor x, Tensor gamma, Tensor rstd, Tensor g, Tensor dx,
+      Tensor dgamma) {
+    int C = x.shape()[x.shape().length - 1];
+    int rows = numel(x.shape()) / C;
+    double[] dg = new double[C];
+    for (int r = 0; r < rows; r++) {
+      double inv = read(rstd, r);
+      double dot = 0;
+      for (int c = 0; c < C; c++) {
+        dot += read(g, r * C + c) * read(gamma, c) * read(x, r * C + c) * inv / C;
+      }
+      for (int c = 0; c < C; c++) {
+        double xhat = read(x, r * C + c) * inv;
+        write(dx, r * C + c, inv * (read(g, r * C + c) * read(gamma, c) - xhat * dot));
+        dg[c] += read(g, r * C + c) * xhat;
+      }
+    }
+    for (int c = 0; c < C; c++) {
+      write(dgamma, c, dg[c]);
+    }
+  }
+
+  @Override
+  public void layerNorm(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor mean,
+      Tensor rstd) {
+    int C = x.shape()[x.shape().length - 1];
+    for (int r = 0; r < numel(x.shape()) / C; r++) {
+      double m = 0;
+      for (int c = 0; c < C; c++) {
+        m += read(x, r * C + c) / C;
+      }
+      double var = 0;
+      for (int c = 0; c < C; c++) {
+        var += (read(x, r * C + c) - m) * (read(x, r * C + c) - m) / C;
+      }
+      double inv = 1 / Math.sqrt(var + eps);
+      write(mean, r, m);
+      write(rstd, r, inv);
+      for (int c = 0; c < C; c++) {
+        write(y, r * C + c, (read(x, r * C + c) - m) * inv * read(gamma, c) + read(beta, c));
+      }
+    }
+  }
+
+  @Override
+  public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor g,
+      Tensor dx, Tensor dgamma, Tensor dbeta) {
+    int C = x.shape()[x.shape().length - 1];
+    double[] dg = new double[C];
+    double[] db = new double[C];
+    for (int r = 0; r < numel(x.shape()) / C; r++) {
+      double m = read(mean, r);
+      double inv = read(rstd, r);
+      double meanD = 0;
+      double meanDX = 0;
+      for (int c = 0; c < C; c++) {
+        double xhat = (read(x, r * C + c) - m) * inv;
+        double dxhat = read(g, r * C + c) * read(gamma, c);
+        meanD += dxhat / C;
+        meanDX += dxhat * xhat / C;
+      }
+      for (int c = 0; c < C; c++) {
+        double xhat = (read(x, r * C + c) - m) * inv;
+        write(dx, r * C + c, inv * (read(g, r * C + c) * read(gamma, c) - meanD - xhat * meanDX));
+        dg[c] += read(g, r * C + c) * xhat;
+        db[c] += read(g, r * C + c);
+      }
+    }
+    for (int c = 0; c < C; c++) {
+      write(dgamma, c, dg[c]);
+      write(dbeta, c, db[c]);
+    }
+  }
+
+  @Override
+  public void rope(Tensor x, Tensor cos, Tensor sin, int sign, Tensor y) {
+    int[] s = x.shape();
+    int half = s[3] / 2;
+    for (int i = 0; i < numel(s); i++) {
+      int[] idx = unravel(i, s); // b, h, t, d
+      int j = idx[3] % half;
+      int a = (idx[0] * s[2] + idx[2]) * half + j;
+      double c = read(cos, a);
+      double sn = sign * read(sin, a);
+      int o = i - idx[3];
+      double x1 = read(x, o + j);
+      double x2 = read(x, o + half + j);
+      write(y, i, idx[3] < half ? x1 * c - x2 * sn : x2 * c + x1 * sn);
+    }
+  }
 }

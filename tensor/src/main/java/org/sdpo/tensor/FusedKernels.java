@@ -1,0 +1,218 @@
+package org.sdpo.tensor;
+
+/**
+ * The CPU loops of the fused kernels ({@link Backend}'s gelu, silu, rmsNorm, layerNorm, rope and
+ * their backward passes) over contiguous row-major buffers, split across threads by
+ * {@link Parallel} so that each element (or each column sum) is computed in the same order
+ * whatever the split: results do not depend on the thread count.
+ */
+final class FusedKernels {
+  private FusedKernels() {}
+
+  static final double SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+  static final double GELU_A = 0.044715;
+
+  /** u = sqrt(2/pi) (x + 0.044715 x^3), into {@code u} (the tanh is applied by the caller). */
+  static void geluInner(Buf x, Buf u) {
+    Parallel.forRange(u.size(), 1, (s, e) -> {
+      for (int i = s; i < e; i++) {
+        double v = x.get(i);
+        u.set(i, SQRT_2_OVER_PI * (v + GELU_A * v * v * v));
+      }
+    });
+  }
+
+  /** y = 0.5 x (1 + t). */
+  static void geluOuter(Buf x, Buf t, Buf y) {
+    Parallel.forRange(y.size(), 1, (s, e) -> {
+      for (int i = s; i < e; i++) {
+        y.set(i, 0.5 * x.get(i) * (1 + t.get(i)));
+      }
+    });
+  }
+
+  /** dx = g (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)). */
+  static void geluBackward(Buf x, Buf t, Buf g, Buf dx) {
+    Parallel.forRange(dx.size(), 2, (s, e) -> {
+      for (int i = s; i < e; i++) {
+        double v = x.get(i);
+        double th = t.get(i);
+        double dudx = SQRT_2_OVER_PI * (1 + 3 * GELU_A * v * v);
+        dx.set(i, g.get(i) * (0.5 * (1 + th) + 0.5 * v * (1 - th * th) * dudx));
+      }
+    });
+  }
+
+  /** s = sigmoid(x), y = x s. */
+  static void silu(Buf x, Buf y, Buf sig) {
+    Parallel.forRange(y.size(), 1, (b, e) -> {
+      for (int i = b; i < e; i++) {
+        double v = x.get(i);
+        double s = 1.0 / (1.0 + Math.exp(-v));
+        sig.set(i, s);
+        y.set(i, v * s);
+      }
+    });
+  }
+
+  /** dx = g s (1 + x (1 - s)). */
+  static void siluBackward(Buf x, Buf sig, Buf g, Buf dx) {
+    Parallel.forRange(dx.size(), 2, (b, e) -> {
+      for (int i = b; i < e; i++) {
+        double s = sig.get(i);
+        dx.set(i, g.get(i) * s * (1 + x.get(i) * (1 - s)));
+      }
+    });
+  }
+
+  /** y = x rstd gamma per row of C, rstd = 1 / sqrt(mean(x^2) + eps) (saved). */
+  static void rmsNorm(Buf x, Buf gamma, double eps, int C, Buf y, Buf rstd) {
+    int rows = x.size() / C;
+    Parallel.forRange(rows, 3 * C, (s0, e0) -> {
+      for (int r = s0; r < e0; r++) {
+        int o = r * C;
+        double ms = 0;
+        for (int c = 0; c < C; c++) {
+          double v = x.get(o + c);
+          ms += v * v;
+        }
+        double s = 1.0 / Math.sqrt(ms / C + eps);
+        for (int c = 0; c < C; c++) {
+          y.set(o + c, x.get(o + c) * s * gamma.get(c));
+        }
+        rstd.set(r, s);
+      }
+    });
+  }
+
+  /**
+   * dx = rstd (g gamma - xhat mean_c(g gamma xhat)) per row, xhat = x rstd; dgamma = sum over
+   * rows of g xhat (each column summed over the rows in order).
+   */
+  static void rmsNormBackward(Buf x, Buf gamma, Buf rstd, Buf g, int C, Buf dx, Buf dgamma) {
+    int rows = x.size() / C;
+    Parallel.forRange(rows, 4 * C, (s0, e0) -> {
+      for (int r = s0; r < e0; r++) {
+        int o = r * C;
+        double s = rstd.get(r);
+        double meanDX = 0;
+        for (int c = 0; c < C; c++) {
+          meanDX += g.get(o + c) * gamma.get(c) * x.get(o + c) * s;
+        }
+        meanDX /= C;
+        for (int c = 0; c < C; c++) {
+          double xhat = x.get(o + c) * s;
+          dx.set(o + c, s * (g.get(o + c) * gamma.get(c) - xhat * meanDX));
+        }
+      }
+    });
+    Parallel.forRange(C, 2 * rows, (c0, c1) -> {
+      double[] dg = new double[c1 - c0];
+      for (int r = 0; r < rows; r++) {
+        int o = r * C;
+        for (int c = c0; c < c1; c++) {
+          dg[c - c0] += g.get(o + c) * x.get(o + c) * rstd.get(r);
+        }
+      }
+      for (int c = c0; c < c1; c++) {
+        dgamma.set(c, dg[c - c0]);
+      }
+    });
+  }
+
+  /** y = (x - mean) rstd gamma + beta per row of C (biased variance); mean and rstd saved. */
+  static void layerNorm(Buf x, Buf gamma, Buf beta, double eps, int C, Buf y, Buf mean, Buf rstd) {
+    int rows = x.size() / C;
+    Parallel.forRange(rows, 4 * C, (s0, e0) -> {
+      for (int r = s0; r < e0; r++) {
+        int o = r * C;
+        double m = 0;
+        for (int c = 0; c < C; c++) {
+          m += x.get(o + c);
+        }
+        m /= C;
+        double v = 0;
+        for (int c = 0; c < C; c++) {
+          double d = x.get(o + c) - m;
+          v += d * d;
+        }
+        double s = 1.0 / Math.sqrt(v / C + eps);
+        for (int c = 0; c < C; c++) {
+          y.set(o + c, (x.get(o + c) - m) * s * gamma.get(c) + beta.get(c));
+        }
+        mean.set(r, m);
+        rstd.set(r, s);
+      }
+    });
+  }
+
+  /**
+   * With xhat = (x - mean) rstd and dxhat = g gamma: dx = rstd (dxhat - mean_c(dxhat) - xhat
+   * mean_c(dxhat xhat)); dgamma = sum over rows of g xhat; dbeta = sum over rows of g.
+   */
+  static void layerNormBackward(Buf x, Buf gamma, Buf mean, Buf rstd, Buf g, int C, Buf dx,
+      Buf dgamma, Buf dbeta) {
+    int rows = x.size() / C;
+    Parallel.forRange(rows, 4 * C, (s0, e0) -> {
+      for (int r = s0; r < e0; r++) {
+        int o = r * C;
+        double m = mean.get(r);
+        double s = rstd.get(r);
+        double meanD = 0;
+        double meanDX = 0;
+        for (int c = 0; c < C; c++) {
+          double xhat = (x.get(o + c) - m) * s;
+          double dxhat = g.get(o + c) * gamma.get(c);
+          meanD += dxhat;
+          meanDX += dxhat * xhat;
+        }
+        meanD /= C;
+        meanDX /= C;
+        for (int c = 0; c < C; c++) {
+          double xhat = (x.get(o + c) - m) * s;
+          dx.set(o + c, s * (g.get(o + c) * gamma.get(c) - meanD - xhat * meanDX));
+        }
+      }
+    });
+    Parallel.forRange(C, 2 * rows, (c0, c1) -> {
+      double[] dg = new double[c1 - c0];
+      double[] db = new double[c1 - c0];
+      for (int r = 0; r < rows; r++) {
+        int o = r * C;
+        for (int c = c0; c < c1; c++) {
+          double dy = g.get(o + c);
+          db[c - c0] += dy;
+          dg[c - c0] += dy * (x.get(o + c) - mean.get(r)) * rstd.get(r);
+        }
+      }
+      for (int c = c0; c < c1; c++) {
+        dgamma.set(c, dg[c - c0]);
+        dbeta.set(c, db[c - c0]);
+      }
+    });
+  }
+
+  /**
+   * Rotates every pair (x1[j], x2[j]) of the halves of each head vector by +angle ({@code sign}
+   * 1) or -angle (-1): x, y (B, H, T, D); cos, sin (B, T, D/2).
+   */
+  static void rope(Buf x, Buf cos, Buf sin, int sign, int B, int H, int T, int D, Buf y) {
+    int half = D / 2;
+    Parallel.forRange(B * H * T, 3 * D, (r0, r1) -> {
+      for (int r = r0; r < r1; r++) {
+        int b = r / (H * T);
+        int t = r % T;
+        int o = r * D;
+        int a = (b * T + t) * half; // this token's row of cos and sin
+        for (int j = 0; j < half; j++) {
+          double c = cos.get(a + j);
+          double sn = sign * sin.get(a + j);
+          double x1 = x.get(o + j);
+          double x2 = x.get(o + half + j);
+          y.set(o + j, x1 * c - x2 * sn);
+          y.set(o + half + j, x2 * c + x1 * sn);
+        }
+      }
+    });
+  }
+}
