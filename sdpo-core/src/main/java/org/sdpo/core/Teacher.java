@@ -3,7 +3,7 @@ package org.sdpo.core;
 import java.util.Map;
 import org.sdpo.autograd.Grad;
 import org.sdpo.autograd.Variable;
-import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.transformer.CausalLm;
 import org.slf4j.Logger;
@@ -106,11 +106,8 @@ public final class Teacher {
     }
     Map<String, Variable> s = student.namedParameters();
     for (Map.Entry<String, Variable> e : copy.namedParameters().entrySet()) {
-      Buf t = e.getValue().value().buffer();
-      Buf st = s.get(e.getKey()).value().buffer();
-      for (int i = 0, n = t.size(); i < n; i++) {
-        t.set(i, (1 - rate) * t.get(i) + rate * st.get(i));
-      }
+      // theta_T = (1 - tau) theta_T + tau theta_S
+      Fused.ema(e.getValue().value(), s.get(e.getKey()).value(), rate);
     }
   }
 }

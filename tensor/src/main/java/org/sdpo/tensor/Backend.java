@@ -186,4 +186,62 @@ public interface Backend {
    * the rotation: the backward).
    */
   void rope(Tensor x, Tensor cos, Tensor sin, int sign, Tensor y);
+
+  /**
+   * The softmax Jacobian-vector product over the last axis: y, g, dx (R, K) with y = softmax;
+   * dx = scale y (g - rowsum(g y)).
+   */
+  void softmaxBackward(Tensor y, Tensor g, double scale, Tensor dx);
+
+  /** p, g, dx (R, K) with p = softmax = exp(log-softmax): dx = g - p rowsum(g); dx may be p. */
+  void logSoftmaxBackward(Tensor p, Tensor g, Tensor dx);
+
+  /**
+   * logp (R, V), targets (R) in [0, V) or {@code ignoreIndex}: -(sum of logp[r, targets[r]] over
+   * rows not ignored), summed in row order.
+   */
+  double negativeLogLikelihood(Tensor logp, int[] targets, int ignoreIndex);
+
+  /**
+   * p, dx (R, V) with p = softmax: dx = scale (p - onehot(targets)) on rows not ignored, 0 on
+   * ignored ones; dx may be p.
+   */
+  void crossEntropyBackward(Tensor p, int[] targets, int ignoreIndex, double scale, Tensor dx);
+
+  /** y = log(1 - e^x) for x &lt; 0; x, y (N). */
+  void log1mexp(Tensor x, Tensor y);
+
+  /** dx = -g / expm1(-x); all (N). */
+  void log1mexpBackward(Tensor x, Tensor g, Tensor dx);
+
+  /** g (N), dx (N, K): dx = 0 except dx[n, idx[n]] = g[n] (the gradient of a gather). */
+  void pickBackward(Tensor g, int[] idx, Tensor dx);
+
+  /**
+   * mask (N): 0 with probability p, else 1 / (1 - p), drawing one {@code rng.nextDouble()} per
+   * element in row-major order (so a seed gives the same mask on every backend).
+   */
+  void dropoutMask(Tensor mask, double p, Rng rng);
+
+  /**
+   * The attention masks: keyMask (B, Tk) of 1 (real) and 0 (padding), or null for all real;
+   * bias (B, 1, Tq, Tk) = 0 where query i may attend to key j (a real key, and j &lt;=
+   * queryOffset + i when causal), {@code masked} elsewhere; rowVisible (B, 1, Tq, 1) = 1 for a
+   * query that may attend to some key, else 0. Returns whether some query attends to none.
+   */
+  boolean attentionMask(Tensor keyMask, boolean causal, int queryOffset, double masked,
+      Tensor bias, Tensor rowVisible);
+
+  /**
+   * One AdamW step in place on p, m, v (same shapes as g): m = beta1 m + (1 - beta1) g,
+   * v = beta2 v + (1 - beta2) g^2, p = p - lr (m / bc1) / (sqrt(v / bc2) + eps) - lr wd p.
+   */
+  void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1, double beta2,
+      double eps, double weightDecay, double bc1, double bc2);
+
+  /** acc + the squares of x's elements, added in row-major order. */
+  double sumOfSquares(Tensor x, double acc);
+
+  /** An exponential moving average in place: t = (1 - rate) t + rate s (same shapes). */
+  void ema(Tensor t, Tensor s, double rate);
 }

@@ -133,4 +133,118 @@ public final class Fused {
     backend().rope(x.contiguous(), cos.contiguous(), sin.contiguous(), sign, y);
     return y;
   }
+
+  /** The softmax Jacobian-vector product over the last axis, times {@code scale}. */
+  public static Tensor softmaxBackward(Tensor y, Tensor g, double scale) {
+    Tensor gc = g.contiguous();
+    same("softmax backward", y, gc);
+    Tensor dx = Tensor.empty(y.dtype(), y.shape());
+    backend().softmaxBackward(y.contiguous(), gc, scale, dx);
+    return dx;
+  }
+
+  /** dx of log-softmax from its output y and the output gradient g. */
+  public static Tensor logSoftmaxBackward(Tensor y, Tensor g) {
+    Tensor gc = g.contiguous();
+    same("log_softmax backward", y, gc);
+    Tensor p = y.exp(); // the softmax, overwritten by dx
+    backend().logSoftmaxBackward(p, gc, p);
+    return p;
+  }
+
+  /**
+   * The mean negative log-likelihood of logp (R, V) at the targets that are not
+   * {@code ignoreIndex}, and how many there are: {loss, valid}. Targets outside [0, V) are
+   * errors naming the row.
+   */
+  public static double[] crossEntropy(Tensor logp, int[] targets, int ignoreIndex) {
+    int V = logp.dim(-1);
+    int valid = 0;
+    for (int n = 0; n < targets.length; n++) {
+      int t = targets[n];
+      if (t == ignoreIndex) {
+        continue;
+      }
+      if (t < 0 || t >= V) {
+        throw new IllegalArgumentException("cross_entropy: target " + t + " of row " + n
+            + " is outside [0, " + V + ") and is not the ignore index " + ignoreIndex);
+      }
+      valid++;
+    }
+    double sum = backend().negativeLogLikelihood(logp.contiguous(), targets, ignoreIndex);
+    return new double[] {valid == 0 ? 0 : sum / valid, valid};
+  }
+
+  /** dx (R, V) of the cross-entropy: scale (softmax - onehot) on rows not ignored. */
+  public static Tensor crossEntropyBackward(Tensor logp, int[] targets, int ignoreIndex,
+      double scale) {
+    Tensor p = logp.exp(); // the softmax, overwritten by dx
+    backend().crossEntropyBackward(p, targets, ignoreIndex, scale, p);
+    return p;
+  }
+
+  /** log(1 - e^x) of x &lt; 0. */
+  public static Tensor log1mexp(Tensor x) {
+    Tensor xc = x.contiguous();
+    Tensor y = Tensor.empty(xc.dtype(), xc.shape());
+    backend().log1mexp(xc, y);
+    return y;
+  }
+
+  /** dx of log1mexp. */
+  public static Tensor log1mexpBackward(Tensor x, Tensor g) {
+    Tensor gc = g.contiguous();
+    same("log1mexp backward", x, gc);
+    Tensor dx = Tensor.empty(x.dtype(), x.shape());
+    backend().log1mexpBackward(x.contiguous(), gc, dx);
+    return dx;
+  }
+
+  /** The gradient (N, K) of picking x[n, idx[n]] from an (N, K) tensor, given g (N). */
+  public static Tensor pickBackward(Tensor g, int[] idx, int[] xShape) {
+    if (xShape.length != 2 || g.rank() != 1 || g.dim(0) != idx.length || xShape[0] != idx.length) {
+      throw new IllegalArgumentException("pick backward: g " + Shape.str(g.shape()) + ", "
+          + idx.length + " indices, x " + Shape.str(xShape));
+    }
+    Tensor dx = Tensor.empty(g.dtype(), xShape);
+    backend().pickBackward(g.contiguous(), idx, dx);
+    return dx;
+  }
+
+  /** A dropout mask of the given shape: 0 with probability p, else 1 / (1 - p). */
+  public static Tensor dropoutMask(DType dtype, int[] shape, double p, Rng rng) {
+    Tensor mask = Tensor.empty(dtype, shape);
+    backend().dropoutMask(mask, p, rng);
+    return mask;
+  }
+
+  /**
+   * Fills the attention masks bias (B, 1, Tq, Tk) and rowVisible (B, 1, Tq, 1) for keyMask
+   * (B, Tk) or null; returns whether some query attends to no key.
+   */
+  public static boolean attentionMask(Tensor keyMask, boolean causal, int queryOffset,
+      double masked, Tensor bias, Tensor rowVisible) {
+    return backend().attentionMask(keyMask == null ? null : keyMask.contiguous(), causal,
+        queryOffset, masked, bias, rowVisible);
+  }
+
+  /** One AdamW step on parameter p in place (m, v its moments, g its gradient). */
+  public static void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1,
+      double beta2, double eps, double weightDecay, double bc1, double bc2) {
+    same("adamw", p, g);
+    same("adamw", p, m);
+    same("adamw", p, v);
+    backend().adamw(p, g, m, v, lr, beta1, beta2, eps, weightDecay, bc1, bc2);
+  }
+
+  /** acc plus the sum of the squares of x's elements, added in order. */
+  public static double sumOfSquares(Tensor x, double acc) {
+    return backend().sumOfSquares(x.contiguous(), acc);
+  }
+
+  /** t = (1 - rate) t + rate s, in place. */
+  public static void ema(Tensor t, Tensor s, double rate) {
+    same("ema", t, s);
+    backend().ema(t, s.contiguous(), rate);
+  }
 }

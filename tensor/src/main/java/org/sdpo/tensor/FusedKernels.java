@@ -215,4 +215,163 @@ final class FusedKernels {
       }
     });
   }
+
+  /** dx = scale y (g - rowsum(g y)) per row of K (the softmax Jacobian-vector product). */
+  static void softmaxBackward(Buf y, Buf g, double scale, int K, Buf dx) {
+    int rows = y.size() / K;
+    Parallel.forRange(rows, 2 * K, (s, e) -> {
+      for (int r = s; r < e; r++) {
+        int o = r * K;
+        double dot = 0;
+        for (int j = 0; j < K; j++) {
+          dot += g.get(o + j) * y.get(o + j);
+        }
+        for (int j = 0; j < K; j++) {
+          dx.set(o + j, scale * y.get(o + j) * (g.get(o + j) - dot));
+        }
+      }
+    });
+  }
+
+  /** dx = g - p rowsum(g) per row of K, p = softmax; dx may be p itself. */
+  static void logSoftmaxBackward(Buf p, Buf g, int K, Buf dx) {
+    int rows = p.size() / K;
+    for (int r = 0; r < rows; r++) {
+      int o = r * K;
+      double sum = 0;
+      for (int j = 0; j < K; j++) {
+        sum += g.get(o + j);
+      }
+      for (int j = 0; j < K; j++) {
+        dx.set(o + j, g.get(o + j) - p.get(o + j) * sum);
+      }
+    }
+  }
+
+  /**
+   * -(sum over rows whose target is not ignored of logp[r, target[r]]), summed in row order;
+   * the targets are already checked.
+   */
+  static double negativeLogLikelihood(Buf logp, int[] targets, int ignoreIndex, int V) {
+    double sum = 0;
+    for (int n = 0; n < targets.length; n++) {
+      if (targets[n] != ignoreIndex) {
+        sum -= logp.get(n * V + targets[n]);
+      }
+    }
+    return sum;
+  }
+
+  /** dx = scale (p - onehot(target)) on rows not ignored, 0 on ignored rows; dx may be p. */
+  static void crossEntropyBackward(Buf p, int[] targets, int ignoreIndex, double scale, int V,
+      Buf dx) {
+    for (int n = 0; n < targets.length; n++) {
+      int o = n * V;
+      boolean ignored = targets[n] == ignoreIndex;
+      for (int j = 0; j < V; j++) {
+        dx.set(o + j, ignored ? 0 : scale * p.get(o + j));
+      }
+      if (!ignored) {
+        dx.set(o + targets[n], dx.get(o + targets[n]) - scale);
+      }
+    }
+  }
+
+  private static final double LN2 = Math.log(2);
+
+  /** y = log(1 - e^x) for x &lt; 0, by expm1 near 0 and log1p far from it. */
+  static void log1mexp(Buf x, Buf y) {
+    for (int i = 0, n = y.size(); i < n; i++) {
+      double v = x.get(i);
+      y.set(i, v > -LN2 ? Math.log(-Math.expm1(v)) : Math.log1p(-Math.exp(v)));
+    }
+  }
+
+  /** dx = -g / expm1(-x). */
+  static void log1mexpBackward(Buf x, Buf g, Buf dx) {
+    for (int i = 0, n = dx.size(); i < n; i++) {
+      dx.set(i, -g.get(i) / Math.expm1(-x.get(i)));
+    }
+  }
+
+  /** dx (N, K) = 0 except dx[n, idx[n]] = g[n]. */
+  static void pickBackward(Buf g, int[] idx, int K, Buf dx) {
+    fillZero(dx);
+    for (int n = 0; n < idx.length; n++) {
+      dx.set(n * K + idx[n], g.get(n));
+    }
+  }
+
+  private static void fillZero(Buf b) {
+    for (int i = 0, n = b.size(); i < n; i++) {
+      b.set(i, 0);
+    }
+  }
+
+  /** mask = 0 with probability p, else 1 / (1 - p), one draw of {@code rng} per element in order. */
+  static void dropoutMask(Buf mask, double p, Rng rng) {
+    double keep = 1.0 / (1 - p);
+    for (int i = 0, n = mask.size(); i < n; i++) {
+      mask.set(i, rng.nextDouble() < p ? 0 : keep);
+    }
+  }
+
+  /**
+   * The additive attention mask (B, 1, Tq, Tk): 0 where query i may see key j (j &lt;=
+   * queryOffset + i when causal, and the key is real), {@code masked} where not; rowVisible
+   * (B, 1, Tq, 1) is 1 for a query that sees some key, else 0. Returns whether any row sees none.
+   */
+  static boolean attentionMask(Buf keyMask, boolean causal, int queryOffset, int B, int Tq,
+      int Tk, double masked, Buf bias, Buf rowVisible) {
+    boolean emptyRow = false;
+    for (int b = 0; b < B; b++) {
+      for (int i = 0; i < Tq; i++) {
+        int last = causal ? queryOffset + i : Tk - 1;
+        boolean any = false;
+        for (int j = 0; j < Tk; j++) {
+          boolean visible = j <= last && (keyMask == null || keyMask.get(b * Tk + j) != 0);
+          bias.set((b * Tq + i) * Tk + j, visible ? 0 : masked);
+          any |= visible;
+        }
+        rowVisible.set(b * Tq + i, any ? 1 : 0);
+        emptyRow |= !any;
+      }
+    }
+    return emptyRow;
+  }
+
+  /**
+   * One AdamW step in place: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
+   * p -= lr (m / bc1) / (sqrt(v / bc2) + eps) + lr wd p.
+   */
+  static void adamw(Buf p, Buf g, Buf m, Buf v, double lr, double beta1, double beta2,
+      double eps, double wd, double bc1, double bc2) {
+    Parallel.forRange(p.size(), 8, (from, to) -> {
+      for (int i = from; i < to; i++) {
+        double gi = g.get(i);
+        double mi = beta1 * m.get(i) + (1 - beta1) * gi;
+        double vi = beta2 * v.get(i) + (1 - beta2) * gi * gi;
+        m.set(i, mi);
+        v.set(i, vi);
+        double pi = p.get(i);
+        p.set(i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - lr * wd * pi);
+      }
+    });
+  }
+
+  /** acc + x_0^2 + x_1^2 + ..., added in order. */
+  static double sumOfSquares(Buf x, double acc) {
+    for (int i = 0, n = x.size(); i < n; i++) {
+      double v = x.get(i);
+      acc += v * v;
+    }
+    return acc;
+  }
+
+  /** t = (1 - rate) t + rate s, in place. */
+  static void ema(Buf t, Buf s, double rate) {
+    for (int i = 0, n = t.size(); i < n; i++) {
+      t.set(i, (1 - rate) * t.get(i) + rate * s.get(i));
+    }
+  }
 }

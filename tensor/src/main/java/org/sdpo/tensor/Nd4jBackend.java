@@ -545,4 +545,71 @@ public final class Nd4jBackend implements Backend {
     FusedKernels.rope(buffer(x), buffer(cos), buffer(sin), sign, x.dim(0), x.dim(1), x.dim(2),
         x.dim(3), buffer(y));
   }
+
+  @Override
+  public void softmaxBackward(Tensor y, Tensor g, double scale, Tensor dx) {
+    FusedKernels.softmaxBackward(buffer(y), buffer(g), scale, y.dim(-1), buffer(dx));
+  }
+
+  @Override
+  public void logSoftmaxBackward(Tensor p, Tensor g, Tensor dx) {
+    FusedKernels.logSoftmaxBackward(buffer(p), buffer(g), p.dim(-1), buffer(dx));
+  }
+
+  @Override
+  public double negativeLogLikelihood(Tensor logp, int[] targets, int ignoreIndex) {
+    return FusedKernels.negativeLogLikelihood(buffer(logp), targets, ignoreIndex, logp.dim(-1));
+  }
+
+  @Override
+  public void crossEntropyBackward(Tensor p, int[] targets, int ignoreIndex, double scale,
+      Tensor dx) {
+    FusedKernels.crossEntropyBackward(buffer(p), targets, ignoreIndex, scale, p.dim(-1),
+        buffer(dx));
+  }
+
+  @Override
+  public void log1mexp(Tensor x, Tensor y) {
+    FusedKernels.log1mexp(buffer(x), buffer(y));
+  }
+
+  @Override
+  public void log1mexpBackward(Tensor x, Tensor g, Tensor dx) {
+    FusedKernels.log1mexpBackward(buffer(x), buffer(g), buffer(dx));
+  }
+
+  @Override
+  public void pickBackward(Tensor g, int[] idx, Tensor dx) {
+    FusedKernels.pickBackward(buffer(g), idx, dx.dim(1), buffer(dx));
+  }
+
+  @Override
+  public void dropoutMask(Tensor mask, double p, Rng rng) {
+    FusedKernels.dropoutMask(buffer(mask), p, rng);
+  }
+
+  @Override
+  public boolean attentionMask(Tensor keyMask, boolean causal, int queryOffset, double masked,
+      Tensor bias, Tensor rowVisible) {
+    return FusedKernels.attentionMask(keyMask == null ? null : buffer(keyMask), causal,
+        queryOffset, bias.dim(0), bias.dim(2), bias.dim(3), masked, buffer(bias),
+        buffer(rowVisible));
+  }
+
+  @Override
+  public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1,
+      double beta2, double eps, double weightDecay, double bc1, double bc2) {
+    FusedKernels.adamw(buffer(p), buffer(g), buffer(m), buffer(v), lr, beta1, beta2, eps,
+        weightDecay, bc1, bc2);
+  }
+
+  @Override
+  public double sumOfSquares(Tensor x, double acc) {
+    return FusedKernels.sumOfSquares(buffer(x), acc);
+  }
+
+  @Override
+  public void ema(Tensor t, Tensor s, double rate) {
+    FusedKernels.ema(buffer(t), buffer(s), rate);
+  }
 }

@@ -445,6 +445,136 @@ class BackendConformanceTest {
       });
     });
 
+    cases.put("softmaxBackward and logSoftmaxBackward", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int K = s[s.length - 1];
+      int n = ReferenceBackend.numel(s);
+      double[] dp = new double[n];
+      for (int row = 0; row < n / K; row++) { // rows of probabilities
+        double sum = 0;
+        for (int j = 0; j < K; j++) {
+          dp[row * K + j] = Math.exp(rng.nextGaussian());
+          sum += dp[row * K + j];
+        }
+        for (int j = 0; j < K; j++) {
+          dp[row * K + j] /= sum;
+        }
+      }
+      double[] dg = values(rng, n, 1);
+      double scale = rng.nextGaussian();
+      both(c, r, x -> {
+        Tensor p = x.of(dt, dp, s);
+        Tensor g = x.of(dt, dg, s);
+        Tensor d1 = x.empty(dt, s);
+        x.be.softmaxBackward(p, g, scale, d1);
+        Tensor d2 = x.empty(dt, s);
+        x.be.logSoftmaxBackward(p, g, d2);
+        Tensor inPlace = x.of(dt, dp, s);
+        x.be.logSoftmaxBackward(inPlace, g, inPlace);
+        x.out(d1, d2, inPlace);
+      });
+    });
+    cases.put("negativeLogLikelihood and crossEntropyBackward", (rng, dt, c, r) -> {
+      int R = 1 + rng.nextInt(5);
+      int V = 1 + rng.nextInt(6);
+      int[] targets = new int[R];
+      for (int i = 0; i < R; i++) {
+        targets[i] = rng.nextInt(4) == 0 ? -100 : rng.nextInt(V);
+      }
+      double[] dl = values(rng, R * V, 2);
+      double scale = rng.nextGaussian();
+      both(c, r, x -> {
+        Tensor lp = x.of(dt, dl, R, V);
+        double nll = x.be.negativeLogLikelihood(lp, targets, -100);
+        Tensor d = x.of(dt, dl, R, V);
+        x.be.crossEntropyBackward(d, targets, -100, scale, d);
+        x.out(x.of(DType.FLOAT64, new double[] {nll}, 1), d);
+      });
+    });
+    cases.put("log1mexp and its backward", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int n = ReferenceBackend.numel(s);
+      double[] dx = values(rng, n, 2);
+      for (int i = 0; i < n; i++) {
+        dx[i] = -0.05 - Math.abs(dx[i]); // x < 0, both sides of -ln 2
+      }
+      double[] dg = values(rng, n, 1);
+      both(c, r, x -> {
+        Tensor in = x.of(dt, dx, s);
+        Tensor y = x.empty(dt, s);
+        x.be.log1mexp(in, y);
+        Tensor d = x.empty(dt, s);
+        x.be.log1mexpBackward(in, x.of(dt, dg, s), d);
+        x.out(y, d);
+      });
+    });
+    cases.put("pickBackward", (rng, dt, c, r) -> {
+      int N = 1 + rng.nextInt(5);
+      int K = 1 + rng.nextInt(5);
+      int[] idx = new int[N];
+      for (int i = 0; i < N; i++) {
+        idx[i] = rng.nextInt(K);
+      }
+      double[] dg = values(rng, N, 1);
+      both(c, r, x -> {
+        Tensor d = x.of(dt, values(new Rng(9), N * K, 1), N, K); // garbage to overwrite
+        x.be.pickBackward(x.of(dt, dg, N), idx, d);
+        x.out(d);
+      });
+    });
+    cases.put("dropoutMask (the same draws)", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      double p = rng.nextDouble() * 0.9;
+      long seed = rng.nextInt(1000);
+      both(c, r, x -> {
+        Tensor m = x.empty(dt, s);
+        x.be.dropoutMask(m, p, new Rng(seed));
+        x.out(m);
+      });
+    });
+    cases.put("attentionMask", (rng, dt, c, r) -> {
+      int B = 1 + rng.nextInt(2);
+      int Tk = 1 + rng.nextInt(5);
+      int Tq = 1 + rng.nextInt(Tk);
+      int offset = rng.nextInt(Tk - Tq + 1);
+      boolean causal = rng.nextBoolean();
+      double[] km = new double[B * Tk];
+      for (int i = 0; i < km.length; i++) {
+        km[i] = rng.nextInt(3) == 0 ? 0 : 1;
+      }
+      boolean withMask = rng.nextBoolean();
+      both(c, r, x -> {
+        Tensor bias = x.empty(dt, B, 1, Tq, Tk);
+        Tensor rv = x.empty(dt, B, 1, Tq, 1);
+        boolean empty = x.be.attentionMask(withMask ? x.of(dt, km, B, Tk) : null, causal, offset,
+            -1e30, bias, rv);
+        x.out(bias, rv, x.of(DType.FLOAT64, new double[] {empty ? 1 : 0}, 1));
+      });
+    });
+    cases.put("adamw, sumOfSquares, ema", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int n = ReferenceBackend.numel(s);
+      double[] dp = values(rng, n, 1);
+      double[] dg = values(rng, n, 1);
+      double[] dm = values(rng, n, 0.1);
+      double[] dv = values(rng, n, 0.1);
+      for (int i = 0; i < n; i++) {
+        dv[i] = Math.abs(dv[i]);
+      }
+      double acc = rng.nextDouble();
+      both(c, r, x -> {
+        Tensor p = x.of(dt, dp, s);
+        Tensor m = x.of(dt, dm, s);
+        Tensor v = x.of(dt, dv, s);
+        Tensor g = x.of(dt, dg, s);
+        x.be.adamw(p, g, m, v, 1e-2, 0.9, 0.95, 1e-8, 0.1, 0.19, 0.0975);
+        double sq = x.be.sumOfSquares(g, acc);
+        Tensor t = x.of(dt, dm, s);
+        x.be.ema(t, g, 0.05);
+        x.out(p, m, v, x.of(DType.FLOAT64, new double[] {sq}, 1), t);
+      });
+    });
+
     DType[] dtypes = {DType.FLOAT64, DType.FLOAT32};
     return cases.entrySet().stream().map(e -> DynamicTest.dynamicTest(e.getKey(), () ->
         qt().withFixedSeed(11L).withExamples(60).forAll(longRange(0, 1_000_000))

@@ -518,4 +518,140 @@ final class ReferenceBackend implements Backend {
       write(y, i, idx[3] < half ? x1 * c - x2 * sn : x2 * c + x1 * sn);
     }
   }
+
+  private static int lastDim(Tensor t) {
+    return t.shape()[t.shape().length - 1];
+  }
+
+  @Override
+  public void softmaxBackward(Tensor y, Tensor g, double scale, Tensor dx) {
+    int K = lastDim(y);
+    for (int r = 0; r < numel(y.shape()) / K; r++) {
+      double dot = 0;
+      for (int j = 0; j < K; j++) {
+        dot += read(g, r * K + j) * read(y, r * K + j);
+      }
+      for (int j = 0; j < K; j++) {
+        write(dx, r * K + j, scale * read(y, r * K + j) * (read(g, r * K + j) - dot));
+      }
+    }
+  }
+
+  @Override
+  public void logSoftmaxBackward(Tensor p, Tensor g, Tensor dx) {
+    int K = lastDim(p);
+    for (int r = 0; r < numel(p.shape()) / K; r++) {
+      double sum = 0;
+      for (int j = 0; j < K; j++) {
+        sum += read(g, r * K + j);
+      }
+      for (int j = 0; j < K; j++) {
+        write(dx, r * K + j, read(g, r * K + j) - read(p, r * K + j) * sum);
+      }
+    }
+  }
+
+  @Override
+  public double negativeLogLikelihood(Tensor logp, int[] targets, int ignoreIndex) {
+    int V = lastDim(logp);
+    double sum = 0;
+    for (int n = 0; n < targets.length; n++) {
+      if (targets[n] != ignoreIndex) {
+        sum -= read(logp, n * V + targets[n]);
+      }
+    }
+    return sum;
+  }
+
+  @Override
+  public void crossEntropyBackward(Tensor p, int[] targets, int ignoreIndex, double scale,
+      Tensor dx) {
+    int V = lastDim(p);
+    for (int n = 0; n < targets.length; n++) {
+      for (int j = 0; j < V; j++) {
+        double onehot = j == targets[n] ? 1 : 0;
+        write(dx, n * V + j, targets[n] == ignoreIndex ? 0 : scale * (read(p, n * V + j) - onehot));
+      }
+    }
+  }
+
+  @Override
+  public void log1mexp(Tensor x, Tensor y) {
+    for (int i = 0; i < numel(x.shape()); i++) {
+      write(y, i, Math.log(1 - Math.exp(read(x, i))));
+    }
+  }
+
+  @Override
+  public void log1mexpBackward(Tensor x, Tensor g, Tensor dx) {
+    for (int i = 0; i < numel(x.shape()); i++) {
+      double e = Math.exp(read(x, i));
+      write(dx, i, -read(g, i) * e / (1 - e));
+    }
+  }
+
+  @Override
+  public void pickBackward(Tensor g, int[] idx, Tensor dx) {
+    int K = dx.shape()[1];
+    for (int i = 0; i < numel(dx.shape()); i++) {
+      write(dx, i, idx[i / K] == i % K ? read(g, i / K) : 0);
+    }
+  }
+
+  @Override
+  public void dropoutMask(Tensor mask, double p, Rng rng) {
+    for (int i = 0; i < numel(mask.shape()); i++) {
+      write(mask, i, rng.nextDouble() < p ? 0 : 1 / (1 - p));
+    }
+  }
+
+  @Override
+  public boolean attentionMask(Tensor keyMask, boolean causal, int queryOffset, double masked,
+      Tensor bias, Tensor rowVisible) {
+    int[] s = bias.shape(); // B, 1, Tq, Tk
+    boolean empty = false;
+    for (int b = 0; b < s[0]; b++) {
+      for (int i = 0; i < s[2]; i++) {
+        boolean any = false;
+        for (int j = 0; j < s[3]; j++) {
+          boolean visible = (!causal || j <= queryOffset + i)
+              && (keyMask == null || read(keyMask, b * s[3] + j) != 0);
+          write(bias, (b * s[2] + i) * s[3] + j, visible ? 0 : masked);
+          any |= visible;
+        }
+        write(rowVisible, b * s[2] + i, any ? 1 : 0);
+        empty |= !any;
+      }
+    }
+    return empty;
+  }
+
+  @Override
+  public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1,
+      double beta2, double eps, double weightDecay, double bc1, double bc2) {
+    for (int i = 0; i < numel(p.shape()); i++) {
+      double gi = read(g, i);
+      double mi = beta1 * read(m, i) + (1 - beta1) * gi;
+      double vi = beta2 * read(v, i) + (1 - beta2) * gi * gi;
+      write(m, i, mi);
+      write(v, i, vi);
+      double pi = read(p, i);
+      write(p, i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - lr * weightDecay * pi);
+    }
+  }
+
+  @Override
+  public double sumOfSquares(Tensor x, double acc) {
+    for (int i = 0; i < numel(x.shape()); i++) {
+      acc += read(x, i) * read(x, i);
+    }
+    return acc;
+  }
+
+  @Override
+  public void ema(Tensor t, Tensor s, double rate) {
+    for (int i = 0; i < numel(t.shape()); i++) {
+      write(t, i, (1 - rate) * read(t, i) + rate * read(s, i));
+    }
+  }
 }

@@ -2,7 +2,7 @@ package org.sdpo.autograd.fused;
 
 import org.sdpo.autograd.Op;
 import org.sdpo.autograd.Variable;
-import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
 
 /**
@@ -90,8 +90,8 @@ public final class Attention extends Op {
       // additive mask, (B, 1, Tq, Tk): 0 where visible, -1e30 where not
       Tensor bias = Tensor.empty(q.dtype(), B, 1, Tq, Tk);
       Tensor rowVisible = Tensor.empty(q.dtype(), B, 1, Tq, 1);
-      boolean emptyRow = fillMask(bias.buffer(), rowVisible.buffer(), keyMask, causal, B, Tq, Tk,
-          queryOffset);
+      boolean emptyRow = Fused.attentionMask(keyMask, causal, queryOffset, MASKED, bias,
+          rowVisible);
       p = s.reshape(B, H, Tq, Tk).add(bias).softmax();
       if (emptyRow) {
         p = p.mul(rowVisible); // a row with no visible key attends to nothing
@@ -100,26 +100,6 @@ public final class Attention extends Op {
     }
     Tensor o = p.matmul(v3).reshape(B, H, Tq, D);
     return record(new Attention(q3, k3, v3, p, scale, qs, ks), o, q, k, v);
-  }
-
-  private static boolean fillMask(Buf bias, Buf rowVisible, Tensor keyMask, boolean causal, int B,
-      int Tq, int Tk, int queryOffset) {
-    Buf km = keyMask == null ? null : keyMask.buffer();
-    boolean emptyRow = false;
-    for (int b = 0; b < B; b++) {
-      for (int i = 0; i < Tq; i++) {
-        int last = causal ? queryOffset + i : Tk - 1;
-        boolean any = false;
-        for (int j = 0; j < Tk; j++) {
-          boolean visible = j <= last && (km == null || km.get(b * Tk + j) != 0);
-          bias.set((b * Tq + i) * Tk + j, visible ? 0 : MASKED);
-          any |= visible;
-        }
-        rowVisible.set(b * Tq + i, any ? 1 : 0);
-        emptyRow |= !any;
-      }
-    }
-    return emptyRow;
   }
 
   @Override

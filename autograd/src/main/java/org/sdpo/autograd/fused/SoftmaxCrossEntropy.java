@@ -2,7 +2,7 @@ package org.sdpo.autograd.fused;
 
 import org.sdpo.autograd.Op;
 import org.sdpo.autograd.Variable;
-import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
 
 /**
@@ -40,22 +40,9 @@ public final class SoftmaxCrossEntropy extends Op {
           + rows + " rows of logits " + java.util.Arrays.toString(x.shape()));
     }
     Tensor logp = x.reshape(rows, V).logSoftmax();
-    Buf lp = logp.buffer();
-    double sum = 0;
-    int valid = 0;
-    for (int n = 0; n < rows; n++) {
-      int t = targets[n];
-      if (t == ignoreIndex) {
-        continue;
-      }
-      if (t < 0 || t >= V) {
-        throw new IllegalArgumentException("cross_entropy: target " + t + " of row " + n
-            + " is outside [0, " + V + ") and is not the ignore index " + ignoreIndex);
-      }
-      sum -= lp.get(n * V + t);
-      valid++;
-    }
-    Tensor loss = Tensor.scalar(x.dtype(), valid == 0 ? 0 : sum / valid);
+    double[] lossValid = Fused.crossEntropy(logp, targets, ignoreIndex); // mean NLL, count
+    int valid = (int) lossValid[1];
+    Tensor loss = Tensor.scalar(x.dtype(), lossValid[0]);
     return record(new SoftmaxCrossEntropy(logp, targets.clone(), ignoreIndex, valid, x.shape()),
         loss, logits);
   }
@@ -68,22 +55,9 @@ public final class SoftmaxCrossEntropy extends Op {
   // dL/dx_n = (softmax(x_n) - onehot(t_n)) / M for valid rows, 0 for ignored ones.
   @Override
   public Tensor[] backward(Tensor g) {
-    int rows = logp.dim(0);
-    int V = logp.dim(1);
-    Tensor dx = logp.exp();
-    Buf d = dx.buffer();
     double scale = valid == 0 ? 0 : g.item() / valid;
-    for (int n = 0; n < rows; n++) {
-      int o = n * V;
-      boolean ignored = targets[n] == ignoreIndex;
-      for (int j = 0; j < V; j++) {
-        d.set(o + j, ignored ? 0 : scale * d.get(o + j));
-      }
-      if (!ignored) {
-        d.set(o + targets[n], d.get(o + targets[n]) - scale);
-      }
-    }
-    return new Tensor[] {dx.reshape(logitsShape)};
+    return new Tensor[] {Fused.crossEntropyBackward(logp, targets, ignoreIndex, scale)
+        .reshape(logitsShape)};
   }
 
   /** Cross-entropy with PyTorch's default ignore index, -100. */

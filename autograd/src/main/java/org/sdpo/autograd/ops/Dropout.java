@@ -2,8 +2,8 @@ package org.sdpo.autograd.ops;
 
 import org.sdpo.autograd.Op;
 import org.sdpo.autograd.Variable;
-import org.sdpo.tensor.Buf;
 import org.sdpo.tensor.Rng;
+import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
 
 /**
@@ -21,12 +21,7 @@ public final class Dropout extends Op {
     if (!(p >= 0 && p < 1)) {
       throw new IllegalArgumentException("dropout: p must be in [0, 1), got " + p);
     }
-    Tensor mask = Tensor.empty(x.dtype(), x.shape());
-    Buf m = mask.buffer();
-    double keep = 1.0 / (1 - p);
-    for (int i = 0, n = m.size(); i < n; i++) {
-      m.set(i, rng.nextDouble() < p ? 0 : keep);
-    }
+    Tensor mask = Fused.dropoutMask(x.dtype(), x.shape(), p, rng); // 0 or 1/(1-p)
     return record(new Dropout(mask), x.value().mul(mask), x);
   }
 

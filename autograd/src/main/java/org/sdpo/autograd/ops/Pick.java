@@ -2,7 +2,7 @@ package org.sdpo.autograd.ops;
 
 import org.sdpo.autograd.Op;
 import org.sdpo.autograd.Variable;
-import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
 
 /** y[n] = x[n, idx[n]] for a (N, K) input: picks one column per row (target log-probs). */
@@ -27,13 +27,6 @@ public final class Pick extends Op {
   // dy[n]/dx[n, k] = [k == idx[n]].
   @Override
   public Tensor[] backward(Tensor g) {
-    Tensor dx = Tensor.zeros(g.dtype(), xShape);
-    Buf d = dx.buffer();
-    Buf gb = g.buffer();
-    int K = xShape[1];
-    for (int n = 0; n < idx.length; n++) {
-      d.set(n * K + idx[n], gb.get(n));
-    }
-    return new Tensor[] {dx};
+    return new Tensor[] {Fused.pickBackward(g, idx, xShape)};
   }
 }

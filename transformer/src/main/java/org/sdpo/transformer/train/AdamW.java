@@ -3,8 +3,7 @@ package org.sdpo.transformer.train;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.sdpo.autograd.Variable;
-import org.sdpo.tensor.Buf;
-import org.sdpo.tensor.Parallel;
+import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.tensor.Workspace;
 
@@ -72,21 +71,10 @@ public final class AdamW {
         continue;
       }
       double wd = p.value().rank() >= 2 ? s.weightDecay() : 0;
-      Buf pb = p.value().buffer();
-      Buf g = p.grad().buffer();
-      Buf mb = m.get(e.getKey()).buffer();
-      Buf vb = v.get(e.getKey()).buffer();
-      Parallel.forRange(pb.size(), 8, (from, to) -> {
-        for (int i = from; i < to; i++) {
-          double gi = g.get(i);
-          double mi = s.beta1() * mb.get(i) + (1 - s.beta1()) * gi;
-          double vi = s.beta2() * vb.get(i) + (1 - s.beta2()) * gi * gi;
-          mb.set(i, mi);
-          vb.set(i, vi);
-          double pi = pb.get(i);
-          pb.set(i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + s.eps()) - lr * wd * pi);
-        }
-      });
+      // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+      // p -= lr (m / bc1) / (sqrt(v / bc2) + eps) + lr wd p
+      Fused.adamw(p.value(), p.grad(), m.get(e.getKey()), v.get(e.getKey()), lr, s.beta1(),
+          s.beta2(), s.eps(), wd, bc1, bc2);
     }
   }
 

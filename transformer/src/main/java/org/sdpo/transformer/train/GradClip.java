@@ -2,7 +2,7 @@ package org.sdpo.transformer.train;
 
 import java.util.Collection;
 import org.sdpo.autograd.Variable;
-import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.Fused;
 
 /** Global-norm gradient clipping. */
 public final class GradClip {
@@ -19,11 +19,7 @@ public final class GradClip {
       if (p.grad() == null) {
         continue;
       }
-      Buf g = p.grad().buffer();
-      for (int i = 0, n = g.size(); i < n; i++) {
-        double x = g.get(i);
-        sq += x * x;
-      }
+      sq = Fused.sumOfSquares(p.grad(), sq); // added in order, tensor after tensor
     }
     double norm = Math.sqrt(sq);
     if (Double.isFinite(norm) && maxNorm > 0 && norm > maxNorm) {
