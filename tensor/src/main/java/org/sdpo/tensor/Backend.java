@@ -244,4 +244,18 @@ public interface Backend {
 
   /** An exponential moving average in place: t = (1 - rate) t + rate s (same shapes). */
   void ema(Tensor t, Tensor s, double rate);
+
+  // ---------------------------------------------------------------- gathers
+
+  /** table (N, C), out (M, C): out[i] = table[ids[i]] (the embedding lookup). */
+  void gatherRows(Tensor table, int[] ids, Tensor out);
+
+  /** src (M, C), table (N, C): table[ids[i]] += src[i], in id order (repeats accumulate). */
+  void scatterAddRows(Tensor src, int[] ids, Tensor table);
+
+  /** x (N, K), out (N): out[n] = x[n, idx[n]]. */
+  void pick(Tensor x, int[] idx, Tensor out);
+
+  /** Whether every element is finite (no NaN, no infinity). */
+  boolean isFinite(Tensor t);
 }

@@ -374,4 +374,39 @@ final class FusedKernels {
       t.set(i, (1 - rate) * t.get(i) + rate * s.get(i));
     }
   }
+
+  static void gatherRows(Buf table, int[] ids, int C, Buf out) {
+    for (int i = 0; i < ids.length; i++) {
+      int from = ids[i] * C;
+      int to = i * C;
+      for (int c = 0; c < C; c++) {
+        out.set(to + c, table.get(from + c));
+      }
+    }
+  }
+
+  static void scatterAddRows(Buf src, int[] ids, int C, Buf table) {
+    for (int i = 0; i < ids.length; i++) {
+      int to = ids[i] * C;
+      int from = i * C;
+      for (int c = 0; c < C; c++) {
+        table.set(to + c, table.get(to + c) + src.get(from + c));
+      }
+    }
+  }
+
+  static void pick(Buf x, int[] idx, int K, Buf out) {
+    for (int n = 0; n < idx.length; n++) {
+      out.set(n, x.get(n * K + idx[n]));
+    }
+  }
+
+  static boolean isFinite(Buf b) {
+    for (int i = 0, n = b.size(); i < n; i++) {
+      if (!Double.isFinite(b.get(i))) {
+        return false;
+      }
+    }
+    return true;
+  }
 }

@@ -612,4 +612,24 @@ public final class Nd4jBackend implements Backend {
   public void ema(Tensor t, Tensor s, double rate) {
     FusedKernels.ema(buffer(t), buffer(s), rate);
   }
+
+  @Override
+  public void gatherRows(Tensor table, int[] ids, Tensor out) {
+    FusedKernels.gatherRows(buffer(table), ids, table.dim(1), buffer(out));
+  }
+
+  @Override
+  public void scatterAddRows(Tensor src, int[] ids, Tensor table) {
+    FusedKernels.scatterAddRows(buffer(src), ids, table.dim(1), buffer(table));
+  }
+
+  @Override
+  public void pick(Tensor x, int[] idx, Tensor out) {
+    FusedKernels.pick(buffer(x), idx, x.dim(1), buffer(out));
+  }
+
+  @Override
+  public boolean isFinite(Tensor t) {
+    return FusedKernels.isFinite(buffer(t));
+  }
 }

@@ -702,15 +702,7 @@ public final class Tensor {
     int[] s = Arrays.copyOf(idsShape, idsShape.length + 1);
     s[idsShape.length] = C;
     Tensor out = empty(dtype, s);
-    Buf src = buffer();
-    Buf dst = out.buffer();
-    for (int i = 0; i < ids.length; i++) {
-      int from = ids[i] * C;
-      int to = i * C;
-      for (int c = 0; c < C; c++) {
-        dst.set(to + c, src.get(from + c));
-      }
-    }
+    backend().gatherRows(contiguous(), ids, out.reshape(ids.length, C));
     return out;
   }
 
@@ -728,16 +720,7 @@ public final class Tensor {
     if (!backend().isContiguous(this)) {
       throw new IllegalArgumentException("scatterAddRows: target must be contiguous");
     }
-    int C = shape[1];
-    Buf s = src.buffer();
-    Buf d = backend().buffer(this);
-    for (int i = 0; i < ids.length; i++) {
-      int to = ids[i] * C;
-      int from = i * C;
-      for (int c = 0; c < C; c++) {
-        d.set(to + c, d.get(to + c) + s.get(from + c));
-      }
-    }
+    backend().scatterAddRows(src.contiguous().reshape(ids.length, shape[1]), ids, this);
     return this;
   }
 
@@ -752,12 +735,7 @@ public final class Tensor {
     }
     checkIds("pick", idx, new int[] {idx.length}, shape[1]);
     Tensor out = empty(dtype, shape[0]);
-    Buf src = buffer();
-    Buf dst = out.buffer();
-    int K = shape[1];
-    for (int n = 0; n < idx.length; n++) {
-      dst.set(n, src.get(n * K + idx[n]));
-    }
+    backend().pick(contiguous(), idx, out);
     return out;
   }
 
@@ -778,13 +756,7 @@ public final class Tensor {
 
   /** True if every element is finite (no NaN or infinity). */
   public boolean isFinite() {
-    Buf b = buffer();
-    for (int i = 0, n = b.size(); i < n; i++) {
-      if (!Double.isFinite(b.get(i))) {
-        return false;
-      }
-    }
-    return true;
+    return backend().isFinite(contiguous());
   }
 
   /** Largest |x| over all elements (NaN if any element is NaN). */

@@ -575,6 +575,35 @@ class BackendConformanceTest {
       });
     });
 
+    cases.put("gatherRows, scatterAddRows, pick, isFinite", (rng, dt, c, r) -> {
+      int N = 1 + rng.nextInt(5);
+      int C = 1 + rng.nextInt(5);
+      int M = 1 + rng.nextInt(6);
+      int[] ids = new int[M];
+      for (int i = 0; i < M; i++) {
+        ids[i] = rng.nextInt(N); // repeats included
+      }
+      double[] table = values(rng, N * C, 2);
+      double[] src = values(rng, M * C, 2);
+      int[] idx = new int[N];
+      for (int i = 0; i < N; i++) {
+        idx[i] = rng.nextInt(C);
+      }
+      double[] bad = table.clone();
+      bad[rng.nextInt(bad.length)] = rng.nextBoolean() ? Double.NaN : Double.POSITIVE_INFINITY;
+      both(c, r, x -> {
+        Tensor t = x.of(dt, table, N, C);
+        Tensor g = x.empty(dt, M, C);
+        x.be.gatherRows(t, ids, g);
+        Tensor acc = x.of(dt, table, N, C);
+        x.be.scatterAddRows(x.of(dt, src, M, C), ids, acc);
+        Tensor p = x.empty(dt, N);
+        x.be.pick(t, idx, p);
+        double finite = (x.be.isFinite(t) ? 1 : 0) + (x.be.isFinite(x.of(dt, bad, N, C)) ? 2 : 0);
+        x.out(g, acc, p, x.of(DType.FLOAT64, new double[] {finite}, 1));
+      });
+    });
+
     DType[] dtypes = {DType.FLOAT64, DType.FLOAT32};
     return cases.entrySet().stream().map(e -> DynamicTest.dynamicTest(e.getKey(), () ->
         qt().withFixedSeed(11L).withExamples(60).forAll(longRange(0, 1_000_000))

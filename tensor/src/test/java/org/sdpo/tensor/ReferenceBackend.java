@@ -654,4 +654,39 @@ final class ReferenceBackend implements Backend {
       write(t, i, (1 - rate) * read(t, i) + rate * read(s, i));
     }
   }
+
+  @Override
+  public void gatherRows(Tensor table, int[] ids, Tensor out) {
+    int C = table.shape()[1];
+    for (int i = 0; i < numel(out.shape()); i++) {
+      write(out, i, read(table, ids[i / C] * C + i % C));
+    }
+  }
+
+  @Override
+  public void scatterAddRows(Tensor src, int[] ids, Tensor table) {
+    int C = table.shape()[1];
+    for (int i = 0; i < numel(src.shape()); i++) {
+      int at = ids[i / C] * C + i % C;
+      write(table, at, read(table, at) + read(src, i));
+    }
+  }
+
+  @Override
+  public void pick(Tensor x, int[] idx, Tensor out) {
+    int K = x.shape()[1];
+    for (int n = 0; n < idx.length; n++) {
+      write(out, n, read(x, n * K + idx[n]));
+    }
+  }
+
+  @Override
+  public boolean isFinite(Tensor t) {
+    for (int i = 0; i < numel(t.shape()); i++) {
+      if (!Double.isFinite(read(t, i))) {
+        return false;
+      }
+    }
+    return true;
+  }
 }
