@@ -258,4 +258,17 @@ public interface Backend {
 
   /** Whether every element is finite (no NaN, no infinity). */
   boolean isFinite(Tensor t);
+
+  // ---------------------------------------------------------------- sampling
+
+  /**
+   * One token per active row of logits (B, V): from softmax(logits / temperature) restricted to
+   * the topK most likely (0: all), then to the smallest set of most likely tokens whose mass
+   * reaches topP, renormalised, the token where u[b] (uniform in [0, 1)) falls in the cumulative
+   * mass of the kept tokens, most likely first (ties by token id). Writes tokens[b] and the
+   * token's log-probability under that distribution into logprobs[b]; greedy: the first largest
+   * logit and its log-softmax at temperature 1. Inactive rows are left alone.
+   */
+  void sampleRows(Tensor logits, boolean[] active, double temperature, int topK, double topP,
+      boolean greedy, double[] u, int[] tokens, double[] logprobs);
 }

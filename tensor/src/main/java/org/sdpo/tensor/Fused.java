@@ -247,4 +247,28 @@ public final class Fused {
     same("ema", t, s);
     backend().ema(t, s.contiguous(), rate);
   }
+
+  /**
+   * Samples one token per active row of logits (B, V) ({@link Backend#sampleRows}): u[b] is row
+   * b's uniform draw; tokens and logprobs (B) receive the result.
+   */
+  public static void sampleRows(Tensor logits, boolean[] active, double temperature, int topK,
+      double topP, boolean greedy, double[] u, int[] tokens, double[] logprobs) {
+    int B = active.length;
+    if (logits.rank() != 2 || logits.dim(0) != B || u.length != B || tokens.length != B
+        || logprobs.length != B) {
+      throw new IllegalArgumentException("sampleRows: logits " + Shape.str(logits.shape())
+          + " for " + B + " rows");
+    }
+    backend().sampleRows(logits.contiguous(), active, temperature, topK, topP, greedy, u, tokens,
+        logprobs);
+  }
+
+  /**
+   * The indices of {@code p} by decreasing value, equal values by increasing index (the
+   * sampler's order; see {@link SamplingKernels#descendingOrder}).
+   */
+  public static int[] descendingOrder(double[] p) {
+    return SamplingKernels.descendingOrder(p);
+  }
 }

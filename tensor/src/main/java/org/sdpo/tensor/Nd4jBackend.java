@@ -632,4 +632,11 @@ public final class Nd4jBackend implements Backend {
   public boolean isFinite(Tensor t) {
     return FusedKernels.isFinite(buffer(t));
   }
+
+  @Override
+  public void sampleRows(Tensor logits, boolean[] active, double temperature, int topK,
+      double topP, boolean greedy, double[] u, int[] tokens, double[] logprobs) {
+    SamplingKernels.sampleRows(buffer(logits), logits.dim(1), active, temperature, topK, topP,
+        greedy, u, tokens, logprobs);
+  }
 }

@@ -604,6 +604,39 @@ class BackendConformanceTest {
       });
     });
 
+    cases.put("sampleRows (temperature, top-k, top-p, greedy)", (rng, dt, c, r) -> {
+      int B = 1 + rng.nextInt(4);
+      int V = 1 + rng.nextInt(12);
+      double[] z = values(rng, B * V, 2);
+      if (rng.nextBoolean()) { // ties
+        for (int i = 0; i < z.length; i++) {
+          z[i] = Math.round(z[i]);
+        }
+      }
+      boolean[] active = new boolean[B];
+      double[] u = new double[B];
+      for (int b = 0; b < B; b++) {
+        active[b] = rng.nextInt(4) != 0;
+        u[b] = rng.nextDouble();
+      }
+      double temperature = 0.3 + rng.nextDouble();
+      int topK = rng.nextInt(V + 1);
+      double topP = rng.nextBoolean() ? 1.0 : 0.2 + 0.8 * rng.nextDouble();
+      boolean greedy = rng.nextInt(4) == 0;
+      both(c, r, x -> {
+        int[] tokens = new int[B];
+        double[] logprobs = new double[B];
+        java.util.Arrays.fill(tokens, -7); // inactive rows keep it
+        x.be.sampleRows(x.of(dt, z, B, V), active, temperature, topK, topP, greedy, u, tokens,
+            logprobs);
+        double[] t = new double[B];
+        for (int b = 0; b < B; b++) {
+          t[b] = tokens[b];
+        }
+        x.out(x.of(DType.FLOAT64, t, B), x.of(DType.FLOAT64, logprobs, B));
+      });
+    });
+
     DType[] dtypes = {DType.FLOAT64, DType.FLOAT32};
     return cases.entrySet().stream().map(e -> DynamicTest.dynamicTest(e.getKey(), () ->
         qt().withFixedSeed(11L).withExamples(60).forAll(longRange(0, 1_000_000))

@@ -689,4 +689,70 @@ final class ReferenceBackend implements Backend {
     }
     return true;
   }
+
+  @Override
+  public void sampleRows(Tensor logits, boolean[] active, double temperature, int topK,
+      double topP, boolean greedy, double[] u, int[] tokens, double[] logprobs) {
+    int V = logits.shape()[1];
+    for (int b = 0; b < active.length; b++) {
+      if (!active[b]) {
+        continue;
+      }
+      double[] z = new double[V];
+      for (int i = 0; i < V; i++) {
+        z[i] = read(logits, b * V + i);
+      }
+      double max = java.util.Arrays.stream(z).max().getAsDouble();
+      if (greedy) {
+        int best = 0;
+        for (int i = 1; i < V; i++) {
+          best = z[i] > z[best] ? i : best;
+        }
+        double lse = 0;
+        for (double x : z) {
+          lse += Math.exp(x - max);
+        }
+        tokens[b] = best;
+        logprobs[b] = z[best] - max - Math.log(lse);
+        continue;
+      }
+      double[] p = new double[V];
+      double sum = 0;
+      for (int i = 0; i < V; i++) {
+        p[i] = Math.exp((z[i] - max) / temperature);
+        sum += p[i];
+      }
+      Integer[] order = new Integer[V];
+      for (int i = 0; i < V; i++) {
+        p[i] /= sum;
+        order[i] = i;
+      }
+      java.util.Arrays.sort(order, (x, y) -> p[x] != p[y] ? Double.compare(p[y], p[x]) : x - y);
+      int keep = topK > 0 ? Math.min(topK, V) : V;
+      if (topP < 1) {
+        double mass = 0;
+        int k = 0;
+        while (k < keep && mass < topP) {
+          mass += p[order[k++]];
+        }
+        keep = k;
+      }
+      double kept = 0;
+      for (int k = 0; k < keep; k++) {
+        kept += p[order[k]];
+      }
+      double target = u[b] * kept;
+      double acc = 0;
+      int token = order[keep - 1];
+      for (int k = 0; k < keep; k++) {
+        acc += p[order[k]];
+        if (target < acc) {
+          token = order[k];
+          break;
+        }
+      }
+      tokens[b] = token;
+      logprobs[b] = Math.log(p[token] / kept);
+    }
+  }
 }

@@ -121,7 +121,7 @@ class SamplerTest {
               : Integer.compare(a, b));
           int[] expected = java.util.Arrays.stream(order).mapToInt(Integer::intValue).toArray();
           org.assertj.core.api.Assertions.assertThat(
-              org.sdpo.transformer.sample.Sampler.descendingOrder(p)).containsExactly(expected);
+              org.sdpo.tensor.Fused.descendingOrder(p)).containsExactly(expected);
         });
   }
 }

@@ -5,6 +5,7 @@ import java.util.Arrays;
 import java.util.List;
 import org.sdpo.autograd.Grad;
 import org.sdpo.tensor.Rng;
+import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.tensor.Workspace;
 import org.sdpo.transformer.CausalLm;
@@ -102,28 +103,39 @@ public final class Sampler {
     int capacity = Math.min(model.config().nPositions(), (lp + steps + 31) / 32 * 32);
     try (Grad.Scope g = Grad.disabled(); Workspace.Scope outer = ws.enter()) {
       KvCache cache = model.newCache(B, capacity);
-      double[] all;
       int V = model.config().vocabSize();
+      // the logits of the last position, (B, V), in the outer scope: read by the sampling kernel
+      Tensor all = Tensor.empty(model.dtype(), B, V);
       try (Workspace.Scope sc = ws.enter()) {
-        all = model.forward(ids, B, lp, Tensor.of(model.dtype(), mask, B, lp), pos, cache)
-            .value().slice(1, lp - 1, lp).copy().toDoubleArray(); // (B, 1, V)
+        all.assign(model.forward(ids, B, lp, Tensor.of(model.dtype(), mask, B, lp), pos, cache)
+            .value().slice(1, lp - 1, lp).reshape(B, V)); // (B, V)
       }
       for (int step = 0; step < steps; step++) {
         int[] next = new int[B];
         double[] nextMask = new double[B];
         int[] nextPos = new int[B];
         boolean anyActive = false;
+        boolean[] active = new boolean[B];
+        double[] u = new double[B]; // one uniform draw per active row, in row order
+        for (int b = 0; b < B; b++) {
+          active[b] = reason[b] == null;
+          if (active[b] && !s.greedy()) {
+            u[b] = rng.nextDouble();
+          }
+        }
+        int[] tokens = new int[B];
+        double[] logprobs = new double[B];
+        Fused.sampleRows(all, active, s.temperature(), s.topK(), s.topP(), s.greedy(), u, tokens,
+            logprobs);
         for (int b = 0; b < B; b++) {
           if (reason[b] != null) {
             next[b] = tok.pad();
             nextPos[b] = Math.min(length[b], model.config().nPositions() - 1);
             continue;
           }
-          double[] row = Arrays.copyOfRange(all, b * V, (b + 1) * V);
-          double[] chosen = choose(row, s, rng);
-          int token = (int) chosen[0];
+          int token = tokens[b];
           out.get(b).add(token);
-          lps.get(b).add(chosen[1]);
+          lps.get(b).add(logprobs[b]);
           next[b] = token;
           nextMask[b] = 1;
           nextPos[b] = length[b];
@@ -135,8 +147,8 @@ public final class Sampler {
           break;
         }
         try (Workspace.Scope sc = ws.enter()) {
-          all = model.forward(next, B, 1, Tensor.of(model.dtype(), nextMask, B, 1), nextPos, cache)
-              .value().toDoubleArray();
+          all.assign(model.forward(next, B, 1, Tensor.of(model.dtype(), nextMask, B, 1), nextPos,
+              cache).value().reshape(B, V));
         }
       }
     }
@@ -171,124 +183,4 @@ public final class Sampler {
     return gen.size() >= max ? "length" : null;
   }
 
-  /**
-   * {token, log-probability under the sampling distribution}: softmax(logits / T), restricted to
-   * the top-k, then to the smallest set of most likely tokens whose mass reaches top-p, and
-   * renormalised.
-   */
-  static double[] choose(double[] logits, Settings s, Rng rng) {
-    int V = logits.length;
-    if (s.greedy()) {
-      int best = 0;
-      for (int i = 1; i < V; i++) {
-        if (logits[i] > logits[best]) {
-          best = i;
-        }
-      }
-      return new double[] {best, logSoftmaxAt(logits, best, 1.0)};
-    }
-    double max = Double.NEGATIVE_INFINITY;
-    for (double x : logits) {
-      max = Math.max(max, x);
-    }
-    double[] p = new double[V];
-    double sum = 0;
-    for (int i = 0; i < V; i++) {
-      p[i] = Math.exp((logits[i] - max) / s.temperature());
-      sum += p[i];
-    }
-    for (int i = 0; i < V; i++) {
-      p[i] /= sum;
-    }
-    int[] order = descendingOrder(p);
-    int keep = s.topK() > 0 ? Math.min(s.topK(), V) : V;
-    if (s.topP() < 1) {
-      double mass = 0;
-      int k = 0;
-      while (k < keep) {
-        mass += p[order[k]];
-        k++;
-        if (mass >= s.topP()) {
-          break;
-        }
-      }
-      keep = k;
-    }
-    double kept = 0;
-    for (int k = 0; k < keep; k++) {
-      kept += p[order[k]];
-    }
-    double u = rng.nextDouble() * kept;
-    double acc = 0;
-    int token = order[keep - 1];
-    for (int k = 0; k < keep; k++) {
-      acc += p[order[k]];
-      if (u < acc) {
-        token = order[k];
-        break;
-      }
-    }
-    return new double[] {token, Math.log(p[token] / kept)};
-  }
-
-  /**
-   * The indices of {@code p} by decreasing value (as {@link Double#compare} orders values), equal
-   * values by increasing index: a total order, so this is the one permutation any correct sort
-   * gives and the sampler's draws do not depend on the algorithm. A stable least-significant-digit
-   * radix sort of the values' bits, 8 bits per pass (a pass is skipped when every key has the same
-   * byte there), starting from increasing indices so that ties keep them: linear in the
-   * vocabulary, where sorting boxed indices with a comparator dominated the decoding time of
-   * large-vocabulary models.
-   */
-  public static int[] descendingOrder(double[] p) {
-    int n = p.length;
-    long[] key = new long[n];
-    int[] idx = new int[n];
-    for (int i = 0; i < n; i++) {
-      long bits = Double.doubleToLongBits(p[i]);
-      bits ^= (bits >> 63) & Long.MAX_VALUE; // signed order of the longs = Double.compare order
-      key[i] = ~bits ^ Long.MIN_VALUE; // reversed (descending), then unsigned for the passes
-      idx[i] = i;
-    }
-    long[] key2 = new long[n];
-    int[] idx2 = new int[n];
-    int[] count = new int[257];
-    for (int shift = 0; shift < 64; shift += 8) {
-      java.util.Arrays.fill(count, 0);
-      for (int i = 0; i < n; i++) {
-        count[(int) ((key[i] >>> shift) & 0xff) + 1]++;
-      }
-      if (n == 0 || count[(int) ((key[0] >>> shift) & 0xff) + 1] == n) {
-        continue; // every key has the same byte here
-      }
-      for (int d = 0; d < 256; d++) {
-        count[d + 1] += count[d];
-      }
-      for (int i = 0; i < n; i++) {
-        int d = (int) ((key[i] >>> shift) & 0xff);
-        int at = count[d]++;
-        key2[at] = key[i];
-        idx2[at] = idx[i];
-      }
-      long[] tk = key;
-      key = key2;
-      key2 = tk;
-      int[] ti = idx;
-      idx = idx2;
-      idx2 = ti;
-    }
-    return idx;
-  }
-
-  private static double logSoftmaxAt(double[] logits, int i, double temperature) {
-    double max = Double.NEGATIVE_INFINITY;
-    for (double x : logits) {
-      max = Math.max(max, x);
-    }
-    double sum = 0;
-    for (double x : logits) {
-      sum += Math.exp((x - max) / temperature);
-    }
-    return (logits[i] - max) / temperature - Math.log(sum);
-  }
 }
