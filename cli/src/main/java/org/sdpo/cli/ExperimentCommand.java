@@ -69,7 +69,7 @@ final class ExperimentCommand implements Callable<Integer> {
     String key = null;
     Map<Long, Double> baseAcc = new LinkedHashMap<>();
     CausalLm baseModel = Checkpoint.load(base, DType.FLOAT32);
-    Tokenizer baseTok = Tokenizer.load(base);
+    Tokenizer baseTok = null; // as the arms' trainer formats prompts (their chat-template options)
     Map<String, TrainConfig> armConfig = new LinkedHashMap<>();
     for (var arm : e.arms().entrySet()) {
       for (long seed : e.seeds()) {
@@ -81,6 +81,9 @@ final class ExperimentCommand implements Callable<Integer> {
         m.put("seed", seed);
         TrainConfig c = TrainConfig.of(m);
         armConfig.putIfAbsent(arm.getKey(), c);
+        if (baseTok == null) {
+          baseTok = c.promptTokenizer(base);
+        }
         key = "avg_at_" + c.integer("val_k");
         if (!baseAcc.containsKey(seed)) { // generation 0: the base model, same tasks as later
           Environment env = c.environment();

@@ -64,7 +64,7 @@ final class TestTimeExperiment {
     }
     log.println("test-time settings: " + o);
     CausalLm model = Checkpoint.load(base, DType.FLOAT32);
-    Tokenizer tok = Tokenizer.load(base);
+    Tokenizer tok = org.sdpo.transformer.tokenizer.ChatPrompts.forModel(base, "auto", false);
     Environment env = Verifiers.byName(Experiment.str(o, "env"))
         .withFeedback(FeedbackLevel.parse(Experiment.str(o, "feedback")));
     int budget = Experiment.i(o, "budget");
