@@ -100,7 +100,7 @@ final class BenchModelCommand implements Callable<Integer> {
       System.out.println("sampling skipped: vocab " + vocab + " is smaller than the tokenizer's");
       return 0;
     }
-    CausalLm sm = model(3);
+    CausalLm sm = model; // the trained model, as PyTorch's peer samples from its trained one
     List<int[]> prompts = new ArrayList<>();
     for (int b = 0; b < batch; b++) {
       prompts.add(new int[] {4 + b % (tok.vocabSize() - 4)}); // any batch: ids stay in the vocabulary
