@@ -124,6 +124,27 @@ class BackendConformanceTest {
     return p;
   }
 
+  /** A backend call with inputs and one preallocated output. */
+  interface Call {
+    void run(Backend be, Tensor[] in, Tensor out);
+  }
+
+  /**
+   * Runs {@code f} on each side with that side's member of every input pair and a fresh output
+   * of {@code outShape}, which becomes the side's output.
+   */
+  static void call(Side cpu, Side ref, DType dt, int[] outShape, Call f, Tensor[]... pairs) {
+    for (Side x : new Side[] {cpu, ref}) {
+      Tensor[] in = new Tensor[pairs.length];
+      for (int i = 0; i < pairs.length; i++) {
+        in[i] = pairs[i][x == cpu ? 0 : 1];
+      }
+      Tensor o = x.empty(dt, outShape);
+      f.run(x.be, in, o);
+      x.out(o);
+    }
+  }
+
   static void both(Side cpu, Side ref, Consumer<Side> f) {
     f.accept(cpu);
     f.accept(ref);
@@ -142,13 +163,7 @@ class BackendConformanceTest {
       int[] p = partner(rng, s);
       DType other = rng.nextBoolean() ? DType.FLOAT64 : DType.FLOAT32;
       double[] d = values(rng, ReferenceBackend.numel(p), 2);
-      Tensor[] src = input(rng, other, c, r, d, p);
-      Tensor co = c.empty(dt, s);
-      Tensor ro = r.empty(dt, s);
-      c.be.assign(src[0], co);
-      r.be.assign(src[1], ro);
-      c.out(co);
-      r.out(ro);
+      call(c, r, dt, s, (be, in, o) -> be.assign(in[0], o), input(rng, other, c, r, d, p));
     });
     cases.put("fill", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
@@ -171,14 +186,8 @@ class BackendConformanceTest {
             db[i] = Math.copySign(0.5 + Math.abs(db[i]), db[i]);
           }
         }
-        Tensor[] a = input(rng, dt, c, r, da, swap ? p : s);
-        Tensor[] b = input(rng, dt, c, r, db, swap ? s : p);
-        Tensor co = c.empty(dt, s);
-        Tensor ro = r.empty(dt, s);
-        c.be.binary(op, a[0], b[0], co);
-        r.be.binary(op, a[1], b[1], ro);
-        c.out(co);
-        r.out(ro);
+        call(c, r, dt, s, (be, in, o) -> be.binary(op, in[0], in[1], o),
+            input(rng, dt, c, r, da, swap ? p : s), input(rng, dt, c, r, db, swap ? s : p));
       });
     }
     for (Backend.UnaryOp op : Backend.UnaryOp.values()) {
@@ -191,13 +200,7 @@ class BackendConformanceTest {
             d[i] = 0.25 + Math.abs(d[i]);
           }
         }
-        Tensor[] a = input(rng, dt, c, r, d, s);
-        Tensor co = c.empty(dt, s);
-        Tensor ro = r.empty(dt, s);
-        c.be.unary(op, a[0], co);
-        r.be.unary(op, a[1], ro);
-        c.out(co);
-        r.out(ro);
+        call(c, r, dt, s, (be, in, o) -> be.unary(op, in[0], o), input(rng, dt, c, r, d, s));
       });
     }
     for (Backend.ScalarOp op : Backend.ScalarOp.values()) {
@@ -210,13 +213,7 @@ class BackendConformanceTest {
           }
         }
         double k = op == Backend.ScalarOp.POW ? 0.5 * rng.nextInt(6) - 1 : rng.nextGaussian();
-        Tensor[] a = input(rng, dt, c, r, d, s);
-        Tensor co = c.empty(dt, s);
-        Tensor ro = r.empty(dt, s);
-        c.be.scalar(op, a[0], k, co);
-        r.be.scalar(op, a[1], k, ro);
-        c.out(co);
-        r.out(ro);
+        call(c, r, dt, s, (be, in, o) -> be.scalar(op, in[0], k, o), input(rng, dt, c, r, d, s));
       });
     }
     cases.put("axpy", (rng, dt, c, r) -> {
@@ -267,13 +264,7 @@ class BackendConformanceTest {
           os[a] = 1;
         }
         double[] d = values(rng, ReferenceBackend.numel(s), 2);
-        Tensor[] a = input(rng, dt, c, r, d, s);
-        Tensor co = c.empty(dt, os);
-        Tensor ro = r.empty(dt, os);
-        c.be.reduce(op, a[0], axes, co);
-        r.be.reduce(op, a[1], axes, ro);
-        c.out(co);
-        r.out(ro);
+        call(c, r, dt, os, (be, in, o) -> be.reduce(op, in[0], axes, o), input(rng, dt, c, r, d, s));
       });
     }
     cases.put("softmax", (rng, dt, c, r) -> {
