@@ -124,6 +124,17 @@ class BackendConformanceTest {
     return p;
   }
 
+  /** An activation's two backend methods. */
+  record Activation(Three forward, Four backward) {}
+
+  interface Three {
+    void run(Backend be, Tensor a, Tensor b, Tensor c);
+  }
+
+  interface Four {
+    void run(Backend be, Tensor a, Tensor b, Tensor c, Tensor d);
+  }
+
   /** A backend call with inputs and one preallocated output. */
   interface Call {
     void run(Backend be, Tensor[] in, Tensor out);
@@ -350,7 +361,11 @@ class BackendConformanceTest {
       });
     });
 
-    cases.put("gelu and its backward", (rng, dt, c, r) -> {
+    // activations with a saved tensor: forward (x, y, saved), backward (x, saved, g, dx)
+    java.util.Map<String, Activation> activations = java.util.Map.of(
+        "gelu", new Activation(Backend::gelu, Backend::geluBackward),
+        "silu", new Activation(Backend::silu, Backend::siluBackward));
+    activations.forEach((name, act) -> cases.put(name + " and its backward", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
       int n = ReferenceBackend.numel(s);
       double[] dx = values(rng, n, 3);
@@ -358,28 +373,13 @@ class BackendConformanceTest {
       both(c, r, x -> {
         Tensor in = x.of(dt, dx, s);
         Tensor y = x.empty(dt, s);
-        Tensor t = x.empty(dt, s);
-        x.be.gelu(in, y, t);
+        Tensor saved = x.empty(dt, s);
+        act.forward().run(x.be, in, y, saved);
         Tensor d = x.empty(dt, s);
-        x.be.geluBackward(in, t, x.of(dt, dg, s), d);
-        x.out(y, t, d);
+        act.backward().run(x.be, in, saved, x.of(dt, dg, s), d);
+        x.out(y, saved, d);
       });
-    });
-    cases.put("silu and its backward", (rng, dt, c, r) -> {
-      int[] s = shape(rng, 1);
-      int n = ReferenceBackend.numel(s);
-      double[] dx = values(rng, n, 3);
-      double[] dg = values(rng, n, 1);
-      both(c, r, x -> {
-        Tensor in = x.of(dt, dx, s);
-        Tensor y = x.empty(dt, s);
-        Tensor sig = x.empty(dt, s);
-        x.be.silu(in, y, sig);
-        Tensor d = x.empty(dt, s);
-        x.be.siluBackward(in, sig, x.of(dt, dg, s), d);
-        x.out(y, sig, d);
-      });
-    });
+    }));
     cases.put("rmsNorm and its backward", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
       int C = s[s.length - 1];
