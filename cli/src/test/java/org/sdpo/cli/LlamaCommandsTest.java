@@ -51,6 +51,9 @@ class LlamaCommandsTest {
     assertThat(summary.path("last").path("loss").asDouble(Double.NaN)).isFinite();
     assertThat(summary.path("last").path("reprompt_sample_fraction").asDouble()).isEqualTo(1.0);
     assertThat(dir.resolve("run/checkpoint/config.json")).exists();
+    // the trained checkpoint keeps the chat template: trained from again, prompts look the same
+    assertThat(dir.resolve("run/checkpoint/chat_template.jinja")).hasSameTextualContentAs(
+        Path.of("../examples/chatml.jinja"));
   }
 
   /** ./sdpo audit model reproduces every fixture's loss and gradients in float64. */

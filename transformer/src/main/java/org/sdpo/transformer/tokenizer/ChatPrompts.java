@@ -91,8 +91,14 @@ public final class ChatPrompts implements Tokenizer {
     return base.pad();
   }
 
+  /**
+   * Writes the tokenizer's files and the chat template (as {@code chat_template.jinja}), so a
+   * checkpoint trained with chat prompts is used with the same prompts when it is loaded again.
+   */
   @Override
   public void save(Path dir) throws IOException {
     base.save(dir);
+    org.sdpo.transformer.io.AtomicFiles.write(dir.resolve(ChatTemplate.FILE),
+        f -> java.nio.file.Files.writeString(f, template.source()));
   }
 }

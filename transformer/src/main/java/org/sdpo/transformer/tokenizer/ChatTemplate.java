@@ -24,11 +24,13 @@ public final class ChatTemplate {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private final Jinja template;
+  private final String source;
   private final String where;
   private final Map<String, Object> specialTokens;
 
   private ChatTemplate(String source, String where, Map<String, Object> specialTokens) {
     this.where = where;
+    this.source = source;
     this.specialTokens = specialTokens;
     try {
       this.template = Jinja.compile(source, true, true);
@@ -93,6 +95,11 @@ public final class ChatTemplate {
   /** A template from its source, with the given special tokens (bos_token, eos_token, ...). */
   public static ChatTemplate of(String source, Map<String, ?> specialTokens) {
     return new ChatTemplate(source, "chat template", new LinkedHashMap<>(specialTokens));
+  }
+
+  /** The template's Jinja source. */
+  public String source() {
+    return source;
   }
 
   /**
