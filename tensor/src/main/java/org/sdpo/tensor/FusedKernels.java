@@ -346,17 +346,35 @@ final class FusedKernels {
    */
   static void adamw(Buf p, Buf g, Buf m, Buf v, double lr, double beta1, double beta2,
       double eps, double wd, double bc1, double bc2) {
+    boolean vector = VectorSupport.ENABLED && vectorizable(p) && vectorizable(g)
+        && vectorizable(m) && vectorizable(v);
     Parallel.forRange(p.size(), 8, (from, to) -> {
-      for (int i = from; i < to; i++) {
-        double gi = g.get(i);
-        double mi = beta1 * m.get(i) + (1 - beta1) * gi;
-        double vi = beta2 * v.get(i) + (1 - beta2) * gi * gi;
-        m.set(i, mi);
-        v.set(i, vi);
-        double pi = p.get(i);
-        p.set(i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - lr * wd * pi);
+      if (vector) {
+        VectorKernels.adamw((Buf.F32) p, (Buf.F32) g, (Buf.F32) m, (Buf.F32) v, lr, beta1, beta2,
+            eps, wd, bc1, bc2, from, to);
+      } else {
+        adamwScalar(p, g, m, v, lr, beta1, beta2, eps, wd, bc1, bc2, from, to);
       }
     });
+  }
+
+  /** Float32 memory the vector kernels can load from and store to. */
+  static boolean vectorizable(Buf b) {
+    return b instanceof Buf.F32 f && f.bytes != null;
+  }
+
+  /** AdamW on elements [from, to), the scalar loop (the vector kernel's reference). */
+  static void adamwScalar(Buf p, Buf g, Buf m, Buf v, double lr, double beta1, double beta2,
+      double eps, double wd, double bc1, double bc2, int from, int to) {
+    for (int i = from; i < to; i++) {
+      double gi = g.get(i);
+      double mi = beta1 * m.get(i) + (1 - beta1) * gi;
+      double vi = beta2 * v.get(i) + (1 - beta2) * gi * gi;
+      m.set(i, mi);
+      v.set(i, vi);
+      double pi = p.get(i);
+      p.set(i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - lr * wd * pi);
+    }
   }
 
   /** acc + x_0^2 + x_1^2 + ..., added in order. */
