@@ -34,15 +34,7 @@ public final class Attention extends Module {
     Variable q = heads(F.slice(qkv, 2, 0, C), B, T); // (B, H, T, D)
     Variable k = heads(F.slice(qkv, 2, C, 2 * C), B, T);
     Variable v = heads(F.slice(qkv, 2, 2 * C, 3 * C), B, T);
-    Variable y;
-    if (cache != null) {
-      int offset = cache.length(); // the new queries' first position
-      k = Variable.constant(cache.appendKeys(layer, k.value())); // (B, H, capacity, D)
-      v = Variable.constant(cache.appendValues(layer, v.value()));
-      y = F.attention(q, k, v, true, keyMask, offset); // (B, H, T, D)
-    } else {
-      y = F.attention(q, k, v, true, keyMask); // (B, H, T, D)
-    }
+    Variable y = KvCache.attend(q, k, v, keyMask, cache, layer); // (B, H, T, D)
     y = F.reshape(F.permute(y, 0, 2, 1, 3), B, T, C); // (B, T, C)
     return cProj.forward(y);
   }

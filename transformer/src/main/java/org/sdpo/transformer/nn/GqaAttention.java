@@ -47,15 +47,7 @@ public final class GqaAttention extends Module {
     Variable v = heads(vProj.forward(x), null, nKvHead, B, T); // (B, Hkv, T, D)
     q = F.rope(q, cos, sin);
     k = F.rope(k, cos, sin);
-    Variable y;
-    if (cache != null) {
-      int offset = cache.length(); // the new queries' first position
-      k = Variable.constant(cache.appendKeys(layer, k.value())); // (B, Hkv, capacity, D)
-      v = Variable.constant(cache.appendValues(layer, v.value()));
-      y = F.attention(q, k, v, true, keyMask, offset); // (B, H, T, D)
-    } else {
-      y = F.attention(q, k, v, true, keyMask); // (B, H, T, D)
-    }
+    Variable y = KvCache.attend(q, k, v, keyMask, cache, layer); // (B, H, T, D)
     int D = y.dim(3);
     y = F.reshape(F.permute(y, 0, 2, 1, 3), B, T, nHead * D); // (B, T, H*D)
     return oProj.forward(y);

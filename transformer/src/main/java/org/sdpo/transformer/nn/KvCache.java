@@ -1,5 +1,7 @@
 package org.sdpo.transformer.nn;
 
+import org.sdpo.autograd.F;
+import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Tensor;
 
@@ -70,5 +72,25 @@ public final class KvCache {
   /** Marks {@code n} more positions as filled (after every layer has appended). */
   public void advance(int n) {
     length += n;
+  }
+
+  /**
+   * Causal attention of queries q (B, H, T, D) over keys and values k, v (B, Hkv, T, D), through
+   * {@code cache} when it is not null: the new keys and values are stored in layer {@code l}'s
+   * slots and the queries, at positions cache.length() onwards, attend to the whole cache (the
+   * mask hides what is not filled). Returns (B, H, T, D).
+   */
+  public static Variable attend(Variable q,
+      Variable k, Variable v, Tensor keyMask, KvCache cache,
+      int l) {
+    if (cache == null) {
+      return F.attention(q, k, v, true, keyMask);
+    }
+    int offset = cache.length(); // the new queries' first position
+    Variable ck = Variable.constant(
+        cache.appendKeys(l, k.value())); // (B, Hkv, capacity, D)
+    Variable cv = Variable.constant(
+        cache.appendValues(l, v.value()));
+    return F.attention(q, ck, cv, true, keyMask, offset);
   }
 }
