@@ -22,10 +22,12 @@ public final class Fused {
     }
   }
 
-  private static void vector(String op, Tensor v, int C, String what) {
+  /** The normalisations' scale and shift: (C) for an input (..., C). */
+  private static void vector(String op, Tensor x, Tensor v, String what) {
+    int C = x.dim(-1);
     if (v.rank() != 1 || v.dim(0) != C) {
-      throw new IllegalArgumentException(op + ": " + what + " must be [" + C + "], got "
-          + Shape.str(v.shape()));
+      throw new IllegalArgumentException(op + ": input " + Shape.str(x.shape()) + " needs a "
+          + what + " of shape [" + C + "], got " + Shape.str(v.shape()));
     }
   }
 
@@ -71,7 +73,7 @@ public final class Fused {
   public static Tensor[] rmsNorm(Tensor x, Tensor gamma, double eps) {
     Tensor xc = x.contiguous();
     int C = xc.dim(-1);
-    vector("rms_norm", gamma, C, "weight");
+    vector("rms_norm", xc, gamma, "weight");
     Tensor y = Tensor.empty(xc.dtype(), xc.shape());
     Tensor rstd = Tensor.empty(DType.FLOAT64, (int) (xc.numel() / C));
     backend().rmsNorm(xc, gamma.contiguous(), eps, y, rstd);
@@ -93,8 +95,8 @@ public final class Fused {
   public static Tensor[] layerNorm(Tensor x, Tensor gamma, Tensor beta, double eps) {
     Tensor xc = x.contiguous();
     int C = xc.dim(-1);
-    vector("layer_norm", gamma, C, "weight");
-    vector("layer_norm", beta, C, "bias");
+    vector("layer_norm", xc, gamma, "weight");
+    vector("layer_norm", xc, beta, "bias");
     int rows = (int) (xc.numel() / C);
     Tensor y = Tensor.empty(xc.dtype(), xc.shape());
     Tensor mean = Tensor.empty(DType.FLOAT64, rows);

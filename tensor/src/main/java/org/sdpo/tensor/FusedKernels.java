@@ -296,15 +296,9 @@ final class FusedKernels {
 
   /** dx (N, K) = 0 except dx[n, idx[n]] = g[n]. */
   static void pickBackward(Buf g, int[] idx, int K, Buf dx) {
-    fillZero(dx);
+    JavaKernels.fill(dx, 0);
     for (int n = 0; n < idx.length; n++) {
       dx.set(n * K + idx[n], g.get(n));
-    }
-  }
-
-  private static void fillZero(Buf b) {
-    for (int i = 0, n = b.size(); i < n; i++) {
-      b.set(i, 0);
     }
   }
 

@@ -27,14 +27,6 @@ public final class LayerNorm extends Op {
 
   public static Variable apply(Variable x, Variable gamma, Variable beta, double eps) {
     Tensor xv = x.value().contiguous();
-    int C = xv.dim(-1);
-    if (gamma.value().rank() != 1 || gamma.dim(0) != C || beta.value().rank() != 1
-        || beta.dim(0) != C) {
-      throw new IllegalArgumentException("layer_norm: input " + java.util.Arrays.toString(x.shape())
-          + " needs weight and bias of shape [" + C + "], got "
-          + java.util.Arrays.toString(gamma.shape()) + " and "
-          + java.util.Arrays.toString(beta.shape()));
-    }
     Tensor[] ymr = Fused.layerNorm(xv, gamma.value(), beta.value(), eps); // y, mean, rstd
     return record(new LayerNorm(xv, gamma.value(), ymr[1], ymr[2]), ymr[0], x, gamma, beta);
   }

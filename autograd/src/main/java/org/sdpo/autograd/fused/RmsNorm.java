@@ -23,12 +23,7 @@ public final class RmsNorm extends Op {
   }
 
   public static Variable apply(Variable x, Variable gamma, double eps) {
-    Tensor xv = x.value().contiguous();
-    int C = xv.dim(-1);
-    if (gamma.value().rank() != 1 || gamma.dim(0) != C) {
-      throw new IllegalArgumentException("rms_norm: input " + java.util.Arrays.toString(x.shape())
-          + " needs a weight of shape [" + C + "], got " + java.util.Arrays.toString(gamma.shape()));
-    }
+    Tensor xv = x.value().contiguous(); // shapes are checked by Fused
     Tensor[] yr = Fused.rmsNorm(xv, gamma.value(), eps); // y, rstd (saved for backward)
     return record(new RmsNorm(xv, gamma.value(), yr[1]), yr[0], x, gamma);
   }
