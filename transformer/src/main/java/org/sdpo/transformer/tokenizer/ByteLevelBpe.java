@@ -49,6 +49,11 @@ final class ByteLevelBpe {
     this.ignoreMerges = ignoreMerges;
   }
 
+  /** The id of a vocabulary entry (in byte characters), or -1. */
+  int id(String token) {
+    return vocab.getOrDefault(token, -1);
+  }
+
   /** The ids of one pre-tokenized piece of text (cached for short pieces). */
   int[] encodePiece(String piece) {
     int[] ids = cache.get(piece);

@@ -293,12 +293,13 @@ public final class HfTokenizer implements Tokenizer {
 
   /** The id of a token given as text (an added token or a vocabulary entry), or -1. */
   public int idOf(String token) {
-    for (int i = 0; i < tokens.length; i++) {
-      if (token.equals(tokens[i])) {
-        return i;
+    for (Added a : addedByFirstChar.getOrDefault(token.isEmpty() ? '\0' : token.charAt(0),
+        java.util.List.of())) {
+      if (a.content().equals(token)) {
+        return a.id();
       }
     }
-    return -1;
+    return bpe.id(token);
   }
 
   /** tokenizer_config.json's fields ({@code chat_template}, special tokens), empty if absent. */
