@@ -38,12 +38,37 @@ class ExternalEnvironmentTest {
         + (Sandbox.missing(MECHANISM) == null ? "" : " -- LIMITED: " + Sandbox.missing(MECHANISM)));
   }
 
-  private static String script(String name) {
+  /**
+   * The test graders, copied into a directory everyone may read: run as root, graders run as
+   * nobody, who could not reach them inside a checkout below a private (0700) directory, such as
+   * one made by mktemp -d.
+   */
+  private static final Path GRADERS = readableCopy();
+
+  private static Path readableCopy() {
     try {
-      return Path.of(ExternalEnvironmentTest.class.getResource("/graders/" + name).toURI()).toString();
-    } catch (URISyntaxException e) {
+      Path from = Path.of(ExternalEnvironmentTest.class.getResource("/graders").toURI());
+      java.util.Set<java.nio.file.attribute.PosixFilePermission> open =
+          java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x");
+      Path to = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")),
+          "sdpo-graders-");
+      Files.setPosixFilePermissions(to, open);
+      to.toFile().deleteOnExit();
+      try (var files = Files.list(from)) {
+        for (Path f : files.toList()) {
+          Path t = Files.copy(f, to.resolve(f.getFileName()));
+          Files.setPosixFilePermissions(t, open);
+          t.toFile().deleteOnExit();
+        }
+      }
+      return to;
+    } catch (URISyntaxException | java.io.IOException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  private static String script(String name) {
+    return GRADERS.resolve(name).toString();
   }
 
   private static ExternalEnvironment env(String name, String... extra) {
