@@ -81,7 +81,21 @@ public interface Backend {
   /** Sets one element by its row-major index. */
   void set(Tensor t, long flatIndex, double value);
 
-  /** Element access for Java kernels; {@code t} must be contiguous (see {@link #isContiguous}). */
+  /**
+   * Copies {@code count} values from {@code src} into elements {@code [start, start + count)} of
+   * {@code t} (row-major; {@code t} contiguous), converted to its dtype: how a checkpoint is
+   * loaded a chunk at a time on any backend.
+   */
+  void write(Tensor t, int start, double[] src, int count);
+
+  /** Copies elements {@code [start, start + count)} of {@code t} (contiguous) into {@code dst}. */
+  void read(Tensor t, int start, double[] dst, int count);
+
+  /**
+   * Element access for Java kernels on host memory; {@code t} must be contiguous (see
+   * {@link #isContiguous}). A backend whose memory the host cannot address (a GPU) throws
+   * {@link UnsupportedOperationException}.
+   */
   Buf buffer(Tensor t);
 
   /** True if the tensor's elements lie in row-major order with no gaps. */

@@ -163,6 +163,22 @@ public final class Nd4jBackend implements Backend {
   }
 
   @Override
+  public void write(Tensor t, int start, double[] src, int count) {
+    Buf b = buffer(t);
+    for (int i = 0; i < count; i++) {
+      b.set(start + i, src[i]);
+    }
+  }
+
+  @Override
+  public void read(Tensor t, int start, double[] dst, int count) {
+    Buf b = buffer(t);
+    for (int i = 0; i < count; i++) {
+      dst[i] = b.get(start + i);
+    }
+  }
+
+  @Override
   public Buf buffer(Tensor t) {
     if (!isContiguous(t)) {
       throw new IllegalStateException("buffer: tensor " + Shape.str(t.shape()) + " is a strided view");

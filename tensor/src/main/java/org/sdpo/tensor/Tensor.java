@@ -26,6 +26,14 @@ public final class Tensor {
   private final DType dtype;
   private final Workspace.Scope scope;
 
+  /**
+   * A tensor over memory a backend made: for backends in other modules that need temporaries
+   * (a contiguous copy, a converted operand). Nothing above the tensor layer calls it.
+   */
+  public static Tensor ofStorage(Storage storage, DType dtype, int... shape) {
+    return new Tensor(storage, shape.clone(), dtype, null);
+  }
+
   Tensor(Storage storage, int[] shape, DType dtype, Workspace.Scope scope) {
     this.storage = storage;
     this.shape = shape;
@@ -221,6 +229,32 @@ public final class Tensor {
   /** All elements in row-major order, as floats. */
   public float[] toFloatArray() {
     return backend().toFloats(this);
+  }
+
+  /**
+   * Writes {@code count} values of {@code src} into the elements {@code [start, start + count)}
+   * (row-major) of this contiguous tensor, converted to its dtype; in place.
+   */
+  public void write(int start, double[] src, int count) {
+    checkRange("write", start, count, src.length);
+    if (!backend().isContiguous(this)) {
+      throw new IllegalArgumentException("write: tensor view " + Shape.str(shape)
+          + " is not contiguous");
+    }
+    backend().write(this, start, src, count);
+  }
+
+  /** Reads the elements {@code [start, start + count)} (row-major) into {@code dst}. */
+  public void read(int start, double[] dst, int count) {
+    checkRange("read", start, count, dst.length);
+    backend().read(contiguous(), start, dst, count);
+  }
+
+  private void checkRange(String op, int start, int count, int arrayLength) {
+    if (start < 0 || count < 0 || count > arrayLength || (long) start + count > numel()) {
+      throw new IllegalArgumentException(op + ": elements [" + start + ", " + ((long) start + count)
+          + ") of a tensor of shape " + Shape.str(shape) + " through an array of " + arrayLength);
+    }
   }
 
   /** Element access for Java kernels (makes a contiguous copy first if needed). */

@@ -5,19 +5,20 @@ import static org.quicktheories.QuickTheory.qt;
 import static org.quicktheories.generators.Generate.longRange;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 /**
- * Every {@link Backend} method of the backend in use (ND4J on the CPU) against
+ * Every {@link Backend} method of the backend in use (ND4J on the CPU; other modules run
+ * {@link #conformance} on theirs) against
  * {@link ReferenceBackend}, on random shapes of rank 1 to 3 with sizes 1 to 5 (so size-1 axes,
  * broadcasting and sizes that are not multiples of a vector length all occur), in float64 and
  * float32, with contiguous inputs and with permuted (strided) views. Each backend gets the same
  * values; the outputs must agree to 1e-12 (float64) or 2e-6 (float32) of their largest magnitude.
  */
-class BackendConformanceTest {
-  static final Backend CPU = Backends.current();
+public class BackendConformanceTest {
   static final Backend REF = new ReferenceBackend();
 
   /** One case: the same inputs on both backends, a call, and the outputs to compare. */
@@ -156,6 +157,18 @@ class BackendConformanceTest {
     }
   }
 
+  /**
+   * Element i read through the host buffer; a backend whose memory the host cannot address
+   * throws UnsupportedOperationException there (as the contract allows), and is read with get.
+   */
+  static double viaBuffer(Backend be, Tensor t, int i) {
+    try {
+      return be.buffer(t).get(i);
+    } catch (UnsupportedOperationException deviceMemory) {
+      return be.get(t, i);
+    }
+  }
+
   static void both(Side cpu, Side ref, Consumer<Side> f) {
     f.accept(cpu);
     f.accept(ref);
@@ -163,6 +176,11 @@ class BackendConformanceTest {
 
   @TestFactory
   Iterable<DynamicTest> everyMethodMatchesTheReference() {
+    return conformance(Backends.current(), 60);
+  }
+
+  /** One dynamic test per method group: {@code under} against the reference backend. */
+  public static List<DynamicTest> conformance(Backend under, int examples) {
     java.util.Map<String, Case> cases = new java.util.LinkedHashMap<>();
     cases.put("fromDoubles+toDoubles", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
@@ -175,6 +193,21 @@ class BackendConformanceTest {
       DType other = rng.nextBoolean() ? DType.FLOAT64 : DType.FLOAT32;
       double[] d = values(rng, ReferenceBackend.numel(p), 2);
       call(c, r, dt, s, (be, in, o) -> be.assign(in[0], o), input(rng, other, c, r, d, p));
+    });
+    cases.put("write+read (a range)", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int n = ReferenceBackend.numel(s);
+      double[] d = values(rng, n, 3);
+      int start = rng.nextInt(n);
+      int count = rng.nextInt(n - start + 1);
+      double[] w = values(rng, count + 2, 3);
+      both(c, r, x -> {
+        Tensor t = x.of(dt, d, s);
+        x.be.write(t, start, w, count);
+        double[] back = new double[count + 1];
+        x.be.read(t, start, back, count);
+        x.out(t, x.of(DType.FLOAT64, back, count + 1));
+      });
     });
     cases.put("fill", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
@@ -251,11 +284,9 @@ class BackendConformanceTest {
       int[] os = batched ? new int[] {bt, m, n} : new int[] {m, n};
       double[] da = values(rng, ReferenceBackend.numel(as), 1);
       double[] db = values(rng, ReferenceBackend.numel(bs), 1);
-      both(c, r, x -> {
-        Tensor o = x.empty(dt, os);
-        x.be.matmul(x.of(dt, da, as), x.of(dt, db, bs), o, ta, tb);
-        x.out(o);
-      });
+      // contiguous or permuted (strided) operands: a transposed view is a column-major matrix
+      call(c, r, dt, os, (be, in, o) -> be.matmul(in[0], in[1], o, ta, tb),
+          input(rng, dt, c, r, da, as), input(rng, dt, c, r, db, bs));
     });
     for (Backend.ReduceOp op : Backend.ReduceOp.values()) {
       cases.put("reduce " + op, (rng, dt, c, r) -> {
@@ -354,7 +385,7 @@ class BackendConformanceTest {
         x.be.assign(sl, slc);
         Tensor g = x.of(dt, new double[] {x.be.get(p, setAt % ReferenceBackend.numel(ps)),
             x.be.isContiguous(p) ? 1 : 0, x.be.isContiguous(t) ? 1 : 0,
-            x.be.buffer(t).get(setAt)}, 4);
+            viaBuffer(x.be, t, setAt)}, 4);
         Tensor copy = x.of(dt, d, s);
         x.be.set(copy, setAt, setTo);
         x.out(pc, slc, flat, g, copy);
@@ -630,22 +661,22 @@ class BackendConformanceTest {
 
     DType[] dtypes = {DType.FLOAT64, DType.FLOAT32};
     return cases.entrySet().stream().map(e -> DynamicTest.dynamicTest(e.getKey(), () ->
-        qt().withFixedSeed(11L).withExamples(60).forAll(longRange(0, 1_000_000))
+        qt().withFixedSeed(11L).withExamples(examples).forAll(longRange(0, 1_000_000))
             .checkAssert(seed -> {
               for (DType dt : dtypes) {
-                Side c = new Side(CPU);
+                Side c = new Side(under);
                 Side r = new Side(REF);
                 e.getValue().run(new Rng(seed), dt, c, r);
-                compare(e.getKey() + " " + dt + " seed " + seed, dt, c.outs, r.outs);
+                compare(e.getKey() + " " + dt + " seed " + seed, dt, under, c.outs, r.outs);
               }
             }))).toList();
   }
 
-  static void compare(String what, DType dt, Tensor[] cpu, Tensor[] ref) {
+  static void compare(String what, DType dt, Backend under, Tensor[] cpu, Tensor[] ref) {
     assertThat(cpu).hasSameSizeAs(ref);
     for (int i = 0; i < cpu.length; i++) {
       assertThat(cpu[i].shape()).as(what).containsExactly(ref[i].shape());
-      double[] a = CPU.toDoubles(cpu[i]);
+      double[] a = under.toDoubles(cpu[i]);
       double[] b = REF.toDoubles(ref[i]);
       double scale = 1e-300;
       for (double x : b) {

@@ -157,6 +157,20 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
+  public void write(Tensor t, int start, double[] src, int count) {
+    for (int i = 0; i < count; i++) {
+      ref(t).put(physical(t, unravel(start + i, t.shape())), src[i]);
+    }
+  }
+
+  @Override
+  public void read(Tensor t, int start, double[] dst, int count) {
+    for (int i = 0; i < count; i++) {
+      dst[i] = read(t, start + i);
+    }
+  }
+
+  @Override
   public Buf buffer(Tensor t) {
     Ref r = ref(t);
     int n = numel(t.shape());

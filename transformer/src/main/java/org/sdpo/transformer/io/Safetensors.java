@@ -74,7 +74,7 @@ public final class Safetensors {
       throw new IllegalArgumentException(file + ": tensor '" + e.name() + "' is empty");
     }
     Tensor t = Tensor.empty(target, e.shape().length == 0 ? new int[0] : e.shape());
-    org.sdpo.tensor.Buf out = t.buffer();
+    double[] chunk = new double[(int) Math.min(CHUNK / width, n)];
     ByteBuffer buf = ByteBuffer.allocate((int) Math.min(CHUNK, n * width))
         .order(ByteOrder.LITTLE_ENDIAN);
     long at = dataStart + e.begin();
@@ -89,9 +89,12 @@ public final class Safetensors {
       }
       at += buf.limit();
       buf.flip();
+      int k = 0;
       while (buf.remaining() >= width) {
-        out.set(i++, decode(e.dtype(), buf));
+        chunk[k++] = decode(e.dtype(), buf);
       }
+      t.write(i, chunk, k);
+      i += k;
     }
     return t;
   }
@@ -296,17 +299,22 @@ public final class Safetensors {
         }
         ByteBuffer b = ByteBuffer.allocate(CHUNK).order(ByteOrder.LITTLE_ENDIAN);
         for (Tensor t : tensors.values()) {
-          org.sdpo.tensor.Buf data = t.contiguous().buffer(); // written a chunk at a time
+          Tensor data = t.contiguous(); // read and written a chunk at a time
           boolean f32 = t.dtype() == DType.FLOAT32;
-          for (int i = 0; i < data.size(); i++) {
+          double[] chunk = new double[(int) Math.min(CHUNK / 8, Math.max(1L, data.numel()))];
+          for (int i = 0; i < data.numel(); i++) {
+            int k = i % chunk.length;
+            if (k == 0) {
+              data.read(i, chunk, (int) Math.min(chunk.length, data.numel() - i));
+            }
             if (b.remaining() < 8) {
               os.write(b.array(), 0, b.position());
               b.clear();
             }
             if (f32) {
-              b.putFloat((float) data.get(i));
+              b.putFloat((float) chunk[k]);
             } else {
-              b.putDouble(data.get(i));
+              b.putDouble(chunk[k]);
             }
           }
         }

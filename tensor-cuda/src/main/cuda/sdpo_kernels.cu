@@ -1,0 +1,134 @@
+// The kernels of the CUDA backend (org.sdpo.tensor.cuda.CudaBackend), one per Backend method or
+// step of one. Compiled by nvcc into one fatbin (sm_80 + PTX, sm_90a) and loaded with
+// cuModuleLoadData. Every kernel is extern "C" with parameters of the types KernelSource knows
+// (int, double, Dims, pointers); the Java side packs them in this order (KernelArgs), and the
+// fake device (FakeDevice, tests) runs a Java twin of each kernel over the same packed bytes.
+//
+// Conventions: element type T is float or double (sdpo_kernels_typed.cuh is included once for
+// each; SFX(name) names the instance name_f32 or name_f64). Arithmetic is done in double, as the
+// CPU backend does, so results differ from the CPU only by summation order. Row kernels run one
+// block of THREADS threads per row and reduce in a fixed tree order (deterministic: no atomics
+// anywhere a sum's order matters).
+
+#define MAX_RANK 6
+#define THREADS 256
+
+// An index space (shape, row-major) and the strides (in elements) of up to four operands over
+// it: how a kernel reads broadcast and permuted views without copies.
+struct Dims {
+  int rank;
+  int n;
+  int shape[MAX_RANK];
+  int stride[4][MAX_RANK];
+};
+
+// The offset of element i of the index space in each of the four operands.
+__device__ __forceinline__ void locate(const Dims& d, int i, int* off) {
+  off[0] = 0;
+  off[1] = 0;
+  off[2] = 0;
+  off[3] = 0;
+  for (int k = d.rank - 1; k >= 0; --k) {
+    int c = i % d.shape[k];
+    i /= d.shape[k];
+    off[0] += c * d.stride[0][k];
+    off[1] += c * d.stride[1][k];
+    off[2] += c * d.stride[2][k];
+    off[3] += c * d.stride[3][k];
+  }
+}
+
+#define GRID_STRIDE(i, n) \
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
+
+// Sum and max over the block's THREADS threads, in a fixed tree order; every thread gets it.
+__device__ double block_sum(double v, double* sh) {
+  sh[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = THREADS / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+    __syncthreads();
+  }
+  double r = sh[0];
+  __syncthreads();
+  return r;
+}
+
+__device__ double block_max(double v, double* sh) {
+  sh[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = THREADS / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) sh[threadIdx.x] = fmax(sh[threadIdx.x], sh[threadIdx.x + s]);
+    __syncthreads();
+  }
+  double r = sh[0];
+  __syncthreads();
+  return r;
+}
+
+// tanh(v) = (1 - e) / (1 + e) with e = exp(-2|v|), as the CPU backend computes it.
+__device__ __forceinline__ double tanh_cpu(double v) {
+  double e = exp(-2.0 * fabs(v));
+  double t = (1.0 - e) / (1.0 + e);
+  return v < 0 ? -t : t;
+}
+
+// Backend.UnaryOp ordinals 0..10, Backend.ScalarOp ordinals at 16.., and 32 for a plain copy.
+__device__ __forceinline__ double apply_map(int op, double v, double s) {
+  switch (op) {
+    case 0: return -v;
+    case 1: return exp(v);
+    case 2: return log(v);
+    case 3: return tanh_cpu(v);
+    case 4: return 1.0 / (1.0 + exp(-v));
+    case 5: return sqrt(v);
+    case 6: return fabs(v);
+    case 7: return v > 0 ? v : 0.0;
+    case 8: return v * v;
+    case 9: return 1.0 / v;
+    case 10: return v > 0 ? 1.0 : 0.0;
+    case 16: return v + s;
+    case 17: return v * s;
+    case 18: return pow(v, s);
+    case 19: return s - v;
+    case 20: return s / v;
+    default: return v;
+  }
+}
+
+// Backend.BinaryOp ordinals.
+__device__ __forceinline__ double apply_binary(int op, double u, double v) {
+  switch (op) {
+    case 0: return u + v;
+    case 1: return u - v;
+    case 2: return u * v;
+    case 3: return u / v;
+    case 4: return u > v ? 1.0 : 0.0;
+    default: return (u != u || v != v) ? u + v : fmax(u, v);
+  }
+}
+
+// out (operand 0) = a (operand 1), converting between element types.
+template <typename A, typename O>
+__device__ __forceinline__ void copy_impl(const Dims& d, const A* a, O* out) {
+  GRID_STRIDE(i, d.n) {
+    int o[4];
+    locate(d, i, o);
+    out[o[0]] = (O) a[o[1]];
+  }
+}
+
+extern "C" __global__ void copy_f32_f64(Dims d, const float* a, double* out) { copy_impl(d, a, out); }
+extern "C" __global__ void copy_f64_f32(Dims d, const double* a, float* out) { copy_impl(d, a, out); }
+
+#define T float
+#define SFX(name) name##_f32
+#include "sdpo_kernels_typed.cuh"
+#undef T
+#undef SFX
+
+#define T double
+#define SFX(name) name##_f64
+#include "sdpo_kernels_typed.cuh"
+#undef T
+#undef SFX

@@ -1,0 +1,429 @@
+// The kernels for one element type T, named SFX(name): included by sdpo_kernels.cu once with
+// T = float (name_f32) and once with T = double (name_f64). Shape legends as in Backend.java:
+// N elements, R rows, C or K or V the last axis, B batch, H heads, T time, D head size.
+
+// ------------------------------------------------------------------ elementwise over views
+
+// out (operand 0) = op(a (operand 1)), s the scalar of a ScalarOp.
+extern "C" __global__ void SFX(map)(int op, double s, Dims d, const T* a, T* out) {
+  GRID_STRIDE(i, d.n) {
+    int o[4];
+    locate(d, i, o);
+    out[o[0]] = (T) apply_map(op, (double) a[o[1]], s);
+  }
+}
+
+// out (operand 0) = a (1) op b (2), broadcasting by zero strides.
+extern "C" __global__ void SFX(binary)(int op, Dims d, const T* a, const T* b, T* out) {
+  GRID_STRIDE(i, d.n) {
+    int o[4];
+    locate(d, i, o);
+    out[o[0]] = (T) apply_binary(op, (double) a[o[1]], (double) b[o[2]]);
+  }
+}
+
+// out (0) = cond (1) != 0 ? a (2) : b (3).
+extern "C" __global__ void SFX(where)(Dims d, const T* cond, const T* a, const T* b, T* out) {
+  GRID_STRIDE(i, d.n) {
+    int o[4];
+    locate(d, i, o);
+    out[o[0]] = cond[o[1]] != 0 ? a[o[2]] : b[o[3]];
+  }
+}
+
+// out (0) = value.
+extern "C" __global__ void SFX(fill)(Dims d, double value, T* out) {
+  GRID_STRIDE(i, d.n) {
+    int o[4];
+    locate(d, i, o);
+    out[o[0]] = (T) value;
+  }
+}
+
+// y (0) += alpha x (1).
+extern "C" __global__ void SFX(axpy)(Dims d, double alpha, const T* x, T* y) {
+  GRID_STRIDE(i, d.n) {
+    int o[4];
+    locate(d, i, o);
+    y[o[0]] = (T) ((double) y[o[0]] + alpha * (double) x[o[1]]);
+  }
+}
+
+// ------------------------------------------------------------------ reductions
+
+// One block per output element: outer is the output's index space (operand 0 the output's
+// strides, 1 the input's over the kept axes), inner the reduced axes (operand 1 the input's
+// strides over them). op: 0 sum, 1 mean, 2 max.
+extern "C" __global__ void SFX(reduce)(int op, Dims outer, Dims inner, const T* a, T* out) {
+  __shared__ double sh[THREADS];
+  for (int r = blockIdx.x; r < outer.n; r += gridDim.x) {
+    int oo[4];
+    locate(outer, r, oo);
+    double acc = op == 2 ? -INFINITY : 0.0;
+    for (int j = threadIdx.x; j < inner.n; j += blockDim.x) {
+      int io[4];
+      locate(inner, j, io);
+      double v = (double) a[oo[1] + io[1]];
+      acc = op == 2 ? ((v != v || acc != acc) ? v + acc : fmax(acc, v)) : acc + v;
+    }
+    acc = op == 2 ? block_max(acc, sh) : block_sum(acc, sh);
+    if (threadIdx.x == 0) out[oo[0]] = (T) (op == 1 ? acc / inner.n : acc);
+  }
+}
+
+// Sum of squares of x (N): block b's share into partial[b] (the host adds the partials in order).
+extern "C" __global__ void SFX(sum_squares)(int n, const T* x, double* partial) {
+  __shared__ double sh[THREADS];
+  double acc = 0.0;
+  GRID_STRIDE(i, n) {
+    double v = (double) x[i];
+    acc += v * v;
+  }
+  acc = block_sum(acc, sh);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+// flag = 1 if some element of x (N) is NaN or infinite (flag was zeroed before).
+extern "C" __global__ void SFX(is_finite)(int n, const T* x, int* flag) {
+  GRID_STRIDE(i, n) {
+    if (!isfinite((double) x[i])) *flag = 1;
+  }
+}
+
+// ------------------------------------------------------------------ row kernels (R, C)
+
+// y = softmax(x) per row: x, y (R, C).
+extern "C" __global__ void SFX(softmax)(int rows, int C, const T* x, T* y) {
+  __shared__ double sh[THREADS];
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + (long long) r * C;
+    T* yr = y + (long long) r * C;
+    double m = -INFINITY;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) m = fmax(m, (double) xr[c]);
+    m = block_max(m, sh);
+    double s = 0.0;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) s += exp((double) xr[c] - m);
+    s = block_sum(s, sh);
+    for (int c = threadIdx.x; c < C; c += blockDim.x) yr[c] = (T) (exp((double) xr[c] - m) / s);
+  }
+}
+
+// dx = scale y (g - rowsum(g y)): y, g, dx (R, K).
+extern "C" __global__ void SFX(softmax_backward)(int rows, int K, double scale, const T* y,
+    const T* g, T* dx) {
+  __shared__ double sh[THREADS];
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    long long o = (long long) r * K;
+    double dot = 0.0;
+    for (int j = threadIdx.x; j < K; j += blockDim.x) dot += (double) g[o + j] * (double) y[o + j];
+    dot = block_sum(dot, sh);
+    for (int j = threadIdx.x; j < K; j += blockDim.x) {
+      dx[o + j] = (T) (scale * (double) y[o + j] * ((double) g[o + j] - dot));
+    }
+  }
+}
+
+// dx = g - p rowsum(g): p, g, dx (R, K); dx may be p.
+extern "C" __global__ void SFX(log_softmax_backward)(int rows, int K, const T* p, const T* g,
+    T* dx) {
+  __shared__ double sh[THREADS];
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    long long o = (long long) r * K;
+    double sum = 0.0;
+    for (int j = threadIdx.x; j < K; j += blockDim.x) sum += (double) g[o + j];
+    sum = block_sum(sum, sh);
+    for (int j = threadIdx.x; j < K; j += blockDim.x) {
+      dx[o + j] = (T) ((double) g[o + j] - (double) p[o + j] * sum);
+    }
+  }
+}
+
+// rstd = 1 / sqrt(mean_c(x^2) + eps), y = x rstd gamma: x, y (R, C), gamma (C), rstd (R).
+extern "C" __global__ void SFX(rms_norm)(int rows, int C, double eps, const T* x, const T* gamma,
+    T* y, double* rstd) {
+  __shared__ double sh[THREADS];
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    long long o = (long long) r * C;
+    double ms = 0.0;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) ms += (double) x[o + c] * (double) x[o + c];
+    ms = block_sum(ms, sh);
+    double s = 1.0 / sqrt(ms / C + eps);
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+      y[o + c] = (T) ((double) x[o + c] * s * (double) gamma[c]);
+    }
+    if (threadIdx.x == 0) rstd[r] = s;
+  }
+}
+
+// dx = rstd (g gamma - xhat mean_c(g gamma xhat)), xhat = x rstd: x, g, dx (R, C).
+extern "C" __global__ void SFX(rms_norm_backward)(int rows, int C, const T* x, const T* gamma,
+    const double* rstd, const T* g, T* dx) {
+  __shared__ double sh[THREADS];
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    long long o = (long long) r * C;
+    double s = rstd[r];
+    double m = 0.0;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+      m += (double) g[o + c] * (double) gamma[c] * (double) x[o + c] * s;
+    }
+    m = block_sum(m, sh) / C;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+      double xhat = (double) x[o + c] * s;
+      dx[o + c] = (T) (s * ((double) g[o + c] * (double) gamma[c] - xhat * m));
+    }
+  }
+}
+
+// dgamma[c] = sum over rows, in order, of g x rstd: one thread per column (deterministic).
+extern "C" __global__ void SFX(rms_norm_dgamma)(int rows, int C, const T* x, const double* rstd,
+    const T* g, T* dgamma) {
+  GRID_STRIDE(c, C) {
+    double acc = 0.0;
+    for (int r = 0; r < rows; r++) {
+      long long o = (long long) r * C + c;
+      acc += (double) g[o] * (double) x[o] * rstd[r];
+    }
+    dgamma[c] = (T) acc;
+  }
+}
+
+// y = (x - mean) rstd gamma + beta (biased variance): x, y (R, C); gamma, beta (C); mean, rstd (R).
+extern "C" __global__ void SFX(layer_norm)(int rows, int C, double eps, const T* x,
+    const T* gamma, const T* beta, T* y, double* mean, double* rstd) {
+  __shared__ double sh[THREADS];
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    long long o = (long long) r * C;
+    double m = 0.0;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) m += (double) x[o + c];
+    m = block_sum(m, sh) / C;
+    double v = 0.0;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+      double d = (double) x[o + c] - m;
+      v += d * d;
+    }
+    v = block_sum(v, sh);
+    double s = 1.0 / sqrt(v / C + eps);
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+      y[o + c] = (T) (((double) x[o + c] - m) * s * (double) gamma[c] + (double) beta[c]);
+    }
+    if (threadIdx.x == 0) {
+      mean[r] = m;
+      rstd[r] = s;
+    }
+  }
+}
+
+// dx = rstd (dxhat - mean_c(dxhat) - xhat mean_c(dxhat xhat)), dxhat = g gamma: x, g, dx (R, C).
+extern "C" __global__ void SFX(layer_norm_backward)(int rows, int C, const T* x, const T* gamma,
+    const double* mean, const double* rstd, const T* g, T* dx) {
+  __shared__ double sh[THREADS];
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    long long o = (long long) r * C;
+    double m = mean[r];
+    double s = rstd[r];
+    double md = 0.0;
+    double mdx = 0.0;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+      double xhat = ((double) x[o + c] - m) * s;
+      double dxhat = (double) g[o + c] * (double) gamma[c];
+      md += dxhat;
+      mdx += dxhat * xhat;
+    }
+    md = block_sum(md, sh) / C;
+    mdx = block_sum(mdx, sh) / C;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+      double xhat = ((double) x[o + c] - m) * s;
+      dx[o + c] = (T) (s * ((double) g[o + c] * (double) gamma[c] - md - xhat * mdx));
+    }
+  }
+}
+
+// dgamma = sum_r g xhat, dbeta = sum_r g, rows in order: one thread per column.
+extern "C" __global__ void SFX(layer_norm_dparams)(int rows, int C, const T* x,
+    const double* mean, const double* rstd, const T* g, T* dgamma, T* dbeta) {
+  GRID_STRIDE(c, C) {
+    double dg = 0.0;
+    double db = 0.0;
+    for (int r = 0; r < rows; r++) {
+      long long o = (long long) r * C + c;
+      double dy = (double) g[o];
+      db += dy;
+      dg += dy * ((double) x[o] - mean[r]) * rstd[r];
+    }
+    dgamma[c] = (T) dg;
+    dbeta[c] = (T) db;
+  }
+}
+
+// ------------------------------------------------------------------ elementwise, contiguous (N)
+
+// t = tanh(sqrt(2/pi) (x + 0.044715 x^3)), y = 0.5 x (1 + t).
+extern "C" __global__ void SFX(gelu)(int n, const T* x, T* y, T* t) {
+  GRID_STRIDE(i, n) {
+    double v = (double) x[i];
+    double th = tanh_cpu(0.7978845608028654 * (v + 0.044715 * v * v * v));
+    t[i] = (T) th;
+    y[i] = (T) (0.5 * v * (1.0 + (double) (T) th));
+  }
+}
+
+// dx = g (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)).
+extern "C" __global__ void SFX(gelu_backward)(int n, const T* x, const T* t, const T* g, T* dx) {
+  GRID_STRIDE(i, n) {
+    double v = (double) x[i];
+    double th = (double) t[i];
+    double dudx = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * v * v);
+    dx[i] = (T) ((double) g[i] * (0.5 * (1.0 + th) + 0.5 * v * (1.0 - th * th) * dudx));
+  }
+}
+
+// s = sigmoid(x), y = x s.
+extern "C" __global__ void SFX(silu)(int n, const T* x, T* y, T* s) {
+  GRID_STRIDE(i, n) {
+    double v = (double) x[i];
+    double sg = 1.0 / (1.0 + exp(-v));
+    s[i] = (T) sg;
+    y[i] = (T) (v * sg);
+  }
+}
+
+// dx = g s (1 + x (1 - s)).
+extern "C" __global__ void SFX(silu_backward)(int n, const T* x, const T* s, const T* g, T* dx) {
+  GRID_STRIDE(i, n) {
+    double sg = (double) s[i];
+    dx[i] = (T) ((double) g[i] * sg * (1.0 + (double) x[i] * (1.0 - sg)));
+  }
+}
+
+// y = log(1 - e^x), x < 0: expm1 near 0, log1p far from it.
+extern "C" __global__ void SFX(log1mexp)(int n, const T* x, T* y) {
+  GRID_STRIDE(i, n) {
+    double v = (double) x[i];
+    y[i] = (T) (v > -0.6931471805599453 ? log(-expm1(v)) : log1p(-exp(v)));
+  }
+}
+
+// dx = -g / expm1(-x).
+extern "C" __global__ void SFX(log1mexp_backward)(int n, const T* x, const T* g, T* dx) {
+  GRID_STRIDE(i, n) { dx[i] = (T) (-(double) g[i] / expm1(-(double) x[i])); }
+}
+
+// In place on p, m, v (N): m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
+// p = p - lr (m / bc1) / (sqrt(v / bc2) + eps) - lr wd p.
+extern "C" __global__ void SFX(adamw)(int n, double lr, double beta1, double beta2, double eps,
+    double wd, double bc1, double bc2, T* p, const T* g, T* m, T* v) {
+  GRID_STRIDE(i, n) {
+    double gi = (double) g[i];
+    double mi = beta1 * (double) m[i] + (1.0 - beta1) * gi;
+    double vi = beta2 * (double) v[i] + (1.0 - beta2) * gi * gi;
+    m[i] = (T) mi;
+    v[i] = (T) vi;
+    double pi = (double) p[i];
+    p[i] = (T) (pi - lr * (mi / bc1) / (sqrt(vi / bc2) + eps) - lr * wd * pi);
+  }
+}
+
+// t = (1 - rate) t + rate s, in place (N).
+extern "C" __global__ void SFX(ema)(int n, double rate, T* t, const T* s) {
+  GRID_STRIDE(i, n) { t[i] = (T) ((1.0 - rate) * (double) t[i] + rate * (double) s[i]); }
+}
+
+// (B, H, T, D) rotate-half: y1 = x1 cos - x2 sin', y2 = x2 cos + x1 sin', sin' = sign sin;
+// cos, sin (B, T, D/2). One thread per (b, h, t, j < D/2).
+extern "C" __global__ void SFX(rope)(int B, int H, int Tn, int D, int sign, const T* x,
+    const T* cos, const T* sin, T* y) {
+  int half = D / 2;
+  GRID_STRIDE(i, B * H * Tn * half) {
+    int j = i % half;
+    int row = i / half; // (b, h, t)
+    int t = row % Tn;
+    int b = row / (H * Tn);
+    long long o = (long long) row * D;
+    int a = (b * Tn + t) * half + j;
+    double c = (double) cos[a];
+    double sn = sign * (double) sin[a];
+    double x1 = (double) x[o + j];
+    double x2 = (double) x[o + half + j];
+    y[o + j] = (T) (x1 * c - x2 * sn);
+    y[o + half + j] = (T) (x2 * c + x1 * sn);
+  }
+}
+
+// ------------------------------------------------------------------ losses and gathers
+
+// picked[r] = logp[r, targets[r]], or 0 where the target is ignoreIndex: logp (R, V).
+extern "C" __global__ void SFX(nll_pick)(int rows, int V, int ignoreIndex, const T* logp,
+    const int* targets, double* picked) {
+  GRID_STRIDE(r, rows) {
+    int t = targets[r];
+    picked[r] = t == ignoreIndex ? 0.0 : (double) logp[(long long) r * V + t];
+  }
+}
+
+// dx = scale (p - onehot(target)) on rows not ignored, 0 on ignored rows: p, dx (R, V); dx may be p.
+extern "C" __global__ void SFX(cross_entropy_backward)(int rows, int V, int ignoreIndex,
+    double scale, const T* p, const int* targets, T* dx) {
+  GRID_STRIDE(i, rows * V) {
+    int r = i / V;
+    int t = targets[r];
+    if (t == ignoreIndex) {
+      dx[i] = (T) 0.0;
+    } else {
+      double d = (double) (T) (scale * (double) p[i]);
+      dx[i] = (T) (i - r * V == t ? d - scale : d);
+    }
+  }
+}
+
+// dx (N, K) = 0 except dx[n, idx[n]] = g[n].
+extern "C" __global__ void SFX(pick_backward)(int N, int K, const T* g, const int* idx, T* dx) {
+  GRID_STRIDE(i, N * K) {
+    int r = i / K;
+    dx[i] = i - r * K == idx[r] ? g[r] : (T) 0.0;
+  }
+}
+
+// out[n] = x[n, idx[n]]: x (N, K).
+extern "C" __global__ void SFX(pick)(int N, int K, const T* x, const int* idx, T* out) {
+  GRID_STRIDE(r, N) { out[r] = x[(long long) r * K + idx[r]]; }
+}
+
+// out[i] = table[ids[i]]: table (N, C), out (M, C).
+extern "C" __global__ void SFX(gather_rows)(int M, int C, const T* table, const int* ids, T* out) {
+  GRID_STRIDE(i, M * C) {
+    int r = i / C;
+    out[i] = table[(long long) ids[r] * C + (i - r * C)];
+  }
+}
+
+// table[ids[i]] += src[i], rows in id order: one thread per column, so repeated ids add in the
+// same order as on the CPU, without atomics. src (M, C), table (N, C).
+extern "C" __global__ void SFX(scatter_add_rows)(int M, int C, const T* src, const int* ids,
+    T* table) {
+  GRID_STRIDE(c, C) {
+    for (int i = 0; i < M; i++) {
+      long long to = (long long) ids[i] * C + c;
+      table[to] = (T) ((double) table[to] + (double) src[(long long) i * C + c]);
+    }
+  }
+}
+
+// The attention bias (B, 1, Tq, Tk): 0 where query i may see key j (j <= queryOffset + i when
+// causal, and keyMask (B, Tk) is nonzero or absent), masked elsewhere; rowVisible (B, 1, Tq, 1)
+// 1 where the query sees some key; anyHidden = 1 if some query sees none. One thread per query.
+extern "C" __global__ void SFX(attention_mask)(int B, int Tq, int Tk, int causal, int queryOffset,
+    double masked, int hasKeyMask, const T* keyMask, T* bias, T* rowVisible, int* anyHidden) {
+  GRID_STRIDE(q, B * Tq) {
+    int b = q / Tq;
+    int i = q - b * Tq;
+    int last = causal ? queryOffset + i : Tk - 1;
+    int any = 0;
+    for (int j = 0; j < Tk; j++) {
+      int visible = j <= last && (!hasKeyMask || keyMask[b * Tk + j] != 0);
+      bias[(long long) q * Tk + j] = visible ? (T) 0.0 : (T) masked;
+      any |= visible;
+    }
+    rowVisible[q] = any ? (T) 1.0 : (T) 0.0;
+    if (!any) *anyHidden = 1;
+  }
+}

@@ -1,0 +1,929 @@
+package org.sdpo.tensor.cuda;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.Locale;
+import org.sdpo.tensor.Backend;
+import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.HostKernels;
+import org.sdpo.tensor.Rng;
+import org.sdpo.tensor.Storage;
+import org.sdpo.tensor.Tensor;
+
+/**
+ * The tensor backend on an NVIDIA GPU: tensors in device memory ({@link DevicePool}), every
+ * {@link Backend} method a kernel of {@code sdpo_kernels.cu} or a cuBLAS matrix multiply, all on
+ * one stream. Elementwise kernels read strided and broadcast views in place ({@link Dims}); the
+ * fused kernels take contiguous tensors, as the interface says. Two methods run on the host by
+ * their contract: the dropout mask (one host draw per element, so a seed gives the same mask on
+ * every backend) and sampling (its result, a token per row, goes to the host anyway).
+ *
+ * <p>Precision: {@code fp32} (the default; cuBLAS with TF32 off, as gradient checks need) or
+ * {@code tf32} (cuBLAS may use TF32 tensor cores), from {@code -Dsdpo.cuda.precision} or
+ * {@code SDPO_CUDA_PRECISION}; float64 tensors always multiply in float64.
+ */
+public final class CudaBackend implements Backend {
+  static final int THREADS = 256;
+  private static final int MAX_GRID = 1 << 16;
+
+  /** How float32 matrices are multiplied. */
+  public enum Precision {
+    FP32,
+    TF32
+  }
+
+  private final CudaDriver dev;
+  private final DevicePool pool;
+  private final Precision precision;
+
+  public CudaBackend(CudaDriver dev, Precision precision) {
+    this.dev = dev;
+    this.pool = new DevicePool(dev);
+    this.precision = precision;
+  }
+
+  /** The precision asked for by {@code -Dsdpo.cuda.precision} or {@code SDPO_CUDA_PRECISION}. */
+  public static Precision configuredPrecision() {
+    String p = System.getProperty("sdpo.cuda.precision", System.getenv("SDPO_CUDA_PRECISION"));
+    if (p == null || p.isBlank() || p.equalsIgnoreCase("fp32")) {
+      return Precision.FP32;
+    }
+    if (p.equalsIgnoreCase("tf32")) {
+      return Precision.TF32;
+    }
+    throw new IllegalStateException("--device cuda: precision '" + p + "' is not one of fp32, "
+        + "tf32 (bf16 mixed precision is not implemented yet)");
+  }
+
+  /** The device this backend runs on. */
+  public CudaDriver driver() {
+    return dev;
+  }
+
+  /** Device bytes held from the driver. */
+  public long reservedBytes() {
+    return pool.reserved();
+  }
+
+  @Override
+  public String description() {
+    return "CUDA (" + dev.description() + "), " + precision.name().toLowerCase(Locale.ROOT);
+  }
+
+  // ------------------------------------------------------------------ storage
+
+  private static CudaStorage st(Tensor t) {
+    Storage s = t.storage();
+    if (!(s instanceof CudaStorage c)) {
+      throw new IllegalArgumentException("a tensor of another backend reached the CUDA backend");
+    }
+    return c;
+  }
+
+  private static long addr(Tensor t) {
+    return st(t).address();
+  }
+
+  static int[] rowMajor(int[] shape) {
+    int[] s = new int[shape.length];
+    int acc = 1;
+    for (int i = shape.length - 1; i >= 0; i--) {
+      s[i] = acc;
+      acc *= shape[i];
+    }
+    return s;
+  }
+
+  static int numel(int[] shape) {
+    int n = 1;
+    for (int d : shape) {
+      n *= d;
+    }
+    return n;
+  }
+
+  @Override
+  public Storage allocate(DType dtype, int[] shape) {
+    long bytes = (long) numel(shape) * dtype.bytes();
+    return new CudaStorage(pool.take(bytes), 0, rowMajor(shape), dtype);
+  }
+
+  private Tensor empty(DType dtype, int... shape) {
+    return Tensor.ofStorage(allocate(dtype, shape), dtype, shape);
+  }
+
+  @Override
+  public Storage fromDoubles(double[] data, DType dtype, int[] shape) {
+    CudaStorage s = (CudaStorage) allocate(dtype, shape);
+    upload(s.address(), data, 0, data.length, dtype);
+    return s;
+  }
+
+  @Override
+  public Storage fromFloats(float[] data, DType dtype, int[] shape) {
+    CudaStorage s = (CudaStorage) allocate(dtype, shape);
+    ByteBuffer b = host(data.length, dtype);
+    for (float v : data) {
+      if (dtype == DType.FLOAT32) {
+        b.putFloat(v);
+      } else {
+        b.putDouble(v);
+      }
+    }
+    if (data.length > 0) {
+      dev.toDevice(s.address(), b.flip());
+    }
+    return s;
+  }
+
+  private static ByteBuffer host(int n, DType dtype) {
+    return ByteBuffer.allocateDirect(n * dtype.bytes()).order(ByteOrder.LITTLE_ENDIAN);
+  }
+
+  private void upload(long address, double[] src, int from, int count, DType dtype) {
+    if (count == 0) {
+      return;
+    }
+    ByteBuffer b = host(count, dtype);
+    for (int i = from; i < from + count; i++) {
+      if (dtype == DType.FLOAT32) {
+        b.putFloat((float) src[i]);
+      } else {
+        b.putDouble(src[i]);
+      }
+    }
+    dev.toDevice(address, b.flip());
+  }
+
+  private ByteBuffer download(long address, int count, DType dtype) {
+    ByteBuffer b = host(count, dtype);
+    if (count > 0) {
+      dev.toHost(b, address);
+    }
+    return b;
+  }
+
+  /** A contiguous tensor with t's values: t itself, or a copy. */
+  private Tensor dense(Tensor t) {
+    if (isContiguous(t)) {
+      return t;
+    }
+    Tensor c = empty(t.dtype(), t.shape());
+    assign(t, c);
+    return c;
+  }
+
+  @Override
+  public double[] toDoubles(Tensor t) {
+    Tensor c = dense(t);
+    int n = numel(t.shape());
+    ByteBuffer b = download(addr(c), n, t.dtype());
+    double[] d = new double[n];
+    for (int i = 0; i < n; i++) {
+      d[i] = t.dtype() == DType.FLOAT32 ? b.getFloat(4 * i) : b.getDouble(8 * i);
+    }
+    return d;
+  }
+
+  @Override
+  public float[] toFloats(Tensor t) {
+    double[] d = toDoubles(t);
+    float[] f = new float[d.length];
+    for (int i = 0; i < d.length; i++) {
+      f[i] = (float) d[i];
+    }
+    return f;
+  }
+
+  private long physical(Tensor t, long flat) {
+    int[] s = t.shape();
+    int[] str = st(t).strides;
+    long off = 0;
+    for (int i = s.length - 1; i >= 0; i--) {
+      off += (flat % s[i]) * str[i];
+      flat /= s[i];
+    }
+    return off;
+  }
+
+  @Override
+  public double get(Tensor t, long flatIndex) {
+    long a = addr(t) + physical(t, flatIndex) * t.dtype().bytes();
+    ByteBuffer b = download(a, 1, t.dtype());
+    return t.dtype() == DType.FLOAT32 ? b.getFloat(0) : b.getDouble(0);
+  }
+
+  @Override
+  public void set(Tensor t, long flatIndex, double value) {
+    long a = addr(t) + physical(t, flatIndex) * t.dtype().bytes();
+    upload(a, new double[] {value}, 0, 1, t.dtype());
+  }
+
+  @Override
+  public void write(Tensor t, int start, double[] src, int count) {
+    upload(addr(t) + (long) start * t.dtype().bytes(), src, 0, count, t.dtype());
+  }
+
+  @Override
+  public void read(Tensor t, int start, double[] dst, int count) {
+    ByteBuffer b = download(addr(t) + (long) start * t.dtype().bytes(), count, t.dtype());
+    for (int i = 0; i < count; i++) {
+      dst[i] = t.dtype() == DType.FLOAT32 ? b.getFloat(4 * i) : b.getDouble(8 * i);
+    }
+  }
+
+  @Override
+  public Buf buffer(Tensor t) {
+    throw new UnsupportedOperationException("the CUDA backend's tensors live in device memory; "
+        + "there is no host buffer to hand out (use Tensor.read/write or toDoubleArray)");
+  }
+
+  @Override
+  public boolean isContiguous(Tensor t) {
+    int[] s = t.shape();
+    int[] str = st(t).strides;
+    int expect = 1;
+    for (int i = s.length - 1; i >= 0; i--) {
+      if (s[i] != 1 && str[i] != expect) {
+        return false;
+      }
+      expect *= s[i];
+    }
+    return true;
+  }
+
+  @Override
+  public Storage reshape(Tensor t, int[] shape) {
+    CudaStorage s = st(t);
+    return new CudaStorage(s.block, s.offset, rowMajor(shape), s.dtype);
+  }
+
+  @Override
+  public Storage permute(Tensor t, int[] axes) {
+    CudaStorage s = st(t);
+    int[] str = new int[axes.length];
+    for (int i = 0; i < axes.length; i++) {
+      str[i] = s.strides[axes[i]];
+    }
+    return new CudaStorage(s.block, s.offset, str, s.dtype);
+  }
+
+  @Override
+  public Storage slice(Tensor t, int axis, int start, int end) {
+    CudaStorage s = st(t);
+    return new CudaStorage(s.block, s.offset + (long) start * s.strides[axis], s.strides.clone(),
+        s.dtype);
+  }
+
+  // ------------------------------------------------------------------ launches
+
+  private static String k(String name, DType dt) {
+    return name + (dt == DType.FLOAT32 ? "_f32" : "_f64");
+  }
+
+  private static KernelArgs args(String kernel) {
+    return new KernelArgs(kernel);
+  }
+
+  private static int grid(long n) {
+    return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, MAX_GRID));
+  }
+
+  private void launch(KernelArgs a, long work) {
+    dev.launch(a, grid(work), THREADS);
+  }
+
+  /** One block per row. */
+  private void launchRows(KernelArgs a, int rows) {
+    dev.launch(a, Math.max(1, Math.min(rows, MAX_GRID)), THREADS);
+  }
+
+  /** The strides of t read as an operand of the index space {@code shape} (broadcast: 0). */
+  private static int[] broadcastStrides(Tensor t, int[] shape) {
+    int[] ts = t.shape();
+    int[] str = st(t).strides;
+    int[] out = new int[shape.length];
+    int lead = shape.length - ts.length;
+    for (int i = 0; i < ts.length; i++) {
+      out[lead + i] = ts[i] == 1 ? 0 : str[i];
+    }
+    return out;
+  }
+
+  private static Dims dims(int[] shape, Tensor... operands) {
+    int[][] s = new int[operands.length][];
+    for (int i = 0; i < operands.length; i++) {
+      s[i] = broadcastStrides(operands[i], shape);
+    }
+    return new Dims(shape, s);
+  }
+
+  // ------------------------------------------------------------------ elementwise
+
+  @Override
+  public void assign(Tensor src, Tensor out) {
+    int[] shape = out.shape();
+    if (numel(shape) == 0) {
+      return;
+    }
+    Dims d = dims(shape, out, src);
+    if (src.dtype() == out.dtype()) {
+      launch(args(k("map", out.dtype())).i32(32).f64(0).dims(d).ptr(addr(src)).ptr(addr(out)),
+          d.numel());
+    } else {
+      String kernel = src.dtype() == DType.FLOAT32 ? "copy_f32_f64" : "copy_f64_f32";
+      launch(args(kernel).dims(d).ptr(addr(src)).ptr(addr(out)), d.numel());
+    }
+  }
+
+  @Override
+  public void fill(Tensor out, double value) {
+    if (out.numel() == 0) {
+      return;
+    }
+    Dims d = dims(out.shape(), out);
+    launch(args(k("fill", out.dtype())).dims(d).f64(value).ptr(addr(out)), d.numel());
+  }
+
+  /** t in dtype {@code dt}: t itself, or a converted copy. */
+  private Tensor as(Tensor t, DType dt) {
+    if (t.dtype() == dt) {
+      return t;
+    }
+    Tensor c = empty(dt, t.shape());
+    assign(t, c);
+    return c;
+  }
+
+  @Override
+  public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+    if (out.numel() == 0) {
+      return;
+    }
+    DType dt = out.dtype();
+    Tensor x = as(a, dt);
+    Tensor y = as(b, dt);
+    Dims d = dims(out.shape(), out, x, y);
+    launch(args(k("binary", dt)).i32(op.ordinal()).dims(d).ptr(addr(x)).ptr(addr(y))
+        .ptr(addr(out)), d.numel());
+  }
+
+  private void map(int op, double s, Tensor a, Tensor out) {
+    if (out.numel() == 0) {
+      return;
+    }
+    Tensor x = as(a, out.dtype());
+    Dims d = dims(out.shape(), out, x);
+    launch(args(k("map", out.dtype())).i32(op).f64(s).dims(d).ptr(addr(x)).ptr(addr(out)),
+        d.numel());
+  }
+
+  @Override
+  public void unary(UnaryOp op, Tensor a, Tensor out) {
+    map(op.ordinal(), 0, a, out);
+  }
+
+  @Override
+  public void scalar(ScalarOp op, Tensor a, double s, Tensor out) {
+    map(16 + op.ordinal(), s, a, out);
+  }
+
+  @Override
+  public void axpy(double alpha, Tensor x, Tensor y) {
+    if (y.numel() == 0) {
+      return;
+    }
+    Tensor xs = as(x, y.dtype());
+    Dims d = dims(y.shape(), y, xs);
+    launch(args(k("axpy", y.dtype())).dims(d).f64(alpha).ptr(addr(xs)).ptr(addr(y)), d.numel());
+  }
+
+  @Override
+  public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
+    if (out.numel() == 0) {
+      return;
+    }
+    DType dt = out.dtype();
+    Tensor c = as(cond, dt);
+    Tensor x = as(a, dt);
+    Tensor y = as(b, dt);
+    Dims d = dims(out.shape(), out, c, x, y);
+    launch(args(k("where", dt)).dims(d).ptr(addr(c)).ptr(addr(x)).ptr(addr(y)).ptr(addr(out)),
+        d.numel());
+  }
+
+  @Override
+  public void concat(int axis, Tensor[] parts, Tensor out) {
+    int at = 0;
+    for (Tensor p : parts) {
+      int len = p.shape()[axis];
+      if (len > 0) {
+        Tensor view = Tensor.ofStorage(slice(out, axis, at, at + len), out.dtype(), p.shape());
+        assign(p, view);
+      }
+      at += len;
+    }
+  }
+
+  // ------------------------------------------------------------------ reductions
+
+  @Override
+  public void reduce(ReduceOp op, Tensor a, int[] axes, Tensor out) {
+    int[] s = a.shape();
+    int[] as = st(a).strides;
+    int[] os = st(out).strides;
+    boolean[] reduced = new boolean[s.length];
+    for (int ax : axes) {
+      reduced[ax] = true;
+    }
+    int kept = s.length - axes.length;
+    int[] oShape = new int[kept];
+    int[] oOut = new int[kept];
+    int[] oIn = new int[kept];
+    int[] iShape = new int[axes.length];
+    int[] iIn = new int[axes.length];
+    for (int i = 0, o = 0, r = 0; i < s.length; i++) {
+      if (reduced[i]) {
+        iShape[r] = s[i];
+        iIn[r++] = as[i];
+      } else {
+        oShape[o] = s[i];
+        oOut[o] = os[i];
+        oIn[o++] = as[i];
+      }
+    }
+    Dims outer = new Dims(oShape, oOut, oIn);
+    Dims inner = new Dims(iShape, new int[axes.length], iIn);
+    int rows = outer.numel();
+    if (rows == 0) {
+      return;
+    }
+    Tensor x = as(a, out.dtype());
+    launchRows(args(k("reduce", out.dtype())).i32(op.ordinal()).dims(outer).dims(inner)
+        .ptr(addr(x)).ptr(addr(out)), rows);
+  }
+
+  @Override
+  public void softmax(Tensor a, Tensor out) {
+    int C = a.shape()[a.shape().length - 1];
+    int rows = C == 0 ? 0 : (int) (a.numel() / C);
+    if (rows == 0) {
+      return;
+    }
+    Tensor x = dense(a);
+    Tensor y = isContiguous(out) ? out : empty(out.dtype(), out.shape());
+    launchRows(args(k("softmax", out.dtype())).i32(rows).i32(C).ptr(addr(x)).ptr(addr(y)), rows);
+    if (y != out) {
+      assign(y, out);
+    }
+  }
+
+  @Override
+  public double sumOfSquares(Tensor x, double acc) {
+    int n = (int) x.numel();
+    if (n == 0) {
+      return acc;
+    }
+    Tensor c = dense(x);
+    int blocks = Math.min(grid(n), 1024);
+    long partial = pool.takeScratch(8L * blocks);
+    try {
+      dev.launch(args(k("sum_squares", x.dtype())).i32(n).ptr(addr(c)).ptr(partial), blocks,
+          THREADS);
+      ByteBuffer b = download(partial, blocks, DType.FLOAT64);
+      double sum = 0;
+      for (int i = 0; i < blocks; i++) {
+        sum += b.getDouble(8 * i);
+      }
+      return acc + sum;
+    } finally {
+      pool.give(partial, 8L * blocks);
+    }
+  }
+
+  @Override
+  public boolean isFinite(Tensor t) {
+    int n = (int) t.numel();
+    if (n == 0) {
+      return true;
+    }
+    Tensor c = dense(t);
+    long flag = pool.takeScratch(4);
+    try {
+      dev.zero(flag, 4);
+      launch(args(k("is_finite", t.dtype())).i32(n).ptr(addr(c)).ptr(flag), n);
+      ByteBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.LITTLE_ENDIAN);
+      dev.toHost(b, flag);
+      return b.getInt(0) == 0;
+    } finally {
+      pool.give(flag, 4);
+    }
+  }
+
+  // ------------------------------------------------------------------ matrix multiply
+
+  /** How cuBLAS reads one operand: its memory as the row-major storage of X or of X^T. */
+  private record Operand(long address, boolean flip, int ld, long batchStride) {}
+
+  /**
+   * The last two axes (r, c) of t as a cuBLAS operand without a copy: row-major (unit column
+   * stride) or column-major (unit row stride) with a leading dimension cuBLAS accepts; null if
+   * neither (the caller copies).
+   */
+  private static Operand operand(Tensor t) {
+    int[] s = t.shape();
+    int[] str = st(t).strides;
+    int n = s.length;
+    int r = s[n - 2];
+    int c = s[n - 1];
+    int sr = str[n - 2];
+    int sc = str[n - 1];
+    long batch = n == 3 ? (s[0] == 1 ? 0 : str[0]) : 0;
+    if (c == 1 || sc == 1) {
+      int ld = r == 1 ? Math.max(c, 1) : sr;
+      if (ld >= Math.max(1, c)) {
+        return new Operand(addr(t), false, ld, batch);
+      }
+    }
+    if (r == 1 || sr == 1) {
+      int ld = c == 1 ? Math.max(r, 1) : sc;
+      if (ld >= Math.max(1, r)) {
+        return new Operand(addr(t), true, ld, batch);
+      }
+    }
+    return null;
+  }
+
+  @Override
+  public void matmul(Tensor a, Tensor b, Tensor out, boolean transposeA, boolean transposeB) {
+    DType dt = out.dtype();
+    Tensor x = as(a, dt);
+    Tensor y = as(b, dt);
+    Operand oa = operand(x);
+    if (oa == null) {
+      x = dense(x);
+      oa = operand(x);
+    }
+    Operand ob = operand(y);
+    if (ob == null) {
+      y = dense(y);
+      ob = operand(y);
+    }
+    int[] os = out.shape();
+    int M = os[os.length - 2];
+    int N = os[os.length - 1];
+    int[] xs = x.shape();
+    int K = transposeA ? xs[xs.length - 2] : xs[xs.length - 1];
+    int batch = os.length == 3 ? os[0] : 1;
+    if (out.numel() == 0) {
+      return;
+    }
+    Tensor c = isContiguous(out) ? out : empty(dt, os);
+    if (K == 0) {
+      fill(c, 0);
+    } else {
+      CudaDriver.GemmType type = dt == DType.FLOAT64 ? CudaDriver.GemmType.F64
+          : precision == Precision.TF32 ? CudaDriver.GemmType.TF32 : CudaDriver.GemmType.F32;
+      // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first.
+      dev.gemm(type, transposeB ^ ob.flip(), transposeA ^ oa.flip(), N, M, K, 1.0,
+          ob.address(), ob.ld(), ob.batchStride(), oa.address(), oa.ld(), oa.batchStride(), 0.0,
+          addr(c), N, (long) M * N, batch);
+    }
+    if (c != out) {
+      assign(c, out);
+    }
+  }
+
+  // ------------------------------------------------------------------ fused kernels
+
+  @Override
+  public void gelu(Tensor x, Tensor y, Tensor t) {
+    int n = (int) x.numel();
+    if (n > 0) {
+      launch(args(k("gelu", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(y)).ptr(addr(t)), n);
+    }
+  }
+
+  @Override
+  public void geluBackward(Tensor x, Tensor t, Tensor g, Tensor dx) {
+    int n = (int) x.numel();
+    if (n > 0) {
+      launch(args(k("gelu_backward", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(t)).ptr(addr(g))
+          .ptr(addr(dx)), n);
+    }
+  }
+
+  @Override
+  public void silu(Tensor x, Tensor y, Tensor s) {
+    int n = (int) x.numel();
+    if (n > 0) {
+      launch(args(k("silu", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(y)).ptr(addr(s)), n);
+    }
+  }
+
+  @Override
+  public void siluBackward(Tensor x, Tensor s, Tensor g, Tensor dx) {
+    int n = (int) x.numel();
+    if (n > 0) {
+      launch(args(k("silu_backward", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(s)).ptr(addr(g))
+          .ptr(addr(dx)), n);
+    }
+  }
+
+  private static int lastDim(Tensor t) {
+    return t.shape()[t.shape().length - 1];
+  }
+
+  private static int rows(Tensor t) {
+    int C = lastDim(t);
+    return C == 0 ? 0 : (int) (t.numel() / C);
+  }
+
+  @Override
+  public void rmsNorm(Tensor x, Tensor gamma, double eps, Tensor y, Tensor rstd) {
+    int rows = rows(x);
+    if (rows > 0) {
+      launchRows(args(k("rms_norm", x.dtype())).i32(rows).i32(lastDim(x)).f64(eps).ptr(addr(x))
+          .ptr(addr(gamma)).ptr(addr(y)).ptr(addr(rstd)), rows);
+    }
+  }
+
+  @Override
+  public void rmsNormBackward(Tensor x, Tensor gamma, Tensor rstd, Tensor g, Tensor dx,
+      Tensor dgamma) {
+    int rows = rows(x);
+    int C = lastDim(x);
+    if (rows > 0) {
+      launchRows(args(k("rms_norm_backward", x.dtype())).i32(rows).i32(C).ptr(addr(x))
+          .ptr(addr(gamma)).ptr(addr(rstd)).ptr(addr(g)).ptr(addr(dx)), rows);
+    }
+    if (C > 0) {
+      launch(args(k("rms_norm_dgamma", x.dtype())).i32(rows).i32(C).ptr(addr(x))
+          .ptr(addr(rstd)).ptr(addr(g)).ptr(addr(dgamma)), C);
+    }
+  }
+
+  @Override
+  public void layerNorm(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor mean,
+      Tensor rstd) {
+    int rows = rows(x);
+    if (rows > 0) {
+      launchRows(args(k("layer_norm", x.dtype())).i32(rows).i32(lastDim(x)).f64(eps)
+          .ptr(addr(x)).ptr(addr(gamma)).ptr(addr(beta)).ptr(addr(y)).ptr(addr(mean))
+          .ptr(addr(rstd)), rows);
+    }
+  }
+
+  @Override
+  public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor g,
+      Tensor dx, Tensor dgamma, Tensor dbeta) {
+    int rows = rows(x);
+    int C = lastDim(x);
+    if (rows > 0) {
+      launchRows(args(k("layer_norm_backward", x.dtype())).i32(rows).i32(C).ptr(addr(x))
+          .ptr(addr(gamma)).ptr(addr(mean)).ptr(addr(rstd)).ptr(addr(g)).ptr(addr(dx)), rows);
+    }
+    if (C > 0) {
+      launch(args(k("layer_norm_dparams", x.dtype())).i32(rows).i32(C).ptr(addr(x))
+          .ptr(addr(mean)).ptr(addr(rstd)).ptr(addr(g)).ptr(addr(dgamma)).ptr(addr(dbeta)), C);
+    }
+  }
+
+  @Override
+  public void rope(Tensor x, Tensor cos, Tensor sin, int sign, Tensor y) {
+    int[] s = x.shape();
+    long work = x.numel() / 2;
+    if (work > 0) {
+      launch(args(k("rope", x.dtype())).i32(s[0]).i32(s[1]).i32(s[2]).i32(s[3]).i32(sign)
+          .ptr(addr(x)).ptr(addr(cos)).ptr(addr(sin)).ptr(addr(y)), work);
+    }
+  }
+
+  @Override
+  public void softmaxBackward(Tensor y, Tensor g, double scale, Tensor dx) {
+    int rows = rows(y);
+    if (rows > 0) {
+      launchRows(args(k("softmax_backward", y.dtype())).i32(rows).i32(lastDim(y)).f64(scale)
+          .ptr(addr(y)).ptr(addr(g)).ptr(addr(dx)), rows);
+    }
+  }
+
+  @Override
+  public void logSoftmaxBackward(Tensor p, Tensor g, Tensor dx) {
+    int rows = rows(p);
+    if (rows > 0) {
+      launchRows(args(k("log_softmax_backward", p.dtype())).i32(rows).i32(lastDim(p))
+          .ptr(addr(p)).ptr(addr(g)).ptr(addr(dx)), rows);
+    }
+  }
+
+  /** Device scratch holding {@code ints}; the caller gives it back. */
+  private long ints(int[] ints) {
+    long at = pool.takeScratch(4L * Math.max(1, ints.length));
+    if (ints.length > 0) {
+      ByteBuffer b = ByteBuffer.allocateDirect(4 * ints.length).order(ByteOrder.LITTLE_ENDIAN);
+      for (int v : ints) {
+        b.putInt(v);
+      }
+      dev.toDevice(at, b.flip());
+    }
+    return at;
+  }
+
+  private void give(long scratch, int ints) {
+    pool.give(scratch, 4L * Math.max(1, ints));
+  }
+
+  @Override
+  public double negativeLogLikelihood(Tensor logp, int[] targets, int ignoreIndex) {
+    int rows = targets.length;
+    if (rows == 0) {
+      return 0;
+    }
+    long t = ints(targets);
+    long picked = pool.takeScratch(8L * rows);
+    try {
+      launch(args(k("nll_pick", logp.dtype())).i32(rows).i32(lastDim(logp)).i32(ignoreIndex)
+          .ptr(addr(logp)).ptr(t).ptr(picked), rows);
+      ByteBuffer b = download(picked, rows, DType.FLOAT64);
+      double sum = 0;
+      for (int r = 0; r < rows; r++) {
+        if (targets[r] != ignoreIndex) {
+          sum -= b.getDouble(8 * r);
+        }
+      }
+      return sum;
+    } finally {
+      give(t, rows);
+      pool.give(picked, 8L * rows);
+    }
+  }
+
+  @Override
+  public void crossEntropyBackward(Tensor p, int[] targets, int ignoreIndex, double scale,
+      Tensor dx) {
+    int rows = targets.length;
+    if (rows == 0) {
+      return;
+    }
+    int V = lastDim(p);
+    long t = ints(targets);
+    try {
+      launch(args(k("cross_entropy_backward", p.dtype())).i32(rows).i32(V).i32(ignoreIndex)
+          .f64(scale).ptr(addr(p)).ptr(t).ptr(addr(dx)), (long) rows * V);
+    } finally {
+      give(t, rows);
+    }
+  }
+
+  @Override
+  public void log1mexp(Tensor x, Tensor y) {
+    int n = (int) x.numel();
+    if (n > 0) {
+      launch(args(k("log1mexp", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(y)), n);
+    }
+  }
+
+  @Override
+  public void log1mexpBackward(Tensor x, Tensor g, Tensor dx) {
+    int n = (int) x.numel();
+    if (n > 0) {
+      launch(args(k("log1mexp_backward", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(g))
+          .ptr(addr(dx)), n);
+    }
+  }
+
+  @Override
+  public void pickBackward(Tensor g, int[] idx, Tensor dx) {
+    int N = idx.length;
+    int K = lastDim(dx);
+    if (N == 0 || K == 0) {
+      return;
+    }
+    long i = ints(idx);
+    try {
+      launch(args(k("pick_backward", dx.dtype())).i32(N).i32(K).ptr(addr(g)).ptr(i)
+          .ptr(addr(dx)), (long) N * K);
+    } finally {
+      give(i, N);
+    }
+  }
+
+  @Override
+  public void dropoutMask(Tensor mask, double p, Rng rng) {
+    int n = (int) mask.numel();
+    double[] m = new double[n];
+    HostKernels.dropoutMask(Buf.of(java.nio.DoubleBuffer.wrap(m), 0, n), p, rng);
+    upload(addr(mask), m, 0, n, mask.dtype());
+  }
+
+  @Override
+  public boolean attentionMask(Tensor keyMask, boolean causal, int queryOffset, double masked,
+      Tensor bias, Tensor rowVisible) {
+    int[] s = bias.shape(); // (B, 1, Tq, Tk)
+    int B = s[0];
+    int Tq = s[2];
+    int Tk = s[3];
+    long flag = pool.takeScratch(4);
+    try {
+      dev.zero(flag, 4);
+      Tensor km = keyMask == null ? null : dense(as(keyMask, bias.dtype()));
+      if ((long) B * Tq > 0) {
+        launch(args(k("attention_mask", bias.dtype())).i32(B).i32(Tq).i32(Tk).i32(causal ? 1 : 0)
+            .i32(queryOffset).f64(masked).i32(km == null ? 0 : 1).ptr(km == null ? 0 : addr(km))
+            .ptr(addr(bias)).ptr(addr(rowVisible)).ptr(flag), (long) B * Tq);
+      }
+      ByteBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.LITTLE_ENDIAN);
+      dev.toHost(b, flag);
+      return b.getInt(0) != 0;
+    } finally {
+      pool.give(flag, 4);
+    }
+  }
+
+  @Override
+  public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1, double beta2,
+      double eps, double weightDecay, double bc1, double bc2) {
+    int n = (int) p.numel();
+    if (n > 0) {
+      launch(args(k("adamw", p.dtype())).i32(n).f64(lr).f64(beta1).f64(beta2).f64(eps)
+          .f64(weightDecay).f64(bc1).f64(bc2).ptr(addr(p)).ptr(addr(g)).ptr(addr(m))
+          .ptr(addr(v)), n);
+    }
+  }
+
+  @Override
+  public void ema(Tensor t, Tensor s, double rate) {
+    int n = (int) t.numel();
+    if (n > 0) {
+      launch(args(k("ema", t.dtype())).i32(n).f64(rate).ptr(addr(t)).ptr(addr(s)), n);
+    }
+  }
+
+  // ------------------------------------------------------------------ gathers
+
+  @Override
+  public void gatherRows(Tensor table, int[] ids, Tensor out) {
+    int M = ids.length;
+    int C = lastDim(table);
+    if (M == 0 || C == 0) {
+      return;
+    }
+    long i = ints(ids);
+    try {
+      launch(args(k("gather_rows", out.dtype())).i32(M).i32(C).ptr(addr(table)).ptr(i)
+          .ptr(addr(out)), (long) M * C);
+    } finally {
+      give(i, M);
+    }
+  }
+
+  @Override
+  public void scatterAddRows(Tensor src, int[] ids, Tensor table) {
+    int M = ids.length;
+    int C = lastDim(table);
+    if (M == 0 || C == 0) {
+      return;
+    }
+    long i = ints(ids);
+    try {
+      launch(args(k("scatter_add_rows", table.dtype())).i32(M).i32(C).ptr(addr(src)).ptr(i)
+          .ptr(addr(table)), C);
+    } finally {
+      give(i, M);
+    }
+  }
+
+  @Override
+  public void pick(Tensor x, int[] idx, Tensor out) {
+    int N = idx.length;
+    if (N == 0) {
+      return;
+    }
+    long i = ints(idx);
+    try {
+      launch(args(k("pick", out.dtype())).i32(N).i32(lastDim(x)).ptr(addr(x)).ptr(i)
+          .ptr(addr(out)), N);
+    } finally {
+      give(i, N);
+    }
+  }
+
+  // ------------------------------------------------------------------ sampling
+
+  @Override
+  public void sampleRows(Tensor logits, boolean[] active, double temperature, int topK,
+      double topP, boolean greedy, double[] u, int[] tokens, double[] logprobs) {
+    int V = logits.shape()[1];
+    double[] host = toDoubles(logits);
+    HostKernels.sampleRows(Buf.of(java.nio.DoubleBuffer.wrap(host), 0, host.length), V, active,
+        temperature, topK, topP, greedy, u, tokens, logprobs);
+  }
+
+  @Override
+  public String toString() {
+    return description() + " " + Arrays.toString(new long[] {pool.reserved(), pool.inUse()});
+  }
+}

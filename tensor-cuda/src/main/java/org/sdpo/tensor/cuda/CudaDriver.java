@@ -1,0 +1,76 @@
+package org.sdpo.tensor.cuda;
+
+import java.nio.ByteBuffer;
+
+/**
+ * What the CUDA backend needs from a device: memory, copies, kernel launches, a matrix multiply
+ * with cuBLAS's calling conventions, and CUDA graphs. The one interface the binding hides behind:
+ * {@link JnaDriver} binds the NVIDIA driver and cuBLAS; {@link FakeDevice} runs everything in host
+ * memory with a Java twin of each kernel, so the backend's host side runs in CI without a GPU.
+ * All work goes to one stream, in order.
+ */
+public interface CudaDriver extends AutoCloseable {
+
+  /** cuBLAS data and compute types the backend uses. */
+  enum GemmType {
+    /** float32 in and out, float32 accumulation, TF32 off (CUBLAS_COMPUTE_32F). */
+    F32,
+    /** float32 in and out, TF32 tensor cores allowed (CUBLAS_COMPUTE_32F_FAST_TF32). */
+    TF32,
+    /** float64 (CUBLAS_COMPUTE_64F). */
+    F64
+  }
+
+  /** The device and driver, in words, for the start-up banner. */
+  String description();
+
+  /** Device memory of {@code bytes} bytes (256-byte aligned); fails with a message when out. */
+  long alloc(long bytes);
+
+  void free(long address);
+
+  /** Copies {@code src}'s remaining bytes to the device (synchronous). */
+  void toDevice(long dst, ByteBuffer src);
+
+  /** Copies {@code dst.remaining()} bytes from the device into {@code dst} (synchronous). */
+  void toHost(ByteBuffer dst, long src);
+
+  void copy(long dst, long src, long bytes);
+
+  void zero(long dst, long bytes);
+
+  /** Launches a kernel of the module with a 1-D grid and block. */
+  void launch(KernelArgs args, int grid, int block);
+
+  /**
+   * Column-major strided-batched matrix multiply, as {@code cublasGemmStridedBatchedEx}:
+   * C_i = alpha op(A_i) op(B_i) + beta C_i for i &lt; batch, where op(A) is m x k, op(B) k x n,
+   * C m x n with leading dimension ldc, and X_i starts strideX elements after X_{i-1}.
+   */
+  void gemm(GemmType type, boolean transA, boolean transB, int m, int n, int k, double alpha,
+      long a, int lda, long strideA, long b, int ldb, long strideB, double beta, long c, int ldc,
+      long strideC, int batch);
+
+  /** Waits for all work; surfaces an asynchronous error with the launch it came from if known. */
+  void synchronize();
+
+  /** Starts recording the stream's work as a graph instead of running it. */
+  void beginCapture();
+
+  /** Ends the recording and returns the instantiated graph. */
+  Graph endCapture();
+
+  /** Runs a recorded graph: the same launches, with the same arguments and addresses. */
+  void replay(Graph g);
+
+  /** A recorded graph; its launches count is reported by benchmarks. */
+  interface Graph {
+    int launches();
+  }
+
+  /** The launches since start (a benchmark's "launches per step"). */
+  long launches();
+
+  @Override
+  void close();
+}

@@ -1,0 +1,109 @@
+package org.sdpo.tensor.cuda;
+
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Finds the NVIDIA driver ({@code libcuda.so.1}) and cuBLAS ({@code libcublas.so.13},
+ * {@code libcublasLt.so.13}), in this order: the folder named by {@code -Dsdpo.cuda.path} or
+ * {@code SDPO_CUDA_PATH}, each folder of {@code LD_LIBRARY_PATH}, the system's library folders,
+ * {@code /usr/local/cuda/lib64} (and every {@code /usr/local/cuda-*}), and the {@code nvidia/*}
+ * {@code /lib} folders of {@code python3}'s site-packages (where pip's CUDA wheels put them).
+ * When one is missing, the message lists every path tried.
+ */
+public final class CudaLibraries {
+  private CudaLibraries() {}
+
+  /** The folders searched, in order. */
+  static List<Path> searchPath() {
+    Set<Path> dirs = new LinkedHashSet<>();
+    String own = System.getProperty("sdpo.cuda.path", System.getenv("SDPO_CUDA_PATH"));
+    addAll(dirs, own);
+    addAll(dirs, System.getenv("LD_LIBRARY_PATH"));
+    for (String d : new String[] {"/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib",
+        "/usr/local/nvidia/lib64", "/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"}) {
+      dirs.add(Path.of(d));
+    }
+    for (Path cuda : list(Path.of("/usr/local"), "cuda-*")) {
+      dirs.add(cuda.resolve("lib64"));
+    }
+    for (Path site : pythonSitePackages()) {
+      for (Path pkg : list(site.resolve("nvidia"), "*")) {
+        dirs.add(pkg.resolve("lib"));
+      }
+    }
+    return new ArrayList<>(dirs);
+  }
+
+  /**
+   * The first of {@code names} found in the search path; else an {@link IllegalStateException}
+   * naming what was looked for and every path tried.
+   */
+  public static Path find(String what, String... names) {
+    List<String> tried = new ArrayList<>();
+    for (Path dir : searchPath()) {
+      for (String n : names) {
+        Path p = dir.resolve(n);
+        if (Files.isReadable(p)) {
+          return p;
+        }
+        tried.add(p.toString());
+      }
+    }
+    throw new IllegalStateException("--device cuda: " + what + " not found (set -Dsdpo.cuda.path "
+        + "or SDPO_CUDA_PATH to its folder); tried " + String.join(", ", tried));
+  }
+
+  private static void addAll(Set<Path> dirs, String pathList) {
+    if (pathList != null) {
+      for (String d : pathList.split(":")) {
+        if (!d.isBlank()) {
+          dirs.add(Path.of(d));
+        }
+      }
+    }
+  }
+
+  private static List<Path> list(Path dir, String glob) {
+    List<Path> out = new ArrayList<>();
+    if (Files.isDirectory(dir)) {
+      try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, glob)) {
+        ds.forEach(out::add);
+      } catch (IOException e) {
+        // an unreadable folder is one we cannot search
+      }
+    }
+    out.sort(null);
+    return out;
+  }
+
+  /** python3's site-packages folders, asked of python3 itself (none if it is absent). */
+  static List<Path> pythonSitePackages() {
+    List<Path> out = new ArrayList<>();
+    try {
+      Process p = new ProcessBuilder("python3", "-c",
+          "import site,sys; print('\\n'.join(site.getsitepackages()+[site.getusersitepackages()]))")
+          .redirectErrorStream(true).start();
+      String text = new String(p.getInputStream().readAllBytes());
+      if (p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0) {
+        for (String line : text.split("\n")) {
+          if (!line.isBlank()) {
+            out.add(Path.of(line.trim()));
+          }
+        }
+      }
+    } catch (IOException e) {
+      // no python3: nothing to add
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    return out;
+  }
+}

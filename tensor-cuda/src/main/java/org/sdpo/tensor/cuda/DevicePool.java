@@ -1,0 +1,88 @@
+package org.sdpo.tensor.cuda;
+
+import java.lang.ref.Cleaner;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The backend's device memory: blocks of a few size classes, kept on free lists when their
+ * tensors are gone and handed out again, so a steady training step (whose tensors the
+ * {@code Workspace} recycles anyway) never calls the driver's allocator. A block returns to its
+ * list when the last storage viewing it becomes unreachable ({@link Cleaner}); all work runs on
+ * one stream in order, so a block reused while earlier kernels still read it is written only
+ * after they ran.
+ */
+final class DevicePool {
+  private static final Cleaner CLEANER = Cleaner.create();
+  private final CudaDriver dev;
+  private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
+  private long reserved;
+  private long inUse;
+
+  DevicePool(CudaDriver dev) {
+    this.dev = dev;
+  }
+
+  /** Device memory a tensor or a kernel's scratch lives in. */
+  static final class Block {
+    final long address;
+    final long bytes;
+
+    Block(long address, long bytes) {
+      this.address = address;
+      this.bytes = bytes;
+    }
+  }
+
+  /** Sizes rounded up to 512 bytes below 1 MiB, to 1/8 of their power of two above. */
+  static long sizeClass(long bytes) {
+    long b = Math.max(bytes, 1);
+    if (b <= (1 << 20)) {
+      return (b + 511) / 512 * 512;
+    }
+    long step = Long.highestOneBit(b - 1) / 4;
+    return (b + step - 1) / step * step;
+  }
+
+  /** A block of at least {@code bytes}, returned to the pool when it becomes unreachable. */
+  Block take(long bytes) {
+    long size = sizeClass(bytes);
+    long address = pop(size);
+    Block b = new Block(address, size);
+    CLEANER.register(b, () -> give(address, size));
+    return b;
+  }
+
+  /** Scratch memory the caller gives back itself with {@link #give}. */
+  long takeScratch(long bytes) {
+    return pop(sizeClass(bytes));
+  }
+
+  private synchronized long pop(long size) {
+    ArrayDeque<Long> list = free.get(size);
+    inUse += size;
+    if (list != null && !list.isEmpty()) {
+      return list.pop();
+    }
+    reserved += size;
+    return dev.alloc(size);
+  }
+
+  /** Returns a block of {@code sizeClass(bytes)} at {@code address} to its free list. */
+  synchronized void give(long address, long bytes) {
+    long size = sizeClass(bytes);
+    inUse -= size;
+    free.computeIfAbsent(size, k -> new ArrayDeque<>()).push(address);
+  }
+
+  /** Bytes held from the driver (in use or on a free list). */
+  synchronized long reserved() {
+    return reserved;
+  }
+
+  /** Bytes held by live tensors and scratch. */
+  synchronized long inUse() {
+    return inUse;
+  }
+}

@@ -1,0 +1,234 @@
+package org.sdpo.tensor.cuda;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * A CUDA device in host memory, for running the CUDA backend's host side without a GPU: device
+ * addresses are numbers in a range no host pointer uses, every access a kernel makes is bounds
+ * checked against the allocation it falls in (a 256-byte gap between allocations makes an
+ * overrun fail instead of landing in a neighbour), kernels run as their Java twins
+ * ({@link FakeKernels}) over the same packed argument bytes the real driver would send, the
+ * matrix multiply follows cuBLAS's column-major conventions and refuses the leading dimensions
+ * cuBLAS would refuse, and graphs record launches and replay them. Copies between host and
+ * device inside a capture fail, as they do on a GPU.
+ */
+public final class FakeDevice implements CudaDriver {
+  private static final long BASE = 0x7a00_0000_0000L;
+  private final TreeMap<Long, ByteBuffer> memory = new TreeMap<>();
+  private long next = BASE;
+  private long launches;
+  private List<Runnable> capture;
+
+  @Override
+  public String description() {
+    return "fake CUDA device in host memory (kernels run as Java twins)";
+  }
+
+  @Override
+  public synchronized long alloc(long bytes) {
+    if (bytes <= 0 || bytes > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("fake device: cannot allocate " + bytes + " bytes");
+    }
+    long at = next;
+    memory.put(at, ByteBuffer.allocate((int) bytes).order(ByteOrder.LITTLE_ENDIAN));
+    next += (bytes + 255) / 256 * 256 + 256;
+    return at;
+  }
+
+  @Override
+  public synchronized void free(long address) {
+    if (memory.remove(address) == null) {
+      throw new IllegalStateException("fake device: free of " + Long.toHexString(address)
+          + ", which is not an allocation");
+    }
+  }
+
+  /** The allocation holding [address, address + bytes) and the offset of address in it. */
+  synchronized ByteBuffer region(long address, long bytes) {
+    Map.Entry<Long, ByteBuffer> e = memory.floorEntry(address);
+    if (e == null || address + bytes > e.getKey() + e.getValue().capacity()) {
+      throw new IllegalStateException("fake device: access to [" + Long.toHexString(address)
+          + ", +" + bytes + ") outside every allocation");
+    }
+    return e.getValue();
+  }
+
+  int offsetIn(long address) {
+    return (int) (address - memory.floorKey(address));
+  }
+
+  private void noCapture(String what) {
+    if (capture != null) {
+      throw new IllegalStateException("fake device: " + what + " during graph capture");
+    }
+  }
+
+  @Override
+  public void toDevice(long dst, ByteBuffer src) {
+    noCapture("a host-to-device copy");
+    ByteBuffer r = region(dst, src.remaining());
+    r.put(offsetIn(dst), src, src.position(), src.remaining());
+  }
+
+  @Override
+  public void toHost(ByteBuffer dst, long src) {
+    noCapture("a device-to-host copy");
+    ByteBuffer r = region(src, dst.remaining());
+    dst.put(dst.position(), r, offsetIn(src), dst.remaining());
+  }
+
+  @Override
+  public void copy(long dst, long src, long bytes) {
+    run(() -> {
+      ByteBuffer s = region(src, bytes);
+      ByteBuffer d = region(dst, bytes);
+      byte[] tmp = new byte[(int) bytes];
+      s.get(offsetIn(src), tmp);
+      d.put(offsetIn(dst), tmp);
+    });
+  }
+
+  @Override
+  public void zero(long dst, long bytes) {
+    run(() -> {
+      ByteBuffer d = region(dst, bytes);
+      int o = offsetIn(dst);
+      for (int i = 0; i < bytes; i++) {
+        d.put(o + i, (byte) 0);
+      }
+    });
+  }
+
+  @Override
+  public void launch(KernelArgs args, int grid, int block) {
+    if (grid < 1 || grid > Integer.MAX_VALUE || block < 1 || block > 1024) {
+      throw new IllegalStateException("fake device: " + args.kernel() + " launched with grid "
+          + grid + ", block " + block);
+    }
+    ByteBuffer packed = args.packed();
+    String kernel = args.kernel();
+    run(() -> {
+      launches++;
+      FakeKernels.run(this, kernel, packed, grid, block);
+    });
+  }
+
+  @Override
+  public void gemm(GemmType type, boolean transA, boolean transB, int m, int n, int k,
+      double alpha, long a, int lda, long strideA, long b, int ldb, long strideB, double beta,
+      long c, int ldc, long strideC, int batch) {
+    int eb = type == GemmType.F64 ? 8 : 4;
+    // cuBLAS: lda >= rows of A as stored, ldb likewise, ldc >= m
+    int rowsA = transA ? k : m;
+    int rowsB = transB ? n : k;
+    if (m < 0 || n < 0 || k < 0 || lda < Math.max(1, rowsA) || ldb < Math.max(1, rowsB)
+        || ldc < Math.max(1, m) || batch < 1) {
+      throw new IllegalStateException("fake cuBLAS: CUBLAS_STATUS_INVALID_VALUE (m " + m + " n "
+          + n + " k " + k + " lda " + lda + " ldb " + ldb + " ldc " + ldc + " trans " + transA
+          + "/" + transB + ")");
+    }
+    run(() -> {
+      launches++;
+      for (int p = 0; p < batch; p++) {
+        long ab = a + p * strideA * eb;
+        long bb = b + p * strideB * eb;
+        long cb = c + p * strideC * eb;
+        for (int j = 0; j < n; j++) {
+          for (int i = 0; i < m; i++) {
+            double acc = 0;
+            for (int l = 0; l < k; l++) {
+              long ai = transA ? l + (long) i * lda : i + (long) l * lda;
+              long bi = transB ? j + (long) l * ldb : l + (long) j * ldb;
+              acc += load(ab, ai, eb) * load(bb, bi, eb);
+            }
+            long ci = i + (long) j * ldc;
+            double prior = beta == 0 ? 0 : beta * load(cb, ci, eb);
+            store(cb, ci, eb, alpha * acc + prior);
+          }
+        }
+      }
+    });
+  }
+
+  double load(long base, long index, int eb) {
+    long addr = base + index * eb;
+    ByteBuffer r = region(addr, eb);
+    int o = offsetIn(addr);
+    return eb == 4 ? r.getFloat(o) : r.getDouble(o);
+  }
+
+  void store(long base, long index, int eb, double v) {
+    long addr = base + index * eb;
+    ByteBuffer r = region(addr, eb);
+    int o = offsetIn(addr);
+    if (eb == 4) {
+      r.putFloat(o, (float) v);
+    } else {
+      r.putDouble(o, v);
+    }
+  }
+
+  private void run(Runnable work) {
+    if (capture != null) {
+      capture.add(work);
+    } else {
+      work.run();
+    }
+  }
+
+  @Override
+  public void synchronize() {}
+
+  @Override
+  public void beginCapture() {
+    noCapture("beginCapture");
+    capture = new ArrayList<>();
+  }
+
+  @Override
+  public Graph endCapture() {
+    if (capture == null) {
+      throw new IllegalStateException("fake device: endCapture without beginCapture");
+    }
+    FakeGraph g = new FakeGraph(List.copyOf(capture));
+    capture = null;
+    return g;
+  }
+
+  /** A recorded list of operations. */
+  private record FakeGraph(List<Runnable> work) implements Graph {
+    @Override
+    public int launches() {
+      return work.size();
+    }
+  }
+
+  @Override
+  public void replay(Graph g) {
+    noCapture("replay");
+    if (!(g instanceof FakeGraph f)) {
+      throw new IllegalStateException("fake device: not a fake graph: " + g);
+    }
+    f.work().forEach(Runnable::run);
+  }
+
+  @Override
+  public long launches() {
+    return launches;
+  }
+
+  /** Bytes allocated now (tests check that a steady step allocates nothing new). */
+  public synchronized long allocatedBytes() {
+    return memory.values().stream().mapToLong(ByteBuffer::capacity).sum();
+  }
+
+  @Override
+  public void close() {
+    memory.clear();
+  }
+}

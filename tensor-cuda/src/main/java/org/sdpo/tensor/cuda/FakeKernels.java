@@ -1,0 +1,585 @@
+package org.sdpo.tensor.cuda;
+
+import java.nio.ByteBuffer;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The Java twin of every kernel in {@code sdpo_kernels.cu}, run by {@link FakeDevice}: the same
+ * parameters read from the same packed bytes, the same index arithmetic and the same arithmetic
+ * in double with one rounding to the element type on store. A twin may loop where the kernel has
+ * threads (the order of a block's tree sum differs), but it checks what the kernel assumes of its
+ * launch: the row kernels' block reductions need exactly {@code THREADS} threads.
+ */
+final class FakeKernels {
+  static final int THREADS = 256;
+
+  private FakeKernels() {}
+
+  /** One launch: the device, the argument bytes and their offsets, the element size. */
+  static final class L {
+    final FakeDevice dev;
+    final ByteBuffer args;
+    final int[] off;
+    final int eb;
+    final int grid;
+    final int block;
+
+    L(FakeDevice dev, ByteBuffer args, int[] off, int eb, int grid, int block) {
+      this.dev = dev;
+      this.args = args;
+      this.off = off;
+      this.eb = eb;
+      this.grid = grid;
+      this.block = block;
+    }
+
+    int i(int param) {
+      return args.getInt(off[param]);
+    }
+
+    double d(int param) {
+      return args.getDouble(off[param]);
+    }
+
+    long p(int param) {
+      return args.getLong(off[param]);
+    }
+
+    Dims dims(int param) {
+      return Dims.unpack(args, off[param]);
+    }
+
+    /** Element {@code idx} of a T* parameter. */
+    double ld(int param, long idx) {
+      return dev.load(p(param), idx, eb);
+    }
+
+    void st(int param, long idx, double v) {
+      dev.store(p(param), idx, eb, v);
+    }
+
+    /** Element of a double* parameter. */
+    double ldD(int param, long idx) {
+      return dev.load(p(param), idx, 8);
+    }
+
+    void stD(int param, long idx, double v) {
+      dev.store(p(param), idx, 8, v);
+    }
+
+    /** Element of an int* parameter. */
+    int ldI(int param, long idx) {
+      long addr = p(param) + 4 * idx;
+      return dev.region(addr, 4).getInt(dev.offsetIn(addr));
+    }
+
+    void stI(int param, long idx, int v) {
+      long addr = p(param) + 4 * idx;
+      dev.region(addr, 4).putInt(dev.offsetIn(addr), v);
+    }
+
+    /** T rounded as stored. */
+    double round(double v) {
+      return eb == 4 ? (float) v : v;
+    }
+
+    void blockReduces() {
+      if (block != THREADS) {
+        throw new IllegalStateException("a row kernel's block reduction needs " + THREADS
+            + " threads, launched with " + block);
+      }
+    }
+  }
+
+  interface Twin {
+    void run(L l);
+  }
+
+  private static final Map<String, Twin> TWINS = new HashMap<>();
+
+  static void run(FakeDevice dev, String kernel, ByteBuffer args, int grid, int block) {
+    List<KernelSource.Param> sig = KernelSource.signature(kernel);
+    if (args.remaining() < KernelArgs.offsets(sig)[sig.size() - 1]) {
+      throw new IllegalStateException(kernel + ": argument buffer too short");
+    }
+    int eb = kernel.endsWith("_f32") ? 4 : 8;
+    String base = kernel.endsWith("_f32") || kernel.endsWith("_f64")
+        ? kernel.substring(0, kernel.length() - 4) : kernel;
+    Twin t = TWINS.containsKey(kernel) ? TWINS.get(kernel) : TWINS.get(base);
+    if (t == null) {
+      throw new IllegalStateException("fake device: no Java twin of kernel " + kernel);
+    }
+    t.run(new L(dev, args, KernelArgs.offsets(sig), eb, grid, block));
+  }
+
+  /** The kernel names (without the type suffix) that have a twin. */
+  static java.util.Set<String> names() {
+    return TWINS.keySet();
+  }
+
+  private static void twin(String name, Twin t) {
+    TWINS.put(name, t);
+  }
+
+  static double map(int op, double v, double s) {
+    switch (op) {
+      case 0: return -v;
+      case 1: return Math.exp(v);
+      case 2: return Math.log(v);
+      case 3: {
+        double e = Math.exp(-2 * Math.abs(v));
+        double t = (1 - e) / (1 + e);
+        return v < 0 ? -t : t;
+      }
+      case 4: return 1 / (1 + Math.exp(-v));
+      case 5: return Math.sqrt(v);
+      case 6: return Math.abs(v);
+      case 7: return v > 0 ? v : 0;
+      case 8: return v * v;
+      case 9: return 1 / v;
+      case 10: return v > 0 ? 1 : 0;
+      case 16: return v + s;
+      case 17: return v * s;
+      case 18: return Math.pow(v, s);
+      case 19: return s - v;
+      case 20: return s / v;
+      default: return v;
+    }
+  }
+
+  static double binary(int op, double u, double v) {
+    switch (op) {
+      case 0: return u + v;
+      case 1: return u - v;
+      case 2: return u * v;
+      case 3: return u / v;
+      case 4: return u > v ? 1 : 0;
+      default: return Math.max(u, v);
+    }
+  }
+
+  static {
+    // ------------------------------------------------ copies between element types
+    twin("copy_f32_f64", l -> copy(l, 4, 8));
+    twin("copy_f64_f32", l -> copy(l, 8, 4));
+
+    // ------------------------------------------------ elementwise over views
+    twin("map", l -> {
+      Dims d = l.dims(2);
+      int[] o = new int[4];
+      for (int i = 0; i < d.numel(); i++) {
+        d.locate(i, o);
+        l.st(4, o[0], map(l.i(0), l.ld(3, o[1]), l.d(1)));
+      }
+    });
+    twin("binary", l -> {
+      Dims d = l.dims(1);
+      int[] o = new int[4];
+      for (int i = 0; i < d.numel(); i++) {
+        d.locate(i, o);
+        l.st(4, o[0], binary(l.i(0), l.ld(2, o[1]), l.ld(3, o[2])));
+      }
+    });
+    twin("where", l -> {
+      Dims d = l.dims(0);
+      int[] o = new int[4];
+      for (int i = 0; i < d.numel(); i++) {
+        d.locate(i, o);
+        l.st(4, o[0], l.ld(1, o[1]) != 0 ? l.ld(2, o[2]) : l.ld(3, o[3]));
+      }
+    });
+    twin("fill", l -> {
+      Dims d = l.dims(0);
+      int[] o = new int[4];
+      for (int i = 0; i < d.numel(); i++) {
+        d.locate(i, o);
+        l.st(2, o[0], l.d(1));
+      }
+    });
+    twin("axpy", l -> {
+      Dims d = l.dims(0);
+      int[] o = new int[4];
+      for (int i = 0; i < d.numel(); i++) {
+        d.locate(i, o);
+        l.st(3, o[0], l.ld(3, o[0]) + l.d(1) * l.ld(2, o[1]));
+      }
+    });
+
+    // ------------------------------------------------ reductions
+    twin("reduce", l -> {
+      l.blockReduces();
+      int op = l.i(0);
+      Dims outer = l.dims(1);
+      Dims inner = l.dims(2);
+      int[] oo = new int[4];
+      int[] io = new int[4];
+      for (int r = 0; r < outer.numel(); r++) {
+        outer.locate(r, oo);
+        double acc = op == 2 ? Double.NEGATIVE_INFINITY : 0;
+        for (int j = 0; j < inner.numel(); j++) {
+          inner.locate(j, io);
+          double v = l.ld(3, oo[1] + io[1]);
+          acc = op == 2 ? Math.max(acc, v) : acc + v;
+        }
+        l.st(4, oo[0], op == 1 ? acc / inner.numel() : acc);
+      }
+    });
+    twin("sum_squares", l -> {
+      l.blockReduces();
+      int n = l.i(0);
+      int threads = l.grid * l.block;
+      for (int b = 0; b < l.grid; b++) {
+        double acc = 0;
+        for (int i = b * l.block; i < n; i += threads) { // the block's threads' grid strides
+          for (int t = i; t < Math.min(i + l.block, n); t++) {
+            double v = l.ld(1, t);
+            acc += v * v;
+          }
+        }
+        l.stD(2, b, acc);
+      }
+    });
+    twin("is_finite", l -> {
+      for (int i = 0; i < l.i(0); i++) {
+        if (!Double.isFinite(l.ld(1, i))) {
+          l.stI(2, 0, 1);
+        }
+      }
+    });
+
+    // ------------------------------------------------ row kernels
+    twin("softmax", l -> {
+      l.blockReduces();
+      int C = l.i(1);
+      for (int r = 0; r < l.i(0); r++) {
+        long o = (long) r * C;
+        double m = Double.NEGATIVE_INFINITY;
+        for (int c = 0; c < C; c++) {
+          m = Math.max(m, l.ld(2, o + c));
+        }
+        double s = 0;
+        for (int c = 0; c < C; c++) {
+          s += Math.exp(l.ld(2, o + c) - m);
+        }
+        for (int c = 0; c < C; c++) {
+          l.st(3, o + c, Math.exp(l.ld(2, o + c) - m) / s);
+        }
+      }
+    });
+    twin("softmax_backward", l -> {
+      l.blockReduces();
+      int K = l.i(1);
+      double scale = l.d(2);
+      for (int r = 0; r < l.i(0); r++) {
+        long o = (long) r * K;
+        double dot = 0;
+        for (int j = 0; j < K; j++) {
+          dot += l.ld(4, o + j) * l.ld(3, o + j);
+        }
+        for (int j = 0; j < K; j++) {
+          l.st(5, o + j, scale * l.ld(3, o + j) * (l.ld(4, o + j) - dot));
+        }
+      }
+    });
+    twin("log_softmax_backward", l -> {
+      l.blockReduces();
+      int K = l.i(1);
+      for (int r = 0; r < l.i(0); r++) {
+        long o = (long) r * K;
+        double sum = 0;
+        for (int j = 0; j < K; j++) {
+          sum += l.ld(3, o + j);
+        }
+        for (int j = 0; j < K; j++) {
+          l.st(4, o + j, l.ld(3, o + j) - l.ld(2, o + j) * sum);
+        }
+      }
+    });
+    twin("rms_norm", l -> {
+      l.blockReduces();
+      int C = l.i(1);
+      for (int r = 0; r < l.i(0); r++) {
+        long o = (long) r * C;
+        double ms = 0;
+        for (int c = 0; c < C; c++) {
+          ms += l.ld(3, o + c) * l.ld(3, o + c);
+        }
+        double s = 1.0 / Math.sqrt(ms / C + l.d(2));
+        for (int c = 0; c < C; c++) {
+          l.st(5, o + c, l.ld(3, o + c) * s * l.ld(4, c));
+        }
+        l.stD(6, r, s);
+      }
+    });
+    twin("rms_norm_backward", l -> {
+      l.blockReduces();
+      int C = l.i(1);
+      for (int r = 0; r < l.i(0); r++) {
+        long o = (long) r * C;
+        double s = l.ldD(4, r);
+        double m = 0;
+        for (int c = 0; c < C; c++) {
+          m += l.ld(5, o + c) * l.ld(3, c) * l.ld(2, o + c) * s;
+        }
+        m /= C;
+        for (int c = 0; c < C; c++) {
+          double xhat = l.ld(2, o + c) * s;
+          l.st(6, o + c, s * (l.ld(5, o + c) * l.ld(3, c) - xhat * m));
+        }
+      }
+    });
+    twin("rms_norm_dgamma", l -> {
+      int rows = l.i(0);
+      int C = l.i(1);
+      for (int c = 0; c < C; c++) {
+        double acc = 0;
+        for (int r = 0; r < rows; r++) {
+          long o = (long) r * C + c;
+          acc += l.ld(4, o) * l.ld(2, o) * l.ldD(3, r);
+        }
+        l.st(5, c, acc);
+      }
+    });
+    twin("layer_norm", l -> {
+      l.blockReduces();
+      int C = l.i(1);
+      for (int r = 0; r < l.i(0); r++) {
+        long o = (long) r * C;
+        double m = 0;
+        for (int c = 0; c < C; c++) {
+          m += l.ld(3, o + c);
+        }
+        m /= C;
+        double v = 0;
+        for (int c = 0; c < C; c++) {
+          double d = l.ld(3, o + c) - m;
+          v += d * d;
+        }
+        double s = 1.0 / Math.sqrt(v / C + l.d(2));
+        for (int c = 0; c < C; c++) {
+          l.st(6, o + c, (l.ld(3, o + c) - m) * s * l.ld(4, c) + l.ld(5, c));
+        }
+        l.stD(7, r, m);
+        l.stD(8, r, s);
+      }
+    });
+    twin("layer_norm_backward", l -> {
+      l.blockReduces();
+      int C = l.i(1);
+      for (int r = 0; r < l.i(0); r++) {
+        long o = (long) r * C;
+        double m = l.ldD(4, r);
+        double s = l.ldD(5, r);
+        double md = 0;
+        double mdx = 0;
+        for (int c = 0; c < C; c++) {
+          double xhat = (l.ld(2, o + c) - m) * s;
+          double dxhat = l.ld(6, o + c) * l.ld(3, c);
+          md += dxhat;
+          mdx += dxhat * xhat;
+        }
+        md /= C;
+        mdx /= C;
+        for (int c = 0; c < C; c++) {
+          double xhat = (l.ld(2, o + c) - m) * s;
+          l.st(7, o + c, s * (l.ld(6, o + c) * l.ld(3, c) - md - xhat * mdx));
+        }
+      }
+    });
+    twin("layer_norm_dparams", l -> {
+      int rows = l.i(0);
+      int C = l.i(1);
+      for (int c = 0; c < C; c++) {
+        double dg = 0;
+        double db = 0;
+        for (int r = 0; r < rows; r++) {
+          long o = (long) r * C + c;
+          double dy = l.ld(5, o);
+          db += dy;
+          dg += dy * (l.ld(2, o) - l.ldD(3, r)) * l.ldD(4, r);
+        }
+        l.st(6, c, dg);
+        l.st(7, c, db);
+      }
+    });
+
+    // ------------------------------------------------ elementwise, contiguous
+    twin("gelu", l -> {
+      for (int i = 0; i < l.i(0); i++) {
+        double v = l.ld(1, i);
+        double th = map(3, 0.7978845608028654 * (v + 0.044715 * v * v * v), 0);
+        l.st(3, i, th);
+        l.st(2, i, 0.5 * v * (1.0 + l.round(th)));
+      }
+    });
+    twin("gelu_backward", l -> {
+      for (int i = 0; i < l.i(0); i++) {
+        double v = l.ld(1, i);
+        double th = l.ld(2, i);
+        double dudx = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * v * v);
+        l.st(4, i, l.ld(3, i) * (0.5 * (1.0 + th) + 0.5 * v * (1.0 - th * th) * dudx));
+      }
+    });
+    twin("silu", l -> {
+      for (int i = 0; i < l.i(0); i++) {
+        double v = l.ld(1, i);
+        double sg = 1.0 / (1.0 + Math.exp(-v));
+        l.st(3, i, sg);
+        l.st(2, i, v * sg);
+      }
+    });
+    twin("silu_backward", l -> {
+      for (int i = 0; i < l.i(0); i++) {
+        double sg = l.ld(2, i);
+        l.st(4, i, l.ld(3, i) * sg * (1.0 + l.ld(1, i) * (1.0 - sg)));
+      }
+    });
+    twin("log1mexp", l -> {
+      for (int i = 0; i < l.i(0); i++) {
+        double v = l.ld(1, i);
+        l.st(2, i, v > -0.6931471805599453 ? Math.log(-Math.expm1(v)) : Math.log1p(-Math.exp(v)));
+      }
+    });
+    twin("log1mexp_backward", l -> {
+      for (int i = 0; i < l.i(0); i++) {
+        l.st(3, i, -l.ld(2, i) / Math.expm1(-l.ld(1, i)));
+      }
+    });
+    twin("adamw", l -> {
+      double lr = l.d(1);
+      double b1 = l.d(2);
+      double b2 = l.d(3);
+      double eps = l.d(4);
+      double wd = l.d(5);
+      double bc1 = l.d(6);
+      double bc2 = l.d(7);
+      for (int i = 0; i < l.i(0); i++) {
+        double gi = l.ld(9, i);
+        double mi = b1 * l.ld(10, i) + (1 - b1) * gi;
+        double vi = b2 * l.ld(11, i) + (1 - b2) * gi * gi;
+        l.st(10, i, mi);
+        l.st(11, i, vi);
+        double pi = l.ld(8, i);
+        l.st(8, i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - lr * wd * pi);
+      }
+    });
+    twin("ema", l -> {
+      double rate = l.d(1);
+      for (int i = 0; i < l.i(0); i++) {
+        l.st(2, i, (1 - rate) * l.ld(2, i) + rate * l.ld(3, i));
+      }
+    });
+    twin("rope", l -> {
+      int B = l.i(0);
+      int H = l.i(1);
+      int T = l.i(2);
+      int D = l.i(3);
+      int sign = l.i(4);
+      int half = D / 2;
+      for (int i = 0; i < B * H * T * half; i++) {
+        int j = i % half;
+        int row = i / half;
+        int t = row % T;
+        int b = row / (H * T);
+        long o = (long) row * D;
+        int a = (b * T + t) * half + j;
+        double c = l.ld(6, a);
+        double sn = sign * l.ld(7, a);
+        double x1 = l.ld(5, o + j);
+        double x2 = l.ld(5, o + half + j);
+        l.st(8, o + j, x1 * c - x2 * sn);
+        l.st(8, o + half + j, x2 * c + x1 * sn);
+      }
+    });
+
+    // ------------------------------------------------ losses and gathers
+    twin("nll_pick", l -> {
+      int V = l.i(1);
+      int ignore = l.i(2);
+      for (int r = 0; r < l.i(0); r++) {
+        int t = l.ldI(4, r);
+        l.stD(5, r, t == ignore ? 0 : l.ld(3, (long) r * V + t));
+      }
+    });
+    twin("cross_entropy_backward", l -> {
+      int V = l.i(1);
+      int ignore = l.i(2);
+      double scale = l.d(3);
+      for (int i = 0; i < l.i(0) * V; i++) {
+        int r = i / V;
+        int t = l.ldI(5, r);
+        if (t == ignore) {
+          l.st(6, i, 0);
+        } else {
+          double d = l.round(scale * l.ld(4, i));
+          l.st(6, i, i - r * V == t ? d - scale : d);
+        }
+      }
+    });
+    twin("pick_backward", l -> {
+      int K = l.i(1);
+      for (int i = 0; i < l.i(0) * K; i++) {
+        int r = i / K;
+        l.st(4, i, i - r * K == l.ldI(3, r) ? l.ld(2, r) : 0);
+      }
+    });
+    twin("pick", l -> {
+      int K = l.i(1);
+      for (int r = 0; r < l.i(0); r++) {
+        l.st(4, r, l.ld(2, (long) r * K + l.ldI(3, r)));
+      }
+    });
+    twin("gather_rows", l -> {
+      int C = l.i(1);
+      for (int i = 0; i < l.i(0) * C; i++) {
+        int r = i / C;
+        l.st(4, i, l.ld(2, (long) l.ldI(3, r) * C + (i - r * C)));
+      }
+    });
+    twin("scatter_add_rows", l -> {
+      int M = l.i(0);
+      int C = l.i(1);
+      for (int c = 0; c < C; c++) {
+        for (int i = 0; i < M; i++) {
+          long to = (long) l.ldI(3, i) * C + c;
+          l.st(4, to, l.ld(4, to) + l.ld(2, (long) i * C + c));
+        }
+      }
+    });
+    twin("attention_mask", l -> {
+      int B = l.i(0);
+      int Tq = l.i(1);
+      int Tk = l.i(2);
+      boolean causal = l.i(3) != 0;
+      int qoff = l.i(4);
+      double masked = l.d(5);
+      boolean hasKeyMask = l.i(6) != 0;
+      for (int q = 0; q < B * Tq; q++) {
+        int b = q / Tq;
+        int i = q - b * Tq;
+        int last = causal ? qoff + i : Tk - 1;
+        boolean any = false;
+        for (int j = 0; j < Tk; j++) {
+          boolean visible = j <= last && (!hasKeyMask || l.ld(7, (long) b * Tk + j) != 0);
+          l.st(8, (long) q * Tk + j, visible ? 0 : masked);
+          any |= visible;
+        }
+        l.st(9, q, any ? 1 : 0);
+        if (!any) {
+          l.stI(10, 0, 1);
+        }
+      }
+    });
+  }
+
+  private static void copy(L l, int from, int to) {
+    Dims d = l.dims(0);
+    int[] o = new int[4];
+    for (int i = 0; i < d.numel(); i++) {
+      d.locate(i, o);
+      l.dev.store(l.p(2), o[0], to, l.dev.load(l.p(1), o[1], from));
+    }
+  }
+}

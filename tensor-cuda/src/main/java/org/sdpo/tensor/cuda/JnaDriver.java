@@ -1,0 +1,353 @@
+package org.sdpo.tensor.cuda;
+
+import com.sun.jna.Memory;
+import com.sun.jna.Native;
+import com.sun.jna.NativeLibrary;
+import com.sun.jna.Pointer;
+import com.sun.jna.ptr.IntByReference;
+import com.sun.jna.ptr.LongByReference;
+import com.sun.jna.ptr.PointerByReference;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The NVIDIA driver API and cuBLAS, bound with JNA direct mapping (no native code of ours to
+ * build; see the module's README for why JNA). Uses device 0's primary context (the one cuBLAS
+ * and every other library share), one blocking stream, and the kernels' fatbin from the jar.
+ * With {@code -Dsdpo.cuda.debug=true} or {@code SDPO_CUDA_DEBUG=1} every launch is followed by a
+ * synchronisation and an error check, so an asynchronous fault names the kernel that caused it.
+ */
+public final class JnaDriver implements CudaDriver {
+  static final String FATBIN = "sdpo_kernels.fatbin";
+
+  /** The driver API entry points (the _v2 symbols that cuda.h's macros name). */
+  static final class Cu {
+    static native int cuInit(int flags);
+
+    static native int cuDriverGetVersion(IntByReference version);
+
+    static native int cuDeviceGet(IntByReference device, int ordinal);
+
+    static native int cuDeviceGetName(byte[] name, int len, int device);
+
+    static native int cuDeviceGetAttribute(IntByReference value, int attribute, int device);
+
+    static native int cuDevicePrimaryCtxRetain(PointerByReference ctx, int device);
+
+    static native int cuCtxSetCurrent(Pointer ctx);
+
+    static native int cuStreamCreate(PointerByReference stream, int flags);
+
+    static native int cuStreamSynchronize(Pointer stream);
+
+    static native int cuMemAlloc_v2(LongByReference address, long bytes);
+
+    static native int cuMemFree_v2(long address);
+
+    static native int cuMemcpyHtoD_v2(long dst, Pointer src, long bytes);
+
+    static native int cuMemcpyDtoH_v2(Pointer dst, long src, long bytes);
+
+    static native int cuMemcpyDtoDAsync_v2(long dst, long src, long bytes, Pointer stream);
+
+    static native int cuMemsetD8Async(long dst, byte value, long count, Pointer stream);
+
+    static native int cuModuleLoadData(PointerByReference module, Pointer image);
+
+    static native int cuModuleGetFunction(PointerByReference function, Pointer module,
+        String name);
+
+    static native int cuLaunchKernel(Pointer f, int gx, int gy, int gz, int bx, int by, int bz,
+        int sharedBytes, Pointer stream, Pointer params, Pointer extra);
+
+    static native int cuStreamBeginCapture_v2(Pointer stream, int mode);
+
+    static native int cuStreamEndCapture(Pointer stream, PointerByReference graph);
+
+    static native int cuGraphInstantiateWithFlags(PointerByReference exec, Pointer graph,
+        long flags);
+
+    static native int cuGraphLaunch(Pointer exec, Pointer stream);
+
+    static native int cuGetErrorName(int error, PointerByReference name);
+  }
+
+  /** cuBLAS entry points. */
+  static final class Cublas {
+    static native int cublasCreate_v2(PointerByReference handle);
+
+    static native int cublasSetStream_v2(Pointer handle, Pointer stream);
+
+    static native int cublasGemmStridedBatchedEx(Pointer handle, int transa, int transb, int m,
+        int n, int k, Pointer alpha, long a, int aType, int lda, long strideA, long b, int bType,
+        int ldb, long strideB, Pointer beta, long c, int cType, int ldc, long strideC, int batch,
+        int computeType, int algo);
+  }
+
+  // cuda.h and cublas_api.h / library_types.h constants
+  private static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
+  private static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+  private static final int CU_STREAM_CAPTURE_MODE_GLOBAL = 0;
+  private static final int CUDA_R_32F = 0;
+  private static final int CUDA_R_64F = 1;
+  private static final int CUBLAS_COMPUTE_32F = 68;
+  private static final int CUBLAS_COMPUTE_32F_FAST_TF32 = 77;
+  private static final int CUBLAS_COMPUTE_64F = 70;
+  private static final int CUBLAS_GEMM_DEFAULT = -1;
+
+  private final Pointer stream;
+  private final Pointer module;
+  private final Pointer cublas;
+  private final String description;
+  private final boolean debug;
+  private final Map<String, Pointer> functions = new HashMap<>();
+  private final Memory scalars = new Memory(16);
+  private long launches;
+  private long captureStart;
+  private boolean capturing;
+
+  private JnaDriver(Pointer stream, Pointer module, Pointer cublas, String description,
+      boolean debug) {
+    this.stream = stream;
+    this.module = module;
+    this.cublas = cublas;
+    this.description = description;
+    this.debug = debug;
+  }
+
+  /** Binds the libraries, starts device 0 and loads the kernels; one clear message if not. */
+  public static JnaDriver open() {
+    Path libcuda = CudaLibraries.find("the NVIDIA driver (libcuda.so.1)", "libcuda.so.1",
+        "libcuda.so");
+    Path libcublasLt = CudaLibraries.find("cuBLASLt (libcublasLt.so.13)", "libcublasLt.so.13");
+    Path libcublas = CudaLibraries.find("cuBLAS (libcublas.so.13)", "libcublas.so.13");
+    Native.register(Cu.class, NativeLibrary.getInstance(libcuda.toString()));
+    NativeLibrary.getInstance(libcublasLt.toString()); // loaded first: libcublas needs it
+    Native.register(Cublas.class, NativeLibrary.getInstance(libcublas.toString()));
+    check(Cu.cuInit(0), "cuInit");
+    IntByReference v = new IntByReference();
+    check(Cu.cuDriverGetVersion(v), "cuDriverGetVersion");
+    IntByReference dev = new IntByReference();
+    check(Cu.cuDeviceGet(dev, 0), "cuDeviceGet");
+    IntByReference major = new IntByReference();
+    IntByReference minor = new IntByReference();
+    check(Cu.cuDeviceGetAttribute(major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+        dev.getValue()), "cuDeviceGetAttribute");
+    check(Cu.cuDeviceGetAttribute(minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
+        dev.getValue()), "cuDeviceGetAttribute");
+    int cc = major.getValue() * 10 + minor.getValue();
+    if (cc < 80) {
+      throw new IllegalStateException("--device cuda: compute capability " + major.getValue() + "."
+          + minor.getValue() + " has no code in this build (sm_80 and newer, PTX for others)");
+    }
+    byte[] name = new byte[256];
+    check(Cu.cuDeviceGetName(name, name.length, dev.getValue()), "cuDeviceGetName");
+    PointerByReference ctx = new PointerByReference();
+    check(Cu.cuDevicePrimaryCtxRetain(ctx, dev.getValue()), "cuDevicePrimaryCtxRetain");
+    check(Cu.cuCtxSetCurrent(ctx.getValue()), "cuCtxSetCurrent");
+    PointerByReference s = new PointerByReference();
+    check(Cu.cuStreamCreate(s, 0), "cuStreamCreate");
+    byte[] fatbin = fatbin();
+    Memory image = new Memory(fatbin.length);
+    image.write(0, fatbin, 0, fatbin.length);
+    PointerByReference mod = new PointerByReference();
+    check(Cu.cuModuleLoadData(mod, image), "cuModuleLoadData (" + FATBIN + ")");
+    PointerByReference handle = new PointerByReference();
+    checkBlas(Cublas.cublasCreate_v2(handle), "cublasCreate");
+    checkBlas(Cublas.cublasSetStream_v2(handle.getValue(), s.getValue()), "cublasSetStream");
+    String text = Native.toString(name) + ", compute capability " + major.getValue() + "."
+        + minor.getValue() + ", driver CUDA " + v.getValue() / 1000 + "." + (v.getValue() % 1000) / 10
+        + ", " + libcuda + ", " + libcublas;
+    boolean debug = Boolean.getBoolean("sdpo.cuda.debug")
+        || "1".equals(System.getenv("SDPO_CUDA_DEBUG"));
+    return new JnaDriver(s.getValue(), mod.getValue(), handle.getValue(), text, debug);
+  }
+
+  static byte[] fatbin() {
+    try (InputStream in = JnaDriver.class.getResourceAsStream(FATBIN)) {
+      if (in == null) {
+        throw new IllegalStateException("--device cuda: this build has no kernels (" + FATBIN
+            + " is built only where nvcc was found; see tensor-cuda/README.md)");
+      }
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new IllegalStateException("--device cuda: cannot read " + FATBIN + ": " + e);
+    }
+  }
+
+  static void check(int result, String call) {
+    if (result != 0) {
+      PointerByReference name = new PointerByReference();
+      String n = Cu.cuGetErrorName(result, name) == 0 && name.getValue() != null
+          ? name.getValue().getString(0) : "error " + result;
+      throw new IllegalStateException("CUDA: " + call + " failed: " + n);
+    }
+  }
+
+  static void checkBlas(int status, String call) {
+    if (status != 0) {
+      throw new IllegalStateException("cuBLAS: " + call + " failed: status " + status);
+    }
+  }
+
+  private void after(String what) {
+    launches++;
+    if (debug && !capturing) {
+      check(Cu.cuStreamSynchronize(stream), "after " + what);
+    }
+  }
+
+  @Override
+  public String description() {
+    return description + (debug ? " (debug: synchronised after every launch)" : "");
+  }
+
+  @Override
+  public long alloc(long bytes) {
+    LongByReference p = new LongByReference();
+    check(Cu.cuMemAlloc_v2(p, bytes), "cuMemAlloc of " + bytes + " bytes");
+    return p.getValue();
+  }
+
+  @Override
+  public void free(long address) {
+    check(Cu.cuMemFree_v2(address), "cuMemFree");
+  }
+
+  @Override
+  public void toDevice(long dst, ByteBuffer src) {
+    ByteBuffer direct = direct(src);
+    check(Cu.cuStreamSynchronize(stream), "cuStreamSynchronize");
+    check(Cu.cuMemcpyHtoD_v2(dst, Native.getDirectBufferPointer(direct), direct.remaining()),
+        "cuMemcpyHtoD");
+  }
+
+  @Override
+  public void toHost(ByteBuffer dst, long src) {
+    check(Cu.cuStreamSynchronize(stream), "cuStreamSynchronize");
+    if (dst.isDirect()) {
+      Pointer p = Native.getDirectBufferPointer(dst).share(dst.position());
+      check(Cu.cuMemcpyDtoH_v2(p, src, dst.remaining()), "cuMemcpyDtoH");
+    } else {
+      ByteBuffer tmp = ByteBuffer.allocateDirect(dst.remaining());
+      check(Cu.cuMemcpyDtoH_v2(Native.getDirectBufferPointer(tmp), src, tmp.capacity()),
+          "cuMemcpyDtoH");
+      dst.put(dst.position(), tmp, 0, tmp.capacity());
+    }
+  }
+
+  private static ByteBuffer direct(ByteBuffer src) {
+    if (src.isDirect() && src.position() == 0) {
+      return src;
+    }
+    ByteBuffer d = ByteBuffer.allocateDirect(src.remaining());
+    d.put(0, src, src.position(), src.remaining());
+    return d;
+  }
+
+  @Override
+  public void copy(long dst, long src, long bytes) {
+    check(Cu.cuMemcpyDtoDAsync_v2(dst, src, bytes, stream), "cuMemcpyDtoDAsync");
+    after("a device-to-device copy");
+  }
+
+  @Override
+  public void zero(long dst, long bytes) {
+    check(Cu.cuMemsetD8Async(dst, (byte) 0, bytes, stream), "cuMemsetD8Async");
+    after("a memset");
+  }
+
+  private Pointer function(String name) {
+    return functions.computeIfAbsent(name, n -> {
+      PointerByReference f = new PointerByReference();
+      check(Cu.cuModuleGetFunction(f, module, n), "cuModuleGetFunction(" + n + ")");
+      return f.getValue();
+    });
+  }
+
+  @Override
+  public void launch(KernelArgs args, int grid, int block) {
+    ByteBuffer packed = args.packed();
+    int size = packed.remaining();
+    Memory buf = new Memory(Math.max(8, size));
+    byte[] bytes = new byte[size];
+    packed.get(bytes);
+    buf.write(0, bytes, 0, size);
+    Memory sizeRef = new Memory(8);
+    sizeRef.setLong(0, size);
+    Memory extra = new Memory(5L * Native.POINTER_SIZE);
+    extra.setPointer(0, new Pointer(1)); // CU_LAUNCH_PARAM_BUFFER_POINTER
+    extra.setPointer(Native.POINTER_SIZE, buf);
+    extra.setPointer(2L * Native.POINTER_SIZE, new Pointer(2)); // CU_LAUNCH_PARAM_BUFFER_SIZE
+    extra.setPointer(3L * Native.POINTER_SIZE, sizeRef);
+    extra.setPointer(4L * Native.POINTER_SIZE, null); // CU_LAUNCH_PARAM_END
+    check(Cu.cuLaunchKernel(function(args.kernel()), grid, 1, 1, block, 1, 1, 0, stream, null,
+        extra), "cuLaunchKernel(" + args.kernel() + ")");
+    after(args.kernel());
+  }
+
+  @Override
+  public void gemm(GemmType type, boolean transA, boolean transB, int m, int n, int k,
+      double alpha, long a, int lda, long strideA, long b, int ldb, long strideB, double beta,
+      long c, int ldc, long strideC, int batch) {
+    int dt = type == GemmType.F64 ? CUDA_R_64F : CUDA_R_32F;
+    int compute = type == GemmType.F64 ? CUBLAS_COMPUTE_64F
+        : type == GemmType.TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    if (type == GemmType.F64) {
+      scalars.setDouble(0, alpha);
+      scalars.setDouble(8, beta);
+    } else {
+      scalars.setFloat(0, (float) alpha);
+      scalars.setFloat(8, (float) beta);
+    }
+    checkBlas(Cublas.cublasGemmStridedBatchedEx(cublas, transA ? 1 : 0, transB ? 1 : 0, m, n, k,
+        scalars, a, dt, lda, strideA, b, dt, ldb, strideB, scalars.share(8), c, dt, ldc, strideC,
+        batch, compute, CUBLAS_GEMM_DEFAULT), "cublasGemmStridedBatchedEx");
+    after("cublasGemmStridedBatchedEx");
+  }
+
+  @Override
+  public void synchronize() {
+    check(Cu.cuStreamSynchronize(stream), "cuStreamSynchronize");
+  }
+
+  @Override
+  public void beginCapture() {
+    check(Cu.cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL),
+        "cuStreamBeginCapture");
+    capturing = true;
+    captureStart = launches;
+  }
+
+  @Override
+  public Graph endCapture() {
+    capturing = false;
+    PointerByReference graph = new PointerByReference();
+    check(Cu.cuStreamEndCapture(stream, graph), "cuStreamEndCapture");
+    PointerByReference exec = new PointerByReference();
+    check(Cu.cuGraphInstantiateWithFlags(exec, graph.getValue(), 0), "cuGraphInstantiate");
+    return new CuGraph(exec.getValue(), (int) (launches - captureStart));
+  }
+
+  private record CuGraph(Pointer exec, int launches) implements Graph {}
+
+  @Override
+  public void replay(Graph g) {
+    check(Cu.cuGraphLaunch(((CuGraph) g).exec(), stream), "cuGraphLaunch");
+    after("a graph");
+  }
+
+  @Override
+  public long launches() {
+    return launches;
+  }
+
+  @Override
+  public void close() {
+    synchronize();
+  }
+}

@@ -1,0 +1,114 @@
+package org.sdpo.tensor.cuda;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The kernels' parameter lists, read from the CUDA sources themselves (bundled next to the
+ * fatbin): the one place both the real driver and the fake device learn what a kernel takes, so
+ * the Java side cannot pack arguments in an order or type the kernel does not declare.
+ */
+public final class KernelSource {
+  /** The types a kernel parameter may have. */
+  public enum Param {
+    INT(4, 4),
+    DOUBLE(8, 8),
+    POINTER(8, 8),
+    /** The {@code Dims} struct: rank, n, shape[6], stride[4][6], all int. */
+    DIMS(4 * (2 + Dims.MAX_RANK * 5), 4);
+
+    final int size;
+    final int align;
+
+    Param(int size, int align) {
+      this.size = size;
+      this.align = align;
+    }
+  }
+
+  static final String MAIN = "sdpo_kernels.cu";
+  static final String TYPED = "sdpo_kernels_typed.cuh";
+  private static final Pattern PLAIN =
+      Pattern.compile("extern \"C\" __global__ void (\\w+)\\(([^)]*)\\)");
+  private static final Pattern TYPED_DECL =
+      Pattern.compile("extern \"C\" __global__ void SFX\\((\\w+)\\)\\(([^)]*)\\)");
+
+  private static volatile Map<String, List<Param>> signatures;
+
+  private KernelSource() {}
+
+  /** Every kernel's name (with its _f32/_f64 suffix) and parameter types, in source order. */
+  public static Map<String, List<Param>> signatures() {
+    Map<String, List<Param>> s = signatures;
+    if (s == null) {
+      s = parse(read(MAIN), read(TYPED));
+      signatures = s;
+    }
+    return s;
+  }
+
+  /** The parameter types of one kernel; a name the sources do not declare is a bug. */
+  public static List<Param> signature(String kernel) {
+    List<Param> p = signatures().get(kernel);
+    if (p == null) {
+      throw new IllegalArgumentException("no kernel '" + kernel + "' in " + MAIN);
+    }
+    return p;
+  }
+
+  static Map<String, List<Param>> parse(String main, String typed) {
+    Map<String, List<Param>> out = new LinkedHashMap<>();
+    Matcher m = PLAIN.matcher(main);
+    while (m.find()) {
+      out.put(m.group(1), params(m.group(1), m.group(2)));
+    }
+    for (String suffix : new String[] {"_f32", "_f64"}) {
+      Matcher t = TYPED_DECL.matcher(typed);
+      while (t.find()) {
+        out.put(t.group(1) + suffix, params(t.group(1), t.group(2)));
+      }
+    }
+    return Collections.unmodifiableMap(out);
+  }
+
+  private static List<Param> params(String kernel, String list) {
+    List<Param> ps = new ArrayList<>();
+    for (String raw : list.split(",")) {
+      String p = raw.replaceAll("\\s+", " ").trim();
+      if (p.contains("*")) {
+        ps.add(Param.POINTER);
+      } else if (p.startsWith("int ")) {
+        ps.add(Param.INT);
+      } else if (p.startsWith("double ")) {
+        ps.add(Param.DOUBLE);
+      } else if (p.startsWith("Dims ")) {
+        ps.add(Param.DIMS);
+      } else {
+        throw new IllegalStateException("kernel " + kernel + ": parameter '" + p
+            + "' has a type the Java side cannot pack");
+      }
+    }
+    return List.copyOf(ps);
+  }
+
+  /** A bundled CUDA source. */
+  static String read(String name) {
+    try (InputStream in = KernelSource.class.getResourceAsStream(name)) {
+      if (in == null) {
+        throw new IllegalStateException("the CUDA source " + name + " is missing from the jar");
+      }
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}
