@@ -1,0 +1,70 @@
+package org.sdpo.tensor.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
+
+/** The kernels' parameter lists as read from the CUDA source, their packing, and their twins. */
+class KernelSourceTest {
+
+  @Test
+  void everyKernelHasAJavaTwinAndEveryTwinAKernel() {
+    Set<String> kernels = new TreeSet<>();
+    for (String k : KernelSource.signatures().keySet()) {
+      kernels.add(k.matches(".*_f(32|64)") && !k.startsWith("copy_")
+          ? k.substring(0, k.length() - 4) : k);
+    }
+    assertThat(new TreeSet<>(FakeKernels.names())).isEqualTo(kernels);
+    assertThat(KernelSource.signatures()).containsKeys("adamw_f32", "adamw_f64", "copy_f32_f64",
+        "reduce_f32", "attention_mask_f64");
+  }
+
+  @Test
+  void parametersAreReadFromTheSourceWithTheirTypes() {
+    assertThat(KernelSource.signature("map_f32")).containsExactly(KernelSource.Param.INT,
+        KernelSource.Param.DOUBLE, KernelSource.Param.DIMS, KernelSource.Param.POINTER,
+        KernelSource.Param.POINTER);
+    assertThat(KernelSource.signature("adamw_f64")).hasSize(12);
+  }
+
+  @Test
+  void packingAlignsEachValueToItsSizeAsTheCudaAbiDoes() {
+    // int op | pad | double s | Dims (128 bytes, 4-aligned) | pad | two pointers
+    List<KernelSource.Param> sig = KernelSource.signature("map_f32");
+    assertThat(KernelArgs.offsets(sig)).containsExactly(0, 8, 16, 144, 152);
+    KernelArgs a = new KernelArgs("map_f32").i32(3).f64(2.5)
+        .dims(new Dims(new int[] {2, 3}, new int[] {3, 1}, new int[] {0, 1})).ptr(0x1000)
+        .ptr(0x2000);
+    var b = a.packed();
+    assertThat(b.remaining()).isEqualTo(160);
+    assertThat(b.getInt(0)).isEqualTo(3);
+    assertThat(b.getDouble(8)).isEqualTo(2.5);
+    assertThat(b.getInt(16)).isEqualTo(2); // rank
+    assertThat(b.getInt(20)).isEqualTo(6); // n
+    assertThat(b.getLong(144)).isEqualTo(0x1000);
+    Dims d = Dims.unpack(b, 16);
+    assertThat(d.shape).containsExactly(2, 3);
+    assertThat(d.strides[1]).containsExactly(0, 1);
+  }
+
+  @Test
+  void argumentsOutOfOrderOrMissingAreRefused() {
+    assertThatThrownBy(() -> new KernelArgs("map_f32").f64(1)).hasMessageContaining(
+        "parameter 0 is INT, not DOUBLE");
+    assertThatThrownBy(() -> new KernelArgs("ema_f32").i32(1).f64(0.5).packed())
+        .hasMessageContaining("2 of 4 parameters");
+    assertThatThrownBy(() -> KernelSource.signature("no_such_kernel"))
+        .hasMessageContaining("no kernel 'no_such_kernel'");
+  }
+
+  @Test
+  void aParameterTypeThePackerDoesNotKnowIsRefused() {
+    assertThatThrownBy(() -> KernelSource.parse(
+        "extern \"C\" __global__ void k(float x, int n) {}", ""))
+        .hasMessageContaining("kernel k: parameter 'float x'");
+  }
+}
