@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Compiles src/main/cuda/sdpo_kernels.cu into one fatbin (sm_80 machine code + PTX for newer
-# GPUs, sm_90a machine code for Hopper) at $1, with ptxas's register report in $2. Run by Maven
+# Compiles src/main/cuda/sdpo_kernels.cu into one fatbin (machine code for Turing sm_75, Ampere
+# sm_80 with its PTX, which newer GPUs compile at load, and Hopper sm_90a) at $1, with ptxas's register report in $2. Run by Maven
 # in generate-resources. Without nvcc it says so and builds nothing: the CUDA backend then
 # reports at start-up that this build has no kernels, and everything else works as before.
 # nvcc: $NVCC, else the one on PATH, else /usr/local/cuda/bin, else the newest /usr/local/cuda-*.
@@ -22,7 +22,8 @@ if [[ -z "$nvcc" ]]; then
 fi
 mkdir -p "$(dirname "$out")" "$(dirname "$log")"
 "$nvcc" -fatbin -O3 -std=c++17 \
-  -gencode arch=compute_80,code=[sm_80,compute_80] -gencode arch=compute_90a,code=sm_90a \
+  -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=[sm_80,compute_80] \
+  -gencode arch=compute_90a,code=sm_90a \
   -Xptxas -v,-warn-spills -o "$out" "$here/src/main/cuda/sdpo_kernels.cu" >"$log" 2>&1 || {
   cat "$log" >&2
   exit 1

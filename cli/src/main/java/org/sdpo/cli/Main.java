@@ -18,6 +18,15 @@ import picocli.CommandLine.Command;
 public final class Main implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
+  /** {@code --device}, accepted before or after the command's name. */
+  @CommandLine.Option(names = "--device", scope = CommandLine.ScopeType.INHERIT,
+      paramLabel = "DEVICE", description = "Where tensors live: cpu (default), cuda (an NVIDIA GPU, "
+          + "compute capability 7.5+; tensor-cuda/README.md) or cuda-fake (the CUDA backend on a "
+          + "simulated device in host memory, for testing). Also -Dsdpo.device or SDPO_DEVICE.")
+  void device(String device) {
+    System.setProperty(org.sdpo.tensor.Backends.DEVICE_PROPERTY, device);
+  }
+
   @Override
   public void run() {
     spec.commandLine().usage(System.out);
@@ -52,6 +61,7 @@ public final class Main implements Runnable {
     } else if (e instanceof java.nio.file.AccessDeniedException ad) {
       m = "permission denied: " + ad.getFile();
     } else if (e instanceof IllegalArgumentException || e instanceof UnsupportedOperationException
+        || e instanceof org.sdpo.tensor.DeviceUnavailableException
         || e instanceof java.io.IOException || e instanceof java.io.UncheckedIOException) {
       m = e.getMessage();
     } else {

@@ -12,7 +12,7 @@ public interface BackendProvider {
 
   /**
    * Starts the backend. A device that cannot be used (no driver, no library, an unsupported GPU)
-   * throws {@link IllegalStateException} with one message that says what was tried.
+   * throws {@link DeviceUnavailableException} with one message that says what was tried.
    */
   Backend open();
 }

@@ -62,7 +62,7 @@ public final class Backends {
       }
       known.add(p.device());
     }
-    throw new IllegalStateException("no tensor backend for device '" + device + "' (available: "
+    throw new DeviceUnavailableException("no tensor backend for device '" + device + "' (available: "
         + String.join(", ", known) + ")");
   }
 

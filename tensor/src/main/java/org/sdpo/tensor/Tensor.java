@@ -107,30 +107,36 @@ public final class Tensor {
   private static Tensor pooledCopy(DType dtype, int[] shape, int n,
       java.util.function.IntToDoubleFunction value) {
     Tensor t = empty(dtype, shape);
-    Buf b = t.buffer();
-    for (int i = 0; i < n; i++) {
-      b.set(i, value.applyAsDouble(i));
-    }
+    fillInChunks(t, n, value);
     return t;
+  }
+
+  /**
+   * Writes {@code value(i)} for i &lt; n into the contiguous tensor t through the backend, a chunk
+   * at a time (so no Java array the size of a large tensor, and any backend, a GPU's too).
+   */
+  private static void fillInChunks(Tensor t, int n, java.util.function.IntToDoubleFunction value) {
+    double[] chunk = new double[Math.min(n, 1 << 16)];
+    for (int start = 0; start < n; start += chunk.length) {
+      int count = Math.min(chunk.length, n - start);
+      for (int i = 0; i < count; i++) {
+        chunk[i] = value.applyAsDouble(start + i);
+      }
+      backend().write(t, start, chunk, count);
+    }
   }
 
   /** Uniform values in [low, high), drawn from {@code rng} in row-major order. */
   public static Tensor uniform(Rng rng, DType dtype, double low, double high, int... shape) {
     Tensor t = empty(dtype, Shape.checked("uniform", shape)); // filled in place: no Java array
-    Buf b = t.buffer();
-    for (int i = 0; i < b.size(); i++) {
-      b.set(i, low + (high - low) * rng.nextDouble());
-    }
+    fillInChunks(t, (int) t.numel(), i -> low + (high - low) * rng.nextDouble());
     return t;
   }
 
   /** Normal values with the given mean and standard deviation, drawn from {@code rng}. */
   public static Tensor normal(Rng rng, DType dtype, double mean, double std, int... shape) {
     Tensor t = empty(dtype, Shape.checked("normal", shape)); // filled in place: no Java array
-    Buf b = t.buffer();
-    for (int i = 0; i < b.size(); i++) {
-      b.set(i, mean + std * rng.nextGaussian());
-    }
+    fillInChunks(t, (int) t.numel(), i -> mean + std * rng.nextGaussian());
     return t;
   }
 

@@ -1,5 +1,7 @@
 package org.sdpo.tensor.cuda;
 
+import org.sdpo.tensor.DeviceUnavailableException;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
@@ -53,7 +55,7 @@ public final class CudaBackend implements Backend {
     if (p.equalsIgnoreCase("tf32")) {
       return Precision.TF32;
     }
-    throw new IllegalStateException("--device cuda: precision '" + p + "' is not one of fp32, "
+    throw new DeviceUnavailableException("--device cuda: precision '" + p + "' is not one of fp32, "
         + "tf32 (bf16 mixed precision is not implemented yet)");
   }
 

@@ -1,5 +1,7 @@
 package org.sdpo.tensor.cuda;
 
+import org.sdpo.tensor.DeviceUnavailableException;
+
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -57,7 +59,7 @@ public final class CudaLibraries {
         tried.add(p.toString());
       }
     }
-    throw new IllegalStateException("--device cuda: " + what + " not found (set -Dsdpo.cuda.path "
+    throw new DeviceUnavailableException("--device cuda: " + what + " not found (set -Dsdpo.cuda.path "
         + "or SDPO_CUDA_PATH to its folder); tried " + String.join(", ", tried));
   }
 

@@ -1,5 +1,7 @@
 package org.sdpo.tensor.cuda;
 
+import org.sdpo.tensor.DeviceUnavailableException;
+
 import com.sun.jna.Memory;
 import com.sun.jna.Native;
 import com.sun.jna.NativeLibrary;
@@ -121,6 +123,16 @@ public final class JnaDriver implements CudaDriver {
 
   /** Binds the libraries, starts device 0 and loads the kernels; one clear message if not. */
   public static JnaDriver open() {
+    try {
+      return start();
+    } catch (DeviceUnavailableException e) {
+      throw e;
+    } catch (IllegalStateException | UnsatisfiedLinkError e) {
+      throw new DeviceUnavailableException("--device cuda: " + e.getMessage());
+    }
+  }
+
+  private static JnaDriver start() {
     Path libcuda = CudaLibraries.find("the NVIDIA driver (libcuda.so.1)", "libcuda.so.1",
         "libcuda.so");
     Path libcublasLt = CudaLibraries.find("cuBLASLt (libcublasLt.so.13)", "libcublasLt.so.13");
@@ -140,9 +152,9 @@ public final class JnaDriver implements CudaDriver {
     check(Cu.cuDeviceGetAttribute(minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
         dev.getValue()), "cuDeviceGetAttribute");
     int cc = major.getValue() * 10 + minor.getValue();
-    if (cc < 80) {
-      throw new IllegalStateException("--device cuda: compute capability " + major.getValue() + "."
-          + minor.getValue() + " has no code in this build (sm_80 and newer, PTX for others)");
+    if (cc < 75) {
+      throw new DeviceUnavailableException("--device cuda: compute capability " + major.getValue()
+          + "." + minor.getValue() + " is not supported (7.5 and newer: CUDA 13's range)");
     }
     byte[] name = new byte[256];
     check(Cu.cuDeviceGetName(name, name.length, dev.getValue()), "cuDeviceGetName");
@@ -170,12 +182,12 @@ public final class JnaDriver implements CudaDriver {
   static byte[] fatbin() {
     try (InputStream in = JnaDriver.class.getResourceAsStream(FATBIN)) {
       if (in == null) {
-        throw new IllegalStateException("--device cuda: this build has no kernels (" + FATBIN
+        throw new DeviceUnavailableException("--device cuda: this build has no kernels (" + FATBIN
             + " is built only where nvcc was found; see tensor-cuda/README.md)");
       }
       return in.readAllBytes();
     } catch (IOException e) {
-      throw new IllegalStateException("--device cuda: cannot read " + FATBIN + ": " + e);
+      throw new DeviceUnavailableException("--device cuda: cannot read " + FATBIN + ": " + e);
     }
   }
 

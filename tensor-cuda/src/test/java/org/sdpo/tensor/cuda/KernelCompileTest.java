@@ -14,9 +14,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Every kernel compiles with nvcc for Ampere (sm_80) and Hopper (sm_90a) without warnings and
- * without register spills (ptxas -warn-spills, and the per-kernel report checked too). Skipped,
- * with a message, where nvcc is absent.
+ * Every kernel compiles with nvcc for Turing (sm_75), Ampere (sm_80) and Hopper (sm_90a) without
+ * warnings and without register spills (ptxas -warn-spills, and the per-kernel report checked
+ * too). Skipped, with a message, where nvcc is absent.
  */
 class KernelCompileTest {
 
@@ -35,7 +35,7 @@ class KernelCompileTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"sm_80", "sm_90a"})
+  @ValueSource(strings = {"sm_75", "sm_80", "sm_90a"})
   void compilesWithoutWarningsOrSpills(String arch) throws Exception {
     Path nvcc = nvcc();
     Assumptions.assumeTrue(nvcc != null, "nvcc not found (set NVCC): the kernels are not "
