@@ -35,7 +35,7 @@ class Gpt(torch.nn.Module):
         B, T = ids.shape
         C = self.wte.weight.shape[1]
         D = C // self.H
-        x = self.wte(ids) + self.wpe(torch.arange(offset, offset + T))
+        x = self.wte(ids) + self.wpe(torch.arange(offset, offset + T, device=ids.device))
         new_cache = []
         for i, b in enumerate(self.blocks):
             q, k, v = b["c_attn"](b["ln_1"](x)).split(C, dim=2)
@@ -48,7 +48,7 @@ class Gpt(torch.nn.Module):
             new_cache.append((k, v))
             att = (q @ k.transpose(-2, -1)) / math.sqrt(D)
             Tk = k.shape[2]
-            mask = torch.ones(T, Tk, dtype=torch.bool).tril(diagonal=Tk - T)
+            mask = torch.ones(T, Tk, dtype=torch.bool, device=ids.device).tril(diagonal=Tk - T)
             att = torch.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
             y = (att @ v).transpose(1, 2).reshape(B, T, C)
             x = x + b["c_proj"](y)
@@ -67,16 +67,21 @@ def peak_resident_mb():
     return float("nan")
 
 
-def measure(m, V, P, B, steps, warmup, flops_of):
+def measure(m, V, P, B, steps, warmup, flops_of, device="cpu"):
     """Times training steps (forward, backward, clipping, AdamW) on random ids and KV-cache
     sampling of B prompts x (P - 1) new tokens, and prints them with the GFLOP/s of
     flops_of(parameter count), the count ./sdpo bench model uses. m(ids, cache, offset) returns
-    (logits, cache)."""
+    (logits, cache). On a GPU each timing waits for the device (eager mode, float32)."""
+    def sync():
+        if device != "cpu":
+            torch.cuda.synchronize()
+
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1)
-    x = torch.randint(0, V, (B, P))
-    y = torch.randint(0, V, (B, P))
+    x = torch.randint(0, V, (B, P), device=device)
+    y = torch.randint(0, V, (B, P), device=device)
     times = []
     for s in range(warmup + steps):
+        sync()
         t0 = time.perf_counter()
         logits, _ = m(x)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
@@ -84,6 +89,7 @@ def measure(m, V, P, B, steps, warmup, flops_of):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
+        sync()
         if s >= warmup:
             times.append((time.perf_counter() - t0) * 1e3)
     times.sort()
@@ -94,13 +100,15 @@ def measure(m, V, P, B, steps, warmup, flops_of):
     best = 1e9
     with torch.no_grad():
         for r in range(5):
+            sync()
             t0 = time.perf_counter()
-            ids = (torch.arange(B).reshape(B, 1) + 4) % V
+            ids = (torch.arange(B, device=device).reshape(B, 1) + 4) % V
             logits, cache = m(ids)
             for t in range(P - 1):
                 probs = torch.softmax(logits[:, -1, :], dim=-1)
                 nxt = torch.multinomial(probs, 1)
                 logits, cache = m(nxt, cache, offset=t + 1)
+            sync()
             best = min(best, (time.perf_counter() - t0) * 1e3)
     print(f"sampling {B} prompts x {P - 1} new tokens (KV cache): best of 5 {best:.1f} ms, "
           f"{B * (P - 1) / (best / 1e3):.0f} tokens/s")
@@ -109,6 +117,7 @@ def measure(m, V, P, B, steps, warmup, flops_of):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (a GPU: tools/gpu-check.sh)")
     ap.add_argument("--steps", type=int, default=20)
     # the shape, named and defaulted as in ./sdpo bench model
     ap.add_argument("--vocab", type=int, default=64)
@@ -121,10 +130,13 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     V, P, C, L, H, B = a.vocab, a.ctx, a.n_embd, a.n_layer, a.n_head, a.batch
-    m = Gpt(V, P, C, L, H)
-    print(f"torch {torch.__version__}, threads {a.threads}: vocab {V}, ctx {P}, n_embd {C}, "
+    m = Gpt(V, P, C, L, H).to(a.device)
+    print(f"torch {torch.__version__}, {a.device}, threads {a.threads}: vocab {V}, ctx {P}, n_embd {C}, "
           f"{L} layers, {H} heads, batch {B}, {sum(p.numel() for p in m.parameters())} parameters")
-    measure(m, V, P, B, a.steps, 10, lambda n: 6.0 * n * B * P + 12.0 * L * B * P * P * C)
+    measure(m, V, P, B, a.steps, 10, lambda n: 6.0 * n * B * P + 12.0 * L * B * P * P * C,
+            a.device)
+    if a.device != "cpu":
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 1e6:.0f} MB")
     print(f"peak resident memory: {peak_resident_mb():.0f} MB")
 
 

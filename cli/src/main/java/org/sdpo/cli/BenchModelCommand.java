@@ -50,6 +50,8 @@ final class BenchModelCommand implements Callable<Integer> {
   @Option(names = "--batch", description = "default: ${DEFAULT-VALUE}") int batch = 16;
   @Option(names = "--steps", description = "measured steps (default: ${DEFAULT-VALUE})") int steps = 20;
   @Option(names = "--warmup", description = "unmeasured steps (default: ${DEFAULT-VALUE})") int warmup = 10;
+  @Option(names = "--sample-runs", description = "sampling runs, the best one reported "
+      + "(default: ${DEFAULT-VALUE}; 0 skips sampling)") int sampleRuns = 5;
 
   @Override
   public Integer call() {
@@ -71,8 +73,10 @@ final class BenchModelCommand implements Callable<Integer> {
     Workspace ws = new Workspace();
     double[] times = new double[steps];
     long arrays = 0;
+    long launches = 0;
     for (int s = 0; s < warmup + steps; s++) {
       long a0 = MemoryStats.arrays();
+      long l0 = Backends.current().kernelLaunches();
       long t0 = System.nanoTime();
       try (Workspace.Scope scope = ws.enter()) {
         Variable loss = F.crossEntropy(F.reshape(model.forward(x, batch, T), batch * T, -1), y, -100);
@@ -84,6 +88,7 @@ final class BenchModelCommand implements Callable<Integer> {
       if (s >= warmup) {
         times[s - warmup] = (System.nanoTime() - t0) / 1e6;
         arrays += MemoryStats.arrays() - a0;
+        launches += Backends.current().kernelLaunches() - l0;
       }
     }
     java.util.Arrays.sort(times);
@@ -94,8 +99,15 @@ final class BenchModelCommand implements Callable<Integer> {
             + "over %d steps; %.0f tokens/s; %.1f GFLOP/s; %d tensor allocations per step%n",
         median, times[0], steps, batch * T / (median / 1e3), flops / (median / 1e3) / 1e9,
         arrays / steps);
+    if (Backends.current().kernelLaunches() >= 0) {
+      System.out.printf(Locale.ROOT, "kernel launches per train step: %d%n", launches / steps);
+    }
 
     CharTokenizer tok = new CharTokenizer("abcdefghijklmnopqrstuvwxyz0123456789");
+    if (sampleRuns == 0) {
+      System.out.println("sampling skipped (--sample-runs 0)");
+      return printMemory();
+    }
     if (tok.vocabSize() > vocab) {
       System.out.println("sampling skipped: vocab " + vocab + " is smaller than the tokenizer's");
       return 0;
@@ -107,13 +119,18 @@ final class BenchModelCommand implements Callable<Integer> {
     }
     int newTokens = ctx - 1;
     double best = Double.MAX_VALUE;
-    for (int r = 0; r < 5; r++) {
+    for (int r = 0; r < sampleRuns; r++) {
       long t0 = System.nanoTime();
       Sampler.generate(sm, tok, prompts, Sampler.Settings.sample(1.0, newTokens, r));
       best = Math.min(best, (System.nanoTime() - t0) / 1e6);
     }
-    System.out.printf(Locale.ROOT, "sampling %d prompts x %d new tokens (KV cache): best of 5 %.1f ms,"
-        + " %.0f tokens/s%n", batch, newTokens, best, batch * newTokens / (best / 1e3));
+    System.out.printf(Locale.ROOT, "sampling %d prompts x %d new tokens (KV cache): best of %d "
+        + "%.1f ms, %.0f tokens/s%n", batch, newTokens, sampleRuns, best,
+        batch * newTokens / (best / 1e3));
+    return printMemory();
+  }
+
+  private static int printMemory() {
     System.out.println("peak resident memory: "
         + MemoryStats.describe(MemoryStats.peakResidentBytes()) + " (heap -Xmx "
         + MemoryStats.describe(Runtime.getRuntime().maxMemory()) + ")");

@@ -60,6 +60,14 @@ public interface Backend {
   /** A human-readable description, logged at start-up (backend, device, BLAS). */
   String description();
 
+  /**
+   * Kernel launches so far, for a device backend's "launches per step" (benchmarks); -1 where the
+   * backend does not launch kernels.
+   */
+  default long kernelLaunches() {
+    return -1;
+  }
+
   /** New uninitialised, contiguous row-major memory. */
   Storage allocate(DType dtype, int[] shape);
 

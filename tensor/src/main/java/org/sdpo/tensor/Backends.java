@@ -52,8 +52,13 @@ public final class Backends {
 
   private static Backend open(String device) {
     if (device.equals("cpu")) {
-      CudaDeviceCheck.verify();
-      return new Nd4jBackend();
+      try {
+        CudaDeviceCheck.verify();
+        return new Nd4jBackend();
+      } catch (NoClassDefFoundError absent) {
+        throw new DeviceUnavailableException("the CPU backend (ND4J) is not part of this build "
+            + "(the GPU bundle runs --device cuda): " + absent.getMessage());
+      }
     }
     List<String> known = new ArrayList<>(List.of("cpu"));
     for (BackendProvider p : ServiceLoader.load(BackendProvider.class)) {

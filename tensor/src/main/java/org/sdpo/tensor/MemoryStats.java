@@ -34,9 +34,16 @@ public final class MemoryStats {
     return BYTES.get();
   }
 
-  /** Native allocations currently alive according to JavaCPP (freed ones leave after GC). */
+  /**
+   * Native allocations currently alive according to JavaCPP (freed ones leave after GC), or -1
+   * where JavaCPP is not on the class path (the GPU bundle ships without it).
+   */
   public static long nativePointers() {
-    return org.bytedeco.javacpp.Pointer.totalCount();
+    try {
+      return org.bytedeco.javacpp.Pointer.totalCount();
+    } catch (NoClassDefFoundError | UnsatisfiedLinkError absent) {
+      return -1;
+    }
   }
 
   /** Bytes of new buffers after which a collection is requested (0: never). */
@@ -84,6 +91,11 @@ public final class MemoryStats {
     return bytes >= 1_000_000_000L
         ? String.format(java.util.Locale.ROOT, "%.2f GB", bytes / 1e9)
         : String.format(java.util.Locale.ROOT, "%.0f MB", bytes / 1e6);
+  }
+
+  /** Counts a tensor buffer a backend created (a backend in another module calls this). */
+  public static void recordAllocation(DType dtype, int[] shape) {
+    count(dtype, shape);
   }
 
   static void count(DType dtype, int[] shape) {

@@ -10,6 +10,7 @@ import org.sdpo.tensor.Backend;
 import org.sdpo.tensor.Buf;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.HostKernels;
+import org.sdpo.tensor.MemoryStats;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Storage;
 import org.sdpo.tensor.Tensor;
@@ -64,6 +65,11 @@ public final class CudaBackend implements Backend {
     return dev;
   }
 
+  @Override
+  public long kernelLaunches() {
+    return dev.launches();
+  }
+
   /** Device bytes held from the driver. */
   public long reservedBytes() {
     return pool.reserved();
@@ -109,6 +115,7 @@ public final class CudaBackend implements Backend {
   @Override
   public Storage allocate(DType dtype, int[] shape) {
     long bytes = (long) numel(shape) * dtype.bytes();
+    MemoryStats.recordAllocation(dtype, shape);
     return new CudaStorage(pool.take(bytes), 0, rowMajor(shape), dtype);
   }
 

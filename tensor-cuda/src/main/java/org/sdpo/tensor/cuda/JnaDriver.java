@@ -101,6 +101,7 @@ public final class JnaDriver implements CudaDriver {
   private static final int CUBLAS_COMPUTE_64F = 70;
   private static final int CUBLAS_GEMM_DEFAULT = -1;
 
+  private final Pointer context;
   private final Pointer stream;
   private final Pointer module;
   private final Pointer cublas;
@@ -108,17 +109,38 @@ public final class JnaDriver implements CudaDriver {
   private final boolean debug;
   private final Map<String, Pointer> functions = new HashMap<>();
   private final Memory scalars = new Memory(16);
+  // one launch's parameter buffer and the cuLaunchKernel "extra" array that points at it: the
+  // driver copies the parameters during the call, so one set serves every launch
+  private final Memory params = new Memory(4096);
+  private final Memory paramsSize = new Memory(8);
+  private final Memory extra = new Memory(5L * Native.POINTER_SIZE);
+  private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
   private long launches;
   private long captureStart;
   private boolean capturing;
 
-  private JnaDriver(Pointer stream, Pointer module, Pointer cublas, String description,
-      boolean debug) {
+  private JnaDriver(Pointer context, Pointer stream, Pointer module, Pointer cublas,
+      String description, boolean debug) {
+    this.context = context;
     this.stream = stream;
     this.module = module;
     this.cublas = cublas;
     this.description = description;
     this.debug = debug;
+    extra.setPointer(0, new Pointer(1)); // CU_LAUNCH_PARAM_BUFFER_POINTER
+    extra.setPointer(Native.POINTER_SIZE, params);
+    extra.setPointer(2L * Native.POINTER_SIZE, new Pointer(2)); // CU_LAUNCH_PARAM_BUFFER_SIZE
+    extra.setPointer(3L * Native.POINTER_SIZE, paramsSize);
+    extra.setPointer(4L * Native.POINTER_SIZE, null); // CU_LAUNCH_PARAM_END
+    current.set(true); // the opening thread made the context current
+  }
+
+  /** The context is current per thread: make it so on a thread's first call. */
+  private void onThisThread() {
+    if (!current.get()) {
+      check(Cu.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+      current.set(true);
+    }
   }
 
   /** Binds the libraries, starts device 0 and loads the kernels; one clear message if not. */
@@ -176,7 +198,8 @@ public final class JnaDriver implements CudaDriver {
         + ", " + libcuda + ", " + libcublas;
     boolean debug = Boolean.getBoolean("sdpo.cuda.debug")
         || "1".equals(System.getenv("SDPO_CUDA_DEBUG"));
-    return new JnaDriver(s.getValue(), mod.getValue(), handle.getValue(), text, debug);
+    return new JnaDriver(ctx.getValue(), s.getValue(), mod.getValue(), handle.getValue(), text,
+        debug);
   }
 
   static byte[] fatbin() {
@@ -219,19 +242,22 @@ public final class JnaDriver implements CudaDriver {
   }
 
   @Override
-  public long alloc(long bytes) {
+  public synchronized long alloc(long bytes) {
+    onThisThread();
     LongByReference p = new LongByReference();
     check(Cu.cuMemAlloc_v2(p, bytes), "cuMemAlloc of " + bytes + " bytes");
     return p.getValue();
   }
 
   @Override
-  public void free(long address) {
+  public synchronized void free(long address) {
+    onThisThread();
     check(Cu.cuMemFree_v2(address), "cuMemFree");
   }
 
   @Override
-  public void toDevice(long dst, ByteBuffer src) {
+  public synchronized void toDevice(long dst, ByteBuffer src) {
+    onThisThread();
     ByteBuffer direct = direct(src);
     check(Cu.cuStreamSynchronize(stream), "cuStreamSynchronize");
     check(Cu.cuMemcpyHtoD_v2(dst, Native.getDirectBufferPointer(direct), direct.remaining()),
@@ -239,7 +265,8 @@ public final class JnaDriver implements CudaDriver {
   }
 
   @Override
-  public void toHost(ByteBuffer dst, long src) {
+  public synchronized void toHost(ByteBuffer dst, long src) {
+    onThisThread();
     check(Cu.cuStreamSynchronize(stream), "cuStreamSynchronize");
     if (dst.isDirect()) {
       Pointer p = Native.getDirectBufferPointer(dst).share(dst.position());
@@ -262,13 +289,15 @@ public final class JnaDriver implements CudaDriver {
   }
 
   @Override
-  public void copy(long dst, long src, long bytes) {
+  public synchronized void copy(long dst, long src, long bytes) {
+    onThisThread();
     check(Cu.cuMemcpyDtoDAsync_v2(dst, src, bytes, stream), "cuMemcpyDtoDAsync");
     after("a device-to-device copy");
   }
 
   @Override
-  public void zero(long dst, long bytes) {
+  public synchronized void zero(long dst, long bytes) {
+    onThisThread();
     check(Cu.cuMemsetD8Async(dst, (byte) 0, bytes, stream), "cuMemsetD8Async");
     after("a memset");
   }
@@ -282,30 +311,24 @@ public final class JnaDriver implements CudaDriver {
   }
 
   @Override
-  public void launch(KernelArgs args, int grid, int block) {
+  public synchronized void launch(KernelArgs args, int grid, int block) {
+    onThisThread();
     ByteBuffer packed = args.packed();
     int size = packed.remaining();
-    Memory buf = new Memory(Math.max(8, size));
     byte[] bytes = new byte[size];
     packed.get(bytes);
-    buf.write(0, bytes, 0, size);
-    Memory sizeRef = new Memory(8);
-    sizeRef.setLong(0, size);
-    Memory extra = new Memory(5L * Native.POINTER_SIZE);
-    extra.setPointer(0, new Pointer(1)); // CU_LAUNCH_PARAM_BUFFER_POINTER
-    extra.setPointer(Native.POINTER_SIZE, buf);
-    extra.setPointer(2L * Native.POINTER_SIZE, new Pointer(2)); // CU_LAUNCH_PARAM_BUFFER_SIZE
-    extra.setPointer(3L * Native.POINTER_SIZE, sizeRef);
-    extra.setPointer(4L * Native.POINTER_SIZE, null); // CU_LAUNCH_PARAM_END
+    params.write(0, bytes, 0, size);
+    paramsSize.setLong(0, size);
     check(Cu.cuLaunchKernel(function(args.kernel()), grid, 1, 1, block, 1, 1, 0, stream, null,
         extra), "cuLaunchKernel(" + args.kernel() + ")");
     after(args.kernel());
   }
 
   @Override
-  public void gemm(GemmType type, boolean transA, boolean transB, int m, int n, int k,
+  public synchronized void gemm(GemmType type, boolean transA, boolean transB, int m, int n, int k,
       double alpha, long a, int lda, long strideA, long b, int ldb, long strideB, double beta,
       long c, int ldc, long strideC, int batch) {
+    onThisThread();
     int dt = type == GemmType.F64 ? CUDA_R_64F : CUDA_R_32F;
     int compute = type == GemmType.F64 ? CUBLAS_COMPUTE_64F
         : type == GemmType.TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -323,12 +346,14 @@ public final class JnaDriver implements CudaDriver {
   }
 
   @Override
-  public void synchronize() {
+  public synchronized void synchronize() {
+    onThisThread();
     check(Cu.cuStreamSynchronize(stream), "cuStreamSynchronize");
   }
 
   @Override
-  public void beginCapture() {
+  public synchronized void beginCapture() {
+    onThisThread();
     check(Cu.cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL),
         "cuStreamBeginCapture");
     capturing = true;
@@ -336,7 +361,8 @@ public final class JnaDriver implements CudaDriver {
   }
 
   @Override
-  public Graph endCapture() {
+  public synchronized Graph endCapture() {
+    onThisThread();
     capturing = false;
     PointerByReference graph = new PointerByReference();
     check(Cu.cuStreamEndCapture(stream, graph), "cuStreamEndCapture");
@@ -348,7 +374,8 @@ public final class JnaDriver implements CudaDriver {
   private record CuGraph(Pointer exec, int launches) implements Graph {}
 
   @Override
-  public void replay(Graph g) {
+  public synchronized void replay(Graph g) {
+    onThisThread();
     check(Cu.cuGraphLaunch(((CuGraph) g).exec(), stream), "cuGraphLaunch");
     after("a graph");
   }

@@ -61,13 +61,18 @@ public final class KernelArgs {
     return this;
   }
 
-  /** The packed bytes [0, size); fails unless every parameter was given. */
+  /**
+   * The packed bytes, padded to a multiple of 8 (as the struct of these parameters would be);
+   * fails unless every parameter was given.
+   */
   public ByteBuffer packed() {
     if (next != sig.size()) {
       throw new IllegalStateException(kernel + ": " + next + " of " + sig.size()
           + " parameters given");
     }
-    return buf.duplicate().flip().order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer b = buf.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    b.limit((b.position() + 7) / 8 * 8).position(0); // the size a struct of these would have
+    return b;
   }
 
   /** The byte offset of each parameter in a packed buffer of {@code sig}. */

@@ -1,0 +1,251 @@
+package org.sdpo.cli;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.junit.jupiter.api.DynamicTest;
+import org.sdpo.autograd.F;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Backend;
+import org.sdpo.tensor.BackendConformanceTest;
+import org.sdpo.tensor.Backends;
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.TestBackends;
+import org.sdpo.tensor.Tensor;
+import org.sdpo.tensor.cuda.CudaBackend;
+import org.sdpo.tensor.cuda.FakeDevice;
+import org.sdpo.transformer.CausalLm;
+import org.sdpo.transformer.io.Checkpoint;
+import org.sdpo.transformer.io.Safetensors;
+import org.sdpo.transformer.train.AdamW;
+import org.sdpo.transformer.train.GradClip;
+
+/**
+ * The GPU check's correctness part (tools/gpu-check.sh runs it from the GPU bundle, on a machine
+ * with an NVIDIA GPU and no Java of its own; {@code GpuCheckTest} runs it on the fake device in
+ * CI). Prints one line per check and {@code N passed, N failed}:
+ * <ol>
+ *   <li>every {@code Backend} method against the reference backend (plain double loops), random
+ *       shapes, float32 and float64 ({@code BackendConformanceTest});
+ *   <li>GPT-2, Llama, Qwen2 and Qwen3 forward and backward (loss, logits, every gradient) against
+ *       the PyTorch fixtures in float64 (1e-9) and float32 (1e-4), against the CPU (the reference
+ *       backend) in float32 (1e-5 relative), and with TF32 matrix multiplies against PyTorch's
+ *       float32 (2e-2);
+ *   <li>three training steps (loss, backward, clipping, AdamW) in float64 ending where the CPU's
+ *       end (1e-9).
+ * </ol>
+ * Arguments: {@code [--fake] [--examples N] [--fixtures DIR]}.
+ */
+public final class GpuCheck {
+  static final String[] FIXTURES = {"gpt2-tiny", "llama-gqa", "qwen2-bias", "qwen3-qknorm"};
+  private int passed;
+  private int failed;
+  private final List<String> failures = new ArrayList<>();
+
+  public static void main(String[] args) {
+    boolean fake = false;
+    int examples = 10;
+    Path fixtures = Path.of("transformer/src/test/resources/fixtures");
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--fake" -> fake = true;
+        case "--examples" -> examples = Integer.parseInt(args[++i]);
+        case "--fixtures" -> fixtures = Path.of(args[++i]);
+        default -> {
+          System.err.println("gpu-check: unknown argument " + args[i]);
+          System.exit(2);
+        }
+      }
+    }
+    GpuCheck c = new GpuCheck();
+    boolean onFake = fake;
+    c.run(() -> backend(onFake, CudaBackend.Precision.FP32),
+        () -> backend(onFake, CudaBackend.Precision.TF32), examples, fixtures);
+    System.exit(c.failed == 0 ? 0 : 1);
+  }
+
+  static Backend backend(boolean fake, CudaBackend.Precision p) {
+    if (fake) {
+      return new CudaBackend(new FakeDevice(), p);
+    }
+    return new CudaBackend(org.sdpo.tensor.cuda.JnaDriver.open(), p);
+  }
+
+  /** Runs every check; returns the number failed. */
+  int run(Callable<Backend> fp32, Callable<Backend> tf32, int examples, Path fixtures) {
+    Backend gpu;
+    Backend gpuTf32;
+    try {
+      gpu = fp32.call();
+      gpuTf32 = tf32.call();
+    } catch (Exception e) {
+      fail("start the CUDA backend", e);
+      return summary();
+    }
+    System.out.println("device: " + gpu.description());
+    Backend reference = TestBackends.reference();
+    // everything outside on(gpu, ...) (reading fixtures, comparing) runs on the reference
+    Backends.install(reference);
+    for (DynamicTest t : BackendConformanceTest.conformance(gpu, examples)) {
+      check("backend " + t.getDisplayName(), () -> {
+        t.getExecutable().execute();
+        return null;
+      });
+    }
+    for (String f : FIXTURES) {
+      Path dir = fixtures.resolve(f);
+      check(f + " float64 vs PyTorch (1e-9)", () -> {
+        Grads g = on(gpu, () -> forwardBackward(dir, DType.FLOAT64));
+        return compare(g, expected(dir, "expected_f64.safetensors"), 1e-9);
+      });
+      check(f + " float32 vs PyTorch (1e-4)", () -> {
+        Grads g = on(gpu, () -> forwardBackward(dir, DType.FLOAT32));
+        return compare(g, expected(dir, "expected_f32.safetensors"), 1e-4);
+      });
+      check(f + " float32 vs the CPU (1e-5)", () -> {
+        Grads g = on(gpu, () -> forwardBackward(dir, DType.FLOAT32));
+        Grads cpu = on(reference, () -> forwardBackward(dir, DType.FLOAT32));
+        return compare(g, cpu.values(), 1e-5);
+      });
+      check(f + " tf32 matmuls vs PyTorch float32 (2e-2)", () -> {
+        Grads g = on(gpuTf32, () -> forwardBackward(dir, DType.FLOAT32));
+        return compare(g, expected(dir, "expected_f32.safetensors"), 2e-2);
+      });
+    }
+    for (String f : new String[] {"gpt2-tiny", "llama-gqa"}) {
+      Path dir = fixtures.resolve(f);
+      check(f + " 3 training steps float64 vs the CPU (1e-9)", () -> {
+        Grads g = on(gpu, () -> train(dir));
+        Grads cpu = on(reference, () -> train(dir));
+        return compare(g, cpu.values(), 1e-9);
+      });
+    }
+    return summary();
+  }
+
+  private int summary() {
+    System.out.printf(Locale.ROOT, "%d passed, %d failed%n", passed, failed);
+    failures.forEach(f -> System.out.println("  FAILED " + f));
+    return failed;
+  }
+
+  /** A check that returns a detail to print (or null) and throws when it fails. */
+  interface Check {
+    String run() throws Throwable;
+  }
+
+  private void check(String name, Check body) {
+    try {
+      String detail = body.run();
+      passed++;
+      System.out.println("PASS " + name + (detail == null || detail.isEmpty() ? "" : ": " + detail));
+    } catch (Throwable e) {
+      fail(name, e);
+    }
+  }
+
+  private void fail(String name, Throwable e) {
+    failed++;
+    String m = String.valueOf(e.getMessage()).replace('\n', ' ');
+    String line = name + ": " + e.getClass().getSimpleName() + ": "
+        + (m.length() > 400 ? m.substring(0, 400) + "..." : m);
+    failures.add(line);
+    System.out.println("FAIL " + line);
+  }
+
+  static <T> T on(Backend b, Callable<T> body) throws Exception {
+    Backend previous = Backends.install(b);
+    try {
+      return body.call();
+    } finally {
+      Backends.install(previous);
+    }
+  }
+
+  /** The loss, the logits at real tokens and every gradient (or parameter), as host arrays. */
+  record Grads(Map<String, double[]> values) {}
+
+  static Grads forwardBackward(Path dir, DType dtype) throws Exception {
+    CausalLm model = Checkpoint.load(dir, dtype);
+    FixtureBatch b = FixtureBatch.read(dir);
+    Tensor mask = Tensor.of(dtype, b.mask(), b.B(), b.T());
+    Variable logits = model.forward(b.ids(), b.B(), b.T(), mask, b.pos(), null);
+    Variable loss = F.crossEntropy(F.reshape(logits, b.B() * b.T(), -1), b.labels(), -100);
+    loss.backward();
+    Map<String, double[]> out = new LinkedHashMap<>();
+    out.put("loss", loss.value().toDoubleArray());
+    out.put("logits", realTokens(logits.value().toDoubleArray(), logits.value().dim(-1), b));
+    model.namedParameters().forEach((k, v) -> out.put("grad." + k, v.grad().toDoubleArray()));
+    return new Grads(out);
+  }
+
+  /** Logits with a pad's row zeroed (a pad's own logits are undefined). */
+  static double[] realTokens(double[] logits, int V, FixtureBatch b) {
+    for (int i = 0; i < logits.length; i++) {
+      logits[i] *= b.mask()[i / V];
+    }
+    return logits;
+  }
+
+  static Grads train(Path dir) throws Exception {
+    CausalLm model = Checkpoint.load(dir, DType.FLOAT64);
+    FixtureBatch b = FixtureBatch.read(dir);
+    AdamW opt = new AdamW(model.namedParameters(), AdamW.Settings.gpt());
+    Tensor mask = Tensor.of(DType.FLOAT64, b.mask(), b.B(), b.T());
+    for (int step = 0; step < 3; step++) {
+      Variable logits = model.forward(b.ids(), b.B(), b.T(), mask, b.pos(), null);
+      F.crossEntropy(F.reshape(logits, b.B() * b.T(), -1), b.labels(), -100).backward();
+      GradClip.clip(model.namedParameters().values(), 1.0);
+      opt.step(1e-2);
+      model.zeroGrad();
+    }
+    Map<String, double[]> out = new LinkedHashMap<>();
+    model.namedParameters().forEach((k, v) -> out.put(k, v.value().toDoubleArray()));
+    return new Grads(out);
+  }
+
+  /** The PyTorch fixture's loss, logits at real tokens and gradients. */
+  static Map<String, double[]> expected(Path dir, String file) throws Exception {
+    Map<String, Tensor> exp = Safetensors.read(dir.resolve(file), DType.FLOAT64, n -> false);
+    FixtureBatch b = FixtureBatch.read(dir);
+    Map<String, double[]> out = new LinkedHashMap<>();
+    exp.forEach((k, v) -> out.put(k, k.equals("logits")
+        ? realTokens(v.toDoubleArray(), v.dim(-1), b) : v.toDoubleArray()));
+    return out;
+  }
+
+  /** The largest relative error over tensors (max |a - e| / max |e| per tensor); fails above tol. */
+  static String compare(Grads ours, Map<String, double[]> expected, double tol) {
+    double worst = 0;
+    String where = "";
+    for (Map.Entry<String, double[]> e : ours.values().entrySet()) {
+      double[] x = expected.get(e.getKey());
+      if (x == null) {
+        throw new AssertionError("no expected value for " + e.getKey());
+      }
+      double[] a = e.getValue();
+      if (a.length != x.length) {
+        throw new AssertionError(e.getKey() + ": " + a.length + " values, expected " + x.length);
+      }
+      double diff = 0;
+      double scale = 1e-300;
+      for (int i = 0; i < a.length; i++) {
+        diff = Math.max(diff, Math.abs(a[i] - x[i]));
+        scale = Math.max(scale, Math.abs(x[i]));
+      }
+      if (!(diff / scale <= worst)) {
+        worst = diff / scale;
+        where = e.getKey();
+      }
+    }
+    if (!(worst <= tol)) {
+      throw new AssertionError(String.format(Locale.ROOT, "relative error %.3g in %s (tolerance %.0e)",
+          worst, where, tol));
+    }
+    return worst == 0 ? "identical" : String.format(Locale.ROOT, "worst relative error %.2g (%s)", worst, where);
+  }
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The GPU check, run from the GPU bundle (tools/gpu-bundle.sh) on a machine with an NVIDIA GPU,
+# its driver and the CUDA 13 libraries; no Java needed. A few minutes; prints one line per check
+# and ends with "N passed, N failed":
+#   1. every Backend method of the CUDA backend against the reference backend (plain double
+#      loops), GPT-2 / Llama / Qwen2 / Qwen3 forward and backward against PyTorch fixtures and the
+#      CPU in float64 and float32 (and TF32), three training steps against the CPU (GpuCheck);
+#   2. ./sdpo bench model on the GPU: the demo's shape and GPT-2 124M (train step, tokens/s,
+#      kernel launches per step, sampling);
+#   3. where python3 has PyTorch with CUDA, the same models in PyTorch (eager, float32) on the card.
+#
+#   ./gpu-check.sh            on the GPU
+#   ./gpu-check.sh --fake     the same script on the fake device (host memory), tiny shapes
+# Environment: SDPO_CUDA_PATH (folder of libcublas.so.13), SDPO_CUDA_DEBUG=1, PYTHON (python3).
+set -uo pipefail
+DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+JAVA="$DIR/runtime/bin/java"
+PYTHON="${PYTHON:-python3}"
+FAKE=0
+[[ "${1:-}" == "--fake" ]] && FAKE=1
+if [[ ! -x "$JAVA" ]]; then
+  echo "gpu-check: run me from the GPU bundle (tools/gpu-bundle.sh makes it): no $JAVA" >&2
+  exit 2
+fi
+passed=0
+failed=0
+count() { # "N passed, M failed" lines of a log, added to the totals
+  local line
+  line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$1" | tail -1)"
+  if [[ -n "$line" ]]; then
+    passed=$((passed + $(cut -d' ' -f1 <<<"$line")))
+    failed=$((failed + $(cut -d' ' -f3 <<<"$line")))
+  else
+    failed=$((failed + 1))
+    echo "FAIL $2: no summary (crashed?)"
+  fi
+}
+step() { # name, command...: one check that passes when the command exits 0
+  local name="$1"
+  shift
+  echo "== $name"
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "PASS $name"
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name (exit $?)"
+  fi
+}
+
+echo "== machine: $(uname -srm), bundle $(cat "$DIR/VERSION" 2>/dev/null)"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total \
+  --format=csv,noheader
+if ((FAKE)); then
+  export SDPO_DEVICE=cuda-fake
+  fake_arg=(--fake)
+  examples=2
+  demo=(--vocab 64 --ctx 8 --batch 2 --n-layer 1 --steps 2 --warmup 1 --sample-runs 1)
+  gpt2=(--vocab 64 --ctx 8 --n-embd 48 --n-layer 1 --n-head 3 --batch 2 --steps 2 --warmup 1 --sample-runs 1)
+else
+  export SDPO_DEVICE=cuda
+  fake_arg=()
+  examples=10
+  demo=(--vocab 100 --ctx 32 --batch 128)
+  gpt2=(--vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10 --warmup 3 --sample-runs 1)
+fi
+
+echo "== correctness (GpuCheck)"
+log="$(mktemp)"
+"$JAVA" -Xmx8g --add-modules jdk.incubator.vector -Djava.awt.headless=true \
+  -cp "$DIR/lib/*:$DIR/check/*" org.sdpo.cli.GpuCheck "${fake_arg[@]}" --examples "$examples" \
+  --fixtures "$DIR/check/fixtures" 2>&1 | tee "$log"
+count "$log" GpuCheck
+
+step "bench, the demo's shape (${demo[*]})" "$DIR/sdpo" bench model "${demo[@]}"
+step "bench, GPT-2 124M (${gpt2[*]})" "$DIR/sdpo" bench model "${gpt2[@]}"
+if ((!FAKE)) && "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  step "PyTorch, the demo's shape" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 "${demo[@]:0:6}"
+  step "PyTorch, GPT-2 124M" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 \
+    --vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10
+else
+  echo "== PyTorch with CUDA not found (or --fake): no PyTorch comparison"
+fi
+echo "$passed passed, $failed failed"
+((failed == 0))
