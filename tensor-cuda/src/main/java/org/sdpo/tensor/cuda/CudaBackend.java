@@ -321,12 +321,13 @@ public final class CudaBackend implements Backend {
     return out;
   }
 
+  /** The index space of {@code shape} over the operands, with as few axes as they allow. */
   private static Dims dims(int[] shape, Tensor... operands) {
     int[][] s = new int[operands.length][];
     for (int i = 0; i < operands.length; i++) {
       s[i] = broadcastStrides(operands[i], shape);
     }
-    return new Dims(shape, s);
+    return Dims.collapsed(shape, s);
   }
 
   // ------------------------------------------------------------------ elementwise
@@ -463,8 +464,8 @@ public final class CudaBackend implements Backend {
         oIn[o++] = as[i];
       }
     }
-    Dims outer = new Dims(oShape, oOut, oIn);
-    Dims inner = new Dims(iShape, new int[axes.length], iIn);
+    Dims outer = Dims.collapsed(oShape, oOut, oIn);
+    Dims inner = Dims.collapsed(iShape, new int[axes.length], iIn);
     int rows = outer.numel();
     if (rows == 0) {
       return;

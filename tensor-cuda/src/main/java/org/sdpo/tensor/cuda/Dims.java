@@ -24,6 +24,45 @@ final class Dims {
     this.strides = strides;
   }
 
+  /**
+   * The same index space with fewer axes: size-1 axes dropped, and neighbours merged where every
+   * operand steps through them as through one axis (stride of the outer = stride of the inner x
+   * its size). A contiguous tensor becomes one axis, so a kernel computes one division per
+   * element instead of one per axis; the row-major order of elements is unchanged.
+   */
+  static Dims collapsed(int[] shape, int[]... strides) {
+    int n = shape.length;
+    int[] sh = new int[n];
+    int[][] st = new int[strides.length][n];
+    int r = 0;
+    for (int k = 0; k < n; k++) {
+      if (shape[k] == 1) {
+        continue;
+      }
+      boolean merge = r > 0;
+      for (int op = 0; op < strides.length && merge; op++) {
+        merge = st[op][r - 1] == strides[op][k] * (long) shape[k];
+      }
+      if (merge) {
+        sh[r - 1] *= shape[k];
+        for (int op = 0; op < strides.length; op++) {
+          st[op][r - 1] = strides[op][k];
+        }
+      } else {
+        sh[r] = shape[k];
+        for (int op = 0; op < strides.length; op++) {
+          st[op][r] = strides[op][k];
+        }
+        r++;
+      }
+    }
+    int[][] out = new int[strides.length][];
+    for (int op = 0; op < strides.length; op++) {
+      out[op] = java.util.Arrays.copyOf(st[op], r);
+    }
+    return new Dims(java.util.Arrays.copyOf(sh, r), out);
+  }
+
   int numel() {
     int n = 1;
     for (int d : shape) {
@@ -69,7 +108,7 @@ final class Dims {
     for (int k = shape.length - 1; k >= 0; k--) {
       int c = i % shape[k];
       i /= shape[k];
-      for (int op = 0; op < off.length; op++) {
+      for (int op = 0; op < Math.min(off.length, strides.length); op++) {
         off[op] += c * strides[op][k];
       }
     }
