@@ -10,6 +10,8 @@
 // block of THREADS threads per row and reduce in a fixed tree order (deterministic: no atomics
 // anywhere a sum's order matters).
 
+#include <cuda_bf16.h>
+
 #define MAX_RANK 6
 #define THREADS 256
 
@@ -120,6 +122,16 @@ __device__ __forceinline__ void copy_impl(const Dims& d, const A* a, O* out) {
 
 extern "C" __global__ void copy_f32_f64(Dims d, const float* a, double* out) { copy_impl(d, a, out); }
 extern "C" __global__ void copy_f64_f32(Dims d, const double* a, float* out) { copy_impl(d, a, out); }
+
+// out (operand 0) = a (operand 1) rounded to bfloat16 (to nearest, ties to even): the bf16
+// precision mode's matrix operands, multiplied by cuBLAS with float32 accumulation.
+extern "C" __global__ void to_bf16_f32(Dims d, const float* a, __nv_bfloat16* out) {
+  GRID_STRIDE(i, d.n) {
+    int o[4];
+    locate(d, i, o);
+    out[o[0]] = __float2bfloat16_rn(a[o[1]]);
+  }
+}
 
 #define T float
 #define SFX(name) name##_f32

@@ -23,9 +23,10 @@ import org.sdpo.tensor.Tensor;
  * their contract: the dropout mask (one host draw per element, so a seed gives the same mask on
  * every backend) and sampling (its result, a token per row, goes to the host anyway).
  *
- * <p>Precision: {@code fp32} (the default; cuBLAS with TF32 off, as gradient checks need) or
- * {@code tf32} (cuBLAS may use TF32 tensor cores), from {@code -Dsdpo.cuda.precision} or
- * {@code SDPO_CUDA_PRECISION}; float64 tensors always multiply in float64.
+ * <p>Precision ({@link Precision}), from {@code -Dsdpo.cuda.precision} or
+ * {@code SDPO_CUDA_PRECISION}: {@code fp32} (the default; TF32 off, as gradient checks need),
+ * {@code tf32} or {@code bf16} (bfloat16 matrix operands, float32 everything else); float64
+ * tensors always multiply in float64.
  */
 public final class CudaBackend implements Backend {
   static final int THREADS = 256;
@@ -33,8 +34,17 @@ public final class CudaBackend implements Backend {
 
   /** How float32 matrices are multiplied. */
   public enum Precision {
+    /** float32 operands and accumulation, TF32 off. */
     FP32,
-    TF32
+    /** TF32 tensor cores allowed (operands rounded to 10-bit mantissas inside cuBLAS). */
+    TF32,
+    /**
+     * Mixed precision: each float32 matrix multiply rounds its operands to bfloat16 and
+     * accumulates and stores in float32 (as PyTorch's autocast does); parameters, optimizer
+     * state, activations and every other kernel stay float32, so the weights AdamW updates are
+     * the float32 masters.
+     */
+    BF16
   }
 
   private final CudaDriver dev;
@@ -56,8 +66,11 @@ public final class CudaBackend implements Backend {
     if (p.equalsIgnoreCase("tf32")) {
       return Precision.TF32;
     }
+    if (p.equalsIgnoreCase("bf16")) {
+      return Precision.BF16;
+    }
     throw new DeviceUnavailableException("--device cuda: precision '" + p + "' is not one of fp32, "
-        + "tf32 (bf16 mixed precision is not implemented yet)");
+        + "tf32, bf16");
   }
 
   /** The device this backend runs on. */
@@ -571,16 +584,6 @@ public final class CudaBackend implements Backend {
     DType dt = out.dtype();
     Tensor x = as(a, dt);
     Tensor y = as(b, dt);
-    Operand oa = operand(x);
-    if (oa == null) {
-      x = dense(x);
-      oa = operand(x);
-    }
-    Operand ob = operand(y);
-    if (ob == null) {
-      y = dense(y);
-      ob = operand(y);
-    }
     int[] os = out.shape();
     int M = os[os.length - 2];
     int N = os[os.length - 1];
@@ -593,17 +596,60 @@ public final class CudaBackend implements Backend {
     Tensor c = isContiguous(out) ? out : empty(dt, os);
     if (K == 0) {
       fill(c, 0);
+    } else if (dt == DType.FLOAT32 && precision == Precision.BF16) {
+      long ab = bf16(x);
+      long bb = bf16(y);
+      try {
+        gemm(CudaDriver.GemmType.BF16, rowMajorOperand(ab, x), rowMajorOperand(bb, y), transposeA,
+            transposeB, M, N, K, batch, c);
+      } finally {
+        pool.give(ab, 2 * x.numel());
+        pool.give(bb, 2 * y.numel());
+      }
     } else {
+      Operand oa = operand(x);
+      if (oa == null) {
+        x = dense(x);
+        oa = operand(x);
+      }
+      Operand ob = operand(y);
+      if (ob == null) {
+        y = dense(y);
+        ob = operand(y);
+      }
       CudaDriver.GemmType type = dt == DType.FLOAT64 ? CudaDriver.GemmType.F64
           : precision == Precision.TF32 ? CudaDriver.GemmType.TF32 : CudaDriver.GemmType.F32;
-      // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first.
-      dev.gemm(type, transposeB ^ ob.flip(), transposeA ^ oa.flip(), N, M, K, 1.0,
-          ob.address(), ob.ld(), ob.batchStride(), oa.address(), oa.ld(), oa.batchStride(), 0.0,
-          addr(c), N, (long) M * N, batch);
+      gemm(type, oa, ob, transposeA, transposeB, M, N, K, batch, c);
     }
     if (c != out) {
       assign(c, out);
     }
+  }
+
+  /** Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first. */
+  private void gemm(CudaDriver.GemmType type, Operand oa, Operand ob, boolean transposeA,
+      boolean transposeB, int M, int N, int K, int batch, Tensor c) {
+    dev.gemm(type, transposeB ^ ob.flip(), transposeA ^ oa.flip(), N, M, K, 1.0, ob.address(),
+        ob.ld(), ob.batchStride(), oa.address(), oa.ld(), oa.batchStride(), 0.0, addr(c), N,
+        (long) M * N, batch);
+  }
+
+  /** Device scratch holding t's values rounded to bfloat16, row-major; the caller gives it back. */
+  private long bf16(Tensor t) {
+    long at = pool.takeScratch(2 * t.numel());
+    int[] shape = t.shape();
+    Dims d = Dims.collapsed(shape, rowMajor(shape), broadcastStrides(t, shape));
+    launch(args("to_bf16_f32").dims(d).ptr(addr(t)).ptr(at), d.numel());
+    return at;
+  }
+
+  /** A row-major copy of t's matrices at {@code address}, as a cuBLAS operand. */
+  private static Operand rowMajorOperand(long address, Tensor t) {
+    int[] s = t.shape();
+    int r = s[s.length - 2];
+    int c = s[s.length - 1];
+    long batch = s.length == 3 && s[0] > 1 ? (long) r * c : 0;
+    return new Operand(address, false, Math.max(1, c), batch);
   }
 
   // ------------------------------------------------------------------ fused kernels

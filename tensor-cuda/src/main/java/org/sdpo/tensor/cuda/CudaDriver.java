@@ -17,6 +17,11 @@ public interface CudaDriver extends AutoCloseable {
     F32,
     /** float32 in and out, TF32 tensor cores allowed (CUBLAS_COMPUTE_32F_FAST_TF32). */
     TF32,
+    /**
+     * bfloat16 A and B, float32 C and accumulation (CUDA_R_16BF in, CUDA_R_32F out,
+     * CUBLAS_COMPUTE_32F): the bf16 precision mode.
+     */
+    BF16,
     /** float64 (CUBLAS_COMPUTE_64F). */
     F64
   }

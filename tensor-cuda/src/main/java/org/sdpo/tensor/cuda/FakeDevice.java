@@ -123,6 +123,7 @@ public final class FakeDevice implements CudaDriver {
       double alpha, long a, int lda, long strideA, long b, int ldb, long strideB, double beta,
       long c, int ldc, long strideC, int batch) {
     int eb = type == GemmType.F64 ? 8 : 4;
+    int ab = type == GemmType.BF16 ? 2 : eb; // bytes of an A or B element
     // cuBLAS: lda >= rows of A as stored, ldb likewise, ldc >= m
     int rowsA = transA ? k : m;
     int rowsB = transB ? n : k;
@@ -135,8 +136,8 @@ public final class FakeDevice implements CudaDriver {
     run(() -> {
       launches++;
       for (int p = 0; p < batch; p++) {
-        long ab = a + p * strideA * eb;
-        long bb = b + p * strideB * eb;
+        long abase = a + p * strideA * ab;
+        long bbase = b + p * strideB * ab;
         long cb = c + p * strideC * eb;
         for (int j = 0; j < n; j++) {
           for (int i = 0; i < m; i++) {
@@ -144,7 +145,7 @@ public final class FakeDevice implements CudaDriver {
             for (int l = 0; l < k; l++) {
               long ai = transA ? l + (long) i * lda : i + (long) l * lda;
               long bi = transB ? j + (long) l * ldb : l + (long) j * ldb;
-              acc += load(ab, ai, eb) * load(bb, bi, eb);
+              acc += load(abase, ai, ab) * load(bbase, bi, ab);
             }
             long ci = i + (long) j * ldc;
             double prior = beta == 0 ? 0 : beta * load(cb, ci, eb);
@@ -155,11 +156,12 @@ public final class FakeDevice implements CudaDriver {
     });
   }
 
+  /** Element {@code index} of a float (eb 4), double (8) or bfloat16 (2) array. */
   double load(long base, long index, int eb) {
     long addr = base + index * eb;
     ByteBuffer r = region(addr, eb);
     int o = offsetIn(addr);
-    return eb == 4 ? r.getFloat(o) : r.getDouble(o);
+    return eb == 4 ? r.getFloat(o) : eb == 8 ? r.getDouble(o) : FakeKernels.fromBf16(r.getShort(o));
   }
 
   void store(long base, long index, int eb, double v) {

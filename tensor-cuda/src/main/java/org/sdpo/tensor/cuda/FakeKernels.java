@@ -98,6 +98,8 @@ final class FakeKernels {
   }
 
   private static final Map<String, Twin> TWINS = new HashMap<>();
+  private static final Map<String, String> SOURCE_NAMES =
+      new java.util.concurrent.ConcurrentHashMap<>();
 
   static void run(FakeDevice dev, String kernel, ByteBuffer args, int grid, int block) {
     List<KernelSource.Param> sig = KernelSource.signature(kernel);
@@ -105,9 +107,7 @@ final class FakeKernels {
       throw new IllegalStateException(kernel + ": argument buffer too short");
     }
     int eb = kernel.endsWith("_f32") ? 4 : 8;
-    String base = kernel.endsWith("_f32") || kernel.endsWith("_f64")
-        ? kernel.substring(0, kernel.length() - 4) : kernel;
-    Twin t = TWINS.containsKey(kernel) ? TWINS.get(kernel) : TWINS.get(base);
+    Twin t = TWINS.get(SOURCE_NAMES.computeIfAbsent(kernel, KernelSource::sourceName));
     if (t == null) {
       throw new IllegalStateException("fake device: no Java twin of kernel " + kernel);
     }
@@ -164,6 +164,16 @@ final class FakeKernels {
     // ------------------------------------------------ copies between element types
     twin("copy_f32_f64", l -> copy(l, 4, 8));
     twin("copy_f64_f32", l -> copy(l, 8, 4));
+    twin("to_bf16_f32", l -> {
+      Dims d = l.dims(0);
+      int[] o = new int[4];
+      for (int i = 0; i < d.numel(); i++) {
+        d.locate(i, o);
+        long addr = l.p(2) + 2L * o[0];
+        l.dev.region(addr, 2).putShort(l.dev.offsetIn(addr),
+            bf16((float) l.dev.load(l.p(1), o[1], 4)));
+      }
+    });
 
     // ------------------------------------------------ elementwise over views
     twin("map", l -> {
@@ -572,6 +582,21 @@ final class FakeKernels {
         }
       }
     });
+  }
+
+  /** float to bfloat16 bits, rounded to nearest with ties to even (as __float2bfloat16_rn). */
+  static short bf16(float x) {
+    int b = Float.floatToRawIntBits(x);
+    if (Float.isNaN(x)) {
+      return (short) ((b >>> 16) | 0x40); // a quiet NaN
+    }
+    b += 0x7FFF + ((b >>> 16) & 1);
+    return (short) (b >>> 16);
+  }
+
+  /** bfloat16 bits to float (exact). */
+  static float fromBf16(short h) {
+    return Float.intBitsToFloat((h & 0xFFFF) << 16);
   }
 
   private static void copy(L l, int from, int to) {

@@ -96,6 +96,7 @@ public final class JnaDriver implements CudaDriver {
   private static final int CU_STREAM_CAPTURE_MODE_GLOBAL = 0;
   private static final int CUDA_R_32F = 0;
   private static final int CUDA_R_64F = 1;
+  private static final int CUDA_R_16BF = 14;
   private static final int CUBLAS_COMPUTE_32F = 68;
   private static final int CUBLAS_COMPUTE_32F_FAST_TF32 = 77;
   private static final int CUBLAS_COMPUTE_64F = 70;
@@ -329,7 +330,8 @@ public final class JnaDriver implements CudaDriver {
       double alpha, long a, int lda, long strideA, long b, int ldb, long strideB, double beta,
       long c, int ldc, long strideC, int batch) {
     onThisThread();
-    int dt = type == GemmType.F64 ? CUDA_R_64F : CUDA_R_32F;
+    int dt = type == GemmType.F64 ? CUDA_R_64F : CUDA_R_32F; // C's type
+    int abType = type == GemmType.BF16 ? CUDA_R_16BF : dt;
     int compute = type == GemmType.F64 ? CUBLAS_COMPUTE_64F
         : type == GemmType.TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     if (type == GemmType.F64) {
@@ -340,8 +342,8 @@ public final class JnaDriver implements CudaDriver {
       scalars.setFloat(8, (float) beta);
     }
     checkBlas(Cublas.cublasGemmStridedBatchedEx(cublas, transA ? 1 : 0, transB ? 1 : 0, m, n, k,
-        scalars, a, dt, lda, strideA, b, dt, ldb, strideB, scalars.share(8), c, dt, ldc, strideC,
-        batch, compute, CUBLAS_GEMM_DEFAULT), "cublasGemmStridedBatchedEx");
+        scalars, a, abType, lda, strideA, b, abType, ldb, strideB, scalars.share(8), c, dt, ldc,
+        strideC, batch, compute, CUBLAS_GEMM_DEFAULT), "cublasGemmStridedBatchedEx");
     after("cublasGemmStridedBatchedEx");
   }
 

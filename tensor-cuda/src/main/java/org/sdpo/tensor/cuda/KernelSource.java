@@ -56,6 +56,17 @@ public final class KernelSource {
     return s;
   }
 
+  /**
+   * The name of the kernel's source: itself for a kernel of one element type (in
+   * {@code sdpo_kernels.cu}), the name without {@code _f32}/{@code _f64} for an instance of
+   * {@code sdpo_kernels_typed.cuh}.
+   */
+  public static String sourceName(String kernel) {
+    signature(kernel);
+    return PLAIN.matcher(read(MAIN)).results().anyMatch(m -> m.group(1).equals(kernel)) ? kernel
+        : kernel.substring(0, kernel.length() - 4);
+  }
+
   /** The parameter types of one kernel; a name the sources do not declare is a bug. */
   public static List<Param> signature(String kernel) {
     List<Param> p = signatures().get(kernel);

@@ -15,12 +15,13 @@ class KernelSourceTest {
   void everyKernelHasAJavaTwinAndEveryTwinAKernel() {
     Set<String> kernels = new TreeSet<>();
     for (String k : KernelSource.signatures().keySet()) {
-      kernels.add(k.matches(".*_f(32|64)") && !k.startsWith("copy_")
-          ? k.substring(0, k.length() - 4) : k);
+      kernels.add(KernelSource.sourceName(k));
     }
     assertThat(new TreeSet<>(FakeKernels.names())).isEqualTo(kernels);
     assertThat(KernelSource.signatures()).containsKeys("adamw_f32", "adamw_f64", "copy_f32_f64",
-        "reduce_f32", "attention_mask_f64");
+        "reduce_f32", "attention_mask_f64", "to_bf16_f32");
+    assertThat(KernelSource.sourceName("adamw_f64")).isEqualTo("adamw");
+    assertThat(KernelSource.sourceName("copy_f32_f64")).isEqualTo("copy_f32_f64");
   }
 
   @Test

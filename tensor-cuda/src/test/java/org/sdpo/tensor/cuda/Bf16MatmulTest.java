@@ -1,0 +1,87 @@
+package org.sdpo.tensor.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.api.Test;
+import org.sdpo.tensor.Backend;
+import org.sdpo.tensor.Backends;
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Rng;
+import org.sdpo.tensor.Tensor;
+
+/**
+ * The bf16 precision mode: a float32 matrix multiply whose operands are rounded to bfloat16
+ * (to nearest, ties to even) and accumulated in float32, with transposed and batched operands.
+ */
+class Bf16MatmulTest {
+
+  @Test
+  void roundingMatchesTheDefinition() {
+    assertThat(FakeKernels.fromBf16(FakeKernels.bf16(1.0f))).isEqualTo(1.0f);
+    // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to even gives 1
+    assertThat(FakeKernels.fromBf16(FakeKernels.bf16(1.00390625f))).isEqualTo(1.0f);
+    assertThat(FakeKernels.fromBf16(FakeKernels.bf16(1.01171875f))).isEqualTo(1.015625f);
+    assertThat(FakeKernels.fromBf16(FakeKernels.bf16(-3.3e38f))).isEqualTo(-3.3e38f, org.assertj.core.data.Offset.offset(2e36f));
+    assertThat(Float.isNaN(FakeKernels.fromBf16(FakeKernels.bf16(Float.NaN)))).isTrue();
+  }
+
+  @Test
+  void operandsAreRoundedToBf16AndAccumulatedInFloat32() {
+    Backend cpu = Backends.current();
+    Rng rng = new Rng(3);
+    int B = 2;
+    int M = 3;
+    int K = 5;
+    int N = 4;
+    double[] a = new double[B * K * M];
+    double[] b = new double[B * K * N];
+    for (int i = 0; i < a.length; i++) {
+      a[i] = rng.nextGaussian();
+    }
+    for (int i = 0; i < b.length; i++) {
+      b[i] = rng.nextGaussian();
+    }
+    // expected: A^T (stored (B, K, M)) times B (B, K, N) with both rounded to bf16, in double
+    double[] expected = new double[B * M * N];
+    for (int p = 0; p < B; p++) {
+      for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+          double acc = 0;
+          for (int k = 0; k < K; k++) {
+            acc += FakeKernels.fromBf16(FakeKernels.bf16((float) a[(p * K + k) * M + i]))
+                * (double) FakeKernels.fromBf16(FakeKernels.bf16((float) b[(p * K + k) * N + j]));
+          }
+          expected[(p * M + i) * N + j] = acc;
+        }
+      }
+    }
+    Backends.install(new CudaBackend(new FakeDevice(), CudaBackend.Precision.BF16));
+    try {
+      Tensor x = Tensor.of(DType.FLOAT32, a, B, K, M);
+      Tensor y = Tensor.of(DType.FLOAT32, b, B, K, N);
+      double[] got = x.matmul(y, true, false).toDoubleArray();
+      for (int i = 0; i < got.length; i++) {
+        assertThat(got[i]).as("element " + i).isCloseTo(expected[i],
+            org.assertj.core.data.Offset.offset(1e-5 * (1 + Math.abs(expected[i]))));
+      }
+      // and it is not the float32 product: bf16 loses bits
+      double[] exact = new double[got.length];
+      for (int p = 0; p < B; p++) {
+        for (int i = 0; i < M; i++) {
+          for (int j = 0; j < N; j++) {
+            for (int k = 0; k < K; k++) {
+              exact[(p * M + i) * N + j] += (float) a[(p * K + k) * M + i] * (double) (float) b[(p * K + k) * N + j];
+            }
+          }
+        }
+      }
+      double maxDiff = 0;
+      for (int i = 0; i < got.length; i++) {
+        maxDiff = Math.max(maxDiff, Math.abs(got[i] - exact[i]));
+      }
+      assertThat(maxDiff).isGreaterThan(1e-4).isLessThan(0.1);
+    } finally {
+      Backends.install(cpu);
+    }
+  }
+}
