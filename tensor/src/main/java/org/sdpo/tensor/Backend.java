@@ -264,6 +264,18 @@ public interface Backend {
   /** acc + the squares of x's elements, added in row-major order. */
   double sumOfSquares(Tensor x, double acc);
 
+  /**
+   * acc + the squares of the elements of every tensor (contiguous), tensor after tensor: the
+   * global gradient norm in one call, so a device backend reads one number back, not one per
+   * tensor. The default adds them one tensor at a time with {@link #sumOfSquares(Tensor, double)}.
+   */
+  default double sumOfSquares(java.util.List<Tensor> xs, double acc) {
+    for (Tensor x : xs) {
+      acc = sumOfSquares(x, acc);
+    }
+    return acc;
+  }
+
   /** An exponential moving average in place: t = (1 - rate) t + rate s (same shapes). */
   void ema(Tensor t, Tensor s, double rate);
 

@@ -244,6 +244,15 @@ public final class Fused {
     return backend().sumOfSquares(x.contiguous(), acc);
   }
 
+  /** acc plus the sums of the squares of every tensor's elements, tensor after tensor. */
+  public static double sumOfSquares(java.util.List<Tensor> xs, double acc) {
+    java.util.List<Tensor> c = new java.util.ArrayList<>(xs.size());
+    for (Tensor x : xs) {
+      c.add(x.contiguous());
+    }
+    return backend().sumOfSquares(c, acc);
+  }
+
   /** t = (1 - rate) t + rate s, in place. */
   public static void ema(Tensor t, Tensor s, double rate) {
     same("ema", t, s);

@@ -573,7 +573,7 @@ public class BackendConformanceTest {
         x.out(bias, rv, x.of(DType.FLOAT64, new double[] {empty ? 1 : 0}, 1));
       });
     });
-    cases.put("adamw, sumOfSquares, ema", (rng, dt, c, r) -> {
+    cases.put("adamw, sumOfSquares (one tensor, several), ema", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
       int n = ReferenceBackend.numel(s);
       double[] dp = values(rng, n, 1);
@@ -591,9 +591,11 @@ public class BackendConformanceTest {
         Tensor g = x.of(dt, dg, s);
         x.be.adamw(p, g, m, v, 1e-2, 0.9, 0.95, 1e-8, 0.1, 0.19, 0.0975);
         double sq = x.be.sumOfSquares(g, acc);
+        // several tensors at once, the last one of another size
+        double sqs = x.be.sumOfSquares(List.of(g, p, x.of(dt, dv, n, 1)), acc);
         Tensor t = x.of(dt, dm, s);
         x.be.ema(t, g, 0.05);
-        x.out(p, m, v, x.of(DType.FLOAT64, new double[] {sq}, 1), t);
+        x.out(p, m, v, x.of(DType.FLOAT64, new double[] {sq, sqs}, 2), t);
       });
     });
 

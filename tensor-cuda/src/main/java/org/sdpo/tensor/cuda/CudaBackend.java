@@ -83,6 +83,11 @@ public final class CudaBackend implements Backend {
     return dev.launches();
   }
 
+  /** Allocations asked of the driver so far (chunks of the memory pool). */
+  public int driverAllocations() {
+    return pool.chunks();
+  }
+
   /** Device bytes held from the driver. */
   public long reservedBytes() {
     return pool.reserved();
@@ -505,24 +510,43 @@ public final class CudaBackend implements Backend {
 
   @Override
   public double sumOfSquares(Tensor x, double acc) {
-    int n = (int) x.numel();
-    if (n == 0) {
+    return sumOfSquares(java.util.List.of(x), acc);
+  }
+
+  /**
+   * Each tensor's blocks write their partial sums into one scratch buffer, read back once; the
+   * host adds them in order (tensor after tensor, block after block).
+   */
+  @Override
+  public double sumOfSquares(java.util.List<Tensor> xs, double acc) {
+    int[] blocks = new int[xs.size()];
+    int total = 0;
+    for (int i = 0; i < blocks.length; i++) {
+      blocks[i] = xs.get(i).numel() == 0 ? 0 : Math.min(grid(xs.get(i).numel()), 1024);
+      total += blocks[i];
+    }
+    if (total == 0) {
       return acc;
     }
-    Tensor c = dense(x);
-    int blocks = Math.min(grid(n), 1024);
-    long partial = pool.takeScratch(8L * blocks);
+    long partial = pool.takeScratch(8L * total);
     try {
-      dev.launch(args(k("sum_squares", x.dtype())).i32(n).ptr(addr(c)).ptr(partial), blocks,
-          THREADS);
-      ByteBuffer b = download(partial, blocks, DType.FLOAT64);
+      int at = 0;
+      for (int i = 0; i < blocks.length; i++) {
+        if (blocks[i] > 0) {
+          Tensor c = dense(xs.get(i));
+          dev.launch(args(k("sum_squares", c.dtype())).i32((int) c.numel()).ptr(addr(c))
+              .ptr(partial + 8L * at), blocks[i], THREADS);
+          at += blocks[i];
+        }
+      }
+      ByteBuffer b = download(partial, total, DType.FLOAT64);
       double sum = 0;
-      for (int i = 0; i < blocks; i++) {
+      for (int i = 0; i < total; i++) {
         sum += b.getDouble(8 * i);
       }
       return acc + sum;
     } finally {
-      pool.give(partial, 8L * blocks);
+      pool.give(partial, 8L * total);
     }
   }
 

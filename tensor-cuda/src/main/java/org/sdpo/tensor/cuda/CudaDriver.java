@@ -34,6 +34,13 @@ public interface CudaDriver extends AutoCloseable {
 
   void free(long address);
 
+  /**
+   * Told when the backend's memory pool carves a block of {@code bytes} at {@code address} out of
+   * an allocation: the fake device then checks every access against the block, not only the
+   * allocation. Nothing to do on a real device.
+   */
+  default void carved(long address, long bytes) {}
+
   /** Copies {@code src}'s remaining bytes to the device (synchronous). */
   void toDevice(long dst, ByteBuffer src);
 

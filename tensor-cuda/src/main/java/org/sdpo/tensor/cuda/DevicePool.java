@@ -6,19 +6,24 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * The backend's device memory: blocks of a few size classes, kept on free lists when their
- * tensors are gone and handed out again, so a steady training step (whose tensors the
- * {@code Workspace} recycles anyway) never calls the driver's allocator. A block returns to its
- * list when the last storage viewing it becomes unreachable ({@link Cleaner}); all work runs on
- * one stream in order, so a block reused while earlier kernels still read it is written only
- * after they ran.
+ * The backend's device memory: an arena of large chunks (64 MiB, or one block's size if larger)
+ * carved into blocks of a few size classes, which go on free lists when their tensors are gone
+ * and are handed out again. The driver's allocator (slow, and it synchronises the device) runs
+ * once per chunk, and a steady training step (whose tensors the {@code Workspace} recycles
+ * anyway) takes every block from a free list. A block returns to its list when the last storage
+ * viewing it becomes unreachable ({@link Cleaner}); all work runs on one stream in order, so a
+ * block reused while earlier kernels still read it is written only after they ran.
  */
 final class DevicePool {
   private static final Cleaner CLEANER = Cleaner.create();
   private final CudaDriver dev;
+  static final long CHUNK = 64L << 20;
   private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
+  private long chunkNext; // the next free byte of the current chunk
+  private long chunkEnd;
   private long reserved;
   private long inUse;
+  private int chunks;
 
   DevicePool(CudaDriver dev) {
     this.dev = dev;
@@ -35,7 +40,7 @@ final class DevicePool {
     }
   }
 
-  /** Sizes rounded up to 512 bytes below 1 MiB, to 1/8 of their power of two above. */
+  /** Sizes rounded up to 512 bytes up to 1 MiB, to a quarter of their power of two above. */
   static long sizeClass(long bytes) {
     long b = Math.max(bytes, 1);
     if (b <= (1 << 20)) {
@@ -65,8 +70,17 @@ final class DevicePool {
     if (list != null && !list.isEmpty()) {
       return list.pop();
     }
-    reserved += size;
-    return dev.alloc(size);
+    if (chunkEnd - chunkNext < size) {
+      long bytes = Math.max(CHUNK, size);
+      chunkNext = dev.alloc(bytes);
+      chunkEnd = chunkNext + bytes;
+      reserved += bytes;
+      chunks++;
+    }
+    long at = chunkNext;
+    chunkNext += size; // size classes are multiples of 512 bytes: blocks stay 512-aligned
+    dev.carved(at, size);
+    return at;
   }
 
   /** Returns a block of {@code sizeClass(bytes)} at {@code address} to its free list. */
@@ -76,7 +90,12 @@ final class DevicePool {
     free.computeIfAbsent(size, k -> new ArrayDeque<>()).push(address);
   }
 
-  /** Bytes held from the driver (in use or on a free list). */
+  /** Allocations asked of the driver so far. */
+  synchronized int chunks() {
+    return chunks;
+  }
+
+  /** Bytes held from the driver (in use, on a free list, or not yet carved). */
   synchronized long reserved() {
     return reserved;
   }

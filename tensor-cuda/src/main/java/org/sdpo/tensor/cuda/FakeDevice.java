@@ -20,6 +20,7 @@ import java.util.TreeMap;
 public final class FakeDevice implements CudaDriver {
   private static final long BASE = 0x7a00_0000_0000L;
   private final TreeMap<Long, ByteBuffer> memory = new TreeMap<>();
+  private final TreeMap<Long, Long> blocks = new TreeMap<>(); // carved by the pool: start, bytes
   private long next = BASE;
   private long launches;
   private List<Runnable> capture;
@@ -42,18 +43,42 @@ public final class FakeDevice implements CudaDriver {
 
   @Override
   public synchronized void free(long address) {
+    blocks.subMap(address, true, address + memory.getOrDefault(address,
+        ByteBuffer.allocate(0)).capacity(), false).clear();
     if (memory.remove(address) == null) {
       throw new IllegalStateException("fake device: free of " + Long.toHexString(address)
           + ", which is not an allocation");
     }
   }
 
-  /** The allocation holding [address, address + bytes) and the offset of address in it. */
-  synchronized ByteBuffer region(long address, long bytes) {
-    Map.Entry<Long, ByteBuffer> e = memory.floorEntry(address);
-    if (e == null || address + bytes > e.getKey() + e.getValue().capacity()) {
+  @Override
+  public synchronized void carved(long address, long bytes) {
+    blocks.put(address, bytes);
+  }
+
+  /** The allocation holding [address, address + bytes), which starts in the same block. */
+  ByteBuffer region(long address, long bytes) {
+    return region(address, address, bytes);
+  }
+
+  /**
+   * The allocation holding [address, address + bytes), an access through a pointer to
+   * {@code base}: the range must lie in the allocation base points into and, where the pool
+   * carved that allocation into blocks, in base's block (so an index past the end of a tensor
+   * fails even when the next block holds another tensor).
+   */
+  synchronized ByteBuffer region(long base, long address, long bytes) {
+    Map.Entry<Long, ByteBuffer> e = memory.floorEntry(base);
+    if (e == null || address < e.getKey() || address + bytes > e.getKey() + e.getValue().capacity()) {
       throw new IllegalStateException("fake device: access to [" + Long.toHexString(address)
           + ", +" + bytes + ") outside every allocation");
+    }
+    Map.Entry<Long, Long> b = blocks.floorEntry(base);
+    if (b != null && b.getKey() >= e.getKey() && base < b.getKey() + b.getValue()
+        && (address < b.getKey() || address + bytes > b.getKey() + b.getValue())) {
+      throw new IllegalStateException("fake device: access to [" + Long.toHexString(address)
+          + ", +" + bytes + ") through a pointer into block [" + Long.toHexString(b.getKey())
+          + ", +" + b.getValue() + ") runs past the end of its block");
     }
     return e.getValue();
   }
@@ -159,14 +184,14 @@ public final class FakeDevice implements CudaDriver {
   /** Element {@code index} of a float (eb 4), double (8) or bfloat16 (2) array. */
   double load(long base, long index, int eb) {
     long addr = base + index * eb;
-    ByteBuffer r = region(addr, eb);
+    ByteBuffer r = region(base, addr, eb);
     int o = offsetIn(addr);
     return eb == 4 ? r.getFloat(o) : eb == 8 ? r.getDouble(o) : FakeKernels.fromBf16(r.getShort(o));
   }
 
   void store(long base, long index, int eb, double v) {
     long addr = base + index * eb;
-    ByteBuffer r = region(addr, eb);
+    ByteBuffer r = region(base, addr, eb);
     int o = offsetIn(addr);
     if (eb == 4) {
       r.putFloat(o, (float) v);

@@ -72,12 +72,12 @@ final class FakeKernels {
     /** Element of an int* parameter. */
     int ldI(int param, long idx) {
       long addr = p(param) + 4 * idx;
-      return dev.region(addr, 4).getInt(dev.offsetIn(addr));
+      return dev.region(p(param), addr, 4).getInt(dev.offsetIn(addr));
     }
 
     void stI(int param, long idx, int v) {
       long addr = p(param) + 4 * idx;
-      dev.region(addr, 4).putInt(dev.offsetIn(addr), v);
+      dev.region(p(param), addr, 4).putInt(dev.offsetIn(addr), v);
     }
 
     /** T rounded as stored. */
@@ -170,7 +170,7 @@ final class FakeKernels {
       for (int i = 0; i < d.numel(); i++) {
         d.locate(i, o);
         long addr = l.p(2) + 2L * o[0];
-        l.dev.region(addr, 2).putShort(l.dev.offsetIn(addr),
+        l.dev.region(l.p(2), addr, 2).putShort(l.dev.offsetIn(addr),
             bf16((float) l.dev.load(l.p(1), o[1], 4)));
       }
     });

@@ -25,6 +25,20 @@ class FakeDeviceTest {
   }
 
   @Test
+  void anAccessPastTheEndOfAPoolBlockFailsInsideOneAllocation() {
+    FakeDevice d = new FakeDevice();
+    DevicePool pool = new DevicePool(d);
+    long a = pool.takeScratch(512);
+    long b = pool.takeScratch(512);
+    assertThat(b).isEqualTo(a + 512); // carved from the same chunk
+    assertThat(pool.chunks()).isEqualTo(1);
+    // 129 floats from a: the last one lies in the next block
+    assertThatThrownBy(() -> d.launch(new KernelArgs("ema_f32").i32(129).f64(0.5).ptr(a).ptr(a),
+        1, 256)).hasMessageContaining("runs past the end of its block");
+    d.launch(new KernelArgs("ema_f32").i32(128).f64(0.5).ptr(a).ptr(a), 1, 256);
+  }
+
+  @Test
   void aRowKernelLaunchedWithTheWrongBlockSizeFails() {
     FakeDevice d = new FakeDevice();
     long x = d.alloc(64);
@@ -85,6 +99,7 @@ class FakeDeviceTest {
       }
       assertThat(be.reservedBytes()).as("device bytes held after 20 more steps")
           .isLessThanOrEqualTo(before + 64 * 64 * 4 * 4);
+      assertThat(be.driverAllocations()).as("one driver allocation, the first chunk").isEqualTo(1);
     } finally {
       Backends.install(cpu);
     }

@@ -14,13 +14,13 @@ public final class GradClip {
    * scaled, so the caller can skip the step.
    */
   public static double clip(Collection<Variable> params, double maxNorm) {
-    double sq = 0;
+    java.util.List<org.sdpo.tensor.Tensor> grads = new java.util.ArrayList<>(params.size());
     for (Variable p : params) {
-      if (p.grad() == null) {
-        continue;
+      if (p.grad() != null) {
+        grads.add(p.grad());
       }
-      sq = Fused.sumOfSquares(p.grad(), sq); // added in order, tensor after tensor
     }
+    double sq = Fused.sumOfSquares(grads, 0); // added in order, tensor after tensor
     double norm = Math.sqrt(sq);
     if (Double.isFinite(norm) && maxNorm > 0 && norm > maxNorm) {
       double scale = maxNorm / (norm + 1e-6);
