@@ -18,6 +18,7 @@ import org.sdpo.tensor.TestBackends;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.tensor.cuda.CudaBackend;
 import org.sdpo.tensor.cuda.FakeDevice;
+import org.sdpo.transformer.Audit;
 import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.io.Safetensors;
@@ -179,22 +180,17 @@ public final class GpuCheck {
   /** The loss, the logits at real tokens and every gradient (or parameter), as host arrays. */
   record Grads(Map<String, double[]> values) {}
 
+  /** The audit's forward and backward pass ({@code ./sdpo audit model}) on the fixture's batch. */
   static Grads forwardBackward(Path dir, DType dtype) throws Exception {
-    CausalLm model = Checkpoint.load(dir, dtype);
-    FixtureBatch b = FixtureBatch.read(dir);
-    Tensor mask = Tensor.of(dtype, b.mask(), b.B(), b.T());
-    Variable logits = model.forward(b.ids(), b.B(), b.T(), mask, b.pos(), null);
-    Variable loss = F.crossEntropy(F.reshape(logits, b.B() * b.T(), -1), b.labels(), -100);
-    loss.backward();
+    Audit.Batch b = Audit.readBatch(dir.resolve("batch.json"));
     Map<String, double[]> out = new LinkedHashMap<>();
-    out.put("loss", loss.value().toDoubleArray());
-    out.put("logits", realTokens(logits.value().toDoubleArray(), logits.value().dim(-1), b));
-    model.namedParameters().forEach((k, v) -> out.put("grad." + k, v.grad().toDoubleArray()));
+    Audit.run(Checkpoint.load(dir, dtype), b).forEach((k, v) -> out.put(k, k.equals("logits")
+        ? realTokens(v.toDoubleArray(), v.dim(-1), b) : v.toDoubleArray()));
     return new Grads(out);
   }
 
   /** Logits with a pad's row zeroed (a pad's own logits are undefined). */
-  static double[] realTokens(double[] logits, int V, FixtureBatch b) {
+  static double[] realTokens(double[] logits, int V, Audit.Batch b) {
     for (int i = 0; i < logits.length; i++) {
       logits[i] *= b.mask()[i / V];
     }
@@ -203,11 +199,11 @@ public final class GpuCheck {
 
   static Grads train(Path dir) throws Exception {
     CausalLm model = Checkpoint.load(dir, DType.FLOAT64);
-    FixtureBatch b = FixtureBatch.read(dir);
+    Audit.Batch b = Audit.readBatch(dir.resolve("batch.json"));
     AdamW opt = new AdamW(model.namedParameters(), AdamW.Settings.gpt());
     Tensor mask = Tensor.of(DType.FLOAT64, b.mask(), b.B(), b.T());
     for (int step = 0; step < 3; step++) {
-      Variable logits = model.forward(b.ids(), b.B(), b.T(), mask, b.pos(), null);
+      Variable logits = model.forward(b.ids(), b.B(), b.T(), mask, b.positions(), null);
       F.crossEntropy(F.reshape(logits, b.B() * b.T(), -1), b.labels(), -100).backward();
       GradClip.clip(model.namedParameters().values(), 1.0);
       opt.step(1e-2);
@@ -221,7 +217,7 @@ public final class GpuCheck {
   /** The PyTorch fixture's loss, logits at real tokens and gradients. */
   static Map<String, double[]> expected(Path dir, String file) throws Exception {
     Map<String, Tensor> exp = Safetensors.read(dir.resolve(file), DType.FLOAT64, n -> false);
-    FixtureBatch b = FixtureBatch.read(dir);
+    Audit.Batch b = Audit.readBatch(dir.resolve("batch.json"));
     Map<String, double[]> out = new LinkedHashMap<>();
     exp.forEach((k, v) -> out.put(k, k.equals("logits")
         ? realTokens(v.toDoubleArray(), v.dim(-1), b) : v.toDoubleArray()));

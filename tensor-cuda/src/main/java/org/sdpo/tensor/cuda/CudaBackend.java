@@ -799,6 +799,16 @@ public final class CudaBackend implements Backend {
     }
   }
 
+  /** Runs {@code launch} with the device address of a scratch copy of {@code ints}. */
+  private void withInts(int[] ints, java.util.function.LongConsumer launch) {
+    long at = ints(ints);
+    try {
+      launch.accept(at);
+    } finally {
+      give(at, ints.length);
+    }
+  }
+
   /** Device scratch holding {@code ints}; the caller gives it back. */
   private long ints(int[] ints) {
     long at = pool.takeScratch(4L * Math.max(1, ints.length));
@@ -849,13 +859,8 @@ public final class CudaBackend implements Backend {
       return;
     }
     int V = lastDim(p);
-    long t = ints(targets);
-    try {
-      launch(args(k("cross_entropy_backward", p.dtype())).i32(rows).i32(V).i32(ignoreIndex)
-          .f64(scale).ptr(addr(p)).ptr(t).ptr(addr(dx)), (long) rows * V);
-    } finally {
-      give(t, rows);
-    }
+    withInts(targets, t -> launch(args(k("cross_entropy_backward", p.dtype())).i32(rows).i32(V)
+        .i32(ignoreIndex).f64(scale).ptr(addr(p)).ptr(t).ptr(addr(dx)), (long) rows * V));
   }
 
   @Override
@@ -882,13 +887,8 @@ public final class CudaBackend implements Backend {
     if (N == 0 || K == 0) {
       return;
     }
-    long i = ints(idx);
-    try {
-      launch(args(k("pick_backward", dx.dtype())).i32(N).i32(K).ptr(addr(g)).ptr(i)
-          .ptr(addr(dx)), (long) N * K);
-    } finally {
-      give(i, N);
-    }
+    withInts(idx, i -> launch(args(k("pick_backward", dx.dtype())).i32(N).i32(K).ptr(addr(g))
+        .ptr(i).ptr(addr(dx)), (long) N * K));
   }
 
   @Override
@@ -951,13 +951,8 @@ public final class CudaBackend implements Backend {
     if (M == 0 || C == 0) {
       return;
     }
-    long i = ints(ids);
-    try {
-      launch(args(k("gather_rows", out.dtype())).i32(M).i32(C).ptr(addr(table)).ptr(i)
-          .ptr(addr(out)), (long) M * C);
-    } finally {
-      give(i, M);
-    }
+    withInts(ids, i -> launch(args(k("gather_rows", out.dtype())).i32(M).i32(C)
+        .ptr(addr(table)).ptr(i).ptr(addr(out)), (long) M * C));
   }
 
   @Override
@@ -967,13 +962,8 @@ public final class CudaBackend implements Backend {
     if (M == 0 || C == 0) {
       return;
     }
-    long i = ints(ids);
-    try {
-      launch(args(k("scatter_add_rows", table.dtype())).i32(M).i32(C).ptr(addr(src)).ptr(i)
-          .ptr(addr(table)), C);
-    } finally {
-      give(i, M);
-    }
+    withInts(ids, i -> launch(args(k("scatter_add_rows", table.dtype())).i32(M).i32(C)
+        .ptr(addr(src)).ptr(i).ptr(addr(table)), C));
   }
 
   @Override
@@ -982,13 +972,8 @@ public final class CudaBackend implements Backend {
     if (N == 0) {
       return;
     }
-    long i = ints(idx);
-    try {
-      launch(args(k("pick", out.dtype())).i32(N).i32(lastDim(x)).ptr(addr(x)).ptr(i)
-          .ptr(addr(out)), N);
-    } finally {
-      give(i, N);
-    }
+    withInts(idx, i -> launch(args(k("pick", out.dtype())).i32(N).i32(lastDim(x)).ptr(addr(x))
+        .ptr(i).ptr(addr(out)), N));
   }
 
   // ------------------------------------------------------------------ sampling
