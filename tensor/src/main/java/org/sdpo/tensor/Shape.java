@@ -19,6 +19,17 @@ public final class Shape {
   }
 
   /** {@code [2, 3, 4]}. */
+  /** The strides, in elements, of a contiguous row-major tensor of {@code shape}. */
+  public static int[] rowMajorStrides(int[] shape) {
+    int[] s = new int[shape.length];
+    int acc = 1;
+    for (int i = shape.length - 1; i >= 0; i--) {
+      s[i] = acc;
+      acc *= shape[i];
+    }
+    return s;
+  }
+
   public static String str(int[] shape) {
     return Arrays.toString(shape);
   }

@@ -42,21 +42,11 @@ final class ReferenceBackend implements Backend {
   }
 
   static int[] rowMajor(int[] shape) {
-    int[] s = new int[shape.length];
-    int acc = 1;
-    for (int i = shape.length - 1; i >= 0; i--) {
-      s[i] = acc;
-      acc *= shape[i];
-    }
-    return s;
+    return Shape.rowMajorStrides(shape);
   }
 
   static int numel(int[] shape) {
-    int n = 1;
-    for (int d : shape) {
-      n *= d;
-    }
-    return n;
+    return (int) Shape.numel(shape);
   }
 
   /** The multi-index of row-major position {@code flat} in {@code shape}. */

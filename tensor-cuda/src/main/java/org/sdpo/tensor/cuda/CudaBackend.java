@@ -12,6 +12,7 @@ import org.sdpo.tensor.DType;
 import org.sdpo.tensor.HostKernels;
 import org.sdpo.tensor.MemoryStats;
 import org.sdpo.tensor.Rng;
+import org.sdpo.tensor.Shape;
 import org.sdpo.tensor.Storage;
 import org.sdpo.tensor.Tensor;
 
@@ -113,21 +114,11 @@ public final class CudaBackend implements Backend {
   }
 
   static int[] rowMajor(int[] shape) {
-    int[] s = new int[shape.length];
-    int acc = 1;
-    for (int i = shape.length - 1; i >= 0; i--) {
-      s[i] = acc;
-      acc *= shape[i];
-    }
-    return s;
+    return Shape.rowMajorStrides(shape);
   }
 
   static int numel(int[] shape) {
-    int n = 1;
-    for (int d : shape) {
-      n *= d;
-    }
-    return n;
+    return (int) Shape.numel(shape);
   }
 
   @Override
