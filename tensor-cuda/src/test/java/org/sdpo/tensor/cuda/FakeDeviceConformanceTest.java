@@ -13,6 +13,6 @@ class FakeDeviceConformanceTest {
   @TestFactory
   List<DynamicTest> everyMethodMatchesTheReference() {
     return BackendConformanceTest.conformance(
-        new CudaBackend(new FakeDevice(), CudaBackend.Precision.FP32), 25);
+        new CudaBackend(new FakeDevice(), CudaBackend.Precision.FP32), Integer.getInteger("examples", 25));
   }
 }
