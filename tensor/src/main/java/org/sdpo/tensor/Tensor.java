@@ -87,7 +87,9 @@ public final class Tensor {
     if (Workspace.current() == null) {
       return new Tensor(backend().fromDoubles(data, dtype, s), s, dtype, null);
     }
-    return pooledCopy(dtype, s, data.length, i -> data[i]);
+    Tensor t = empty(dtype, s);
+    backend().write(t, 0, data, data.length);
+    return t;
   }
 
   /** A tensor holding a copy of {@code data} in row-major order. */
@@ -100,14 +102,8 @@ public final class Tensor {
     if (Workspace.current() == null) {
       return new Tensor(backend().fromFloats(data, dtype, s), s, dtype, null);
     }
-    return pooledCopy(dtype, s, data.length, i -> data[i]);
-  }
-
-  /** A tensor from the open workspace scope filled with {@code value(i)} in row-major order. */
-  private static Tensor pooledCopy(DType dtype, int[] shape, int n,
-      java.util.function.IntToDoubleFunction value) {
-    Tensor t = empty(dtype, shape);
-    fillInChunks(t, n, value);
+    Tensor t = empty(dtype, s);
+    fillInChunks(t, data.length, i -> data[i]);
     return t;
   }
 
