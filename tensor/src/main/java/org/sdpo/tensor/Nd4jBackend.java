@@ -430,6 +430,13 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void matmul(Tensor a, Tensor b, Tensor out, boolean transposeA, boolean transposeB) {
+    if (!CblasGemm.multiply(arr(a), arr(b), arr(out), transposeA, transposeB)) {
+      matmulNd4j(a, b, out, transposeA, transposeB);
+    }
+  }
+
+  /** ND4J's own matrix multiply (its {@code matmul} op): layouts BLAS cannot read directly. */
+  void matmulNd4j(Tensor a, Tensor b, Tensor out, boolean transposeA, boolean transposeB) {
     MatmulCall call = MATMUL.get();
     call.ctx.setInputArrays(arr(a), arr(b));
     call.ctx.setOutputArrays(arr(out));
