@@ -14,9 +14,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *
  * <p>An operand qualifies when its last two axes are row-major (unit column stride) or
  * column-major (a transposed view: unit row stride), with a leading dimension BLAS accepts; the
- * output must be row-major, with more than one row and column (ND4J computes a matrix-vector
- * product with gemv, whose float64 sums differ from gemm's). Anything else returns false and
- * goes through ND4J.
+ * output must be row-major, and in float64 have more than one row and column (ND4J's float64
+ * matrix-vector product is not dgemm's, and its sums differ; in float32 it is sgemm's). Anything
+ * else returns false and goes through ND4J.
  */
 final class CblasGemm {
   private CblasGemm() {}
@@ -63,8 +63,8 @@ final class CblasGemm {
     int rank = os.length;
     int M = (int) os[rank - 2];
     int N = (int) os[rank - 1];
-    if (M == 1 || N == 1) {
-      return false; // a matrix-vector product: ND4J calls gemv, whose sums differ in float64
+    if ((M == 1 || N == 1) && out.dataType() != org.nd4j.linalg.api.buffer.DataType.FLOAT) {
+      return false; // ND4J's float64 matrix-vector product is not dgemm's: its sums differ
     }
     int K = (int) (transposeA ? a.shape()[rank - 2] : a.shape()[rank - 1]);
     int batch = rank == 3 ? (int) os[0] : 1;
