@@ -24,19 +24,24 @@ struct Dims {
   int stride[4][MAX_RANK];
 };
 
-// The offset of element i of the index space in each of the four operands.
+// The offset of element i of the index space in each of the four operands. The loop runs over
+// all MAX_RANK axes, unrolled, skipping those past the rank: every index into the struct is a
+// compile-time constant, so it is read from the parameter bank and never copied to local memory.
 __device__ __forceinline__ void locate(const Dims& d, int i, int* off) {
   off[0] = 0;
   off[1] = 0;
   off[2] = 0;
   off[3] = 0;
-  for (int k = d.rank - 1; k >= 0; --k) {
-    int c = i % d.shape[k];
-    i /= d.shape[k];
-    off[0] += c * d.stride[0][k];
-    off[1] += c * d.stride[1][k];
-    off[2] += c * d.stride[2][k];
-    off[3] += c * d.stride[3][k];
+#pragma unroll
+  for (int k = MAX_RANK - 1; k >= 0; --k) {
+    if (k < d.rank) {
+      int c = i % d.shape[k];
+      i /= d.shape[k];
+      off[0] += c * d.stride[0][k];
+      off[1] += c * d.stride[1][k];
+      off[2] += c * d.stride[2][k];
+      off[3] += c * d.stride[3][k];
+    }
   }
 }
 
