@@ -1,14 +1,12 @@
 package org.sdpo.tensor.cuda;
 
-import org.sdpo.tensor.DeviceUnavailableException;
-
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 import java.util.Locale;
 import org.sdpo.tensor.Backend;
 import org.sdpo.tensor.Buf;
 import org.sdpo.tensor.DType;
+import org.sdpo.tensor.DeviceUnavailableException;
 import org.sdpo.tensor.HostKernels;
 import org.sdpo.tensor.MemoryStats;
 import org.sdpo.tensor.Rng;
@@ -980,6 +978,7 @@ public final class CudaBackend implements Backend {
 
   @Override
   public String toString() {
-    return description() + " " + Arrays.toString(new long[] {pool.reserved(), pool.inUse()});
+    return description() + ", " + MemoryStats.describe(pool.reserved()) + " of device memory held, "
+        + MemoryStats.describe(pool.inUse()) + " in use";
   }
 }

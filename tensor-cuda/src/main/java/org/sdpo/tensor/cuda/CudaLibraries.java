@@ -1,7 +1,5 @@
 package org.sdpo.tensor.cuda;
 
-import org.sdpo.tensor.DeviceUnavailableException;
-
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -11,6 +9,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import org.sdpo.tensor.DeviceUnavailableException;
 
 /**
  * Finds the NVIDIA driver ({@code libcuda.so.1}) and cuBLAS ({@code libcublas.so.13},

@@ -1,7 +1,5 @@
 package org.sdpo.tensor.cuda;
 
-import org.sdpo.tensor.DeviceUnavailableException;
-
 import com.sun.jna.Memory;
 import com.sun.jna.Native;
 import com.sun.jna.NativeLibrary;
@@ -15,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import org.sdpo.tensor.DeviceUnavailableException;
 
 /**
  * The NVIDIA driver API and cuBLAS, bound with JNA direct mapping (no native code of ours to
