@@ -82,8 +82,10 @@ public final class Backends {
     return previous;
   }
 
-  /** One line describing the backend, for banners. */
+  /** One line describing the backend, for banners (the CPU's with its vector kernels). */
   public static String describe() {
-    return current().description() + ", " + VectorSupport.describe();
+    Backend b = current();
+    return b instanceof Nd4jBackend ? b.description() + ", " + VectorSupport.describe()
+        : b.description();
   }
 }
