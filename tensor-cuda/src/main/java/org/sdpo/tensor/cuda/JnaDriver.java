@@ -154,14 +154,25 @@ public final class JnaDriver implements CudaDriver {
     }
   }
 
+  /** The libraries, bound once per JVM (several drivers may be opened: the GPU check does). */
+  private static String bound;
+
+  private static synchronized String bind() {
+    if (bound == null) {
+      Path libcuda = CudaLibraries.find("the NVIDIA driver (libcuda.so.1)", "libcuda.so.1",
+          "libcuda.so");
+      Path libcublasLt = CudaLibraries.find("cuBLASLt (libcublasLt.so.13)", "libcublasLt.so.13");
+      Path libcublas = CudaLibraries.find("cuBLAS (libcublas.so.13)", "libcublas.so.13");
+      Native.register(Cu.class, NativeLibrary.getInstance(libcuda.toString()));
+      NativeLibrary.getInstance(libcublasLt.toString()); // loaded first: libcublas needs it
+      Native.register(Cublas.class, NativeLibrary.getInstance(libcublas.toString()));
+      bound = libcuda + ", " + libcublas;
+    }
+    return bound;
+  }
+
   private static JnaDriver start() {
-    Path libcuda = CudaLibraries.find("the NVIDIA driver (libcuda.so.1)", "libcuda.so.1",
-        "libcuda.so");
-    Path libcublasLt = CudaLibraries.find("cuBLASLt (libcublasLt.so.13)", "libcublasLt.so.13");
-    Path libcublas = CudaLibraries.find("cuBLAS (libcublas.so.13)", "libcublas.so.13");
-    Native.register(Cu.class, NativeLibrary.getInstance(libcuda.toString()));
-    NativeLibrary.getInstance(libcublasLt.toString()); // loaded first: libcublas needs it
-    Native.register(Cublas.class, NativeLibrary.getInstance(libcublas.toString()));
+    String libraries = bind();
     check(Cu.cuInit(0), "cuInit");
     IntByReference v = new IntByReference();
     check(Cu.cuDriverGetVersion(v), "cuDriverGetVersion");
@@ -194,8 +205,8 @@ public final class JnaDriver implements CudaDriver {
     checkBlas(Cublas.cublasCreate_v2(handle), "cublasCreate");
     checkBlas(Cublas.cublasSetStream_v2(handle.getValue(), s.getValue()), "cublasSetStream");
     String text = Native.toString(name) + ", compute capability " + major.getValue() + "."
-        + minor.getValue() + ", driver CUDA " + v.getValue() / 1000 + "." + (v.getValue() % 1000) / 10
-        + ", " + libcuda + ", " + libcublas;
+        + minor.getValue() + ", driver CUDA " + v.getValue() / 1000 + "."
+        + (v.getValue() % 1000) / 10 + ", " + libraries;
     boolean debug = Boolean.getBoolean("sdpo.cuda.debug")
         || "1".equals(System.getenv("SDPO_CUDA_DEBUG"));
     return new JnaDriver(ctx.getValue(), s.getValue(), mod.getValue(), handle.getValue(), text,
