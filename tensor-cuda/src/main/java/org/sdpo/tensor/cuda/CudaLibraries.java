@@ -16,7 +16,8 @@ import org.sdpo.tensor.DeviceUnavailableException;
  * {@code libcublasLt.so.13}), in this order: the folder named by {@code -Dsdpo.cuda.path} or
  * {@code SDPO_CUDA_PATH}, each folder of {@code LD_LIBRARY_PATH}, the system's library folders,
  * {@code /usr/local/cuda/lib64} (and every {@code /usr/local/cuda-*}), and the {@code nvidia/*}
- * {@code /lib} folders of {@code python3}'s site-packages (where pip's CUDA wheels put them).
+ * {@code /lib} folders of {@code python3}'s site-packages (where pip's CUDA wheels put them), and
+ * the folders {@code ldconfig -p} lists for them.
  * When one is missing, the message lists every path tried.
  */
 public final class CudaLibraries {
@@ -40,6 +41,7 @@ public final class CudaLibraries {
         dirs.add(pkg.resolve("lib"));
       }
     }
+    dirs.addAll(ldconfigFolders());
     return new ArrayList<>(dirs);
   }
 
@@ -85,26 +87,49 @@ public final class CudaLibraries {
     return out;
   }
 
-  /** python3's site-packages folders, asked of python3 itself (none if it is absent). */
-  static List<Path> pythonSitePackages() {
+  /**
+   * The folders of the CUDA libraries the dynamic linker's cache knows ({@code ldconfig -p}),
+   * for systems that keep them somewhere else (a container's driver mount, WSL).
+   */
+  static List<Path> ldconfigFolders() {
     List<Path> out = new ArrayList<>();
-    try {
-      Process p = new ProcessBuilder("python3", "-c",
-          "import site,sys; print('\\n'.join(site.getsitepackages()+[site.getusersitepackages()]))")
-          .redirectErrorStream(true).start();
-      String text = new String(p.getInputStream().readAllBytes());
-      if (p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0) {
-        for (String line : text.split("\n")) {
-          if (!line.isBlank()) {
-            out.add(Path.of(line.trim()));
-          }
+    for (String line : run("ldconfig", "-p").split("\n")) {
+      int arrow = line.indexOf("=> ");
+      if (arrow > 0 && line.contains("libcu")) {
+        Path parent = Path.of(line.substring(arrow + 3).trim()).getParent();
+        if (parent != null && !out.contains(parent)) {
+          out.add(parent);
         }
       }
-    } catch (IOException e) {
-      // no python3: nothing to add
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
     }
     return out;
   }
+
+  /** A command's output, or "" if it cannot run or fails. */
+  private static String run(String... command) {
+    try {
+      Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+      String text = new String(p.getInputStream().readAllBytes());
+      return p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0 ? text : "";
+    } catch (IOException e) {
+      return "";
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "";
+    }
+  }
+
+  /** python3's site-packages folders, asked of python3 itself (none if it is absent). */
+  static List<Path> pythonSitePackages() {
+    List<Path> out = new ArrayList<>();
+    String text = run("python3", "-c",
+        "import site; print('\\n'.join(site.getsitepackages()+[site.getusersitepackages()]))");
+    for (String line : text.split("\n")) {
+      if (!line.isBlank()) {
+        out.add(Path.of(line.trim()));
+      }
+    }
+    return out;
+  }
+
 }
