@@ -206,6 +206,43 @@ final class JavaKernels {
     });
   }
 
+  /**
+   * dst = src over {@code shape}, each read and written through its offset and strides (elements):
+   * a copy between views of the same dtype. The last axis runs in the inner loop; the outer
+   * index is split across threads.
+   */
+  static void copyStrided(Buf src, int srcOff, int[] srcStrides, Buf dst, int dstOff,
+      int[] dstStrides, int[] shape) {
+    int r = shape.length;
+    if (r == 0) {
+      dst.set(dstOff, src.get(srcOff));
+      return;
+    }
+    int inner = shape[r - 1];
+    int sIn = srcStrides[r - 1];
+    int dIn = dstStrides[r - 1];
+    int outer = 1;
+    for (int k = 0; k < r - 1; k++) {
+      outer *= shape[k];
+    }
+    Parallel.forRange(outer, inner, (from, to) -> {
+      for (int o = from; o < to; o++) {
+        int so = srcOff;
+        int d0 = dstOff;
+        int rest = o;
+        for (int k = r - 2; k >= 0; k--) {
+          int c = rest % shape[k];
+          rest /= shape[k];
+          so += c * srcStrides[k];
+          d0 += c * dstStrides[k];
+        }
+        for (int i = 0; i < inner; i++) {
+          dst.set(d0 + i * dIn, src.get(so + i * sIn));
+        }
+      }
+    });
+  }
+
   static void fill(Buf out, double v) {
     Parallel.forRange(out.size(), 1, (s, e) -> {
       for (int i = s; i < e; i++) {

@@ -186,6 +186,28 @@ public final class Nd4jBackend implements Backend {
     return bufferOf(arr(t), t.dtype());
   }
 
+  /**
+   * Copies between views below this many elements run in Java: measured at the tiny shape, the
+   * decode step's (2,048 elements) 11-25% faster sampling; the training step's (131,072) 10-15%
+   * slower than ND4J's native copy.
+   */
+  static final int SMALL_COPY = 1 << 14;
+
+  /** All of a's underlying buffer, from its element 0 (a view's offset indexes into it). */
+  private static Buf whole(INDArray a, DType dtype) {
+    int n = (int) a.data().length();
+    return dtype == DType.FLOAT32 ? Buf.of(a.data().asNioFloat(), 0, n)
+        : Buf.of(a.data().asNioDouble(), 0, n);
+  }
+
+  private static int[] ints(long[] l) {
+    int[] r = new int[l.length];
+    for (int i = 0; i < l.length; i++) {
+      r[i] = (int) l[i];
+    }
+    return r;
+  }
+
   private static Buf bufferOf(INDArray a, DType dtype) {
     int off = (int) a.offset();
     int n = (int) a.length();
@@ -249,6 +271,11 @@ public final class Nd4jBackend implements Backend {
     }
     if (src.numel() == 1 && isContiguous(out)) {
       JavaKernels.fill(buffer(out), get(src, 0));
+    } else if (src.sameShape(out) && src.dtype() == out.dtype() && out.numel() < SMALL_COPY) {
+      // a small copy between views (the decode step's): element by element through the
+      // strides, which costs less than setting up ND4J's op; large ones are faster in ND4J
+      JavaKernels.copyStrided(whole(s, src.dtype()), (int) s.offset(), ints(s.stride()),
+          whole(o, out.dtype()), (int) o.offset(), ints(o.stride()), out.shape());
     } else if (src.sameShape(out)) {
       o.assign(s);
     } else {
