@@ -33,39 +33,51 @@ public final class Fused {
 
   /** GELU (tanh form) of x: {y, t} with t the tanh saved for the backward. */
   public static Tensor[] gelu(Tensor x) {
-    Tensor xc = x.contiguous();
-    Tensor y = Tensor.empty(xc.dtype(), xc.shape());
-    Tensor t = Tensor.empty(xc.dtype(), xc.shape());
-    backend().gelu(xc, y, t);
-    return new Tensor[] {y, t};
+    return activation(x, Backend::gelu);
   }
 
   /** dx of GELU from x, its saved t and the output gradient g. */
   public static Tensor geluBackward(Tensor x, Tensor t, Tensor g) {
-    Tensor gc = g.contiguous();
-    same("gelu backward", x, t);
-    same("gelu backward", x, gc);
-    Tensor dx = Tensor.empty(x.dtype(), x.shape());
-    backend().geluBackward(x.contiguous(), t.contiguous(), gc, dx);
-    return dx;
+    return activationBackward("gelu backward", x, t, g, Backend::geluBackward);
   }
 
   /** SiLU of x: {y, s} with s = sigmoid(x) saved for the backward. */
   public static Tensor[] silu(Tensor x) {
-    Tensor xc = x.contiguous();
-    Tensor y = Tensor.empty(xc.dtype(), xc.shape());
-    Tensor s = Tensor.empty(xc.dtype(), xc.shape());
-    backend().silu(xc, y, s);
-    return new Tensor[] {y, s};
+    return activation(x, Backend::silu);
   }
 
   /** dx of SiLU from x, its saved s and the output gradient g. */
   public static Tensor siluBackward(Tensor x, Tensor s, Tensor g) {
+    return activationBackward("silu backward", x, s, g, Backend::siluBackward);
+  }
+
+  /** A backend's activation kernel: x, y and the saved tensor, all (N). */
+  private interface ActivationKernel {
+    void run(Backend be, Tensor x, Tensor y, Tensor saved);
+  }
+
+  /** Its backward kernel: x, saved, g, dx, all (N). */
+  private interface ActivationBackwardKernel {
+    void run(Backend be, Tensor x, Tensor saved, Tensor g, Tensor dx);
+  }
+
+  /** {y, saved} of an activation of x. */
+  private static Tensor[] activation(Tensor x, ActivationKernel kernel) {
+    Tensor xc = x.contiguous();
+    Tensor y = Tensor.empty(xc.dtype(), xc.shape());
+    Tensor saved = Tensor.empty(xc.dtype(), xc.shape());
+    kernel.run(backend(), xc, y, saved);
+    return new Tensor[] {y, saved};
+  }
+
+  /** dx of an activation from x, its saved tensor and the output gradient g. */
+  private static Tensor activationBackward(String op, Tensor x, Tensor saved, Tensor g,
+      ActivationBackwardKernel kernel) {
     Tensor gc = g.contiguous();
-    same("silu backward", x, s);
-    same("silu backward", x, gc);
+    same(op, x, saved);
+    same(op, x, gc);
     Tensor dx = Tensor.empty(x.dtype(), x.shape());
-    backend().siluBackward(x.contiguous(), s.contiguous(), gc, dx);
+    kernel.run(backend(), x.contiguous(), saved.contiguous(), gc, dx);
     return dx;
   }
 

@@ -667,38 +667,39 @@ public final class CudaBackend implements Backend {
 
   // ------------------------------------------------------------------ fused kernels
 
+  /**
+   * A kernel {@code (int n, T* a, T* b, ...)} over the N elements of contiguous tensors of one
+   * dtype, the pointers in the order given.
+   */
+  private void elementwise(String kernel, Tensor... tensors) {
+    int n = (int) tensors[0].numel();
+    if (n > 0) {
+      KernelArgs a = args(k(kernel, tensors[0].dtype())).i32(n);
+      for (Tensor t : tensors) {
+        a.ptr(addr(t));
+      }
+      launch(a, n);
+    }
+  }
+
   @Override
   public void gelu(Tensor x, Tensor y, Tensor t) {
-    int n = (int) x.numel();
-    if (n > 0) {
-      launch(args(k("gelu", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(y)).ptr(addr(t)), n);
-    }
+    elementwise("gelu", x, y, t);
   }
 
   @Override
   public void geluBackward(Tensor x, Tensor t, Tensor g, Tensor dx) {
-    int n = (int) x.numel();
-    if (n > 0) {
-      launch(args(k("gelu_backward", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(t)).ptr(addr(g))
-          .ptr(addr(dx)), n);
-    }
+    elementwise("gelu_backward", x, t, g, dx);
   }
 
   @Override
   public void silu(Tensor x, Tensor y, Tensor s) {
-    int n = (int) x.numel();
-    if (n > 0) {
-      launch(args(k("silu", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(y)).ptr(addr(s)), n);
-    }
+    elementwise("silu", x, y, s);
   }
 
   @Override
   public void siluBackward(Tensor x, Tensor s, Tensor g, Tensor dx) {
-    int n = (int) x.numel();
-    if (n > 0) {
-      launch(args(k("silu_backward", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(s)).ptr(addr(g))
-          .ptr(addr(dx)), n);
-    }
+    elementwise("silu_backward", x, s, g, dx);
   }
 
   private static int lastDim(Tensor t) {
@@ -854,19 +855,12 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void log1mexp(Tensor x, Tensor y) {
-    int n = (int) x.numel();
-    if (n > 0) {
-      launch(args(k("log1mexp", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(y)), n);
-    }
+    elementwise("log1mexp", x, y);
   }
 
   @Override
   public void log1mexpBackward(Tensor x, Tensor g, Tensor dx) {
-    int n = (int) x.numel();
-    if (n > 0) {
-      launch(args(k("log1mexp_backward", x.dtype())).i32(n).ptr(addr(x)).ptr(addr(g))
-          .ptr(addr(dx)), n);
-    }
+    elementwise("log1mexp_backward", x, g, dx);
   }
 
   @Override

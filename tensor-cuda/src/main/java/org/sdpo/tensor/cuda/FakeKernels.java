@@ -98,8 +98,6 @@ final class FakeKernels {
   }
 
   private static final Map<String, Twin> TWINS = new HashMap<>();
-  private static final Map<String, String> SOURCE_NAMES =
-      new java.util.concurrent.ConcurrentHashMap<>();
 
   static void run(FakeDevice dev, String kernel, ByteBuffer args, int grid, int block) {
     List<KernelSource.Param> sig = KernelSource.signature(kernel);
@@ -107,7 +105,7 @@ final class FakeKernels {
       throw new IllegalStateException(kernel + ": argument buffer too short");
     }
     int eb = kernel.endsWith("_f32") ? 4 : 8;
-    Twin t = TWINS.get(SOURCE_NAMES.computeIfAbsent(kernel, KernelSource::sourceName));
+    Twin t = TWINS.get(KernelSource.sourceName(kernel));
     if (t == null) {
       throw new IllegalStateException("fake device: no Java twin of kernel " + kernel);
     }

@@ -63,8 +63,19 @@ public final class KernelSource {
    */
   public static String sourceName(String kernel) {
     signature(kernel);
-    return PLAIN.matcher(read(MAIN)).results().anyMatch(m -> m.group(1).equals(kernel)) ? kernel
-        : kernel.substring(0, kernel.length() - 4);
+    return plain().contains(kernel) ? kernel : kernel.substring(0, kernel.length() - 4);
+  }
+
+  private static volatile java.util.Set<String> plain;
+
+  /** The kernels of one element type, declared in sdpo_kernels.cu itself (read once). */
+  private static java.util.Set<String> plain() {
+    java.util.Set<String> p = plain;
+    if (p == null) {
+      p = java.util.Set.copyOf(PLAIN.matcher(read(MAIN)).results().map(m -> m.group(1)).toList());
+      plain = p;
+    }
+    return p;
   }
 
   /** The parameter types of one kernel; a name the sources do not declare is a bug. */
