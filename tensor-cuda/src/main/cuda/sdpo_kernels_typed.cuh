@@ -408,22 +408,31 @@ extern "C" __global__ void SFX(scatter_add_rows)(int M, int C, const T* src, con
   }
 }
 
-// The attention bias (B, 1, Tq, Tk): 0 where query i may see key j (j <= queryOffset + i when
-// causal, and keyMask (B, Tk) is nonzero or absent), masked elsewhere; rowVisible (B, 1, Tq, 1)
-// 1 where the query sees some key; anyHidden = 1 if some query sees none. One thread per query.
-extern "C" __global__ void SFX(attention_mask)(int B, int Tq, int Tk, int causal, int queryOffset,
-    double masked, int hasKeyMask, const T* keyMask, T* bias, T* rowVisible, int* anyHidden) {
-  GRID_STRIDE(q, B * Tq) {
-    int b = q / Tq;
-    int i = q - b * Tq;
-    int last = causal ? queryOffset + i : Tk - 1;
-    int any = 0;
-    for (int j = 0; j < Tk; j++) {
-      int visible = j <= last && (!hasKeyMask || keyMask[b * Tk + j] != 0);
-      bias[(long long) q * Tk + j] = visible ? (T) 0.0 : (T) masked;
-      any |= visible;
+// Attention probabilities: p = softmax over the keys query i sees of x_j = (T) (scale s_j), per
+// row of s, p (B, H, Tq, Tk); p may be s. Query i sees key j when j <= queryOffset + i (causal)
+// and keyMask (B, Tk) is nonzero there (or absent). Hidden keys get 0 and are never
+// exponentiated; a query that sees no key gets a row of 0. One block per row.
+extern "C" __global__ void SFX(attention_softmax)(int rows, int H, int Tq, int Tk, int causal,
+    int queryOffset, double scale, int hasKeyMask, const T* keyMask, const T* s, T* p) {
+  __shared__ double sh[THREADS];
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    long long mo = (long long) (r / (H * Tq)) * Tk; // the batch row of keyMask
+    int last = causal ? queryOffset + r % Tq : Tk - 1;
+    const T* sr = s + (long long) r * Tk;
+    T* pr = p + (long long) r * Tk;
+    double m = -INFINITY;
+    for (int j = threadIdx.x; j <= last; j += blockDim.x) {
+      if (!hasKeyMask || keyMask[mo + j] != 0) m = fmax(m, (double) (T) (scale * (double) sr[j]));
     }
-    rowVisible[q] = any ? (T) 1.0 : (T) 0.0;
-    if (!any) *anyHidden = 1;
+    m = block_max(m, sh);
+    double sum = 0.0;
+    for (int j = threadIdx.x; j <= last; j += blockDim.x) {
+      if (!hasKeyMask || keyMask[mo + j] != 0) sum += exp((double) (T) (scale * (double) sr[j]) - m);
+    }
+    sum = block_sum(sum, sh);
+    for (int j = threadIdx.x; j < Tk; j += blockDim.x) {
+      bool visible = j <= last && (!hasKeyMask || keyMask[mo + j] != 0) && m != -INFINITY;
+      pr[j] = visible ? (T) (exp((double) (T) (scale * (double) sr[j]) - m) / sum) : (T) 0.0;
+    }
   }
 }

@@ -246,13 +246,15 @@ public interface Backend {
   void dropoutMask(Tensor mask, double p, Rng rng);
 
   /**
-   * The attention masks: keyMask (B, Tk) of 1 (real) and 0 (padding), or null for all real;
-   * bias (B, 1, Tq, Tk) = 0 where query i may attend to key j (a real key, and j &lt;=
-   * queryOffset + i when causal), {@code masked} elsewhere; rowVisible (B, 1, Tq, 1) = 1 for a
-   * query that may attend to some key, else 0. Returns whether some query attends to none.
+   * Attention probabilities from raw scores: p[b, h, i, :] = softmax over the keys j that query
+   * i sees of x_j = scale s[b, h, i, j], rounded to the dtype (as a separate multiply's output
+   * would be). Query i sees key j when keyMask[b, j] != 0 (keyMask (B, Tk) of 1 for a real token
+   * and 0 for padding, or null for all real) and, when causal, j &lt;= queryOffset + i. Hidden
+   * keys get probability 0 exactly, and a query that sees no key a row of 0. s, p (B, H, Tq, Tk)
+   * contiguous; p may be s (in place).
    */
-  boolean attentionMask(Tensor keyMask, boolean causal, int queryOffset, double masked,
-      Tensor bias, Tensor rowVisible);
+  void attentionSoftmax(Tensor s, double scale, Tensor keyMask, boolean causal, int queryOffset,
+      Tensor p);
 
   /**
    * One AdamW step in place on p, m, v (same shapes as g): m = beta1 m + (1 - beta1) g,

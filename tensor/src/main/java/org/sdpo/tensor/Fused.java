@@ -233,13 +233,34 @@ public final class Fused {
   }
 
   /**
-   * Fills the attention masks bias (B, 1, Tq, Tk) and rowVisible (B, 1, Tq, 1) for keyMask
-   * (B, Tk) or null; returns whether some query attends to no key.
+   * Attention probabilities (B, H, Tq, Tk) from raw scores s (B, H, Tq, Tk): softmax over the
+   * keys each query sees of {@code scale} s; hidden keys get 0, a query that sees none a row of
+   * 0 ({@link Backend#attentionSoftmax}). keyMask (B, Tk) of 1 and 0, or null. With
+   * {@code inPlace} the probabilities overwrite the scores (when s is contiguous; else a
+   * contiguous copy of them).
    */
-  public static boolean attentionMask(Tensor keyMask, boolean causal, int queryOffset,
-      double masked, Tensor bias, Tensor rowVisible) {
-    return backend().attentionMask(keyMask == null ? null : keyMask.contiguous(), causal,
-        queryOffset, masked, bias, rowVisible);
+  public static Tensor attentionSoftmax(Tensor s, double scale, Tensor keyMask, boolean causal,
+      int queryOffset, boolean inPlace) {
+    if (s.rank() != 4) {
+      throw new IllegalArgumentException("attention softmax: scores must be (B, H, Tq, Tk), got "
+          + Shape.str(s.shape()));
+    }
+    int B = s.dim(0);
+    int Tq = s.dim(2);
+    int Tk = s.dim(3);
+    if (keyMask != null && (keyMask.rank() != 2 || keyMask.dim(0) != B || keyMask.dim(1) != Tk)) {
+      throw new IllegalArgumentException("attention softmax: key mask must be (B, Tk) = [" + B
+          + ", " + Tk + "], got " + Shape.str(keyMask.shape()));
+    }
+    if (queryOffset < 0 || queryOffset + Tq > Tk) {
+      throw new IllegalArgumentException("attention softmax: query offset " + queryOffset
+          + " with " + Tq + " queries does not fit " + Tk + " keys");
+    }
+    Tensor sc = s.contiguous();
+    Tensor p = inPlace ? sc : Tensor.empty(s.dtype(), s.shape());
+    backend().attentionSoftmax(sc, scale, keyMask == null ? null : keyMask.contiguous(), causal,
+        queryOffset, p);
+    return p;
   }
 
   /** One AdamW step on parameter p in place (m, v its moments, g its gradient). */

@@ -311,27 +311,51 @@ final class FusedKernels {
   }
 
   /**
-   * The additive attention mask (B, 1, Tq, Tk): 0 where query i may see key j (j &lt;=
-   * queryOffset + i when causal, and the key is real), {@code masked} where not; rowVisible
-   * (B, 1, Tq, 1) is 1 for a query that sees some key, else 0. Returns whether any row sees none.
+   * p = softmax over the keys query i sees of scale s, per row of s, p (B, H, Tq, Tk); p may be
+   * s. Query i sees key j when j &lt;= queryOffset + i (causal) and keyMask[b, j] != 0 (or no
+   * mask). Hidden keys are never exponentiated (half the row when causal), and get 0; a row that
+   * sees no key is all 0. Bit for bit what the composed form gave (a multiply by scale, a bias of
+   * -1e30 added where hidden, softmax, rows that see nothing zeroed): a hidden key's -1e30 never
+   * wins the maximum, its exponential is exactly 0, and adding 0 leaves the sum unchanged.
    */
-  static boolean attentionMask(Buf keyMask, boolean causal, int queryOffset, int B, int Tq,
-      int Tk, double masked, Buf bias, Buf rowVisible) {
-    boolean emptyRow = false;
-    for (int b = 0; b < B; b++) {
-      for (int i = 0; i < Tq; i++) {
-        int last = causal ? queryOffset + i : Tk - 1;
-        boolean any = false;
-        for (int j = 0; j < Tk; j++) {
-          boolean visible = j <= last && (keyMask == null || keyMask.get(b * Tk + j) != 0);
-          bias.set((b * Tq + i) * Tk + j, visible ? 0 : masked);
-          any |= visible;
+  static void attentionSoftmax(Buf s, double scale, Buf keyMask, boolean causal,
+      int queryOffset, int B, int H, int Tq, int Tk, Buf p) {
+    int rows = B * H * Tq;
+    Parallel.forRange(rows, Tk * 8, (r0, r1) -> {
+      for (int r = r0; r < r1; r++) {
+        int b = r / (H * Tq);
+        int i = r % Tq;
+        int o = r * Tk;
+        int mo = b * Tk;
+        int last = causal ? queryOffset + i : Tk - 1; // keys after it are hidden
+        // x_j = scale s_j, stored (so rounded to the dtype) in p; m = max over the visible x_j
+        double m = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j <= last; j++) {
+          if (keyMask == null || keyMask.get(mo + j) != 0) {
+            p.set(o + j, s.get(o + j) * scale);
+            m = Math.max(m, p.get(o + j));
+          }
         }
-        rowVisible.set(b * Tq + i, any ? 1 : 0);
-        emptyRow |= !any;
+        // e_j = exp(x_j - m), summed in key order; a hidden key's 0 would add nothing
+        double sum = 0;
+        for (int j = 0; j < Tk; j++) {
+          if (j <= last && (keyMask == null || keyMask.get(mo + j) != 0)) {
+            double e = Math.exp(p.get(o + j) - m);
+            p.set(o + j, e);
+            sum += e;
+          } else {
+            p.set(o + j, 0);
+          }
+        }
+        if (m == Double.NEGATIVE_INFINITY) {
+          continue; // no visible key: the row stays 0
+        }
+        double inv = 1 / sum;
+        for (int j = 0; j <= last; j++) {
+          p.set(o + j, p.get(o + j) * inv);
+        }
       }
-    }
-    return emptyRow;
+    });
   }
 
   /**

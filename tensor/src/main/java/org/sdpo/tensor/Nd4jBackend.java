@@ -639,11 +639,10 @@ public final class Nd4jBackend implements Backend {
   }
 
   @Override
-  public boolean attentionMask(Tensor keyMask, boolean causal, int queryOffset, double masked,
-      Tensor bias, Tensor rowVisible) {
-    return FusedKernels.attentionMask(keyMask == null ? null : buffer(keyMask), causal,
-        queryOffset, bias.dim(0), bias.dim(2), bias.dim(3), masked, buffer(bias),
-        buffer(rowVisible));
+  public void attentionSoftmax(Tensor s, double scale, Tensor keyMask, boolean causal,
+      int queryOffset, Tensor p) {
+    FusedKernels.attentionSoftmax(buffer(s), scale, keyMask == null ? null : buffer(keyMask),
+        causal, queryOffset, s.dim(0), s.dim(1), s.dim(2), s.dim(3), buffer(p));
   }
 
   @Override

@@ -554,23 +554,27 @@ public class BackendConformanceTest {
         x.out(m);
       });
     });
-    cases.put("attentionMask", (rng, dt, c, r) -> {
+    cases.put("attentionSoftmax", (rng, dt, c, r) -> {
       int B = 1 + rng.nextInt(2);
-      int Tk = 1 + rng.nextInt(5);
+      int H = 1 + rng.nextInt(3);
+      int Tk = 1 + rng.nextInt(6);
       int Tq = 1 + rng.nextInt(Tk);
       int offset = rng.nextInt(Tk - Tq + 1);
       boolean causal = rng.nextBoolean();
       double[] km = new double[B * Tk];
       for (int i = 0; i < km.length; i++) {
-        km[i] = rng.nextInt(3) == 0 ? 0 : 1;
+        km[i] = rng.nextInt(3) == 0 ? 0 : 1; // some queries see no key at all
       }
       boolean withMask = rng.nextBoolean();
+      boolean inPlace = rng.nextBoolean();
+      double scale = 0.1 + rng.nextDouble();
+      double[] sv = values(rng, B * H * Tq * Tk, 3);
       both(c, r, x -> {
-        Tensor bias = x.empty(dt, B, 1, Tq, Tk);
-        Tensor rv = x.empty(dt, B, 1, Tq, 1);
-        boolean empty = x.be.attentionMask(withMask ? x.of(dt, km, B, Tk) : null, causal, offset,
-            -1e30, bias, rv);
-        x.out(bias, rv, x.of(DType.FLOAT64, new double[] {empty ? 1 : 0}, 1));
+        Tensor s = x.of(dt, sv, B, H, Tq, Tk);
+        Tensor p = inPlace ? s : x.empty(dt, B, H, Tq, Tk);
+        x.be.attentionSoftmax(s, scale, withMask ? x.of(dt, km, B, Tk) : null, causal, offset,
+            p);
+        x.out(p);
       });
     });
     cases.put("adamw, sumOfSquares (one tensor, several), ema", (rng, dt, c, r) -> {

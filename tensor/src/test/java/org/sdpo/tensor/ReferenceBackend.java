@@ -610,24 +610,34 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
-  public boolean attentionMask(Tensor keyMask, boolean causal, int queryOffset, double masked,
-      Tensor bias, Tensor rowVisible) {
-    int[] s = bias.shape(); // B, 1, Tq, Tk
-    boolean empty = false;
-    for (int b = 0; b < s[0]; b++) {
-      for (int i = 0; i < s[2]; i++) {
-        boolean any = false;
-        for (int j = 0; j < s[3]; j++) {
-          boolean visible = (!causal || j <= queryOffset + i)
-              && (keyMask == null || read(keyMask, b * s[3] + j) != 0);
-          write(bias, (b * s[2] + i) * s[3] + j, visible ? 0 : masked);
-          any |= visible;
+  public void attentionSoftmax(Tensor s, double scale, Tensor keyMask, boolean causal,
+      int queryOffset, Tensor p) {
+    int[] sh = s.shape(); // B, H, Tq, Tk
+    int tq = sh[2];
+    int tk = sh[3];
+    for (int r = 0; r < numel(sh); r += tk) {
+      int b = r / tk / tq / sh[1];
+      int i = r / tk % tq;
+      double[] x = new double[tk];
+      boolean[] visible = new boolean[tk];
+      double max = Double.NEGATIVE_INFINITY;
+      for (int j = 0; j < tk; j++) {
+        visible[j] = (!causal || j <= queryOffset + i)
+            && (keyMask == null || read(keyMask, b * tk + j) != 0);
+        double v = scale * read(s, r + j);
+        x[j] = s.dtype() == DType.FLOAT32 ? (float) v : v; // as a multiply's output
+        if (visible[j]) {
+          max = Math.max(max, x[j]);
         }
-        write(rowVisible, b * s[2] + i, any ? 1 : 0);
-        empty |= !any;
+      }
+      double sum = 0;
+      for (int j = 0; j < tk; j++) {
+        sum += visible[j] ? Math.exp(x[j] - max) : 0;
+      }
+      for (int j = 0; j < tk; j++) {
+        write(p, r + j, visible[j] ? Math.exp(x[j] - max) / sum : 0);
       }
     }
-    return empty;
   }
 
   @Override

@@ -23,12 +23,11 @@ import org.sdpo.tensor.Tensor;
  * default offset Tk - Tq makes the queries the last Tq positions (Tq = Tk in training); a KV cache
  * passes the number of cached positions, so its keys can be the whole preallocated cache, the
  * unused tail masked out. {@code keyMask} (B, Tk) holds 1 for a real token and 0 for padding, or
- * is null. A query with no visible key gets an output of 0.
+ * is null. A query with no visible key gets an output of 0. The masked softmax is one kernel
+ * ({@link Fused#attentionSoftmax}) that skips hidden keys.
  * Composed twin: matmul, scale, where(mask, s, -1e30), softmax, matmul.
  */
 public final class Attention extends Op {
-  private static final double MASKED = -1e30;
-
   private final Tensor q;
   private final Tensor k;
   private final Tensor v;
@@ -82,22 +81,10 @@ public final class Attention extends Op {
     Tensor q3 = q.value().reshape(B * Hkv, rep * Tq, D); // a group's queries side by side
     Tensor k3 = k.value().reshape(B * Hkv, Tk, D);
     Tensor v3 = v.value().reshape(B * Hkv, Tk, D);
-    Tensor s = q3.matmul(k3, false, true).mul(scale); // (B*Hkv, rep*Tq, Tk) = (B, H, Tq, Tk)
-    Tensor p;
-    if (!causal && keyMask == null) {
-      p = s.softmax();
-    } else {
-      // additive mask, (B, 1, Tq, Tk): 0 where visible, -1e30 where not
-      Tensor bias = Tensor.empty(q.dtype(), B, 1, Tq, Tk);
-      Tensor rowVisible = Tensor.empty(q.dtype(), B, 1, Tq, 1);
-      boolean emptyRow = Fused.attentionMask(keyMask, causal, queryOffset, MASKED, bias,
-          rowVisible);
-      p = s.reshape(B, H, Tq, Tk).add(bias).softmax();
-      if (emptyRow) {
-        p = p.mul(rowVisible); // a row with no visible key attends to nothing
-      }
-      p = p.reshape(B * Hkv, rep * Tq, Tk);
-    }
+    Tensor s = q3.matmul(k3, false, true); // Q Kᵀ: (B*Hkv, rep*Tq, Tk) = (B, H, Tq, Tk)
+    // P = softmax(s / sqrt(D) + mask), in place of s: hidden keys 0, never exponentiated
+    Tensor p = Fused.attentionSoftmax(s.reshape(B, H, Tq, Tk), scale, keyMask, causal,
+        queryOffset, true).reshape(B * Hkv, rep * Tq, Tk);
     Tensor o = p.matmul(v3).reshape(B, H, Tq, D);
     return record(new Attention(q3, k3, v3, p, scale, qs, ks), o, q, k, v);
   }

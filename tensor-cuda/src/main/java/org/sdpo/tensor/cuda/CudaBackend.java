@@ -883,27 +883,17 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
-  public boolean attentionMask(Tensor keyMask, boolean causal, int queryOffset, double masked,
-      Tensor bias, Tensor rowVisible) {
-    int[] s = bias.shape(); // (B, 1, Tq, Tk)
-    int B = s[0];
-    int Tq = s[2];
-    int Tk = s[3];
-    long flag = pool.takeScratch(4);
-    try {
-      dev.zero(flag, 4);
-      Tensor km = keyMask == null ? null : dense(as(keyMask, bias.dtype()));
-      if ((long) B * Tq > 0) {
-        launch(args(k("attention_mask", bias.dtype())).i32(B).i32(Tq).i32(Tk).i32(causal ? 1 : 0)
-            .i32(queryOffset).f64(masked).i32(km == null ? 0 : 1).ptr(km == null ? 0 : addr(km))
-            .ptr(addr(bias)).ptr(addr(rowVisible)).ptr(flag), (long) B * Tq);
-      }
-      ByteBuffer b = ByteBuffer.allocateDirect(4).order(ByteOrder.LITTLE_ENDIAN);
-      dev.toHost(b, flag);
-      return b.getInt(0) != 0;
-    } finally {
-      pool.give(flag, 4);
+  public void attentionSoftmax(Tensor s, double scale, Tensor keyMask, boolean causal,
+      int queryOffset, Tensor p) {
+    int[] sh = s.shape(); // (B, H, Tq, Tk)
+    int rows = sh[0] * sh[1] * sh[2];
+    if (rows == 0 || sh[3] == 0) {
+      return;
     }
+    Tensor km = keyMask == null ? null : dense(as(keyMask, s.dtype()));
+    launchRows(args(k("attention_softmax", s.dtype())).i32(rows).i32(sh[1]).i32(sh[2])
+        .i32(sh[3]).i32(causal ? 1 : 0).i32(queryOffset).f64(scale).i32(km == null ? 0 : 1)
+        .ptr(km == null ? 0 : addr(km)).ptr(addr(s)).ptr(addr(p)), rows);
   }
 
   @Override

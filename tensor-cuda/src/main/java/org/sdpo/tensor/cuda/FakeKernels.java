@@ -556,27 +556,38 @@ final class FakeKernels {
         }
       }
     });
-    twin("attention_mask", l -> {
-      int B = l.i(0);
-      int Tq = l.i(1);
-      int Tk = l.i(2);
-      boolean causal = l.i(3) != 0;
-      int qoff = l.i(4);
-      double masked = l.d(5);
-      boolean hasKeyMask = l.i(6) != 0;
-      for (int q = 0; q < B * Tq; q++) {
-        int b = q / Tq;
-        int i = q - b * Tq;
-        int last = causal ? qoff + i : Tk - 1;
-        boolean any = false;
+    twin("attention_softmax", l -> {
+      l.blockReduces();
+      int H = l.i(1);
+      int Tq = l.i(2);
+      int Tk = l.i(3);
+      boolean causal = l.i(4) != 0;
+      int qoff = l.i(5);
+      double scale = l.d(6);
+      boolean hasKeyMask = l.i(7) != 0;
+      boolean f32 = l.eb == 4; // x is rounded to the element type, as the kernel casts it
+      for (int r = 0; r < l.i(0); r++) {
+        long mo = (long) (r / (H * Tq)) * Tk;
+        int last = causal ? qoff + r % Tq : Tk - 1;
+        long o = (long) r * Tk;
+        double[] x = new double[Tk];
+        boolean[] visible = new boolean[Tk];
+        double m = Double.NEGATIVE_INFINITY;
         for (int j = 0; j < Tk; j++) {
-          boolean visible = j <= last && (!hasKeyMask || l.ld(7, (long) b * Tk + j) != 0);
-          l.st(8, (long) q * Tk + j, visible ? 0 : masked);
-          any |= visible;
+          visible[j] = j <= last && (!hasKeyMask || l.ld(8, mo + j) != 0);
+          double v = scale * l.ld(9, o + j);
+          x[j] = f32 ? (float) v : v;
+          if (visible[j]) {
+            m = Math.max(m, x[j]);
+          }
         }
-        l.st(9, q, any ? 1 : 0);
-        if (!any) {
-          l.stI(10, 0, 1);
+        double sum = 0;
+        for (int j = 0; j < Tk; j++) {
+          sum += visible[j] ? Math.exp(x[j] - m) : 0;
+        }
+        for (int j = 0; j < Tk; j++) {
+          boolean shown = visible[j] && m != Double.NEGATIVE_INFINITY;
+          l.st(10, o + j, shown ? Math.exp(x[j] - m) / sum : 0);
         }
       }
     });

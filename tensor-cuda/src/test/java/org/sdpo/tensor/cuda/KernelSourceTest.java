@@ -19,7 +19,7 @@ class KernelSourceTest {
     }
     assertThat(new TreeSet<>(FakeKernels.names())).isEqualTo(kernels);
     assertThat(KernelSource.signatures()).containsKeys("adamw_f32", "adamw_f64", "copy_f32_f64",
-        "reduce_f32", "attention_mask_f64", "to_bf16_f32");
+        "reduce_f32", "attention_softmax_f64", "to_bf16_f32");
     assertThat(KernelSource.sourceName("adamw_f64")).isEqualTo("adamw");
     assertThat(KernelSource.sourceName("copy_f32_f64")).isEqualTo("copy_f32_f64");
   }
