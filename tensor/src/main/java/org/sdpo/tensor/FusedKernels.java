@@ -14,8 +14,10 @@ final class FusedKernels {
 
   /** u = sqrt(2/pi) (x + 0.044715 x^3), into {@code u} (the tanh is applied by the caller). */
   static void geluInner(Buf x, Buf u) {
+    boolean lanes = VectorSupport.lanes(x, u);
     Parallel.forRange(u.size(), 1, (s, e) -> {
-      for (int i = s; i < e; i++) {
+      int i = lanes ? VectorKernels.geluInner((Buf.F32) x, (Buf.F32) u, s, e) : s;
+      for (; i < e; i++) {
         double v = x.get(i);
         u.set(i, SQRT_2_OVER_PI * (v + GELU_A * v * v * v));
       }
@@ -24,8 +26,10 @@ final class FusedKernels {
 
   /** y = 0.5 x (1 + t). */
   static void geluOuter(Buf x, Buf t, Buf y) {
+    boolean lanes = VectorSupport.lanes(x, t, y);
     Parallel.forRange(y.size(), 1, (s, e) -> {
-      for (int i = s; i < e; i++) {
+      int i = lanes ? VectorKernels.geluOuter((Buf.F32) x, (Buf.F32) t, (Buf.F32) y, s, e) : s;
+      for (; i < e; i++) {
         y.set(i, 0.5 * x.get(i) * (1 + t.get(i)));
       }
     });
@@ -33,8 +37,11 @@ final class FusedKernels {
 
   /** dx = g (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)). */
   static void geluBackward(Buf x, Buf t, Buf g, Buf dx) {
+    boolean lanes = VectorSupport.lanes(x, t, g, dx);
     Parallel.forRange(dx.size(), 2, (s, e) -> {
-      for (int i = s; i < e; i++) {
+      int i = lanes ? VectorKernels.geluBackward((Buf.F32) x, (Buf.F32) t, (Buf.F32) g,
+          (Buf.F32) dx, s, e) : s;
+      for (; i < e; i++) {
         double v = x.get(i);
         double th = t.get(i);
         double dudx = SQRT_2_OVER_PI * (1 + 3 * GELU_A * v * v);
@@ -123,6 +130,7 @@ final class FusedKernels {
   /** y = (x - mean) rstd gamma + beta per row of C (biased variance); mean and rstd saved. */
   static void layerNorm(Buf x, Buf gamma, Buf beta, double eps, int C, Buf y, Buf mean, Buf rstd) {
     int rows = x.size() / C;
+    boolean lanes = VectorSupport.lanes(x, gamma, beta, y);
     Parallel.forRange(rows, 4 * C, (s0, e0) -> {
       for (int r = s0; r < e0; r++) {
         int o = r * C;
@@ -137,7 +145,9 @@ final class FusedKernels {
           v += d * d;
         }
         double s = 1.0 / Math.sqrt(v / C + eps);
-        for (int c = 0; c < C; c++) {
+        int c = lanes ? VectorKernels.layerNormRow((Buf.F32) x, (Buf.F32) gamma, (Buf.F32) beta,
+            m, s, (Buf.F32) y, o, C) : 0;
+        for (; c < C; c++) {
           y.set(o + c, (x.get(o + c) - m) * s * gamma.get(c) + beta.get(c));
         }
         mean.set(r, m);
@@ -153,6 +163,7 @@ final class FusedKernels {
   static void layerNormBackward(Buf x, Buf gamma, Buf mean, Buf rstd, Buf g, int C, Buf dx,
       Buf dgamma, Buf dbeta) {
     int rows = x.size() / C;
+    boolean lanes = VectorSupport.lanes(x, gamma, g, dx);
     Parallel.forRange(rows, 4 * C, (s0, e0) -> {
       for (int r = s0; r < e0; r++) {
         int o = r * C;
@@ -168,7 +179,9 @@ final class FusedKernels {
         }
         meanD /= C;
         meanDX /= C;
-        for (int c = 0; c < C; c++) {
+        int c = lanes ? VectorKernels.layerNormBackwardRow((Buf.F32) x, (Buf.F32) gamma,
+            (Buf.F32) g, m, s, meanD, meanDX, (Buf.F32) dx, o, C) : 0;
+        for (; c < C; c++) {
           double xhat = (x.get(o + c) - m) * s;
           dx.set(o + c, s * (g.get(o + c) * gamma.get(c) - meanD - xhat * meanDX));
         }
@@ -179,7 +192,9 @@ final class FusedKernels {
       double[] db = new double[c1 - c0];
       for (int r = 0; r < rows; r++) {
         int o = r * C;
-        for (int c = c0; c < c1; c++) {
+        int c = lanes ? VectorKernels.layerNormColumnSums((Buf.F32) x, (Buf.F32) g, mean.get(r),
+            rstd.get(r), o, c0, c1, dg, db) : c0;
+        for (; c < c1; c++) {
           double dy = g.get(o + c);
           db[c - c0] += dy;
           dg[c - c0] += dy * (x.get(o + c) - mean.get(r)) * rstd.get(r);
@@ -219,6 +234,7 @@ final class FusedKernels {
   /** dx = scale y (g - rowsum(g y)) per row of K (the softmax Jacobian-vector product). */
   static void softmaxBackward(Buf y, Buf g, double scale, int K, Buf dx) {
     int rows = y.size() / K;
+    boolean lanes = VectorSupport.lanes(y, g, dx);
     Parallel.forRange(rows, 2 * K, (s, e) -> {
       for (int r = s; r < e; r++) {
         int o = r * K;
@@ -226,7 +242,9 @@ final class FusedKernels {
         for (int j = 0; j < K; j++) {
           dot += g.get(o + j) * y.get(o + j);
         }
-        for (int j = 0; j < K; j++) {
+        int j = lanes ? VectorKernels.softmaxBackwardRow((Buf.F32) y, (Buf.F32) g, scale, dot,
+            (Buf.F32) dx, o, K) : 0;
+        for (; j < K; j++) {
           dx.set(o + j, scale * y.get(o + j) * (g.get(o + j) - dot));
         }
       }
@@ -364,8 +382,7 @@ final class FusedKernels {
    */
   static void adamw(Buf p, Buf g, Buf m, Buf v, double lr, double beta1, double beta2,
       double eps, double wd, double bc1, double bc2) {
-    boolean vector = VectorSupport.ENABLED && p.size() >= VECTOR_ADAMW_MIN && vectorizable(p)
-        && vectorizable(g) && vectorizable(m) && vectorizable(v);
+    boolean vector = p.size() >= VECTOR_ADAMW_MIN && VectorSupport.lanes(p, g, m, v);
     Parallel.forRange(p.size(), 8, (from, to) -> {
       if (vector) {
         VectorKernels.adamw((Buf.F32) p, (Buf.F32) g, (Buf.F32) m, (Buf.F32) v, lr, beta1, beta2,
@@ -377,17 +394,12 @@ final class FusedKernels {
   }
 
   /**
-   * The smallest tensor AdamW updates in vector lanes. Below it the scalar loop runs: compiling
-   * the vector kernel (and its boxed vectors until it is compiled) raised the demo's peak resident
-   * memory by about 200 MB for no measurable gain on its 0.8 M parameters, while at
-   * SmolLM2-135M's size it makes the whole training step 6-7% faster (bench/README.md).
+   * The smallest tensor AdamW updates in vector lanes; below it (biases, norm scales) the scalar
+   * loop runs. It was 2^17 while the JVM ran G1, whose young generation grew by ~200 MB on the
+   * vector kernel's boxed vectors before it was compiled; under the serial collector ({@code
+   * ./sdpo}) the demo's peak is the same either way (bench/README.md).
    */
-  static final int VECTOR_ADAMW_MIN = 1 << 17;
-
-  /** Float32 memory the vector kernels can load from and store to. */
-  static boolean vectorizable(Buf b) {
-    return b instanceof Buf.F32 f && f.bytes != null;
-  }
+  static final int VECTOR_ADAMW_MIN = 1 << 12;
 
   /** AdamW on elements [from, to), the scalar loop (the vector kernel's reference). */
   static void adamwScalar(Buf p, Buf g, Buf m, Buf v, double lr, double beta1, double beta2,

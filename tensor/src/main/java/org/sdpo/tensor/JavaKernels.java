@@ -98,8 +98,7 @@ final class JavaKernels {
    */
   static void binaryRows(BinaryOp op, Buf a, int aPeriod, Buf b, int bPeriod, Buf out) {
     // vector loads only pay when a segment holds at least one vector (not a scalar operand)
-    if (VectorSupport.ENABLED && VectorKernels.supports(op) && vectorizable(a)
-        && vectorizable(b) && vectorizable(out)
+    if (VectorKernels.supports(op) && VectorSupport.lanes(a, b, out)
         && Math.min(aPeriod, bPeriod) >= VectorKernels.lanes()) {
       Buf.F32 fa = (Buf.F32) a;
       Buf.F32 fb = (Buf.F32) b;
@@ -109,11 +108,6 @@ final class JavaKernels {
       return;
     }
     binaryRowsScalar(op, a, aPeriod, b, bPeriod, out);
-  }
-
-  /** A float32 buffer with a byte view (see {@link VectorKernels}). */
-  private static boolean vectorizable(Buf x) {
-    return x instanceof Buf.F32 && ((Buf.F32) x).bytes != null;
   }
 
   /** {@link #binaryRows} as scalar loops: the reference the vector kernel is tested against. */
@@ -170,8 +164,11 @@ final class JavaKernels {
   }
 
   static void scalar(ScalarOp op, Buf x, double s, Buf out) {
+    boolean lanes = (op == ScalarOp.MUL || op == ScalarOp.ADD) && VectorSupport.lanes(x, out);
     Parallel.forRange(out.size(), op == ScalarOp.POW ? 16 : 1, (st, e) -> {
-      for (int i = st; i < e; i++) {
+      int i = lanes ? VectorKernels.scalar(op == ScalarOp.MUL, (Buf.F32) x, s, (Buf.F32) out, st,
+          e) : st;
+      for (; i < e; i++) {
         double v = x.get(i);
         double r;
         switch (op) {
@@ -199,8 +196,10 @@ final class JavaKernels {
   }
 
   static void axpy(double alpha, Buf x, Buf y) {
+    boolean lanes = VectorSupport.lanes(x, y);
     Parallel.forRange(y.size(), 1, (s, e) -> {
-      for (int i = s; i < e; i++) {
+      int i = lanes ? VectorKernels.axpy(alpha, (Buf.F32) x, (Buf.F32) y, s, e) : s;
+      for (; i < e; i++) {
         y.set(i, y.get(i) + alpha * x.get(i));
       }
     });
@@ -244,8 +243,10 @@ final class JavaKernels {
   }
 
   static void fill(Buf out, double v) {
+    boolean lanes = VectorSupport.lanes(out);
     Parallel.forRange(out.size(), 1, (s, e) -> {
-      for (int i = s; i < e; i++) {
+      int i = lanes ? VectorKernels.fill((Buf.F32) out, v, s, e) : s;
+      for (; i < e; i++) {
         out.set(i, v);
       }
     });
@@ -275,12 +276,14 @@ final class JavaKernels {
    * summed in the same order whatever the split).
    */
   static void reduceColumns(ReduceOp op, Buf x, int rows, int cols, Buf out) {
+    boolean lanes = op != ReduceOp.MAX && VectorSupport.lanes(x);
     Parallel.forRange(cols, rows, (s, e) -> {
       double[] acc = new double[e - s];
       java.util.Arrays.fill(acc, op == ReduceOp.MAX ? Double.NEGATIVE_INFINITY : 0);
       for (int r = 0; r < rows; r++) {
         int o = r * cols;
-        for (int j = s; j < e; j++) {
+        int j = lanes ? VectorKernels.sumColumns((Buf.F32) x, o, s, e, acc) : s;
+        for (; j < e; j++) {
           double v = x.get(o + j);
           acc[j - s] = op == ReduceOp.MAX ? Math.max(acc[j - s], v) : acc[j - s] + v;
         }

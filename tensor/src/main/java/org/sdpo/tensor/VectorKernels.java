@@ -11,11 +11,24 @@ import org.sdpo.tensor.Backend.BinaryOp;
  * Float32 kernels on the Java Vector API: the widest float vector the CPU has, loads and stores
  * straight from the tensors' native memory. Loaded only when {@link VectorSupport#ENABLED}.
  *
- * <p>Results are bit-identical to the scalar loops of {@link JavaKernels}, which compute in double
- * and round to float once: for +, -, * and / of two floats, rounding the exact result to double
- * and then to float gives the correctly rounded float result (double's 53 bits are at least twice
- * float's 24 plus 2), which is what a float lane computes. Operations where that does not hold
- * (exp, tanh, fused multiply-add, reductions whose order would change) stay scalar here.
+ * <p>Results are bit-identical to the scalar loops of {@link JavaKernels} and {@link
+ * FusedKernels}, which compute in double and round to float once. Two forms:
+ *
+ * <ul>
+ *   <li>float lanes ({@link #segment}): for +, -, * and / of two floats, rounding the exact result
+ *       to double and then to float gives the correctly rounded float result (double's 53 bits
+ *       are at least twice float's 24 plus 2), which is what a float lane computes;
+ *   <li>double lanes (AdamW, GELU, layer norm's and the softmax backward's elementwise passes,
+ *       axpy, scalar multiply and add, column sums): each float is widened exactly and every
+ *       operation is the scalar loop's double operation in the scalar loop's order, with no fused
+ *       multiply-add, then rounded to float once. Column sums put one column in each lane, so
+ *       every column still adds its rows in order.
+ * </ul>
+ *
+ * Operations where neither holds (exp, tanh, sums along a row, whose order would change) stay
+ * scalar. The tests compare both paths bit for bit ({@code VectorKernelsTest}); since the outputs
+ * are rounded to float, a change of association in double would mostly hide there, so each
+ * kernel's expression is written to mirror its scalar loop term by term.
  */
 final class VectorKernels {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -109,6 +122,142 @@ final class VectorKernels {
     if (i < to) {
       FusedKernels.adamwScalar(p, g, m, v, lr, beta1, beta2, eps, wd, bc1, bc2, i, to);
     }
+  }
+
+  // The elementwise fused kernels in double lanes, each the scalar loop's expression with the
+  // same operations in the same order (commuted only where IEEE arithmetic commutes exactly: a +
+  // b = b + a, a b = b a, a - b = a + (-b)): bit-identical. Each runs whole vectors from
+  // {@code from} and returns where it stopped; the caller's scalar loop does the tail.
+
+  /** {@link FusedKernels#geluInner}: u = sqrt(2/pi) (x + ((0.044715 x) x) x). */
+  static int geluInner(Buf.F32 x, Buf.F32 u, int from, int to) {
+    int i = from;
+    for (int step = DS.length(); i + step <= to; i += step) {
+      DoubleVector v = load(x, i);
+      DoubleVector cube = v.mul(FusedKernels.GELU_A).mul(v).mul(v);
+      store(v.add(cube).mul(FusedKernels.SQRT_2_OVER_PI), u, i);
+    }
+    return i;
+  }
+
+  /** {@link FusedKernels#geluOuter}: y = (0.5 x) (1 + t). */
+  static int geluOuter(Buf.F32 x, Buf.F32 t, Buf.F32 y, int from, int to) {
+    int i = from;
+    for (int step = DS.length(); i + step <= to; i += step) {
+      store(load(x, i).mul(0.5).mul(load(t, i).add(1)), y, i);
+    }
+    return i;
+  }
+
+  /**
+   * {@link FusedKernels#geluBackward}: dx = g (0.5 (1 + t) + ((0.5 x) (1 - t t)) dudx), dudx =
+   * sqrt(2/pi) (1 + ((3 0.044715) x) x).
+   */
+  static int geluBackward(Buf.F32 x, Buf.F32 t, Buf.F32 g, Buf.F32 dx, int from, int to) {
+    double a3 = 3 * FusedKernels.GELU_A;
+    int i = from;
+    for (int step = DS.length(); i + step <= to; i += step) {
+      DoubleVector v = load(x, i);
+      DoubleVector th = load(t, i);
+      DoubleVector dudx = v.mul(a3).mul(v).add(1).mul(FusedKernels.SQRT_2_OVER_PI);
+      DoubleVector right = v.mul(0.5).mul(th.mul(th).neg().add(1)).mul(dudx);
+      store(load(g, i).mul(th.add(1).mul(0.5).add(right)), dx, i);
+    }
+    return i;
+  }
+
+  /** {@link JavaKernels#axpy}: y = y + alpha x. */
+  static int axpy(double alpha, Buf.F32 x, Buf.F32 y, int from, int to) {
+    int i = from;
+    for (int step = DS.length(); i + step <= to; i += step) {
+      store(load(y, i).add(load(x, i).mul(alpha)), y, i);
+    }
+    return i;
+  }
+
+  /** {@link JavaKernels#scalar}'s multiply and add: out = x s, or x + s. */
+  static int scalar(boolean multiply, Buf.F32 x, double s, Buf.F32 out, int from, int to) {
+    int i = from;
+    for (int step = DS.length(); i + step <= to; i += step) {
+      DoubleVector v = load(x, i);
+      store(multiply ? v.mul(s) : v.add(s), out, i);
+    }
+    return i;
+  }
+
+  /** {@link JavaKernels#fill}: out = (float) v. */
+  static int fill(Buf.F32 out, double v, int from, int to) {
+    FloatVector f = FloatVector.broadcast(S, (float) v);
+    int i = from;
+    for (int step = S.length(); i + step <= to; i += step) {
+      f.intoByteBuffer(out.bytes, (out.off + i) * 4, NATIVE);
+    }
+    return i;
+  }
+
+  /** One row's write pass of {@link FusedKernels#softmaxBackward}: dx = (scale y) (g - dot). */
+  static int softmaxBackwardRow(Buf.F32 y, Buf.F32 g, double scale, double dot, Buf.F32 dx,
+      int o, int K) {
+    int j = 0;
+    for (int step = DS.length(); j + step <= K; j += step) {
+      store(load(y, o + j).mul(scale).mul(load(g, o + j).sub(dot)), dx, o + j);
+    }
+    return j;
+  }
+
+  /** One row's write pass of {@link FusedKernels#layerNorm}: y = ((x - m) s) gamma + beta. */
+  static int layerNormRow(Buf.F32 x, Buf.F32 gamma, Buf.F32 beta, double m, double s, Buf.F32 y,
+      int o, int C) {
+    int c = 0;
+    for (int step = DS.length(); c + step <= C; c += step) {
+      DoubleVector v = load(x, o + c).sub(m).mul(s).mul(load(gamma, c)).add(load(beta, c));
+      store(v, y, o + c);
+    }
+    return c;
+  }
+
+  /**
+   * One row's write pass of {@link FusedKernels#layerNormBackward}: dx = s ((g gamma - meanD) -
+   * ((x - m) s) meanDX).
+   */
+  static int layerNormBackwardRow(Buf.F32 x, Buf.F32 gamma, Buf.F32 g, double m, double s,
+      double meanD, double meanDX, Buf.F32 dx, int o, int C) {
+    int c = 0;
+    for (int step = DS.length(); c + step <= C; c += step) {
+      DoubleVector xhat = load(x, o + c).sub(m).mul(s);
+      DoubleVector d = load(g, o + c).mul(load(gamma, c)).sub(meanD).sub(xhat.mul(meanDX));
+      store(d.mul(s), dx, o + c);
+    }
+    return c;
+  }
+
+  /**
+   * One row's share of {@link FusedKernels#layerNormBackward}'s column sums over columns [c0,
+   * c1): db[c] += g, dg[c] += (g (x - m)) s, accumulators indexed from c0; lanes are columns, so
+   * each column still adds its rows in order.
+   */
+  static int layerNormColumnSums(Buf.F32 x, Buf.F32 g, double m, double s, int o, int c0, int c1,
+      double[] dg, double[] db) {
+    int c = c0;
+    for (int step = DS.length(); c + step <= c1; c += step) {
+      DoubleVector dy = load(g, o + c);
+      DoubleVector.fromArray(DS, db, c - c0).add(dy).intoArray(db, c - c0);
+      DoubleVector.fromArray(DS, dg, c - c0).add(dy.mul(load(x, o + c).sub(m)).mul(s))
+          .intoArray(dg, c - c0);
+    }
+    return c;
+  }
+
+  /**
+   * One row's share of {@link JavaKernels#reduceColumns}' sum over columns [c0, c1): acc[c] +=
+   * x, accumulators indexed from c0, each column adding its rows in order.
+   */
+  static int sumColumns(Buf.F32 x, int o, int c0, int c1, double[] acc) {
+    int c = c0;
+    for (int step = DS.length(); c + step <= c1; c += step) {
+      DoubleVector.fromArray(DS, acc, c - c0).add(load(x, o + c)).intoArray(acc, c - c0);
+    }
+    return c;
   }
 
   private static DoubleVector load(Buf.F32 b, int i) {

@@ -15,7 +15,26 @@ import java.nio.ByteOrder;
 final class VectorSupport {
   static final boolean ENABLED = detect();
 
+  /**
+   * Whether kernels take the vector path now: {@link #ENABLED}, unless a test switched it off to
+   * compute the scalar loops' result for comparison.
+   */
+  static volatile boolean active = ENABLED;
+
   private VectorSupport() {}
+
+  /** The vector path is on and every buffer is float32 memory the vector kernels can address. */
+  static boolean lanes(Buf... bufs) {
+    if (!active) {
+      return false;
+    }
+    for (Buf b : bufs) {
+      if (!(b instanceof Buf.F32 f) || f.bytes == null) {
+        return false;
+      }
+    }
+    return true;
+  }
 
   private static boolean detect() {
     if (!Boolean.parseBoolean(System.getProperty("sdpo.vectorKernels", "true"))
