@@ -2,9 +2,7 @@ package org.sdpo.tensor;
 
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.Loader;
 import org.bytedeco.openblas.global.openblas_nolapack;
-import org.bytedeco.openblas.presets.openblas_nolapack.SetNumThreads;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -19,46 +17,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * output must be row-major, and in float64 have more than one row and column (ND4J's float64
  * matrix-vector product is not dgemm's, and its sums differ; in float32 it is sgemm's). Anything
  * else returns false and goes through ND4J.
- *
- * <p>Threads: a product of fewer than {@link #singleThreadBelow} multiply-adds (M N K, default
- * 2^24, {@code -Dsdpo.gemmSingleThreadBelow}) runs on one OpenBLAS thread, a larger one on all of
- * them. OpenBLAS's own rule would hand the decode step's 16 x 128 by 128 x 384 product to two
- * threads, and the wake-up costs more than the half it saves; and with {@code ./sdpo}'s
- * {@code OPENBLAS_THREAD_TIMEOUT=4} its idle workers sleep at once instead of spinning for
- * ~2^28 cycles on the core the Java kernels' second thread needs (bench/README.md, "OpenBLAS's
- * threads"). OpenBLAS splits the output among its threads, never a sum, so every element is the
- * same bit for bit on one thread or several (tested).
  */
 final class CblasGemm {
   private CblasGemm() {}
-
-  /** Products of fewer multiply-adds (M N K) run on one OpenBLAS thread. */
-  static long singleThreadBelow = Long.getLong("sdpo.gemmSingleThreadBelow", 1L << 24);
-
-  /** openblas_set_num_threads, bound once (the presets' own setter looks it up on every call). */
-  private static final SetNumThreads SET_THREADS = bindSetThreads();
-
-  /** OpenBLAS's thread count when this class loaded (OPENBLAS_NUM_THREADS, or the cores). */
-  private static final int MAX_THREADS =
-      Math.max(1, org.bytedeco.openblas.presets.openblas_nolapack.blas_get_num_threads());
-
-  /** The count last set; products from several Java threads may race on it (speed, not bits). */
-  private static int threads = MAX_THREADS;
-
-  private static SetNumThreads bindSetThreads() {
-    SetNumThreads f = new SetNumThreads() {}; // allocates the function pointer's storage
-    f.put(Loader.addressof("openblas_set_num_threads"));
-    return f;
-  }
-
-  /** One thread for a small product, all of them for a large one; set only when it changes. */
-  private static void useThreadsFor(long multiplyAdds) {
-    int want = multiplyAdds < singleThreadBelow ? 1 : MAX_THREADS;
-    if (want != threads) {
-      SET_THREADS.call(want);
-      threads = want;
-    }
-  }
 
   /**
    * {transposed, leading dimension} of x's last two axes as BLAS reads them, or null. A single
@@ -113,7 +74,6 @@ final class CblasGemm {
     long sb = rank == 3 ? b.stride()[0] : 0;
     long sc = rank == 3 ? out.stride()[0] : 0;
     int row = openblas_nolapack.CblasRowMajor;
-    useThreadsFor((long) M * N * K);
     if (out.dataType() == org.nd4j.linalg.api.buffer.DataType.FLOAT) {
       FloatPointer pa = new FloatPointer(a.data().addressPointer());
       FloatPointer pb = new FloatPointer(b.data().addressPointer());

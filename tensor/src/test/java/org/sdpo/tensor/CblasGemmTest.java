@@ -47,41 +47,6 @@ class CblasGemmTest {
     });
   }
 
-  /**
-   * One OpenBLAS thread and all of them give the same bits: small products run on one thread
-   * and large ones on two, which must not change a result.
-   */
-  @Test
-  void oneThreadAndAllThreadsAgree() {
-    long saved = CblasGemm.singleThreadBelow;
-    try {
-      qt().withFixedSeed(11L).withExamples(60).forAll(longRange(0, 1_000_000))
-          .checkAssert(seed -> {
-            Rng rng = new Rng(seed);
-            DType dt = rng.nextBoolean() ? DType.FLOAT32 : DType.FLOAT64;
-            int m = 2 + rng.nextInt(400);
-            int k = 1 + rng.nextInt(700);
-            int n = 2 + rng.nextInt(400);
-            boolean ta = rng.nextBoolean();
-            boolean tb = rng.nextBoolean();
-            Tensor a = operand(rng, dt, false, 1, ta ? k : m, ta ? m : k);
-            Tensor b = operand(rng, dt, false, 1, tb ? n : k, tb ? k : n);
-            Tensor one = Tensor.zeros(dt, m, n);
-            Tensor all = Tensor.zeros(dt, m, n);
-            CblasGemm.singleThreadBelow = Long.MAX_VALUE;
-            assertThat(CblasGemm.multiply(Nd4jBackend.arr(a), Nd4jBackend.arr(b),
-                Nd4jBackend.arr(one), ta, tb)).isTrue();
-            CblasGemm.singleThreadBelow = 0;
-            assertThat(CblasGemm.multiply(Nd4jBackend.arr(a), Nd4jBackend.arr(b),
-                Nd4jBackend.arr(all), ta, tb)).isTrue();
-            assertThat(one.toDoubleArray()).as("seed %d: %s %d x %d x %d", seed, dt, m, k, n)
-                .containsExactly(all.toDoubleArray());
-          });
-    } finally {
-      CblasGemm.singleThreadBelow = saved;
-    }
-  }
-
   /** Random values (r, c), contiguous or stored transposed (a column-major view). */
   static Tensor operand(Rng rng, DType dt, boolean batched, int bt, int r, int c) {
     boolean columnMajor = rng.nextBoolean();
