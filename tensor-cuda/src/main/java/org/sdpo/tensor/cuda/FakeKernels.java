@@ -566,31 +566,34 @@ final class FakeKernels {
       double scale = l.d(6);
       boolean hasKeyMask = l.i(7) != 0;
       boolean f32 = l.eb == 4; // x is rounded to the element type, as the kernel casts it
-      for (int r = 0; r < l.i(0); r++) {
+      for (int r = 0; r < l.i(0); r++) { // the kernel's three passes over one row, in order
         long mo = (long) (r / (H * Tq)) * Tk;
         int last = causal ? qoff + r % Tq : Tk - 1;
         long o = (long) r * Tk;
-        double[] x = new double[Tk];
-        boolean[] visible = new boolean[Tk];
         double m = Double.NEGATIVE_INFINITY;
-        for (int j = 0; j < Tk; j++) {
-          visible[j] = j <= last && (!hasKeyMask || l.ld(8, mo + j) != 0);
-          double v = scale * l.ld(9, o + j);
-          x[j] = f32 ? (float) v : v;
-          if (visible[j]) {
-            m = Math.max(m, x[j]);
+        for (int j = 0; j <= last; j++) {
+          if (!hasKeyMask || l.ld(8, mo + j) != 0) {
+            m = Math.max(m, scaled(scale * l.ld(9, o + j), f32));
           }
         }
         double sum = 0;
-        for (int j = 0; j < Tk; j++) {
-          sum += visible[j] ? Math.exp(x[j] - m) : 0;
+        for (int j = 0; j <= last; j++) {
+          if (!hasKeyMask || l.ld(8, mo + j) != 0) {
+            sum += Math.exp(scaled(scale * l.ld(9, o + j), f32) - m);
+          }
         }
         for (int j = 0; j < Tk; j++) {
-          boolean shown = visible[j] && m != Double.NEGATIVE_INFINITY;
-          l.st(10, o + j, shown ? Math.exp(x[j] - m) / sum : 0);
+          boolean shown = j <= last && (!hasKeyMask || l.ld(8, mo + j) != 0)
+              && m != Double.NEGATIVE_INFINITY;
+          l.st(10, o + j, shown ? Math.exp(scaled(scale * l.ld(9, o + j), f32) - m) / sum : 0);
         }
       }
     });
+  }
+
+  /** A double rounded to float when the kernel's element type is float: {@code (T) v}. */
+  private static double scaled(double v, boolean f32) {
+    return f32 ? (float) v : v;
   }
 
   /** float to bfloat16 bits, rounded to nearest with ties to even (as __float2bfloat16_rn). */
