@@ -35,8 +35,9 @@ import java.util.function.Supplier;
  * When a closing scope leaves more than {@link #maxPooledBytes()} bytes in the pool, the buffers of
  * the shapes used least recently are released to the garbage collector until the pool fits; the
  * shapes used inside the closing scope stay, so a loop with fixed shapes never re-allocates, even
- * when one step needs more than the bound (property {@code sdpo.workspaceMaxBytes}, default 1
- * GiB).
+ * when one step needs more than the bound (property {@code sdpo.workspaceMaxBytes}, default 900
+ * MiB: above the ~860 MB a step of the demo's update needs, so it re-allocates nothing; 1 GiB
+ * let the full demo's pool grow ~100 MB further, bench/README.md).
  *
  * <p>The bound also applies when a new buffer is needed: if the free buffers, the buffers in use
  * and the new one would exceed it, the free buffers of shapes that no outermost scope has used for
@@ -51,7 +52,7 @@ import java.util.function.Supplier;
 public final class Workspace {
   private static final ThreadLocal<Scope> CURRENT = new ThreadLocal<>();
 
-  private static final long MAX_POOLED = Long.getLong("sdpo.workspaceMaxBytes", 1L << 30);
+  private static final long MAX_POOLED = Long.getLong("sdpo.workspaceMaxBytes", 900L << 20);
 
   private static final ThreadLocal<Workspace> PER_THREAD = ThreadLocal.withInitial(Workspace::new);
 
@@ -76,7 +77,7 @@ public final class Workspace {
     return PER_THREAD.get();
   }
 
-  /** A workspace bounded by {@code sdpo.workspaceMaxBytes} (default 1 GiB). */
+  /** A workspace bounded by {@code sdpo.workspaceMaxBytes} (default 900 MiB). */
   public Workspace() {
     this(MAX_POOLED);
   }
