@@ -22,6 +22,16 @@ final class CblasGemm {
   private CblasGemm() {}
 
   /**
+   * OpenBLAS's thread count: ND4J sets it to its own (OMP_NUM_THREADS, else the cores), over
+   * OPENBLAS_NUM_THREADS. Its products differ in the last bits between one thread and two
+   * (OpenBLAS splits the work differently), so a run reproduces bit for bit only with the same
+   * count; the banner shows it.
+   */
+  static int threads() {
+    return org.bytedeco.openblas.presets.openblas_nolapack.blas_get_num_threads();
+  }
+
+  /**
    * {transposed, leading dimension} of x's last two axes as BLAS reads them, or null. A single
    * row or column reads either way whatever its other stride (ND4J gives vectors strides of 1).
    */

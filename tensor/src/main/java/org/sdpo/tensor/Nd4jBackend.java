@@ -82,11 +82,16 @@ public final class Nd4jBackend implements Backend {
     String name = Nd4j.getBackend().getClass().getSimpleName();
     String blas = "";
     try {
-      blas = ", BLAS " + Nd4j.factory().blas().getBlasVendor();
-    } catch (RuntimeException e) {
+      blas = ", BLAS " + Nd4j.factory().blas().getBlasVendor() + " on "
+          + threads(CblasGemm.threads()); // results depend on this count (CblasGemm#threads)
+    } catch (RuntimeException | LinkageError e) {
       // not every backend reports a vendor
     }
-    return "ND4J " + name + blas + ", " + Nd4j.getEnvironment().maxThreads() + " threads";
+    return "ND4J " + name + ", " + threads(Nd4j.getEnvironment().maxThreads()) + blas;
+  }
+
+  private static String threads(int n) {
+    return n + (n == 1 ? " thread" : " threads");
   }
 
   @Override
