@@ -205,14 +205,6 @@ public final class Nd4jBackend implements Backend {
         : Buf.of(a.data().asNioDouble(), 0, n);
   }
 
-  private static int[] ints(long[] l) {
-    int[] r = new int[l.length];
-    for (int i = 0; i < l.length; i++) {
-      r[i] = (int) l[i];
-    }
-    return r;
-  }
-
   private static Buf bufferOf(INDArray a, DType dtype) {
     int off = (int) a.offset();
     int n = (int) a.length();
@@ -279,8 +271,8 @@ public final class Nd4jBackend implements Backend {
     } else if (src.sameShape(out) && src.dtype() == out.dtype() && out.numel() < SMALL_COPY) {
       // a small copy between views (the decode step's): element by element through the
       // strides, which costs less than setting up ND4J's op; large ones are faster in ND4J
-      JavaKernels.copyStrided(whole(s, src.dtype()), (int) s.offset(), ints(s.stride()),
-          whole(o, out.dtype()), (int) o.offset(), ints(o.stride()), out.shape());
+      JavaKernels.copyStrided(whole(s, src.dtype()), (int) s.offset(), Shape.toInt(s.stride()),
+          whole(o, out.dtype()), (int) o.offset(), Shape.toInt(o.stride()), out.shape());
     } else if (src.sameShape(out)) {
       o.assign(s);
     } else {

@@ -18,7 +18,6 @@ public final class Shape {
     return n;
   }
 
-  /** {@code [2, 3, 4]}. */
   /** The strides, in elements, of a contiguous row-major tensor of {@code shape}. */
   public static int[] rowMajorStrides(int[] shape) {
     int[] s = new int[shape.length];
@@ -30,6 +29,7 @@ public final class Shape {
     return s;
   }
 
+  /** {@code [2, 3, 4]}. */
   public static String str(int[] shape) {
     return Arrays.toString(shape);
   }
@@ -144,5 +144,14 @@ public final class Shape {
       l[i] = shape[i];
     }
     return l;
+  }
+
+  /** ND4J's long shapes and strides as ints (every tensor here has fewer than 2^31 elements). */
+  static int[] toInt(long[] l) {
+    int[] r = new int[l.length];
+    for (int i = 0; i < l.length; i++) {
+      r[i] = (int) l[i];
+    }
+    return r;
   }
 }
