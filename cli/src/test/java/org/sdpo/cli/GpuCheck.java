@@ -105,23 +105,17 @@ public final class GpuCheck {
     }
     for (String f : FIXTURES) {
       Path dir = fixtures.resolve(f);
-      check(f + " float64 vs PyTorch (1e-9)", () -> {
-        Grads g = on(gpu, () -> forwardBackward(dir, DType.FLOAT64));
-        return compare(g, expected(dir, "expected_f64.safetensors"), 1e-9);
-      });
-      check(f + " float32 vs PyTorch (1e-4)", () -> {
-        Grads g = on(gpu, () -> forwardBackward(dir, DType.FLOAT32));
-        return compare(g, expected(dir, "expected_f32.safetensors"), 1e-4);
-      });
+      check(f + " float64 vs PyTorch (1e-9)",
+          () -> againstPyTorch(gpu, dir, DType.FLOAT64, "expected_f64.safetensors", 1e-9));
+      check(f + " float32 vs PyTorch (1e-4)",
+          () -> againstPyTorch(gpu, dir, DType.FLOAT32, "expected_f32.safetensors", 1e-4));
       check(f + " float32 vs the CPU (1e-5)", () -> {
         Grads g = on(gpu, () -> forwardBackward(dir, DType.FLOAT32));
         Grads cpu = on(reference, () -> forwardBackward(dir, DType.FLOAT32));
         return compare(g, cpu.values(), 1e-5);
       });
-      check(f + " tf32 matmuls vs PyTorch float32 (2e-2)", () -> {
-        Grads g = on(gpuTf32, () -> forwardBackward(dir, DType.FLOAT32));
-        return compare(g, expected(dir, "expected_f32.safetensors"), 2e-2);
-      });
+      check(f + " tf32 matmuls vs PyTorch float32 (2e-2)",
+          () -> againstPyTorch(gpuTf32, dir, DType.FLOAT32, "expected_f32.safetensors", 2e-2));
       check(f + " bf16 matmuls vs PyTorch float32 (loss 2e-2)", () -> {
         Grads g = on(gpuBf16, () -> forwardBackward(dir, DType.FLOAT32));
         return compareLoss(g, expected(dir, "expected_f32.safetensors"), 2e-2);
@@ -180,13 +174,24 @@ public final class GpuCheck {
   /** The loss, the logits at real tokens and every gradient (or parameter), as host arrays. */
   record Grads(Map<String, double[]> values) {}
 
+  /** Our forward and backward pass on backend b against a PyTorch fixture file, within tol. */
+  static String againstPyTorch(Backend b, Path dir, DType dtype, String file, double tol)
+      throws Exception {
+    return compare(on(b, () -> forwardBackward(dir, dtype)), expected(dir, file), tol);
+  }
+
   /** The audit's forward and backward pass ({@code ./sdpo audit model}) on the fixture's batch. */
   static Grads forwardBackward(Path dir, DType dtype) throws Exception {
     Audit.Batch b = Audit.readBatch(dir.resolve("batch.json"));
+    return new Grads(hostValues(Audit.run(Checkpoint.load(dir, dtype), b), b));
+  }
+
+  /** Each tensor as a host array, the logits with a pad's row zeroed ({@link #realTokens}). */
+  static Map<String, double[]> hostValues(Map<String, Tensor> tensors, Audit.Batch b) {
     Map<String, double[]> out = new LinkedHashMap<>();
-    Audit.run(Checkpoint.load(dir, dtype), b).forEach((k, v) -> out.put(k, k.equals("logits")
+    tensors.forEach((k, v) -> out.put(k, k.equals("logits")
         ? realTokens(v.toDoubleArray(), v.dim(-1), b) : v.toDoubleArray()));
-    return new Grads(out);
+    return out;
   }
 
   /** Logits with a pad's row zeroed (a pad's own logits are undefined). */
@@ -217,11 +222,7 @@ public final class GpuCheck {
   /** The PyTorch fixture's loss, logits at real tokens and gradients. */
   static Map<String, double[]> expected(Path dir, String file) throws Exception {
     Map<String, Tensor> exp = Safetensors.read(dir.resolve(file), DType.FLOAT64, n -> false);
-    Audit.Batch b = Audit.readBatch(dir.resolve("batch.json"));
-    Map<String, double[]> out = new LinkedHashMap<>();
-    exp.forEach((k, v) -> out.put(k, k.equals("logits")
-        ? realTokens(v.toDoubleArray(), v.dim(-1), b) : v.toDoubleArray()));
-    return out;
+    return hostValues(exp, Audit.readBatch(dir.resolve("batch.json")));
   }
 
   /**
