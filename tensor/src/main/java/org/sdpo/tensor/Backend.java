@@ -222,13 +222,13 @@ public interface Backend {
    * logp (R, V), targets (R) in [0, V) or {@code ignoreIndex}: -(sum of logp[r, targets[r]] over
    * rows not ignored), summed in row order.
    */
-  double negativeLogLikelihood(Tensor logp, int[] targets, int ignoreIndex);
+  double negativeLogLikelihood(Tensor logp, Indices targets, int ignoreIndex);
 
   /**
    * p, dx (R, V) with p = softmax: dx = scale (p - onehot(targets)) on rows not ignored, 0 on
    * ignored ones; dx may be p.
    */
-  void crossEntropyBackward(Tensor p, int[] targets, int ignoreIndex, double scale, Tensor dx);
+  void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, double scale, Tensor dx);
 
   /** y = log(1 - e^x) for x &lt; 0; x, y (N). */
   void log1mexp(Tensor x, Tensor y);
@@ -237,7 +237,7 @@ public interface Backend {
   void log1mexpBackward(Tensor x, Tensor g, Tensor dx);
 
   /** g (N), dx (N, K): dx = 0 except dx[n, idx[n]] = g[n] (the gradient of a gather). */
-  void pickBackward(Tensor g, int[] idx, Tensor dx);
+  void pickBackward(Tensor g, Indices idx, Tensor dx);
 
   /**
    * mask (N): 0 with probability p, else 1 / (1 - p), drawing one {@code rng.nextDouble()} per
@@ -283,14 +283,22 @@ public interface Backend {
 
   // ---------------------------------------------------------------- gathers
 
+  /**
+   * {@code values} in this backend's memory, for the gathers and the cross-entropy kernels (a
+   * copy: later changes to the array are not seen). The default keeps them on the host.
+   */
+  default Indices indices(int[] values) {
+    return Indices.host(values);
+  }
+
   /** table (N, C), out (M, C): out[i] = table[ids[i]] (the embedding lookup). */
-  void gatherRows(Tensor table, int[] ids, Tensor out);
+  void gatherRows(Tensor table, Indices ids, Tensor out);
 
   /** src (M, C), table (N, C): table[ids[i]] += src[i], in id order (repeats accumulate). */
-  void scatterAddRows(Tensor src, int[] ids, Tensor table);
+  void scatterAddRows(Tensor src, Indices ids, Tensor table);
 
   /** x (N, K), out (N): out[n] = x[n, idx[n]]. */
-  void pick(Tensor x, int[] idx, Tensor out);
+  void pick(Tensor x, Indices idx, Tensor out);
 
   /** Whether every element is finite (no NaN, no infinity). */
   boolean isFinite(Tensor t);

@@ -171,11 +171,12 @@ public final class Fused {
    * {@code ignoreIndex}, and how many there are: {loss, valid}. Targets outside [0, V) are
    * errors naming the row.
    */
-  public static double[] crossEntropy(Tensor logp, int[] targets, int ignoreIndex) {
+  public static double[] crossEntropy(Tensor logp, Indices targets, int ignoreIndex) {
     int V = logp.dim(-1);
     int valid = 0;
-    for (int n = 0; n < targets.length; n++) {
-      int t = targets[n];
+    int[] ts = targets.values();
+    for (int n = 0; n < ts.length; n++) {
+      int t = ts[n];
       if (t == ignoreIndex) {
         continue;
       }
@@ -190,7 +191,7 @@ public final class Fused {
   }
 
   /** dx (R, V) of the cross-entropy: scale (softmax - onehot) on rows not ignored. */
-  public static Tensor crossEntropyBackward(Tensor logp, int[] targets, int ignoreIndex,
+  public static Tensor crossEntropyBackward(Tensor logp, Indices targets, int ignoreIndex,
       double scale) {
     Tensor p = logp.exp(); // the softmax, overwritten by dx
     backend().crossEntropyBackward(p, targets, ignoreIndex, scale, p);
@@ -215,10 +216,11 @@ public final class Fused {
   }
 
   /** The gradient (N, K) of picking x[n, idx[n]] from an (N, K) tensor, given g (N). */
-  public static Tensor pickBackward(Tensor g, int[] idx, int[] xShape) {
-    if (xShape.length != 2 || g.rank() != 1 || g.dim(0) != idx.length || xShape[0] != idx.length) {
+  public static Tensor pickBackward(Tensor g, Indices idx, int[] xShape) {
+    int n = idx.length();
+    if (xShape.length != 2 || g.rank() != 1 || g.dim(0) != n || xShape[0] != n) {
       throw new IllegalArgumentException("pick backward: g " + Shape.str(g.shape()) + ", "
-          + idx.length + " indices, x " + Shape.str(xShape));
+          + n + " indices, x " + Shape.str(xShape));
     }
     Tensor dx = Tensor.empty(g.dtype(), xShape);
     backend().pickBackward(g.contiguous(), idx, dx);

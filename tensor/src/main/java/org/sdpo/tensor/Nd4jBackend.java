@@ -604,14 +604,14 @@ public final class Nd4jBackend implements Backend {
   }
 
   @Override
-  public double negativeLogLikelihood(Tensor logp, int[] targets, int ignoreIndex) {
-    return FusedKernels.negativeLogLikelihood(buffer(logp), targets, ignoreIndex, logp.dim(-1));
+  public double negativeLogLikelihood(Tensor logp, Indices targets, int ignoreIndex) {
+    return FusedKernels.negativeLogLikelihood(buffer(logp), targets.values(), ignoreIndex, logp.dim(-1));
   }
 
   @Override
-  public void crossEntropyBackward(Tensor p, int[] targets, int ignoreIndex, double scale,
+  public void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, double scale,
       Tensor dx) {
-    FusedKernels.crossEntropyBackward(buffer(p), targets, ignoreIndex, scale, p.dim(-1),
+    FusedKernels.crossEntropyBackward(buffer(p), targets.values(), ignoreIndex, scale, p.dim(-1),
         buffer(dx));
   }
 
@@ -626,8 +626,8 @@ public final class Nd4jBackend implements Backend {
   }
 
   @Override
-  public void pickBackward(Tensor g, int[] idx, Tensor dx) {
-    FusedKernels.pickBackward(buffer(g), idx, dx.dim(1), buffer(dx));
+  public void pickBackward(Tensor g, Indices idx, Tensor dx) {
+    FusedKernels.pickBackward(buffer(g), idx.values(), dx.dim(1), buffer(dx));
   }
 
   @Override
@@ -660,18 +660,18 @@ public final class Nd4jBackend implements Backend {
   }
 
   @Override
-  public void gatherRows(Tensor table, int[] ids, Tensor out) {
-    FusedKernels.gatherRows(buffer(table), ids, table.dim(1), buffer(out));
+  public void gatherRows(Tensor table, Indices ids, Tensor out) {
+    FusedKernels.gatherRows(buffer(table), ids.values(), table.dim(1), buffer(out));
   }
 
   @Override
-  public void scatterAddRows(Tensor src, int[] ids, Tensor table) {
-    FusedKernels.scatterAddRows(buffer(src), ids, table.dim(1), buffer(table));
+  public void scatterAddRows(Tensor src, Indices ids, Tensor table) {
+    FusedKernels.scatterAddRows(buffer(src), ids.values(), table.dim(1), buffer(table));
   }
 
   @Override
-  public void pick(Tensor x, int[] idx, Tensor out) {
-    FusedKernels.pick(buffer(x), idx, x.dim(1), buffer(out));
+  public void pick(Tensor x, Indices idx, Tensor out) {
+    FusedKernels.pick(buffer(x), idx.values(), x.dim(1), buffer(out));
   }
 
   @Override

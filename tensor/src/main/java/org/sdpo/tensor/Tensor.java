@@ -730,15 +730,20 @@ public final class Tensor {
    * the embedding lookup.
    */
   public Tensor gatherRows(int[] ids, int... idsShape) {
+    return gatherRows(backend().indices(ids), idsShape);
+  }
+
+  /** {@link #gatherRows(int[], int...)} with ids already in the backend's memory. */
+  public Tensor gatherRows(Indices ids, int... idsShape) {
     if (rank() != 2) {
       throw new IllegalArgumentException("gatherRows: table must be (N, C), got " + Shape.str(shape));
     }
-    checkIds("gatherRows", ids, idsShape, shape[0]);
+    checkIds("gatherRows", ids.values(), idsShape, shape[0]);
     int C = shape[1];
     int[] s = Arrays.copyOf(idsShape, idsShape.length + 1);
     s[idsShape.length] = C;
     Tensor out = empty(dtype, s);
-    backend().gatherRows(contiguous(), ids, out.reshape(ids.length, C));
+    backend().gatherRows(contiguous(), ids, out.reshape(ids.length(), C));
     return out;
   }
 
@@ -747,16 +752,22 @@ public final class Tensor {
    * at row {@code ids[i]}; repeated ids accumulate. In place; returns this.
    */
   public Tensor scatterAddRowsInPlace(int[] ids, Tensor src) {
-    if (rank() != 2 || src.numel() != (long) ids.length * shape[1]) {
+    return scatterAddRowsInPlace(backend().indices(ids), src);
+  }
+
+  /** {@link #scatterAddRowsInPlace(int[], Tensor)} with ids already in the backend's memory. */
+  public Tensor scatterAddRowsInPlace(Indices ids, Tensor src) {
+    int n = ids.length();
+    if (rank() != 2 || src.numel() != (long) n * shape[1]) {
       throw new IllegalArgumentException("scatterAddRows: table " + Shape.str(shape)
-          + " and source " + Shape.str(src.shape) + " for " + ids.length + " ids do not agree");
+          + " and source " + Shape.str(src.shape) + " for " + n + " ids do not agree");
     }
     requireSameDtype("scatterAddRows", src);
-    checkIds("scatterAddRows", ids, new int[] {ids.length}, shape[0]);
+    checkIds("scatterAddRows", ids.values(), new int[] {n}, shape[0]);
     if (!backend().isContiguous(this)) {
       throw new IllegalArgumentException("scatterAddRows: target must be contiguous");
     }
-    backend().scatterAddRows(src.contiguous().reshape(ids.length, shape[1]), ids, this);
+    backend().scatterAddRows(src.contiguous().reshape(n, shape[1]), ids, this);
     return this;
   }
 
@@ -765,11 +776,16 @@ public final class Tensor {
    * pick the log-probability of each target token.
    */
   public Tensor pick(int[] idx) {
-    if (rank() != 2 || idx.length != shape[0]) {
+    return pick(backend().indices(idx));
+  }
+
+  /** {@link #pick(int[])} with the indices already in the backend's memory. */
+  public Tensor pick(Indices idx) {
+    if (rank() != 2 || idx.length() != shape[0]) {
       throw new IllegalArgumentException("pick: expected (N, K) and N indices, got "
-          + Shape.str(shape) + " and " + idx.length + " indices");
+          + Shape.str(shape) + " and " + idx.length() + " indices");
     }
-    checkIds("pick", idx, new int[] {idx.length}, shape[1]);
+    checkIds("pick", idx.values(), new int[] {idx.length()}, shape[1]);
     Tensor out = empty(dtype, shape[0]);
     backend().pick(contiguous(), idx, out);
     return out;

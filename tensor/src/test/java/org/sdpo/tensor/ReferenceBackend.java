@@ -556,25 +556,25 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
-  public double negativeLogLikelihood(Tensor logp, int[] targets, int ignoreIndex) {
+  public double negativeLogLikelihood(Tensor logp, Indices targets, int ignoreIndex) {
     int V = lastDim(logp);
     double sum = 0;
-    for (int n = 0; n < targets.length; n++) {
-      if (targets[n] != ignoreIndex) {
-        sum -= read(logp, n * V + targets[n]);
+    for (int n = 0; n < targets.values().length; n++) {
+      if (targets.values()[n] != ignoreIndex) {
+        sum -= read(logp, n * V + targets.values()[n]);
       }
     }
     return sum;
   }
 
   @Override
-  public void crossEntropyBackward(Tensor p, int[] targets, int ignoreIndex, double scale,
+  public void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, double scale,
       Tensor dx) {
     int V = lastDim(p);
-    for (int n = 0; n < targets.length; n++) {
+    for (int n = 0; n < targets.values().length; n++) {
       for (int j = 0; j < V; j++) {
-        double onehot = j == targets[n] ? 1 : 0;
-        write(dx, n * V + j, targets[n] == ignoreIndex ? 0 : scale * (read(p, n * V + j) - onehot));
+        double onehot = j == targets.values()[n] ? 1 : 0;
+        write(dx, n * V + j, targets.values()[n] == ignoreIndex ? 0 : scale * (read(p, n * V + j) - onehot));
       }
     }
   }
@@ -595,10 +595,10 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
-  public void pickBackward(Tensor g, int[] idx, Tensor dx) {
+  public void pickBackward(Tensor g, Indices idx, Tensor dx) {
     int K = dx.shape()[1];
     for (int i = 0; i < numel(dx.shape()); i++) {
-      write(dx, i, idx[i / K] == i % K ? read(g, i / K) : 0);
+      write(dx, i, idx.values()[i / K] == i % K ? read(g, i / K) : 0);
     }
   }
 
@@ -670,27 +670,27 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
-  public void gatherRows(Tensor table, int[] ids, Tensor out) {
+  public void gatherRows(Tensor table, Indices ids, Tensor out) {
     int C = table.shape()[1];
     for (int i = 0; i < numel(out.shape()); i++) {
-      write(out, i, read(table, ids[i / C] * C + i % C));
+      write(out, i, read(table, ids.values()[i / C] * C + i % C));
     }
   }
 
   @Override
-  public void scatterAddRows(Tensor src, int[] ids, Tensor table) {
+  public void scatterAddRows(Tensor src, Indices ids, Tensor table) {
     int C = table.shape()[1];
     for (int i = 0; i < numel(src.shape()); i++) {
-      int at = ids[i / C] * C + i % C;
+      int at = ids.values()[i / C] * C + i % C;
       write(table, at, read(table, at) + read(src, i));
     }
   }
 
   @Override
-  public void pick(Tensor x, int[] idx, Tensor out) {
+  public void pick(Tensor x, Indices idx, Tensor out) {
     int K = x.shape()[1];
-    for (int n = 0; n < idx.length; n++) {
-      write(out, n, read(x, n * K + idx[n]));
+    for (int n = 0; n < idx.values().length; n++) {
+      write(out, n, read(x, n * K + idx.values()[n]));
     }
   }
 

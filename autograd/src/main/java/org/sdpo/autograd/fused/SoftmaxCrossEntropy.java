@@ -2,7 +2,9 @@ package org.sdpo.autograd.fused;
 
 import org.sdpo.autograd.Op;
 import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Backends;
 import org.sdpo.tensor.Fused;
+import org.sdpo.tensor.Indices;
 import org.sdpo.tensor.Tensor;
 
 /**
@@ -13,13 +15,13 @@ import org.sdpo.tensor.Tensor;
  */
 public final class SoftmaxCrossEntropy extends Op {
   private final Tensor logp;
-  private final int[] targets;
+  private final Indices targets; // uploaded once, for the loss and its gradient
   private final int ignoreIndex;
   private final int valid;
   private final int[] logitsShape;
 
   private SoftmaxCrossEntropy(
-      Tensor logp, int[] targets, int ignoreIndex, int valid, int[] logitsShape) {
+      Tensor logp, Indices targets, int ignoreIndex, int valid, int[] logitsShape) {
     this.logp = logp;
     this.logitsShape = logitsShape;
     this.targets = targets;
@@ -40,11 +42,11 @@ public final class SoftmaxCrossEntropy extends Op {
           + rows + " rows of logits " + java.util.Arrays.toString(x.shape()));
     }
     Tensor logp = x.reshape(rows, V).logSoftmax();
-    double[] lossValid = Fused.crossEntropy(logp, targets, ignoreIndex); // mean NLL, count
+    Indices t = Backends.current().indices(targets);
+    double[] lossValid = Fused.crossEntropy(logp, t, ignoreIndex); // mean NLL, count
     int valid = (int) lossValid[1];
     Tensor loss = Tensor.scalar(x.dtype(), lossValid[0]);
-    return record(new SoftmaxCrossEntropy(logp, targets.clone(), ignoreIndex, valid, x.shape()),
-        loss, logits);
+    return record(new SoftmaxCrossEntropy(logp, t, ignoreIndex, valid, x.shape()), loss, logits);
   }
 
   @Override

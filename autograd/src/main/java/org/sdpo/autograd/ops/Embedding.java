@@ -2,21 +2,24 @@ package org.sdpo.autograd.ops;
 
 import org.sdpo.autograd.Op;
 import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Backends;
+import org.sdpo.tensor.Indices;
 import org.sdpo.tensor.Tensor;
 
 /** Rows of a (N, C) table picked by integer ids: the embedding lookup. Output idsShape + [C]. */
 public final class Embedding extends Op {
   private final int[] tableShape;
-  private final int[] ids;
+  private final Indices ids; // uploaded once: the forward's gather and the backward's scatter
 
-  private Embedding(int[] tableShape, int[] ids) {
+  private Embedding(int[] tableShape, Indices ids) {
     this.tableShape = tableShape;
     this.ids = ids;
   }
 
   public static Variable apply(Variable table, int[] ids, int... idsShape) {
-    Tensor y = table.value().gatherRows(ids, idsShape);
-    return record(new Embedding(table.shape(), ids.clone()), y, table);
+    Indices onBackend = Backends.current().indices(ids);
+    Tensor y = table.value().gatherRows(onBackend, idsShape);
+    return record(new Embedding(table.shape(), onBackend), y, table);
   }
 
   @Override

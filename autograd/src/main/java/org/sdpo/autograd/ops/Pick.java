@@ -2,21 +2,24 @@ package org.sdpo.autograd.ops;
 
 import org.sdpo.autograd.Op;
 import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Backends;
 import org.sdpo.tensor.Fused;
+import org.sdpo.tensor.Indices;
 import org.sdpo.tensor.Tensor;
 
 /** y[n] = x[n, idx[n]] for a (N, K) input: picks one column per row (target log-probs). */
 public final class Pick extends Op {
   private final int[] xShape;
-  private final int[] idx;
+  private final Indices idx;
 
-  private Pick(int[] xShape, int[] idx) {
+  private Pick(int[] xShape, Indices idx) {
     this.xShape = xShape;
     this.idx = idx;
   }
 
   public static Variable apply(Variable x, int[] idx) {
-    return record(new Pick(x.shape(), idx.clone()), x.value().pick(idx), x);
+    Indices onBackend = Backends.current().indices(idx);
+    return record(new Pick(x.shape(), onBackend), x.value().pick(onBackend), x);
   }
 
   @Override

@@ -8,6 +8,7 @@ import org.sdpo.tensor.Buf;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.DeviceUnavailableException;
 import org.sdpo.tensor.HostKernels;
+import org.sdpo.tensor.Indices;
 import org.sdpo.tensor.MemoryStats;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Shape;
@@ -789,6 +790,28 @@ public final class CudaBackend implements Backend {
     }
   }
 
+  /** Indices uploaded to a block of this backend's pool, freed when they are unreachable. */
+  private record DeviceIndices(DevicePool pool, DevicePool.Block block) {}
+
+  @Override
+  public Indices indices(int[] values) {
+    DevicePool.Block b = pool.take(4L * Math.max(1, values.length));
+    uploadInts(b.address, values);
+    return Indices.onDevice(values, new DeviceIndices(pool, b));
+  }
+
+  /**
+   * Runs {@code launch} with the device address of {@code ids}: their block, or a scratch copy
+   * where they were made by another backend.
+   */
+  private void withIndices(Indices ids, java.util.function.LongConsumer launch) {
+    if (ids.handle() instanceof DeviceIndices d && d.pool() == pool) {
+      launch.accept(d.block().address);
+    } else {
+      withInts(ids.values(), launch);
+    }
+  }
+
   /** Runs {@code launch} with the device address of a scratch copy of {@code ints}. */
   private void withInts(int[] ints, java.util.function.LongConsumer launch) {
     long at = ints(ints);
@@ -802,6 +825,11 @@ public final class CudaBackend implements Backend {
   /** Device scratch holding {@code ints}; the caller gives it back. */
   private long ints(int[] ints) {
     long at = pool.takeScratch(4L * Math.max(1, ints.length));
+    uploadInts(at, ints);
+    return at;
+  }
+
+  private void uploadInts(long at, int[] ints) {
     if (ints.length > 0) {
       ByteBuffer b = ByteBuffer.allocateDirect(4 * ints.length).order(ByteOrder.LITTLE_ENDIAN);
       for (int v : ints) {
@@ -809,7 +837,6 @@ public final class CudaBackend implements Backend {
       }
       dev.toDevice(at, b.flip());
     }
-    return at;
   }
 
   private void give(long scratch, int ints) {
@@ -817,39 +844,38 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
-  public double negativeLogLikelihood(Tensor logp, int[] targets, int ignoreIndex) {
-    int rows = targets.length;
+  public double negativeLogLikelihood(Tensor logp, Indices targets, int ignoreIndex) {
+    int rows = targets.length();
     if (rows == 0) {
       return 0;
     }
-    long t = ints(targets);
     long picked = pool.takeScratch(8L * rows);
     try {
-      launch(args(k("nll_pick", logp.dtype())).i32(rows).i32(lastDim(logp)).i32(ignoreIndex)
-          .ptr(addr(logp)).ptr(t).ptr(picked), rows);
+      withIndices(targets, t -> launch(args(k("nll_pick", logp.dtype())).i32(rows)
+          .i32(lastDim(logp)).i32(ignoreIndex).ptr(addr(logp)).ptr(t).ptr(picked), rows));
       ByteBuffer b = download(picked, rows, DType.FLOAT64);
+      int[] ts = targets.values();
       double sum = 0;
       for (int r = 0; r < rows; r++) {
-        if (targets[r] != ignoreIndex) {
+        if (ts[r] != ignoreIndex) {
           sum -= b.getDouble(8 * r);
         }
       }
       return sum;
     } finally {
-      give(t, rows);
       pool.give(picked, 8L * rows);
     }
   }
 
   @Override
-  public void crossEntropyBackward(Tensor p, int[] targets, int ignoreIndex, double scale,
+  public void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, double scale,
       Tensor dx) {
-    int rows = targets.length;
+    int rows = targets.length();
     if (rows == 0) {
       return;
     }
     int V = lastDim(p);
-    withInts(targets, t -> launch(args(k("cross_entropy_backward", p.dtype())).i32(rows).i32(V)
+    withIndices(targets, t -> launch(args(k("cross_entropy_backward", p.dtype())).i32(rows).i32(V)
         .i32(ignoreIndex).f64(scale).ptr(addr(p)).ptr(t).ptr(addr(dx)), (long) rows * V));
   }
 
@@ -864,13 +890,13 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
-  public void pickBackward(Tensor g, int[] idx, Tensor dx) {
-    int N = idx.length;
+  public void pickBackward(Tensor g, Indices idx, Tensor dx) {
+    int N = idx.length();
     int K = lastDim(dx);
     if (N == 0 || K == 0) {
       return;
     }
-    withInts(idx, i -> launch(args(k("pick_backward", dx.dtype())).i32(N).i32(K).ptr(addr(g))
+    withIndices(idx, i -> launch(args(k("pick_backward", dx.dtype())).i32(N).i32(K).ptr(addr(g))
         .ptr(i).ptr(addr(dx)), (long) N * K));
   }
 
@@ -918,34 +944,34 @@ public final class CudaBackend implements Backend {
   // ------------------------------------------------------------------ gathers
 
   @Override
-  public void gatherRows(Tensor table, int[] ids, Tensor out) {
-    int M = ids.length;
+  public void gatherRows(Tensor table, Indices ids, Tensor out) {
+    int M = ids.length();
     int C = lastDim(table);
     if (M == 0 || C == 0) {
       return;
     }
-    withInts(ids, i -> launch(args(k("gather_rows", out.dtype())).i32(M).i32(C)
+    withIndices(ids, i -> launch(args(k("gather_rows", out.dtype())).i32(M).i32(C)
         .ptr(addr(table)).ptr(i).ptr(addr(out)), (long) M * C));
   }
 
   @Override
-  public void scatterAddRows(Tensor src, int[] ids, Tensor table) {
-    int M = ids.length;
+  public void scatterAddRows(Tensor src, Indices ids, Tensor table) {
+    int M = ids.length();
     int C = lastDim(table);
     if (M == 0 || C == 0) {
       return;
     }
-    withInts(ids, i -> launch(args(k("scatter_add_rows", table.dtype())).i32(M).i32(C)
+    withIndices(ids, i -> launch(args(k("scatter_add_rows", table.dtype())).i32(M).i32(C)
         .ptr(addr(src)).ptr(i).ptr(addr(table)), C));
   }
 
   @Override
-  public void pick(Tensor x, int[] idx, Tensor out) {
-    int N = idx.length;
+  public void pick(Tensor x, Indices idx, Tensor out) {
+    int N = idx.length();
     if (N == 0) {
       return;
     }
-    withInts(idx, i -> launch(args(k("pick", out.dtype())).i32(N).i32(lastDim(x)).ptr(addr(x))
+    withIndices(idx, i -> launch(args(k("pick", out.dtype())).i32(N).i32(lastDim(x)).ptr(addr(x))
         .ptr(i).ptr(addr(out)), N));
   }
 
