@@ -138,6 +138,24 @@ extern "C" __global__ void to_bf16_f32(Dims d, const float* a, __nv_bfloat16* ou
   }
 }
 
+// The mean cross-entropy from the picked log-probabilities (one thread, rows in order, as the CPU
+// adds them): out = {-(sum of picked over rows not ignored) / valid (0 if none), valid}. Launched
+// with one thread: a sum in the CPU's order, and the loss stays on the device.
+extern "C" __global__ void nll_mean(int rows, int ignoreIndex, const int* targets,
+    const double* picked, double* out) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  double sum = 0.0;
+  int valid = 0;
+  for (int r = 0; r < rows; r++) {
+    if (targets[r] != ignoreIndex) {
+      sum -= picked[r];
+      valid++;
+    }
+  }
+  out[0] = valid == 0 ? 0.0 : sum / valid;
+  out[1] = (double) valid;
+}
+
 #define T float
 #define SFX(name) name##_f32
 #include "sdpo_kernels_typed.cuh"

@@ -361,8 +361,11 @@ extern "C" __global__ void SFX(nll_pick)(int rows, int V, int ignoreIndex, const
 }
 
 // dx = scale (p - onehot(target)) on rows not ignored, 0 on ignored rows: p, dx (R, V); dx may be p.
+// scale = g / valid (0 when no row is valid): g the loss's gradient, stats = {loss, valid}.
 extern "C" __global__ void SFX(cross_entropy_backward)(int rows, int V, int ignoreIndex,
-    double scale, const T* p, const int* targets, T* dx) {
+    const T* g, const double* stats, const T* p, const int* targets, T* dx) {
+  double valid = stats[1];
+  double scale = valid == 0.0 ? 0.0 : (double) g[0] / valid;
   GRID_STRIDE(i, rows * V) {
     int r = i / V;
     int t = targets[r];

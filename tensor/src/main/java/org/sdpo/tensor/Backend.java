@@ -219,16 +219,20 @@ public interface Backend {
   void logSoftmaxBackward(Tensor p, Tensor g, Tensor dx);
 
   /**
-   * logp (R, V), targets (R) in [0, V) or {@code ignoreIndex}: -(sum of logp[r, targets[r]] over
-   * rows not ignored), summed in row order.
+   * The mean cross-entropy from logp (R, V) = log-softmax and targets (R) in [0, V) or
+   * {@code ignoreIndex}, into out (2) float64: out[0] = -(sum of logp[r, targets[r]] over the rows
+   * not ignored, in row order) / their count (0 when none), out[1] = that count. On the device,
+   * so a training step reads no number back to compute its loss.
    */
-  double negativeLogLikelihood(Tensor logp, Indices targets, int ignoreIndex);
+  void crossEntropyLoss(Tensor logp, Indices targets, int ignoreIndex, Tensor out);
 
   /**
    * p, dx (R, V) with p = softmax: dx = scale (p - onehot(targets)) on rows not ignored, 0 on
-   * ignored ones; dx may be p.
+   * ignored ones, with scale = g / stats[1] (0 when stats[1] is 0): g the loss's gradient (a
+   * scalar) and stats the (2) float64 of {@link #crossEntropyLoss}. dx may be p.
    */
-  void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, double scale, Tensor dx);
+  void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, Tensor g, Tensor stats,
+      Tensor dx);
 
   /** y = log(1 - e^x) for x &lt; 0; x, y (N). */
   void log1mexp(Tensor x, Tensor y);

@@ -168,33 +168,32 @@ public final class Fused {
 
   /**
    * The mean negative log-likelihood of logp (R, V) at the targets that are not
-   * {@code ignoreIndex}, and how many there are: {loss, valid}. Targets outside [0, V) are
-   * errors naming the row.
+   * {@code ignoreIndex}, and how many there are: (2) float64 {loss, valid}, computed by the
+   * backend (on a device, it stays there). Targets outside [0, V) are errors naming the row.
    */
-  public static double[] crossEntropy(Tensor logp, Indices targets, int ignoreIndex) {
+  public static Tensor crossEntropy(Tensor logp, Indices targets, int ignoreIndex) {
     int V = logp.dim(-1);
-    int valid = 0;
     int[] ts = targets.values();
     for (int n = 0; n < ts.length; n++) {
       int t = ts[n];
-      if (t == ignoreIndex) {
-        continue;
-      }
-      if (t < 0 || t >= V) {
+      if (t != ignoreIndex && (t < 0 || t >= V)) {
         throw new IllegalArgumentException("cross_entropy: target " + t + " of row " + n
             + " is outside [0, " + V + ") and is not the ignore index " + ignoreIndex);
       }
-      valid++;
     }
-    double sum = backend().negativeLogLikelihood(logp.contiguous(), targets, ignoreIndex);
-    return new double[] {valid == 0 ? 0 : sum / valid, valid};
+    Tensor stats = Tensor.empty(DType.FLOAT64, 2);
+    backend().crossEntropyLoss(logp.contiguous(), targets, ignoreIndex, stats);
+    return stats;
   }
 
-  /** dx (R, V) of the cross-entropy: scale (softmax - onehot) on rows not ignored. */
+  /**
+   * dx (R, V) of the mean cross-entropy: (softmax - onehot) g / valid on rows not ignored, with g
+   * the loss's gradient and stats {@link #crossEntropy}'s result.
+   */
   public static Tensor crossEntropyBackward(Tensor logp, Indices targets, int ignoreIndex,
-      double scale) {
+      Tensor g, Tensor stats) {
     Tensor p = logp.exp(); // the softmax, overwritten by dx
-    backend().crossEntropyBackward(p, targets, ignoreIndex, scale, p);
+    backend().crossEntropyBackward(p, targets, ignoreIndex, g.contiguous(), stats, p);
     return p;
   }
 

@@ -280,6 +280,17 @@ final class FusedKernels {
     return sum;
   }
 
+  /** How many targets are not {@code ignoreIndex}. */
+  static int notIgnored(int[] targets, int ignoreIndex) {
+    int valid = 0;
+    for (int t : targets) {
+      if (t != ignoreIndex) {
+        valid++;
+      }
+    }
+    return valid;
+  }
+
   /** dx = scale (p - onehot(target)) on rows not ignored, 0 on ignored rows; dx may be p. */
   static void crossEntropyBackward(Buf p, int[] targets, int ignoreIndex, double scale, int V,
       Buf dx) {

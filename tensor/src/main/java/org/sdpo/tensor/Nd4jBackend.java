@@ -261,14 +261,16 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void assign(Tensor src, Tensor out) {
+    if (src.numel() == 1 && isContiguous(out)) {
+      JavaKernels.fill(buffer(out), get(src, 0)); // converted as it is stored
+      return;
+    }
     INDArray s = arr(src);
     INDArray o = arr(out);
     if (src.dtype() != out.dtype()) {
       s = s.castTo(o.dataType());
     }
-    if (src.numel() == 1 && isContiguous(out)) {
-      JavaKernels.fill(buffer(out), get(src, 0));
-    } else if (src.sameShape(out) && src.dtype() == out.dtype() && out.numel() < SMALL_COPY) {
+    if (src.sameShape(out) && src.dtype() == out.dtype() && out.numel() < SMALL_COPY) {
       // a small copy between views (the decode step's): element by element through the
       // strides, which costs less than setting up ND4J's op; large ones are faster in ND4J
       JavaKernels.copyStrided(whole(s, src.dtype()), (int) s.offset(), Shape.toInt(s.stride()),
@@ -604,13 +606,20 @@ public final class Nd4jBackend implements Backend {
   }
 
   @Override
-  public double negativeLogLikelihood(Tensor logp, Indices targets, int ignoreIndex) {
-    return FusedKernels.negativeLogLikelihood(buffer(logp), targets.values(), ignoreIndex, logp.dim(-1));
+  public void crossEntropyLoss(Tensor logp, Indices targets, int ignoreIndex, Tensor out) {
+    double sum = FusedKernels.negativeLogLikelihood(buffer(logp), targets.values(), ignoreIndex,
+        logp.dim(-1));
+    int valid = FusedKernels.notIgnored(targets.values(), ignoreIndex);
+    Buf o = buffer(out);
+    o.set(0, valid == 0 ? 0 : sum / valid);
+    o.set(1, valid);
   }
 
   @Override
-  public void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, double scale,
-      Tensor dx) {
+  public void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, Tensor g,
+      Tensor stats, Tensor dx) {
+    double valid = buffer(stats).get(1);
+    double scale = valid == 0 ? 0 : buffer(g).get(0) / valid;
     FusedKernels.crossEntropyBackward(buffer(p), targets.values(), ignoreIndex, scale, p.dim(-1),
         buffer(dx));
   }

@@ -556,25 +556,32 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
-  public double negativeLogLikelihood(Tensor logp, Indices targets, int ignoreIndex) {
+  public void crossEntropyLoss(Tensor logp, Indices targets, int ignoreIndex, Tensor out) {
     int V = lastDim(logp);
+    int[] ts = targets.values();
     double sum = 0;
-    for (int n = 0; n < targets.values().length; n++) {
-      if (targets.values()[n] != ignoreIndex) {
-        sum -= read(logp, n * V + targets.values()[n]);
+    int valid = 0;
+    for (int n = 0; n < ts.length; n++) {
+      if (ts[n] != ignoreIndex) {
+        sum -= read(logp, n * V + ts[n]);
+        valid++;
       }
     }
-    return sum;
+    write(out, 0, valid == 0 ? 0 : sum / valid);
+    write(out, 1, valid);
   }
 
   @Override
-  public void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, double scale,
-      Tensor dx) {
+  public void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, Tensor g,
+      Tensor stats, Tensor dx) {
     int V = lastDim(p);
-    for (int n = 0; n < targets.values().length; n++) {
+    int[] ts = targets.values();
+    double valid = read(stats, 1);
+    double scale = valid == 0 ? 0 : read(g, 0) / valid;
+    for (int n = 0; n < ts.length; n++) {
       for (int j = 0; j < V; j++) {
-        double onehot = j == targets.values()[n] ? 1 : 0;
-        write(dx, n * V + j, targets.values()[n] == ignoreIndex ? 0 : scale * (read(p, n * V + j) - onehot));
+        double onehot = j == ts[n] ? 1 : 0;
+        write(dx, n * V + j, ts[n] == ignoreIndex ? 0 : scale * (read(p, n * V + j) - onehot));
       }
     }
   }

@@ -17,16 +17,16 @@ public final class SoftmaxCrossEntropy extends Op {
   private final Tensor logp;
   private final Indices targets; // uploaded once, for the loss and its gradient
   private final int ignoreIndex;
-  private final int valid;
+  private final Tensor stats; // (2) float64: the loss and the number of valid rows
   private final int[] logitsShape;
 
   private SoftmaxCrossEntropy(
-      Tensor logp, Indices targets, int ignoreIndex, int valid, int[] logitsShape) {
+      Tensor logp, Indices targets, int ignoreIndex, Tensor stats, int[] logitsShape) {
     this.logp = logp;
     this.logitsShape = logitsShape;
     this.targets = targets;
     this.ignoreIndex = ignoreIndex;
-    this.valid = valid;
+    this.stats = stats;
   }
 
   public static Variable apply(Variable logits, int[] targets, int ignoreIndex) {
@@ -43,10 +43,9 @@ public final class SoftmaxCrossEntropy extends Op {
     }
     Tensor logp = x.reshape(rows, V).logSoftmax();
     Indices t = Backends.current().indices(targets);
-    double[] lossValid = Fused.crossEntropy(logp, t, ignoreIndex); // mean NLL, count
-    int valid = (int) lossValid[1];
-    Tensor loss = Tensor.scalar(x.dtype(), lossValid[0]);
-    return record(new SoftmaxCrossEntropy(logp, t, ignoreIndex, valid, x.shape()), loss, logits);
+    Tensor stats = Fused.crossEntropy(logp, t, ignoreIndex); // (2) float64: mean NLL, valid rows
+    Tensor loss = stats.slice(0, 0, 1).reshape().to(x.dtype()); // on the device, no read-back
+    return record(new SoftmaxCrossEntropy(logp, t, ignoreIndex, stats, x.shape()), loss, logits);
   }
 
   @Override
@@ -57,8 +56,7 @@ public final class SoftmaxCrossEntropy extends Op {
   // dL/dx_n = (softmax(x_n) - onehot(t_n)) / M for valid rows, 0 for ignored ones.
   @Override
   public Tensor[] backward(Tensor g) {
-    double scale = valid == 0 ? 0 : g.item() / valid;
-    return new Tensor[] {Fused.crossEntropyBackward(logp, targets, ignoreIndex, scale)
+    return new Tensor[] {Fused.crossEntropyBackward(logp, targets, ignoreIndex, g, stats)
         .reshape(logitsShape)};
   }
 

@@ -843,40 +843,37 @@ public final class CudaBackend implements Backend {
     pool.give(scratch, 4L * Math.max(1, ints));
   }
 
+  /**
+   * Two launches: one thread per row picks logp at its target into scratch, then one thread adds
+   * the picks in row order (the CPU's order) and writes the mean and the count.
+   */
   @Override
-  public double negativeLogLikelihood(Tensor logp, Indices targets, int ignoreIndex) {
+  public void crossEntropyLoss(Tensor logp, Indices targets, int ignoreIndex, Tensor out) {
     int rows = targets.length();
-    if (rows == 0) {
-      return 0;
-    }
-    long picked = pool.takeScratch(8L * rows);
+    long picked = pool.takeScratch(8L * Math.max(1, rows));
     try {
-      withIndices(targets, t -> launch(args(k("nll_pick", logp.dtype())).i32(rows)
-          .i32(lastDim(logp)).i32(ignoreIndex).ptr(addr(logp)).ptr(t).ptr(picked), rows));
-      ByteBuffer b = download(picked, rows, DType.FLOAT64);
-      int[] ts = targets.values();
-      double sum = 0;
-      for (int r = 0; r < rows; r++) {
-        if (ts[r] != ignoreIndex) {
-          sum -= b.getDouble(8 * r);
-        }
+      if (rows > 0) {
+        withIndices(targets, t -> launch(args(k("nll_pick", logp.dtype())).i32(rows)
+            .i32(lastDim(logp)).i32(ignoreIndex).ptr(addr(logp)).ptr(t).ptr(picked), rows));
       }
-      return sum;
+      withIndices(targets, t -> dev.launch(args("nll_mean").i32(rows).i32(ignoreIndex).ptr(t)
+          .ptr(picked).ptr(addr(out)), 1, 1));
     } finally {
-      pool.give(picked, 8L * rows);
+      pool.give(picked, 8L * Math.max(1, rows));
     }
   }
 
   @Override
-  public void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, double scale,
-      Tensor dx) {
+  public void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, Tensor g,
+      Tensor stats, Tensor dx) {
     int rows = targets.length();
     if (rows == 0) {
       return;
     }
     int V = lastDim(p);
-    withIndices(targets, t -> launch(args(k("cross_entropy_backward", p.dtype())).i32(rows).i32(V)
-        .i32(ignoreIndex).f64(scale).ptr(addr(p)).ptr(t).ptr(addr(dx)), (long) rows * V));
+    withIndices(targets, t -> launch(args(k("cross_entropy_backward", p.dtype())).i32(rows)
+        .i32(V).i32(ignoreIndex).ptr(addr(g)).ptr(addr(stats)).ptr(addr(p)).ptr(t)
+        .ptr(addr(dx)), (long) rows * V));
   }
 
   @Override

@@ -511,18 +511,36 @@ final class FakeKernels {
         l.stD(5, r, t == ignore ? 0 : l.ld(3, (long) r * V + t));
       }
     });
+    twin("nll_mean", l -> {
+      if (l.grid != 1 || l.block != 1) {
+        throw new IllegalStateException("nll_mean sums in row order on one thread, launched with "
+            + l.grid + " x " + l.block);
+      }
+      int ignore = l.i(1);
+      double sum = 0;
+      int valid = 0;
+      for (int r = 0; r < l.i(0); r++) {
+        if (l.ldI(2, r) != ignore) {
+          sum -= l.ldD(3, r);
+          valid++;
+        }
+      }
+      l.stD(4, 0, valid == 0 ? 0 : sum / valid);
+      l.stD(4, 1, valid);
+    });
     twin("cross_entropy_backward", l -> {
       int V = l.i(1);
       int ignore = l.i(2);
-      double scale = l.d(3);
+      double valid = l.ldD(4, 1);
+      double scale = valid == 0 ? 0 : l.ld(3, 0) / valid;
       for (int i = 0; i < l.i(0) * V; i++) {
         int r = i / V;
-        int t = l.ldI(5, r);
+        int t = l.ldI(6, r);
         if (t == ignore) {
-          l.st(6, i, 0);
+          l.st(7, i, 0);
         } else {
-          double d = l.round(scale * l.ld(4, i));
-          l.st(6, i, i - r * V == t ? d - scale : d);
+          double d = l.round(scale * l.ld(5, i));
+          l.st(7, i, i - r * V == t ? d - scale : d);
         }
       }
     });
