@@ -156,6 +156,21 @@ extern "C" __global__ void nll_mean(int rows, int ignoreIndex, const int* target
   out[1] = (double) valid;
 }
 
+// Gradient clipping's decision (one thread): norm = sqrt of the partial sums of squares added in
+// order (as the CPU adds them); clip = {1, maxNorm / (norm + 1e-6)} when norm is finite,
+// maxNorm > 0 and norm > maxNorm, else {0, 1}. clip_scale applies it.
+extern "C" __global__ void clip_norm(int parts, double maxNorm, const double* partial,
+    double* norm, double* clip) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  double sum = 0.0;
+  for (int i = 0; i < parts; i++) sum += partial[i];
+  double n = sqrt(sum);
+  norm[0] = n;
+  bool apply = isfinite(n) && maxNorm > 0.0 && n > maxNorm;
+  clip[0] = apply ? 1.0 : 0.0;
+  clip[1] = apply ? maxNorm / (n + 1e-6) : 1.0;
+}
+
 #define T float
 #define SFX(name) name##_f32
 #include "sdpo_kernels_typed.cuh"

@@ -83,6 +83,13 @@ extern "C" __global__ void SFX(sum_squares)(int n, const T* x, double* partial) 
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
+// Gradient clipping's scaling: x *= clip[1] when clip[0] != 0 (clip_norm's decision): x (N).
+extern "C" __global__ void SFX(clip_scale)(int n, const double* clip, T* x) {
+  if (clip[0] == 0.0) return;
+  double s = clip[1];
+  GRID_STRIDE(i, n) { x[i] = (T) ((double) x[i] * s); }
+}
+
 // flag = 1 if some element of x (N) is NaN or infinite (flag was zeroed before).
 extern "C" __global__ void SFX(is_finite)(int n, const T* x, int* flag) {
   GRID_STRIDE(i, n) {
@@ -310,8 +317,11 @@ extern "C" __global__ void SFX(log1mexp_backward)(int n, const T* x, const T* g,
 
 // In place on p, m, v (N): m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
 // p = p - lr (m / bc1) / (sqrt(v / bc2) + eps) - lr wd p.
-extern "C" __global__ void SFX(adamw)(int n, double lr, double beta1, double beta2, double eps,
-    double wd, double bc1, double bc2, T* p, const T* g, T* m, T* v) {
+extern "C" __global__ void SFX(adamw)(int n, const double* step, double beta1, double beta2,
+    double eps, double wd, T* p, const T* g, T* m, T* v) {
+  double lr = step[0];
+  double bc1 = step[1];
+  double bc2 = step[2];
   GRID_STRIDE(i, n) {
     double gi = (double) g[i];
     double mi = beta1 * (double) m[i] + (1.0 - beta1) * gi;

@@ -262,10 +262,12 @@ public interface Backend {
 
   /**
    * One AdamW step in place on p, m, v (same shapes as g): m = beta1 m + (1 - beta1) g,
-   * v = beta2 v + (1 - beta2) g^2, p = p - lr (m / bc1) / (sqrt(v / bc2) + eps) - lr wd p.
+   * v = beta2 v + (1 - beta2) g^2, p = p - lr (m / bc1) / (sqrt(v / bc2) + eps) - lr wd p, with
+   * the values that change every step read from {@code step}, (3) float64 {lr, bc1, bc2}: a
+   * device backend reads them on the device, so a recorded step replays with new ones.
    */
-  void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1, double beta2,
-      double eps, double weightDecay, double bc1, double bc2);
+  void adamw(Tensor p, Tensor g, Tensor m, Tensor v, Tensor step, double beta1, double beta2,
+      double eps, double weightDecay);
 
   /** acc + the squares of x's elements, added in row-major order. */
   double sumOfSquares(Tensor x, double acc);
@@ -280,6 +282,25 @@ public interface Backend {
       acc = sumOfSquares(x, acc);
     }
     return acc;
+  }
+
+  /**
+   * Clipping by the global norm, in place: norm = sqrt(the sum of the squares of the elements of
+   * every tensor, tensor after tensor, as {@link #sumOfSquares(java.util.List, double)} adds
+   * them); when norm is finite, maxNorm &gt; 0 and norm &gt; maxNorm, every tensor is multiplied
+   * by maxNorm / (norm + 1e-6), rounded as {@link #scalar} MUL rounds. Writes norm into
+   * {@code norm} (a float64 scalar). xs contiguous. The default reads the sum back and decides
+   * on the host; a device backend decides on the device and reads nothing back.
+   */
+  default void clipByGlobalNorm(java.util.List<Tensor> xs, double maxNorm, Tensor norm) {
+    double n = Math.sqrt(sumOfSquares(xs, 0));
+    set(norm, 0, n);
+    if (Double.isFinite(n) && maxNorm > 0 && n > maxNorm) {
+      double scale = maxNorm / (n + 1e-6);
+      for (Tensor x : xs) {
+        scalar(ScalarOp.MUL, x, scale, x);
+      }
+    }
   }
 
   /** An exponential moving average in place: t = (1 - rate) t + rate s (same shapes). */

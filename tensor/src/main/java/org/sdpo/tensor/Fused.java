@@ -264,13 +264,37 @@ public final class Fused {
     return p;
   }
 
-  /** One AdamW step on parameter p in place (m, v its moments, g its gradient). */
-  public static void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1,
-      double beta2, double eps, double weightDecay, double bc1, double bc2) {
+  /**
+   * One AdamW step on parameter p in place (m, v its moments, g its gradient), with step (3)
+   * float64 {lr, bc1, bc2}.
+   */
+  public static void adamw(Tensor p, Tensor g, Tensor m, Tensor v, Tensor step, double beta1,
+      double beta2, double eps, double weightDecay) {
     same("adamw", p, g);
     same("adamw", p, m);
     same("adamw", p, v);
-    backend().adamw(p, g, m, v, lr, beta1, beta2, eps, weightDecay, bc1, bc2);
+    if (step.dtype() != DType.FLOAT64 || step.numel() != 3) {
+      throw new IllegalArgumentException("adamw: step values must be (3) float64 {lr, bc1, bc2},"
+          + " got " + step.dtype() + " " + Shape.str(step.shape()));
+    }
+    backend().adamw(p, g, m, v, step.contiguous(), beta1, beta2, eps, weightDecay);
+  }
+
+  /**
+   * Clips every tensor of xs (contiguous: gradients) in place by their global norm and returns
+   * the norm before clipping, a float64 scalar that stays in the backend's memory (see
+   * {@link Backend#clipByGlobalNorm}).
+   */
+  public static Tensor clipByGlobalNorm(java.util.List<Tensor> xs, double maxNorm) {
+    for (Tensor x : xs) {
+      if (!backend().isContiguous(x)) {
+        throw new IllegalArgumentException("clip: tensor " + Shape.str(x.shape())
+            + " is not contiguous and cannot be scaled in place");
+      }
+    }
+    Tensor norm = Tensor.empty(DType.FLOAT64);
+    backend().clipByGlobalNorm(xs, maxNorm, norm);
+    return norm;
   }
 
   /** acc plus the sum of the squares of x's elements, added in order. */

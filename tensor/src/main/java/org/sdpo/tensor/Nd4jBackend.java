@@ -652,10 +652,11 @@ public final class Nd4jBackend implements Backend {
   }
 
   @Override
-  public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1,
-      double beta2, double eps, double weightDecay, double bc1, double bc2) {
-    FusedKernels.adamw(buffer(p), buffer(g), buffer(m), buffer(v), lr, beta1, beta2, eps,
-        weightDecay, bc1, bc2);
+  public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, Tensor step, double beta1,
+      double beta2, double eps, double weightDecay) {
+    Buf s = buffer(step); // {lr, bc1, bc2}
+    FusedKernels.adamw(buffer(p), buffer(g), buffer(m), buffer(v), s.get(0), beta1, beta2, eps,
+        weightDecay, s.get(1), s.get(2));
   }
 
   @Override

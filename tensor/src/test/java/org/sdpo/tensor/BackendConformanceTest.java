@@ -595,13 +595,42 @@ public class BackendConformanceTest {
         Tensor m = x.of(dt, dm, s);
         Tensor v = x.of(dt, dv, s);
         Tensor g = x.of(dt, dg, s);
-        x.be.adamw(p, g, m, v, 1e-2, 0.9, 0.95, 1e-8, 0.1, 0.19, 0.0975);
+        x.be.adamw(p, g, m, v, x.of(DType.FLOAT64, new double[] {1e-2, 0.19, 0.0975}, 3), 0.9,
+            0.95, 1e-8, 0.1);
         double sq = x.be.sumOfSquares(g, acc);
         // several tensors at once, the last one of another size
         double sqs = x.be.sumOfSquares(List.of(g, p, x.of(dt, dv, n, 1)), acc);
         Tensor t = x.of(dt, dm, s);
         x.be.ema(t, g, 0.05);
         x.out(p, m, v, x.of(DType.FLOAT64, new double[] {sq, sqs}, 2), t);
+      });
+    });
+
+    cases.put("clipByGlobalNorm", (rng, dt, c, r) -> {
+      int[] s1 = shape(rng, 1);
+      int[] s2 = shape(rng, 1);
+      double[] d1 = values(rng, ReferenceBackend.numel(s1), 1);
+      double[] d2 = values(rng, ReferenceBackend.numel(s2), 1);
+      boolean nan = rng.nextInt(5) == 0;
+      if (nan) {
+        d2[rng.nextInt(d2.length)] = Double.NaN; // a non-finite norm scales nothing
+      }
+      // a bound below the norm (scaled), above it (left alone), or 0 (no clipping)
+      double norm = 0;
+      for (double v : d1) {
+        norm += v * v;
+      }
+      double maxNorm = new double[] {0.3, 2, 0}[rng.nextInt(3)] * Math.sqrt(norm);
+      both(c, r, x -> {
+        Tensor a = x.of(dt, d1, s1);
+        Tensor b = x.of(dt, d2, s2);
+        Tensor n = x.empty(DType.FLOAT64);
+        x.be.clipByGlobalNorm(List.of(a, b), maxNorm, n);
+        if (nan) { // (the comparison's tolerance scales with the largest value: no NaN in it)
+          x.out(a, x.of(DType.FLOAT64, new double[] {Double.isNaN(x.be.get(n, 0)) ? 1 : 0}));
+        } else {
+          x.out(a, b, n);
+        }
       });
     });
 

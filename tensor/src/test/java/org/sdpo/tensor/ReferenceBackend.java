@@ -648,8 +648,11 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
-  public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1,
-      double beta2, double eps, double weightDecay, double bc1, double bc2) {
+  public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, Tensor step, double beta1,
+      double beta2, double eps, double weightDecay) {
+    double lr = read(step, 0);
+    double bc1 = read(step, 1);
+    double bc2 = read(step, 2);
     for (int i = 0; i < numel(p.shape()); i++) {
       double gi = read(g, i);
       double mi = beta1 * read(m, i) + (1 - beta1) * gi;

@@ -509,26 +509,13 @@ public final class CudaBackend implements Backend {
    */
   @Override
   public double sumOfSquares(java.util.List<Tensor> xs, double acc) {
-    int[] blocks = new int[xs.size()];
-    int total = 0;
-    for (int i = 0; i < blocks.length; i++) {
-      blocks[i] = xs.get(i).numel() == 0 ? 0 : Math.min(grid(xs.get(i).numel()), 1024);
-      total += blocks[i];
-    }
+    int total = squareBlocks(xs);
     if (total == 0) {
       return acc;
     }
     long partial = pool.takeScratch(8L * total);
     try {
-      int at = 0;
-      for (int i = 0; i < blocks.length; i++) {
-        if (blocks[i] > 0) {
-          Tensor c = dense(xs.get(i));
-          dev.launch(args(k("sum_squares", c.dtype())).i32((int) c.numel()).ptr(addr(c))
-              .ptr(partial + 8L * at), blocks[i], THREADS);
-          at += blocks[i];
-        }
-      }
+      partialSquares(xs, partial);
       ByteBuffer b = download(partial, total, DType.FLOAT64);
       double sum = 0;
       for (int i = 0; i < total; i++) {
@@ -537,6 +524,53 @@ public final class CudaBackend implements Backend {
       return acc + sum;
     } finally {
       pool.give(partial, 8L * total);
+    }
+  }
+
+  /** How many partial sums {@link #partialSquares} writes: up to 1024 blocks per tensor. */
+  private int squareBlocks(java.util.List<Tensor> xs) {
+    int total = 0;
+    for (Tensor x : xs) {
+      total += x.numel() == 0 ? 0 : Math.min(grid(x.numel()), 1024);
+    }
+    return total;
+  }
+
+  /** Each tensor's blocks write their sums of squares into partial, tensor after tensor. */
+  private void partialSquares(java.util.List<Tensor> xs, long partial) {
+    int at = 0;
+    for (Tensor x : xs) {
+      if (x.numel() > 0) {
+        int blocks = Math.min(grid(x.numel()), 1024);
+        Tensor c = dense(x);
+        dev.launch(args(k("sum_squares", c.dtype())).i32((int) c.numel()).ptr(addr(c))
+            .ptr(partial + 8L * at), blocks, THREADS);
+        at += blocks;
+      }
+    }
+  }
+
+  /**
+   * The partial sums of squares, then one thread adding them in order into the norm and
+   * deciding, then one scaling launch per tensor that reads the decision: nothing is read back.
+   */
+  @Override
+  public void clipByGlobalNorm(java.util.List<Tensor> xs, double maxNorm, Tensor norm) {
+    int total = squareBlocks(xs);
+    long partial = pool.takeScratch(8L * (total + 2)); // the partial sums, then {apply, scale}
+    try {
+      long decision = partial + 8L * total;
+      partialSquares(xs, partial);
+      dev.launch(args("clip_norm").i32(total).f64(maxNorm).ptr(partial).ptr(addr(norm))
+          .ptr(decision), 1, 1);
+      for (Tensor x : xs) {
+        int n = (int) x.numel();
+        if (n > 0) {
+          launch(args(k("clip_scale", x.dtype())).i32(n).ptr(decision).ptr(addr(x)), n);
+        }
+      }
+    } finally {
+      pool.give(partial, 8L * (total + 2));
     }
   }
 
@@ -920,13 +954,12 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
-  public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1, double beta2,
-      double eps, double weightDecay, double bc1, double bc2) {
+  public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, Tensor step, double beta1,
+      double beta2, double eps, double weightDecay) {
     int n = (int) p.numel();
     if (n > 0) {
-      launch(args(k("adamw", p.dtype())).i32(n).f64(lr).f64(beta1).f64(beta2).f64(eps)
-          .f64(weightDecay).f64(bc1).f64(bc2).ptr(addr(p)).ptr(addr(g)).ptr(addr(m))
-          .ptr(addr(v)), n);
+      launch(args(k("adamw", p.dtype())).i32(n).ptr(addr(step)).f64(beta1).f64(beta2).f64(eps)
+          .f64(weightDecay).ptr(addr(p)).ptr(addr(g)).ptr(addr(m)).ptr(addr(v)), n);
     }
   }
 

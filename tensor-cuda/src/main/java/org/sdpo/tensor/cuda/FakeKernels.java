@@ -93,6 +93,14 @@ final class FakeKernels {
     }
   }
 
+  /** A kernel that must run on one thread (a sum in a fixed order). */
+  static void oneThread(L l, String why) {
+    if (l.grid != 1 || l.block != 1) {
+      throw new IllegalStateException(why + " on one thread, launched with " + l.grid + " x "
+          + l.block);
+    }
+  }
+
   interface Twin {
     void run(L l);
   }
@@ -456,21 +464,21 @@ final class FakeKernels {
       }
     });
     twin("adamw", l -> {
-      double lr = l.d(1);
+      double lr = l.ldD(1, 0);
+      double bc1 = l.ldD(1, 1);
+      double bc2 = l.ldD(1, 2);
       double b1 = l.d(2);
       double b2 = l.d(3);
       double eps = l.d(4);
       double wd = l.d(5);
-      double bc1 = l.d(6);
-      double bc2 = l.d(7);
       for (int i = 0; i < l.i(0); i++) {
-        double gi = l.ld(9, i);
-        double mi = b1 * l.ld(10, i) + (1 - b1) * gi;
-        double vi = b2 * l.ld(11, i) + (1 - b2) * gi * gi;
-        l.st(10, i, mi);
-        l.st(11, i, vi);
-        double pi = l.ld(8, i);
-        l.st(8, i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - lr * wd * pi);
+        double gi = l.ld(7, i);
+        double mi = b1 * l.ld(8, i) + (1 - b1) * gi;
+        double vi = b2 * l.ld(9, i) + (1 - b2) * gi * gi;
+        l.st(8, i, mi);
+        l.st(9, i, vi);
+        double pi = l.ld(6, i);
+        l.st(6, i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - lr * wd * pi);
       }
     });
     twin("ema", l -> {
@@ -511,11 +519,30 @@ final class FakeKernels {
         l.stD(5, r, t == ignore ? 0 : l.ld(3, (long) r * V + t));
       }
     });
-    twin("nll_mean", l -> {
-      if (l.grid != 1 || l.block != 1) {
-        throw new IllegalStateException("nll_mean sums in row order on one thread, launched with "
-            + l.grid + " x " + l.block);
+    twin("clip_norm", l -> {
+      oneThread(l, "clip_norm adds the partial sums in order");
+      double sum = 0;
+      for (int i = 0; i < l.i(0); i++) {
+        sum += l.ldD(2, i);
       }
+      double n = Math.sqrt(sum);
+      double maxNorm = l.d(1);
+      boolean apply = Double.isFinite(n) && maxNorm > 0 && n > maxNorm;
+      l.stD(3, 0, n);
+      l.stD(4, 0, apply ? 1 : 0);
+      l.stD(4, 1, apply ? maxNorm / (n + 1e-6) : 1);
+    });
+    twin("clip_scale", l -> {
+      if (l.ldD(1, 0) == 0) {
+        return;
+      }
+      double f = l.ldD(1, 1);
+      for (int i = 0; i < l.i(0); i++) {
+        l.st(2, i, l.ld(2, i) * f);
+      }
+    });
+    twin("nll_mean", l -> {
+      oneThread(l, "nll_mean adds in row order");
       int ignore = l.i(1);
       double sum = 0;
       int valid = 0;

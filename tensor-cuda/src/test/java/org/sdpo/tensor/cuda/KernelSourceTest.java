@@ -29,7 +29,10 @@ class KernelSourceTest {
     assertThat(KernelSource.signature("map_f32")).containsExactly(KernelSource.Param.INT,
         KernelSource.Param.DOUBLE, KernelSource.Param.DIMS, KernelSource.Param.POINTER,
         KernelSource.Param.POINTER);
-    assertThat(KernelSource.signature("adamw_f64")).hasSize(12);
+    assertThat(KernelSource.signature("adamw_f64")).containsExactly(KernelSource.Param.INT,
+        KernelSource.Param.POINTER, KernelSource.Param.DOUBLE, KernelSource.Param.DOUBLE,
+        KernelSource.Param.DOUBLE, KernelSource.Param.DOUBLE, KernelSource.Param.POINTER,
+        KernelSource.Param.POINTER, KernelSource.Param.POINTER, KernelSource.Param.POINTER);
   }
 
   @Test

@@ -3,6 +3,7 @@ package org.sdpo.transformer.train;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.tensor.Workspace;
@@ -18,6 +19,11 @@ import org.sdpo.tensor.Workspace;
  * Weight decay applies to matrices only (rank &gt;= 2: embeddings and projections), not to biases
  * and LayerNorm parameters, as in GPT-2 training. One fused pass per parameter, in place; the
  * moments live outside any workspace scope and are allocated once.
+ *
+ * <p>A step has a host half and a device half: {@link #prepare} counts the step and writes the
+ * learning rate and the bias corrections into a small tensor, {@link #apply} runs the updates,
+ * which read them from there. {@link #step} does both; a recorded training step (a CUDA graph)
+ * records {@code apply} and calls {@code prepare} before each replay.
  */
 public final class AdamW {
   /** Hyper-parameters: betas, epsilon and the decoupled weight decay. */
@@ -41,17 +47,19 @@ public final class AdamW {
   private final Settings s;
   private final Map<String, Tensor> m = new LinkedHashMap<>();
   private final Map<String, Tensor> v = new LinkedHashMap<>();
+  private final Tensor stepValues; // (3) float64 {lr, bc1, bc2}, read by the update kernels
+  private final double[] hostValues = new double[3];
   private long t;
 
   public AdamW(Map<String, Variable> params, Settings settings) {
     this.params = params;
     this.s = settings;
-    Workspace.persistent(() -> {
+    this.stepValues = Workspace.persistent(() -> {
       params.forEach((n, p) -> {
         m.put(n, Tensor.zeros(p.dtype(), p.shape()));
         v.put(n, Tensor.zeros(p.dtype(), p.shape()));
       });
-      return null;
+      return Tensor.zeros(DType.FLOAT64, 3);
     });
   }
 
@@ -62,9 +70,29 @@ public final class AdamW {
 
   /** One update with learning rate {@code lr}; parameters without a gradient are left alone. */
   public void step(double lr) {
+    prepare(lr);
+    apply();
+  }
+
+  /**
+   * The host half of a step: counts it and writes lr and the bias corrections 1 - beta^t where
+   * {@link #apply} reads them (one small copy to a device).
+   */
+  public void prepare(double lr) {
     t++;
     double bc1 = 1 - Math.pow(s.beta1(), t);
     double bc2 = 1 - Math.pow(s.beta2(), t);
+    hostValues[0] = lr;
+    hostValues[1] = bc1;
+    hostValues[2] = bc2;
+    stepValues.write(0, hostValues, 3);
+  }
+
+  /**
+   * The device half of a step: one fused update per parameter with a gradient, reading lr and
+   * the bias corrections that {@link #prepare} wrote.
+   */
+  public void apply() {
     for (Map.Entry<String, Variable> e : params.entrySet()) {
       Variable p = e.getValue();
       if (p.grad() == null) {
@@ -73,8 +101,8 @@ public final class AdamW {
       double wd = p.value().rank() >= 2 ? s.weightDecay() : 0;
       // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
       // p -= lr (m / bc1) / (sqrt(v / bc2) + eps) + lr wd p
-      Fused.adamw(p.value(), p.grad(), m.get(e.getKey()), v.get(e.getKey()), lr, s.beta1(),
-          s.beta2(), s.eps(), wd, bc1, bc2);
+      Fused.adamw(p.value(), p.grad(), m.get(e.getKey()), v.get(e.getKey()), stepValues,
+          s.beta1(), s.beta2(), s.eps(), wd);
     }
   }
 
