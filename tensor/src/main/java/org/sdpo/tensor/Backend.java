@@ -68,6 +68,23 @@ public interface Backend {
     return -1;
   }
 
+  /** Whether {@link #captureStep} records steps on this backend (a GPU's CUDA graphs). */
+  default boolean canCaptureSteps() {
+    return false;
+  }
+
+  /**
+   * Records {@code step} once, without running it, for replays (see {@link CapturedStep} for what
+   * a replay sees and what stays fixed). The step runs outside any workspace scope, so the tensors
+   * it makes stay valid; it must not read values back to the host or copy host data to the
+   * device (an {@link IllegalStateException} names the call), except the ids it gives to
+   * {@link #indices}. Backends that cannot record throw {@link UnsupportedOperationException}:
+   * run the step itself there.
+   */
+  default CapturedStep captureStep(Runnable step) {
+    throw new UnsupportedOperationException(description() + " does not record steps");
+  }
+
   /** New uninitialised, contiguous row-major memory. */
   Storage allocate(DType dtype, int[] shape);
 

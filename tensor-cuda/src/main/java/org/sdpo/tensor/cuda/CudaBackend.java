@@ -5,6 +5,7 @@ import java.nio.ByteOrder;
 import java.util.Locale;
 import org.sdpo.tensor.Backend;
 import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.CapturedStep;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.DeviceUnavailableException;
 import org.sdpo.tensor.HostKernels;
@@ -14,6 +15,7 @@ import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Shape;
 import org.sdpo.tensor.Storage;
 import org.sdpo.tensor.Tensor;
+import org.sdpo.tensor.Workspace;
 
 /**
  * The tensor backend on an NVIDIA GPU: tensors in device memory ({@link DevicePool}), every
@@ -50,6 +52,8 @@ public final class CudaBackend implements Backend {
   private final CudaDriver dev;
   private final DevicePool pool;
   private final Precision precision;
+  /** The step being recorded, or null. */
+  private Capture capture;
 
   public CudaBackend(CudaDriver dev, Precision precision) {
     this.dev = dev;
@@ -98,17 +102,116 @@ public final class CudaBackend implements Backend {
     return "CUDA (" + dev.description() + "), " + precision.name().toLowerCase(Locale.ROOT);
   }
 
+  // ------------------------------------------------------------------ recorded steps
+
+  /** An int array a recorded step reads, and the block it is copied into before each replay. */
+  private record Input(int[] source, DevicePool.Block block) {}
+
+  /** What a step being recorded collects. */
+  private static final class Capture {
+    final java.util.Set<CudaStorage> retained =
+        java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    final java.util.List<Input> inputs = new java.util.ArrayList<>();
+  }
+
+  @Override
+  public boolean canCaptureSteps() {
+    return true;
+  }
+
+  /**
+   * Records {@code step} as a CUDA graph. Every tensor whose memory a kernel of the step touches
+   * is kept reachable, and every block given back while recording is kept off the free lists,
+   * until the step is closed: a replay writes them all again, so nothing else may be given them.
+   */
+  @Override
+  public CapturedStep captureStep(Runnable step) {
+    if (capture != null) {
+      throw new IllegalStateException("captureStep: a step is already being recorded");
+    }
+    Capture c = new Capture();
+    capture = c;
+    pool.hold();
+    CudaDriver.Graph graph = null;
+    java.util.List<long[]> held;
+    boolean ran = false;
+    try {
+      dev.beginCapture();
+      try {
+        Workspace.persistent(() -> {
+          step.run();
+          return null;
+        });
+        ran = true;
+      } finally {
+        graph = dev.endCapture(); // also when the step failed: the stream must leave capture
+      }
+    } finally {
+      capture = null;
+      held = pool.endHold();
+      if (!ran || graph == null) { // failed: nothing was recorded for later
+        if (graph != null) {
+          dev.destroy(graph);
+        }
+        pool.release(held);
+      }
+    }
+    return new Recorded(graph, c, held);
+  }
+
+  /** A recorded step: its graph, the memory it owns and the int arrays it copies in. */
+  private final class Recorded implements CapturedStep {
+    private CudaDriver.Graph graph;
+    private Capture owned;
+    private final java.util.List<long[]> held;
+
+    Recorded(CudaDriver.Graph graph, Capture owned, java.util.List<long[]> held) {
+      this.graph = graph;
+      this.owned = owned;
+      this.held = held;
+    }
+
+    @Override
+    public void replay() {
+      if (graph == null) {
+        throw new IllegalStateException("replay of a closed recorded step");
+      }
+      for (Input in : owned.inputs) {
+        uploadInts(in.block().address, in.source());
+      }
+      dev.replay(graph);
+    }
+
+    @Override
+    public int launches() {
+      return graph == null ? 0 : graph.launches();
+    }
+
+    @Override
+    public void close() {
+      if (graph != null) {
+        dev.destroy(graph);
+        graph = null;
+        owned = null;
+        pool.release(held);
+      }
+    }
+  }
+
   // ------------------------------------------------------------------ storage
 
-  private static CudaStorage st(Tensor t) {
+  private CudaStorage st(Tensor t) {
     Storage s = t.storage();
     if (!(s instanceof CudaStorage c)) {
       throw new IllegalArgumentException("a tensor of another backend reached the CUDA backend");
     }
+    if (capture != null) {
+      capture.retained.add(c); // its memory is the recorded step's as long as the step lives
+    }
     return c;
   }
 
-  private static long addr(Tensor t) {
+  private long addr(Tensor t) {
     return st(t).address();
   }
 
@@ -318,7 +421,7 @@ public final class CudaBackend implements Backend {
   }
 
   /** The strides of t read as an operand of the index space {@code shape} (broadcast: 0). */
-  private static int[] broadcastStrides(Tensor t, int[] shape) {
+  private int[] broadcastStrides(Tensor t, int[] shape) {
     int[] ts = t.shape();
     int[] str = st(t).strides;
     int[] out = new int[shape.length];
@@ -330,7 +433,7 @@ public final class CudaBackend implements Backend {
   }
 
   /** The index space of {@code shape} over the operands, with as few axes as they allow. */
-  private static Dims dims(int[] shape, Tensor... operands) {
+  private Dims dims(int[] shape, Tensor... operands) {
     int[][] s = new int[operands.length][];
     for (int i = 0; i < operands.length; i++) {
       s[i] = broadcastStrides(operands[i], shape);
@@ -603,7 +706,7 @@ public final class CudaBackend implements Backend {
    * stride) or column-major (unit row stride) with a leading dimension cuBLAS accepts; null if
    * neither (the caller copies).
    */
-  private static Operand operand(Tensor t) {
+  private Operand operand(Tensor t) {
     int[] s = t.shape();
     int[] str = st(t).strides;
     int n = s.length;
@@ -827,10 +930,18 @@ public final class CudaBackend implements Backend {
   /** Indices uploaded to a block of this backend's pool, freed when they are unreachable. */
   private record DeviceIndices(DevicePool pool, DevicePool.Block block) {}
 
+  /**
+   * While a step is recorded, nothing is copied: the array itself is remembered and copied into
+   * the block before each replay.
+   */
   @Override
   public Indices indices(int[] values) {
     DevicePool.Block b = pool.take(4L * Math.max(1, values.length));
-    uploadInts(b.address, values);
+    if (capture != null) {
+      capture.inputs.add(new Input(values, b));
+    } else {
+      uploadInts(b.address, values);
+    }
     return Indices.onDevice(values, new DeviceIndices(pool, b));
   }
 

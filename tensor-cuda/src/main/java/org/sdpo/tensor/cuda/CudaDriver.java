@@ -75,6 +75,9 @@ public interface CudaDriver extends AutoCloseable {
   /** Runs a recorded graph: the same launches, with the same arguments and addresses. */
   void replay(Graph g);
 
+  /** Frees a recorded graph; it cannot be replayed afterwards. */
+  void destroy(Graph g);
+
   /** A recorded graph; its launches count is reported by benchmarks. */
   interface Graph {
     int launches();

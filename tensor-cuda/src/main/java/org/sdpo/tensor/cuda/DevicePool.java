@@ -24,6 +24,12 @@ final class DevicePool {
   private long reserved;
   private long inUse;
   private int chunks;
+  /**
+   * While a step is being recorded: the blocks given back meanwhile, kept off the free lists (a
+   * replay of the recorded step writes them again, so nothing else may have them) until the
+   * recorded step is closed.
+   */
+  private java.util.List<long[]> held;
 
   DevicePool(CudaDriver dev) {
     this.dev = dev;
@@ -86,8 +92,34 @@ final class DevicePool {
   /** Returns a block of {@code sizeClass(bytes)} at {@code address} to its free list. */
   synchronized void give(long address, long bytes) {
     long size = sizeClass(bytes);
+    if (held != null) {
+      held.add(new long[] {address, size});
+      return;
+    }
     inUse -= size;
     free.computeIfAbsent(size, k -> new ArrayDeque<>()).push(address);
+  }
+
+  /** Starts keeping the blocks given back (a step is being recorded). */
+  synchronized void hold() {
+    if (held != null) {
+      throw new IllegalStateException("a step is already being recorded");
+    }
+    held = new java.util.ArrayList<>();
+  }
+
+  /** Stops keeping them and returns those kept: they belong to the recorded step. */
+  synchronized java.util.List<long[]> endHold() {
+    java.util.List<long[]> h = held;
+    held = null;
+    return h;
+  }
+
+  /** Gives back the blocks {@link #endHold} returned (the recorded step is closed). */
+  synchronized void release(java.util.List<long[]> blocks) {
+    for (long[] b : blocks) {
+      give(b[0], b[1]);
+    }
   }
 
   /** Allocations asked of the driver so far. */

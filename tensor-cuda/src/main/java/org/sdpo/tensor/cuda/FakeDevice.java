@@ -24,6 +24,7 @@ public final class FakeDevice implements CudaDriver {
   private long next = BASE;
   private long launches;
   private List<Runnable> capture;
+  private long captureStart; // launches when the capture began
 
   @Override
   public String description() {
@@ -137,10 +138,8 @@ public final class FakeDevice implements CudaDriver {
     }
     ByteBuffer packed = args.packed();
     String kernel = args.kernel();
-    run(() -> {
-      launches++;
-      FakeKernels.run(this, kernel, packed, grid, block);
-    });
+    launches++; // counted when issued, as the driver counts them: a replay is one launch
+    run(() -> FakeKernels.run(this, kernel, packed, grid, block));
   }
 
   @Override
@@ -158,8 +157,8 @@ public final class FakeDevice implements CudaDriver {
           + n + " k " + k + " lda " + lda + " ldb " + ldb + " ldc " + ldc + " trans " + transA
           + "/" + transB + ")");
     }
+    launches++;
     run(() -> {
-      launches++;
       for (int p = 0; p < batch; p++) {
         long abase = a + p * strideA * ab;
         long bbase = b + p * strideB * ab;
@@ -215,6 +214,7 @@ public final class FakeDevice implements CudaDriver {
   public void beginCapture() {
     noCapture("beginCapture");
     capture = new ArrayList<>();
+    captureStart = launches;
   }
 
   @Override
@@ -222,26 +222,53 @@ public final class FakeDevice implements CudaDriver {
     if (capture == null) {
       throw new IllegalStateException("fake device: endCapture without beginCapture");
     }
-    FakeGraph g = new FakeGraph(List.copyOf(capture));
+    FakeGraph g = new FakeGraph(List.copyOf(capture), (int) (launches - captureStart));
     capture = null;
     return g;
   }
 
   /** A recorded list of operations. */
-  private record FakeGraph(List<Runnable> work) implements Graph {
+  private static final class FakeGraph implements Graph {
+    final List<Runnable> work; // launches, multiplies, copies and fills, in order
+    final int launches;
+    boolean destroyed;
+
+    FakeGraph(List<Runnable> work, int launches) {
+      this.work = work;
+      this.launches = launches;
+    }
+
     @Override
     public int launches() {
-      return work.size();
+      return launches;
     }
   }
 
   @Override
   public void replay(Graph g) {
     noCapture("replay");
+    FakeGraph f = fake(g);
+    if (f.destroyed) {
+      throw new IllegalStateException("fake device: replay of a destroyed graph");
+    }
+    launches++;
+    f.work.forEach(Runnable::run);
+  }
+
+  @Override
+  public void destroy(Graph g) {
+    FakeGraph f = fake(g);
+    if (f.destroyed) {
+      throw new IllegalStateException("fake device: a graph destroyed twice");
+    }
+    f.destroyed = true;
+  }
+
+  private static FakeGraph fake(Graph g) {
     if (!(g instanceof FakeGraph f)) {
       throw new IllegalStateException("fake device: not a fake graph: " + g);
     }
-    f.work().forEach(Runnable::run);
+    return f;
   }
 
   @Override

@@ -74,6 +74,10 @@ public final class JnaDriver implements CudaDriver {
 
     static native int cuGraphLaunch(Pointer exec, Pointer stream);
 
+    static native int cuGraphDestroy(Pointer graph);
+
+    static native int cuGraphExecDestroy(Pointer exec);
+
     static native int cuGetErrorName(int error, PointerByReference name);
   }
 
@@ -92,7 +96,7 @@ public final class JnaDriver implements CudaDriver {
   // cuda.h and cublas_api.h / library_types.h constants
   private static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
   private static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
-  private static final int CU_STREAM_CAPTURE_MODE_GLOBAL = 0;
+  private static final int CU_STREAM_CAPTURE_MODE_RELAXED = 2;
   private static final int CUDA_R_32F = 0;
   private static final int CUDA_R_64F = 1;
   private static final int CUDA_R_16BF = 14;
@@ -366,7 +370,9 @@ public final class JnaDriver implements CudaDriver {
   @Override
   public synchronized void beginCapture() {
     onThisThread();
-    check(Cu.cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL),
+    // relaxed: the memory pool may call cuMemAlloc while a step is recorded (a new chunk), which
+    // the global and thread-local modes refuse
+    check(Cu.cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_RELAXED),
         "cuStreamBeginCapture");
     capturing = true;
     captureStart = launches;
@@ -379,8 +385,18 @@ public final class JnaDriver implements CudaDriver {
     PointerByReference graph = new PointerByReference();
     check(Cu.cuStreamEndCapture(stream, graph), "cuStreamEndCapture");
     PointerByReference exec = new PointerByReference();
-    check(Cu.cuGraphInstantiateWithFlags(exec, graph.getValue(), 0), "cuGraphInstantiate");
+    try {
+      check(Cu.cuGraphInstantiateWithFlags(exec, graph.getValue(), 0), "cuGraphInstantiate");
+    } finally {
+      check(Cu.cuGraphDestroy(graph.getValue()), "cuGraphDestroy"); // the executable stays
+    }
     return new CuGraph(exec.getValue(), (int) (launches - captureStart));
+  }
+
+  @Override
+  public synchronized void destroy(Graph g) {
+    onThisThread();
+    check(Cu.cuGraphExecDestroy(((CuGraph) g).exec()), "cuGraphExecDestroy");
   }
 
   private record CuGraph(Pointer exec, int launches) implements Graph {}

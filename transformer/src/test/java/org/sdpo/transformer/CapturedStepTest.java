@@ -1,0 +1,210 @@
+package org.sdpo.transformer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.sdpo.autograd.F;
+import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Backend;
+import org.sdpo.tensor.Backends;
+import org.sdpo.tensor.CapturedStep;
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Rng;
+import org.sdpo.tensor.Tensor;
+import org.sdpo.tensor.cuda.CudaBackend;
+import org.sdpo.tensor.cuda.FakeDevice;
+import org.sdpo.transformer.train.AdamW;
+import org.sdpo.transformer.train.GradClip;
+
+/**
+ * A GPT-2 training step recorded as a graph on the fake device and replayed with new token ids,
+ * targets and learning rates each time gives, bit for bit, what running the step itself gives:
+ * the same losses, gradient norms and parameters, with the same kernels (one replay launches
+ * what one eager step launches). This is what the CUDA backend's recording (CUDA graphs) rests
+ * on: every value that changes between steps is read from device memory, nothing is read back
+ * while recording, and the recorded step's memory is nobody else's.
+ */
+class CapturedStepTest {
+  static final int B = 3;
+  static final int T = 8;
+  static final int V = 11;
+  static final int STEPS = 6;
+  static final int EAGER = 2; // steps run before recording (the first allocates the gradients)
+
+  /** What a run of STEPS steps ends with. */
+  record Run(double[] losses, double[] norms, List<double[]> params, long launchesPerStep) {}
+
+  static Gpt model() {
+    // clip at 0.05: the norms are around 0.1-1, so both branches of clipping are replayed
+    return Gpt.init(GptConfig.of(V, T, 16, 2, 2), DType.FLOAT32, new Rng(5));
+  }
+
+  static void batch(int step, int[] x, int[] y) {
+    Rng r = new Rng(100 + step);
+    for (int i = 0; i < x.length; i++) {
+      x[i] = r.nextInt(V);
+      y[i] = i % 5 == 4 ? -100 : r.nextInt(V); // some ignored targets, a different set each step
+      if (step % 2 == 1 && i < T) {
+        y[i] = -100; // and a changing count of them
+      }
+    }
+  }
+
+  static double lr(int step) {
+    return 1e-2 * (1 + step) / STEPS;
+  }
+
+  static <T> T onFakeDevice(java.util.function.Supplier<T> body) {
+    Backend cpu = Backends.current();
+    Backends.install(new CudaBackend(new FakeDevice(), CudaBackend.Precision.FP32));
+    try {
+      return body.get();
+    } finally {
+      Backends.install(cpu);
+    }
+  }
+
+  static Run eager() {
+    return onFakeDevice(() -> {
+      Gpt m = model();
+      AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
+      int[] x = new int[B * T];
+      int[] y = new int[B * T];
+      double[] losses = new double[STEPS];
+      double[] norms = new double[STEPS];
+      long launches = 0;
+      for (int s = 0; s < STEPS; s++) {
+        batch(s, x, y);
+        long l0 = Backends.current().kernelLaunches();
+        Tensor loss = step(m, x, y)[0];
+        opt.step(lr(s));
+        m.zeroGrad();
+        launches = Backends.current().kernelLaunches() - l0;
+        losses[s] = loss.item();
+        norms[s] = lastNorm.item();
+      }
+      return new Run(losses, norms, params(m), launches);
+    });
+  }
+
+  static Tensor lastNorm;
+
+  /** Forward, loss, backward and clipping: the loss (and the norm, in lastNorm). */
+  static Tensor[] step(Gpt m, int[] x, int[] y) {
+    Variable loss = F.crossEntropy(F.reshape(m.forward(x, B, T), B * T, -1), y, -100);
+    loss.backward();
+    lastNorm = GradClip.clipOnDevice(m.namedParameters().values(), 0.05);
+    return new Tensor[] {loss.value()};
+  }
+
+  static List<double[]> params(Gpt m) {
+    List<double[]> p = new ArrayList<>();
+    m.namedParameters().values().forEach(v -> p.add(v.value().toDoubleArray()));
+    return p;
+  }
+
+  @Test
+  void replaysGiveTheEagerStepsBitForBit() {
+    Run expected = eager();
+    Run replayed = onFakeDevice(() -> {
+      Gpt m = model();
+      AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
+      int[] x = new int[B * T];
+      int[] y = new int[B * T];
+      double[] losses = new double[STEPS];
+      double[] norms = new double[STEPS];
+      for (int s = 0; s < EAGER; s++) {
+        batch(s, x, y);
+        Tensor loss = step(m, x, y)[0];
+        opt.step(lr(s));
+        norms[s] = lastNorm.item();
+        m.zeroGrad();
+        losses[s] = loss.item();
+      }
+      Tensor[] loss = new Tensor[1];
+      Tensor[] norm = new Tensor[1];
+      long l0 = Backends.current().kernelLaunches();
+      try (CapturedStep g = Backends.current().captureStep(() -> {
+        loss[0] = step(m, x, y)[0];
+        norm[0] = lastNorm;
+        opt.apply();
+        m.zeroGrad();
+      })) {
+        long recorded = Backends.current().kernelLaunches() - l0;
+        assertThat(g.launches()).as("launches recorded").isEqualTo((int) recorded)
+            .isEqualTo((int) expected.launchesPerStep());
+        for (int s = EAGER; s < STEPS; s++) {
+          batch(s, x, y); // the same arrays, refilled in place
+          opt.prepare(lr(s));
+          g.replay();
+          losses[s] = loss[0].item();
+          norms[s] = norm[0].item();
+        }
+        // one launch per replay (the graph), after the launches recorded
+        assertThat(Backends.current().kernelLaunches() - l0).isEqualTo(recorded + STEPS - EAGER);
+      }
+      return new Run(losses, norms, params(m), 0);
+    });
+    assertThat(replayed.losses()).containsExactly(expected.losses());
+    assertThat(replayed.norms()).containsExactly(expected.norms());
+    assertThat(java.util.Arrays.stream(expected.norms()).filter(n -> n > 0.05).count())
+        .as("steps that clipped").isPositive();
+    for (int i = 0; i < expected.params().size(); i++) {
+      assertThat(replayed.params().get(i)).as("parameter " + i)
+          .containsExactly(expected.params().get(i));
+    }
+  }
+
+  @Test
+  void aStepThatReadsAValueBackCannotBeRecordedAndLeavesTheBackendUsable() {
+    onFakeDevice(() -> {
+      Gpt m = model();
+      int[] x = new int[B * T];
+      int[] y = new int[B * T];
+      batch(0, x, y);
+      assertThatThrownBy(() -> Backends.current().captureStep(() -> step(m, x, y)[0].item()))
+          .isInstanceOf(IllegalStateException.class)
+          .hasMessageContaining("device-to-host copy during graph capture");
+      // not recording any more: the same step runs eagerly and gives a finite loss
+      assertThat(step(m, x, y)[0].item()).isFinite();
+      return null;
+    });
+  }
+
+  @Test
+  void aClosedStepGivesItsMemoryBackAndCannotReplay() {
+    onFakeDevice(() -> {
+      CudaBackend be = (CudaBackend) Backends.current();
+      Gpt m = model();
+      int[] x = new int[B * T];
+      int[] y = new int[B * T];
+      batch(0, x, y);
+      step(m, x, y);
+      long[] reserved = new long[3];
+      for (int i = 0; i < 3; i++) {
+        CapturedStep g = be.captureStep(() -> step(m, x, y));
+        g.replay();
+        g.close();
+        reserved[i] = be.reservedBytes();
+        System.gc(); // the step's tensors are unreachable now: their blocks return to the pool
+      }
+      assertThat(reserved[2]).as("device memory after the third recording")
+          .isEqualTo(reserved[1]);
+      CapturedStep g = be.captureStep(() -> step(m, x, y));
+      g.close();
+      assertThatThrownBy(g::replay).hasMessageContaining("closed");
+      return null;
+    });
+  }
+
+  @Test
+  void theCpuBackendDoesNotRecord() {
+    assertThat(Backends.current().canCaptureSteps()).isFalse();
+    assertThatThrownBy(() -> Backends.current().captureStep(() -> {}))
+        .isInstanceOf(UnsupportedOperationException.class)
+        .hasMessageContaining("does not record steps");
+  }
+}
