@@ -13,6 +13,22 @@ extern "C" __global__ void SFX(map)(int op, double s, Dims d, const T* a, T* out
   }
 }
 
+// out (operand 0: the slice at offset 0) = a (operand 1), written start[0] * step elements
+// further: a copy into a slice whose start is read on the device (the KV cache's write position,
+// which a recorded decode step reads at each replay). Writes nothing if start[0] is outside
+// [0, limit].
+extern "C" __global__ void SFX(copy_at)(Dims d, const int* start, int step, int limit,
+    const T* a, T* out) {
+  int s = start[0];
+  if (s < 0 || s > limit) return;
+  long long shift = (long long) s * step;
+  GRID_STRIDE(i, d.n) {
+    int o[4];
+    locate(d, i, o);
+    out[shift + o[0]] = a[o[1]];
+  }
+}
+
 // out (operand 0) = a (1) op b (2), broadcasting by zero strides.
 extern "C" __global__ void SFX(binary)(int op, Dims d, const T* a, const T* b, T* out) {
   GRID_STRIDE(i, d.n) {

@@ -168,6 +168,14 @@ public interface Backend {
   /** out = cond != 0 ? a : b (same shapes). */
   void where(Tensor cond, Tensor a, Tensor b, Tensor out);
 
+  /**
+   * out[..., start : start + n, ...] = src along {@code axis}, n = src's size there (src has out's
+   * shape elsewhere, the same dtype): a copy into a slice whose start is read from {@code start}
+   * (one index) where the kernel runs, so a recorded step writes where the index says at each
+   * replay (the KV cache's write position). The caller checked that the slice fits.
+   */
+  void assignAt(Tensor src, Tensor out, int axis, Indices start);
+
   /** Concatenates {@code parts} along {@code axis} into out. */
   void concat(int axis, Tensor[] parts, Tensor out);
 

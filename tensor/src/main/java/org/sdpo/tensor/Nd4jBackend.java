@@ -285,6 +285,17 @@ public final class Nd4jBackend implements Backend {
   }
 
   @Override
+  public void assignAt(Tensor src, Tensor out, int axis, Indices start) {
+    int s = start.values()[0];
+    int n = src.dim(axis);
+    if (n > 0) {
+      int[] shape = out.shape().clone();
+      shape[axis] = n;
+      assign(src, Tensor.ofStorage(slice(out, axis, s, s + n), out.dtype(), shape));
+    }
+  }
+
+  @Override
   public void fill(Tensor out, double value) {
     if (isContiguous(out)) {
       JavaKernels.fill(buffer(out), value);

@@ -614,6 +614,33 @@ public final class Tensor {
     return this;
   }
 
+  /**
+   * this[..., start : start + n, ...] = src along {@code axis} (n = src's size there, every other
+   * axis the same), with start the one index of {@code start}, read where the copy runs: on a
+   * device, from device memory (see {@link Backend#assignAt}). Returns this.
+   */
+  public Tensor assignAt(int axis, Indices start, Tensor src) {
+    int a = Shape.axis("assignAt", axis, shape.length);
+    int n = src.rank() == rank() ? src.shape[a] : -1;
+    boolean agree = n >= 0;
+    for (int i = 0; agree && i < shape.length; i++) {
+      agree = i == a ? n <= shape[i] : src.shape[i] == shape[i];
+    }
+    if (!agree) {
+      throw new IllegalArgumentException("assignAt: " + Shape.str(src.shape) + " does not fit "
+          + Shape.str(shape) + " along axis " + axis);
+    }
+    requireSameDtype("assignAt", src);
+    int s = start.length() == 1 ? start.values()[0] : -1;
+    if (s < 0 || s + n > shape[a]) {
+      throw new IllegalArgumentException("assignAt: " + n + " positions from "
+          + java.util.Arrays.toString(start.values()) + " do not fit axis " + axis + " of "
+          + Shape.str(shape));
+    }
+    backend().assignAt(src, this, a, start);
+    return this;
+  }
+
   /** Every element = value; returns this. */
   public Tensor fill(double value) {
     backend().fill(this, value);

@@ -87,7 +87,11 @@ public final class Workspace {
     this.maxPooled = maxPooledBytes;
   }
 
-  private record Key(DType dtype, List<Integer> shape) {
+  /**
+   * A buffer's kind: the backend that made it (a process may switch backends, as tests and the
+   * GPU check do: another backend's buffer must never be handed out), its dtype and shape.
+   */
+  private record Key(Backend backend, DType dtype, List<Integer> shape) {
     long bytes() {
       long n = dtype.bytes();
       for (int d : shape) {
@@ -96,12 +100,12 @@ public final class Workspace {
       return n;
     }
 
-    static Key of(DType dtype, int[] shape) {
+    static Key of(Backend backend, DType dtype, int[] shape) {
       List<Integer> s = new ArrayList<>(shape.length);
       for (int d : shape) {
         s.add(d);
       }
-      return new Key(dtype, s);
+      return new Key(backend, dtype, s);
     }
   }
 
@@ -270,7 +274,7 @@ public final class Workspace {
       if (closed) {
         throw new IllegalStateException("workspace scope is closed");
       }
-      Key key = Key.of(dtype, shape);
+      Key key = Key.of(backend, dtype, shape);
       ArrayDeque<Storage> q = owner.free.get(key);
       Storage s;
       if (q != null && !q.isEmpty()) {

@@ -606,6 +606,37 @@ public class BackendConformanceTest {
       });
     });
 
+    cases.put("assignAt (a slice whose start is an index)", (rng, dt, c, r) -> {
+      int[] s = shape(rng, 1);
+      int axis = rng.nextInt(s.length);
+      int n = 1 + rng.nextInt(s[axis]);
+      int start = rng.nextInt(s[axis] - n + 1);
+      int[] srcShape = s.clone();
+      srcShape[axis] = n;
+      double[] d = values(rng, ReferenceBackend.numel(s), 1);
+      double[] src = values(rng, ReferenceBackend.numel(srcShape), 1);
+      boolean view = srcShape.length >= 2 && rng.nextBoolean(); // a transposed source
+      both(c, r, x -> {
+        Tensor out = x.of(dt, d, s);
+        Tensor in = x.of(dt, src, srcShape);
+        if (view) {
+          int[] t = srcShape.clone();
+          int last = t.length - 1;
+          t[last] = srcShape[last - 1];
+          t[last - 1] = srcShape[last];
+          int[] perm = new int[t.length];
+          for (int i = 0; i < perm.length; i++) {
+            perm[i] = i;
+          }
+          perm[last] = last - 1;
+          perm[last - 1] = last;
+          Tensor tr = x.of(dt, src, t); // the same values in another layout, read transposed
+          in = Tensor.ofStorage(x.be.permute(tr, perm), dt, srcShape);
+        }
+        x.be.assignAt(in, out, axis, x.be.indices(new int[] {start}));
+        x.out(out);
+      });
+    });
     cases.put("clipByGlobalNorm", (rng, dt, c, r) -> {
       int[] s1 = shape(rng, 1);
       int[] s2 = shape(rng, 1);

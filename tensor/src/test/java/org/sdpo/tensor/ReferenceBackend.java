@@ -362,6 +362,17 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
+  public void assignAt(Tensor src, Tensor out, int axis, Indices start) {
+    int s = start.values()[0];
+    for (int i = 0; i < numel(src.shape()); i++) {
+      int[] idx = unravel(i, src.shape());
+      double v = ref(src).at(physical(src, idx));
+      idx[axis] += s;
+      ref(out).put(physical(out, idx), v);
+    }
+  }
+
+  @Override
   public void concat(int axis, Tensor[] parts, Tensor out) {
     int n = numel(out.shape());
     for (int i = 0; i < n; i++) {

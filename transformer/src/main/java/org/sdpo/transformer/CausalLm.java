@@ -154,6 +154,16 @@ public abstract class CausalLm extends Module {
   }
 
   /**
+   * Whether a one-token decode step with a KV cache reads nothing from the host but its ids,
+   * position ids and the cache's length, so a GPU can record it once and replay it (a CUDA graph;
+   * the sampler does). False by default: an architecture that computes position tables on the
+   * host (Llama's rotary angles) copies them to the device in every step.
+   */
+  public boolean recordableDecode() {
+    return false;
+  }
+
+  /**
    * The architecture's forward on validated inputs: logits (B, T, V). {@code keyMask} is null or
    * (B, Tk) over every key (the cache's whole capacity when there is a cache); the implementation
    * advances the cache after its last layer.

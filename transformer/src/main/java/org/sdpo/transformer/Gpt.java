@@ -85,6 +85,12 @@ public final class Gpt extends CausalLm {
     return new Gpt(config, weights);
   }
 
+  /** GPT-2's positions are a gather from wpe by position ids: nothing computed on the host. */
+  @Override
+  public boolean recordableDecode() {
+    return true;
+  }
+
   @Override
   protected Variable logits(int[] ids, int[] pos, int B, int T, Tensor keyMask, KvCache cache) {
     Variable x = F.add(wte.forward(ids, B, T), wpe.forward(pos, B, T)); // (B, T, C)

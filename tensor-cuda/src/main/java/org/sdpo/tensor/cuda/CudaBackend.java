@@ -54,6 +54,13 @@ public final class CudaBackend implements Backend {
   private final Precision precision;
   /** The step being recorded, or null. */
   private Capture capture;
+  /** Whether callers may record steps: -Dsdpo.cuda.graphs / SDPO_CUDA_GRAPHS (default true). */
+  private final boolean graphs = graphsWanted();
+
+  private static boolean graphsWanted() {
+    String v = System.getProperty("sdpo.cuda.graphs", System.getenv("SDPO_CUDA_GRAPHS"));
+    return v == null || !(v.equalsIgnoreCase("false") || v.equals("0"));
+  }
 
   public CudaBackend(CudaDriver dev, Precision precision) {
     this.dev = dev;
@@ -114,9 +121,10 @@ public final class CudaBackend implements Backend {
     final java.util.List<Input> inputs = new java.util.ArrayList<>();
   }
 
+  /** True unless turned off ({@code -Dsdpo.cuda.graphs=false}, {@code SDPO_CUDA_GRAPHS=0}). */
   @Override
   public boolean canCaptureSteps() {
-    return true;
+    return graphs;
   }
 
   /**
@@ -457,6 +465,22 @@ public final class CudaBackend implements Backend {
       String kernel = src.dtype() == DType.FLOAT32 ? "copy_f32_f64" : "copy_f64_f32";
       launch(args(kernel).dims(d).ptr(addr(src)).ptr(addr(out)), d.numel());
     }
+  }
+
+  @Override
+  public void assignAt(Tensor src, Tensor out, int axis, Indices start) {
+    int n = src.dim(axis);
+    if (src.numel() == 0) {
+      return;
+    }
+    int[] shape = out.shape().clone();
+    shape[axis] = n;
+    // the slice at 0 (its strides), which the kernel shifts to the start it reads
+    Tensor at0 = Tensor.ofStorage(slice(out, axis, 0, n), out.dtype(), shape);
+    Dims d = dims(src.shape(), at0, src);
+    int step = st(out).strides[axis];
+    withIndices(start, s -> launch(args(k("copy_at", out.dtype())).dims(d).ptr(s).i32(step)
+        .i32(out.dim(axis) - n).ptr(addr(src)).ptr(addr(at0)), d.numel()));
   }
 
   @Override

@@ -190,6 +190,19 @@ final class FakeKernels {
         l.st(4, o[0], map(l.i(0), l.ld(3, o[1]), l.d(1)));
       }
     });
+    twin("copy_at", l -> {
+      Dims d = l.dims(0);
+      int s = l.ldI(1, 0);
+      if (s < 0 || s > l.i(3)) {
+        return;
+      }
+      long shift = (long) s * l.i(2);
+      int[] o = new int[4];
+      for (int i = 0; i < d.numel(); i++) {
+        d.locate(i, o);
+        l.st(5, shift + o[0], l.ld(4, o[1]));
+      }
+    });
     twin("binary", l -> {
       Dims d = l.dims(1);
       int[] o = new int[4];

@@ -4,6 +4,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.sdpo.autograd.Grad;
+import org.sdpo.tensor.Backends;
+import org.sdpo.tensor.CapturedStep;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
@@ -110,45 +112,67 @@ public final class Sampler {
         all.assign(model.forward(ids, B, lp, Tensor.of(model.dtype(), mask, B, lp), pos, cache)
             .value().slice(1, lp - 1, lp).reshape(B, V)); // (B, V)
       }
-      for (int step = 0; step < steps; step++) {
-        int[] next = new int[B];
-        double[] nextMask = new double[B];
-        int[] nextPos = new int[B];
-        boolean anyActive = false;
-        boolean[] active = new boolean[B];
-        double[] u = new double[B]; // one uniform draw per active row, in row order
-        for (int b = 0; b < B; b++) {
-          active[b] = reason[b] == null;
-          if (active[b] && !s.greedy()) {
-            u[b] = rng.nextDouble();
+      // Each decode step feeds one token per row: a finished row feeds a pad, counted as a real
+      // token (rows never see each other, and a finished row's outputs are never read), so the
+      // step's only inputs are these two arrays, refilled in place, and the cache's length.
+      int[] next = new int[B];
+      int[] nextPos = new int[B];
+      Runnable decode = () -> all.assign(model.forward(next, B, 1, null, nextPos, cache).value()
+          .reshape(B, V));
+      // On a backend that records steps (a GPU), the decode step is recorded once and replayed.
+      boolean record = steps > 2 && model.recordableDecode()
+          && Backends.current().canCaptureSteps();
+      CapturedStep recorded = null;
+      try {
+        for (int step = 0; step < steps; step++) {
+          boolean anyActive = false;
+          boolean[] active = new boolean[B];
+          double[] u = new double[B]; // one uniform draw per active row, in row order
+          for (int b = 0; b < B; b++) {
+            active[b] = reason[b] == null;
+            if (active[b] && !s.greedy()) {
+              u[b] = rng.nextDouble();
+            }
+          }
+          int[] tokens = new int[B];
+          double[] logprobs = new double[B];
+          Fused.sampleRows(all, active, s.temperature(), s.topK(), s.topP(), s.greedy(), u, tokens,
+              logprobs);
+          for (int b = 0; b < B; b++) {
+            if (reason[b] != null) {
+              next[b] = tok.pad();
+              nextPos[b] = Math.min(length[b], model.config().nPositions() - 1);
+              continue;
+            }
+            int token = tokens[b];
+            out.get(b).add(token);
+            lps.get(b).add(logprobs[b]);
+            next[b] = token;
+            nextPos[b] = length[b];
+            length[b]++;
+            reason[b] = finished(tok, out.get(b), token, s, maxNew[b]);
+            anyActive |= reason[b] == null;
+          }
+          if (!anyActive || step == steps - 1) {
+            break;
+          }
+          if (record) {
+            if (recorded == null) {
+              int at = cache.length();
+              recorded = Backends.current().captureStep(decode);
+              cache.truncate(at); // recording advanced the cache without running
+            }
+            recorded.replay(); // copies next, nextPos and the cache's length in first
+            cache.advance(1);
+          } else {
+            try (Workspace.Scope sc = ws.enter()) {
+              decode.run();
+            }
           }
         }
-        int[] tokens = new int[B];
-        double[] logprobs = new double[B];
-        Fused.sampleRows(all, active, s.temperature(), s.topK(), s.topP(), s.greedy(), u, tokens,
-            logprobs);
-        for (int b = 0; b < B; b++) {
-          if (reason[b] != null) {
-            next[b] = tok.pad();
-            nextPos[b] = Math.min(length[b], model.config().nPositions() - 1);
-            continue;
-          }
-          int token = tokens[b];
-          out.get(b).add(token);
-          lps.get(b).add(logprobs[b]);
-          next[b] = token;
-          nextMask[b] = 1;
-          nextPos[b] = length[b];
-          length[b]++;
-          reason[b] = finished(tok, out.get(b), token, s, maxNew[b]);
-          anyActive |= reason[b] == null;
-        }
-        if (!anyActive || step == steps - 1) {
-          break;
-        }
-        try (Workspace.Scope sc = ws.enter()) {
-          all.assign(model.forward(next, B, 1, Tensor.of(model.dtype(), nextMask, B, 1), nextPos,
-              cache).value().reshape(B, V));
+      } finally {
+        if (recorded != null) {
+          recorded.close();
         }
       }
     }
