@@ -156,8 +156,8 @@ public abstract class CausalLm extends Module {
   /**
    * Whether a one-token decode step with a KV cache reads nothing from the host but its ids,
    * position ids and the cache's length, so a GPU can record it once and replay it (a CUDA graph;
-   * the sampler does). False by default: an architecture that computes position tables on the
-   * host (Llama's rotary angles) copies them to the device in every step.
+   * the sampler does). False by default: an architecture that computed anything from positions
+   * on the host would copy it to the device in every step.
    */
   public boolean recordableDecode() {
     return false;

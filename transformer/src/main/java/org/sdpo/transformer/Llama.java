@@ -57,7 +57,7 @@ public final class Llama extends CausalLm {
     this.norm = child("model.norm", new RmsNorm(w.get("model.norm.weight"), eps));
     this.lmHead = config.tieWordEmbeddings() ? null
         : child("lm_head", new Linear(w.get("lm_head.weight"), null));
-    this.rotary = new Rotary(config.rope(), config.headDim(), dtype);
+    this.rotary = new Rotary(config.rope(), config.headDim(), dtype, config.nPositions());
   }
 
   private static Linear linear(Map<String, Tensor> w, String name) {
@@ -97,9 +97,16 @@ public final class Llama extends CausalLm {
     return new Llama(config, weights);
   }
 
+  /** The rotary angles are rows of tables gathered by position ids: nothing from the host. */
+  @Override
+  public boolean recordableDecode() {
+    return true;
+  }
+
   @Override
   protected Variable logits(int[] ids, int[] pos, int B, int T, Tensor keyMask, KvCache cache) {
-    Tensor[] cs = rotary.cosSin(pos, B, T); // cos, sin (B, T, D/2)
+    // cos, sin (B, T, D/2); with a cache, tables that cover its capacity (what later steps reach)
+    Tensor[] cs = rotary.cosSin(pos, B, T, cache == null ? 0 : cache.capacity());
     Variable x = embedTokens.forward(ids, B, T); // (B, T, C)
     for (DecoderLayer l : layers) {
       x = block(in -> l.forward(in, cs[0], cs[1], keyMask, cache), x);

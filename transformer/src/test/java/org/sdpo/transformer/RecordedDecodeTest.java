@@ -4,7 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.sdpo.tensor.Backend;
 import org.sdpo.tensor.Backends;
 import org.sdpo.tensor.DType;
@@ -18,10 +19,14 @@ import org.sdpo.transformer.tokenizer.CharTokenizer;
  * Sampling on the fake CUDA device with the decode step recorded once and replayed (a CUDA graph,
  * what the sampler does on a GPU) gives the same tokens and log-probabilities, bit for bit, as
  * running every decode step kernel by kernel: the KV cache's write position, the ids and the
- * position ids reach each replay through device memory.
+ * position ids reach each replay through device memory (for Llama and Qwen3, the rotary angles are
+ * rows gathered by those position ids).
  */
 class RecordedDecodeTest {
-  static List<Sampler.Sample> sample(boolean graphs) {
+  /** Samples and the device's launches while sampling. */
+  record Run(List<Sampler.Sample> samples, long launches) {}
+
+  static Run sample(String arch, boolean graphs) {
     Backend cpu = Backends.current();
     String before = System.getProperty("sdpo.cuda.graphs");
     System.setProperty("sdpo.cuda.graphs", Boolean.toString(graphs));
@@ -31,20 +36,17 @@ class RecordedDecodeTest {
       Backends.install(be);
       assertThat(be.canCaptureSteps()).isEqualTo(graphs);
       CharTokenizer tok = new CharTokenizer("abcdefghij");
-      Gpt m = Gpt.init(GptConfig.of(tok.vocabSize(), 32, 16, 2, 2), DType.FLOAT32, new Rng(3));
+      CausalLm m = arch.equals("gpt2")
+          ? Gpt.init(GptConfig.of(tok.vocabSize(), 32, 16, 2, 2), DType.FLOAT32, new Rng(3))
+          : Llama.init(LlamaConfig.of(arch, tok.vocabSize(), 32, 16, 2, 4, 2, 24), DType.FLOAT32,
+              new Rng(3));
+      assertThat(m.recordableDecode()).isTrue();
       // prompts of different lengths (left padding), budgets that end rows at different steps
       List<int[]> prompts = List.of(tok.encode("abc"), tok.encode("j"), tok.encode("hgfedc"));
       long l0 = device.launches();
       List<Sampler.Sample> out = new ArrayList<>(Sampler.generate(m, tok, prompts,
           Sampler.Settings.sample(1.0, 12, 7), new int[] {12, 5, 9}));
-      long launches = device.launches() - l0;
-      // recorded: every decode step after the first is one launch, so far fewer in all
-      if (graphs) {
-        assertThat(launches).as("launches with the decode step recorded").isLessThan(200);
-      } else {
-        assertThat(launches).as("launches step by step").isGreaterThan(500);
-      }
-      return out;
+      return new Run(out, device.launches() - l0);
     } finally {
       Backends.install(cpu);
       if (before == null) {
@@ -55,10 +57,15 @@ class RecordedDecodeTest {
     }
   }
 
-  @Test
-  void recordedDecodingSamplesWhatStepByStepDecodingSamples() {
-    List<Sampler.Sample> eager = sample(false);
-    List<Sampler.Sample> recorded = sample(true);
+  @ParameterizedTest
+  @ValueSource(strings = {"gpt2", "llama", "qwen3"})
+  void recordedDecodingSamplesWhatStepByStepDecodingSamples(String arch) {
+    Run e = sample(arch, false);
+    Run r = sample(arch, true);
+    // recorded: every decode step after the first is one launch
+    assertThat(r.launches()).as("launches, decode step recorded").isLessThan(e.launches() / 3);
+    List<Sampler.Sample> eager = e.samples();
+    List<Sampler.Sample> recorded = r.samples();
     assertThat(recorded).hasSameSizeAs(eager);
     for (int b = 0; b < eager.size(); b++) {
       assertThat(recorded.get(b).tokens()).as("tokens of row " + b)
