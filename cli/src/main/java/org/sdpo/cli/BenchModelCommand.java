@@ -124,14 +124,23 @@ final class BenchModelCommand implements Callable<Integer> {
     }
     int newTokens = ctx - 1;
     double best = Double.MAX_VALUE;
+    long sampleLaunches = 0;
     for (int r = 0; r < sampleRuns; r++) {
+      long l0 = Backends.current().kernelLaunches();
       long t0 = System.nanoTime();
       Sampler.generate(sm, tok, prompts, Sampler.Settings.sample(1.0, newTokens, r));
       best = Math.min(best, (System.nanoTime() - t0) / 1e6);
+      sampleLaunches = Backends.current().kernelLaunches() - l0;
     }
     System.out.printf(Locale.ROOT, "sampling %d prompts x %d new tokens (KV cache): best of %d "
         + "%.1f ms, %.0f tokens/s%n", batch, newTokens, sampleRuns, best,
         batch * newTokens / (best / 1e3));
+    if (sampleLaunches > 0) {
+      System.out.printf(Locale.ROOT, "kernel launches per sampled position: %.1f (%s)%n",
+          sampleLaunches / (double) newTokens, Backends.current().canCaptureSteps()
+              ? "the decode step recorded as one graph, replayed per position"
+              : "kernel by kernel");
+    }
     return printMemory();
   }
 
