@@ -18,6 +18,7 @@ import org.sdpo.tensor.cuda.CudaBackend;
 import org.sdpo.tensor.cuda.FakeDevice;
 import org.sdpo.transformer.train.AdamW;
 import org.sdpo.transformer.train.GradClip;
+import org.sdpo.transformer.train.RecordedUpdate;
 
 /**
  * A GPT-2 training step recorded as a graph on the fake device and replayed with new token ids,
@@ -196,6 +197,40 @@ class CapturedStepTest {
       CapturedStep g = be.captureStep(() -> step(m, x, y));
       g.close();
       assertThatThrownBy(g::replay).hasMessageContaining("closed");
+      return null;
+    });
+  }
+
+  @Test
+  void aRecordedUpdateSkipsAStepWhoseNormIsNotFinite() {
+    onFakeDevice(() -> {
+      Gpt m = model();
+      AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
+      int[] x = new int[B * T];
+      int[] y = new int[B * T];
+      batch(0, x, y);
+      step(m, x, y);
+      opt.step(1e-2);
+      m.zeroGrad();
+      try (RecordedUpdate u = new RecordedUpdate(Backends.current(), m, opt, B, T, 1, 1.0)) {
+        batch(1, u.x[0], u.y[0]);
+        RecordedUpdate.Result ok = u.run(1e-2);
+        assertThat(ok.norm()).isFinite();
+        assertThat(opt.steps()).isEqualTo(2);
+        // a NaN in the first layer's weights: the norm is NaN and nothing is updated
+        org.sdpo.autograd.Variable w = m.namedParameters().get("h.0.attn.c_attn.weight");
+        w.value().write(0, new double[] {Double.NaN}, 1);
+        List<double[]> before = params(m);
+        RecordedUpdate.Result bad = u.run(1e-2);
+        assertThat(bad.norm()).isNaN();
+        assertThat(opt.steps()).as("AdamW counts only updates made").isEqualTo(2);
+        List<double[]> after = params(m);
+        for (int i = 0; i < before.size(); i++) {
+          assertThat(after.get(i)).containsExactly(before.get(i));
+        }
+        m.namedParameters().values().forEach(p -> assertThat(p.grad().toDoubleArray())
+            .as("gradients zeroed for the next step").containsOnly(0.0));
+      }
       return null;
     });
   }

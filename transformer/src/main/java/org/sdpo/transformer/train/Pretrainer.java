@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import org.sdpo.autograd.F;
 import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Backends;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
@@ -264,51 +265,76 @@ public final class Pretrainer {
     int B = c.batchSize();
     Metrics last = null;
     long t0 = System.nanoTime();
-    for (int step = start; step < c.steps(); step++) {
-      long s0 = System.nanoTime();
-      double lossSum = 0;
-      double lr = schedule.at(step);
-      double norm;
-      try (Workspace.Scope scope = ws.enter()) {
-        for (int a = 0; a < c.gradAccum(); a++) {
-          Rng rng = new Rng(c.seed() * 1_000_003L + step * 1009L + a);
-          int T = batches.rowLength();
-          int[] x = new int[B * T];
-          int[] y = new int[B * T];
-          batches.fill(rng, x, y);
-          Variable loss = F.crossEntropy(F.reshape(model.forward(x, B, T), B * T, -1), y, -100);
-          lossSum += loss.value().item();
-          F.scale(loss, 1.0 / c.gradAccum()).backward();
+    int T = batches.rowLength();
+    // On a backend that records steps (a GPU), every step after the run's first is one replay of a
+    // recorded update (RecordedUpdate) instead of a few hundred launches: the same arithmetic
+    RecordedUpdate recorded = null;
+    try {
+      for (int step = start; step < c.steps(); step++) {
+        long s0 = System.nanoTime();
+        double lossSum = 0;
+        double lr = schedule.at(step);
+        double norm;
+        if (recorded != null) {
+          for (int a = 0; a < c.gradAccum(); a++) {
+            batches.fill(new Rng(c.seed() * 1_000_003L + step * 1009L + a), recorded.x[a],
+                recorded.y[a]);
+          }
+          RecordedUpdate.Result r = recorded.run(lr);
+          lossSum = r.lossSum();
+          norm = r.norm();
+        } else {
+          try (Workspace.Scope scope = ws.enter()) {
+            for (int a = 0; a < c.gradAccum(); a++) {
+              Rng rng = new Rng(c.seed() * 1_000_003L + step * 1009L + a);
+              int[] x = new int[B * T];
+              int[] y = new int[B * T];
+              batches.fill(rng, x, y);
+              Variable logits = F.reshape(model.forward(x, B, T), B * T, -1);
+              Variable loss = F.crossEntropy(logits, y, -100);
+              lossSum += loss.value().item();
+              F.scale(loss, 1.0 / c.gradAccum()).backward();
+            }
+            norm = GradClip.clip(model.namedParameters().values(), c.gradClip());
+            if (Double.isFinite(norm)) {
+              opt.step(lr);
+            }
+            model.zeroGrad();
+          }
+          if (Backends.current().canCaptureSteps() && step + 1 < c.steps()
+              && RecordedUpdate.canRecord(model)) {
+            recorded = new RecordedUpdate(Backends.current(), model, opt, B, T, c.gradAccum(),
+                c.gradClip());
+          }
         }
-        norm = GradClip.clip(model.namedParameters().values(), c.gradClip());
-        if (Double.isFinite(norm)) {
-          opt.step(lr);
+        double sec = (System.nanoTime() - s0) / 1e9;
+        Map<String, Object> measured = null;
+        boolean stop = false;
+        if (probe != null && ((step + 1) % probe.every() == 0 || step + 1 == c.steps())) {
+          // the probe's shapes and the training step's would otherwise sit in the pool together:
+          // each phase starts from an empty pool (peak 1.08 -> 0.87 GB at the demo's settings)
+          ws.releaseFree();
+          measured = probe.measure(model, step + 1);
+          ws.releaseFree();
+          stop = probe.stop(measured);
         }
-        model.zeroGrad();
+        last = new Metrics(step + 1, lossSum / c.gradAccum(), lr, norm, !Double.isFinite(norm),
+            (double) B * batches.rowLength() * c.gradAccum() / sec, (System.nanoTime() - t0) / 1e9,
+            measured, stop);
+        appendMetrics(c.out(), last);
+        if (listener != null) {
+          listener.onStep(last);
+        }
+        if ((step + 1) % c.saveEvery() == 0 || step + 1 == c.steps() || stop) {
+          save(model, tok, opt, c.out(), step + 1);
+        }
+        if (stop) {
+          break;
+        }
       }
-      double sec = (System.nanoTime() - s0) / 1e9;
-      Map<String, Object> measured = null;
-      boolean stop = false;
-      if (probe != null && ((step + 1) % probe.every() == 0 || step + 1 == c.steps())) {
-        // the probe's shapes and the training step's would otherwise sit in the pool together:
-        // each phase starts from an empty pool (peak 1.08 -> 0.87 GB at the demo's settings)
-        ws.releaseFree();
-        measured = probe.measure(model, step + 1);
-        ws.releaseFree();
-        stop = probe.stop(measured);
-      }
-      last = new Metrics(step + 1, lossSum / c.gradAccum(), lr, norm, !Double.isFinite(norm),
-          (double) B * batches.rowLength() * c.gradAccum() / sec, (System.nanoTime() - t0) / 1e9,
-          measured, stop);
-      appendMetrics(c.out(), last);
-      if (listener != null) {
-        listener.onStep(last);
-      }
-      if ((step + 1) % c.saveEvery() == 0 || step + 1 == c.steps() || stop) {
-        save(model, tok, opt, c.out(), step + 1);
-      }
-      if (stop) {
-        break;
+    } finally {
+      if (recorded != null) {
+        recorded.close();
       }
     }
     ws.releaseFree(); // pre-training's shapes do not return
