@@ -13,15 +13,24 @@ import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Backend;
 import org.sdpo.tensor.BackendConformanceTest;
 import org.sdpo.tensor.Backends;
+import org.sdpo.tensor.CapturedStep;
 import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.TestBackends;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.tensor.cuda.CudaBackend;
+import org.sdpo.tensor.cuda.CudaDriver;
 import org.sdpo.tensor.cuda.FakeDevice;
 import org.sdpo.transformer.Audit;
 import org.sdpo.transformer.CausalLm;
+import org.sdpo.transformer.Gpt;
+import org.sdpo.transformer.GptConfig;
+import org.sdpo.transformer.Llama;
+import org.sdpo.transformer.LlamaConfig;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.io.Safetensors;
+import org.sdpo.transformer.sample.Sampler;
+import org.sdpo.transformer.tokenizer.CharTokenizer;
 import org.sdpo.transformer.train.AdamW;
 import org.sdpo.transformer.train.GradClip;
 
@@ -37,7 +46,10 @@ import org.sdpo.transformer.train.GradClip;
  *       backend) in float32 (1e-5 relative), with TF32 matrix multiplies against PyTorch's
  *       float32 (2e-2), and with bf16 matrix operands (the loss within 2e-2);
  *   <li>three training steps (loss, backward, clipping, AdamW) in float64 ending where the CPU's
- *       end (1e-9).
+ *       end (1e-9);
+ *   <li>recorded steps (CUDA graphs) against the same steps launched kernel by kernel on the
+ *       device, bit for bit: three float32 training steps, the last two replayed from one
+ *       recording, and sampling with the decode step recorded.
  * </ol>
  * Arguments: {@code [--fake] [--examples N] [--fixtures DIR]}.
  */
@@ -129,7 +141,45 @@ public final class GpuCheck {
         return compare(g, cpu.values(), 1e-9);
       });
     }
+    // recorded steps (CUDA graphs) against the same steps launched kernel by kernel, on the device
+    CudaDriver driver = ((CudaBackend) gpu).driver();
+    Backend recording = new CudaBackend(driver, CudaBackend.Precision.FP32, true);
+    Backend stepwise = new CudaBackend(driver, CudaBackend.Precision.FP32, false);
+    for (String f : new String[] {"gpt2-tiny", "llama-gqa"}) {
+      Path dir = fixtures.resolve(f);
+      check(f + " 3 training steps, the last 2 recorded as a graph, vs stepwise (identical)", () -> {
+        Grads rec = on(recording, () -> trainRecorded(dir));
+        Grads step = on(stepwise, () -> train(dir, DType.FLOAT32));
+        return compare(rec, step.values(), 0);
+      });
+    }
+    for (String arch : new String[] {"gpt2", "llama"}) {
+      check(arch + " sampling with the decode step recorded vs stepwise (identical)", () -> {
+        List<Sampler.Sample> rec = on(recording, () -> sample(arch));
+        List<Sampler.Sample> step = on(stepwise, () -> sample(arch));
+        for (int i = 0; i < rec.size(); i++) {
+          if (!java.util.Arrays.equals(rec.get(i).tokens(), step.get(i).tokens())
+              || !java.util.Arrays.equals(rec.get(i).logprobs(), step.get(i).logprobs())) {
+            throw new AssertionError("row " + i + ": recorded " + java.util.Arrays.toString(
+                rec.get(i).tokens()) + ", stepwise " + java.util.Arrays.toString(
+                step.get(i).tokens()));
+          }
+        }
+        return rec.stream().mapToInt(x -> x.tokens().length).sum() + " tokens";
+      });
+    }
     return summary();
+  }
+
+  /** Three prompts sampled from a small random model of {@code arch} (seeded). */
+  static List<Sampler.Sample> sample(String arch) {
+    CharTokenizer tok = new CharTokenizer("abcdefghij");
+    CausalLm m = arch.equals("gpt2")
+        ? Gpt.init(GptConfig.of(tok.vocabSize(), 64, 32, 2, 2), DType.FLOAT32, new Rng(3))
+        : Llama.init(LlamaConfig.of(arch, tok.vocabSize(), 64, 32, 2, 4, 2, 48), DType.FLOAT32,
+            new Rng(3));
+    return Sampler.generate(m, tok, List.of(tok.encode("abc"), tok.encode("j"),
+        tok.encode("hgfedc")), Sampler.Settings.sample(1.0, 40, 7), new int[] {40, 9, 25});
   }
 
   private int summary() {
@@ -203,17 +253,52 @@ public final class GpuCheck {
   }
 
   static Grads train(Path dir) throws Exception {
-    CausalLm model = Checkpoint.load(dir, DType.FLOAT64);
+    return train(dir, DType.FLOAT64);
+  }
+
+  /** Three training steps (loss, backward, clipping, AdamW) on the fixture's batch. */
+  static Grads train(Path dir, DType dtype) throws Exception {
+    CausalLm model = Checkpoint.load(dir, dtype);
     Audit.Batch b = Audit.readBatch(dir.resolve("batch.json"));
     AdamW opt = new AdamW(model.namedParameters(), AdamW.Settings.gpt());
-    Tensor mask = Tensor.of(DType.FLOAT64, b.mask(), b.B(), b.T());
+    Tensor mask = Tensor.of(dtype, b.mask(), b.B(), b.T());
     for (int step = 0; step < 3; step++) {
-      Variable logits = model.forward(b.ids(), b.B(), b.T(), mask, b.positions(), null);
-      F.crossEntropy(F.reshape(logits, b.B() * b.T(), -1), b.labels(), -100).backward();
-      GradClip.clip(model.namedParameters().values(), 1.0);
+      trainStep(model, b, mask);
       opt.step(1e-2);
       model.zeroGrad();
     }
+    return parameters(model);
+  }
+
+  /** {@link #train} with the second and third steps replayed from one recording. */
+  static Grads trainRecorded(Path dir) throws Exception {
+    CausalLm model = Checkpoint.load(dir, DType.FLOAT32);
+    Audit.Batch b = Audit.readBatch(dir.resolve("batch.json"));
+    AdamW opt = new AdamW(model.namedParameters(), AdamW.Settings.gpt());
+    Tensor mask = Tensor.of(DType.FLOAT32, b.mask(), b.B(), b.T());
+    trainStep(model, b, mask); // the gradients exist before recording
+    opt.step(1e-2);
+    model.zeroGrad();
+    try (CapturedStep g = Backends.current().captureStep(() -> {
+      trainStep(model, b, mask);
+      opt.apply();
+      model.zeroGrad();
+    })) {
+      for (int step = 1; step < 3; step++) {
+        opt.prepare(1e-2);
+        g.replay();
+      }
+    }
+    return parameters(model);
+  }
+
+  private static void trainStep(CausalLm model, Audit.Batch b, Tensor mask) {
+    Variable logits = model.forward(b.ids(), b.B(), b.T(), mask, b.positions(), null);
+    F.crossEntropy(F.reshape(logits, b.B() * b.T(), -1), b.labels(), -100).backward();
+    GradClip.clipOnDevice(model.namedParameters().values(), 1.0);
+  }
+
+  private static Grads parameters(CausalLm model) {
     Map<String, double[]> out = new LinkedHashMap<>();
     model.namedParameters().forEach((k, v) -> out.put(k, v.value().toDoubleArray()));
     return new Grads(out);

@@ -54,18 +54,25 @@ public final class CudaBackend implements Backend {
   private final Precision precision;
   /** The step being recorded, or null. */
   private Capture capture;
-  /** Whether callers may record steps: -Dsdpo.cuda.graphs / SDPO_CUDA_GRAPHS (default true). */
-  private final boolean graphs = graphsWanted();
+  private final boolean graphs;
 
-  private static boolean graphsWanted() {
+  /** Whether recording is wanted: -Dsdpo.cuda.graphs / SDPO_CUDA_GRAPHS, true unless false or 0. */
+  public static boolean graphsWanted() {
     String v = System.getProperty("sdpo.cuda.graphs", System.getenv("SDPO_CUDA_GRAPHS"));
     return v == null || !(v.equalsIgnoreCase("false") || v.equals("0"));
   }
 
+  /** A backend on {@code dev}; callers may record steps unless {@link #graphsWanted} says no. */
   public CudaBackend(CudaDriver dev, Precision precision) {
+    this(dev, precision, graphsWanted());
+  }
+
+  /** A backend on {@code dev} on which callers may record steps only if {@code graphs}. */
+  public CudaBackend(CudaDriver dev, Precision precision, boolean graphs) {
     this.dev = dev;
     this.pool = new DevicePool(dev);
     this.precision = precision;
+    this.graphs = graphs;
   }
 
   /** The precision asked for by {@code -Dsdpo.cuda.precision} or {@code SDPO_CUDA_PRECISION}. */
