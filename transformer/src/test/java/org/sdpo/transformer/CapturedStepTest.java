@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.sdpo.autograd.F;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Backend;
@@ -59,8 +61,12 @@ class CapturedStepTest {
   }
 
   static <T> T onFakeDevice(java.util.function.Supplier<T> body) {
+    return onFakeDevice(CudaBackend.Precision.FP32, body);
+  }
+
+  static <T> T onFakeDevice(CudaBackend.Precision p, java.util.function.Supplier<T> body) {
     Backend cpu = Backends.current();
-    Backends.install(new CudaBackend(new FakeDevice(), CudaBackend.Precision.FP32));
+    Backends.install(new CudaBackend(new FakeDevice(), p));
     try {
       return body.get();
     } finally {
@@ -68,8 +74,8 @@ class CapturedStepTest {
     }
   }
 
-  static Run eager() {
-    return onFakeDevice(() -> {
+  static Run eager(CudaBackend.Precision p) {
+    return onFakeDevice(p, () -> {
       Gpt m = model();
       AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
       int[] x = new int[B * T];
@@ -107,10 +113,12 @@ class CapturedStepTest {
     return p;
   }
 
-  @Test
-  void replaysGiveTheEagerStepsBitForBit() {
-    Run expected = eager();
-    Run replayed = onFakeDevice(() -> {
+  /** In bf16 each multiply also casts its operands into scratch memory the recording keeps. */
+  @ParameterizedTest
+  @EnumSource(value = CudaBackend.Precision.class, names = {"FP32", "BF16"})
+  void replaysGiveTheEagerStepsBitForBit(CudaBackend.Precision precision) {
+    Run expected = eager(precision);
+    Run replayed = onFakeDevice(precision, () -> {
       Gpt m = model();
       AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
       int[] x = new int[B * T];

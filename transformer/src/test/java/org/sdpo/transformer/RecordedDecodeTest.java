@@ -2,8 +2,13 @@ package org.sdpo.transformer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.sdpo.tensor.Backend;
@@ -11,6 +16,8 @@ import org.sdpo.tensor.Backends;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.cuda.CudaBackend;
+import org.sdpo.tensor.cuda.CudaDriver;
+import org.sdpo.tensor.cuda.KernelArgs;
 import org.sdpo.tensor.cuda.FakeDevice;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.CharTokenizer;
@@ -55,6 +62,61 @@ class RecordedDecodeTest {
         System.setProperty("sdpo.cuda.graphs", before);
       }
     }
+  }
+
+  /** The fake device, except that it cannot record: every capture fails as it begins. */
+  static final class NoGraphs implements CudaDriver {
+    final FakeDevice d = new FakeDevice();
+
+    @Override public String description() { return d.description(); }
+    @Override public long alloc(long bytes) { return d.alloc(bytes); }
+    @Override public void free(long address) { d.free(address); }
+    @Override public void carved(long address, long bytes) { d.carved(address, bytes); }
+    @Override public void toDevice(long dst, ByteBuffer src) { d.toDevice(dst, src); }
+    @Override public void toHost(ByteBuffer dst, long src) { d.toHost(dst, src); }
+    @Override public void copy(long dst, long src, long bytes) { d.copy(dst, src, bytes); }
+    @Override public void zero(long dst, long bytes) { d.zero(dst, bytes); }
+    @Override public void launch(KernelArgs a, int grid, int block) { d.launch(a, grid, block); }
+    @Override public void synchronize() { d.synchronize(); }
+    @Override public void beginCapture() { throw new IllegalStateException("no graphs here"); }
+    @Override public Graph endCapture() { throw new IllegalStateException("not capturing"); }
+    @Override public void replay(Graph g) { d.replay(g); }
+    @Override public void destroy(Graph g) { d.destroy(g); }
+    @Override public long launches() { return d.launches(); }
+    @Override public void close() { d.close(); }
+
+    @Override
+    public void gemm(GemmType type, boolean transA, boolean transB, int m, int n, int k,
+        double alpha, long a, int lda, long strideA, long b, int ldb, long strideB, double beta,
+        long c, int ldc, long strideC, int batch) {
+      d.gemm(type, transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc,
+          strideC, batch);
+    }
+  }
+
+  @Test
+  void aDecodeStepThatCannotBeRecordedIsDecodedStepByStep() {
+    List<Sampler.Sample> eager = sample("gpt2", false).samples();
+    Backend cpu = Backends.current();
+    PrintStream err = System.err;
+    ByteArrayOutputStream said = new ByteArrayOutputStream();
+    try {
+      Backends.install(new CudaBackend(new NoGraphs(), CudaBackend.Precision.FP32, true));
+      System.setErr(new PrintStream(said, true, StandardCharsets.UTF_8));
+      CharTokenizer tok = new CharTokenizer("abcdefghij");
+      Gpt m = Gpt.init(GptConfig.of(tok.vocabSize(), 32, 16, 2, 2), DType.FLOAT32, new Rng(3));
+      List<Sampler.Sample> fallback = Sampler.generate(m, tok, List.of(tok.encode("abc"),
+          tok.encode("j"), tok.encode("hgfedc")), Sampler.Settings.sample(1.0, 12, 7),
+          new int[] {12, 5, 9});
+      for (int b = 0; b < eager.size(); b++) {
+        assertThat(fallback.get(b).tokens()).containsExactly(eager.get(b).tokens());
+      }
+    } finally {
+      System.setErr(err);
+      Backends.install(cpu);
+    }
+    assertThat(said.toString(StandardCharsets.UTF_8))
+        .contains("recording the decode step failed (no graphs here)");
   }
 
   @ParameterizedTest

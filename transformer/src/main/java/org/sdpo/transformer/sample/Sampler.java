@@ -156,12 +156,18 @@ public final class Sampler {
           if (!anyActive || step == steps - 1) {
             break;
           }
-          if (record) {
-            if (recorded == null) {
-              int at = cache.length();
+          if (record && recorded == null) {
+            int at = cache.length();
+            try {
               recorded = Backends.current().captureStep(decode);
-              cache.truncate(at); // recording advanced the cache without running
+            } catch (RuntimeException e) {
+              record = false; // decode kernel by kernel, as on a backend that does not record
+              System.err.println("sampling: recording the decode step failed (" + e.getMessage()
+                  + "); decoding kernel by kernel (SDPO_CUDA_GRAPHS=0 skips the attempt)");
             }
+            cache.truncate(at); // recording advanced the cache without running
+          }
+          if (record) {
             recorded.replay(); // copies next, nextPos and the cache's length in first
             cache.advance(1);
           } else {

@@ -269,6 +269,7 @@ public final class Pretrainer {
     // On a backend that records steps (a GPU), every step after the run's first is one replay of a
     // recorded update (RecordedUpdate) instead of a few hundred launches: the same arithmetic
     RecordedUpdate recorded = null;
+    boolean recordingFailed = false;
     try {
       for (int step = start; step < c.steps(); step++) {
         long s0 = System.nanoTime();
@@ -302,9 +303,15 @@ public final class Pretrainer {
             model.zeroGrad();
           }
           if (Backends.current().canCaptureSteps() && step + 1 < c.steps()
-              && RecordedUpdate.canRecord(model)) {
-            recorded = new RecordedUpdate(Backends.current(), model, opt, B, T, c.gradAccum(),
-                c.gradClip());
+              && RecordedUpdate.canRecord(model) && !recordingFailed) {
+            try {
+              recorded = new RecordedUpdate(Backends.current(), model, opt, B, T, c.gradAccum(),
+                  c.gradClip());
+            } catch (RuntimeException e) {
+              recordingFailed = true; // train kernel by kernel, as on a backend that does not record
+              System.err.println("pretrain: recording the update failed (" + e.getMessage()
+                  + "); training kernel by kernel (SDPO_CUDA_GRAPHS=0 skips the attempt)");
+            }
           }
         }
         double sec = (System.nanoTime() - s0) / 1e9;

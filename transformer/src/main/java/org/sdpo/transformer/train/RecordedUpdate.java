@@ -51,7 +51,7 @@ public final class RecordedUpdate implements AutoCloseable {
     this.x = new int[accum][B * T];
     this.y = new int[accum][B * T];
     this.losses = new Tensor[accum];
-    this.gradients = backend.captureStep(() -> {
+    CapturedStep g = backend.captureStep(() -> {
       for (int a = 0; a < accum; a++) {
         Variable loss = F.crossEntropy(F.reshape(model.forward(x[a], B, T), B * T, -1), y[a],
             -100);
@@ -60,11 +60,22 @@ public final class RecordedUpdate implements AutoCloseable {
       }
       norm[0] = GradClip.clipOnDevice(params, gradClip);
     });
-    this.update = backend.captureStep(() -> {
-      opt.apply();
-      model.zeroGrad();
-    });
-    this.zero = backend.captureStep(model::zeroGrad);
+    CapturedStep u = null;
+    try {
+      u = backend.captureStep(() -> {
+        opt.apply();
+        model.zeroGrad();
+      });
+      this.zero = backend.captureStep(model::zeroGrad);
+    } catch (RuntimeException e) {
+      g.close();
+      if (u != null) {
+        u.close();
+      }
+      throw e;
+    }
+    this.gradients = g;
+    this.update = u;
   }
 
   /** One update with learning rate {@code lr} from the ids and targets in x and y. */
