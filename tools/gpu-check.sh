@@ -4,9 +4,11 @@
 # and ends with "N passed, N failed":
 #   1. every Backend method of the CUDA backend against the reference backend (plain double
 #      loops), GPT-2 / Llama / Qwen2 / Qwen3 forward and backward against PyTorch fixtures and the
-#      CPU in float64 and float32 (and TF32), three training steps against the CPU (GpuCheck);
+#      CPU in float64 and float32 (and TF32), three training steps against the CPU, recorded
+#      steps against stepwise ones (GpuCheck);
 #   2. ./sdpo bench model on the GPU: the demo's shape and GPT-2 124M (train step, tokens/s,
-#      kernel launches per step, sampling);
+#      kernel launches per step, the step recorded as a CUDA graph, sampling), and the demo's
+#      shape once more with nothing recorded, for the comparison;
 #   3. where python3 has PyTorch with CUDA, the same models in PyTorch (eager, float32) on the card.
 #
 #   ./gpu-check.sh            on the GPU
@@ -73,6 +75,8 @@ log="$(mktemp)"
 count "$log" GpuCheck
 
 step "bench, the demo's shape (${demo[*]})" "$DIR/sdpo" bench model "${demo[@]}"
+step "bench, the demo's shape, nothing recorded (SDPO_CUDA_GRAPHS=0)" \
+  env SDPO_CUDA_GRAPHS=0 "$DIR/sdpo" bench model "${demo[@]}"
 step "bench, GPT-2 124M (${gpt2[*]})" "$DIR/sdpo" bench model "${gpt2[@]}"
 if ((!FAKE)) && "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   step "PyTorch, the demo's shape" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 "${demo[@]:0:6}"
