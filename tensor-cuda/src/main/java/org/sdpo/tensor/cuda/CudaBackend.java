@@ -147,9 +147,8 @@ public final class CudaBackend implements Backend {
     Capture c = new Capture();
     capture = c;
     pool.hold();
+    Throwable failure = null; // the step's own error is the one to report
     CudaDriver.Graph graph = null;
-    java.util.List<long[]> held;
-    boolean ran = false;
     try {
       dev.beginCapture();
       try {
@@ -157,19 +156,28 @@ public final class CudaBackend implements Backend {
           step.run();
           return null;
         });
-        ran = true;
-      } finally {
-        graph = dev.endCapture(); // also when the step failed: the stream must leave capture
+      } catch (RuntimeException | Error e) {
+        failure = e;
       }
-    } finally {
-      capture = null;
-      held = pool.endHold();
-      if (!ran || graph == null) { // failed: nothing was recorded for later
-        if (graph != null) {
-          dev.destroy(graph);
-        }
-        pool.release(held);
+      graph = dev.endCapture(); // also when the step failed: the stream must leave capture
+    } catch (RuntimeException | Error e) {
+      if (failure == null) {
+        failure = e;
+      } else {
+        failure.addSuppressed(e); // a capture the step's error invalidated
       }
+    }
+    capture = null;
+    java.util.List<long[]> held = pool.endHold();
+    if (failure != null) { // nothing was recorded for later
+      if (graph != null) {
+        dev.destroy(graph);
+      }
+      pool.release(held);
+      if (failure instanceof RuntimeException r) {
+        throw r;
+      }
+      throw (Error) failure;
     }
     return new Recorded(graph, c, held);
   }
