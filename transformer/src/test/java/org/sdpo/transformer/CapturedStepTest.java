@@ -78,23 +78,28 @@ class CapturedStepTest {
     return onFakeDevice(p, () -> {
       Gpt m = model();
       AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
-      int[] x = new int[B * T];
-      int[] y = new int[B * T];
       double[] losses = new double[STEPS];
       double[] norms = new double[STEPS];
-      long launches = 0;
-      for (int s = 0; s < STEPS; s++) {
-        batch(s, x, y);
-        long l0 = Backends.current().kernelLaunches();
-        Tensor loss = step(m, x, y)[0];
-        opt.step(lr(s));
-        m.zeroGrad();
-        launches = Backends.current().kernelLaunches() - l0;
-        losses[s] = loss.item();
-        norms[s] = lastNorm.item();
-      }
+      long launches = eagerSteps(m, opt, new int[B * T], new int[B * T], STEPS, losses, norms);
       return new Run(losses, norms, params(m), launches);
     });
+  }
+
+  /** Steps 0..steps-1 run kernel by kernel; their losses and norms; one step's launches. */
+  static long eagerSteps(Gpt m, AdamW opt, int[] x, int[] y, int steps, double[] losses,
+      double[] norms) {
+    long launches = 0;
+    for (int s = 0; s < steps; s++) {
+      batch(s, x, y);
+      long l0 = Backends.current().kernelLaunches();
+      Tensor loss = step(m, x, y)[0];
+      opt.step(lr(s));
+      m.zeroGrad();
+      launches = Backends.current().kernelLaunches() - l0;
+      losses[s] = loss.item();
+      norms[s] = lastNorm.item();
+    }
+    return launches;
   }
 
   static Tensor lastNorm;
@@ -125,14 +130,7 @@ class CapturedStepTest {
       int[] y = new int[B * T];
       double[] losses = new double[STEPS];
       double[] norms = new double[STEPS];
-      for (int s = 0; s < EAGER; s++) {
-        batch(s, x, y);
-        Tensor loss = step(m, x, y)[0];
-        opt.step(lr(s));
-        norms[s] = lastNorm.item();
-        m.zeroGrad();
-        losses[s] = loss.item();
-      }
+      eagerSteps(m, opt, x, y, EAGER, losses, norms);
       Tensor[] loss = new Tensor[1];
       Tensor[] norm = new Tensor[1];
       long l0 = Backends.current().kernelLaunches();

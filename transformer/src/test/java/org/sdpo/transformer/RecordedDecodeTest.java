@@ -35,11 +35,9 @@ class RecordedDecodeTest {
 
   static Run sample(String arch, boolean graphs) {
     Backend cpu = Backends.current();
-    String before = System.getProperty("sdpo.cuda.graphs");
-    System.setProperty("sdpo.cuda.graphs", Boolean.toString(graphs));
     FakeDevice device = new FakeDevice();
     try {
-      CudaBackend be = new CudaBackend(device, CudaBackend.Precision.FP32);
+      CudaBackend be = new CudaBackend(device, CudaBackend.Precision.FP32, graphs);
       Backends.install(be);
       assertThat(be.canCaptureSteps()).isEqualTo(graphs);
       CharTokenizer tok = new CharTokenizer("abcdefghij");
@@ -56,11 +54,6 @@ class RecordedDecodeTest {
       return new Run(out, device.launches() - l0);
     } finally {
       Backends.install(cpu);
-      if (before == null) {
-        System.clearProperty("sdpo.cuda.graphs");
-      } else {
-        System.setProperty("sdpo.cuda.graphs", before);
-      }
     }
   }
 

@@ -39,22 +39,15 @@ class RecordedPretrainTest {
     Pretrainer.Config c = new Pretrainer.Config(data, out, 1, 2, 16, 16, 3, 6, 2e-2, 2e-3, 2, 0.1,
         0.5, 2, 7, 6, Pretrainer.Layout.DOCUMENTS);
     Backend cpu = Backends.current();
-    String before = System.getProperty("sdpo.cuda.graphs");
-    System.setProperty("sdpo.cuda.graphs", Boolean.toString(graphs));
     FakeDevice device = new FakeDevice();
     try {
-      Backends.install(new CudaBackend(device, CudaBackend.Precision.FP32));
+      Backends.install(new CudaBackend(device, CudaBackend.Precision.FP32, graphs));
       long l0 = device.launches();
       Pretrainer.run(c, CharTokenizer.ascii(), false, null);
       long launches = device.launches() - l0;
       Files.writeString(out.resolve("launches"), Long.toString(launches));
     } finally {
       Backends.install(cpu);
-      if (before == null) {
-        System.clearProperty("sdpo.cuda.graphs");
-      } else {
-        System.setProperty("sdpo.cuda.graphs", before);
-      }
     }
     return out;
   }

@@ -55,6 +55,29 @@ class FakeDeviceTest {
   }
 
   @Test
+  void recordingIsOnUnlessTheSwitchSaysFalseOrZero() {
+    String before = System.getProperty("sdpo.cuda.graphs");
+    try {
+      for (String v : new String[] {"false", "FALSE", "0"}) {
+        System.setProperty("sdpo.cuda.graphs", v);
+        assertThat(CudaBackend.graphsWanted()).as(v).isFalse();
+        assertThat(new CudaBackend(new FakeDevice(), CudaBackend.Precision.FP32)
+            .canCaptureSteps()).as(v).isFalse();
+      }
+      for (String v : new String[] {"true", "1"}) {
+        System.setProperty("sdpo.cuda.graphs", v);
+        assertThat(CudaBackend.graphsWanted()).as(v).isTrue();
+      }
+    } finally {
+      if (before == null) {
+        System.clearProperty("sdpo.cuda.graphs");
+      } else {
+        System.setProperty("sdpo.cuda.graphs", before);
+      }
+    }
+  }
+
+  @Test
   void aGraphRecordsLaunchesAndReplaysThem() {
     FakeDevice d = new FakeDevice();
     long t = d.alloc(8);
