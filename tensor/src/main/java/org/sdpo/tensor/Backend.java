@@ -334,8 +334,10 @@ public interface Backend {
   // ---------------------------------------------------------------- gathers
 
   /**
-   * {@code values} in this backend's memory, for the gathers and the cross-entropy kernels (a
-   * copy: later changes to the array are not seen). The default keeps them on the host.
+   * {@code values} in this backend's memory, for the gathers and the cross-entropy kernels: a
+   * copy, so later changes to the array are not seen, except by a step being recorded
+   * ({@link #captureStep}), which reads the array itself again before each replay. The default
+   * keeps them on the host.
    */
   default Indices indices(int[] values) {
     return Indices.host(values);
