@@ -112,6 +112,44 @@ class RecordedDecodeTest {
         .contains("recording the decode step failed (no graphs here)");
   }
 
+  /** Two calls of the same shapes: the second replays the first one's recording at once. */
+  static List<Long> twoCalls(boolean graphs, List<List<Sampler.Sample>> out) {
+    Backend cpu = Backends.current();
+    FakeDevice device = new FakeDevice();
+    try {
+      Backends.install(new CudaBackend(device, CudaBackend.Precision.FP32, graphs));
+      CharTokenizer tok = new CharTokenizer("abcdefghij");
+      Gpt m = Gpt.init(GptConfig.of(tok.vocabSize(), 32, 16, 2, 2), DType.FLOAT32, new Rng(3));
+      List<Long> launches = new ArrayList<>();
+      for (List<int[]> prompts : List.of(List.of(tok.encode("abc"), tok.encode("hgfedc")),
+          List.of(tok.encode("jj"), tok.encode("a")))) { // other prompt lengths, same capacity
+        long l0 = device.launches();
+        out.add(Sampler.generate(m, tok, prompts, Sampler.Settings.sample(1.0, 10, 5)));
+        launches.add(device.launches() - l0);
+      }
+      return launches;
+    } finally {
+      Backends.install(cpu);
+    }
+  }
+
+  @Test
+  void aSecondCallOfTheSameShapesReplaysTheKeptRecording() {
+    List<List<Sampler.Sample>> eager = new ArrayList<>();
+    List<List<Sampler.Sample>> recorded = new ArrayList<>();
+    twoCalls(false, eager);
+    List<Long> launches = twoCalls(true, recorded);
+    for (int c = 0; c < 2; c++) {
+      for (int b = 0; b < 2; b++) {
+        assertThat(recorded.get(c).get(b).tokens()).as("call " + c + ", row " + b)
+            .containsExactly(eager.get(c).get(b).tokens());
+        assertThat(recorded.get(c).get(b).logprobs())
+            .containsExactly(eager.get(c).get(b).logprobs());
+      }
+    }
+    assertThat(launches.get(1)).as("the second call records nothing").isLessThan(launches.get(0));
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"gpt2", "llama", "qwen3"})
   void recordedDecodingSamplesWhatStepByStepDecodingSamples(String arch) {

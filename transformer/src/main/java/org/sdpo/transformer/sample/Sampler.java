@@ -5,7 +5,6 @@ import java.util.Arrays;
 import java.util.List;
 import org.sdpo.autograd.Grad;
 import org.sdpo.tensor.Backends;
-import org.sdpo.tensor.CapturedStep;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
@@ -103,11 +102,17 @@ public final class Sampler {
     // capacity is rounded up to a multiple of 32 so calls with similar lengths share buffers.
     Workspace ws = Workspace.ofThisThread(); // shared with scoring: reused across calls
     int capacity = Math.min(model.config().nPositions(), (lp + steps + 31) / 32 * 32);
+    // On a backend that records steps (a GPU), the decode step is recorded once and replayed; the
+    // recording and what it reads are kept for the next call of the same shapes (RecordedDecode).
+    boolean record = steps > 2 && model.recordableDecode()
+        && Backends.current().canCaptureSteps();
+    RecordedDecode kept = record ? RecordedDecode.take(model, B, capacity) : null;
+    record = kept != null && !kept.failed;
     try (Grad.Scope g = Grad.disabled(); Workspace.Scope outer = ws.enter()) {
-      KvCache cache = model.newCache(B, capacity);
+      KvCache cache = kept != null ? kept.cache : model.newCache(B, capacity);
       int V = model.config().vocabSize();
       // the logits of the last position, (B, V), in the outer scope: read by the sampling kernel
-      Tensor all = Tensor.empty(model.dtype(), B, V);
+      Tensor all = kept != null ? kept.all : Tensor.empty(model.dtype(), B, V);
       try (Workspace.Scope sc = ws.enter()) {
         all.assign(model.forward(ids, B, lp, Tensor.of(model.dtype(), mask, B, lp), pos, cache)
             .value().slice(1, lp - 1, lp).reshape(B, V)); // (B, V)
@@ -115,14 +120,10 @@ public final class Sampler {
       // Each decode step feeds one token per row: a finished row feeds a pad, counted as a real
       // token (rows never see each other, and a finished row's outputs are never read), so the
       // step's only inputs are these two arrays, refilled in place, and the cache's length.
-      int[] next = new int[B];
-      int[] nextPos = new int[B];
+      int[] next = kept != null ? kept.next : new int[B];
+      int[] nextPos = kept != null ? kept.nextPos : new int[B];
       Runnable decode = () -> all.assign(model.forward(next, B, 1, null, nextPos, cache).value()
           .reshape(B, V));
-      // On a backend that records steps (a GPU), the decode step is recorded once and replayed.
-      boolean record = steps > 2 && model.recordableDecode()
-          && Backends.current().canCaptureSteps();
-      CapturedStep recorded = null;
       try {
         for (int step = 0; step < steps; step++) {
           boolean anyActive = false;
@@ -156,19 +157,20 @@ public final class Sampler {
           if (!anyActive || step == steps - 1) {
             break;
           }
-          if (record && recorded == null) {
+          if (record && kept.step == null) {
             int at = cache.length();
             try {
-              recorded = Backends.current().captureStep(decode);
+              kept.step = Backends.current().captureStep(decode);
             } catch (RuntimeException e) {
               record = false; // decode kernel by kernel, as on a backend that does not record
+              kept.failed = true;
               System.err.println("sampling: recording the decode step failed (" + e.getMessage()
                   + "); decoding kernel by kernel (SDPO_CUDA_GRAPHS=0 skips the attempt)");
             }
             cache.truncate(at); // recording advanced the cache without running
           }
           if (record) {
-            recorded.replay(); // copies next, nextPos and the cache's length in first
+            kept.step.replay(); // copies next, nextPos and the cache's length in first
             cache.advance(1);
           } else {
             try (Workspace.Scope sc = ws.enter()) {
@@ -177,8 +179,8 @@ public final class Sampler {
           }
         }
       } finally {
-        if (recorded != null) {
-          recorded.close();
+        if (kept != null) {
+          kept.release();
         }
       }
     }
