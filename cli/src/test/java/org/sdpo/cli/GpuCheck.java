@@ -147,7 +147,7 @@ public final class GpuCheck {
     Backend stepwise = new CudaBackend(driver, CudaBackend.Precision.FP32, false);
     for (String f : new String[] {"gpt2-tiny", "llama-gqa"}) {
       Path dir = fixtures.resolve(f);
-      check(f + " 3 training steps, the last 2 recorded as a graph, vs stepwise (identical)", () -> {
+      check(f + " 3 training steps, the last 2 recorded, vs stepwise (identical)", () -> {
         Grads rec = on(recording, () -> trainRecorded(dir));
         Grads step = on(stepwise, () -> train(dir, DType.FLOAT32));
         return compare(rec, step.values(), 0);

@@ -31,7 +31,8 @@ class RecordedPretrainTest {
     Path data = dir.resolve("docs.jsonl");
     StringBuilder docs = new StringBuilder();
     for (int i = 0; i < 30; i++) {
-      docs.append("{\"prompt\": \"").append("ab".repeat(1 + i % 3)).append("=\", \"completion\": \"")
+      docs.append("{\"prompt\": \"").append("ab".repeat(1 + i % 3))
+          .append("=\", \"completion\": \"")
           .append("cd".substring(0, 1 + i % 2)).append("\"}\n");
     }
     Files.writeString(data, docs);

@@ -308,7 +308,7 @@ public final class Pretrainer {
               recorded = new RecordedUpdate(Backends.current(), model, opt, B, T, c.gradAccum(),
                   c.gradClip());
             } catch (RuntimeException e) {
-              recordingFailed = true; // train kernel by kernel, as on a backend that does not record
+              recordingFailed = true; // kernel by kernel, as on a backend that does not record
               System.err.println("pretrain: recording the update failed (" + e.getMessage()
                   + "); training kernel by kernel (SDPO_CUDA_GRAPHS=0 skips the attempt)");
             }
