@@ -9,6 +9,8 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import org.junit.jupiter.api.DynamicTest;
 import org.sdpo.autograd.F;
+import org.sdpo.core.TrainConfig;
+import org.sdpo.core.Trainer;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Backend;
 import org.sdpo.tensor.BackendConformanceTest;
@@ -49,7 +51,8 @@ import org.sdpo.transformer.train.GradClip;
  *       end (1e-9);
  *   <li>recorded steps (CUDA graphs) against the same steps launched kernel by kernel on the
  *       device, bit for bit: three float32 training steps, the last two replayed from one
- *       recording, and sampling with the decode step recorded.
+ *       recording, sampling with the decode step recorded, and two SDPO training steps (whose
+ *       sampling is recorded) against the same run with nothing recorded.
  * </ol>
  * Arguments: {@code [--fake] [--examples N] [--fixtures DIR]}.
  */
@@ -153,6 +156,19 @@ public final class GpuCheck {
         return compare(rec, step.values(), 0);
       });
     }
+    check("SDPO, 2 training steps with sampling recorded vs stepwise (identical)", () -> {
+      Path dir = java.nio.file.Files.createTempDirectory("gpu-check-sdpo");
+      try {
+        Path base = sdpoBase(dir);
+        Path rec = on(recording, () -> sdpoRun(base, dir.resolve("recorded")));
+        Path step = on(stepwise, () -> sdpoRun(base, dir.resolve("stepwise")));
+        return sameRun(rec, step);
+      } finally {
+        try (java.util.stream.Stream<Path> files = java.nio.file.Files.walk(dir)) {
+          files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
+      }
+    });
     for (String arch : new String[] {"gpt2", "llama"}) {
       check(arch + " sampling with the decode step recorded vs stepwise (identical)", () -> {
         List<Sampler.Sample> rec = on(recording, () -> sample(arch));
@@ -169,6 +185,71 @@ public final class GpuCheck {
       });
     }
     return summary();
+  }
+
+  /** A small random GPT-2 saved under dir/base, with the ASCII tokenizer: SDPO's start. */
+  static Path sdpoBase(Path dir) throws Exception {
+    CharTokenizer tok = CharTokenizer.ascii();
+    Path base = dir.resolve("base");
+    Checkpoint.save(Gpt.init(GptConfig.of(tok.vocabSize(), 512, 16, 1, 2), DType.FLOAT32,
+        new Rng(1)), tok, base, null);
+    return base;
+  }
+
+  /**
+   * Two SDPO steps on the current backend from {@code base} into {@code out}: addition with full
+   * feedback, so sampling, grading, the self-teacher, distillation and validation all run.
+   */
+  static Path sdpoRun(Path base, Path out) throws Exception {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("model", base.toString());
+    m.put("out", out.toString());
+    m.put("env", "addition");
+    m.put("feedback", "full");
+    m.put("steps", 2);
+    m.put("questions_per_step", 2);
+    m.put("group_size", 3);
+    m.put("max_new_tokens", 6);
+    m.put("val_every", 2);
+    m.put("val_tasks", 2);
+    m.put("val_k", 2);
+    m.put("save_every", 2);
+    m.put("max_reprompt_len", 200);
+    m.put("threads", 1);
+    Trainer.run(TrainConfig.of(m), false, null);
+    return out;
+  }
+
+  /** Two runs' metrics (times and memory aside) and checkpoints are the same, bit for bit. */
+  static String sameRun(Path a, Path b) throws Exception {
+    List<String> ma = java.nio.file.Files.readAllLines(a.resolve(Trainer.METRICS));
+    List<String> mb = java.nio.file.Files.readAllLines(b.resolve(Trainer.METRICS));
+    if (ma.size() != mb.size()) {
+      throw new AssertionError(ma.size() + " metrics lines against " + mb.size());
+    }
+    for (int i = 0; i < ma.size(); i++) {
+      if (!withoutTimes(ma.get(i)).equals(withoutTimes(mb.get(i)))) {
+        throw new AssertionError("step " + (i + 1) + ": " + withoutTimes(ma.get(i)) + " against "
+            + withoutTimes(mb.get(i)));
+      }
+    }
+    Map<String, Variable> pa = Checkpoint.load(a.resolve("checkpoint"), DType.FLOAT32)
+        .namedParameters();
+    Map<String, Variable> pb = Checkpoint.load(b.resolve("checkpoint"), DType.FLOAT32)
+        .namedParameters();
+    for (Map.Entry<String, Variable> e : pa.entrySet()) {
+      if (!java.util.Arrays.equals(e.getValue().value().toFloatArray(),
+          pb.get(e.getKey()).value().toFloatArray())) {
+        throw new AssertionError("checkpoints differ in " + e.getKey());
+      }
+    }
+    return ma.size() + " steps";
+  }
+
+  /** A metrics line without the keys that measure time or memory. */
+  static String withoutTimes(String line) {
+    return line.replaceAll("\"(time_[a-z_]+|step_seconds|elapsed_s|resident_bytes|"
+        + "tensor_allocat[a-z_]+|peak_resident_bytes)\":[-0-9.Ee]+,?", "");
   }
 
   /** Three prompts sampled from a small random model of {@code arch} (seeded). */
