@@ -97,9 +97,10 @@ public final class Sampler {
       out.add(new ArrayList<>());
       lps.add(new ArrayList<>());
     }
-    // The cache lives in an outer workspace scope and every step in an inner one: after the first
-    // step (and, for repeated shapes, after the first call) decoding allocates nothing. The
-    // capacity is rounded up to a multiple of 32 so calls with similar lengths share buffers.
+    // The cache lives in an outer workspace scope (or, when the decode step is recorded, is kept
+    // with the recording) and every step in an inner one: after the first step (and, for repeated
+    // shapes, after the first call) decoding allocates nothing. The capacity is rounded up to a
+    // multiple of 32 so calls with similar lengths share buffers.
     Workspace ws = Workspace.ofThisThread(); // shared with scoring: reused across calls
     int capacity = Math.min(model.config().nPositions(), (lp + steps + 31) / 32 * 32);
     // On a backend that records steps (a GPU), the decode step is recorded once and replayed; the
@@ -108,23 +109,23 @@ public final class Sampler {
         && Backends.current().canCaptureSteps();
     RecordedDecode kept = record ? RecordedDecode.take(model, B, capacity) : null;
     record = kept != null && !kept.failed;
-    try (Grad.Scope g = Grad.disabled(); Workspace.Scope outer = ws.enter()) {
-      KvCache cache = kept != null ? kept.cache : model.newCache(B, capacity);
-      int V = model.config().vocabSize();
-      // the logits of the last position, (B, V), in the outer scope: read by the sampling kernel
-      Tensor all = kept != null ? kept.all : Tensor.empty(model.dtype(), B, V);
-      try (Workspace.Scope sc = ws.enter()) {
-        all.assign(model.forward(ids, B, lp, Tensor.of(model.dtype(), mask, B, lp), pos, cache)
-            .value().slice(1, lp - 1, lp).reshape(B, V)); // (B, V)
-      }
-      // Each decode step feeds one token per row: a finished row feeds a pad, counted as a real
-      // token (rows never see each other, and a finished row's outputs are never read), so the
-      // step's only inputs are these two arrays, refilled in place, and the cache's length.
-      int[] next = kept != null ? kept.next : new int[B];
-      int[] nextPos = kept != null ? kept.nextPos : new int[B];
-      Runnable decode = () -> all.assign(model.forward(next, B, 1, null, nextPos, cache).value()
-          .reshape(B, V));
-      try {
+    try {
+      try (Grad.Scope g = Grad.disabled(); Workspace.Scope outer = ws.enter()) {
+        KvCache cache = kept != null ? kept.cache : model.newCache(B, capacity);
+        int V = model.config().vocabSize();
+        // the logits of the last position, (B, V), in the outer scope: read by the sampling kernel
+        Tensor all = kept != null ? kept.all : Tensor.empty(model.dtype(), B, V);
+        try (Workspace.Scope sc = ws.enter()) {
+          all.assign(model.forward(ids, B, lp, Tensor.of(model.dtype(), mask, B, lp), pos, cache)
+              .value().slice(1, lp - 1, lp).reshape(B, V)); // (B, V)
+        }
+        // Each decode step feeds one token per row: a finished row feeds a pad, counted as a real
+        // token (rows never see each other, and a finished row's outputs are never read), so the
+        // step's only inputs are these two arrays, refilled in place, and the cache's length.
+        int[] next = kept != null ? kept.next : new int[B];
+        int[] nextPos = kept != null ? kept.nextPos : new int[B];
+        Runnable decode = () -> all.assign(model.forward(next, B, 1, null, nextPos, cache).value()
+            .reshape(B, V));
         for (int step = 0; step < steps; step++) {
           boolean anyActive = false;
           boolean[] active = new boolean[B];
@@ -178,10 +179,10 @@ public final class Sampler {
             }
           }
         }
-      } finally {
-        if (kept != null) {
-          kept.release();
-        }
+      }
+    } finally {
+      if (kept != null) {
+        kept.release(); // also when the call failed: the next call may take the state
       }
     }
     List<Sample> samples = new ArrayList<>();
