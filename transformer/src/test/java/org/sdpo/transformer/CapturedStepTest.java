@@ -182,26 +182,17 @@ class CapturedStepTest {
   }
 
   @Test
-  void aClosedStepGivesItsMemoryBackAndCannotReplay() {
+  void aClosedStepCannotReplay() {
     onFakeDevice(() -> {
-      CudaBackend be = (CudaBackend) Backends.current();
       Gpt m = model();
       int[] x = new int[B * T];
       int[] y = new int[B * T];
       batch(0, x, y);
       step(m, x, y);
-      long[] reserved = new long[3];
-      for (int i = 0; i < 3; i++) {
-        CapturedStep g = be.captureStep(() -> step(m, x, y));
-        g.replay();
-        g.close();
-        reserved[i] = be.reservedBytes();
-        System.gc(); // the step's tensors are unreachable now: their blocks return to the pool
-      }
-      assertThat(reserved[2]).as("device memory after the third recording")
-          .isEqualTo(reserved[1]);
-      CapturedStep g = be.captureStep(() -> step(m, x, y));
+      CapturedStep g = Backends.current().captureStep(() -> step(m, x, y));
+      g.replay();
       g.close();
+      g.close(); // closing twice is harmless
       assertThatThrownBy(g::replay).hasMessageContaining("closed");
       return null;
     });

@@ -111,6 +111,11 @@ public final class CudaBackend implements Backend {
     return pool.reserved();
   }
 
+  /** Device bytes held by live tensors, scratch and recorded steps. */
+  public long inUseBytes() {
+    return pool.inUse();
+  }
+
   @Override
   public String description() {
     return "CUDA (" + dev.description() + "), " + precision.name().toLowerCase(Locale.ROOT);

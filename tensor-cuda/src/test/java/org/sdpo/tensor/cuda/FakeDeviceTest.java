@@ -2,12 +2,15 @@ package org.sdpo.tensor.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.sdpo.tensor.Backend;
 import org.sdpo.tensor.Backends;
+import org.sdpo.tensor.CapturedStep;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Tensor;
 
@@ -52,6 +55,36 @@ class FakeDeviceTest {
     long a = d.alloc(4 * 6);
     assertThatThrownBy(() -> d.gemm(CudaDriver.GemmType.F32, false, false, 3, 2, 1, 1, a, 2, 0,
         a, 1, 0, 0, a, 3, 0, 1)).hasMessageContaining("CUBLAS_STATUS_INVALID_VALUE");
+  }
+
+  /**
+   * Scratch given back while a step is recorded stays the step's (each replay writes it again)
+   * until the step is closed; replays take nothing. Only the caller's tensors exist here, so the
+   * pool's bytes in use move only with what the recording holds.
+   */
+  @Test
+  void aRecordedStepHoldsItsScratchUntilClosed() {
+    CudaBackend be = new CudaBackend(new FakeDevice(), CudaBackend.Precision.FP32);
+    Backend cpu = Backends.install(be);
+    try {
+      Tensor a = Tensor.of(DType.FLOAT32, new double[] {3, 4}, 2);
+      Tensor norm = Tensor.empty(DType.FLOAT64);
+      long before = be.inUseBytes();
+      CapturedStep g = be.captureStep(() -> be.clipByGlobalNorm(List.of(a), 1.0, norm));
+      long recorded = be.inUseBytes();
+      assertThat(recorded).as("the partial sums and the decision, held").isGreaterThan(before);
+      assertThat(a.toDoubleArray()).as("recorded, not run").containsExactly(3, 4);
+      g.replay();
+      assertThat(norm.item()).isEqualTo(5.0);
+      assertThat(a.toDoubleArray()[0]).isCloseTo(0.6, within(1e-6));
+      g.replay(); // the norm is 1 now: nothing to scale
+      assertThat(norm.item()).isCloseTo(1.0, within(1e-6));
+      assertThat(be.inUseBytes()).as("replays take nothing").isEqualTo(recorded);
+      g.close();
+      assertThat(be.inUseBytes()).as("closing gives everything held back").isEqualTo(before);
+    } finally {
+      Backends.install(cpu);
+    }
   }
 
   @Test
