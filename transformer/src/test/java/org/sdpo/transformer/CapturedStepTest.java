@@ -56,6 +56,13 @@ class CapturedStepTest {
     }
   }
 
+  /** Ids and targets of step 0. */
+  static int[][] firstBatch() {
+    int[][] xy = {new int[B * T], new int[B * T]};
+    batch(0, xy[0], xy[1]);
+    return xy;
+  }
+
   static double lr(int step) {
     return 1e-2 * (1 + step) / STEPS;
   }
@@ -169,9 +176,9 @@ class CapturedStepTest {
   void aStepThatReadsAValueBackCannotBeRecordedAndLeavesTheBackendUsable() {
     onFakeDevice(() -> {
       Gpt m = model();
-      int[] x = new int[B * T];
-      int[] y = new int[B * T];
-      batch(0, x, y);
+      int[][] xy = firstBatch();
+      int[] x = xy[0];
+      int[] y = xy[1];
       assertThatThrownBy(() -> Backends.current().captureStep(() -> step(m, x, y)[0].item()))
           .isInstanceOf(IllegalStateException.class)
           .hasMessageContaining("device-to-host copy during graph capture");
@@ -185,11 +192,9 @@ class CapturedStepTest {
   void aClosedStepCannotReplay() {
     onFakeDevice(() -> {
       Gpt m = model();
-      int[] x = new int[B * T];
-      int[] y = new int[B * T];
-      batch(0, x, y);
-      step(m, x, y);
-      CapturedStep g = Backends.current().captureStep(() -> step(m, x, y));
+      int[][] xy = firstBatch();
+      step(m, xy[0], xy[1]);
+      CapturedStep g = Backends.current().captureStep(() -> step(m, xy[0], xy[1]));
       g.replay();
       g.close();
       g.close(); // closing twice is harmless
