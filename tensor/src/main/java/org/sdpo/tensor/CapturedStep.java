@@ -11,7 +11,10 @@ package org.sdpo.tensor;
  *
  * <ul>
  *   <li>int arrays the step passed to {@link Backend#indices} (token ids, targets) are copied
- *       again from those same arrays before each replay: refill them in place;
+ *       again from those same arrays before each replay: refill them in place. An array the step
+ *       made itself while it was recorded keeps the values it had then: a decode step with a KV
+ *       cache must be given its position ids (the sampler does), since the ones
+ *       {@code CausalLm.forward} would make count from the cache's length at recording;
  *   <li>tensors the caller writes between replays (AdamW's learning rate and bias corrections,
  *       written by {@code AdamW.prepare}).
  * </ul>
