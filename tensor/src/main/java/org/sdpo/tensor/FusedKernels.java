@@ -267,28 +267,20 @@ final class FusedKernels {
   }
 
   /**
-   * -(sum over rows whose target is not ignored of logp[r, target[r]]), summed in row order;
-   * the targets are already checked.
+   * out = {-(sum over rows whose target is not ignored of logp[r, target[r]]) / their count (0
+   * when none), that count}, summed in row order in one pass; the targets are already checked.
    */
-  static double negativeLogLikelihood(Buf logp, int[] targets, int ignoreIndex, int V) {
+  static void crossEntropyLoss(Buf logp, int[] targets, int ignoreIndex, int V, Buf out) {
     double sum = 0;
+    int valid = 0;
     for (int n = 0; n < targets.length; n++) {
       if (targets[n] != ignoreIndex) {
         sum -= logp.get(n * V + targets[n]);
-      }
-    }
-    return sum;
-  }
-
-  /** How many targets are not {@code ignoreIndex}. */
-  static int notIgnored(int[] targets, int ignoreIndex) {
-    int valid = 0;
-    for (int t : targets) {
-      if (t != ignoreIndex) {
         valid++;
       }
     }
-    return valid;
+    out.set(0, valid == 0 ? 0 : sum / valid);
+    out.set(1, valid);
   }
 
   /** dx = scale (p - onehot(target)) on rows not ignored, 0 on ignored rows; dx may be p. */

@@ -618,12 +618,8 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void crossEntropyLoss(Tensor logp, Indices targets, int ignoreIndex, Tensor out) {
-    double sum = FusedKernels.negativeLogLikelihood(buffer(logp), targets.values(), ignoreIndex,
-        logp.dim(-1));
-    int valid = FusedKernels.notIgnored(targets.values(), ignoreIndex);
-    Buf o = buffer(out);
-    o.set(0, valid == 0 ? 0 : sum / valid);
-    o.set(1, valid);
+    FusedKernels.crossEntropyLoss(buffer(logp), targets.values(), ignoreIndex, logp.dim(-1),
+        buffer(out));
   }
 
   @Override
