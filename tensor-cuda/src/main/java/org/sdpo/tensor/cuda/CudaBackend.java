@@ -1041,12 +1041,14 @@ public final class CudaBackend implements Backend {
     int rows = targets.length();
     long picked = pool.takeScratch(8L * Math.max(1, rows));
     try {
-      if (rows > 0) {
-        withIndices(targets, t -> launch(args(k("nll_pick", logp.dtype())).i32(rows)
-            .i32(lastDim(logp)).i32(ignoreIndex).ptr(addr(logp)).ptr(t).ptr(picked), rows));
-      }
-      withIndices(targets, t -> dev.launch(args("nll_mean").i32(rows).i32(ignoreIndex).ptr(t)
-          .ptr(picked).ptr(addr(out)), 1, 1));
+      withIndices(targets, t -> { // one address (or one scratch copy) for both launches
+        if (rows > 0) {
+          launch(args(k("nll_pick", logp.dtype())).i32(rows).i32(lastDim(logp)).i32(ignoreIndex)
+              .ptr(addr(logp)).ptr(t).ptr(picked), rows);
+        }
+        dev.launch(args("nll_mean").i32(rows).i32(ignoreIndex).ptr(t).ptr(picked)
+            .ptr(addr(out)), 1, 1);
+      });
     } finally {
       pool.give(picked, 8L * Math.max(1, rows));
     }
