@@ -297,20 +297,6 @@ public final class Fused {
     return norm;
   }
 
-  /** acc plus the sum of the squares of x's elements, added in order. */
-  public static double sumOfSquares(Tensor x, double acc) {
-    return backend().sumOfSquares(x.contiguous(), acc);
-  }
-
-  /** acc plus the sums of the squares of every tensor's elements, tensor after tensor. */
-  public static double sumOfSquares(java.util.List<Tensor> xs, double acc) {
-    java.util.List<Tensor> c = new java.util.ArrayList<>(xs.size());
-    for (Tensor x : xs) {
-      c.add(x.contiguous());
-    }
-    return backend().sumOfSquares(c, acc);
-  }
-
   /** t = (1 - rate) t + rate s, in place. */
   public static void ema(Tensor t, Tensor s, double rate) {
     same("ema", t, s);
