@@ -214,8 +214,10 @@ class CapturedStepTest {
       step(m, x, y);
       opt.step(1e-2);
       m.zeroGrad();
-      try (RecordedUpdate u = new RecordedUpdate(Backends.current(), m, opt, B, T, 1, 1.0)) {
-        batch(1, u.x[0], u.y[0]);
+      int[][] ux = {new int[B * T]};
+      int[][] uy = {new int[B * T]};
+      try (RecordedUpdate u = new RecordedUpdate(Backends.current(), m, opt, ux, uy, B, T, 1.0)) {
+        batch(1, ux[0], uy[0]);
         RecordedUpdate.Result ok = u.run(1e-2);
         assertThat(ok.norm()).isFinite();
         assertThat(opt.steps()).isEqualTo(2);

@@ -11,8 +11,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.sdpo.autograd.F;
-import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Backends;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
@@ -266,6 +264,8 @@ public final class Pretrainer {
     Metrics last = null;
     long t0 = System.nanoTime();
     int T = batches.rowLength();
+    int[][] x = new int[c.gradAccum()][B * T]; // each micro-batch's ids and targets, refilled
+    int[][] y = new int[c.gradAccum()][B * T];
     // On a backend that records steps (a GPU), every step after the run's first is one replay of a
     // recorded update (RecordedUpdate) instead of a few hundred launches: the same arithmetic
     RecordedUpdate recorded = null;
@@ -276,25 +276,17 @@ public final class Pretrainer {
         double lossSum = 0;
         double lr = schedule.at(step);
         double norm;
+        for (int a = 0; a < c.gradAccum(); a++) {
+          batches.fill(new Rng(c.seed() * 1_000_003L + step * 1009L + a), x[a], y[a]);
+        }
         if (recorded != null) {
-          for (int a = 0; a < c.gradAccum(); a++) {
-            batches.fill(new Rng(c.seed() * 1_000_003L + step * 1009L + a), recorded.x[a],
-                recorded.y[a]);
-          }
           RecordedUpdate.Result r = recorded.run(lr);
           lossSum = r.lossSum();
           norm = r.norm();
         } else {
           try (Workspace.Scope scope = ws.enter()) {
-            for (int a = 0; a < c.gradAccum(); a++) {
-              Rng rng = new Rng(c.seed() * 1_000_003L + step * 1009L + a);
-              int[] x = new int[B * T];
-              int[] y = new int[B * T];
-              batches.fill(rng, x, y);
-              Variable logits = F.reshape(model.forward(x, B, T), B * T, -1);
-              Variable loss = F.crossEntropy(logits, y, -100);
-              lossSum += loss.value().item();
-              F.scale(loss, 1.0 / c.gradAccum()).backward();
+            for (Tensor loss : RecordedUpdate.accumulateGradients(model, x, y, B, T)) {
+              lossSum += loss.item();
             }
             norm = GradClip.clip(model.namedParameters().values(), c.gradClip());
             if (Double.isFinite(norm)) {
@@ -305,7 +297,7 @@ public final class Pretrainer {
           if (Backends.current().canCaptureSteps() && step + 1 < c.steps()
               && RecordedUpdate.canRecord(model) && !recordingFailed) {
             try {
-              recorded = new RecordedUpdate(Backends.current(), model, opt, B, T, c.gradAccum(),
+              recorded = new RecordedUpdate(Backends.current(), model, opt, x, y, B, T,
                   c.gradClip());
             } catch (RuntimeException e) {
               recordingFailed = true; // kernel by kernel, as on a backend that does not record

@@ -18,13 +18,10 @@ import org.sdpo.transformer.CausalLm;
  *
  * <p>The gradients must exist before recording (run one step kernel by kernel first): every replay
  * then accumulates into them as every step after the first does, so replays compute what steps
- * run kernel by kernel compute, bit for bit. Fill {@link #x} and {@link #y} in place before each
- * {@link #run}.
+ * run kernel by kernel compute, bit for bit. The caller refills the ids and targets it gave in
+ * place before each {@link #run}.
  */
 public final class RecordedUpdate implements AutoCloseable {
-  /** Ids and targets of each micro-batch, (B*T) each, refilled in place before every run. */
-  public final int[][] x;
-  public final int[][] y;
   private final Tensor[] losses;
   private final Tensor[] norm = new Tensor[1];
   private final AdamW opt;
@@ -40,24 +37,40 @@ public final class RecordedUpdate implements AutoCloseable {
     return model.namedParameters().values().stream().allMatch(p -> p.grad() != null);
   }
 
-  public RecordedUpdate(Backend backend, CausalLm model, AdamW opt, int B, int T, int accum,
-      double gradClip) {
+  /**
+   * The forward and backward passes of one update: for each micro-batch a, the mean
+   * cross-entropy of ids x[a] against targets y[a] (B*T each, -100 ignored), its gradient scaled
+   * by 1 / the number of micro-batches and added to the parameters' gradients. Returns the
+   * micro-batches' losses. What the first recording holds; pre-training runs it kernel by kernel
+   * for its first step.
+   */
+  public static Tensor[] accumulateGradients(CausalLm model, int[][] x, int[][] y, int B,
+      int T) {
+    Tensor[] losses = new Tensor[x.length];
+    for (int a = 0; a < x.length; a++) {
+      Variable loss = F.crossEntropy(F.reshape(model.forward(x[a], B, T), B * T, -1), y[a], -100);
+      losses[a] = loss.value();
+      F.scale(loss, 1.0 / x.length).backward();
+    }
+    return losses;
+  }
+
+  /**
+   * Records the update of the micro-batches x[a], y[a] ((B*T) ids and targets each), which the
+   * caller refills in place before every {@link #run}.
+   */
+  public RecordedUpdate(Backend backend, CausalLm model, AdamW opt, int[][] x, int[][] y, int B,
+      int T, double gradClip) {
     Collection<Variable> params = model.namedParameters().values();
     if (!canRecord(model)) {
       throw new IllegalStateException("recorded update: parameter gradients must exist before "
           + "recording (run one step kernel by kernel first)");
     }
     this.opt = opt;
-    this.x = new int[accum][B * T];
-    this.y = new int[accum][B * T];
-    this.losses = new Tensor[accum];
+    this.losses = new Tensor[x.length];
     CapturedStep g = backend.captureStep(() -> {
-      for (int a = 0; a < accum; a++) {
-        Variable loss = F.crossEntropy(F.reshape(model.forward(x[a], B, T), B * T, -1), y[a],
-            -100);
-        losses[a] = loss.value();
-        F.scale(loss, 1.0 / accum).backward();
-      }
+      Tensor[] l = accumulateGradients(model, x, y, B, T);
+      System.arraycopy(l, 0, losses, 0, l.length);
       norm[0] = GradClip.clipOnDevice(params, gradClip);
     });
     CapturedStep u = null;
