@@ -61,12 +61,12 @@ public final class Rotary {
     if (cosTable != null && tableBackend == be && cosTable.dim(0) >= rows) {
       return;
     }
-    int n = Math.max(256, Integer.highestOneBit(Math.max(1, rows - 1)) << 1);
-    n = Math.min(Math.max(n, rows), maxPositions);
+    // the next power of two >= rows (at least 256), at most the model's maximum
+    int n = Math.min(Math.max(256, Integer.highestOneBit(Math.max(1, rows - 1)) << 1),
+        maxPositions);
     int half = invFreq.length;
-    int size = n;
-    Tensor[] t = Workspace.persistent(() -> new Tensor[] {Tensor.empty(dtype, size, half),
-        Tensor.empty(dtype, size, half)});
+    Tensor[] t = Workspace.persistent(() -> new Tensor[] {Tensor.empty(dtype, n, half),
+        Tensor.empty(dtype, n, half)});
     boolean f32 = dtype == DType.FLOAT32;
     double[] c = new double[CHUNK * half];
     double[] s = new double[CHUNK * half];
