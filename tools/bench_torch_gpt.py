@@ -67,11 +67,19 @@ def peak_resident_mb():
     return float("nan")
 
 
-def measure(m, V, P, B, steps, warmup, flops_of, device="cpu"):
+def measure(m, V, P, B, steps, warmup, flops_of, device="cpu", amp=None, sample_runs=5):
     """Times training steps (forward, backward, clipping, AdamW) on random ids and KV-cache
     sampling of B prompts x (P - 1) new tokens, and prints them with the GFLOP/s of
     flops_of(parameter count), the count ./sdpo bench model uses. m(ids, cache, offset) returns
-    (logits, cache). On a GPU each timing waits for the device (eager mode, float32)."""
+    (logits, cache). On a GPU each timing waits for the device (eager mode, float32; with
+    amp="bf16" the forward pass runs under bfloat16 autocast, float32 master weights)."""
+    import contextlib
+
+    def autocast():
+        if amp == "bf16":
+            return torch.autocast(device_type=device, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def sync():
         if device != "cpu":
             torch.cuda.synchronize()
@@ -83,8 +91,9 @@ def measure(m, V, P, B, steps, warmup, flops_of, device="cpu"):
     for s in range(warmup + steps):
         sync()
         t0 = time.perf_counter()
-        logits, _ = m(x)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+        with autocast():
+            logits, _ = m(x)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V).float(), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
@@ -98,19 +107,22 @@ def measure(m, V, P, B, steps, warmup, flops_of, device="cpu"):
     print(f"train step median {med:.1f} ms, min {times[0]:.1f} ms, "
           f"{B * P / (med / 1e3):.0f} tokens/s, {flops / (med / 1e3) / 1e9:.1f} GFLOP/s")
     best = 1e9
-    with torch.no_grad():
-        for r in range(5):
+    if sample_runs == 0:
+        print("sampling skipped (--sample-runs 0)")
+        return
+    with torch.no_grad(), autocast():
+        for r in range(sample_runs):
             sync()
             t0 = time.perf_counter()
             ids = (torch.arange(B, device=device).reshape(B, 1) + 4) % V
             logits, cache = m(ids)
             for t in range(P - 1):
-                probs = torch.softmax(logits[:, -1, :], dim=-1)
+                probs = torch.softmax(logits[:, -1, :].float(), dim=-1)
                 nxt = torch.multinomial(probs, 1)
                 logits, cache = m(nxt, cache, offset=t + 1)
             sync()
             best = min(best, (time.perf_counter() - t0) * 1e3)
-    print(f"sampling {B} prompts x {P - 1} new tokens (KV cache): best of 5 {best:.1f} ms, "
+    print(f"sampling {B} prompts x {P - 1} new tokens (KV cache): best of {sample_runs} {best:.1f} ms, "
           f"{B * (P - 1) / (best / 1e3):.0f} tokens/s")
 
 
@@ -119,6 +131,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (a GPU: tools/gpu-check.sh)")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--sample-runs", type=int, default=5, help="sampling runs, the best reported; 0 skips")
+    ap.add_argument("--amp", choices=["bf16"], help="bfloat16 autocast (a GPU's mixed precision)")
     # the shape, named and defaulted as in ./sdpo bench model
     ap.add_argument("--vocab", type=int, default=64)
     ap.add_argument("--ctx", type=int, default=64)
@@ -131,10 +145,10 @@ def main():
     torch.manual_seed(1)
     V, P, C, L, H, B = a.vocab, a.ctx, a.n_embd, a.n_layer, a.n_head, a.batch
     m = Gpt(V, P, C, L, H).to(a.device)
-    print(f"torch {torch.__version__}, {a.device}, threads {a.threads}: vocab {V}, ctx {P}, n_embd {C}, "
+    print(f"torch {torch.__version__}, {a.device}, {a.amp or 'float32'}, threads {a.threads}: vocab {V}, ctx {P}, n_embd {C}, "
           f"{L} layers, {H} heads, batch {B}, {sum(p.numel() for p in m.parameters())} parameters")
     measure(m, V, P, B, a.steps, 10, lambda n: 6.0 * n * B * P + 12.0 * L * B * P * P * C,
-            a.device)
+            a.device, a.amp, a.sample_runs)
     if a.device != "cpu":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 1e6:.0f} MB")
     print(f"peak resident memory: {peak_resident_mb():.0f} MB")
