@@ -25,6 +25,17 @@ public final class FakeDevice implements CudaDriver {
   private long launches;
   private List<Runnable> capture;
   private long captureStart; // launches when the capture began
+  private final KernelProfile profile; // null unless profiling: host time of each Java twin
+
+  /** A fake device; profiled when {@code SDPO_CUDA_PROFILE=1} (see {@link KernelProfile}). */
+  public FakeDevice() {
+    this(KernelProfile.fromEnvironment());
+  }
+
+  /** A fake device that adds the host time of each piece of work to {@code profile} (or null). */
+  public FakeDevice(KernelProfile profile) {
+    this.profile = profile;
+  }
 
   @Override
   public String description() {
@@ -110,7 +121,7 @@ public final class FakeDevice implements CudaDriver {
 
   @Override
   public void copy(long dst, long src, long bytes) {
-    run(() -> {
+    run("device-to-device copy", () -> {
       ByteBuffer s = region(src, bytes);
       ByteBuffer d = region(dst, bytes);
       byte[] tmp = new byte[(int) bytes];
@@ -121,7 +132,7 @@ public final class FakeDevice implements CudaDriver {
 
   @Override
   public void zero(long dst, long bytes) {
-    run(() -> {
+    run("memset", () -> {
       ByteBuffer d = region(dst, bytes);
       int o = offsetIn(dst);
       for (int i = 0; i < bytes; i++) {
@@ -139,7 +150,7 @@ public final class FakeDevice implements CudaDriver {
     ByteBuffer packed = args.packed();
     String kernel = args.kernel();
     launches++; // counted when issued, as the driver counts them: a replay is one launch
-    run(() -> FakeKernels.run(this, kernel, packed, grid, block));
+    run(kernel, () -> FakeKernels.run(this, kernel, packed, grid, block));
   }
 
   @Override
@@ -158,7 +169,7 @@ public final class FakeDevice implements CudaDriver {
           + "/" + transB + ")");
     }
     launches++;
-    run(() -> {
+    run(KernelProfile.gemmName(type, transA, transB, m, n, k, batch), () -> {
       for (int p = 0; p < batch; p++) {
         long abase = a + p * strideA * ab;
         long bbase = b + p * strideB * ab;
@@ -199,9 +210,13 @@ public final class FakeDevice implements CudaDriver {
     }
   }
 
-  private void run(Runnable work) {
+  private void run(String name, Runnable work) {
     if (capture != null) {
       capture.add(work);
+    } else if (profile != null) {
+      long t0 = System.nanoTime();
+      work.run();
+      profile.add(name, (System.nanoTime() - t0) / 1e6);
     } else {
       work.run();
     }
@@ -252,7 +267,11 @@ public final class FakeDevice implements CudaDriver {
       throw new IllegalStateException("fake device: replay of a destroyed graph");
     }
     launches++;
+    long t0 = System.nanoTime();
     f.work.forEach(Runnable::run);
+    if (profile != null) {
+      profile.add("graph replay (" + f.launches + " launches)", (System.nanoTime() - t0) / 1e6);
+    }
   }
 
   @Override

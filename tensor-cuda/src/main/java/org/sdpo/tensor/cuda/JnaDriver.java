@@ -4,6 +4,7 @@ import com.sun.jna.Memory;
 import com.sun.jna.Native;
 import com.sun.jna.NativeLibrary;
 import com.sun.jna.Pointer;
+import com.sun.jna.ptr.FloatByReference;
 import com.sun.jna.ptr.IntByReference;
 import com.sun.jna.ptr.LongByReference;
 import com.sun.jna.ptr.PointerByReference;
@@ -21,6 +22,8 @@ import org.sdpo.tensor.DeviceUnavailableException;
  * and every other library share), one blocking stream, and the kernels' fatbin from the jar.
  * With {@code -Dsdpo.cuda.debug=true} or {@code SDPO_CUDA_DEBUG=1} every launch is followed by a
  * synchronisation and an error check, so an asynchronous fault names the kernel that caused it.
+ * With {@code -Dsdpo.cuda.profile=true} or {@code SDPO_CUDA_PROFILE=1} each piece of work is timed
+ * alone between two CUDA events and the table of {@link KernelProfile} is printed at exit.
  */
 public final class JnaDriver implements CudaDriver {
   static final String FATBIN = "sdpo_kernels.fatbin";
@@ -79,6 +82,14 @@ public final class JnaDriver implements CudaDriver {
     static native int cuGraphExecDestroy(Pointer exec);
 
     static native int cuGetErrorName(int error, PointerByReference name);
+
+    static native int cuEventCreate(PointerByReference event, int flags);
+
+    static native int cuEventRecord(Pointer event, Pointer stream);
+
+    static native int cuEventSynchronize(Pointer event);
+
+    static native int cuEventElapsedTime_v2(FloatByReference ms, Pointer start, Pointer end);
   }
 
   /** cuBLAS entry points. */
@@ -86,6 +97,8 @@ public final class JnaDriver implements CudaDriver {
     static native int cublasCreate_v2(PointerByReference handle);
 
     static native int cublasSetStream_v2(Pointer handle, Pointer stream);
+
+    static native int cublasSetWorkspace_v2(Pointer handle, long workspace, long bytes);
 
     static native int cublasGemmStridedBatchedEx(Pointer handle, int transa, int transb, int m,
         int n, int k, Pointer alpha, long a, int aType, int lda, long strideA, long b, int bType,
@@ -111,6 +124,9 @@ public final class JnaDriver implements CudaDriver {
   private final Pointer cublas;
   private final String description;
   private final boolean debug;
+  private final KernelProfile profile; // null unless profiling
+  private final Pointer[] events = new Pointer[2]; // start and end of a profiled piece of work
+  private final FloatByReference elapsed = new FloatByReference();
   private final Map<String, Pointer> functions = new HashMap<>();
   private final Memory scalars = new Memory(16);
   // one launch's parameter buffer and the cuLaunchKernel "extra" array that points at it: the
@@ -124,13 +140,21 @@ public final class JnaDriver implements CudaDriver {
   private boolean capturing;
 
   private JnaDriver(Pointer context, Pointer stream, Pointer module, Pointer cublas,
-      String description, boolean debug) {
+      String description, boolean debug, KernelProfile profile) {
     this.context = context;
     this.stream = stream;
     this.module = module;
     this.cublas = cublas;
     this.description = description;
     this.debug = debug;
+    this.profile = profile;
+    if (profile != null) {
+      for (int i = 0; i < events.length; i++) {
+        PointerByReference e = new PointerByReference();
+        check(Cu.cuEventCreate(e, 0), "cuEventCreate");
+        events[i] = e.getValue();
+      }
+    }
     extra.setPointer(0, new Pointer(1)); // CU_LAUNCH_PARAM_BUFFER_POINTER
     extra.setPointer(Native.POINTER_SIZE, params);
     extra.setPointer(2L * Native.POINTER_SIZE, new Pointer(2)); // CU_LAUNCH_PARAM_BUFFER_SIZE
@@ -208,13 +232,39 @@ public final class JnaDriver implements CudaDriver {
     PointerByReference handle = new PointerByReference();
     checkBlas(Cublas.cublasCreate_v2(handle), "cublasCreate");
     checkBlas(Cublas.cublasSetStream_v2(handle.getValue(), s.getValue()), "cublasSetStream");
+    long workspace = workspaceBytes();
+    if (workspace > 0) { // set after the stream: cublasSetStream resets it
+      LongByReference w = new LongByReference();
+      check(Cu.cuMemAlloc_v2(w, workspace), "cuMemAlloc of cuBLAS's workspace (" + workspace
+          + " bytes)");
+      checkBlas(Cublas.cublasSetWorkspace_v2(handle.getValue(), w.getValue(), workspace),
+          "cublasSetWorkspace");
+    }
     String text = Native.toString(name) + ", compute capability " + major.getValue() + "."
         + minor.getValue() + ", driver CUDA " + v.getValue() / 1000 + "."
         + (v.getValue() % 1000) / 10 + ", " + libraries;
     boolean debug = Boolean.getBoolean("sdpo.cuda.debug")
         || "1".equals(System.getenv("SDPO_CUDA_DEBUG"));
     return new JnaDriver(ctx.getValue(), s.getValue(), mod.getValue(), handle.getValue(), text,
-        debug);
+        debug, KernelProfile.fromEnvironment());
+  }
+
+  /**
+   * cuBLAS's workspace: 32 MiB (what NVIDIA advises for Hopper), or {@code SDPO_CUDA_WORKSPACE_MB}
+   * / {@code -Dsdpo.cuda.workspace.mb}; 0 leaves cuBLAS its own default.
+   */
+  static long workspaceBytes() {
+    String v = System.getProperty("sdpo.cuda.workspace.mb", System.getenv("SDPO_CUDA_WORKSPACE_MB"));
+    long mb = 32;
+    if (v != null && !v.isBlank()) {
+      try {
+        mb = Long.parseLong(v.trim());
+      } catch (NumberFormatException e) {
+        throw new DeviceUnavailableException("--device cuda: SDPO_CUDA_WORKSPACE_MB is '" + v
+            + "', not a number of MiB");
+      }
+    }
+    return Math.max(0, mb) << 20;
   }
 
   static byte[] fatbin() {
@@ -244,6 +294,25 @@ public final class JnaDriver implements CudaDriver {
     }
   }
 
+  /** Starts timing a piece of work, when profiling and not recording; see {@link #timed}. */
+  private boolean timing() {
+    if (profile == null || capturing) {
+      return false;
+    }
+    check(Cu.cuEventRecord(events[0], stream), "cuEventRecord");
+    return true;
+  }
+
+  /** Ends timing the work issued since {@link #timing} returned true: waits for it, adds it. */
+  private void timed(boolean timing, String name) {
+    if (timing) {
+      check(Cu.cuEventRecord(events[1], stream), "cuEventRecord");
+      check(Cu.cuEventSynchronize(events[1]), "cuEventSynchronize after " + name);
+      check(Cu.cuEventElapsedTime_v2(elapsed, events[0], events[1]), "cuEventElapsedTime");
+      profile.add(name, elapsed.getValue());
+    }
+  }
+
   private void after(String what) {
     launches++;
     if (debug && !capturing) {
@@ -253,7 +322,8 @@ public final class JnaDriver implements CudaDriver {
 
   @Override
   public String description() {
-    return description + (debug ? " (debug: synchronised after every launch)" : "");
+    return description + (debug ? " (debug: synchronised after every launch)" : "")
+        + (profile != null ? " (profiling: every launch timed alone)" : "");
   }
 
   @Override
@@ -306,14 +376,18 @@ public final class JnaDriver implements CudaDriver {
   @Override
   public synchronized void copy(long dst, long src, long bytes) {
     onThisThread();
+    boolean t = timing();
     check(Cu.cuMemcpyDtoDAsync_v2(dst, src, bytes, stream), "cuMemcpyDtoDAsync");
+    timed(t, "device-to-device copy");
     after("a device-to-device copy");
   }
 
   @Override
   public synchronized void zero(long dst, long bytes) {
     onThisThread();
+    boolean t = timing();
     check(Cu.cuMemsetD8Async(dst, (byte) 0, bytes, stream), "cuMemsetD8Async");
+    timed(t, "memset");
     after("a memset");
   }
 
@@ -334,8 +408,10 @@ public final class JnaDriver implements CudaDriver {
     packed.get(bytes);
     params.write(0, bytes, 0, size);
     paramsSize.setLong(0, size);
+    boolean t = timing();
     check(Cu.cuLaunchKernel(function(args.kernel()), grid, 1, 1, block, 1, 1, 0, stream, null,
         extra), "cuLaunchKernel(" + args.kernel() + ")");
+    timed(t, args.kernel());
     after(args.kernel());
   }
 
@@ -355,9 +431,13 @@ public final class JnaDriver implements CudaDriver {
       scalars.setFloat(0, (float) alpha);
       scalars.setFloat(8, (float) beta);
     }
+    boolean t = timing();
     checkBlas(Cublas.cublasGemmStridedBatchedEx(cublas, transA ? 1 : 0, transB ? 1 : 0, m, n, k,
         scalars, a, abType, lda, strideA, b, abType, ldb, strideB, scalars.share(8), c, dt, ldc,
         strideC, batch, compute, CUBLAS_GEMM_DEFAULT), "cublasGemmStridedBatchedEx");
+    if (t) {
+      timed(true, KernelProfile.gemmName(type, transA, transB, m, n, k, batch));
+    }
     after("cublasGemmStridedBatchedEx");
   }
 
@@ -404,7 +484,9 @@ public final class JnaDriver implements CudaDriver {
   @Override
   public synchronized void replay(Graph g) {
     onThisThread();
+    boolean t = timing();
     check(Cu.cuGraphLaunch(((CuGraph) g).exec(), stream), "cuGraphLaunch");
+    timed(t, "graph replay (" + g.launches() + " launches)");
     after("a graph");
   }
 
