@@ -14,6 +14,9 @@
 
 #define MAX_RANK 6
 #define THREADS 256
+// column sums (col_partial): a block is COL_TILE columns by ROW_LANES row lanes
+#define COL_TILE 32
+#define ROW_LANES 8
 
 // An index space (shape, row-major) and the strides (in elements) of up to four operands over
 // it: how a kernel reads broadcast and permuted views without copies.
@@ -28,6 +31,13 @@ struct Dims {
 // all MAX_RANK axes, unrolled, skipping those past the rank: every index into the struct is a
 // compile-time constant, so it is read from the parameter bank and never copied to local memory.
 __device__ __forceinline__ void locate(const Dims& d, int i, int* off) {
+  if (d.rank == 1) { // contiguous runs collapse to one axis: no division
+    off[0] = i * d.stride[0][0];
+    off[1] = i * d.stride[1][0];
+    off[2] = i * d.stride[2][0];
+    off[3] = i * d.stride[3][0];
+    return;
+  }
   off[0] = 0;
   off[1] = 0;
   off[2] = 0;
@@ -138,37 +148,61 @@ extern "C" __global__ void to_bf16_f32(Dims d, const float* a, __nv_bfloat16* ou
   }
 }
 
-// The mean cross-entropy from the picked log-probabilities (one thread, rows in order, as the CPU
-// adds them): out = {-(sum of picked over rows not ignored) / valid (0 if none), valid}. Launched
-// with one thread: a sum in the CPU's order, and the loss stays on the device.
+// The mean cross-entropy from the picked log-probabilities: out = {-(sum of picked over rows not
+// ignored) / valid (0 if none), valid}. One block of THREADS threads: thread t adds rows t,
+// t + THREADS, ... in order, then block_sum's fixed tree (deterministic); the loss stays on the
+// device.
 extern "C" __global__ void nll_mean(int rows, int ignoreIndex, const int* targets,
     const double* picked, double* out) {
-  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  __shared__ double sh[THREADS];
   double sum = 0.0;
-  int valid = 0;
-  for (int r = 0; r < rows; r++) {
+  double valid = 0.0;
+  for (int r = threadIdx.x; r < rows; r += blockDim.x) {
     if (targets[r] != ignoreIndex) {
       sum -= picked[r];
-      valid++;
+      valid += 1.0;
     }
   }
-  out[0] = valid == 0 ? 0.0 : sum / valid;
-  out[1] = (double) valid;
+  sum = block_sum(sum, sh);
+  valid = block_sum(valid, sh);
+  if (threadIdx.x == 0) {
+    out[0] = valid == 0.0 ? 0.0 : sum / valid;
+    out[1] = valid;
+  }
 }
 
-// Gradient clipping's decision (one thread): norm = sqrt of the partial sums of squares added in
-// order (as the CPU adds them); clip = {1, maxNorm / (norm + 1e-6)} when norm is finite,
-// maxNorm > 0 and norm > maxNorm, else {0, 1}. clip_scale applies it.
+// Gradient clipping's decision, one block of THREADS threads: norm = sqrt of the partial sums of
+// squares (thread t adds partials t, t + THREADS, ..., then block_sum's fixed tree); clip =
+// {1, maxNorm / (norm + 1e-6)} when norm is finite, maxNorm > 0 and norm > maxNorm, else {0, 1}.
+// clip_scale applies it.
 extern "C" __global__ void clip_norm(int parts, double maxNorm, const double* partial,
     double* norm, double* clip) {
-  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  __shared__ double sh[THREADS];
   double sum = 0.0;
-  for (int i = 0; i < parts; i++) sum += partial[i];
-  double n = sqrt(sum);
-  norm[0] = n;
-  bool apply = isfinite(n) && maxNorm > 0.0 && n > maxNorm;
-  clip[0] = apply ? 1.0 : 0.0;
-  clip[1] = apply ? maxNorm / (n + 1e-6) : 1.0;
+  for (int i = threadIdx.x; i < parts; i += blockDim.x) sum += partial[i];
+  sum = block_sum(sum, sh);
+  if (threadIdx.x == 0) {
+    double n = sqrt(sum);
+    norm[0] = n;
+    bool apply = isfinite(n) && maxNorm > 0.0 && n > maxNorm;
+    clip[0] = apply ? 1.0 : 0.0;
+    clip[1] = apply ? maxNorm / (n + 1e-6) : 1.0;
+  }
+}
+
+// The finish of a column sum (col_partial wrote partial (k, chunks, C)): out0[c] = (sum over
+// chunks, in order, of partial[0][chunk][c]) / divisor; mode 1 (layer norm) also out1[c] = the
+// same of partial[1] (no divisor). One thread per column.
+__device__ __forceinline__ void col_finish_at(int c, int mode, int chunks, int C,
+    const double* partial, double* s0, double* s1) {
+  double a = 0.0;
+  double b = 0.0;
+  for (int k = 0; k < chunks; k++) {
+    a += partial[(long long) k * C + c];
+    if (mode == 1) b += partial[(long long) (chunks + k) * C + c];
+  }
+  *s0 = a;
+  *s1 = b;
 }
 
 #define T float

@@ -87,6 +87,69 @@ extern "C" __global__ void SFX(reduce)(int op, Dims outer, Dims inner, const T* 
   }
 }
 
+// Column sums of a (R, C) matrix, deterministic, in two launches: col_partial then col_finish.
+// Block b covers COL_TILE columns (tile b % tiles) of the rowsPerChunk rows of chunk b / tiles;
+// row lane l (a warp: COL_TILE consecutive columns, coalesced) adds rows l, l + ROW_LANES, ... of
+// the chunk in order, then lane 0 adds the ROW_LANES lane sums in lane order into
+// partial[k][chunk][c]. What is summed (mode): 0 g; 1 layer norm's {g xhat, g} with
+// xhat = (x - mean) rstd (partial has 2 planes); 2 RMS norm's g x rstd.
+extern "C" __global__ void SFX(col_partial)(int mode, int rows, int C, int rowsPerChunk,
+    const T* g, const T* x, const double* mean, const double* rstd, double* partial) {
+  __shared__ double sh[2][ROW_LANES][COL_TILE];
+  int tiles = (C + COL_TILE - 1) / COL_TILE;
+  int chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+  int lane = threadIdx.x % COL_TILE;
+  int rl = threadIdx.x / COL_TILE;
+  for (int b = blockIdx.x; b < tiles * chunks; b += gridDim.x) {
+    int c = (b % tiles) * COL_TILE + lane;
+    int chunk = b / tiles;
+    int r0 = chunk * rowsPerChunk;
+    int r1 = min(rows, r0 + rowsPerChunk);
+    double a0 = 0.0;
+    double a1 = 0.0;
+    if (c < C) {
+      for (int r = r0 + rl; r < r1; r += ROW_LANES) {
+        long long o = (long long) r * C + c;
+        double dy = (double) g[o];
+        if (mode == 0) {
+          a0 += dy;
+        } else if (mode == 1) {
+          a0 += dy * ((double) x[o] - mean[r]) * rstd[r];
+          a1 += dy;
+        } else {
+          a0 += dy * (double) x[o] * rstd[r];
+        }
+      }
+    }
+    sh[0][rl][lane] = a0;
+    sh[1][rl][lane] = a1;
+    __syncthreads();
+    if (rl == 0 && c < C) {
+      double s0 = 0.0;
+      double s1 = 0.0;
+      for (int k = 0; k < ROW_LANES; k++) {
+        s0 += sh[0][k][lane];
+        s1 += sh[1][k][lane];
+      }
+      partial[(long long) chunk * C + c] = s0;
+      if (mode == 1) partial[(long long) (chunks + chunk) * C + c] = s1;
+    }
+    __syncthreads();
+  }
+}
+
+// out0 (C) = column sums / divisor; out1 (C) = layer norm's dbeta (mode 1). See col_finish_at.
+extern "C" __global__ void SFX(col_finish)(int mode, int chunks, int C, double divisor,
+    const double* partial, T* out0, T* out1) {
+  GRID_STRIDE(c, C) {
+    double s0;
+    double s1;
+    col_finish_at(c, mode, chunks, C, partial, &s0, &s1);
+    out0[c] = (T) (s0 / divisor);
+    if (mode == 1) out1[c] = (T) s1;
+  }
+}
+
 // Sum of squares of x (N): block b's share into partial[b] (the host adds the partials in order).
 extern "C" __global__ void SFX(sum_squares)(int n, const T* x, double* partial) {
   __shared__ double sh[THREADS];
@@ -197,19 +260,6 @@ extern "C" __global__ void SFX(rms_norm_backward)(int rows, int C, const T* x, c
   }
 }
 
-// dgamma[c] = sum over rows, in order, of g x rstd: one thread per column (deterministic).
-extern "C" __global__ void SFX(rms_norm_dgamma)(int rows, int C, const T* x, const double* rstd,
-    const T* g, T* dgamma) {
-  GRID_STRIDE(c, C) {
-    double acc = 0.0;
-    for (int r = 0; r < rows; r++) {
-      long long o = (long long) r * C + c;
-      acc += (double) g[o] * (double) x[o] * rstd[r];
-    }
-    dgamma[c] = (T) acc;
-  }
-}
-
 // y = (x - mean) rstd gamma + beta (biased variance): x, y (R, C); gamma, beta (C); mean, rstd (R).
 extern "C" __global__ void SFX(layer_norm)(int rows, int C, double eps, const T* x,
     const T* gamma, const T* beta, T* y, double* mean, double* rstd) {
@@ -258,23 +308,6 @@ extern "C" __global__ void SFX(layer_norm_backward)(int rows, int C, const T* x,
       double xhat = ((double) x[o + c] - m) * s;
       dx[o + c] = (T) (s * ((double) g[o + c] * (double) gamma[c] - md - xhat * mdx));
     }
-  }
-}
-
-// dgamma = sum_r g xhat, dbeta = sum_r g, rows in order: one thread per column.
-extern "C" __global__ void SFX(layer_norm_dparams)(int rows, int C, const T* x,
-    const double* mean, const double* rstd, const T* g, T* dgamma, T* dbeta) {
-  GRID_STRIDE(c, C) {
-    double dg = 0.0;
-    double db = 0.0;
-    for (int r = 0; r < rows; r++) {
-      long long o = (long long) r * C + c;
-      double dy = (double) g[o];
-      db += dy;
-      dg += dy * ((double) x[o] - mean[r]) * rstd[r];
-    }
-    dgamma[c] = (T) dg;
-    dbeta[c] = (T) db;
   }
 }
 
@@ -425,14 +458,34 @@ extern "C" __global__ void SFX(gather_rows)(int M, int C, const T* table, const 
   }
 }
 
-// table[ids[i]] += src[i], rows in id order: one thread per column, so repeated ids add in the
-// same order as on the CPU, without atomics. src (M, C), table (N, C).
-extern "C" __global__ void SFX(scatter_add_rows)(int M, int C, const T* src, const int* ids,
-    T* table) {
-  GRID_STRIDE(c, C) {
-    for (int i = 0; i < M; i++) {
-      long long to = (long long) ids[i] * C + c;
-      table[to] = (T) ((double) table[to] + (double) src[(long long) i * C + c]);
+// table[ids[i]] += src[i] for i in order: src (M, C), table (N, C). Block b owns THREADS columns
+// (tile b % tiles) of the table rows [k0, k0 + rangeRows) (range b / tiles) and reads every id
+// in order, through shared memory, adding the rows whose id it owns: each table element gets
+// its additions in the order of i, as on the CPU, with no atomics and no two threads writing
+// one element.
+extern "C" __global__ void SFX(scatter_add_rows)(int M, int C, int N, int rangeRows,
+    const T* src, const int* ids, T* table) {
+  __shared__ int sid[THREADS];
+  int tiles = (C + THREADS - 1) / THREADS;
+  int ranges = (N + rangeRows - 1) / rangeRows;
+  for (int b = blockIdx.x; b < tiles * ranges; b += gridDim.x) {
+    int c = (b % tiles) * THREADS + threadIdx.x;
+    int k0 = (b / tiles) * rangeRows;
+    int k1 = min(N, k0 + rangeRows);
+    for (int i0 = 0; i0 < M; i0 += THREADS) {
+      __syncthreads();
+      if (i0 + threadIdx.x < M) sid[threadIdx.x] = ids[i0 + threadIdx.x];
+      __syncthreads();
+      int n = min(THREADS, M - i0);
+      if (c < C) {
+        for (int j = 0; j < n; j++) {
+          int id = sid[j];
+          if (id >= k0 && id < k1) {
+            long long to = (long long) id * C + c;
+            table[to] = (T) ((double) table[to] + (double) src[(long long) (i0 + j) * C + c]);
+          }
+        }
+      }
     }
   }
 }

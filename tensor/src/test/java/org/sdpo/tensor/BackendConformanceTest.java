@@ -695,6 +695,92 @@ public class BackendConformanceTest {
       });
     });
 
+    // wide shapes: what the small random shapes above never reach (a device backend's column
+    // sums over many rows and tiles of columns, block-wide sums over more than one block's
+    // threads, scatters over several column tiles and row ranges)
+    cases.put("wide: reduce SUM and MEAN over the leading axes", (rng, dt, c, r) -> {
+      int C = 32 + rng.nextInt(70);
+      int[] s = rng.nextBoolean() ? new int[] {1 + rng.nextInt(700), C}
+          : new int[] {1 + rng.nextInt(9), 1 + rng.nextInt(90), C};
+      int[] axes = s.length == 2 ? new int[] {0} : new int[] {1, 0};
+      int[] os = s.clone();
+      for (int a2 : axes) {
+        os[a2] = 1;
+      }
+      Backend.ReduceOp op = rng.nextBoolean() ? Backend.ReduceOp.SUM : Backend.ReduceOp.MEAN;
+      double[] d = values(rng, ReferenceBackend.numel(s), 2);
+      call(c, r, dt, os, (be, in, o) -> be.reduce(op, in[0], axes, o), input(rng, dt, c, r, d, s));
+    });
+    cases.put("wide: layerNorm and rmsNorm backward over many rows", (rng, dt, c, r) -> {
+      int rows = 1 + rng.nextInt(900);
+      int C = 1 + rng.nextInt(80);
+      double[] dx = values(rng, rows * C, 2);
+      double[] dgam = values(rng, C, 1);
+      double[] dg = values(rng, rows * C, 1);
+      both(c, r, x -> {
+        Tensor in = x.of(dt, dx, rows, C);
+        Tensor gam = x.of(dt, dgam, C);
+        Tensor y = x.empty(dt, rows, C);
+        Tensor mean = x.empty(DType.FLOAT64, rows);
+        Tensor rstd = x.empty(DType.FLOAT64, rows);
+        x.be.layerNorm(in, gam, x.of(dt, new double[C], C), 1e-5, y, mean, rstd);
+        Tensor d = x.empty(dt, rows, C);
+        Tensor dgamma = x.empty(dt, C);
+        Tensor dbeta = x.empty(dt, C);
+        x.be.layerNormBackward(in, gam, mean, rstd, x.of(dt, dg, rows, C), d, dgamma, dbeta);
+        Tensor rs = x.empty(DType.FLOAT64, rows);
+        x.be.rmsNorm(in, gam, 1e-5, y, rs);
+        Tensor dr = x.empty(dt, rows, C);
+        Tensor drg = x.empty(dt, C);
+        x.be.rmsNormBackward(in, gam, rs, x.of(dt, dg, rows, C), dr, drg);
+        x.out(d, dgamma, dbeta, dr, drg);
+      });
+    });
+    cases.put("wide: scatterAddRows over column tiles and row ranges", (rng, dt, c, r) -> {
+      int N = 1 + rng.nextInt(40);
+      int C = 1 + rng.nextInt(600);
+      int M = 1 + rng.nextInt(700);
+      int[] ids = new int[M];
+      for (int i = 0; i < M; i++) {
+        ids[i] = rng.nextInt(N); // many repeats: their order of addition matters
+      }
+      double[] table = values(rng, N * C, 2);
+      double[] src = values(rng, M * C, 2);
+      both(c, r, x -> {
+        Tensor acc = x.of(dt, table, N, C);
+        x.be.scatterAddRows(x.of(dt, src, M, C), x.be.indices(ids), acc);
+        x.out(acc);
+      });
+    });
+    cases.put("wide: crossEntropyLoss over many rows, clipping many tensors", (rng, dt, c, r) -> {
+      int R = 1 + rng.nextInt(900);
+      int V = 1 + rng.nextInt(4);
+      int[] targets = new int[R];
+      for (int i = 0; i < R; i++) {
+        targets[i] = rng.nextInt(4) == 0 ? -100 : rng.nextInt(V);
+      }
+      double[] dl = values(rng, R * V, 2);
+      int tensors = 1 + rng.nextInt(400);
+      double[][] ds = new double[tensors][];
+      for (int i = 0; i < tensors; i++) {
+        ds[i] = values(rng, 1 + rng.nextInt(3), 1);
+      }
+      both(c, r, x -> {
+        Tensor stats = x.empty(DType.FLOAT64, 2);
+        x.be.crossEntropyLoss(x.of(dt, dl, R, V), x.be.indices(targets), -100, stats);
+        List<Tensor> ts = new java.util.ArrayList<>();
+        for (double[] d : ds) {
+          ts.add(x.of(dt, d, d.length));
+        }
+        Tensor n = x.empty(DType.FLOAT64);
+        x.be.clipByGlobalNorm(ts, 0.5, n);
+        List<Tensor> outs = new java.util.ArrayList<>(ts);
+        outs.add(stats);
+        outs.add(n);
+        x.out(outs.toArray(new Tensor[0]));
+      });
+    });
+
     cases.put("sampleRows (temperature, top-k, top-p, greedy)", (rng, dt, c, r) -> {
       int B = 1 + rng.nextInt(4);
       int V = 1 + rng.nextInt(12);

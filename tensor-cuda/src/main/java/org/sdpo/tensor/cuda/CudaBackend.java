@@ -626,8 +626,28 @@ public final class CudaBackend implements Backend {
       return;
     }
     Tensor x = as(a, out.dtype());
+    int lead = leadingAxes(axes);
+    if (op != ReduceOp.MAX && lead > 0 && lead < s.length && isContiguous(x) && isContiguous(out)
+        && rows >= 32) {
+      // a sum over the leading axes (a bias's gradient): column sums, coalesced
+      int n = inner.numel();
+      columnSums(0, n, rows, x, null, null, null, op == ReduceOp.MEAN ? n : 1.0, out, null);
+      return;
+    }
     launchRows(args(k("reduce", out.dtype())).i32(op.ordinal()).dims(outer).dims(inner)
         .ptr(addr(x)).ptr(addr(out)), rows);
+  }
+
+  /** m when {@code axes} are exactly the leading axes 0..m-1 (in any order), else 0. */
+  private static int leadingAxes(int[] axes) {
+    int[] sorted = axes.clone();
+    java.util.Arrays.sort(sorted);
+    for (int i = 0; i < sorted.length; i++) {
+      if (sorted[i] != i) {
+        return 0;
+      }
+    }
+    return sorted.length;
   }
 
   @Override
@@ -709,7 +729,7 @@ public final class CudaBackend implements Backend {
       long decision = partial + 8L * total;
       partialSquares(xs, partial);
       dev.launch(args("clip_norm").i32(total).f64(maxNorm).ptr(partial).ptr(addr(norm))
-          .ptr(decision), 1, 1);
+          .ptr(decision), 1, THREADS);
       for (Tensor x : xs) {
         int n = (int) x.numel();
         if (n > 0) {
@@ -912,8 +932,7 @@ public final class CudaBackend implements Backend {
           .ptr(addr(gamma)).ptr(addr(rstd)).ptr(addr(g)).ptr(addr(dx)), rows);
     }
     if (C > 0) {
-      launch(args(k("rms_norm_dgamma", x.dtype())).i32(rows).i32(C).ptr(addr(x))
-          .ptr(addr(rstd)).ptr(addr(g)).ptr(addr(dgamma)), C);
+      columnSums(2, rows, C, g, x, rstd, rstd, 1.0, dgamma, null);
     }
   }
 
@@ -938,8 +957,46 @@ public final class CudaBackend implements Backend {
           .ptr(addr(gamma)).ptr(addr(mean)).ptr(addr(rstd)).ptr(addr(g)).ptr(addr(dx)), rows);
     }
     if (C > 0) {
-      launch(args(k("layer_norm_dparams", x.dtype())).i32(rows).i32(C).ptr(addr(x))
-          .ptr(addr(mean)).ptr(addr(rstd)).ptr(addr(g)).ptr(addr(dgamma)).ptr(addr(dbeta)), C);
+      columnSums(1, rows, C, g, x, mean, rstd, 1.0, dgamma, dbeta);
+    }
+  }
+
+  /** Blocks of column sums in flight: enough to fill a large GPU several times over. */
+  private static final int COLUMN_SUM_BLOCKS = 1024;
+
+  /**
+   * Column sums of a (rows, C) matrix in a fixed order (kernels col_partial, col_finish): out0 =
+   * sum over rows of g (mode 0, divided by divisor), of g xhat with xhat = (x - mean) rstd (mode 1,
+   * layer norm's dgamma; out1 = dbeta, the sum of g) or of g x rstd (mode 2, RMS norm's dgamma).
+   * The rows are cut into chunks so that the first launch has about COLUMN_SUM_BLOCKS blocks of
+   * 32 columns; the chunking depends only on the shape, so the sums are deterministic.
+   */
+  private void columnSums(int mode, int rows, int C, Tensor g, Tensor x, Tensor mean, Tensor rstd,
+      double divisor, Tensor out0, Tensor out1) {
+    DType dt = out0.dtype();
+    if (rows == 0) {
+      fill(out0, mode == 0 ? 0.0 / divisor : 0.0);
+      if (out1 != null) {
+        fill(out1, 0);
+      }
+      return;
+    }
+    int tiles = (C + 31) / 32;
+    int chunks = (int) Math.max(1, Math.min((rows + 63L) / 64,
+        (COLUMN_SUM_BLOCKS + tiles - 1) / tiles));
+    int rowsPerChunk = (rows + chunks - 1) / chunks;
+    chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+    long bytes = 8L * (mode == 1 ? 2 : 1) * chunks * C;
+    long partial = pool.takeScratch(bytes);
+    try {
+      dev.launch(args(k("col_partial", dt)).i32(mode).i32(rows).i32(C).i32(rowsPerChunk)
+          .ptr(addr(g)).ptr(x == null ? 0 : addr(x)).ptr(mean == null ? 0 : addr(mean))
+          .ptr(rstd == null ? 0 : addr(rstd)).ptr(partial),
+          (int) Math.min((long) tiles * chunks, MAX_GRID), THREADS);
+      launch(args(k("col_finish", dt)).i32(mode).i32(chunks).i32(C).f64(divisor).ptr(partial)
+          .ptr(addr(out0)).ptr(out1 == null ? 0 : addr(out1)), C);
+    } finally {
+      pool.give(partial, bytes);
     }
   }
 
@@ -1047,7 +1104,7 @@ public final class CudaBackend implements Backend {
               .ptr(addr(logp)).ptr(t).ptr(picked), rows);
         }
         dev.launch(args("nll_mean").i32(rows).i32(ignoreIndex).ptr(t).ptr(picked)
-            .ptr(addr(out)), 1, 1);
+            .ptr(addr(out)), 1, THREADS);
       });
     } finally {
       pool.give(picked, 8L * Math.max(1, rows));
@@ -1141,6 +1198,9 @@ public final class CudaBackend implements Backend {
         .ptr(addr(table)).ptr(i).ptr(addr(out)), (long) M * C));
   }
 
+  /** Blocks of scatterAddRows: each owns a range of table rows and reads every id. */
+  private static final int SCATTER_BLOCKS = 512;
+
   @Override
   public void scatterAddRows(Tensor src, Indices ids, Tensor table) {
     int M = ids.length();
@@ -1148,8 +1208,16 @@ public final class CudaBackend implements Backend {
     if (M == 0 || C == 0) {
       return;
     }
-    withIndices(ids, i -> launch(args(k("scatter_add_rows", table.dtype())).i32(M).i32(C)
-        .ptr(addr(src)).ptr(i).ptr(addr(table)), C));
+    int N = table.shape()[0];
+    if (N == 0) {
+      return;
+    }
+    int tiles = (C + THREADS - 1) / THREADS;
+    int ranges = Math.max(1, Math.min(N, (SCATTER_BLOCKS + tiles - 1) / tiles));
+    int rangeRows = (N + ranges - 1) / ranges;
+    int blocks = (int) Math.min((long) tiles * ((N + rangeRows - 1) / rangeRows), MAX_GRID);
+    withIndices(ids, i -> dev.launch(args(k("scatter_add_rows", table.dtype())).i32(M).i32(C)
+        .i32(N).i32(rangeRows).ptr(addr(src)).ptr(i).ptr(addr(table)), blocks, THREADS));
   }
 
   @Override

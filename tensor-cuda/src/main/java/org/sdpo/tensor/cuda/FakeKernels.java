@@ -93,12 +93,25 @@ final class FakeKernels {
     }
   }
 
-  /** A kernel that must run on one thread (a sum in a fixed order). */
-  static void oneThread(L l, String why) {
-    if (l.grid != 1 || l.block != 1) {
-      throw new IllegalStateException(why + " on one thread, launched with " + l.grid + " x "
-          + l.block);
+  /** A kernel that must run as one block of THREADS threads (one block's sum). */
+  static void oneBlock(L l, String why) {
+    if (l.grid != 1 || l.block != THREADS) {
+      throw new IllegalStateException(why + " in one block of " + THREADS + " threads, launched "
+          + "with " + l.grid + " x " + l.block);
     }
+  }
+
+  /**
+   * What block_sum returns for the THREADS values of a block's threads: the same tree, in the
+   * same order (v is overwritten).
+   */
+  static double blockSum(double[] v) {
+    for (int s = THREADS / 2; s > 0; s >>= 1) {
+      for (int t = 0; t < s; t++) {
+        v[t] += v[t + s];
+      }
+    }
+    return v[0];
   }
 
   interface Twin {
@@ -359,18 +372,6 @@ final class FakeKernels {
         }
       }
     });
-    twin("rms_norm_dgamma", l -> {
-      int rows = l.i(0);
-      int C = l.i(1);
-      for (int c = 0; c < C; c++) {
-        double acc = 0;
-        for (int r = 0; r < rows; r++) {
-          long o = (long) r * C + c;
-          acc += l.ld(4, o) * l.ld(2, o) * l.ldD(3, r);
-        }
-        l.st(5, c, acc);
-      }
-    });
     twin("layer_norm", l -> {
       l.blockReduces();
       int C = l.i(1);
@@ -417,20 +418,62 @@ final class FakeKernels {
         }
       }
     });
-    twin("layer_norm_dparams", l -> {
-      int rows = l.i(0);
-      int C = l.i(1);
-      for (int c = 0; c < C; c++) {
-        double dg = 0;
-        double db = 0;
-        for (int r = 0; r < rows; r++) {
-          long o = (long) r * C + c;
-          double dy = l.ld(5, o);
-          db += dy;
-          dg += dy * (l.ld(2, o) - l.ldD(3, r)) * l.ldD(4, r);
+    twin("col_partial", l -> {
+      l.blockReduces();
+      int mode = l.i(0);
+      int rows = l.i(1);
+      int C = l.i(2);
+      int per = l.i(3);
+      int tiles = (C + 31) / 32;
+      int chunks = (rows + per - 1) / per;
+      for (int b = 0; b < tiles * chunks; b++) { // the kernel's blocks, its lanes in lane order
+        int chunk = b / tiles;
+        int r1 = Math.min(rows, chunk * per + per);
+        for (int c = (b % tiles) * 32; c < Math.min(C, (b % tiles) * 32 + 32); c++) {
+          double s0 = 0;
+          double s1 = 0;
+          for (int lane = 0; lane < 8; lane++) {
+            double a0 = 0;
+            double a1 = 0;
+            for (int r = chunk * per + lane; r < r1; r += 8) {
+              long o = (long) r * C + c;
+              double dy = l.ld(4, o);
+              if (mode == 0) {
+                a0 += dy;
+              } else if (mode == 1) {
+                a0 += dy * (l.ld(5, o) - l.ldD(6, r)) * l.ldD(7, r);
+                a1 += dy;
+              } else {
+                a0 += dy * l.ld(5, o) * l.ldD(7, r);
+              }
+            }
+            s0 += a0;
+            s1 += a1;
+          }
+          l.stD(8, (long) chunk * C + c, s0);
+          if (mode == 1) {
+            l.stD(8, (long) (chunks + chunk) * C + c, s1);
+          }
         }
-        l.st(6, c, dg);
-        l.st(7, c, db);
+      }
+    });
+    twin("col_finish", l -> {
+      int mode = l.i(0);
+      int chunks = l.i(1);
+      int C = l.i(2);
+      for (int c = 0; c < C; c++) {
+        double s0 = 0;
+        double s1 = 0;
+        for (int k = 0; k < chunks; k++) {
+          s0 += l.ldD(4, (long) k * C + c);
+          if (mode == 1) {
+            s1 += l.ldD(4, (long) (chunks + k) * C + c);
+          }
+        }
+        l.st(5, c, s0 / l.d(3));
+        if (mode == 1) {
+          l.st(6, c, s1);
+        }
       }
     });
 
@@ -533,12 +576,12 @@ final class FakeKernels {
       }
     });
     twin("clip_norm", l -> {
-      oneThread(l, "clip_norm adds the partial sums in order");
-      double sum = 0;
+      oneBlock(l, "clip_norm adds the partial sums");
+      double[] lanes = new double[THREADS];
       for (int i = 0; i < l.i(0); i++) {
-        sum += l.ldD(2, i);
+        lanes[i % THREADS] += l.ldD(2, i);
       }
-      double n = Math.sqrt(sum);
+      double n = Math.sqrt(blockSum(lanes));
       double maxNorm = l.d(1);
       boolean apply = Double.isFinite(n) && maxNorm > 0 && n > maxNorm;
       l.stD(3, 0, n);
@@ -555,16 +598,18 @@ final class FakeKernels {
       }
     });
     twin("nll_mean", l -> {
-      oneThread(l, "nll_mean adds in row order");
+      oneBlock(l, "nll_mean adds the rows");
       int ignore = l.i(1);
-      double sum = 0;
-      int valid = 0;
+      double[] sums = new double[THREADS];
+      double[] counts = new double[THREADS];
       for (int r = 0; r < l.i(0); r++) {
         if (l.ldI(2, r) != ignore) {
-          sum -= l.ldD(3, r);
-          valid++;
+          sums[r % THREADS] -= l.ldD(3, r);
+          counts[r % THREADS] += 1;
         }
       }
+      double sum = blockSum(sums);
+      double valid = blockSum(counts);
       l.stD(4, 0, valid == 0 ? 0 : sum / valid);
       l.stD(4, 1, valid);
     });
@@ -604,13 +649,22 @@ final class FakeKernels {
         l.st(4, i, l.ld(2, (long) l.ldI(3, r) * C + (i - r * C)));
       }
     });
-    twin("scatter_add_rows", l -> {
+    twin("scatter_add_rows", l -> { // each element's additions in the order of i, as the kernel
+      l.blockReduces(); // the ids pass through shared memory in blocks of THREADS
       int M = l.i(0);
       int C = l.i(1);
-      for (int c = 0; c < C; c++) {
-        for (int i = 0; i < M; i++) {
-          long to = (long) l.ldI(3, i) * C + c;
-          l.st(4, to, l.ld(4, to) + l.ld(2, (long) i * C + c));
+      int N = l.i(2);
+      if (l.i(3) < 1) {
+        throw new IllegalStateException("scatter_add_rows: rangeRows " + l.i(3));
+      }
+      for (int i = 0; i < M; i++) {
+        int id = l.ldI(5, i);
+        if (id < 0 || id >= N) {
+          continue; // no block owns it: the kernel skips it
+        }
+        for (int c = 0; c < C; c++) {
+          long to = (long) id * C + c;
+          l.st(6, to, l.ld(6, to) + l.ld(4, (long) i * C + c));
         }
       }
     });
