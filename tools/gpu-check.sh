@@ -6,10 +6,11 @@
 #      loops), GPT-2 / Llama / Qwen2 / Qwen3 forward and backward against PyTorch fixtures and the
 #      CPU in float64 and float32 (and TF32), three training steps against the CPU, recorded
 #      steps against stepwise ones (GpuCheck);
-#   2. ./sdpo bench model on the GPU: the demo's shape and GPT-2 124M (train step, tokens/s,
-#      kernel launches per step, the step recorded as a CUDA graph, sampling), and the demo's
-#      shape once more with nothing recorded, for the comparison;
-#   3. where python3 has PyTorch with CUDA, the same models in PyTorch (eager, float32) on the card.
+#   2. ./sdpo bench model on the GPU: the demo's shape and GPT-2 124M in float32 and in bf16 mixed
+#      precision (train step, tokens/s, kernel launches per step, the step recorded as a CUDA
+#      graph, sampling), and the demo's shape once more with nothing recorded, for the comparison;
+#   3. where python3 has PyTorch with CUDA, the same models in PyTorch (eager; float32, and GPT-2
+#      124M under bfloat16 autocast too) on the card.
 #
 #   ./gpu-check.sh            on the GPU
 #   ./gpu-check.sh --fake     the same script on the fake device (host memory), tiny shapes
@@ -78,10 +79,16 @@ step "bench, the demo's shape (${demo[*]})" "$DIR/sdpo" bench model "${demo[@]}"
 step "bench, the demo's shape, nothing recorded (SDPO_CUDA_GRAPHS=0)" \
   env SDPO_CUDA_GRAPHS=0 "$DIR/sdpo" bench model "${demo[@]}"
 step "bench, GPT-2 124M (${gpt2[*]})" "$DIR/sdpo" bench model "${gpt2[@]}"
+step "bench, GPT-2 124M, bf16 (SDPO_CUDA_PRECISION=bf16)" \
+  env SDPO_CUDA_PRECISION=bf16 "$DIR/sdpo" bench model "${gpt2[@]}"
 if ((!FAKE)) && "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   step "PyTorch, the demo's shape" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 "${demo[@]:0:6}"
   step "PyTorch, GPT-2 124M" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 \
-    --vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10
+    --vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10 \
+    --sample-runs 1
+  step "PyTorch, GPT-2 124M, bf16 autocast" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda \
+    --threads 1 --vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 \
+    --steps 10 --sample-runs 1 --amp bf16
 else
   echo "== PyTorch with CUDA not found (or --fake): no PyTorch comparison"
 fi

@@ -17,14 +17,20 @@
 // column sums (col_partial): a block is COL_TILE columns by ROW_LANES row lanes
 #define COL_TILE 32
 #define ROW_LANES 8
+// row kernels keep a row of up to THREADS * ROW_REGS elements in registers (one read of it)
+#define ROW_REGS 8
 
 // An index space (shape, row-major) and the strides (in elements) of up to four operands over
-// it: how a kernel reads broadcast and permuted views without copies.
+// it: how a kernel reads broadcast and permuted views without copies. mul and shr divide by
+// shape[k] without a hardware division: i / shape[k] = (umulhi(i, mul[k]) + i) >> shr[k] for
+// 0 <= i < 2^31 (Dims.magic on the Java side computes them).
 struct Dims {
   int rank;
   int n;
   int shape[MAX_RANK];
   int stride[4][MAX_RANK];
+  unsigned int mul[MAX_RANK];
+  int shr[MAX_RANK];
 };
 
 // The offset of element i of the index space in each of the four operands. The loop runs over
@@ -45,8 +51,9 @@ __device__ __forceinline__ void locate(const Dims& d, int i, int* off) {
 #pragma unroll
   for (int k = MAX_RANK - 1; k >= 0; --k) {
     if (k < d.rank) {
-      int c = i % d.shape[k];
-      i /= d.shape[k];
+      int q = (int) ((__umulhi((unsigned int) i, d.mul[k]) + (unsigned int) i) >> d.shr[k]);
+      int c = i - q * d.shape[k];
+      i = q;
       off[0] += c * d.stride[0][k];
       off[1] += c * d.stride[1][k];
       off[2] += c * d.stride[2][k];
@@ -146,6 +153,20 @@ extern "C" __global__ void to_bf16_f32(Dims d, const float* a, __nv_bfloat16* ou
     locate(d, i, o);
     out[o[0]] = __float2bfloat16_rn(a[o[1]]);
   }
+}
+
+// out (N) = a (N) rounded to bfloat16, both contiguous, a 16-byte aligned: four elements per
+// thread, one 16-byte load and one 8-byte store (to_bf16_f32 does any view).
+extern "C" __global__ void to_bf16_flat_f32(int n, const float* a, __nv_bfloat16* out) {
+  int quads = n / 4;
+  GRID_STRIDE(q, quads) {
+    float4 v = reinterpret_cast<const float4*>(a)[q];
+    __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y);
+    __nv_bfloat162 hi = __floats2bfloat162_rn(v.z, v.w);
+    reinterpret_cast<__nv_bfloat162*>(out)[2 * q] = lo;
+    reinterpret_cast<__nv_bfloat162*>(out)[2 * q + 1] = hi;
+  }
+  GRID_STRIDE(i, n - 4 * quads) { out[4 * quads + i] = __float2bfloat16_rn(a[4 * quads + i]); }
 }
 
 // The mean cross-entropy from the picked log-probabilities: out = {-(sum of picked over rows not

@@ -194,10 +194,34 @@ extern "C" __global__ void SFX(softmax)(int rows, int C, const T* x, T* y) {
   }
 }
 
-// dx = scale y (g - rowsum(g y)): y, g, dx (R, K).
+// dx = scale y (g - rowsum(g y)): y, g, dx (R, K). A row of up to THREADS * ROW_REGS elements is
+// read once into registers (element j = threadIdx.x + k THREADS in slot k); a longer one twice.
+// The sums are the same either way: each thread adds its elements in order, then block_sum.
 extern "C" __global__ void SFX(softmax_backward)(int rows, int K, double scale, const T* y,
     const T* g, T* dx) {
   __shared__ double sh[THREADS];
+  if (K <= THREADS * ROW_REGS) {
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+      long long o = (long long) r * K;
+      double yv[ROW_REGS];
+      double gv[ROW_REGS];
+      double dot = 0.0;
+#pragma unroll
+      for (int k = 0; k < ROW_REGS; k++) {
+        int j = threadIdx.x + k * THREADS;
+        yv[k] = j < K ? (double) y[o + j] : 0.0;
+        gv[k] = j < K ? (double) g[o + j] : 0.0;
+        if (j < K) dot += gv[k] * yv[k];
+      }
+      dot = block_sum(dot, sh);
+#pragma unroll
+      for (int k = 0; k < ROW_REGS; k++) {
+        int j = threadIdx.x + k * THREADS;
+        if (j < K) dx[o + j] = (T) (scale * yv[k] * (gv[k] - dot));
+      }
+    }
+    return;
+  }
   for (int r = blockIdx.x; r < rows; r += gridDim.x) {
     long long o = (long long) r * K;
     double dot = 0.0;
@@ -493,10 +517,46 @@ extern "C" __global__ void SFX(scatter_add_rows)(int M, int C, int N, int rangeR
 // Attention probabilities: p = softmax over the keys query i sees of x_j = (T) (scale s_j), per
 // row of s, p (B, H, Tq, Tk); p may be s. Query i sees key j when j <= queryOffset + i (causal)
 // and keyMask (B, Tk) is nonzero there (or absent). Hidden keys get 0 and are never
-// exponentiated; a query that sees no key gets a row of 0. One block per row.
+// exponentiated; a query that sees no key gets a row of 0. One block per row. A row of up to
+// THREADS * ROW_REGS keys is read once and exponentiated once (element j = threadIdx.x +
+// k THREADS in register slot k); a longer one in three passes. The values are the same either way.
 extern "C" __global__ void SFX(attention_softmax)(int rows, int H, int Tq, int Tk, int causal,
     int queryOffset, double scale, int hasKeyMask, const T* keyMask, const T* s, T* p) {
   __shared__ double sh[THREADS];
+  if (Tk <= THREADS * ROW_REGS) {
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+      long long mo = (long long) (r / (H * Tq)) * Tk;
+      int last = causal ? queryOffset + r % Tq : Tk - 1;
+      const T* sr = s + (long long) r * Tk;
+      T* pr = p + (long long) r * Tk;
+      double xv[ROW_REGS];
+      bool vis[ROW_REGS];
+      double m = -INFINITY;
+#pragma unroll
+      for (int k = 0; k < ROW_REGS; k++) {
+        int j = threadIdx.x + k * THREADS;
+        vis[k] = j <= last && j < Tk && (!hasKeyMask || keyMask[mo + j] != 0);
+        xv[k] = vis[k] ? (double) (T) (scale * (double) sr[j]) : 0.0;
+        if (vis[k]) m = fmax(m, xv[k]);
+      }
+      m = block_max(m, sh);
+      double sum = 0.0;
+#pragma unroll
+      for (int k = 0; k < ROW_REGS; k++) {
+        if (vis[k]) {
+          xv[k] = exp(xv[k] - m);
+          sum += xv[k];
+        }
+      }
+      sum = block_sum(sum, sh);
+#pragma unroll
+      for (int k = 0; k < ROW_REGS; k++) {
+        int j = threadIdx.x + k * THREADS;
+        if (j < Tk) pr[j] = vis[k] && m != -INFINITY ? (T) (xv[k] / sum) : (T) 0.0;
+      }
+    }
+    return;
+  }
   for (int r = blockIdx.x; r < rows; r += gridDim.x) {
     long long mo = (long long) (r / (H * Tq)) * Tk; // the batch row of keyMask
     int last = causal ? queryOffset + r % Tq : Tk - 1;

@@ -752,6 +752,30 @@ public class BackendConformanceTest {
         x.out(acc);
       });
     });
+    cases.put("wide: attentionSoftmax and softmaxBackward over long rows", (rng, dt, c, r) -> {
+      // rows a block holds in registers (up to 2048) and longer ones, which it reads again
+      int Tk = rng.nextBoolean() ? 200 + rng.nextInt(1849) : 2049 + rng.nextInt(600);
+      int Tq = 1 + rng.nextInt(2);
+      int offset = Tk - Tq;
+      boolean causal = rng.nextBoolean();
+      double[] km = new double[Tk];
+      for (int i = 0; i < Tk; i++) {
+        km[i] = rng.nextInt(3) == 0 ? 0 : 1;
+      }
+      boolean withMask = rng.nextBoolean();
+      double scale = 0.1 + rng.nextDouble();
+      double[] sv = values(rng, 2 * Tq * Tk, 3);
+      double[] dg = values(rng, 2 * Tq * Tk, 1);
+      double gs = rng.nextGaussian();
+      both(c, r, x -> {
+        Tensor s = x.of(dt, sv, 1, 2, Tq, Tk);
+        Tensor p = x.empty(dt, 1, 2, Tq, Tk);
+        x.be.attentionSoftmax(s, scale, withMask ? x.of(dt, km, 1, Tk) : null, causal, offset, p);
+        Tensor d = x.empty(dt, 1, 2, Tq, Tk);
+        x.be.softmaxBackward(p, x.of(dt, dg, 1, 2, Tq, Tk), gs, d);
+        x.out(p, d);
+      });
+    });
     cases.put("wide: crossEntropyLoss over many rows, clipping many tensors", (rng, dt, c, r) -> {
       int R = 1 + rng.nextInt(900);
       int V = 1 + rng.nextInt(4);

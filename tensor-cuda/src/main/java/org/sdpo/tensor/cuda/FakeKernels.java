@@ -193,6 +193,17 @@ final class FakeKernels {
             bf16((float) l.dev.load(l.p(1), o[1], 4)));
       }
     });
+    twin("to_bf16_flat_f32", l -> {
+      if (l.p(1) % 16 != 0 || l.p(2) % 8 != 0) { // float4 loads, bfloat162 pairs stored
+        throw new IllegalStateException("to_bf16_flat_f32: misaligned operand (" + l.p(1) + ", "
+            + l.p(2) + ")");
+      }
+      for (int i = 0; i < l.i(0); i++) {
+        long addr = l.p(2) + 2L * i;
+        l.dev.region(l.p(2), addr, 2).putShort(l.dev.offsetIn(addr),
+            bf16((float) l.dev.load(l.p(1), i, 4)));
+      }
+    });
 
     // ------------------------------------------------ elementwise over views
     twin("map", l -> {

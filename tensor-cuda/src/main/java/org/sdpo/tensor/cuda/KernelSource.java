@@ -23,8 +23,8 @@ public final class KernelSource {
     INT(4, 4),
     DOUBLE(8, 8),
     POINTER(8, 8),
-    /** The {@code Dims} struct: rank, n, shape[6], stride[4][6], all int. */
-    DIMS(4 * (2 + Dims.MAX_RANK * 5), 4);
+    /** The {@code Dims} struct: rank, n, shape[6], stride[4][6], mul[6], shr[6], all 32-bit. */
+    DIMS(4 * (2 + Dims.MAX_RANK * 7), 4);
 
     final int size;
     final int align;

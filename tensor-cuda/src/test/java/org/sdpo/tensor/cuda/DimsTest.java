@@ -39,6 +39,58 @@ class DimsTest {
   }
 
   @Test
+  void theMultiplyAndShiftDivideEveryDividendByEveryDivisor() {
+    qt().withFixedSeed(7L).withExamples(20_000).forAll(longRange(1, Integer.MAX_VALUE),
+        longRange(0, Integer.MAX_VALUE)).checkAssert((d, i) -> {
+          long m = Dims.magic((int) (long) d);
+          int n = (int) (long) i;
+          assertThat(Dims.divide(n, m)).as(n + " / " + d).isEqualTo(n / (int) (long) d);
+          // the edges: the largest dividend, multiples of d and their neighbours
+          int last = Integer.MAX_VALUE;
+          assertThat(Dims.divide(last, m)).isEqualTo(last / (int) (long) d);
+          long k = n / d * d;
+          for (long j = Math.max(0, k - 1); j <= Math.min(Integer.MAX_VALUE, k + 1); j++) {
+            assertThat(Dims.divide((int) j, m)).isEqualTo((int) (j / d));
+          }
+        });
+    for (int d = 1; d <= 4096; d++) { // every small divisor, where a wrong shift shows first
+      long m = Dims.magic(d);
+      for (int n : new int[] {0, 1, d - 1, d, d + 1, 2 * d - 1, 65535, 1 << 20, Integer.MAX_VALUE}) {
+        if (n >= 0) {
+          assertThat(Dims.divide(n, m)).as(n + " / " + d).isEqualTo(n / d);
+        }
+      }
+    }
+  }
+
+  @Test
+  void packedDimsLocateAsTheKernelsDo() {
+    qt().withFixedSeed(9L).withExamples(300).forAll(longRange(0, 1_000_000)).checkAssert(seed -> {
+      Rng rng = new Rng(seed);
+      int rank = rng.nextInt(6) + 1;
+      int[] shape = new int[rank];
+      for (int k = 0; k < rank; k++) {
+        shape[k] = 1 + rng.nextInt(7);
+      }
+      int[][] strides = {layout(rng, shape), layout(rng, shape)};
+      Dims d = new Dims(shape, strides);
+      java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(KernelSource.Param.DIMS.size + 8)
+          .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      b.putInt(0);
+      d.pack(b);
+      assertThat(b.position()).isEqualTo(4 + KernelSource.Param.DIMS.size);
+      Dims back = Dims.unpack(b, 4);
+      int[] a = new int[4];
+      int[] c = new int[4];
+      for (int i = 0; i < d.numel(); i++) {
+        d.locate(i, a);
+        back.locate(i, c);
+        assertThat(c).as("element " + i).containsExactly(a);
+      }
+    });
+  }
+
+  @Test
   void aContiguousTensorIsOneAxis() {
     Dims d = Dims.collapsed(new int[] {2, 1, 3, 4}, new int[] {12, 12, 4, 1}, new int[] {0, 0, 4, 1});
     assertThat(d.shape).containsExactly(2, 12);

@@ -37,19 +37,19 @@ class KernelSourceTest {
 
   @Test
   void packingAlignsEachValueToItsSizeAsTheCudaAbiDoes() {
-    // int op | pad | double s | Dims (128 bytes, 4-aligned) | pad | two pointers
+    // int op | pad | double s | Dims (176 bytes, 4-aligned) | two pointers
     List<KernelSource.Param> sig = KernelSource.signature("map_f32");
-    assertThat(KernelArgs.offsets(sig)).containsExactly(0, 8, 16, 144, 152);
+    assertThat(KernelArgs.offsets(sig)).containsExactly(0, 8, 16, 192, 200);
     KernelArgs a = new KernelArgs("map_f32").i32(3).f64(2.5)
         .dims(new Dims(new int[] {2, 3}, new int[] {3, 1}, new int[] {0, 1})).ptr(0x1000)
         .ptr(0x2000);
     var b = a.packed();
-    assertThat(b.remaining()).isEqualTo(160);
+    assertThat(b.remaining()).isEqualTo(208);
     assertThat(b.getInt(0)).isEqualTo(3);
     assertThat(b.getDouble(8)).isEqualTo(2.5);
     assertThat(b.getInt(16)).isEqualTo(2); // rank
     assertThat(b.getInt(20)).isEqualTo(6); // n
-    assertThat(b.getLong(144)).isEqualTo(0x1000);
+    assertThat(b.getLong(192)).isEqualTo(0x1000);
     Dims d = Dims.unpack(b, 16);
     assertThat(d.shape).containsExactly(2, 3);
     assertThat(d.strides[1]).containsExactly(0, 1);
