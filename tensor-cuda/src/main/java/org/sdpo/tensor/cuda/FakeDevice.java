@@ -150,7 +150,8 @@ public final class FakeDevice implements CudaDriver {
     ByteBuffer packed = args.packed();
     String kernel = args.kernel();
     launches++; // counted when issued, as the driver counts them: a replay is one launch
-    run(kernel, () -> FakeKernels.run(this, kernel, packed, grid, block));
+    run(profile == null ? kernel : profile.launchName(kernel, grid),
+        () -> FakeKernels.run(this, kernel, packed, grid, block));
   }
 
   @Override

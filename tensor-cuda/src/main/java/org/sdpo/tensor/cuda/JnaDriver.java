@@ -23,7 +23,8 @@ import org.sdpo.tensor.DeviceUnavailableException;
  * With {@code -Dsdpo.cuda.debug=true} or {@code SDPO_CUDA_DEBUG=1} every launch is followed by a
  * synchronisation and an error check, so an asynchronous fault names the kernel that caused it.
  * With {@code -Dsdpo.cuda.profile=true} or {@code SDPO_CUDA_PROFILE=1} each piece of work is timed
- * alone between two CUDA events and the table of {@link KernelProfile} is printed at exit.
+ * alone between two CUDA events and the table of {@link KernelProfile} is printed at exit
+ * ({@code SDPO_CUDA_PROFILE=grid}: a row per kernel and grid size).
  */
 public final class JnaDriver implements CudaDriver {
   static final String FATBIN = "sdpo_kernels.fatbin";
@@ -411,7 +412,9 @@ public final class JnaDriver implements CudaDriver {
     boolean t = timing();
     check(Cu.cuLaunchKernel(function(args.kernel()), grid, 1, 1, block, 1, 1, 0, stream, null,
         extra), "cuLaunchKernel(" + args.kernel() + ")");
-    timed(t, args.kernel());
+    if (t) {
+      timed(true, profile.launchName(args.kernel(), grid));
+    }
     after(args.kernel());
   }
 

@@ -21,10 +21,26 @@ import java.util.Map;
 public final class KernelProfile {
   // name -> {calls after the first, their total ms, the first call's ms}
   private final Map<String, double[]> rows = new LinkedHashMap<>();
+  private final boolean byGrid;
+
+  /** A profile with one row per kernel name. */
+  public KernelProfile() {
+    this(false);
+  }
+
+  /** byGrid: one row per kernel name and grid size (SDPO_CUDA_PROFILE=grid), to tell sizes apart. */
+  public KernelProfile(boolean byGrid) {
+    this.byGrid = byGrid;
+  }
 
   /** Whether profiling was asked for. */
   static boolean wanted() {
-    return Boolean.getBoolean("sdpo.cuda.profile") || "1".equals(System.getenv("SDPO_CUDA_PROFILE"));
+    return Boolean.getBoolean("sdpo.cuda.profile") || "1".equals(System.getenv("SDPO_CUDA_PROFILE"))
+        || byGridWanted();
+  }
+
+  private static boolean byGridWanted() {
+    return "grid".equals(System.getProperty("sdpo.cuda.profile", System.getenv("SDPO_CUDA_PROFILE")));
   }
 
   /** A profile printed to stderr when the JVM exits, if profiling was asked for; else null. */
@@ -32,7 +48,7 @@ public final class KernelProfile {
     if (!wanted()) {
       return null;
     }
-    KernelProfile p = new KernelProfile();
+    KernelProfile p = new KernelProfile(byGridWanted());
     PrintStream err = System.err;
     Runtime.getRuntime().addShutdownHook(new Thread(() -> err.print(p.report(30)),
         "sdpo-cuda-profile"));
@@ -44,6 +60,11 @@ public final class KernelProfile {
       int k, int batch) {
     return "cuBLAS gemm " + type.name().toLowerCase(Locale.ROOT) + " " + (transA ? "T" : "N")
         + (transB ? "T" : "N") + " " + m + "x" + n + "x" + k + (batch > 1 ? " batch " + batch : "");
+  }
+
+  /** The row a launch of {@code kernel} with {@code grid} blocks is added to. */
+  String launchName(String kernel, int grid) {
+    return byGrid ? kernel + " (grid " + grid + ")" : kernel;
   }
 
   /** Adds one timed call of {@code name} that took {@code ms} milliseconds on the device. */

@@ -33,6 +33,18 @@ class KernelProfileTest {
   }
 
   @Test
+  void byGridEachSizeOfALaunchHasItsRow() {
+    KernelProfile p = new KernelProfile(true);
+    FakeDevice dev = new FakeDevice(p);
+    long x = dev.alloc(4L * 1000);
+    dev.launch(new KernelArgs("ema_f32").i32(1000).f64(0.5).ptr(x).ptr(x), 4, 256);
+    dev.launch(new KernelArgs("ema_f32").i32(100).f64(0.5).ptr(x).ptr(x), 1, 256);
+    assertThat(p.calls("ema_f32 (grid 4)")).isEqualTo(1);
+    assertThat(p.calls("ema_f32 (grid 1)")).isEqualTo(1);
+    assertThat(new KernelProfile().launchName("ema_f32", 4)).isEqualTo("ema_f32");
+  }
+
+  @Test
   void everyLaunchAndMultiplyOfTheFakeDeviceIsTimedUnderItsNameAndAReplayAsOne() {
     KernelProfile p = new KernelProfile();
     FakeDevice dev = new FakeDevice(p);
