@@ -24,6 +24,29 @@ final class Charts {
 
   private Charts() {}
 
+  /** Whether the one line saying that charts cannot be drawn here was printed. */
+  private static final java.util.concurrent.atomic.AtomicBoolean TOLD =
+      new java.util.concurrent.atomic.AtomicBoolean();
+
+  /**
+   * Writes a chart atomically; where this Java cannot draw text (a machine without the system
+   * libraries or fonts its font renderer loads, such as a bare GPU machine running the GPU
+   * bundle), no file is written and one line on stderr says so, once: a chart is a view of numbers
+   * that the run's JSON and JSONL files hold, so the run goes on.
+   */
+  static void save(Path file, AtomicFiles.Body body) throws IOException {
+    try {
+      AtomicFiles.write(file, body);
+    } catch (LinkageError | java.awt.AWTError | InternalError e) {
+      if (!TOLD.getAndSet(true)) {
+        String why = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+        System.err.println("charts: not drawn on this machine (" + file.getFileName()
+            + " and later ones): Java cannot render text here (" + e.getClass().getSimpleName()
+            + ": " + why + "); every number is in the run's .json and .jsonl files");
+      }
+    }
+  }
+
   /** One line: x, y and (optional, same length) half-widths of an error bar. */
   record Series(String name, double[] x, double[] y, double[] err) {
     Series {
@@ -49,7 +72,7 @@ final class Charts {
           : c.addSeries(s.name(), s.x(), y, finite(s.err()));
       xs.setMarker(SeriesMarkers.CIRCLE);
     }
-    AtomicFiles.write(file, tmp -> {
+    save(file, tmp -> {
       try (java.io.OutputStream os = java.nio.file.Files.newOutputStream(tmp)) {
         BitmapEncoder.saveBitmap(c, os, BitmapEncoder.BitmapFormat.PNG);
       }
@@ -73,7 +96,7 @@ final class Charts {
         c.addSeries(s.name(), s.x(), finite(s.y()), finite(s.err()));
       }
     }
-    AtomicFiles.write(file, tmp -> {
+    save(file, tmp -> {
       try (java.io.OutputStream os = java.nio.file.Files.newOutputStream(tmp)) {
         BitmapEncoder.saveBitmap(c, os, BitmapEncoder.BitmapFormat.PNG);
       }
