@@ -58,7 +58,7 @@ final class BaseCommand implements Callable<Integer> {
     System.out.println("base model: " + out);
     Path chart = Charts.probe(out);
     if (chart != null) {
-      System.out.println("probe chart: " + chart);
+      System.out.println("probe chart: " + Charts.shown(chart));
     }
     System.out.println(new ObjectMapper().readTree(out.resolve(BaseModels.INFO).toFile())
         .toPrettyString());

@@ -47,6 +47,11 @@ final class Charts {
     }
   }
 
+  /** A chart's path for a summary line, or that it was not drawn (see {@link #save}). */
+  static String shown(Path chart) {
+    return java.nio.file.Files.exists(chart) ? chart.toString() : chart + " (not drawn)";
+  }
+
   /** One line: x, y and (optional, same length) half-widths of an error bar. */
   record Series(String name, double[] x, double[] y, double[] err) {
     Series {

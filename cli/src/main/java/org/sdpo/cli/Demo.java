@@ -167,8 +167,8 @@ final class Demo {
     log.println();
     log.println("time: " + t + "; peak resident memory "
         + org.sdpo.tensor.MemoryStats.describe(org.sdpo.tensor.MemoryStats.peakResidentBytes()));
-    log.println("chart: " + chart + (probeChart == null ? "" : ", pre-training probe: "
-        + probeChart));
+    log.println("chart: " + Charts.shown(chart) + (probeChart == null ? ""
+        : ", pre-training probe: " + Charts.shown(probeChart)));
     log.println("credit-assignment viewer: " + html + " (" + sdpoArm + ", "
         + step.getFileName() + ")");
     log.println("run directory: " + s.out() + " (config.json, gap.json, "

@@ -153,7 +153,7 @@ final class TestTimeExperiment {
             new Charts.Series("best-of-k", x, arr(yb), null)), true);
     log.println();
     log.print(md);
-    log.println("chart: " + e.out().resolve("discovery.png"));
+    log.println("chart: " + Charts.shown(e.out().resolve("discovery.png")));
     Map<String, Object> summary = new LinkedHashMap<>();
     summary.put("settings", o);
     summary.put("questions", hard.stream().map(Task::id).toList());

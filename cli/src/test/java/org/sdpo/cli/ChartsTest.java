@@ -51,5 +51,6 @@ class ChartsTest {
     try (var files = Files.list(dir)) {
       assertThat(files).isEmpty();
     }
+    assertThat(Charts.shown(dir.resolve("c0.png"))).endsWith("c0.png (not drawn)");
   }
 }
