@@ -17,8 +17,8 @@
 // column sums (col_partial): a block is COL_TILE columns by ROW_LANES row lanes
 #define COL_TILE 32
 #define ROW_LANES 8
-// row kernels keep a row of up to THREADS * ROW_REGS elements in registers (one read of it)
-#define ROW_REGS 8
+// row kernels give a row of up to WARP_ROW elements to one warp (CudaBackend.WARP_ROW)
+#define WARP_ROW 1024
 
 // An index space (shape, row-major) and the strides (in elements) of up to four operands over
 // it: how a kernel reads broadcast and permuted views without copies. mul and shr divide by
@@ -88,6 +88,18 @@ __device__ double block_max(double v, double* sh) {
   double r = sh[0];
   __syncthreads();
   return r;
+}
+
+// Sum and max over a warp's 32 lanes in a fixed tree (shuffles down, then lane 0's result to
+// every lane): deterministic, and every lane gets the same value.
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  return __shfl_sync(0xffffffffu, v, 0);
+}
+
+__device__ __forceinline__ double warp_max(double v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_down_sync(0xffffffffu, v, o));
+  return __shfl_sync(0xffffffffu, v, 0);
 }
 
 // tanh(v) = (1 - e) / (1 + e) with e = exp(-2|v|), as the CPU backend computes it.

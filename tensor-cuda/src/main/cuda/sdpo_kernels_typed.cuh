@@ -194,30 +194,23 @@ extern "C" __global__ void SFX(softmax)(int rows, int C, const T* x, T* y) {
   }
 }
 
-// dx = scale y (g - rowsum(g y)): y, g, dx (R, K). A row of up to THREADS * ROW_REGS elements is
-// read once into registers (element j = threadIdx.x + k THREADS in slot k); a longer one twice.
-// The sums are the same either way: each thread adds its elements in order, then block_sum.
+// dx = scale y (g - rowsum(g y)): y, g, dx (R, K). A row of up to WARP_ROW elements is one warp's
+// (lane l adds elements l, l + 32, ... in order, then warp_sum), THREADS / 32 rows to a block, many
+// rows in flight; a longer row is one block's (block_sum). The second read of a row mostly hits
+// the cache.
 extern "C" __global__ void SFX(softmax_backward)(int rows, int K, double scale, const T* y,
     const T* g, T* dx) {
   __shared__ double sh[THREADS];
-  if (K <= THREADS * ROW_REGS) {
-    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+  if (K <= WARP_ROW) {
+    int lane = threadIdx.x & 31;
+    int warps = blockDim.x >> 5;
+    for (int r = blockIdx.x * warps + (threadIdx.x >> 5); r < rows; r += gridDim.x * warps) {
       long long o = (long long) r * K;
-      double yv[ROW_REGS];
-      double gv[ROW_REGS];
       double dot = 0.0;
-#pragma unroll
-      for (int k = 0; k < ROW_REGS; k++) {
-        int j = threadIdx.x + k * THREADS;
-        yv[k] = j < K ? (double) y[o + j] : 0.0;
-        gv[k] = j < K ? (double) g[o + j] : 0.0;
-        if (j < K) dot += gv[k] * yv[k];
-      }
-      dot = block_sum(dot, sh);
-#pragma unroll
-      for (int k = 0; k < ROW_REGS; k++) {
-        int j = threadIdx.x + k * THREADS;
-        if (j < K) dx[o + j] = (T) (scale * yv[k] * (gv[k] - dot));
+      for (int j = lane; j < K; j += 32) dot += (double) g[o + j] * (double) y[o + j];
+      dot = warp_sum(dot);
+      for (int j = lane; j < K; j += 32) {
+        dx[o + j] = (T) (scale * (double) y[o + j] * ((double) g[o + j] - dot));
       }
     }
     return;
@@ -517,42 +510,35 @@ extern "C" __global__ void SFX(scatter_add_rows)(int M, int C, int N, int rangeR
 // Attention probabilities: p = softmax over the keys query i sees of x_j = (T) (scale s_j), per
 // row of s, p (B, H, Tq, Tk); p may be s. Query i sees key j when j <= queryOffset + i (causal)
 // and keyMask (B, Tk) is nonzero there (or absent). Hidden keys get 0 and are never
-// exponentiated; a query that sees no key gets a row of 0. One block per row. A row of up to
-// THREADS * ROW_REGS keys is read once and exponentiated once (element j = threadIdx.x +
-// k THREADS in register slot k); a longer one in three passes. The values are the same either way.
+// exponentiated; a query that sees no key gets a row of 0. Three passes over the row (max, sum,
+// write). A row of up to WARP_ROW keys is one warp's (warp_max, warp_sum), THREADS / 32 rows to a
+// block, many rows in flight, the later passes mostly from the cache; a longer row is one
+// block's (block_max, block_sum). The same formulas either way; only the order of the sums
+// differs.
 extern "C" __global__ void SFX(attention_softmax)(int rows, int H, int Tq, int Tk, int causal,
     int queryOffset, double scale, int hasKeyMask, const T* keyMask, const T* s, T* p) {
   __shared__ double sh[THREADS];
-  if (Tk <= THREADS * ROW_REGS) {
-    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+  if (Tk <= WARP_ROW) {
+    int lane = threadIdx.x & 31;
+    int warps = blockDim.x >> 5;
+    for (int r = blockIdx.x * warps + (threadIdx.x >> 5); r < rows; r += gridDim.x * warps) {
       long long mo = (long long) (r / (H * Tq)) * Tk;
       int last = causal ? queryOffset + r % Tq : Tk - 1;
       const T* sr = s + (long long) r * Tk;
       T* pr = p + (long long) r * Tk;
-      double xv[ROW_REGS];
-      bool vis[ROW_REGS];
       double m = -INFINITY;
-#pragma unroll
-      for (int k = 0; k < ROW_REGS; k++) {
-        int j = threadIdx.x + k * THREADS;
-        vis[k] = j <= last && j < Tk && (!hasKeyMask || keyMask[mo + j] != 0);
-        xv[k] = vis[k] ? (double) (T) (scale * (double) sr[j]) : 0.0;
-        if (vis[k]) m = fmax(m, xv[k]);
+      for (int j = lane; j <= last; j += 32) {
+        if (!hasKeyMask || keyMask[mo + j] != 0) m = fmax(m, (double) (T) (scale * (double) sr[j]));
       }
-      m = block_max(m, sh);
+      m = warp_max(m);
       double sum = 0.0;
-#pragma unroll
-      for (int k = 0; k < ROW_REGS; k++) {
-        if (vis[k]) {
-          xv[k] = exp(xv[k] - m);
-          sum += xv[k];
-        }
+      for (int j = lane; j <= last; j += 32) {
+        if (!hasKeyMask || keyMask[mo + j] != 0) sum += exp((double) (T) (scale * (double) sr[j]) - m);
       }
-      sum = block_sum(sum, sh);
-#pragma unroll
-      for (int k = 0; k < ROW_REGS; k++) {
-        int j = threadIdx.x + k * THREADS;
-        if (j < Tk) pr[j] = vis[k] && m != -INFINITY ? (T) (xv[k] / sum) : (T) 0.0;
+      sum = warp_sum(sum);
+      for (int j = lane; j < Tk; j += 32) {
+        bool visible = j <= last && (!hasKeyMask || keyMask[mo + j] != 0) && m != -INFINITY;
+        pr[j] = visible ? (T) (exp((double) (T) (scale * (double) sr[j]) - m) / sum) : (T) 0.0;
       }
     }
     return;

@@ -753,8 +753,8 @@ public class BackendConformanceTest {
       });
     });
     cases.put("wide: attentionSoftmax and softmaxBackward over long rows", (rng, dt, c, r) -> {
-      // rows a block holds in registers (up to 2048) and longer ones, which it reads again
-      int Tk = rng.nextBoolean() ? 200 + rng.nextInt(1849) : 2049 + rng.nextInt(600);
+      // rows a device backend gives to one warp (up to 1,024 keys) and longer ones (a block's)
+      int Tk = rng.nextBoolean() ? 1 + rng.nextInt(1024) : 1025 + rng.nextInt(1600);
       int Tq = 1 + rng.nextInt(2);
       int offset = Tk - Tq;
       boolean causal = rng.nextBoolean();

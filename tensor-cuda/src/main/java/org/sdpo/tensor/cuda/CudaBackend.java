@@ -443,6 +443,15 @@ public final class CudaBackend implements Backend {
     dev.launch(a, grid(work), THREADS);
   }
 
+  /** Rows of up to this many elements go one to a warp (WARP_ROW in the kernels). */
+  private static final int WARP_ROW = 1024;
+
+  /** The blocks of a kernel that gives rows of up to WARP_ROW elements to a warp, longer ones to a block. */
+  private static int rowBlocks(int rows, int length) {
+    int perBlock = length <= WARP_ROW ? THREADS / 32 : 1;
+    return (int) Math.max(1, Math.min((rows + perBlock - 1L) / perBlock, MAX_GRID));
+  }
+
   /** One block per row. */
   private void launchRows(KernelArgs a, int rows) {
     dev.launch(a, Math.max(1, Math.min(rows, MAX_GRID)), THREADS);
@@ -1019,8 +1028,8 @@ public final class CudaBackend implements Backend {
   public void softmaxBackward(Tensor y, Tensor g, double scale, Tensor dx) {
     int rows = rows(y);
     if (rows > 0) {
-      launchRows(args(k("softmax_backward", y.dtype())).i32(rows).i32(lastDim(y)).f64(scale)
-          .ptr(addr(y)).ptr(addr(g)).ptr(addr(dx)), rows);
+      dev.launch(args(k("softmax_backward", y.dtype())).i32(rows).i32(lastDim(y)).f64(scale)
+          .ptr(addr(y)).ptr(addr(g)).ptr(addr(dx)), rowBlocks(rows, lastDim(y)), THREADS);
     }
   }
 
@@ -1167,9 +1176,10 @@ public final class CudaBackend implements Backend {
       return;
     }
     Tensor km = keyMask == null ? null : dense(as(keyMask, s.dtype()));
-    launchRows(args(k("attention_softmax", s.dtype())).i32(rows).i32(sh[1]).i32(sh[2])
+    dev.launch(args(k("attention_softmax", s.dtype())).i32(rows).i32(sh[1]).i32(sh[2])
         .i32(sh[3]).i32(causal ? 1 : 0).i32(queryOffset).f64(scale).i32(km == null ? 0 : 1)
-        .ptr(km == null ? 0 : addr(km)).ptr(addr(s)).ptr(addr(p)), rows);
+        .ptr(km == null ? 0 : addr(km)).ptr(addr(s)).ptr(addr(p)), rowBlocks(rows, sh[3]),
+        THREADS);
   }
 
   @Override
