@@ -65,6 +65,16 @@ __device__ __forceinline__ void locate(const Dims& d, int i, int* off) {
 #define GRID_STRIDE(i, n) \
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
 
+// Memory-bound kernels take ILP elements per pass, S = the grid's threads apart (base, base + S,
+// ...), and load all of them before computing and storing any: ILP loads in flight per thread
+// instead of one. The launch gives THREADS * ILP elements to a block.
+#define ILP 4
+#define ILP_STEP ((long long) blockDim.x * gridDim.x)
+#define ILP_LOOP(base, n) \
+  for (long long base = blockIdx.x * (long long) blockDim.x + threadIdx.x; base < (n); \
+       base += ILP * ILP_STEP)
+#define ILP_AT(base, q) ((base) + (q) * ILP_STEP)
+
 // Sum and max over the block's THREADS threads, in a fixed tree order; every thread gets it.
 __device__ double block_sum(double v, double* sh) {
   sh[threadIdx.x] = v;
@@ -147,10 +157,23 @@ __device__ __forceinline__ double apply_binary(int op, double u, double v) {
 // out (operand 0) = a (operand 1), converting between element types.
 template <typename A, typename O>
 __device__ __forceinline__ void copy_impl(const Dims& d, const A* a, O* out) {
-  GRID_STRIDE(i, d.n) {
-    int o[4];
-    locate(d, i, o);
-    out[o[0]] = (O) a[o[1]];
+  ILP_LOOP(base, d.n) {
+    A v[ILP];
+    int to[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < d.n) {
+        int o[4];
+        locate(d, (int) i, o);
+        to[q] = o[0];
+        v[q] = a[o[1]];
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      if (ILP_AT(base, q) < d.n) out[to[q]] = (O) v[q];
+    }
   }
 }
 
@@ -160,11 +183,7 @@ extern "C" __global__ void copy_f64_f32(Dims d, const double* a, float* out) { c
 // out (operand 0) = a (operand 1) rounded to bfloat16 (to nearest, ties to even): the bf16
 // precision mode's matrix operands, multiplied by cuBLAS with float32 accumulation.
 extern "C" __global__ void to_bf16_f32(Dims d, const float* a, __nv_bfloat16* out) {
-  GRID_STRIDE(i, d.n) {
-    int o[4];
-    locate(d, i, o);
-    out[o[0]] = __float2bfloat16_rn(a[o[1]]);
-  }
+  copy_impl(d, a, out);
 }
 
 // out (N) = a (N) rounded to bfloat16, both contiguous, a 16-byte aligned: four elements per

@@ -6,10 +6,23 @@
 
 // out (operand 0) = op(a (operand 1)), s the scalar of a ScalarOp.
 extern "C" __global__ void SFX(map)(int op, double s, Dims d, const T* a, T* out) {
-  GRID_STRIDE(i, d.n) {
-    int o[4];
-    locate(d, i, o);
-    out[o[0]] = (T) apply_map(op, (double) a[o[1]], s);
+  ILP_LOOP(base, d.n) {
+    T v[ILP];
+    int to[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < d.n) {
+        int o[4];
+        locate(d, (int) i, o);
+        to[q] = o[0];
+        v[q] = a[o[1]];
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      if (ILP_AT(base, q) < d.n) out[to[q]] = (T) apply_map(op, (double) v[q], s);
+    }
   }
 }
 
@@ -31,10 +44,25 @@ extern "C" __global__ void SFX(copy_at)(Dims d, const int* start, int step, int 
 
 // out (operand 0) = a (1) op b (2), broadcasting by zero strides.
 extern "C" __global__ void SFX(binary)(int op, Dims d, const T* a, const T* b, T* out) {
-  GRID_STRIDE(i, d.n) {
-    int o[4];
-    locate(d, i, o);
-    out[o[0]] = (T) apply_binary(op, (double) a[o[1]], (double) b[o[2]]);
+  ILP_LOOP(base, d.n) {
+    T u[ILP];
+    T v[ILP];
+    int to[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < d.n) {
+        int o[4];
+        locate(d, (int) i, o);
+        to[q] = o[0];
+        u[q] = a[o[1]];
+        v[q] = b[o[2]];
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      if (ILP_AT(base, q) < d.n) out[to[q]] = (T) apply_binary(op, (double) u[q], (double) v[q]);
+    }
   }
 }
 
@@ -58,10 +86,25 @@ extern "C" __global__ void SFX(fill)(Dims d, double value, T* out) {
 
 // y (0) += alpha x (1).
 extern "C" __global__ void SFX(axpy)(Dims d, double alpha, const T* x, T* y) {
-  GRID_STRIDE(i, d.n) {
-    int o[4];
-    locate(d, i, o);
-    y[o[0]] = (T) ((double) y[o[0]] + alpha * (double) x[o[1]]);
+  ILP_LOOP(base, d.n) {
+    T u[ILP];
+    T v[ILP];
+    int to[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < d.n) {
+        int o[4];
+        locate(d, (int) i, o);
+        to[q] = o[0];
+        u[q] = y[o[0]];
+        v[q] = x[o[1]];
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      if (ILP_AT(base, q) < d.n) y[to[q]] = (T) ((double) u[q] + alpha * (double) v[q]);
+    }
   }
 }
 
@@ -166,7 +209,17 @@ extern "C" __global__ void SFX(sum_squares)(int n, const T* x, double* partial) 
 extern "C" __global__ void SFX(clip_scale)(int n, const double* clip, T* x) {
   if (clip[0] == 0.0) return;
   double s = clip[1];
-  GRID_STRIDE(i, n) { x[i] = (T) ((double) x[i] * s); }
+  ILP_LOOP(base, n) {
+    T xs[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      if (ILP_AT(base, q) < n) xs[q] = x[ILP_AT(base, q)];
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      if (ILP_AT(base, q) < n) x[ILP_AT(base, q)] = (T) ((double) xs[q] * s);
+    }
+  }
 }
 
 // flag = 1 if some element of x (N) is NaN or infinite (flag was zeroed before).
@@ -332,21 +385,50 @@ extern "C" __global__ void SFX(layer_norm_backward)(int rows, int C, const T* x,
 
 // t = tanh(sqrt(2/pi) (x + 0.044715 x^3)), y = 0.5 x (1 + t).
 extern "C" __global__ void SFX(gelu)(int n, const T* x, T* y, T* t) {
-  GRID_STRIDE(i, n) {
-    double v = (double) x[i];
-    double th = tanh_cpu(0.7978845608028654 * (v + 0.044715 * v * v * v));
-    t[i] = (T) th;
-    y[i] = (T) (0.5 * v * (1.0 + (double) (T) th));
+  ILP_LOOP(base, n) {
+    T xs[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      if (ILP_AT(base, q) < n) xs[q] = x[ILP_AT(base, q)];
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < n) {
+        double v = (double) xs[q];
+        double th = tanh_cpu(0.7978845608028654 * (v + 0.044715 * v * v * v));
+        t[i] = (T) th;
+        y[i] = (T) (0.5 * v * (1.0 + (double) (T) th));
+      }
+    }
   }
 }
 
 // dx = g (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)).
 extern "C" __global__ void SFX(gelu_backward)(int n, const T* x, const T* t, const T* g, T* dx) {
-  GRID_STRIDE(i, n) {
-    double v = (double) x[i];
-    double th = (double) t[i];
-    double dudx = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * v * v);
-    dx[i] = (T) ((double) g[i] * (0.5 * (1.0 + th) + 0.5 * v * (1.0 - th * th) * dudx));
+  ILP_LOOP(base, n) {
+    T xs[ILP];
+    T ts[ILP];
+    T gs[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < n) {
+        xs[q] = x[i];
+        ts[q] = t[i];
+        gs[q] = g[i];
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < n) {
+        double v = (double) xs[q];
+        double th = (double) ts[q];
+        double dudx = 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * v * v);
+        dx[i] = (T) ((double) gs[q] * (0.5 * (1.0 + th) + 0.5 * v * (1.0 - th * th) * dudx));
+      }
+    }
   }
 }
 
@@ -388,14 +470,34 @@ extern "C" __global__ void SFX(adamw)(int n, const double* step, double beta1, d
   double lr = step[0];
   double bc1 = step[1];
   double bc2 = step[2];
-  GRID_STRIDE(i, n) {
-    double gi = (double) g[i];
-    double mi = beta1 * (double) m[i] + (1.0 - beta1) * gi;
-    double vi = beta2 * (double) v[i] + (1.0 - beta2) * gi * gi;
-    m[i] = (T) mi;
-    v[i] = (T) vi;
-    double pi = (double) p[i];
-    p[i] = (T) (pi - lr * (mi / bc1) / (sqrt(vi / bc2) + eps) - lr * wd * pi);
+  ILP_LOOP(base, n) {
+    T gs[ILP];
+    T ms[ILP];
+    T vs[ILP];
+    T ps[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < n) {
+        gs[q] = g[i];
+        ms[q] = m[i];
+        vs[q] = v[i];
+        ps[q] = p[i];
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < n) {
+        double gi = (double) gs[q];
+        double mi = beta1 * (double) ms[q] + (1.0 - beta1) * gi;
+        double vi = beta2 * (double) vs[q] + (1.0 - beta2) * gi * gi;
+        m[i] = (T) mi;
+        v[i] = (T) vi;
+        double pi = (double) ps[q];
+        p[i] = (T) (pi - lr * (mi / bc1) / (sqrt(vi / bc2) + eps) - lr * wd * pi);
+      }
+    }
   }
 }
 
@@ -442,14 +544,30 @@ extern "C" __global__ void SFX(cross_entropy_backward)(int rows, int V, int igno
     const T* g, const double* stats, const T* p, const int* targets, T* dx) {
   double valid = stats[1];
   double scale = valid == 0.0 ? 0.0 : (double) g[0] / valid;
-  GRID_STRIDE(i, rows * V) {
-    int r = i / V;
-    int t = targets[r];
-    if (t == ignoreIndex) {
-      dx[i] = (T) 0.0;
-    } else {
-      double d = (double) (T) (scale * (double) p[i]);
-      dx[i] = (T) (i - r * V == t ? d - scale : d);
+  long long n = (long long) rows * V;
+  ILP_LOOP(base, n) {
+    T ps[ILP];
+    int ts[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < n) {
+        ps[q] = p[i];
+        ts[q] = targets[i / V];
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < n) {
+        long long r = i / V;
+        if (ts[q] == ignoreIndex) {
+          dx[i] = (T) 0.0;
+        } else {
+          double d = (double) (T) (scale * (double) ps[q]);
+          dx[i] = (T) (i - r * V == ts[q] ? d - scale : d);
+        }
+      }
     }
   }
 }
@@ -469,9 +587,21 @@ extern "C" __global__ void SFX(pick)(int N, int K, const T* x, const int* idx, T
 
 // out[i] = table[ids[i]]: table (N, C), out (M, C).
 extern "C" __global__ void SFX(gather_rows)(int M, int C, const T* table, const int* ids, T* out) {
-  GRID_STRIDE(i, M * C) {
-    int r = i / C;
-    out[i] = table[(long long) ids[r] * C + (i - r * C)];
+  long long n = (long long) M * C;
+  ILP_LOOP(base, n) {
+    T v[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = ILP_AT(base, q);
+      if (i < n) {
+        long long r = i / C;
+        v[q] = table[(long long) ids[r] * C + (i - r * C)];
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      if (ILP_AT(base, q) < n) out[ILP_AT(base, q)] = v[q];
+    }
   }
 }
 

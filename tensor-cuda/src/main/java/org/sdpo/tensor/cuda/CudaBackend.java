@@ -439,8 +439,21 @@ public final class CudaBackend implements Backend {
     return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, MAX_GRID));
   }
 
+  /** Elements a thread takes per pass in the kernels of ILP_KERNELS (ILP in the source). */
+  static final int ILP = 4;
+
+  /**
+   * The kernels written with ILP_LOOP (or copy_impl), which take ILP elements per thread per pass
+   * with their loads first: their blocks cover THREADS * ILP elements (KernelSourceTest checks
+   * this set against the source).
+   */
+  static final java.util.Set<String> ILP_KERNELS = java.util.Set.of("map", "binary", "axpy",
+      "gelu", "gelu_backward", "adamw", "clip_scale", "cross_entropy_backward", "gather_rows",
+      "to_bf16_f32", "copy_f32_f64", "copy_f64_f32");
+
   private void launch(KernelArgs a, long work) {
-    dev.launch(a, grid(work), THREADS);
+    boolean ilp = ILP_KERNELS.contains(KernelSource.sourceName(a.kernel()));
+    dev.launch(a, grid(ilp ? (work + ILP - 1) / ILP : work), THREADS);
   }
 
   /** Rows of up to this many elements go one to a warp (WARP_ROW in the kernels). */

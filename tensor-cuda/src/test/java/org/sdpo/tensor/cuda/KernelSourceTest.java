@@ -55,6 +55,34 @@ class KernelSourceTest {
     assertThat(d.strides[1]).containsExactly(0, 1);
   }
 
+  /**
+   * The backend gives a block THREADS * ILP elements of exactly the kernels that take ILP per
+   * thread: a kernel written with ILP_LOOP but launched one element a thread would do a quarter
+   * of its work per pass (correct, slower); one launched as ILP without it would leave elements
+   * undone.
+   */
+  @Test
+  void theKernelsLaunchedWithIlpAreTheOnesWrittenWithIt() {
+    java.util.Set<String> written = new java.util.TreeSet<>();
+    for (String file : new String[] {KernelSource.MAIN, KernelSource.TYPED}) {
+      String text = KernelSource.read(file);
+      String[] parts = text.split("extern \"C\" __global__ void ");
+      for (int i = 1; i < parts.length; i++) {
+        String part = parts[i];
+        int eol = part.indexOf('\n');
+        String line = eol < 0 ? part : part.substring(0, eol);
+        // the body: a one-line kernel's line, else up to the closing brace in column 0
+        String head = line.trim().endsWith("}") ? line : part.substring(0, part.indexOf("\n}") + 1);
+        String name = head.startsWith("SFX(") ? head.substring(4, head.indexOf(')'))
+            : head.substring(0, head.indexOf('('));
+        if (head.contains("ILP_LOOP") || head.contains("copy_impl(")) {
+          written.add(name);
+        }
+      }
+    }
+    assertThat(written).containsExactlyInAnyOrderElementsOf(CudaBackend.ILP_KERNELS);
+  }
+
   @Test
   void argumentsOutOfOrderOrMissingAreRefused() {
     assertThatThrownBy(() -> new KernelArgs("map_f32").f64(1)).hasMessageContaining(
