@@ -19,6 +19,8 @@
 #define ROW_LANES 8
 // row kernels give a row of up to WARP_ROW elements to one warp (CudaBackend.WARP_ROW)
 #define WARP_ROW 1024
+// softmax_backward keeps a row of up to THREADS * ROW_REGS elements in registers (one read of it)
+#define ROW_REGS 8
 
 // An index space (shape, row-major) and the strides (in elements) of up to four operands over
 // it: how a kernel reads broadcast and permuted views without copies. mul and shr divide by

@@ -247,23 +247,30 @@ extern "C" __global__ void SFX(softmax)(int rows, int C, const T* x, T* y) {
   }
 }
 
-// dx = scale y (g - rowsum(g y)): y, g, dx (R, K). A row of up to WARP_ROW elements is one warp's
-// (lane l adds elements l, l + 32, ... in order, then warp_sum), THREADS / 32 rows to a block, many
-// rows in flight; a longer row is one block's (block_sum). The second read of a row mostly hits
-// the cache.
+// dx = scale y (g - rowsum(g y)): y, g, dx (R, K). A row of up to THREADS * ROW_REGS elements is
+// read once into registers (element j = threadIdx.x + k THREADS in slot k); a longer one twice.
+// The sums are the same either way: each thread adds its elements in order, then block_sum.
 extern "C" __global__ void SFX(softmax_backward)(int rows, int K, double scale, const T* y,
     const T* g, T* dx) {
   __shared__ double sh[THREADS];
-  if (K <= WARP_ROW) {
-    int lane = threadIdx.x & 31;
-    int warps = blockDim.x >> 5;
-    for (int r = blockIdx.x * warps + (threadIdx.x >> 5); r < rows; r += gridDim.x * warps) {
+  if (K <= THREADS * ROW_REGS) {
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
       long long o = (long long) r * K;
+      double yv[ROW_REGS];
+      double gv[ROW_REGS];
       double dot = 0.0;
-      for (int j = lane; j < K; j += 32) dot += (double) g[o + j] * (double) y[o + j];
-      dot = warp_sum(dot);
-      for (int j = lane; j < K; j += 32) {
-        dx[o + j] = (T) (scale * (double) y[o + j] * ((double) g[o + j] - dot));
+#pragma unroll
+      for (int k = 0; k < ROW_REGS; k++) {
+        int j = threadIdx.x + k * THREADS;
+        yv[k] = j < K ? (double) y[o + j] : 0.0;
+        gv[k] = j < K ? (double) g[o + j] : 0.0;
+        if (j < K) dot += gv[k] * yv[k];
+      }
+      dot = block_sum(dot, sh);
+#pragma unroll
+      for (int k = 0; k < ROW_REGS; k++) {
+        int j = threadIdx.x + k * THREADS;
+        if (j < K) dx[o + j] = (T) (scale * yv[k] * (gv[k] - dot));
       }
     }
     return;

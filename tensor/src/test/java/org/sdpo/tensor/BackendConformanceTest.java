@@ -753,7 +753,8 @@ public class BackendConformanceTest {
       });
     });
     cases.put("wide: attentionSoftmax and softmaxBackward over long rows", (rng, dt, c, r) -> {
-      // rows a device backend gives to one warp (up to 1,024 keys) and longer ones (a block's)
+      // the CUDA backend's row paths: the attention softmax gives up to 1,024 keys to a warp,
+      // the softmax backward holds up to 2,048 in a block's registers; longer rows loop
       int Tk = rng.nextBoolean() ? 1 + rng.nextInt(1024) : 1025 + rng.nextInt(1600);
       int Tq = 1 + rng.nextInt(2);
       int offset = Tk - Tq;

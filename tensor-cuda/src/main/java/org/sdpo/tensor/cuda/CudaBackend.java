@@ -459,7 +459,10 @@ public final class CudaBackend implements Backend {
   /** Rows of up to this many elements go one to a warp (WARP_ROW in the kernels). */
   private static final int WARP_ROW = 1024;
 
-  /** The blocks of a kernel that gives rows of up to WARP_ROW elements to a warp, longer ones to a block. */
+  /**
+   * The blocks of a kernel that gives rows of up to WARP_ROW elements to a warp, longer ones to
+   * a block (the attention softmax).
+   */
   private static int rowBlocks(int rows, int length) {
     int perBlock = length <= WARP_ROW ? THREADS / 32 : 1;
     return (int) Math.max(1, Math.min((rows + perBlock - 1L) / perBlock, MAX_GRID));
@@ -1041,8 +1044,8 @@ public final class CudaBackend implements Backend {
   public void softmaxBackward(Tensor y, Tensor g, double scale, Tensor dx) {
     int rows = rows(y);
     if (rows > 0) {
-      dev.launch(args(k("softmax_backward", y.dtype())).i32(rows).i32(lastDim(y)).f64(scale)
-          .ptr(addr(y)).ptr(addr(g)).ptr(addr(dx)), rowBlocks(rows, lastDim(y)), THREADS);
+      launchRows(args(k("softmax_backward", y.dtype())).i32(rows).i32(lastDim(y)).f64(scale)
+          .ptr(addr(y)).ptr(addr(g)).ptr(addr(dx)), rows);
     }
   }
 
