@@ -124,63 +124,132 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public double[] toDoubles(Tensor t) {
-    Buf b = buffer(t.contiguous());
-    double[] d = new double[b.size()];
-    for (int i = 0; i < d.length; i++) {
-      d[i] = b.get(i);
+    try {
+      Buf b = buffer(t.contiguous());
+      double[] d = new double[b.size()];
+      for (int i = 0; i < d.length; i++) {
+        d[i] = b.get(i);
+      }
+      return d;
+    } finally {
+      keep(t);
     }
-    return d;
   }
 
   @Override
   public float[] toFloats(Tensor t) {
-    Buf b = buffer(t.contiguous());
-    float[] d = new float[b.size()];
-    for (int i = 0; i < d.length; i++) {
-      d[i] = (float) b.get(i);
+    try {
+      Buf b = buffer(t.contiguous());
+      float[] d = new float[b.size()];
+      for (int i = 0; i < d.length; i++) {
+        d[i] = (float) b.get(i);
+      }
+      return d;
+    } finally {
+      keep(t);
     }
-    return d;
   }
 
   @Override
   public double get(Tensor t, long flatIndex) {
-    if (isContiguous(t)) {
-      return buffer(t).get((int) flatIndex);
+    try {
+      if (isContiguous(t)) {
+        return buffer(t).get((int) flatIndex);
+      }
+      // a view: the row-major index of its own shape, as indices (ND4J's linear index of a
+      // permuted view follows the storage order, not the view's)
+      int[] s = t.shape();
+      long[] idx = new long[s.length];
+      long f = flatIndex;
+      for (int i = s.length - 1; i >= 0; i--) {
+        idx[i] = f % s[i];
+        f /= s[i];
+      }
+      return arr(t).getDouble(idx);
+    } finally {
+      keep(t);
     }
-    // a view: the row-major index of its own shape, as indices (ND4J's linear index of a
-    // permuted view follows the storage order, not the view's)
-    int[] s = t.shape();
-    long[] idx = new long[s.length];
-    long f = flatIndex;
-    for (int i = s.length - 1; i >= 0; i--) {
-      idx[i] = f % s[i];
-      f /= s[i];
-    }
-    return arr(t).getDouble(idx);
   }
 
   @Override
   public void set(Tensor t, long flatIndex, double value) {
-    if (!isContiguous(t)) {
-      throw new IllegalArgumentException("set: tensor view is not contiguous");
+    try {
+      if (!isContiguous(t)) {
+        throw new IllegalArgumentException("set: tensor view is not contiguous");
+      }
+      buffer(t).set((int) flatIndex, value);
+    } finally {
+      keep(t);
     }
-    buffer(t).set((int) flatIndex, value);
   }
 
   @Override
   public void write(Tensor t, int start, double[] src, int count) {
-    Buf b = buffer(t);
-    for (int i = 0; i < count; i++) {
-      b.set(start + i, src[i]);
+    try {
+      Buf b = buffer(t);
+      for (int i = 0; i < count; i++) {
+        b.set(start + i, src[i]);
+      }
+    } finally {
+      keep(t);
     }
   }
 
   @Override
   public void read(Tensor t, int start, double[] dst, int count) {
-    Buf b = buffer(t);
-    for (int i = 0; i < count; i++) {
-      dst[i] = b.get(start + i);
+    try {
+      Buf b = buffer(t);
+      for (int i = 0; i < count; i++) {
+        dst[i] = b.get(start + i);
+      }
+    } finally {
+      keep(t);
     }
+  }
+
+  // ------------------------------------------------------------------ keeping tensors alive
+  //
+  // A host view of a tensor (buffer, whole) is an NIO buffer over the native memory of its
+  // ND4J array, and it does not keep the array reachable. Once a method has taken its views, the
+  // JIT may treat its tensor parameters as dead, and a tensor the caller made in the argument list
+  // is referenced nowhere else: a garbage collection then lets ND4J free the memory while a
+  // kernel still reads or writes it (seen: a conformance case failing under collections, a
+  // gradient read from freed memory). Every method that works through views ends with keep() on
+  // its tensors, in a finally block, as Reference.reachabilityFence's documentation prescribes.
+
+  private static void keep(Object a) {
+    java.lang.ref.Reference.reachabilityFence(a);
+  }
+
+  private static void keep(Object a, Object b) {
+    java.lang.ref.Reference.reachabilityFence(a);
+    java.lang.ref.Reference.reachabilityFence(b);
+  }
+
+  private static void keep(Object a, Object b, Object c) {
+    keep(a, b);
+    java.lang.ref.Reference.reachabilityFence(c);
+  }
+
+  private static void keep(Object a, Object b, Object c, Object d) {
+    keep(a, b);
+    keep(c, d);
+  }
+
+  private static void keep(Object a, Object b, Object c, Object d, Object e) {
+    keep(a, b, c);
+    keep(d, e);
+  }
+
+  private static void keep(Object a, Object b, Object c, Object d, Object e, Object f) {
+    keep(a, b, c);
+    keep(d, e, f);
+  }
+
+  private static void keep(Object a, Object b, Object c, Object d, Object e, Object f,
+      Object g, Object h) {
+    keep(a, b, c, d);
+    keep(e, f, g, h);
   }
 
   @Override
@@ -261,26 +330,30 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void assign(Tensor src, Tensor out) {
-    if (src.numel() == 1 && isContiguous(out)) {
-      JavaKernels.fill(buffer(out), get(src, 0)); // converted as it is stored
-      return;
-    }
-    INDArray s = arr(src);
-    INDArray o = arr(out);
-    if (src.dtype() != out.dtype()) {
-      s = s.castTo(o.dataType());
-    }
-    if (src.sameShape(out) && src.dtype() == out.dtype() && out.numel() < SMALL_COPY) {
-      // a small copy between views (the decode step's): element by element through the
-      // strides, which costs less than setting up ND4J's op; large ones are faster in ND4J
-      JavaKernels.copyStrided(whole(s, src.dtype()), (int) s.offset(), Shape.toInt(s.stride()),
-          whole(o, out.dtype()), (int) o.offset(), Shape.toInt(o.stride()), out.shape());
-    } else if (src.sameShape(out)) {
-      o.assign(s);
-    } else {
-      // broadcast: out = 0 + src with numpy semantics
-      o.assign(0.0);
-      Nd4j.exec(new AddOp(new INDArray[] {o, s}, new INDArray[] {o}));
+    try {
+      if (src.numel() == 1 && isContiguous(out)) {
+        JavaKernels.fill(buffer(out), get(src, 0)); // converted as it is stored
+        return;
+      }
+      INDArray s = arr(src);
+      INDArray o = arr(out);
+      if (src.dtype() != out.dtype()) {
+        s = s.castTo(o.dataType());
+      }
+      if (src.sameShape(out) && src.dtype() == out.dtype() && out.numel() < SMALL_COPY) {
+        // a small copy between views (the decode step's): element by element through the
+        // strides, which costs less than setting up ND4J's op; large ones are faster in ND4J
+        JavaKernels.copyStrided(whole(s, src.dtype()), (int) s.offset(), Shape.toInt(s.stride()),
+            whole(o, out.dtype()), (int) o.offset(), Shape.toInt(o.stride()), out.shape());
+      } else if (src.sameShape(out)) {
+        o.assign(s);
+      } else {
+        // broadcast: out = 0 + src with numpy semantics
+        o.assign(0.0);
+        Nd4j.exec(new AddOp(new INDArray[] {o, s}, new INDArray[] {o}));
+      }
+    } finally {
+      keep(src, out);
     }
   }
 
@@ -297,58 +370,66 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void fill(Tensor out, double value) {
-    if (isContiguous(out)) {
-      JavaKernels.fill(buffer(out), value);
-    } else {
-      arr(out).assign(value);
+    try {
+      if (isContiguous(out)) {
+        JavaKernels.fill(buffer(out), value);
+      } else {
+        arr(out).assign(value);
+      }
+    } finally {
+      keep(out);
     }
   }
 
   @Override
   public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
-    if (isContiguous(a) && isContiguous(b)) {
-      int[] os = out.shape();
-      int n = (int) out.numel();
-      int pa = trailingPeriod(a.shape(), os);
-      int pb = trailingPeriod(b.shape(), os);
-      boolean bigSameShape = pa == n && pb == n && n >= ND4J_ARITHMETIC_MIN;
-      if (pa > 0 && pb > 0 && (pa == n || pb == n) && !(bigSameShape && isArithmetic(op))) {
-        JavaKernels.binaryRows(op, buffer(a), pa, buffer(b), pb, buffer(out));
+    try {
+      if (isContiguous(a) && isContiguous(b)) {
+        int[] os = out.shape();
+        int n = (int) out.numel();
+        int pa = trailingPeriod(a.shape(), os);
+        int pb = trailingPeriod(b.shape(), os);
+        boolean bigSameShape = pa == n && pb == n && n >= ND4J_ARITHMETIC_MIN;
+        if (pa > 0 && pb > 0 && (pa == n || pb == n) && !(bigSameShape && isArithmetic(op))) {
+          JavaKernels.binaryRows(op, buffer(a), pa, buffer(b), pb, buffer(out));
+          return;
+        }
+        int ca = columnInner(a.shape(), os);
+        int cb = columnInner(b.shape(), os);
+        if ((pa == n && cb > 0) || (pb == n && ca > 0)) {
+          int inner = pa == n ? cb : ca;
+          JavaKernels.binaryColumns(op, buffer(a), pa != n, buffer(b), pb != n, inner, buffer(out));
+          return;
+        }
+      }
+      if (op == BinaryOp.GREATER || op == BinaryOp.MAX) {
+        int[] s = out.shape();
+        Tensor ea = a.sameShape(out) ? a.contiguous() : a.broadcastTo(s);
+        Tensor eb = b.sameShape(out) ? b.contiguous() : b.broadcastTo(s);
+        JavaKernels.binaryRows(op, buffer(ea), (int) out.numel(), buffer(eb), (int) out.numel(),
+            buffer(out));
         return;
       }
-      int ca = columnInner(a.shape(), os);
-      int cb = columnInner(b.shape(), os);
-      if ((pa == n && cb > 0) || (pb == n && ca > 0)) {
-        int inner = pa == n ? cb : ca;
-        JavaKernels.binaryColumns(op, buffer(a), pa != n, buffer(b), pb != n, inner, buffer(out));
-        return;
+      INDArray[] in = {arr(a), arr(b)};
+      INDArray[] o = {arr(out)};
+      switch (op) {
+        case ADD:
+          Nd4j.exec(new AddOp(in, o));
+          break;
+        case SUB:
+          Nd4j.exec(new SubOp(in, o));
+          break;
+        case MUL:
+          Nd4j.exec(new MulOp(in, o));
+          break;
+        case DIV:
+          Nd4j.exec(new DivOp(in, o));
+          break;
+        default:
+          throw new AssertionError(op);
       }
-    }
-    if (op == BinaryOp.GREATER || op == BinaryOp.MAX) {
-      int[] s = out.shape();
-      Tensor ea = a.sameShape(out) ? a.contiguous() : a.broadcastTo(s);
-      Tensor eb = b.sameShape(out) ? b.contiguous() : b.broadcastTo(s);
-      JavaKernels.binaryRows(op, buffer(ea), (int) out.numel(), buffer(eb), (int) out.numel(),
-          buffer(out));
-      return;
-    }
-    INDArray[] in = {arr(a), arr(b)};
-    INDArray[] o = {arr(out)};
-    switch (op) {
-      case ADD:
-        Nd4j.exec(new AddOp(in, o));
-        break;
-      case SUB:
-        Nd4j.exec(new SubOp(in, o));
-        break;
-      case MUL:
-        Nd4j.exec(new MulOp(in, o));
-        break;
-      case DIV:
-        Nd4j.exec(new DivOp(in, o));
-        break;
-      default:
-        throw new AssertionError(op);
+    } finally {
+      keep(a, b, out);
     }
   }
 
@@ -418,37 +499,49 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void unary(UnaryOp op, Tensor a, Tensor out) {
-    if (a.numel() >= ND4J_TRANSCENDENTAL_MIN && isContiguous(a)) {
-      INDArray x = arr(a);
-      INDArray z = arr(out);
-      switch (op) {
-        case EXP:
-          Nd4j.exec(new Exp(x, z));
-          return;
-        case LOG:
-          Nd4j.exec(new Log(x, z));
-          return;
-        case TANH:
-          Nd4j.exec(new Tanh(x, z));
-          return;
-        case SIGMOID:
-          Nd4j.exec(new Sigmoid(x, z));
-          return;
-        default:
-          break;
+    try {
+      if (a.numel() >= ND4J_TRANSCENDENTAL_MIN && isContiguous(a)) {
+        INDArray x = arr(a);
+        INDArray z = arr(out);
+        switch (op) {
+          case EXP:
+            Nd4j.exec(new Exp(x, z));
+            return;
+          case LOG:
+            Nd4j.exec(new Log(x, z));
+            return;
+          case TANH:
+            Nd4j.exec(new Tanh(x, z));
+            return;
+          case SIGMOID:
+            Nd4j.exec(new Sigmoid(x, z));
+            return;
+          default:
+            break;
+        }
       }
+      JavaKernels.unary(op, a.buffer(), buffer(out));
+    } finally {
+      keep(a, out);
     }
-    JavaKernels.unary(op, a.buffer(), buffer(out));
   }
 
   @Override
   public void scalar(ScalarOp op, Tensor a, double s, Tensor out) {
-    JavaKernels.scalar(op, a.buffer(), s, buffer(out));
+    try {
+      JavaKernels.scalar(op, a.buffer(), s, buffer(out));
+    } finally {
+      keep(a, out);
+    }
   }
 
   @Override
   public void axpy(double alpha, Tensor x, Tensor y) {
-    JavaKernels.axpy(alpha, x.buffer(), buffer(y));
+    try {
+      JavaKernels.axpy(alpha, x.buffer(), buffer(y));
+    } finally {
+      keep(x, y);
+    }
   }
 
   /**
@@ -487,52 +580,64 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void reduce(ReduceOp op, Tensor a, int[] axes, Tensor out) {
-    int[] s = a.shape();
-    int r = s.length;
-    boolean trailing = axes[axes.length - 1] == r - 1 && axes[0] == r - axes.length;
-    boolean leading = axes[0] == 0 && axes[axes.length - 1] == axes.length - 1;
-    if (isContiguous(a) && trailing) {
-      JavaKernels.reduceRows(op, buffer(a), Shape.prod(s, r - axes.length, r), buffer(out));
-      return;
-    }
-    if (isContiguous(a) && leading) {
-      JavaKernels.reduceColumns(op, buffer(a), Shape.prod(s, 0, axes.length),
-          Shape.prod(s, axes.length, r), buffer(out));
-      return;
-    }
-    INDArray x = arr(a);
-    INDArray z = arr(out);
-    switch (op) {
-      case SUM:
-        Nd4j.exec(new Sum(x, z, true, axes));
-        break;
-      case MEAN:
-        Nd4j.exec(new Mean(x, z, true, axes));
-        break;
-      case MAX:
-        Nd4j.exec(new Max(x, z, true, axes));
-        break;
-      default:
-        throw new AssertionError(op);
+    try {
+      int[] s = a.shape();
+      int r = s.length;
+      boolean trailing = axes[axes.length - 1] == r - 1 && axes[0] == r - axes.length;
+      boolean leading = axes[0] == 0 && axes[axes.length - 1] == axes.length - 1;
+      if (isContiguous(a) && trailing) {
+        JavaKernels.reduceRows(op, buffer(a), Shape.prod(s, r - axes.length, r), buffer(out));
+        return;
+      }
+      if (isContiguous(a) && leading) {
+        JavaKernels.reduceColumns(op, buffer(a), Shape.prod(s, 0, axes.length),
+            Shape.prod(s, axes.length, r), buffer(out));
+        return;
+      }
+      INDArray x = arr(a);
+      INDArray z = arr(out);
+      switch (op) {
+        case SUM:
+          Nd4j.exec(new Sum(x, z, true, axes));
+          break;
+        case MEAN:
+          Nd4j.exec(new Mean(x, z, true, axes));
+          break;
+        case MAX:
+          Nd4j.exec(new Max(x, z, true, axes));
+          break;
+        default:
+          throw new AssertionError(op);
+      }
+    } finally {
+      keep(a, out);
     }
   }
 
   @Override
   public void softmax(Tensor a, Tensor out) {
-    JavaKernels.softmaxRows(a.buffer(), a.dim(-1), buffer(out));
+    try {
+      JavaKernels.softmaxRows(a.buffer(), a.dim(-1), buffer(out));
+    } finally {
+      keep(a, out);
+    }
   }
 
   @Override
   public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
-    Buf c = cond.buffer();
-    Buf x = a.buffer();
-    Buf y = b.buffer();
-    Buf o = buffer(out);
-    Parallel.forRange(o.size(), 1, (st, e) -> {
-      for (int i = st; i < e; i++) {
-        o.set(i, c.get(i) != 0 ? x.get(i) : y.get(i));
-      }
-    });
+    try {
+      Buf c = cond.buffer();
+      Buf x = a.buffer();
+      Buf y = b.buffer();
+      Buf o = buffer(out);
+      Parallel.forRange(o.size(), 1, (st, e) -> {
+        for (int i = st; i < e; i++) {
+          o.set(i, c.get(i) != 0 ? x.get(i) : y.get(i));
+        }
+      });
+    } finally {
+      keep(cond, a, b, out);
+    }
   }
 
   @Override
@@ -554,152 +659,256 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void gelu(Tensor x, Tensor y, Tensor t) {
-    FusedKernels.geluInner(buffer(x), buffer(t));
-    unary(UnaryOp.TANH, t, t); // the same tanh as Tensor.tanh (ND4J's for large tensors)
-    FusedKernels.geluOuter(buffer(x), buffer(t), buffer(y));
+    try {
+      FusedKernels.geluInner(buffer(x), buffer(t));
+      unary(UnaryOp.TANH, t, t); // the same tanh as Tensor.tanh (ND4J's for large tensors)
+      FusedKernels.geluOuter(buffer(x), buffer(t), buffer(y));
+    } finally {
+      keep(x, y, t);
+    }
   }
 
   @Override
   public void geluBackward(Tensor x, Tensor t, Tensor g, Tensor dx) {
-    FusedKernels.geluBackward(buffer(x), buffer(t), buffer(g), buffer(dx));
+    try {
+      FusedKernels.geluBackward(buffer(x), buffer(t), buffer(g), buffer(dx));
+    } finally {
+      keep(x, t, g, dx);
+    }
   }
 
   @Override
   public void silu(Tensor x, Tensor y, Tensor s) {
-    FusedKernels.silu(buffer(x), buffer(y), buffer(s));
+    try {
+      FusedKernels.silu(buffer(x), buffer(y), buffer(s));
+    } finally {
+      keep(x, y, s);
+    }
   }
 
   @Override
   public void siluBackward(Tensor x, Tensor s, Tensor g, Tensor dx) {
-    FusedKernels.siluBackward(buffer(x), buffer(s), buffer(g), buffer(dx));
+    try {
+      FusedKernels.siluBackward(buffer(x), buffer(s), buffer(g), buffer(dx));
+    } finally {
+      keep(x, s, g, dx);
+    }
   }
 
   @Override
   public void rmsNorm(Tensor x, Tensor gamma, double eps, Tensor y, Tensor rstd) {
-    FusedKernels.rmsNorm(buffer(x), buffer(gamma), eps, x.dim(-1), buffer(y), buffer(rstd));
+    try {
+      FusedKernels.rmsNorm(buffer(x), buffer(gamma), eps, x.dim(-1), buffer(y), buffer(rstd));
+    } finally {
+      keep(x, gamma, y, rstd);
+    }
   }
 
   @Override
   public void rmsNormBackward(Tensor x, Tensor gamma, Tensor rstd, Tensor g, Tensor dx,
       Tensor dgamma) {
-    FusedKernels.rmsNormBackward(buffer(x), buffer(gamma), buffer(rstd), buffer(g), x.dim(-1),
-        buffer(dx), buffer(dgamma));
+    try {
+      FusedKernels.rmsNormBackward(buffer(x), buffer(gamma), buffer(rstd), buffer(g), x.dim(-1),
+          buffer(dx), buffer(dgamma));
+    } finally {
+      keep(x, gamma, rstd, g, dx, dgamma);
+    }
   }
 
   @Override
   public void layerNorm(Tensor x, Tensor gamma, Tensor beta, double eps, Tensor y, Tensor mean,
       Tensor rstd) {
-    FusedKernels.layerNorm(buffer(x), buffer(gamma), buffer(beta), eps, x.dim(-1), buffer(y),
-        buffer(mean), buffer(rstd));
+    try {
+      FusedKernels.layerNorm(buffer(x), buffer(gamma), buffer(beta), eps, x.dim(-1), buffer(y),
+          buffer(mean), buffer(rstd));
+    } finally {
+      keep(x, gamma, beta, y, mean, rstd);
+    }
   }
 
   @Override
   public void layerNormBackward(Tensor x, Tensor gamma, Tensor mean, Tensor rstd, Tensor g,
       Tensor dx, Tensor dgamma, Tensor dbeta) {
-    FusedKernels.layerNormBackward(buffer(x), buffer(gamma), buffer(mean), buffer(rstd),
-        buffer(g), x.dim(-1), buffer(dx), buffer(dgamma), buffer(dbeta));
+    try {
+      FusedKernels.layerNormBackward(buffer(x), buffer(gamma), buffer(mean), buffer(rstd),
+          buffer(g), x.dim(-1), buffer(dx), buffer(dgamma), buffer(dbeta));
+    } finally {
+      keep(x, gamma, mean, rstd, g, dx, dgamma, dbeta);
+    }
   }
 
   @Override
   public void rope(Tensor x, Tensor cos, Tensor sin, int sign, Tensor y) {
-    FusedKernels.rope(buffer(x), buffer(cos), buffer(sin), sign, x.dim(0), x.dim(1), x.dim(2),
-        x.dim(3), buffer(y));
+    try {
+      FusedKernels.rope(buffer(x), buffer(cos), buffer(sin), sign, x.dim(0), x.dim(1), x.dim(2),
+          x.dim(3), buffer(y));
+    } finally {
+      keep(x, cos, sin, y);
+    }
   }
 
   @Override
   public void softmaxBackward(Tensor y, Tensor g, double scale, Tensor dx) {
-    FusedKernels.softmaxBackward(buffer(y), buffer(g), scale, y.dim(-1), buffer(dx));
+    try {
+      FusedKernels.softmaxBackward(buffer(y), buffer(g), scale, y.dim(-1), buffer(dx));
+    } finally {
+      keep(y, g, dx);
+    }
   }
 
   @Override
   public void logSoftmaxBackward(Tensor p, Tensor g, Tensor dx) {
-    FusedKernels.logSoftmaxBackward(buffer(p), buffer(g), p.dim(-1), buffer(dx));
+    try {
+      FusedKernels.logSoftmaxBackward(buffer(p), buffer(g), p.dim(-1), buffer(dx));
+    } finally {
+      keep(p, g, dx);
+    }
   }
 
   @Override
   public void crossEntropyLoss(Tensor logp, Indices targets, int ignoreIndex, Tensor out) {
-    FusedKernels.crossEntropyLoss(buffer(logp), targets.values(), ignoreIndex, logp.dim(-1),
-        buffer(out));
+    try {
+      FusedKernels.crossEntropyLoss(buffer(logp), targets.values(), ignoreIndex, logp.dim(-1),
+          buffer(out));
+    } finally {
+      keep(logp, out);
+    }
   }
 
   @Override
   public void crossEntropyBackward(Tensor p, Indices targets, int ignoreIndex, Tensor g,
       Tensor stats, Tensor dx) {
-    double valid = buffer(stats).get(1);
-    double scale = valid == 0 ? 0 : buffer(g).get(0) / valid;
-    FusedKernels.crossEntropyBackward(buffer(p), targets.values(), ignoreIndex, scale, p.dim(-1),
-        buffer(dx));
+    try {
+      double valid = buffer(stats).get(1);
+      double scale = valid == 0 ? 0 : buffer(g).get(0) / valid;
+      FusedKernels.crossEntropyBackward(buffer(p), targets.values(), ignoreIndex, scale, p.dim(-1),
+          buffer(dx));
+    } finally {
+      keep(p, g, stats, dx);
+    }
   }
 
   @Override
   public void log1mexp(Tensor x, Tensor y) {
-    FusedKernels.log1mexp(buffer(x), buffer(y));
+    try {
+      FusedKernels.log1mexp(buffer(x), buffer(y));
+    } finally {
+      keep(x, y);
+    }
   }
 
   @Override
   public void log1mexpBackward(Tensor x, Tensor g, Tensor dx) {
-    FusedKernels.log1mexpBackward(buffer(x), buffer(g), buffer(dx));
+    try {
+      FusedKernels.log1mexpBackward(buffer(x), buffer(g), buffer(dx));
+    } finally {
+      keep(x, g, dx);
+    }
   }
 
   @Override
   public void pickBackward(Tensor g, Indices idx, Tensor dx) {
-    FusedKernels.pickBackward(buffer(g), idx.values(), dx.dim(1), buffer(dx));
+    try {
+      FusedKernels.pickBackward(buffer(g), idx.values(), dx.dim(1), buffer(dx));
+    } finally {
+      keep(g, dx);
+    }
   }
 
   @Override
   public void dropoutMask(Tensor mask, double p, Rng rng) {
-    FusedKernels.dropoutMask(buffer(mask), p, rng);
+    try {
+      FusedKernels.dropoutMask(buffer(mask), p, rng);
+    } finally {
+      keep(mask);
+    }
   }
 
   @Override
   public void attentionSoftmax(Tensor s, double scale, Tensor keyMask, boolean causal,
       int queryOffset, Tensor p) {
-    FusedKernels.attentionSoftmax(buffer(s), scale, keyMask == null ? null : buffer(keyMask),
-        causal, queryOffset, s.dim(0), s.dim(1), s.dim(2), s.dim(3), buffer(p));
+    try {
+      FusedKernels.attentionSoftmax(buffer(s), scale, keyMask == null ? null : buffer(keyMask),
+          causal, queryOffset, s.dim(0), s.dim(1), s.dim(2), s.dim(3), buffer(p));
+    } finally {
+      keep(s, keyMask, p);
+    }
   }
 
   @Override
   public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, Tensor step, double beta1,
       double beta2, double eps, double weightDecay) {
-    Buf s = buffer(step); // {lr, bc1, bc2}
-    FusedKernels.adamw(buffer(p), buffer(g), buffer(m), buffer(v), s.get(0), beta1, beta2, eps,
-        weightDecay, s.get(1), s.get(2));
+    try {
+      Buf s = buffer(step); // {lr, bc1, bc2}
+      FusedKernels.adamw(buffer(p), buffer(g), buffer(m), buffer(v), s.get(0), beta1, beta2, eps,
+          weightDecay, s.get(1), s.get(2));
+    } finally {
+      keep(p, g, m, v, step);
+    }
   }
 
   @Override
   public double sumOfSquares(Tensor x, double acc) {
-    return FusedKernels.sumOfSquares(buffer(x), acc);
+    try {
+      return FusedKernels.sumOfSquares(buffer(x), acc);
+    } finally {
+      keep(x);
+    }
   }
 
   @Override
   public void ema(Tensor t, Tensor s, double rate) {
-    FusedKernels.ema(buffer(t), buffer(s), rate);
+    try {
+      FusedKernels.ema(buffer(t), buffer(s), rate);
+    } finally {
+      keep(t, s);
+    }
   }
 
   @Override
   public void gatherRows(Tensor table, Indices ids, Tensor out) {
-    FusedKernels.gatherRows(buffer(table), ids.values(), table.dim(1), buffer(out));
+    try {
+      FusedKernels.gatherRows(buffer(table), ids.values(), table.dim(1), buffer(out));
+    } finally {
+      keep(table, out);
+    }
   }
 
   @Override
   public void scatterAddRows(Tensor src, Indices ids, Tensor table) {
-    FusedKernels.scatterAddRows(buffer(src), ids.values(), table.dim(1), buffer(table));
+    try {
+      FusedKernels.scatterAddRows(buffer(src), ids.values(), table.dim(1), buffer(table));
+    } finally {
+      keep(src, table);
+    }
   }
 
   @Override
   public void pick(Tensor x, Indices idx, Tensor out) {
-    FusedKernels.pick(buffer(x), idx.values(), x.dim(1), buffer(out));
+    try {
+      FusedKernels.pick(buffer(x), idx.values(), x.dim(1), buffer(out));
+    } finally {
+      keep(x, out);
+    }
   }
 
   @Override
   public boolean isFinite(Tensor t) {
-    return FusedKernels.isFinite(buffer(t));
+    try {
+      return FusedKernels.isFinite(buffer(t));
+    } finally {
+      keep(t);
+    }
   }
 
   @Override
   public void sampleRows(Tensor logits, boolean[] active, double temperature, int topK,
       double topP, boolean greedy, double[] u, int[] tokens, double[] logprobs) {
-    SamplingKernels.sampleRows(buffer(logits), logits.dim(1), active, temperature, topK, topP,
-        greedy, u, tokens, logprobs);
+    try {
+      SamplingKernels.sampleRows(buffer(logits), logits.dim(1), active, temperature, topK, topP,
+          greedy, u, tokens, logprobs);
+    } finally {
+      keep(logits);
+    }
   }
 }
