@@ -84,24 +84,32 @@ final class CblasGemm {
     long sb = rank == 3 ? b.stride()[0] : 0;
     long sc = rank == 3 ? out.stride()[0] : 0;
     int row = openblas_nolapack.CblasRowMajor;
-    if (out.dataType() == org.nd4j.linalg.api.buffer.DataType.FLOAT) {
-      FloatPointer pa = new FloatPointer(a.data().addressPointer());
-      FloatPointer pb = new FloatPointer(b.data().addressPointer());
-      FloatPointer pc = new FloatPointer(out.data().addressPointer());
-      for (int i = 0; i < batch; i++) {
-        openblas_nolapack.cblas_sgemm(row, opA, opB, M, N, K, 1f, pa.position(a.offset() + i * sa),
-            la[1], pb.position(b.offset() + i * sb), lb[1], 0f,
-            pc.position(out.offset() + i * sc), lc[1]);
+    // the pointers do not keep the arrays alive: they must stay reachable until the last
+    // multiply returns (a collection during a native call could free them otherwise)
+    try {
+      if (out.dataType() == org.nd4j.linalg.api.buffer.DataType.FLOAT) {
+        FloatPointer pa = new FloatPointer(a.data().addressPointer());
+        FloatPointer pb = new FloatPointer(b.data().addressPointer());
+        FloatPointer pc = new FloatPointer(out.data().addressPointer());
+        for (int i = 0; i < batch; i++) {
+          openblas_nolapack.cblas_sgemm(row, opA, opB, M, N, K, 1f,
+              pa.position(a.offset() + i * sa), la[1], pb.position(b.offset() + i * sb), lb[1],
+              0f, pc.position(out.offset() + i * sc), lc[1]);
+        }
+      } else {
+        DoublePointer pa = new DoublePointer(a.data().addressPointer());
+        DoublePointer pb = new DoublePointer(b.data().addressPointer());
+        DoublePointer pc = new DoublePointer(out.data().addressPointer());
+        for (int i = 0; i < batch; i++) {
+          openblas_nolapack.cblas_dgemm(row, opA, opB, M, N, K, 1,
+              pa.position(a.offset() + i * sa), la[1], pb.position(b.offset() + i * sb), lb[1],
+              0, pc.position(out.offset() + i * sc), lc[1]);
+        }
       }
-    } else {
-      DoublePointer pa = new DoublePointer(a.data().addressPointer());
-      DoublePointer pb = new DoublePointer(b.data().addressPointer());
-      DoublePointer pc = new DoublePointer(out.data().addressPointer());
-      for (int i = 0; i < batch; i++) {
-        openblas_nolapack.cblas_dgemm(row, opA, opB, M, N, K, 1, pa.position(a.offset() + i * sa),
-            la[1], pb.position(b.offset() + i * sb), lb[1], 0, pc.position(out.offset() + i * sc),
-            lc[1]);
-      }
+    } finally {
+      java.lang.ref.Reference.reachabilityFence(a);
+      java.lang.ref.Reference.reachabilityFence(b);
+      java.lang.ref.Reference.reachabilityFence(out);
     }
     return true;
   }
