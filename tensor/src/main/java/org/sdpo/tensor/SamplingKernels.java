@@ -8,19 +8,34 @@ package org.sdpo.tensor;
 final class SamplingKernels {
   private SamplingKernels() {}
 
+  /**
+   * Rows at least this long are drawn on several cores (Parallel): a row's token and
+   * log-probability depend on its logits and its uniform alone, so the draws are the same. At a
+   * 50,257-word vocabulary a row's softmax and sort take milliseconds; at the demo's 96 words
+   * handing rows to threads would cost more than it saves.
+   */
+  static final int PARALLEL_VOCABULARY = 4096;
+
   static void sampleRows(Buf logits, int V, boolean[] active, double temperature, int topK,
       double topP, boolean greedy, double[] u, int[] tokens, double[] logprobs) {
-    double[] row = new double[V];
-    for (int b = 0; b < active.length; b++) {
-      if (!active[b]) {
-        continue;
+    int[] rows = java.util.stream.IntStream.range(0, active.length).filter(b -> active[b])
+        .toArray();
+    Parallel.Range draw = (s, e) -> {
+      double[] row = new double[V];
+      for (int k = s; k < e; k++) {
+        int b = rows[k];
+        for (int i = 0; i < V; i++) {
+          row[i] = logits.get(b * V + i);
+        }
+        double[] chosen = choose(row, temperature, topK, topP, greedy, u[b]);
+        tokens[b] = (int) chosen[0];
+        logprobs[b] = chosen[1];
       }
-      for (int i = 0; i < V; i++) {
-        row[i] = logits.get(b * V + i);
-      }
-      double[] chosen = choose(row, temperature, topK, topP, greedy, u[b]);
-      tokens[b] = (int) chosen[0];
-      logprobs[b] = chosen[1];
+    };
+    if (V >= PARALLEL_VOCABULARY) {
+      Parallel.forRange(rows.length, 16 * V, draw); // a softmax and an 8-pass sort per row
+    } else {
+      draw.run(0, rows.length);
     }
   }
 
