@@ -9,7 +9,8 @@
 #   2. ./sdpo bench model on the GPU: the demo's shape and GPT-2 124M in float32 and in bf16 mixed
 #      precision (train step, tokens/s, kernel launches per step, the step recorded as a CUDA
 #      graph, sampling), and the demo's shape once more with nothing recorded, for the comparison;
-#   3. where python3 has PyTorch with CUDA, the same models in PyTorch (eager; float32, and GPT-2
+#   3. ./sdpo demo end to end on the GPU (about 30 s on an H200; --fake: demo --micro);
+#   4. where python3 has PyTorch with CUDA, the same models in PyTorch (eager; float32, and GPT-2
 #      124M under bfloat16 autocast too) on the card.
 #
 #   ./gpu-check.sh            on the GPU
@@ -58,12 +59,14 @@ if ((FAKE)); then
   export SDPO_DEVICE=cuda-fake
   fake_arg=(--fake)
   examples=2
+  demo_args=(--micro)
   demo=(--vocab 64 --ctx 8 --batch 2 --n-layer 1 --steps 2 --warmup 1 --sample-runs 1)
   gpt2=(--vocab 64 --ctx 8 --n-embd 48 --n-layer 1 --n-head 3 --batch 2 --steps 2 --warmup 1 --sample-runs 1)
 else
   export SDPO_DEVICE=cuda
   fake_arg=()
   examples=10
+  demo_args=()
   demo=(--vocab 100 --ctx 32 --batch 128)
   gpt2=(--vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10 --warmup 3 --sample-runs 1)
 fi
@@ -81,6 +84,10 @@ step "bench, the demo's shape, nothing recorded (SDPO_CUDA_GRAPHS=0)" \
 step "bench, GPT-2 124M (${gpt2[*]})" "$DIR/sdpo" bench model "${gpt2[@]}"
 step "bench, GPT-2 124M, bf16 (SDPO_CUDA_PRECISION=bf16)" \
   env SDPO_CUDA_PRECISION=bf16 "$DIR/sdpo" bench model "${gpt2[@]}"
+demo_dir="$(mktemp -d)"
+step "the demo, end to end (./sdpo demo ${demo_args[*]})" \
+  bash -c 'cd "$1" && shift && "$@"' _ "$demo_dir" "$DIR/sdpo" demo "${demo_args[@]}"
+rm -rf "$demo_dir"
 if ((!FAKE)) && "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   step "PyTorch, the demo's shape" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 "${demo[@]:0:6}"
   step "PyTorch, GPT-2 124M" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 \
