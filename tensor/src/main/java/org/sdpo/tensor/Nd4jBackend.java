@@ -499,6 +499,7 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void unary(UnaryOp op, Tensor a, Tensor out) {
+    Tensor dense = null;
     try {
       if (a.numel() >= ND4J_TRANSCENDENTAL_MIN && isContiguous(a)) {
         INDArray x = arr(a);
@@ -520,27 +521,30 @@ public final class Nd4jBackend implements Backend {
             break;
         }
       }
-      JavaKernels.unary(op, a.buffer(), buffer(out));
+      dense = a.contiguous(); // a copy if a is a view: kept alive below too
+      JavaKernels.unary(op, buffer(dense), buffer(out));
     } finally {
-      keep(a, out);
+      keep(a, out, dense);
     }
   }
 
   @Override
   public void scalar(ScalarOp op, Tensor a, double s, Tensor out) {
+    Tensor dense = a.contiguous(); // a copy if a is a view: kept alive below too
     try {
-      JavaKernels.scalar(op, a.buffer(), s, buffer(out));
+      JavaKernels.scalar(op, buffer(dense), s, buffer(out));
     } finally {
-      keep(a, out);
+      keep(a, out, dense);
     }
   }
 
   @Override
   public void axpy(double alpha, Tensor x, Tensor y) {
+    Tensor dense = x.contiguous(); // a copy if x is a view: kept alive below too
     try {
-      JavaKernels.axpy(alpha, x.buffer(), buffer(y));
+      JavaKernels.axpy(alpha, buffer(dense), buffer(y));
     } finally {
-      keep(x, y);
+      keep(x, y, dense);
     }
   }
 
@@ -616,19 +620,22 @@ public final class Nd4jBackend implements Backend {
 
   @Override
   public void softmax(Tensor a, Tensor out) {
+    Tensor dense = a.contiguous(); // a copy if a is a view: kept alive below too
     try {
-      JavaKernels.softmaxRows(a.buffer(), a.dim(-1), buffer(out));
+      JavaKernels.softmaxRows(buffer(dense), a.dim(-1), buffer(out));
     } finally {
-      keep(a, out);
+      keep(a, out, dense);
     }
   }
 
   @Override
   public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
+    // copies of views, kept alive below too
+    Tensor[] dense = {cond.contiguous(), a.contiguous(), b.contiguous()};
     try {
-      Buf c = cond.buffer();
-      Buf x = a.buffer();
-      Buf y = b.buffer();
+      Buf c = buffer(dense[0]);
+      Buf x = buffer(dense[1]);
+      Buf y = buffer(dense[2]);
       Buf o = buffer(out);
       Parallel.forRange(o.size(), 1, (st, e) -> {
         for (int i = st; i < e; i++) {
@@ -636,7 +643,7 @@ public final class Nd4jBackend implements Backend {
         }
       });
     } finally {
-      keep(cond, a, b, out);
+      keep(cond, a, b, out, dense);
     }
   }
 

@@ -259,7 +259,12 @@ public final class Tensor {
     }
   }
 
-  /** Element access for Java kernels (makes a contiguous copy first if needed). */
+  /**
+   * Element access for Java kernels (makes a contiguous copy first if needed). The view does not
+   * keep any tensor alive: hold this tensor while using it, and for a view call
+   * {@link #contiguous()} yourself and hold the copy (a collection could free its memory under
+   * the view otherwise).
+   */
   public Buf buffer() {
     return backend().buffer(contiguous());
   }
