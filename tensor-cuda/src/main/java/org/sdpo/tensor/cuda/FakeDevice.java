@@ -170,7 +170,9 @@ public final class FakeDevice implements CudaDriver {
           + "/" + transB + ")");
     }
     launches++;
-    run(KernelProfile.gemmName(type, transA, transB, m, n, k, batch), () -> {
+    String name = profile == null ? null
+        : KernelProfile.gemmName(type, transA, transB, m, n, k, batch);
+    run(name, () -> {
       for (int p = 0; p < batch; p++) {
         long abase = a + p * strideA * ab;
         long bbase = b + p * strideB * ab;
@@ -211,6 +213,7 @@ public final class FakeDevice implements CudaDriver {
     }
   }
 
+  /** Runs or records work; name is its profile row (null when not profiling). */
   private void run(String name, Runnable work) {
     if (capture != null) {
       capture.add(work);
