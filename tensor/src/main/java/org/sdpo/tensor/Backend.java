@@ -286,6 +286,36 @@ public interface Backend {
       Tensor p);
 
   /**
+   * Scaled dot-product attention in one call: for query i of head h,
+   * p[b, h, i, :] = the attention softmax ({@link #attentionSoftmax}) of s_j = q[b, h, i, :] .
+   * k[b, g, j, :], and out[b, h, i, :] = sum over the keys j it sees of p[b, h, i, j] v[b, g, j, :],
+   * where g = h / (H / Hkv) is the key head query head h reads (grouped-query attention; Hkv = H
+   * for ordinary multi-head attention). q (B, H, Tq, D); k, v (B, Hkv, Tk, D); keyMask (B, Tk)
+   * or null; causal and queryOffset as in {@link #attentionSoftmax}; p (B, H, Tq, Tk) and out
+   * (B, H, Tq, D) are written. All contiguous.
+   *
+   * <p>The default composes it: Q Kᵀ per key head with the group's queries side by side
+   * (B*Hkv, H/Hkv*Tq, D), {@link #attentionSoftmax} in place, P V. A backend may fuse it.
+   */
+  default void attention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
+      boolean causal, int queryOffset, Tensor p, Tensor out) {
+    int B = q.dim(0);
+    int rows = q.dim(1) / k.dim(1) * q.dim(2); // a key head's query rows
+    int groups = B * k.dim(1);
+    int Tk = k.dim(2);
+    int D = q.dim(3);
+    Tensor p3 = view(p, groups, rows, Tk);
+    matmul(view(q, groups, rows, D), view(k, groups, Tk, D), p3, false, true); // s = Q Kᵀ
+    attentionSoftmax(p, scale, keyMask, causal, queryOffset, p);
+    matmul(p3, view(v, groups, Tk, D), view(out, groups, rows, D), false, false); // P V
+  }
+
+  /** A view of contiguous {@code t} with another shape, for composing calls. */
+  private Tensor view(Tensor t, int... shape) {
+    return new Tensor(reshape(t, shape), shape, t.dtype(), null);
+  }
+
+  /**
    * One AdamW step in place on p, m, v (same shapes as g): m = beta1 m + (1 - beta1) g,
    * v = beta2 v + (1 - beta2) g^2, p = p - lr (m / bc1) / (sqrt(v / bc2) + eps) - lr wd p, with
    * the values that change every step read from {@code step}, (3) float64 {lr, bc1, bc2}: a

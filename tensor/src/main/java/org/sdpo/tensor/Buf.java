@@ -61,6 +61,16 @@ public abstract class Buf {
     public int size() {
       return size;
     }
+
+    /** dst[0 .. n) = this[i .. i + n), in one copy. */
+    void get(int i, float[] dst, int n) {
+      b.get(off + i, dst, 0, n);
+    }
+
+    /** this[i .. i + n) = src[0 .. n), in one copy. */
+    void put(int i, float[] src, int n) {
+      b.put(off + i, src, 0, n);
+    }
   }
 
   static final class F64 extends Buf {

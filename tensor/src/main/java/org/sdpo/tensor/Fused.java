@@ -234,6 +234,41 @@ public final class Fused {
   }
 
   /**
+   * Scaled dot-product attention ({@link Backend#attention}): q (B, H, Tq, D), k and v (B, Hkv,
+   * Tk, D) with H a multiple of Hkv and Tq &lt;= Tk, keyMask (B, Tk) of 1 and 0 or null; query i
+   * sits at key position queryOffset + i. Returns {out (B, H, Tq, D), p (B, H, Tq, Tk)}: the
+   * output and the attention probabilities (hidden keys 0; a query that sees no key gets a row
+   * of 0 and an output of 0).
+   */
+  public static Tensor[] attention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
+      boolean causal, int queryOffset) {
+    int[] qs = q.shape();
+    int[] ks = k.shape();
+    if (qs.length != 4 || ks.length != 4 || !Arrays.equals(ks, v.shape()) || qs[0] != ks[0]
+        || ks[1] == 0 || qs[1] % ks[1] != 0 || qs[3] != ks[3] || qs[2] > ks[2]
+        || q.dtype() != k.dtype() || q.dtype() != v.dtype()) {
+      throw new IllegalArgumentException("attention: expected q (B, H, Tq, D) and k, v"
+          + " (B, Hkv, Tk, D) of one dtype with Tq <= Tk and H a multiple of Hkv, got q "
+          + Shape.str(qs) + ", k " + Shape.str(ks) + ", v " + Shape.str(v.shape()));
+    }
+    int B = qs[0];
+    int Tk = ks[2];
+    if (keyMask != null && (keyMask.rank() != 2 || keyMask.dim(0) != B || keyMask.dim(1) != Tk)) {
+      throw new IllegalArgumentException("attention: key mask must be (B, Tk) = [" + B + ", " + Tk
+          + "], got " + Shape.str(keyMask.shape()));
+    }
+    if (queryOffset < 0 || queryOffset + qs[2] > Tk) {
+      throw new IllegalArgumentException("attention: query offset " + queryOffset + " with "
+          + qs[2] + " queries does not fit " + Tk + " keys");
+    }
+    Tensor p = Tensor.empty(q.dtype(), B, qs[1], qs[2], Tk);
+    Tensor out = Tensor.empty(q.dtype(), qs);
+    backend().attention(q.contiguous(), k.contiguous(), v.contiguous(), scale,
+        keyMask == null ? null : keyMask.to(q.dtype()).contiguous(), causal, queryOffset, p, out);
+    return new Tensor[] {out, p};
+  }
+
+  /**
    * Attention probabilities (B, H, Tq, Tk) from raw scores s (B, H, Tq, Tk): softmax over the
    * keys each query sees of {@code scale} s; hidden keys get 0, a query that sees none a row of
    * 0 ({@link Backend#attentionSoftmax}). keyMask (B, Tk) of 1 and 0, or null. With

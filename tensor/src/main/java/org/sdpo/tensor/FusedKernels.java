@@ -342,41 +342,197 @@ final class FusedKernels {
   static void attentionSoftmax(Buf s, double scale, Buf keyMask, boolean causal,
       int queryOffset, int B, int H, int Tq, int Tk, Buf p) {
     int rows = B * H * Tq;
+    boolean f32 = s instanceof Buf.F32 && p instanceof Buf.F32
+        && (keyMask == null || keyMask instanceof Buf.F32);
     Parallel.forRange(rows, Tk * 8, (r0, r1) -> {
+      float[] x = f32 ? new float[Tk] : null;
+      float[] mask = f32 && keyMask != null ? new float[Tk] : null;
       for (int r = r0; r < r1; r++) {
-        int b = r / (H * Tq);
-        int i = r % Tq;
-        int o = r * Tk;
-        int mo = b * Tk;
-        int last = causal ? queryOffset + i : Tk - 1; // keys after it are hidden
-        // x_j = scale s_j, stored (so rounded to the dtype) in p; m = max over the visible x_j
-        double m = Double.NEGATIVE_INFINITY;
-        for (int j = 0; j <= last; j++) {
-          if (keyMask == null || keyMask.get(mo + j) != 0) {
-            p.set(o + j, s.get(o + j) * scale);
-            m = Math.max(m, p.get(o + j));
+        int last = causal ? queryOffset + r % Tq : Tk - 1; // keys after it are hidden
+        int mo = r / (H * Tq) * Tk;
+        if (f32) { // the row in arrays: no bounds check per element
+          ((Buf.F32) s).get(r * Tk, x, Tk);
+          if (mask != null) {
+            ((Buf.F32) keyMask).get(mo, mask, Tk);
           }
-        }
-        // e_j = exp(x_j - m), summed in key order; a hidden key's 0 would add nothing
-        double sum = 0;
-        for (int j = 0; j < Tk; j++) {
-          if (j <= last && (keyMask == null || keyMask.get(mo + j) != 0)) {
-            double e = Math.exp(p.get(o + j) - m);
-            p.set(o + j, e);
-            sum += e;
-          } else {
-            p.set(o + j, 0);
-          }
-        }
-        if (m == Double.NEGATIVE_INFINITY) {
-          continue; // no visible key: the row stays 0
-        }
-        double inv = 1 / sum;
-        for (int j = 0; j <= last; j++) {
-          p.set(o + j, p.get(o + j) * inv);
+          attentionSoftmaxRow(x, mask, last, Tk, scale);
+          ((Buf.F32) p).put(r * Tk, x, Tk);
+        } else {
+          attentionSoftmaxRow(s, scale, keyMask, mo, last, r * Tk, Tk, p);
         }
       }
     });
+  }
+
+  /**
+   * One float32 row of {@link #attentionSoftmax} in place in {@code x} (Tk), keys after
+   * {@code last} hidden, {@code mask} the key mask's row or null: the same operations as the
+   * buffer form below, each store into x rounding to float as a store into p does.
+   */
+  private static void attentionSoftmaxRow(float[] x, float[] mask, int last, int Tk,
+      double scale) {
+    double m = Double.NEGATIVE_INFINITY;
+    for (int j = 0; j <= last; j++) {
+      if (mask == null || mask[j] != 0) {
+        x[j] = (float) (x[j] * scale);
+        m = Math.max(m, x[j]);
+      }
+    }
+    double sum = 0;
+    for (int j = 0; j < Tk; j++) {
+      if (j <= last && (mask == null || mask[j] != 0)) {
+        double e = Math.exp(x[j] - m);
+        x[j] = (float) e;
+        sum += e;
+      } else {
+        x[j] = 0;
+      }
+    }
+    if (m == Double.NEGATIVE_INFINITY) {
+      return;
+    }
+    double inv = 1 / sum;
+    for (int j = 0; j <= last; j++) {
+      x[j] = (float) (x[j] * inv);
+    }
+  }
+
+  /**
+   * One row of {@link #attentionSoftmax}: p[o .. o + Tk) from s[o .. o + Tk), keys after
+   * {@code last} hidden, the key mask's row at {@code mo}.
+   */
+  private static void attentionSoftmaxRow(Buf s, double scale, Buf keyMask, int mo, int last,
+      int o, int Tk, Buf p) {
+    // x_j = scale s_j, stored (so rounded to the dtype) in p; m = max over the visible x_j
+    double m = Double.NEGATIVE_INFINITY;
+    for (int j = 0; j <= last; j++) {
+      if (keyMask == null || keyMask.get(mo + j) != 0) {
+        p.set(o + j, s.get(o + j) * scale);
+        m = Math.max(m, p.get(o + j));
+      }
+    }
+    // e_j = exp(x_j - m), summed in key order; a hidden key's 0 would add nothing
+    double sum = 0;
+    for (int j = 0; j < Tk; j++) {
+      if (j <= last && (keyMask == null || keyMask.get(mo + j) != 0)) {
+        double e = Math.exp(p.get(o + j) - m);
+        p.set(o + j, e);
+        sum += e;
+      } else {
+        p.set(o + j, 0);
+      }
+    }
+    if (m == Double.NEGATIVE_INFINITY) {
+      return; // no visible key: the row stays 0
+    }
+    double inv = 1 / sum;
+    for (int j = 0; j <= last; j++) {
+      p.set(o + j, p.get(o + j) * inv);
+    }
+  }
+
+  /**
+   * Attention in one pass per query row ({@link Backend#attention}), float32: q (B, H, Tq, D), k,
+   * v (B, Hkv, Tk, D), p (B, H, Tq, Tk), out (B, H, Tq, D). Per row: the scores of the keys up to
+   * the last one it sees, written into p; {@link #attentionSoftmaxRow} on them in place; out the
+   * sum over the keys it sees of p_j v_j. Keys after the last visible one (a KV cache's unfilled
+   * tail) cost nothing, and rows split across threads with each row's order fixed.
+   *
+   * <p>Every dot product is a chain of float32 fused multiply-adds in index order from +0:
+   * s_j = fma(q_D-1, k_j,D-1, ... fma(q_0, k_j,0, 0)), out_d = fma(p_last, v_last,d, ... ). That
+   * is how OpenBLAS sums a float32 product of one to three rows with an inner size up to 320
+   * (its Haswell kernels; beyond that it splits the inner sum), so on such a machine a decode
+   * step (one query per row) gives bit for bit what the composed form gives: the composed P V
+   * adds only zeros more (p_j = 0 for a hidden key), and adding +-0 to a chain that starts from
+   * +0 never changes it.
+   */
+  static void attention(Buf.F32 q, Buf.F32 k, Buf.F32 v, double scale, Buf.F32 keyMask,
+      boolean causal, int queryOffset, int B, int H, int Hkv, int Tq, int Tk, int D, Buf.F32 p,
+      Buf.F32 out) {
+    int rep = H / Hkv; // query heads per key head
+    boolean lanes = VectorSupport.active;
+    Parallel.forRange(B * H * Tq, 4 * Tk * D + 8 * Tk, (r0, r1) -> {
+      float[] qa = new float[D];
+      float[] oa = new float[D];
+      float[] sa = new float[Tk];
+      float[] kva = new float[Tk * D]; // a key head's keys, then its values
+      float[] mask = keyMask == null ? null : new float[Tk];
+      for (int r = r0; r < r1; r++) {
+        int b = r / (H * Tq);
+        int kv = (b * Hkv + r / Tq % H / rep) * Tk * D; // k[b, g, 0, 0], g the key head
+        int last = causal ? queryOffset + r % Tq : Tk - 1;
+        if (mask != null) {
+          keyMask.get(b * Tk, mask, Tk);
+          while (last >= 0 && mask[last] == 0) {
+            last--; // the unfilled tail of a KV cache, padding at the end
+          }
+        }
+        int n = last + 1; // keys 0 .. last
+        // s_j = q . k_j for the keys up to the last one it sees; the rest of the row is 0
+        q.get(r * D, qa, D);
+        k.get(kv, kva, n * D);
+        dots(qa, kva, D, n, sa);
+        java.util.Arrays.fill(sa, n, Tk, 0f);
+        attentionSoftmaxRow(sa, mask, last, Tk, scale);
+        p.put(r * Tk, sa, Tk);
+        // out = sum of p_j v_j over the keys it sees, in key order
+        v.get(kv, kva, n * D);
+        java.util.Arrays.fill(oa, 0f);
+        for (int j = 0; j < n; j++) {
+          if (mask == null || mask[j] != 0) {
+            fmaInto(lanes, sa[j], kva, j * D, oa, D);
+          }
+        }
+        out.put(r * D, oa, D);
+      }
+    });
+  }
+
+  /**
+   * s[j] = q . k[j D .. (j + 1) D) for j &lt; n, each a float32 fused multiply-add chain over d in
+   * order from +0. Eight keys at a time, so eight chains are in flight at once.
+   */
+  private static void dots(float[] q, float[] k, int D, int n, float[] s) {
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+      int o = j * D;
+      float a0 = 0f, a1 = 0f, a2 = 0f, a3 = 0f, a4 = 0f, a5 = 0f, a6 = 0f, a7 = 0f;
+      for (int d = 0; d < D; d++) {
+        float qd = q[d];
+        a0 = Math.fma(qd, k[o + d], a0);
+        a1 = Math.fma(qd, k[o + D + d], a1);
+        a2 = Math.fma(qd, k[o + 2 * D + d], a2);
+        a3 = Math.fma(qd, k[o + 3 * D + d], a3);
+        a4 = Math.fma(qd, k[o + 4 * D + d], a4);
+        a5 = Math.fma(qd, k[o + 5 * D + d], a5);
+        a6 = Math.fma(qd, k[o + 6 * D + d], a6);
+        a7 = Math.fma(qd, k[o + 7 * D + d], a7);
+      }
+      s[j] = a0;
+      s[j + 1] = a1;
+      s[j + 2] = a2;
+      s[j + 3] = a3;
+      s[j + 4] = a4;
+      s[j + 5] = a5;
+      s[j + 6] = a6;
+      s[j + 7] = a7;
+    }
+    for (; j < n; j++) {
+      int o = j * D;
+      float a = 0f;
+      for (int d = 0; d < D; d++) {
+        a = Math.fma(q[d], k[o + d], a);
+      }
+      s[j] = a;
+    }
+  }
+
+  /** y[j] = fma(a, x[xo + j], y[j]) for j &lt; n, in vector lanes where they run. */
+  private static void fmaInto(boolean lanes, float a, float[] x, int xo, float[] y, int n) {
+    int j = lanes ? VectorKernels.fmaInto(a, x, xo, y, n) : 0;
+    for (; j < n; j++) {
+      y[j] = Math.fma(a, x[xo + j], y[j]);
+    }
   }
 
   /**

@@ -843,6 +843,26 @@ public final class Nd4jBackend implements Backend {
   }
 
   @Override
+  public void attention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
+      boolean causal, int queryOffset, Tensor p, Tensor out) {
+    if (q.dim(2) != 1 || q.dtype() != DType.FLOAT32) {
+      // many queries per row (training, a prompt): OpenBLAS's products are faster; float64
+      // (tests) keeps them too
+      Backend.super.attention(q, k, v, scale, keyMask, causal, queryOffset, p, out);
+      return;
+    }
+    // one query per row (decoding): one pass instead of two tiny products per head
+    try {
+      FusedKernels.attention((Buf.F32) buffer(q), (Buf.F32) buffer(k), (Buf.F32) buffer(v),
+          scale, keyMask == null ? null : (Buf.F32) buffer(keyMask), causal, queryOffset, q.dim(0),
+          q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), (Buf.F32) buffer(p),
+          (Buf.F32) buffer(out));
+    } finally {
+      keep(q, k, v, keyMask, p, out);
+    }
+  }
+
+  @Override
   public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, Tensor step, double beta1,
       double beta2, double eps, double weightDecay) {
     try {

@@ -260,6 +260,20 @@ final class VectorKernels {
     return c;
   }
 
+  /**
+   * y[j] = fma(a, x[xo + j], y[j]) in float lanes for j from 0 while a whole vector fits in n;
+   * returns the first j not done. A lane's fused multiply-add is Math.fma's, exactly rounded
+   * once (x a + y = a x + y exactly), so each y[j] is the scalar loop's.
+   */
+  static int fmaInto(float a, float[] x, int xo, float[] y, int n) {
+    FloatVector av = FloatVector.broadcast(S, a);
+    int j = 0;
+    for (int upper = S.loopBound(n); j < upper; j += S.length()) {
+      FloatVector.fromArray(S, x, xo + j).fma(av, FloatVector.fromArray(S, y, j)).intoArray(y, j);
+    }
+    return j;
+  }
+
   private static DoubleVector load(Buf.F32 b, int i) {
     return (DoubleVector) FloatVector.fromByteBuffer(HALF, b.bytes, (b.off + i) * 4, NATIVE)
         .convertShape(VectorOperators.F2D, DS, 0);

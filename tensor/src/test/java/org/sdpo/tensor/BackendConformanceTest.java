@@ -579,6 +579,33 @@ public class BackendConformanceTest {
         x.out(p);
       });
     });
+    cases.put("attention (one query per row half the time: the decode step)", (rng, dt, c, r) -> {
+      int B = 1 + rng.nextInt(2);
+      int Hkv = 1 + rng.nextInt(2);
+      int H = Hkv * (1 + rng.nextInt(3)); // grouped-query attention when H > Hkv
+      int Tk = 1 + rng.nextInt(9);
+      int Tq = rng.nextBoolean() ? 1 : 1 + rng.nextInt(Tk);
+      int D = 1 + rng.nextInt(6);
+      int offset = rng.nextInt(Tk - Tq + 1);
+      boolean causal = rng.nextBoolean();
+      double[] km = new double[B * Tk];
+      for (int i = 0; i < km.length; i++) {
+        km[i] = rng.nextInt(3) == 0 ? 0 : 1; // holes, a hidden tail, rows that see no key
+      }
+      boolean withMask = rng.nextBoolean();
+      double scale = 1 / Math.sqrt(D);
+      double[] qv = values(rng, B * H * Tq * D, 1);
+      double[] kv = values(rng, B * Hkv * Tk * D, 1);
+      double[] vv = values(rng, B * Hkv * Tk * D, 1);
+      both(c, r, x -> {
+        Tensor p = x.of(dt, values(new Rng(9), B * H * Tq * Tk, 1), B, H, Tq, Tk); // garbage
+        Tensor o = x.of(dt, values(new Rng(8), B * H * Tq * D, 1), B, H, Tq, D);
+        x.be.attention(x.of(dt, qv, B, H, Tq, D), x.of(dt, kv, B, Hkv, Tk, D),
+            x.of(dt, vv, B, Hkv, Tk, D), scale, withMask ? x.of(dt, km, B, Tk) : null, causal,
+            offset, p, o);
+        x.out(o, p);
+      });
+    });
     cases.put("adamw, sumOfSquares (one tensor, several), ema", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
       int n = ReferenceBackend.numel(s);

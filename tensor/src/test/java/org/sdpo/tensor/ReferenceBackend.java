@@ -659,6 +659,44 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
+  public void attention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
+      boolean causal, int queryOffset, Tensor p, Tensor out) {
+    int[] qs = q.shape(); // B, H, Tq, D
+    int hkv = k.dim(1);
+    int tk = k.dim(2);
+    int d = qs[3];
+    int rep = qs[1] / hkv;
+    // s = q . k over the key head each query head reads, then the masked softmax, then p v
+    for (int b = 0; b < qs[0]; b++) {
+      for (int h = 0; h < qs[1]; h++) {
+        for (int i = 0; i < qs[2]; i++) {
+          int row = (b * qs[1] + h) * qs[2] + i;
+          int kv = (b * hkv + h / rep) * tk; // first key of the key head
+          for (int j = 0; j < tk; j++) {
+            double dot = 0;
+            for (int e = 0; e < d; e++) {
+              dot += read(q, row * d + e) * read(k, (kv + j) * d + e);
+            }
+            write(p, row * tk + j, dot);
+          }
+        }
+      }
+    }
+    attentionSoftmax(p, scale, keyMask, causal, queryOffset, p);
+    for (int row = 0; row < numel(qs) / d; row++) {
+      int b = row / (qs[1] * qs[2]);
+      int kv = (b * hkv + row / qs[2] % qs[1] / rep) * tk;
+      for (int e = 0; e < d; e++) {
+        double acc = 0;
+        for (int j = 0; j < tk; j++) {
+          acc += read(p, row * tk + j) * read(v, (kv + j) * d + e);
+        }
+        write(out, row * d + e, acc);
+      }
+    }
+  }
+
+  @Override
   public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, Tensor step, double beta1,
       double beta2, double eps, double weightDecay) {
     double lr = read(step, 0);

@@ -23,8 +23,9 @@ import org.sdpo.tensor.Tensor;
  * default offset Tk - Tq makes the queries the last Tq positions (Tq = Tk in training); a KV cache
  * passes the number of cached positions, so its keys can be the whole preallocated cache, the
  * unused tail masked out. {@code keyMask} (B, Tk) holds 1 for a real token and 0 for padding, or
- * is null. A query with no visible key gets an output of 0. The masked softmax is one kernel
- * ({@link Fused#attentionSoftmax}) that skips hidden keys.
+ * is null. A query with no visible key gets an output of 0. The forward pass is one backend call
+ * ({@link Fused#attention}): batched products around a masked softmax that skips hidden keys, or,
+ * where a backend fuses it (the CPU's decode step, one query per row), one pass per query.
  * Composed twin: matmul, scale, where(mask, s, -1e30), softmax, matmul.
  */
 public final class Attention extends Op {
@@ -54,39 +55,21 @@ public final class Attention extends Op {
   /** As above, with query i at key position {@code queryOffset + i}. */
   public static Variable apply(Variable q, Variable k, Variable v, boolean causal, Tensor keyMask,
       int queryOffset) {
-    int[] qs = q.shape();
-    int[] ks = k.shape();
-    if (qs.length != 4 || ks.length != 4 || !java.util.Arrays.equals(ks, v.shape())
-        || qs[0] != ks[0] || ks[1] == 0 || qs[1] % ks[1] != 0 || qs[3] != ks[3] || qs[2] > ks[2]) {
-      throw new IllegalArgumentException("attention: expected q (B, H, Tq, D) and k, v"
-          + " (B, Hkv, Tk, D) with Tq <= Tk and H a multiple of Hkv, got q " + java.util.Arrays.toString(qs) + ", k "
-          + java.util.Arrays.toString(ks) + ", v " + java.util.Arrays.toString(v.shape()));
-    }
-    int B = qs[0];
-    int H = qs[1];
-    int Hkv = ks[1];
-    int rep = H / Hkv; // query heads per key head
-    int Tq = qs[2];
-    int Tk = ks[2];
-    int D = qs[3];
-    if (keyMask != null && (keyMask.rank() != 2 || keyMask.dim(0) != B || keyMask.dim(1) != Tk)) {
-      throw new IllegalArgumentException("attention: key mask must be (B, Tk) = [" + B + ", " + Tk
-          + "], got " + java.util.Arrays.toString(keyMask.shape()));
-    }
-    if (queryOffset < 0 || queryOffset + Tq > Tk) {
-      throw new IllegalArgumentException("attention: query offset " + queryOffset + " with " + Tq
-          + " queries does not fit " + Tk + " keys");
-    }
-    double scale = 1.0 / Math.sqrt(D);
-    Tensor q3 = q.value().reshape(B * Hkv, rep * Tq, D); // a group's queries side by side
-    Tensor k3 = k.value().reshape(B * Hkv, Tk, D);
-    Tensor v3 = v.value().reshape(B * Hkv, Tk, D);
-    Tensor s = q3.matmul(k3, false, true); // Q Kᵀ: (B*Hkv, rep*Tq, Tk) = (B, H, Tq, Tk)
-    // P = softmax(s / sqrt(D) + mask), in place of s: hidden keys 0, never exponentiated
-    Tensor p = Fused.attentionSoftmax(s.reshape(B, H, Tq, Tk), scale, keyMask, causal,
-        queryOffset, true).reshape(B * Hkv, rep * Tq, Tk);
-    Tensor o = p.matmul(v3).reshape(B, H, Tq, D);
-    return record(new Attention(q3, k3, v3, p, scale, qs, ks), o, q, k, v);
+    // O = softmax(Q Kᵀ / sqrt(D) + mask) V in one backend call (it checks the shapes); P kept
+    Tensor qc = q.value().contiguous();
+    Tensor kc = k.value().contiguous();
+    Tensor vc = v.value().contiguous();
+    double scale = 1.0 / Math.sqrt(qc.dim(3));
+    Tensor[] op = Fused.attention(qc, kc, vc, scale, keyMask, causal, queryOffset);
+    int[] qs = qc.shape(); // B, H, Tq, D
+    int[] ks = kc.shape(); // B, Hkv, Tk, D
+    int groups = ks[0] * ks[1];
+    int rows = qs[1] / ks[1] * qs[2]; // a key head's queries side by side
+    Tensor q3 = qc.reshape(groups, rows, qs[3]);
+    Tensor k3 = kc.reshape(groups, ks[2], ks[3]);
+    Tensor v3 = vc.reshape(groups, ks[2], ks[3]);
+    Tensor p = op[1].reshape(groups, rows, ks[2]);
+    return record(new Attention(q3, k3, v3, p, scale, qs, ks), op[0], q, k, v);
   }
 
   @Override
