@@ -224,7 +224,9 @@ final class JavaKernels {
     for (int k = 0; k < r - 1; k++) {
       outer *= shape[k];
     }
+    boolean rows = sIn == 1 && dIn == 1 && src instanceof Buf.F32 && dst instanceof Buf.F32;
     Parallel.forRange(outer, inner, (from, to) -> {
+      float[] row = rows ? new float[inner] : null;
       for (int o = from; o < to; o++) {
         int so = srcOff;
         int d0 = dstOff;
@@ -234,6 +236,11 @@ final class JavaKernels {
           rest /= shape[k];
           so += c * srcStrides[k];
           d0 += c * dstStrides[k];
+        }
+        if (rows) { // contiguous rows on both sides: two block copies
+          ((Buf.F32) src).get(so, row, inner);
+          ((Buf.F32) dst).put(d0, row, inner);
+          continue;
         }
         for (int i = 0; i < inner; i++) {
           dst.set(d0 + i * dIn, src.get(so + i * sIn));

@@ -267,6 +267,13 @@ public final class Nd4jBackend implements Backend {
    */
   static final int SMALL_COPY = 1 << 14;
 
+  /**
+   * The same for copies whose rows are contiguous on both sides (a block copy per row, {@link
+   * JavaKernels#copyStrided}): the decode step's QKV slices and KV cache writes at the demo's
+   * shape (16,384 elements) sample 7-13% faster in Java than in ND4J.
+   */
+  static final int SMALL_ROW_COPY = 1 << 16;
+
   /** All of a's underlying buffer, from its element 0 (a view's offset indexes into it). */
   private static Buf whole(INDArray a, DType dtype) {
     int n = (int) a.data().length();
@@ -340,7 +347,8 @@ public final class Nd4jBackend implements Backend {
       if (src.dtype() != out.dtype()) {
         s = s.castTo(o.dataType());
       }
-      if (src.sameShape(out) && src.dtype() == out.dtype() && out.numel() < SMALL_COPY) {
+      if (src.sameShape(out) && src.dtype() == out.dtype() && (out.numel() < SMALL_COPY
+          || out.numel() < SMALL_ROW_COPY && unitRows(s) && unitRows(o))) {
         // a small copy between views (the decode step's): element by element through the
         // strides, which costs less than setting up ND4J's op; large ones are faster in ND4J
         JavaKernels.copyStrided(whole(s, src.dtype()), (int) s.offset(), Shape.toInt(s.stride()),
@@ -355,6 +363,11 @@ public final class Nd4jBackend implements Backend {
     } finally {
       keep(src, out);
     }
+  }
+
+  /** Whether x's last axis has unit stride (its rows are contiguous). */
+  private static boolean unitRows(INDArray x) {
+    return x.rank() > 0 && x.stride(x.rank() - 1) == 1;
   }
 
   @Override
