@@ -8,14 +8,6 @@ package org.sdpo.tensor;
 final class SamplingKernels {
   private SamplingKernels() {}
 
-  /**
-   * Rows at least this long are drawn on several cores (Parallel): a row's token and
-   * log-probability depend on its logits and its uniform alone, so the draws are the same. At a
-   * 50,257-word vocabulary a row's softmax and sort take milliseconds; at the demo's 96 words
-   * handing rows to threads would cost more than it saves.
-   */
-  static final int PARALLEL_VOCABULARY = 4096;
-
   static void sampleRows(Buf logits, int V, boolean[] active, double temperature, int topK,
       double topP, boolean greedy, double[] u, int[] tokens, double[] logprobs) {
     int[] rows = java.util.stream.IntStream.range(0, active.length).filter(b -> active[b])
@@ -32,11 +24,9 @@ final class SamplingKernels {
         logprobs[b] = chosen[1];
       }
     };
-    if (V >= PARALLEL_VOCABULARY) {
-      Parallel.forRange(rows.length, 16 * V, draw); // a softmax and an 8-pass sort per row
-    } else {
-      draw.run(0, rows.length);
-    }
+    // rows on several cores where there is enough work (Parallel's grain): a row's token and
+    // log-probability depend on its logits and its uniform alone, so the draws are the same
+    Parallel.forRange(rows.length, 16 * V, draw); // a softmax and an 8-pass sort per row
   }
 
   /**
