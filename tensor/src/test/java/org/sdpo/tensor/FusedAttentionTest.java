@@ -166,22 +166,37 @@ class FusedAttentionTest {
     });
   }
 
-  /** Whether OpenBLAS's 1 x K by K x N products equal a float fma chain over K (a probe). */
+  /**
+   * Whether OpenBLAS's float32 products of 1-3 rows equal fused multiply-add chains over the inner
+   * axis, in both forms attention uses (Q Kᵀ with K transposed, P V plain), on a grid of the
+   * sizes the test draws: where they do not, the composed form sums in another order and the
+   * comparison would test OpenBLAS, not the kernel.
+   */
   private static boolean openBlasSumsOneRowProductsInOrder() {
     Rng rng = new Rng(7);
-    for (int[] s : new int[][] {{32, 32}, {320, 7}, {5, 300}, {64, 1}}) {
-      Tensor a = Tensor.normal(rng, DType.FLOAT32, 0, 1, 1, s[0]);
-      Tensor b = Tensor.normal(rng, DType.FLOAT32, 0, 1, s[0], s[1]);
-      float[] got = a.matmul(b).toFloatArray();
-      float[] x = a.toFloatArray();
-      float[] y = b.toFloatArray();
-      for (int n = 0; n < s[1]; n++) {
-        float acc = 0f;
-        for (int i = 0; i < s[0]; i++) {
-          acc = Math.fma(x[i], y[i * s[1] + n], acc);
-        }
-        if (Float.floatToRawIntBits(acc) != Float.floatToRawIntBits(got[n])) {
-          return false;
+    for (int rows = 1; rows <= 3; rows++) {
+      for (int inner : new int[] {1, 7, 32, 64, 128, 320}) {
+        for (int cols : new int[] {1, 17, 40, 320}) {
+          for (boolean transposed : new boolean[] {false, true}) {
+            Tensor a = Tensor.normal(rng, DType.FLOAT32, 0, 1, rows, inner);
+            Tensor b = transposed ? Tensor.normal(rng, DType.FLOAT32, 0, 1, cols, inner)
+                : Tensor.normal(rng, DType.FLOAT32, 0, 1, inner, cols);
+            float[] got = a.matmul(b, false, transposed).toFloatArray();
+            float[] x = a.toFloatArray();
+            float[] y = b.toFloatArray();
+            for (int r = 0; r < rows; r++) {
+              for (int n = 0; n < cols; n++) {
+                float acc = 0f;
+                for (int i = 0; i < inner; i++) {
+                  acc = Math.fma(x[r * inner + i], y[transposed ? n * inner + i : i * cols + n],
+                      acc);
+                }
+                if (Float.floatToRawIntBits(acc) != Float.floatToRawIntBits(got[r * cols + n])) {
+                  return false;
+                }
+              }
+            }
+          }
         }
       }
     }
