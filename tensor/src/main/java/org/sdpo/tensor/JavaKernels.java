@@ -206,6 +206,15 @@ final class JavaKernels {
   }
 
   /**
+   * Whether {@link #copyStrided} copies whole rows at once (two block copies per row): float32,
+   * with unit strides along the last axis on both sides.
+   */
+  static boolean copiesRows(boolean f32, int[] srcStrides, int[] dstStrides) {
+    int r = srcStrides.length;
+    return f32 && r > 0 && srcStrides[r - 1] == 1 && dstStrides[r - 1] == 1;
+  }
+
+  /**
    * dst = src over {@code shape}, each read and written through its offset and strides (elements):
    * a copy between views of the same dtype. The last axis runs in the inner loop; the outer
    * index is split across threads.
@@ -224,7 +233,8 @@ final class JavaKernels {
     for (int k = 0; k < r - 1; k++) {
       outer *= shape[k];
     }
-    boolean rows = sIn == 1 && dIn == 1 && src instanceof Buf.F32 && dst instanceof Buf.F32;
+    boolean rows = copiesRows(src instanceof Buf.F32 && dst instanceof Buf.F32, srcStrides,
+        dstStrides);
     Parallel.forRange(outer, inner, (from, to) -> {
       float[] row = rows ? new float[inner] : null;
       for (int o = from; o < to; o++) {
