@@ -71,20 +71,17 @@ class FusedAttentionTest {
 
     /** {out, p} in float64 loops (the reference backend's). */
     Tensor[] reference() {
-      Backend ref = new ReferenceBackend();
-      int[] ps = {q.dim(0), q.dim(1), q.dim(2), k.dim(2)};
-      Tensor p = new Tensor(ref.allocate(DType.FLOAT64, ps), ps, DType.FLOAT64, null);
-      Tensor out = new Tensor(ref.allocate(DType.FLOAT64, q.shape()), q.shape(), DType.FLOAT64,
-          null);
-      ref.attention(on(ref, q), on(ref, k), on(ref, v), scale(),
-          keyMask == null ? null : on(ref, keyMask), causal, offset, p, out);
-      return new Tensor[] {Tensor.of(DType.FLOAT64, ref.toDoubles(out), q.shape()),
-          Tensor.of(DType.FLOAT64, ref.toDoubles(p), ps)};
-    }
-
-    private static Tensor on(Backend ref, Tensor t) {
-      return new Tensor(ref.fromDoubles(t.toDoubleArray(), DType.FLOAT64, t.shape()), t.shape(),
-          DType.FLOAT64, null);
+      BackendConformanceTest.Side ref =
+          new BackendConformanceTest.Side(new ReferenceBackend());
+      DType f64 = DType.FLOAT64;
+      Tensor p = ref.empty(f64, q.dim(0), q.dim(1), q.dim(2), k.dim(2));
+      Tensor out = ref.empty(f64, q.shape());
+      ref.be.attention(ref.of(f64, q.toDoubleArray(), q.shape()),
+          ref.of(f64, k.toDoubleArray(), k.shape()), ref.of(f64, v.toDoubleArray(), v.shape()),
+          scale(), keyMask == null ? null : ref.of(f64, keyMask.toDoubleArray(), keyMask.shape()),
+          causal, offset, p, out);
+      return new Tensor[] {Tensor.of(f64, ref.be.toDoubles(out), out.shape()),
+          Tensor.of(f64, ref.be.toDoubles(p), p.shape())};
     }
   }
 
