@@ -312,7 +312,7 @@ public interface Backend {
 
   /** A view of contiguous {@code t} with another shape, for composing calls. */
   private Tensor view(Tensor t, int... shape) {
-    return new Tensor(reshape(t, shape), shape, t.dtype(), null);
+    return Tensor.ofStorage(reshape(t, shape), t.dtype(), shape);
   }
 
   /**
