@@ -84,6 +84,11 @@ final class CblasGemm {
     long sb = rank == 3 ? b.stride()[0] : 0;
     long sc = rank == 3 ? out.stride()[0] : 0;
     int row = openblas_nolapack.CblasRowMajor;
+    // a view's data() is itself a view of the buffer, its address already at data().offset():
+    // the operand starts offset() - data().offset() elements after it
+    long oa = a.offset() - a.data().offset();
+    long ob = b.offset() - b.data().offset();
+    long oc = out.offset() - out.data().offset();
     // the pointers do not keep the arrays alive: they must stay reachable until the last
     // multiply returns (a collection during a native call could free them otherwise)
     try {
@@ -93,8 +98,8 @@ final class CblasGemm {
         FloatPointer pc = new FloatPointer(out.data().addressPointer());
         for (int i = 0; i < batch; i++) {
           openblas_nolapack.cblas_sgemm(row, opA, opB, M, N, K, 1f,
-              pa.position(a.offset() + i * sa), la[1], pb.position(b.offset() + i * sb), lb[1],
-              0f, pc.position(out.offset() + i * sc), lc[1]);
+              pa.position(oa + i * sa), la[1], pb.position(ob + i * sb), lb[1],
+              0f, pc.position(oc + i * sc), lc[1]);
         }
       } else {
         DoublePointer pa = new DoublePointer(a.data().addressPointer());
@@ -102,8 +107,8 @@ final class CblasGemm {
         DoublePointer pc = new DoublePointer(out.data().addressPointer());
         for (int i = 0; i < batch; i++) {
           openblas_nolapack.cblas_dgemm(row, opA, opB, M, N, K, 1,
-              pa.position(a.offset() + i * sa), la[1], pb.position(b.offset() + i * sb), lb[1],
-              0, pc.position(out.offset() + i * sc), lc[1]);
+              pa.position(oa + i * sa), la[1], pb.position(ob + i * sb), lb[1],
+              0, pc.position(oc + i * sc), lc[1]);
         }
       }
     } finally {

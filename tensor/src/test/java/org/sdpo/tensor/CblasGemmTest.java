@@ -9,9 +9,11 @@ import org.junit.jupiter.api.Test;
 /**
  * The CPU backend's direct OpenBLAS matrix multiply gives bit for bit what ND4J's own gives, on
  * random shapes (past OpenBLAS's blocking sizes), transposes, permuted (column-major) views,
- * batches and both dtypes, so every recorded result stays what it was. (A first version also
+ * batches, views into larger tensors (at an offset, with a leading dimension past the columns)
+ * and both dtypes, so every recorded result stays what it was. (A first version also
  * took float64 matrix-vector products; they differed in the last bits, because ND4J does not
- * compute them with dgemm. This test found it.)
+ * compute them with dgemm. This test found it. Views at an offset were read from the wrong place
+ * until this test drew them: a view's data buffer already starts at its own offset.)
  */
 class CblasGemmTest {
   static final Nd4jBackend CPU = (Nd4jBackend) Backends.current();
@@ -32,7 +34,7 @@ class CblasGemmTest {
       Tensor a = operand(rng, dt, batched, bt, ta ? k : m, ta ? m : k);
       Tensor b = operand(rng, dt, batched, bt, tb ? n : k, tb ? k : n);
       int[] os = batched ? new int[] {bt, m, n} : new int[] {m, n};
-      Tensor direct = Tensor.zeros(dt, os);
+      Tensor direct = rng.nextBoolean() ? Tensor.zeros(dt, os) : window(rng, dt, os);
       Tensor nd4j = Tensor.zeros(dt, os);
       boolean taken = CblasGemm.multiply(Nd4jBackend.arr(a), Nd4jBackend.arr(b),
           Nd4jBackend.arr(direct), ta, tb);
@@ -54,11 +56,24 @@ class CblasGemmTest {
     if (batched) {
       stored = new int[] {bt, stored[0], stored[1]};
     }
-    Tensor t = Tensor.normal(rng, dt, 0, 1, stored);
+    Tensor t = rng.nextInt(3) == 0 ? window(rng, dt, stored).assign(Tensor.normal(rng, dt, 0, 1,
+        stored)) : Tensor.normal(rng, dt, 0, 1, stored);
     if (!columnMajor) {
       return t;
     }
     return batched ? t.permute(0, 2, 1) : t.transpose(0, 1);
+  }
+
+  /**
+   * A view of the given shape inside a larger tensor of random values: at an offset along its
+   * first axis, or a window of its columns (a leading dimension larger than the columns).
+   */
+  static Tensor window(Rng rng, DType dt, int[] shape) {
+    int[] big = shape.clone();
+    int axis = rng.nextBoolean() ? 0 : shape.length - 1;
+    int before = 1 + rng.nextInt(3);
+    big[axis] += before + rng.nextInt(3);
+    return Tensor.normal(rng, dt, 0, 1, big).slice(axis, before, before + shape[axis]);
   }
 
   @Test
