@@ -106,6 +106,23 @@ public final class Composed {
     return attention(q, k, v, causal, keyMask, k.dim(2) - q.dim(2));
   }
 
+  /**
+   * Self-attention from qkv (B, T, 3C): Q, K and V sliced out, their heads moved in front,
+   * attention, the heads moved back side by side.
+   */
+  public static Variable qkvAttention(Variable qkv, int nHead, boolean causal, Tensor keyMask) {
+    int B = qkv.dim(0);
+    int T = qkv.dim(1);
+    int C = qkv.dim(2) / 3;
+    Variable[] h = new Variable[3];
+    for (int i = 0; i < 3; i++) {
+      Variable part = reshape(F.slice(qkv, 2, i * C, (i + 1) * C), B, T, nHead, C / nHead);
+      h[i] = F.permute(part, 0, 2, 1, 3); // (B, H, T, D)
+    }
+    Variable y = attention(h[0], h[1], h[2], causal, keyMask); // (B, H, T, D)
+    return reshape(F.permute(y, 0, 2, 1, 3), B, T, C);
+  }
+
   /** The same with query i at key position {@code queryOffset + i}. */
   public static Variable attention(Variable q, Variable k, Variable v, boolean causal,
       Tensor keyMask, int queryOffset) {

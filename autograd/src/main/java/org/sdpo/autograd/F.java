@@ -1,6 +1,7 @@
 package org.sdpo.autograd;
 
 import org.sdpo.autograd.fused.Attention;
+import org.sdpo.autograd.fused.QkvAttention;
 import org.sdpo.autograd.fused.Gelu;
 import org.sdpo.autograd.fused.LayerNorm;
 import org.sdpo.autograd.fused.LogSoftmax;
@@ -275,6 +276,15 @@ public final class F {
   public static Variable attention(
       Variable q, Variable k, Variable v, boolean causal, Tensor keyMask) {
     return Attention.apply(q, k, v, causal, keyMask);
+  }
+
+  /**
+   * Multi-head self-attention from a fused projection's output: qkv (B, T, 3C) holds Q, K and V
+   * side by side (GPT-2's {@code c_attn}), each split into {@code nHead} heads; returns the heads'
+   * outputs side by side, (B, T, C). keyMask (B, T) or null.
+   */
+  public static Variable qkvAttention(Variable qkv, int nHead, boolean causal, Tensor keyMask) {
+    return QkvAttention.apply(qkv, nHead, causal, keyMask);
   }
 
   /** Attention with query i at key position {@code queryOffset + i} (for a KV cache). */

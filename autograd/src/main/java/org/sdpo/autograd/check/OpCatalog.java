@@ -12,6 +12,7 @@ import org.sdpo.autograd.fused.Attention;
 import org.sdpo.autograd.fused.Gelu;
 import org.sdpo.autograd.fused.LayerNorm;
 import org.sdpo.autograd.fused.LogSoftmax;
+import org.sdpo.autograd.fused.QkvAttention;
 import org.sdpo.autograd.fused.RmsNorm;
 import org.sdpo.autograd.fused.Rope;
 import org.sdpo.autograd.fused.Silu;
@@ -288,24 +289,35 @@ public final class OpCatalog {
       int Tq = rng.nextBoolean() ? Tk : 1;
       int Dh = n2 + 1;
       boolean causal = rng.nextBoolean();
-      Tensor mask = null;
-      if (rng.nextBoolean()) {
-        double[] m = new double[B * Tk];
-        for (int b = 0; b < B; b++) {
-          int real = 1 + rng.nextInt(Tk); // right padding: positions >= real are pads
-          for (int j = 0; j < Tk; j++) {
-            m[b * Tk + j] = j < real ? 1 : 0;
-          }
-        }
-        mask = Tensor.of(D, m, B, Tk);
-      }
-      Tensor km = mask;
+      Tensor km = rng.nextBoolean() ? rightPadding(rng, B, Tk) : null;
       int offset = rng.nextInt(Tk - Tq + 1); // where the queries sit among the keys
       return twin(v -> F.attention(v[0], v[1], v[2], causal, km, offset),
           v -> Composed.attention(v[0], v[1], v[2], causal, km, offset),
           normal(rng, B, H, Tq, Dh), normal(rng, B, Hkv, Tk, Dh), normal(rng, B, Hkv, Tk, Dh));
     }));
+    l.add(new Entry(QkvAttention.class, "qkv_attention", true, (rng, n0, n1, n2) -> {
+      int B = 1 + (n0 - 1) % 2;
+      int H = 1 + rng.nextInt(3);
+      int T = n1 + 1;
+      int Dh = n2;
+      boolean causal = rng.nextBoolean();
+      Tensor mask = rng.nextBoolean() ? rightPadding(rng, B, T) : null;
+      return twin(v -> F.qkvAttention(v[0], H, causal, mask),
+          v -> Composed.qkvAttention(v[0], H, causal, mask), normal(rng, B, T, 3 * H * Dh));
+    }));
     return List.copyOf(l);
+  }
+
+  /** A key mask (B, T) of right padding: each row has 1 to T real tokens, then pads (0). */
+  private static Tensor rightPadding(Rng rng, int B, int T) {
+    double[] m = new double[B * T];
+    for (int b = 0; b < B; b++) {
+      int real = 1 + rng.nextInt(T);
+      for (int j = 0; j < T; j++) {
+        m[b * T + j] = j < real ? 1 : 0;
+      }
+    }
+    return Tensor.of(D, m, B, T);
   }
 
   private interface Binary {

@@ -86,12 +86,27 @@ public final class Attention extends Op {
   @Override
   public Tensor[] backward(Tensor g) {
     Tensor g3 = g.reshape(q.dim(0), q.dim(1), q.dim(2)); // (B*Hkv, rep*Tq, D)
-    Tensor dP = g3.matmul(v, false, true); // (B*Hkv, rep*Tq, Tk)
+    Tensor[] d = gradients(q, k, v, p, scale, g3, needsGrad(0), needsGrad(1), needsGrad(2));
+    return new Tensor[] {
+      d[0] == null ? null : d[0].reshape(qShape),
+      d[1] == null ? null : d[1].reshape(kShape),
+      d[2] == null ? null : d[2].reshape(kShape)
+    };
+  }
+
+  /**
+   * dQ, dK, dV (each as its operand, 3-D) from the saved forward, q3 (B*Hkv, rep*Tq, D), k3 and
+   * v3 (B*Hkv, Tk, D), p (B*Hkv, rep*Tq, Tk), and G = dO (B*Hkv, rep*Tq, D); null where not
+   * asked for. Also the backward of {@link QkvAttention}.
+   */
+  static Tensor[] gradients(Tensor q3, Tensor k3, Tensor v3, Tensor p, double scale, Tensor g3,
+      boolean dq, boolean dk, boolean dv) {
+    Tensor dP = g3.matmul(v3, false, true); // (B*Hkv, rep*Tq, Tk)
     Tensor dS = Softmax.backwardRows(p, dP, scale);
     return new Tensor[] {
-      needsGrad(0) ? dS.matmul(k).reshape(qShape) : null,
-      needsGrad(1) ? dS.matmul(q, true, false).reshape(kShape) : null,
-      needsGrad(2) ? p.matmul(g3, true, false).reshape(kShape) : null
+      dq ? dS.matmul(k3) : null,
+      dk ? dS.matmul(q3, true, false) : null,
+      dv ? p.matmul(g3, true, false) : null
     };
   }
 }

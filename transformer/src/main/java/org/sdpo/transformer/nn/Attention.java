@@ -31,6 +31,9 @@ public final class Attention extends Module {
     int T = x.dim(1);
     int C = x.dim(2);
     Variable qkv = cAttn.forward(x); // (B, T, 3C)
+    if (cache == null) {
+      return cProj.forward(F.qkvAttention(qkv, nHead, true, keyMask)); // (B, T, C)
+    }
     Variable q = heads(F.slice(qkv, 2, 0, C), B, T); // (B, H, T, D)
     Variable k = heads(F.slice(qkv, 2, C, 2 * C), B, T);
     Variable v = heads(F.slice(qkv, 2, 2 * C, 3 * C), B, T);

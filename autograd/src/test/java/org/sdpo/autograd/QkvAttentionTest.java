@@ -1,0 +1,98 @@
+package org.sdpo.autograd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.quicktheories.QuickTheory.qt;
+import static org.quicktheories.generators.Generate.longRange;
+
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Rng;
+import org.sdpo.tensor.Tensor;
+
+/**
+ * The packed self-attention op against the form it replaced in GPT-2's attention block (three
+ * slices, head permutes, the fused attention op, the output permute), in float32 on the CPU: the
+ * same bits forward and backward, so every recorded training run stays what it was. Its float64
+ * gradient check and its composed twin are in the op catalogue.
+ */
+class QkvAttentionTest {
+
+  @Test
+  void bitIdenticalToSlicesPermutesAndAttention() {
+    qt().withFixedSeed(11L).withExamples(60).forAll(longRange(0, 1_000_000)).checkAssert(seed -> {
+      Rng rng = new Rng(seed);
+      int B = 1 + rng.nextInt(3);
+      int H = 1 + rng.nextInt(4);
+      int T = 1 + rng.nextInt(seed % 3 == 0 ? 80 : 12);
+      int D = 1 + rng.nextInt(seed % 3 == 0 ? 40 : 6);
+      boolean causal = rng.nextInt(4) != 0;
+      Tensor mask = rng.nextBoolean() ? padding(rng, B, T) : null;
+      Tensor qkv = Tensor.normal(rng, DType.FLOAT32, 0, 1, B, T, 3 * H * D);
+      Tensor r = Tensor.normal(rng, DType.FLOAT32, 0, 1, B, T, H * D);
+      String what = "B " + B + " H " + H + " T " + T + " D " + D + " causal " + causal
+          + " mask " + (mask != null);
+      Tensor[] packed = valueAndGrad(qkv, r, x -> F.qkvAttention(x, H, causal, mask));
+      Tensor[] apart = valueAndGrad(qkv, r, x -> slicedAndPermuted(x, H, causal, mask));
+      assertThat(bits(packed[0])).as("forward, " + what).containsExactly(bits(apart[0]));
+      assertThat(bits(packed[1])).as("gradient, " + what).containsExactly(bits(apart[1]));
+    });
+  }
+
+  /** GPT-2's attention block before this op: Q, K, V sliced out and permuted, heads permuted back. */
+  static Variable slicedAndPermuted(Variable qkv, int H, boolean causal, Tensor mask) {
+    int B = qkv.dim(0);
+    int T = qkv.dim(1);
+    int C = qkv.dim(2) / 3;
+    Variable[] h = new Variable[3];
+    for (int i = 0; i < 3; i++) {
+      Variable part = F.reshape(F.slice(qkv, 2, i * C, (i + 1) * C), B, T, H, C / H);
+      h[i] = F.permute(part, 0, 2, 1, 3);
+    }
+    Variable y = F.attention(h[0], h[1], h[2], causal, mask);
+    return F.reshape(F.permute(y, 0, 2, 1, 3), B, T, C);
+  }
+
+  static Tensor[] valueAndGrad(Tensor x, Tensor r, Function<Variable, Variable> f) {
+    Variable p = Variable.param(x.copy());
+    Variable y = f.apply(p);
+    Tensor value = y.value().copy();
+    y.backward(r);
+    return new Tensor[] {value, p.grad()};
+  }
+
+  static int[] bits(Tensor t) {
+    float[] f = t.toFloatArray();
+    int[] b = new int[f.length];
+    for (int i = 0; i < f.length; i++) {
+      b[i] = Float.floatToRawIntBits(f[i]);
+    }
+    return b;
+  }
+
+  static Tensor padding(Rng rng, int B, int T) {
+    float[] m = new float[B * T];
+    for (int b = 0; b < B; b++) {
+      int real = 1 + rng.nextInt(T);
+      for (int j = 0; j < real; j++) {
+        m[b * T + j] = 1;
+      }
+    }
+    return Tensor.of(DType.FLOAT32, m, B, T);
+  }
+
+  @Test
+  void badShapesGetOneLineMessages() {
+    Variable x = Variable.param(Tensor.zeros(DType.FLOAT32, 2, 3, 10));
+    assertThatThrownBy(() -> F.qkvAttention(x, 2, true, null))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("qkv attention: expected qkv (B, T, 3 * heads * D) for 2 heads, got [2, 3, 10]");
+    Variable y = Variable.param(Tensor.zeros(DType.FLOAT32, 2, 12));
+    assertThatThrownBy(() -> F.qkvAttention(y, 2, true, null))
+        .hasMessage("qkv attention: expected qkv (B, T, 3 * heads * D) for 2 heads, got [2, 12]");
+    Variable z = Variable.param(Tensor.zeros(DType.FLOAT32, 2, 3, 12));
+    assertThatThrownBy(() -> F.qkvAttention(z, 2, true, Tensor.ones(DType.FLOAT32, 2, 4)))
+        .hasMessageStartingWith("attention: key mask must be (B, Tk) = [2, 3], got");
+  }
+}
