@@ -40,6 +40,26 @@ class QkvAttentionTest {
     });
   }
 
+  /**
+   * The premise of the bit-identity above: the old form added zeros to dQ, dK and dV, which would
+   * turn a -0 into +0, and the CPU's products never give -0 (OpenBLAS adds the accumulated product
+   * to a zeroed output), even where every term is -0.
+   */
+  @Test
+  void theCpusProductsGivePositiveZeroWhereEveryTermIsNegativeZero() {
+    int[][] shapes = {{1, 1, 1}, {4, 3, 5}, {64, 32, 64}, {256, 40, 33}};
+    for (int[] s : shapes) {
+      for (boolean transposed : new boolean[] {false, true}) {
+        Tensor a = Tensor.full(DType.FLOAT32, -0.0, transposed ? s[1] : s[0],
+            transposed ? s[0] : s[1]);
+        Tensor b = Tensor.ones(DType.FLOAT32, s[1], s[2]);
+        int[] out = bits(a.matmul(b, transposed, false));
+        assertThat(out).as("%s transposed %s", java.util.Arrays.toString(s), transposed)
+            .containsOnly(0);
+      }
+    }
+  }
+
   /** GPT-2's attention block before this op: Q, K, V sliced out and permuted, heads permuted back. */
   static Variable slicedAndPermuted(Variable qkv, int H, boolean causal, Tensor mask) {
     int B = qkv.dim(0);
