@@ -66,10 +66,7 @@ public final class StepAllocations {
       try (Workspace.Scope s = ws.enter()) {
         Variable x = F.add(F.embedding(wte, ids, B, T), F.embedding(wpe, pos, B, T)); // (B, T, C)
         Variable qkv = F.linear(F.layerNorm(x, ln1g, ln1b, 1e-5), wqkv, bqkv); // (B, T, 3C)
-        Variable q = heads(F.slice(qkv, 2, 0, C));
-        Variable k = heads(F.slice(qkv, 2, C, 2 * C));
-        Variable v = heads(F.slice(qkv, 2, 2 * C, 3 * C));
-        Variable att = F.reshape(F.permute(F.attention(q, k, v, true, null), 0, 2, 1, 3), B, T, C);
+        Variable att = F.qkvAttention(qkv, H, true, null); // (B, T, C)
         x = F.add(x, F.linear(att, wo, bo));
         Variable h = F.gelu(F.linear(F.layerNorm(x, ln2g, ln2b, 1e-5), wfc, bfc));
         x = F.add(x, F.linear(h, wproj, bproj));
@@ -89,10 +86,6 @@ public final class StepAllocations {
     }
     System.out.printf(Locale.ROOT, "workspace: %d buffers allocated in all, %d reuses%n",
         ws.allocations(), ws.reuses());
-  }
-
-  private static Variable heads(Variable x) {
-    return F.permute(F.reshape(x, B, T, H, C / H), 0, 2, 1, 3); // (B, H, T, D)
   }
 
   private static Variable p(List<Variable> params, Tensor t) {
