@@ -69,6 +69,21 @@ public class BackendConformanceTest {
       return new Tensor(be.permute(base, axes), shape, dt, null);
     }
 
+    /**
+     * {@code data} (shape s) as a window of a larger tensor: {@code before} and {@code after}
+     * more slabs along the first axis, holding other values, so the view starts at an offset.
+     */
+    Tensor window(DType dt, double[] data, int[] shape, int before, int after) {
+      int slab = data.length / shape[0];
+      int[] big = shape.clone();
+      big[0] += before + after;
+      double[] all = new double[slab * big[0]];
+      java.util.Arrays.fill(all, 1e3); // a value no result should contain
+      System.arraycopy(data, 0, all, before * slab, data.length);
+      Tensor base = of(dt, all, big);
+      return new Tensor(be.slice(base, 0, before, before + shape[0]), shape, dt, null);
+    }
+
     void out(Tensor... t) {
       outs = t;
     }
@@ -104,11 +119,21 @@ public class BackendConformanceTest {
     return p;
   }
 
-  /** An input on both sides: contiguous or, half the time, a permuted view. */
+  /**
+   * An input on both sides: contiguous, a permuted view, or a window at an offset along the first
+   * axis of a larger tensor (other values around it).
+   */
   static Tensor[] input(Rng rng, DType dt, Side cpu, Side ref, double[] data, int[] shape) {
-    if (shape.length > 1 && rng.nextBoolean()) {
+    int kind = rng.nextInt(3);
+    if (kind == 1 && shape.length > 1) {
       int[] axes = permutation(rng, shape.length);
       return new Tensor[] {cpu.strided(dt, data, shape, axes), ref.strided(dt, data, shape, axes)};
+    }
+    if (kind == 2) {
+      int before = 1 + rng.nextInt(2);
+      int after = rng.nextInt(2);
+      return new Tensor[] {cpu.window(dt, data, shape, before, after),
+          ref.window(dt, data, shape, before, after)};
     }
     return new Tensor[] {cpu.of(dt, data, shape), ref.of(dt, data, shape)};
   }
