@@ -274,11 +274,17 @@ public final class Nd4jBackend implements Backend {
    */
   static final int SMALL_ROW_COPY = 1 << 16;
 
-  /** All of a's underlying buffer, from its element 0 (a view's offset indexes into it). */
+  /**
+   * All of a's underlying buffer, from its element 0 (a view's offset indexes into it). A view's
+   * {@code data()} counts only the view's own length; its NIO buffer spans the whole.
+   */
   private static Buf whole(INDArray a, DType dtype) {
-    int n = (int) a.data().length();
-    return dtype == DType.FLOAT32 ? Buf.of(a.data().asNioFloat(), 0, n)
-        : Buf.of(a.data().asNioDouble(), 0, n);
+    if (dtype == DType.FLOAT32) {
+      java.nio.FloatBuffer b = a.data().asNioFloat();
+      return Buf.of(b, 0, b.limit());
+    }
+    java.nio.DoubleBuffer b = a.data().asNioDouble();
+    return Buf.of(b, 0, b.limit());
   }
 
   private static Buf bufferOf(INDArray a, DType dtype) {
