@@ -15,11 +15,14 @@ import org.junit.jupiter.api.TestFactory;
  * {@link #conformance} on theirs) against
  * {@link ReferenceBackend}, on random shapes of rank 1 to 3 with sizes 1 to 5 (so size-1 axes,
  * broadcasting and sizes that are not multiples of a vector length all occur), in float64 and
- * float32, with contiguous inputs and with permuted (strided) views. Each backend gets the same
+ * float32, with contiguous inputs, permuted (strided) views and windows at an offset of larger
+ * tensors, and outputs that are sometimes such windows (whose surroundings must stay untouched).
+ * Each backend gets the same
  * values; the outputs must agree to 1e-12 (float64) or 2e-6 (float32) of their largest magnitude.
  */
 public class BackendConformanceTest {
   static final Backend REF = new ReferenceBackend();
+  static final double WINDOW_FILL = 1e3;
 
   /** One case: the same inputs on both backends, a call, and the outputs to compare. */
   interface Case {
@@ -30,6 +33,7 @@ public class BackendConformanceTest {
   static final class Side {
     final Backend be;
     Tensor[] outs;
+    Tensor lastWindowBase; // the larger tensor of the last window made
 
     Side(Backend be) {
       this.be = be;
@@ -78,9 +82,10 @@ public class BackendConformanceTest {
       int[] big = shape.clone();
       big[0] += before + after;
       double[] all = new double[slab * big[0]];
-      java.util.Arrays.fill(all, 1e3); // a value no result should contain
+      java.util.Arrays.fill(all, WINDOW_FILL); // a value no result should contain
       System.arraycopy(data, 0, all, before * slab, data.length);
       Tensor base = of(dt, all, big);
+      lastWindowBase = base;
       return new Tensor(be.slice(base, 0, before, before + shape[0]), shape, dt, null);
     }
 
@@ -176,9 +181,27 @@ public class BackendConformanceTest {
       for (int i = 0; i < pairs.length; i++) {
         in[i] = pairs[i][x == cpu ? 0 : 1];
       }
-      Tensor o = x.empty(dt, outShape);
+      // every third output shape: a window at an offset of a larger tensor, whose other values
+      // must stay as they were
+      boolean window = Math.floorMod(Arrays.hashCode(outShape), 3) == 0;
+      if (!window) {
+        Tensor o = x.empty(dt, outShape);
+        f.run(x.be, in, o);
+        x.out(o);
+        continue;
+      }
+      int slab = ReferenceBackend.numel(outShape) / outShape[0];
+      double[] none = new double[ReferenceBackend.numel(outShape)];
+      Arrays.fill(none, WINDOW_FILL);
+      Tensor o = x.window(dt, none, outShape, 1, 1);
       f.run(x.be, in, o);
       x.out(o);
+      Tensor base = x.lastWindowBase;
+      int n = ReferenceBackend.numel(base.shape());
+      for (int i : new int[] {0, slab - 1, n - slab, n - 1}) {
+        assertThat(x.be.get(base, i)).as("element %d beside an output window of %s", i,
+            Arrays.toString(outShape)).isEqualTo(WINDOW_FILL);
+      }
     }
   }
 
