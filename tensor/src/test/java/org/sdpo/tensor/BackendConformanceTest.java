@@ -17,8 +17,8 @@ import org.junit.jupiter.api.TestFactory;
  * broadcasting and sizes that are not multiples of a vector length all occur), in float64 and
  * float32, with contiguous inputs, permuted (strided) views and windows at an offset of larger
  * tensors, and outputs that are sometimes such windows (whose surroundings must stay untouched).
- * Each backend gets the same
- * values; the outputs must agree to 1e-12 (float64) or 2e-6 (float32) of their largest magnitude.
+ * Each backend gets the same values; the outputs must agree to 1e-12 (float64) or 2e-6
+ * (float32) of their largest magnitude.
  */
 public class BackendConformanceTest {
   static final Backend REF = new ReferenceBackend();
