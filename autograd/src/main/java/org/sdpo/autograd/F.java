@@ -1,10 +1,10 @@
 package org.sdpo.autograd;
 
 import org.sdpo.autograd.fused.Attention;
-import org.sdpo.autograd.fused.QkvAttention;
 import org.sdpo.autograd.fused.Gelu;
 import org.sdpo.autograd.fused.LayerNorm;
 import org.sdpo.autograd.fused.LogSoftmax;
+import org.sdpo.autograd.fused.QkvAttention;
 import org.sdpo.autograd.fused.RmsNorm;
 import org.sdpo.autograd.fused.Rope;
 import org.sdpo.autograd.fused.Silu;

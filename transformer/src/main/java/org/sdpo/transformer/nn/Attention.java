@@ -24,7 +24,9 @@ public final class Attention extends Module {
 
   /**
    * x (B, T, C) to (B, T, C). {@code keyMask} (B, Tk) marks real tokens (null: all real). With a
-   * cache, the T new positions attend to the cached ones too.
+   * cache, the T new positions attend to the cached ones too. Without one (training, scoring) the
+   * attention is one op from the projection's output ({@link F#qkvAttention}); with one, Q, K and
+   * V are split apart so that K and V can be stored.
    */
   public Variable forward(Variable x, Tensor keyMask, KvCache cache) {
     int B = x.dim(0);
