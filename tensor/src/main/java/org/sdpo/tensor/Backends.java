@@ -54,7 +54,8 @@ public final class Backends {
     if (device.equals("cpu")) {
       try {
         CudaDeviceCheck.verify();
-        return new Nd4jBackend();
+        Backend cpu = new Nd4jBackend();
+        return ProfiledBackend.wanted() ? ProfiledBackend.wrapUntilExit(cpu) : cpu;
       } catch (NoClassDefFoundError absent) {
         throw new DeviceUnavailableException("the CPU backend (ND4J) is not part of this build "
             + "(the GPU bundle runs --device cuda): " + absent.getMessage());
@@ -85,7 +86,8 @@ public final class Backends {
   /** One line describing the backend, for banners (the CPU's with its vector kernels). */
   public static String describe() {
     Backend b = current();
-    return b instanceof Nd4jBackend ? b.description() + ", " + VectorSupport.describe()
+    return ProfiledBackend.unwrap(b) instanceof Nd4jBackend
+        ? b.description() + ", " + VectorSupport.describe()
         : b.description();
   }
 }
