@@ -27,6 +27,13 @@ public class CallProfile {
     this.column = column;
   }
 
+  /** Prints the table ({@code top} rows) to stderr when the JVM exits; returns this. */
+  public CallProfile printAtExit(int top, String threadName) {
+    java.io.PrintStream err = System.err;
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> err.print(report(top)), threadName));
+    return this;
+  }
+
   /** Adds one timed call of {@code name} that took {@code ms} milliseconds. */
   public synchronized void add(String name, double ms) {
     double[] r = rows.get(name);

@@ -1,6 +1,5 @@
 package org.sdpo.tensor;
 
-import java.io.PrintStream;
 import java.lang.reflect.InvocationHandler;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
@@ -38,12 +37,8 @@ final class ProfiledBackend implements InvocationHandler {
 
   /** {@code b} with its calls timed, the table printed to stderr when the JVM exits. */
   static Backend wrapUntilExit(Backend b) {
-    CallProfile p = new CallProfile("CPU profile (wall time of each backend call; each name's "
-        + "first call apart)", "method");
-    PrintStream err = System.err;
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> err.print(p.report(30)),
-        "sdpo-cpu-profile"));
-    return wrap(b, p);
+    return wrap(b, new CallProfile("CPU profile (wall time of each backend call; each name's "
+        + "first call apart)", "method").printAtExit(30, "sdpo-cpu-profile"));
   }
 
   /** The backend under a profiled one, or {@code b} itself. */

@@ -1,6 +1,5 @@
 package org.sdpo.tensor.cuda;
 
-import java.io.PrintStream;
 import java.util.Locale;
 import org.sdpo.tensor.CallProfile;
 
@@ -44,9 +43,7 @@ public final class KernelProfile extends CallProfile {
       return null;
     }
     KernelProfile p = new KernelProfile(byGridWanted());
-    PrintStream err = System.err;
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> err.print(p.report(30)),
-        "sdpo-cuda-profile"));
+    p.printAtExit(30, "sdpo-cuda-profile");
     return p;
   }
 
