@@ -7,6 +7,7 @@ import static org.quicktheories.generators.Generate.longRange;
 
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
+import org.sdpo.autograd.check.OpCatalog;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
@@ -28,7 +29,7 @@ class QkvAttentionTest {
       int T = 1 + rng.nextInt(seed % 3 == 0 ? 80 : 12);
       int D = 1 + rng.nextInt(seed % 3 == 0 ? 40 : 6);
       boolean causal = rng.nextInt(4) != 0;
-      Tensor mask = rng.nextBoolean() ? padding(rng, B, T) : null;
+      Tensor mask = rng.nextBoolean() ? OpCatalog.rightPadding(rng, B, T) : null;
       Tensor qkv = Tensor.normal(rng, DType.FLOAT32, 0, 1, B, T, 3 * H * D);
       Tensor r = Tensor.normal(rng, DType.FLOAT32, 0, 1, B, T, H * D);
       String what = "B " + B + " H " + H + " T " + T + " D " + D + " causal " + causal
@@ -89,17 +90,6 @@ class QkvAttentionTest {
       b[i] = Float.floatToRawIntBits(f[i]);
     }
     return b;
-  }
-
-  static Tensor padding(Rng rng, int B, int T) {
-    float[] m = new float[B * T];
-    for (int b = 0; b < B; b++) {
-      int real = 1 + rng.nextInt(T);
-      for (int j = 0; j < real; j++) {
-        m[b * T + j] = 1;
-      }
-    }
-    return Tensor.of(DType.FLOAT32, m, B, T);
   }
 
   @Test

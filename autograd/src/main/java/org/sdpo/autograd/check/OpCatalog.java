@@ -308,8 +308,10 @@ public final class OpCatalog {
     return List.copyOf(l);
   }
 
-  /** A key mask (B, T) of right padding: each row has 1 to T real tokens, then pads (0). */
-  private static Tensor rightPadding(Rng rng, int B, int T) {
+  /**
+   * A key mask (B, T) of right padding, float64: each row has 1 to T real tokens, then pads (0).
+   */
+  public static Tensor rightPadding(Rng rng, int B, int T) {
     double[] m = new double[B * T];
     for (int b = 0; b < B; b++) {
       int real = 1 + rng.nextInt(T);
