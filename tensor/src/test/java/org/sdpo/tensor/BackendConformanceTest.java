@@ -33,7 +33,6 @@ public class BackendConformanceTest {
   static final class Side {
     final Backend be;
     Tensor[] outs;
-    Tensor lastWindowBase; // the larger tensor of the last window made
 
     Side(Backend be) {
       this.be = be;
@@ -84,9 +83,12 @@ public class BackendConformanceTest {
       double[] all = new double[slab * big[0]];
       java.util.Arrays.fill(all, WINDOW_FILL); // a value no result should contain
       System.arraycopy(data, 0, all, before * slab, data.length);
-      Tensor base = of(dt, all, big);
-      lastWindowBase = base;
-      return new Tensor(be.slice(base, 0, before, before + shape[0]), shape, dt, null);
+      return windowOf(of(dt, all, big), before, shape);
+    }
+
+    /** The view of {@code base} from {@code before} along its first axis, of the given shape. */
+    Tensor windowOf(Tensor base, int before, int[] shape) {
+      return new Tensor(be.slice(base, 0, before, before + shape[0]), shape, base.dtype(), null);
     }
 
     void out(Tensor... t) {
@@ -191,13 +193,15 @@ public class BackendConformanceTest {
         continue;
       }
       int slab = ReferenceBackend.numel(outShape) / outShape[0];
-      double[] none = new double[ReferenceBackend.numel(outShape)];
-      Arrays.fill(none, WINDOW_FILL);
-      Tensor o = x.window(dt, none, outShape, 1, 1);
+      int[] big = outShape.clone();
+      big[0] += 2;
+      int n = ReferenceBackend.numel(big);
+      double[] fill = new double[n];
+      Arrays.fill(fill, WINDOW_FILL);
+      Tensor base = x.of(dt, fill, big);
+      Tensor o = x.windowOf(base, 1, outShape);
       f.run(x.be, in, o);
       x.out(o);
-      Tensor base = x.lastWindowBase;
-      int n = ReferenceBackend.numel(base.shape());
       for (int i : new int[] {0, slab - 1, n - slab, n - 1}) {
         assertThat(x.be.get(base, i)).as("element %d beside an output window of %s", i,
             Arrays.toString(outShape)).isEqualTo(WINDOW_FILL);
