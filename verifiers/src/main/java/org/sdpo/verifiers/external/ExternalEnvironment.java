@@ -160,7 +160,7 @@ public final class ExternalEnvironment implements Environment {
     } catch (IOException e) {
       return failure("grader_error", "could not start the grader " + command + ": " + e.getMessage());
     }
-    Capture out = new Capture(p.getInputStream(), maxOutputBytes, () -> killTree(p));
+    Capture out = new Capture(p.getInputStream(), maxOutputBytes, () -> kill(p));
     Capture err = new Capture(p.getErrorStream(), 64 * 1024, null);
     Thread writer = daemon(() -> {
       try (OutputStream os = p.getOutputStream()) {
@@ -179,12 +179,12 @@ public final class ExternalEnvironment implements Environment {
         errT.join(1000);
       }
     } catch (InterruptedException e) {
-      killTree(p);
+      kill(p);
       Thread.currentThread().interrupt();
       return failure("grader_error", "interrupted while waiting for the grader");
     }
     if (!finished || out.overflow) {
-      killTree(p);
+      kill(p);
       writer.interrupt();
       if (out.overflow) {
         return failure("grader_error", "output limit: the grader wrote more than "
@@ -194,7 +194,7 @@ public final class ExternalEnvironment implements Environment {
           "wall-clock limit: the grader did not answer within %.1f s; it was stopped",
           timeout.toMillis() / 1000.0), "wall_clock");
     }
-    killTree(p); // the process-tree fallback: whatever is left of the tree
+    kill(p); // the process-tree fallback: whatever is left of the tree and its session
     String stderr = err.text();
     int code = p.exitValue();
     int marker = stderr.lastIndexOf(Sandbox.STATUS_MARKER);
@@ -307,6 +307,18 @@ public final class ExternalEnvironment implements Environment {
       d.put("limit", limit);
     }
     return Verdict.fail(kind, Verifiers.feedbackAt(level, "Grader Error", why), d);
+  }
+
+  /**
+   * Kills the grader and every process it started. In a namespace (bubblewrap, unshare) the
+   * kernel does the rest; the process-tree fallback also kills the grader's session, which holds
+   * the orphans that left its tree.
+   */
+  private void kill(Process p) {
+    killTree(p);
+    if (mechanism == Sandbox.Mechanism.PROCESS_TREE && Sandbox.ownSession()) {
+      Sandbox.killSession(p.pid());
+    }
   }
 
   /** Kills the grader and every process it started (snapshot first: orphans leave the tree). */

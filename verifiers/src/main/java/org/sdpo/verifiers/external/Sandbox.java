@@ -20,9 +20,11 @@ import java.util.concurrent.TimeUnit;
  *       ends, the kernel kills everything it started, daemons included;
  *   <li>{@link Mechanism#UNSHARE} (util-linux): new PID and (by default) network namespaces with
  *       the same kill-everything guarantee, but no read-only view of the file system;
- *   <li>{@link Mechanism#PROCESS_TREE}: neither works here: the grader's process tree is killed
- *       on timeout (a process that detaches from the tree outlives it); a one-time warning says
- *       what is missing.
+ *   <li>{@link Mechanism#PROCESS_TREE}: neither works here: the grader runs in a session of its
+ *       own ({@code setsid}, util-linux) and, when it ends or times out, its process tree and
+ *       every process left in that session are killed (orphans included, a fork bomb's too); a
+ *       process that starts a session of its own (a daemon) outlives it, and a one-time warning
+ *       says what is missing.
  * </ul>
  *
  * Under every mechanism the grader runs with resource limits set by {@code prlimit} (CPU
@@ -111,6 +113,7 @@ public final class Sandbox {
   private static volatile boolean warned;
   private static volatile Boolean prlimit;
   private static volatile Boolean setpriv;
+  private static volatile Boolean setsid;
 
   /** Whether util-linux's prlimit is here (without it only the wall clock and output are limited). */
   public static boolean limitsEnforced() {
@@ -130,6 +133,49 @@ public final class Sandbox {
       setpriv = p;
     }
     return p;
+  }
+
+  /**
+   * Whether the process-tree fallback can give the grader a session of its own (util-linux's
+   * {@code setsid}), so that {@link #killSession} finds the processes that left its tree.
+   */
+  public static boolean ownSession() {
+    Boolean s = setsid;
+    if (s == null) {
+      s = works(List.of("setsid", "--wait", "true"));
+      setsid = s;
+    }
+    return s;
+  }
+
+  /**
+   * Kills every process in session {@code sid} (a grader started by {@code setsid}, whose pid is
+   * the session's id), round after round until none is left or a second has passed: a fork bomb
+   * forks while it is being killed. Reads {@code /proc}; elsewhere it does nothing. A session's id
+   * is not given to a new process while any process of the session lives.
+   */
+  static void killSession(long sid) {
+    long deadline = System.nanoTime() + 1_000_000_000L;
+    while (System.nanoTime() < deadline) {
+      List<ProcessHandle> members = ProcessHandle.allProcesses()
+          .filter(h -> session(h.pid()) == sid).toList();
+      if (members.isEmpty()) {
+        return;
+      }
+      members.forEach(ProcessHandle::destroyForcibly);
+    }
+  }
+
+  /** The session id of process {@code pid} from {@code /proc/<pid>/stat}, or -1. */
+  private static long session(long pid) {
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      // pid (comm) state ppid pgrp session ...; comm may hold spaces and parentheses
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ", 5);
+      return f[0].equals("Z") ? -1 : Long.parseLong(f[3]);
+    } catch (IOException | RuntimeException e) {
+      return -1; // gone, unreadable, or no /proc here
+    }
   }
 
   private Sandbox() {}
@@ -168,9 +214,9 @@ public final class Sandbox {
           + "PID and network namespaces from unshare but no read-only file system; install it "
           + "with 'apt-get install bubblewrap' (Debian/Ubuntu) or 'dnf install bubblewrap'";
       case PROCESS_TREE -> "neither bubblewrap nor unshare can create namespaces here, so a "
-          + "grader's processes that detach from its process tree (daemons, double forks) can "
-          + "outlive it and nothing is isolated; install bubblewrap ('apt-get install "
-          + "bubblewrap') or allow user namespaces";
+          + "grader's processes that start a session of their own (daemons) can outlive it and "
+          + "nothing is isolated; install bubblewrap ('apt-get install bubblewrap') or allow "
+          + "user namespaces";
     };
   }
 
@@ -308,7 +354,12 @@ public final class Sandbox {
         out.add("--");
         out.addAll(List.of("env", "HOME=" + w, "TMPDIR=" + w, "SDPO_WORKDIR=" + w));
       }
-      default -> out.addAll(List.of("env", "HOME=" + w, "TMPDIR=" + w, "SDPO_WORKDIR=" + w));
+      default -> {
+        if (ownSession()) { // the grader's pid becomes its session's id (see killSession)
+          out.addAll(List.of("setsid", "--wait"));
+        }
+        out.addAll(List.of("env", "HOME=" + w, "TMPDIR=" + w, "SDPO_WORKDIR=" + w));
+      }
     }
     out.addAll(shell);
     return out;
