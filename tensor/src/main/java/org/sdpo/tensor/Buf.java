@@ -37,6 +37,12 @@ public abstract class Buf {
     private final FloatBuffer b;
     /** The same memory as bytes in native order, or null. */
     final java.nio.ByteBuffer bytes;
+    /**
+     * The same memory as a {@code java.lang.foreign.MemorySegment}, made on first use by the
+     * vector kernels on JDK 20 and later (typed Object: JDK 17 cannot name it); a race makes it
+     * twice, harmlessly.
+     */
+    Object segment;
     final int off;
     private final int size;
 

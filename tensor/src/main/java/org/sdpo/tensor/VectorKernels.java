@@ -1,5 +1,8 @@
 package org.sdpo.tensor;
 
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
@@ -58,8 +61,8 @@ final class VectorKernels {
     int upper = S.loopBound(len);
     int i = 0;
     for (; i < upper; i += step) {
-      FloatVector x = FloatVector.fromByteBuffer(S, a.bytes, (ai + i) * 4, NATIVE);
-      FloatVector y = FloatVector.fromByteBuffer(S, b.bytes, (bi + i) * 4, NATIVE);
+      FloatVector x = read(S, a, ai + i);
+      FloatVector y = read(S, b, bi + i);
       FloatVector r;
       switch (op) {
         case ADD:
@@ -77,7 +80,7 @@ final class VectorKernels {
         default:
           throw new AssertionError(op);
       }
-      r.intoByteBuffer(out.bytes, (oi + i) * 4, NATIVE);
+      write(r, out, oi + i);
     }
     for (; i < len; i++) { // the tail, as the scalar loop computes it
       out.set(o + i, JavaKernels.binary(op, a.get(ao + i), b.get(bo + i)));
@@ -190,7 +193,7 @@ final class VectorKernels {
     FloatVector f = FloatVector.broadcast(S, (float) v);
     int i = from;
     for (int step = S.length(); i + step <= to; i += step) {
-      f.intoByteBuffer(out.bytes, (out.off + i) * 4, NATIVE);
+      write(f, out, out.off + i);
     }
     return i;
   }
@@ -275,12 +278,129 @@ final class VectorKernels {
   }
 
   private static DoubleVector load(Buf.F32 b, int i) {
-    return (DoubleVector) FloatVector.fromByteBuffer(HALF, b.bytes, (b.off + i) * 4, NATIVE)
-        .convertShape(VectorOperators.F2D, DS, 0);
+    return (DoubleVector) read(HALF, b, b.off + i).convertShape(VectorOperators.F2D, DS, 0);
   }
 
   private static void store(DoubleVector x, Buf.F32 b, int i) {
-    ((FloatVector) x.convertShape(VectorOperators.D2F, HALF, 0))
-        .intoByteBuffer(b.bytes, (b.off + i) * 4, NATIVE);
+    write((FloatVector) x.convertShape(VectorOperators.D2F, HALF, 0), b, b.off + i);
+  }
+
+  /** The floats of b's memory from element i (counted from the memory's start, not b.off). */
+  private static FloatVector read(VectorSpecies<Float> s, Buf.F32 b, int i) {
+    if (Segments.ON) {
+      return Segments.read(s, b, i);
+    }
+    return FloatVector.fromByteBuffer(s, b.bytes, i * 4, NATIVE);
+  }
+
+  /** Writes v into b's memory from element i (counted from the memory's start, not b.off). */
+  private static void write(FloatVector v, Buf.F32 b, int i) {
+    if (Segments.ON) {
+      Segments.write(v, b, i);
+    } else {
+      v.intoByteBuffer(b.bytes, i * 4, NATIVE);
+    }
+  }
+
+  /**
+   * Loads and stores on JDK 20 and later, whose Vector API reads and writes memory segments
+   * ({@code java.lang.foreign.MemorySegment}) where JDK 17-19's read byte buffers. This code is
+   * compiled for JDK 17, which cannot name a memory segment, so it calls those methods through
+   * method handles held in constants, which the JIT inlines as it inlines a direct call. A
+   * buffer's segment is made once and kept on the buffer ({@link Buf.F32#segment}).
+   */
+  static final class Segments {
+    /** Whether this JDK has no byte-buffer loads and the segment methods were found. */
+    static final boolean ON;
+    // (VectorSpecies, MemorySegment as Object, long byte offset, ByteOrder) -> FloatVector
+    private static final MethodHandle FROM;
+    // (FloatVector, MemorySegment as Object, long byte offset, ByteOrder) -> void
+    private static final MethodHandle INTO;
+    // (ByteBuffer) -> MemorySegment as Object
+    private static final MethodHandle OF_BUFFER;
+
+    static {
+      MethodHandle from = null;
+      MethodHandle into = null;
+      MethodHandle ofBuffer = null;
+      if (!hasByteBufferLoads()) {
+        try {
+          Class<?> ms = Class.forName("java.lang.foreign.MemorySegment");
+          MethodHandles.Lookup l = MethodHandles.lookup();
+          from = l.findStatic(FloatVector.class, "fromMemorySegment", MethodType.methodType(
+              FloatVector.class, VectorSpecies.class, ms, long.class, ByteOrder.class))
+              .asType(MethodType.methodType(FloatVector.class, VectorSpecies.class, Object.class,
+                  long.class, ByteOrder.class));
+          into = l.findVirtual(FloatVector.class, "intoMemorySegment", MethodType.methodType(
+              void.class, ms, long.class, ByteOrder.class))
+              .asType(MethodType.methodType(void.class, FloatVector.class, Object.class,
+                  long.class, ByteOrder.class));
+          ofBuffer = l.findStatic(ms, "ofBuffer", MethodType.methodType(ms,
+              java.nio.Buffer.class)).asType(MethodType.methodType(Object.class,
+                  java.nio.ByteBuffer.class));
+        } catch (ReflectiveOperationException | LinkageError e) {
+          from = null;
+        }
+      }
+      ON = from != null;
+      FROM = from;
+      INTO = into;
+      OF_BUFFER = ofBuffer;
+    }
+
+    private Segments() {}
+
+    /** Whether this JDK's Vector API has JDK 17-19's byte-buffer loads. */
+    static boolean hasByteBufferLoads() {
+      try {
+        FloatVector.class.getMethod("fromByteBuffer", VectorSpecies.class,
+            java.nio.ByteBuffer.class, int.class, ByteOrder.class);
+        return true;
+      } catch (NoSuchMethodException e) {
+        return false;
+      }
+    }
+
+    static FloatVector read(VectorSpecies<Float> s, Buf.F32 b, int i) {
+      try {
+        return (FloatVector) FROM.invokeExact(s, segment(b), (long) i * 4, NATIVE);
+      } catch (Throwable t) {
+        throw rethrown(t);
+      }
+    }
+
+    static void write(FloatVector v, Buf.F32 b, int i) {
+      try {
+        INTO.invokeExact(v, segment(b), (long) i * 4, NATIVE);
+      } catch (Throwable t) {
+        throw rethrown(t);
+      }
+    }
+
+    /** The segment of b's whole memory, from its first byte (not its position). */
+    private static Object segment(Buf.F32 b) {
+      Object m = b.segment;
+      return m != null ? m : newSegment(b); // the second branch is cold: kept out of the loops
+    }
+
+    private static Object newSegment(Buf.F32 b) {
+      try {
+        Object m = (Object) OF_BUFFER.invokeExact(b.bytes.duplicate().clear());
+        b.segment = m;
+        return m;
+      } catch (Throwable t) {
+        throw rethrown(t);
+      }
+    }
+
+    private static RuntimeException rethrown(Throwable t) {
+      if (t instanceof RuntimeException r) {
+        return r;
+      }
+      if (t instanceof Error e) {
+        throw e;
+      }
+      return new IllegalStateException("vector kernels: " + t, t);
+    }
   }
 }

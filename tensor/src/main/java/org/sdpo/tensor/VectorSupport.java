@@ -1,13 +1,10 @@
 package org.sdpo.tensor;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-
 /**
  * Whether the vector kernels ({@link VectorKernels}, the Java Vector API) run, decided once at
  * start-up. They need the incubator module ({@code --add-modules jdk.incubator.vector}, which
- * {@code ./sdpo}, {@code bench/run} and the tests pass) and the JDK 17-19 form of its API (loads
- * and stores through byte buffers; later JDKs replaced it with memory segments), and can be
+ * {@code ./sdpo}, {@code bench/run} and the tests pass), loads and stores through byte buffers
+ * (JDK 17-19) or memory segments (JDK 20 and later, {@link VectorKernels.Segments}), and can be
  * switched off with {@code -Dsdpo.vectorKernels=false}. Without them the same operations run as
  * scalar loops with bit-identical results. This class names no incubator type, so it loads on
  * every JDK.
@@ -42,11 +39,9 @@ final class VectorSupport {
       return false;
     }
     try {
-      Class<?> fv = Class.forName("jdk.incubator.vector.FloatVector");
-      fv.getMethod("fromByteBuffer", Class.forName("jdk.incubator.vector.VectorSpecies"),
-          ByteBuffer.class, int.class, ByteOrder.class);
-      return VectorKernels.lanes() > 1;
-    } catch (ReflectiveOperationException | LinkageError e) {
+      return (VectorKernels.Segments.hasByteBufferLoads() || VectorKernels.Segments.ON)
+          && VectorKernels.lanes() > 1;
+    } catch (LinkageError e) {
       return false;
     }
   }
@@ -54,13 +49,15 @@ final class VectorSupport {
   /** "vector kernels: 16 float lanes" or why they are off. */
   static String describe() {
     if (ENABLED) {
-      return "vector kernels: " + VectorKernels.lanes() + " float lanes";
+      return "vector kernels: " + VectorKernels.lanes() + " float lanes"
+          + (VectorKernels.Segments.ON ? " (memory segments)" : "");
     }
     if (!Boolean.parseBoolean(System.getProperty("sdpo.vectorKernels", "true"))) {
       return "vector kernels: off (-Dsdpo.vectorKernels=false)";
     }
     return ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()
         ? "vector kernels: off (no --add-modules jdk.incubator.vector)"
-        : "vector kernels: off (this JDK's Vector API has no byte-buffer loads)";
+        : "vector kernels: off (this JDK's Vector API has neither byte-buffer nor memory-segment"
+            + " loads)";
   }
 }
