@@ -113,6 +113,10 @@ ratio() {
     hi="$(awk -v q="$q" -v m="${hi:-$q}" 'BEGIN { print (q > m ? q : m) }')"
   done
   [ -n "$lo" ] || { echo "-"; return; }
+  if [ "$lo" = "$hi" ]; then # one round
+    awk -v q="$lo" 'BEGIN { printf (q <= 1 ? "%.2fx faster" : "%.2fx slower"), (q <= 1 ? 1 / q : q) }'
+    return
+  fi
   if awk -v h="$hi" 'BEGIN { exit !(h <= 1) }'; then
     awk -v l="$lo" -v h="$hi" 'BEGIN { printf "%.2f-%.2fx faster", 1 / h, 1 / l }'
   elif awk -v l="$lo" 'BEGIN { exit !(l >= 1) }'; then
