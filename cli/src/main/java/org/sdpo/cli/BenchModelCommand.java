@@ -129,7 +129,9 @@ final class BenchModelCommand implements Callable<Integer> {
     for (int r = 0; r < sampleRuns; r++) {
       long l0 = Backends.current().kernelLaunches();
       long t0 = System.nanoTime();
-      Sampler.generate(sm, tok, prompts, Sampler.Settings.sample(1.0, newTokens, r));
+      // every row decodes all ctx - 1 positions, as the PyTorch peer does: an end token
+      // sampled on the way does not stop it
+      Sampler.generate(sm, tok, prompts, Sampler.Settings.sample(1.0, newTokens, r).ignoringEos());
       runs[r] = (System.nanoTime() - t0) / 1e6;
       sampleLaunches = Backends.current().kernelLaunches() - l0;
     }

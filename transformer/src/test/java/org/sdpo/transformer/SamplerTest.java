@@ -99,6 +99,23 @@ class SamplerTest {
     }
   }
 
+  /**
+   * With ignoreEos every row decodes its whole budget, end tokens included (what a benchmark
+   * needs to time a fixed number of positions); without, a sampled end token ends its row.
+   */
+  @Test
+  void ignoringEosDecodesTheWholeBudget() {
+    List<int[]> prompts = java.util.Collections.nCopies(16, tok.encode("a"));
+    Sampler.Settings s = Sampler.Settings.sample(1.0, 40, 5);
+    List<Sampler.Sample> ended = Sampler.generate(model, tok, prompts, s);
+    // the random model puts about 1% on the end token: some of the 16 rows draw it (seed 5)
+    assertThat(ended).anyMatch(x -> x.finishReason().equals("eos") && x.tokens().length < 40);
+    List<Sampler.Sample> all = Sampler.generate(model, tok, prompts, s.ignoringEos());
+    assertThat(all).allMatch(x -> x.tokens().length == 40 && x.finishReason().equals("length"));
+    assertThat(all).anyMatch(x -> java.util.Arrays.stream(x.tokens()).limit(39)
+        .anyMatch(t -> t == tok.eos()));
+  }
+
   /** The primitive merge sort gives the permutation the comparator sort gave, ties included. */
   @Test
   void theSamplingOrderIsTheComparatorSortsOrder() {

@@ -26,9 +26,20 @@ import org.sdpo.transformer.tokenizer.Tokenizer;
 public final class Sampler {
   private Sampler() {}
 
-  /** Decoding settings. topK 0 and topP 1 mean no filtering. */
+  /**
+   * Decoding settings. topK 0 and topP 1 mean no filtering. With {@code ignoreEos} a sampled end
+   * token does not end its sequence (every sequence then runs to its budget or a stop string):
+   * for benchmarks that must decode a fixed number of positions, as their peers in other
+   * libraries do.
+   */
   public record Settings(double temperature, int topK, double topP, boolean greedy,
-      int maxNewTokens, List<String> stop, long seed) {
+      int maxNewTokens, List<String> stop, long seed, boolean ignoreEos) {
+    /** Settings whose sequences end at the end token. */
+    public Settings(double temperature, int topK, double topP, boolean greedy, int maxNewTokens,
+        List<String> stop, long seed) {
+      this(temperature, topK, topP, greedy, maxNewTokens, stop, seed, false);
+    }
+
     public Settings {
       if (!greedy && !(temperature > 0)) {
         throw new IllegalArgumentException("sampling: temperature must be > 0 (or use greedy), got "
@@ -43,6 +54,11 @@ public final class Sampler {
 
     public static Settings sample(double temperature, int maxNewTokens, long seed) {
       return new Settings(temperature, 0, 1.0, false, maxNewTokens, List.of(), seed);
+    }
+
+    /** These settings, but an end token does not end a sequence. */
+    public Settings ignoringEos() {
+      return new Settings(temperature, topK, topP, greedy, maxNewTokens, stop, seed, true);
     }
 
     public static Settings greedy(int maxNewTokens) {
@@ -202,7 +218,7 @@ public final class Sampler {
   }
 
   private static String finished(Tokenizer tok, List<Integer> gen, int token, Settings s, int max) {
-    if (token == tok.eos()) {
+    if (token == tok.eos() && !s.ignoreEos()) {
       return "eos";
     }
     if (!s.stop().isEmpty()) {
