@@ -26,8 +26,28 @@ public final class Scoring {
     }
   }
 
+  /**
+   * The padded length's default multiple: the one every recorded run used. Batches of similar
+   * lengths then have the same shapes from step to step, so a workspace reuses their buffers;
+   * a smaller multiple computes fewer pad positions (results then differ in their last bits:
+   * fewer pad rows change how the products and row reductions group their sums).
+   */
+  public static final int DEFAULT_PAD_MULTIPLE = 32;
+
   /** Response-position logits (N, V), recorded for backward when grad mode is on. */
   public static Variable responseLogits(CausalLm model, List<Sequence> seqs) {
+    return responseLogits(model, seqs, DEFAULT_PAD_MULTIPLE);
+  }
+
+  /**
+   * The same with the padded length rounded up to a multiple of {@code padMultiple} (at most
+   * the model's context).
+   */
+  public static Variable responseLogits(CausalLm model, List<Sequence> seqs, int padMultiple) {
+    if (padMultiple < 1) {
+      throw new IllegalArgumentException("scoring: the pad multiple must be >= 1, got "
+          + padMultiple);
+    }
     int B = seqs.size();
     int L = 0;
     int N = 0;
@@ -39,9 +59,7 @@ public final class Scoring {
       throw new IllegalArgumentException("scoring: a context + response of " + L
           + " tokens exceeds " + model.config().nPositionsKey() + " " + model.config().nPositions());
     }
-    // round the padded length up to a multiple of 32: batches of similar lengths then have the
-    // same shapes from step to step, so a workspace can reuse their buffers
-    L = Math.min(model.config().nPositions(), (L + 31) / 32 * 32);
+    L = Math.min(model.config().nPositions(), (L + padMultiple - 1) / padMultiple * padMultiple);
     int[] ids = new int[B * L];
     double[] mask = new double[B * L];
     int[] pos = new int[B * L];
@@ -71,9 +89,15 @@ public final class Scoring {
    * (buffers reused from call to call) and returns a copy that outlives it.
    */
   public static Tensor responseLogitsNoGrad(CausalLm model, List<Sequence> seqs) {
+    return responseLogitsNoGrad(model, seqs, DEFAULT_PAD_MULTIPLE);
+  }
+
+  /** The same, padded to a multiple of {@code padMultiple}. */
+  public static Tensor responseLogitsNoGrad(CausalLm model, List<Sequence> seqs,
+      int padMultiple) {
     try (Grad.Scope g = Grad.disabled();
         org.sdpo.tensor.Workspace.Scope w = workspace().enter()) {
-      return responseLogits(model, seqs).value().detach();
+      return responseLogits(model, seqs, padMultiple).value().detach();
     }
   }
 

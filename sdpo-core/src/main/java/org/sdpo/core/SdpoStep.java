@@ -50,11 +50,23 @@ public final class SdpoStep {
     }
   }
 
-  /** Everything a step uses. */
+  /**
+   * Everything a step uses. {@code padMultiple}: teacher and student score their batches padded
+   * to a multiple of it ({@link Scoring}).
+   */
   public record Setup(CausalLm student, Teacher teacher, Tokenizer tokenizer, Environment env,
       Sampler.Settings sampling, int groupSize, Reprompt.Config reprompt, DistillConfig loss,
       Algorithm algorithm, Grpo.Config grpo, AdamW optimizer, double lr, double gradClip,
-      int miniBatches, int threads, CausalLm reference) {
+      int miniBatches, int threads, CausalLm reference, int padMultiple) {
+    /** Scoring padded to {@link Scoring#DEFAULT_PAD_MULTIPLE}. */
+    public Setup(CausalLm student, Teacher teacher, Tokenizer tokenizer, Environment env,
+        Sampler.Settings sampling, int groupSize, Reprompt.Config reprompt, DistillConfig loss,
+        Algorithm algorithm, Grpo.Config grpo, AdamW optimizer, double lr, double gradClip,
+        int miniBatches, int threads, CausalLm reference) {
+      this(student, teacher, tokenizer, env, sampling, groupSize, reprompt, loss, algorithm, grpo,
+          optimizer, lr, gradClip, miniBatches, threads, reference, Scoring.DEFAULT_PAD_MULTIPLE);
+    }
+
     /** Without a reference model (no KL-to-reference term). */
     public Setup(CausalLm student, Teacher teacher, Tokenizer tokenizer, Environment env,
         Sampler.Settings sampling, int groupSize, Reprompt.Config reprompt, DistillConfig loss,
@@ -62,6 +74,12 @@ public final class SdpoStep {
         int miniBatches, int threads) {
       this(student, teacher, tokenizer, env, sampling, groupSize, reprompt, loss, algorithm, grpo,
           optimizer, lr, gradClip, miniBatches, threads, null);
+    }
+
+    /** This setup with scoring padded to a multiple of {@code multiple}. */
+    public Setup withPadMultiple(int multiple) {
+      return new Setup(student, teacher, tokenizer, env, sampling, groupSize, reprompt, loss,
+          algorithm, grpo, optimizer, lr, gradClip, miniBatches, threads, reference, multiple);
     }
   }
 
@@ -136,7 +154,8 @@ public final class SdpoStep {
       return new Report(questions, attempts, rp.contexts(), samples, verdicts, null, null, m);
     }
     long t3 = System.nanoTime();
-    Tensor teacherAll = needsTeacher ? s.teacher().responseLogits(teacherSeqs) : null; // (N, V)
+    Tensor teacherAll = needsTeacher // (N, V)
+        ? s.teacher().responseLogits(teacherSeqs, s.padMultiple()) : null;
     long t4 = System.nanoTime();
     m.put("time_teacher_ms", (t4 - t3) / 1e6);
 
@@ -148,8 +167,8 @@ public final class SdpoStep {
         all.add(new Scoring.Sequence(prompts.get(i), samples.get(i).tokens()));
       }
       try (Grad.Scope g = Grad.disabled()) {
-        Tensor lp = Scoring.responseLogitsNoGrad(s.student(), all).mul(1 / s.loss().temperature())
-            .logSoftmax();
+        Tensor lp = Scoring.responseLogitsNoGrad(s.student(), all, s.padMultiple())
+            .mul(1 / s.loss().temperature()).logSoftmax();
         old = lp.pick(flatTokens(samples, scored)).toDoubleArray();
       }
     }
@@ -189,12 +208,12 @@ public final class SdpoStep {
       }
       int[] rowIds = rows.stream().mapToInt(Integer::intValue).toArray();
       try (org.sdpo.tensor.Workspace.Scope ws = Scoring.workspace().enter()) {
-        Variable z = Scoring.responseLogits(s.student(), studentSeqs); // (n, V)
+        Variable z = Scoring.responseLogits(s.student(), studentSeqs, s.padMultiple()); // (n, V)
         Tensor zq = needsTeacher ? teacherAll.gatherRows(rowIds, rowIds.length) : null;
         MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds);
         double[] ref = null;
         if (s.reference() != null && s.grpo().klCoef() > 0) { // log p_ref of the sampled tokens
-          ref = Scoring.responseLogitsNoGrad(s.reference(), studentSeqs)
+          ref = Scoring.responseLogitsNoGrad(s.reference(), studentSeqs, s.padMultiple())
               .mul(1 / s.loss().temperature()).logSoftmax().pick(b.tokens()).toDoubleArray();
         }
         Variable loss = loss(s, z, zq, b, ref);
@@ -284,7 +303,7 @@ public final class SdpoStep {
     double loss;
     double norm;
     try (org.sdpo.tensor.Workspace.Scope ws = Scoring.workspace().enter()) {
-      Variable z = Scoring.responseLogits(s.student(), seqs); // (n, V)
+      Variable z = Scoring.responseLogits(s.student(), seqs, s.padMultiple()); // (n, V)
       // the mean over all attempts (successes count in the denominator, as in SDPO's aggregation)
       Tensor agg = DistillationLoss.aggregation(new DistillationLoss.Targets(tok1,
           seqOf.stream().mapToInt(Integer::intValue).toArray(), verdicts.size(), mask, null, null),

@@ -78,7 +78,12 @@ public final class Teacher {
 
   /** Teacher logits at the response positions of scored sequences (N, V), no gradient. */
   public Tensor responseLogits(java.util.List<Scoring.Sequence> seqs) {
-    return score(m -> Scoring.responseLogitsNoGrad(m, seqs));
+    return responseLogits(seqs, Scoring.DEFAULT_PAD_MULTIPLE);
+  }
+
+  /** The same, the batch padded to a multiple of {@code padMultiple} ({@link Scoring}). */
+  public Tensor responseLogits(java.util.List<Scoring.Sequence> seqs, int padMultiple) {
+    return score(m -> Scoring.responseLogitsNoGrad(m, seqs, padMultiple));
   }
 
   /** The teacher's logits from a scoring function of a model, by kind. */

@@ -95,7 +95,8 @@ public final class Trainer {
           sampling.topP(), false, sampling.maxNewTokens(), List.of(), seed * 1_000_003L + step);
       SdpoStep.Setup setup = new SdpoStep.Setup(student, teacher, tok, env, stepSampling, G,
           c.reprompt(), c.distill(), algo, c.grpo(), opt, lr, c.dbl("grad_clip"),
-          c.integer("mini_batches"), c.integer("threads"), reference);
+          c.integer("mini_batches"), c.integer("threads"), reference)
+          .withPadMultiple(c.integer("pad_to_multiple_of"));
       List<Task> questions = env.tasks(Split.TRAIN, Q, seed * 7919L + step, c.integer("difficulty"));
       long t0 = System.nanoTime();
       long arrays0 = org.sdpo.tensor.MemoryStats.arrays();

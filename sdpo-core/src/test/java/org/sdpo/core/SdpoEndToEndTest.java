@@ -44,6 +44,25 @@ class SdpoEndToEndTest {
         s.stream().mapToInt(Integer::intValue).toArray(), seqs.size(), m, null, null);
   }
 
+  /**
+   * The pad multiple changes how many pad positions are computed, not what the response
+   * positions see: the logits agree across multiples (to rounding), a multiple past the model's
+   * context is capped by it, and a multiple below 1 is an error that names it.
+   */
+  @Test
+  void thePadMultipleChangesNoResponseLogit() {
+    CausalLm m = model(2, DType.FLOAT64);
+    List<Scoring.Sequence> seqs = List.of(new Scoring.Sequence(tok.encode("What?"),
+        tok.encode("42")), new Scoring.Sequence(tok.encode("Hi, you"), tok.encode("there!")));
+    double[] ref = Scoring.responseLogitsNoGrad(m, seqs).toDoubleArray();
+    for (int multiple : new int[] {1, 8, 13, 1000}) {
+      double[] z = Scoring.responseLogitsNoGrad(m, seqs, multiple).toDoubleArray();
+      assertThat(z).as("pad multiple " + multiple).containsExactly(ref, within(1e-12));
+    }
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Scoring.responseLogits(m, seqs, 0))
+        .hasMessage("scoring: the pad multiple must be >= 1, got 0");
+  }
+
   @Test
   void responseLogitsEqualThoseOfEachSequenceAlone() {
     CausalLm m = model(1, DType.FLOAT64);

@@ -89,6 +89,9 @@ class TrainerTest {
     assertThatThrownBy(() -> TrainConfig.read(f)).hasMessageContaining("'model' is required");
     Files.writeString(f, "model: x\nsteps: three\n");
     assertThatThrownBy(() -> TrainConfig.read(f)).hasMessageContaining("'steps'");
+    Files.writeString(f, "model: x\npad_to_multiple_of: 0\n");
+    assertThatThrownBy(() -> TrainConfig.read(f))
+        .hasMessageContaining("option 'pad_to_multiple_of' must be >= 1, got 0");
     Files.writeString(f, "model: x\ndistillation_mode: sampled_token\nalpha: 0.5\n");
     assertThatThrownBy(() -> TrainConfig.read(f)).hasMessageContaining("alpha");
     Files.writeString(f, "model: x\nalgorithm: grpo\ndistillation_topk: null\n");
