@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# One sitting of the CPU comparison in bench/README.md: `./sdpo bench model` on JDK 17 (and on
-# JDK 25 where one is installed) against tools/bench_torch_gpt.py (PyTorch on the same OpenBLAS,
-# one torch thread, two OpenBLAS threads), at the tiny shape, the demo's shape and a medium
-# shape, in rounds that interleave the sides (these machines are noisy: a slow phase then slows
-# every side of one round instead of one side of the table). Prints a Markdown table of every
-# round's numbers and the ratio against PyTorch; the raw output of each run goes to OUT.
+# One sitting of the CPU comparison in bench/README.md: `./sdpo bench model` on the JDK on PATH
+# (and on a JDK 25 under /usr/lib/jvm where one is installed) against tools/bench_torch_gpt.py
+# (PyTorch on the same OpenBLAS, one torch thread, two OpenBLAS threads), at the tiny shape, the
+# demo's shape and a medium shape, in rounds that interleave the sides (these machines are
+# noisy: a slow phase then slows every side of one round instead of one side of the table).
+# Prints a Markdown table of every round's numbers and the ratio against PyTorch; the raw output
+# of each run goes to OUT.
 #
 #   tools/bench-sitting.sh [--rounds N] [--shapes tiny,demo,medium] [--out DIR] [--no-torch]
 #
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     --shapes) shapes="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --no-torch) torch=0; shift ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-sitting: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -44,9 +45,14 @@ ours_steps() { [ "$1" = medium ] && echo "--steps 10 --warmup 3 --sample-runs 3"
 torch_steps() { [ "$1" = medium ] && echo "--steps 10 --sample-runs 3" \
   || echo "--steps 20 --sample-runs 15"; }
 
+# the JDK on PATH (the side called jdk17, JDK 17 on the machine these tables come from), and a
+# JDK 25 under /usr/lib/jvm as a second side where it is another JDK
+major_of() { sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$1/release" 2> /dev/null; }
+default_jdk="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")"
+default_major="$(major_of "$default_jdk")"
 sides=(jdk17)
 jdk25="$(find /usr/lib/jvm -maxdepth 1 -name '*25*' -type d 2> /dev/null | head -1)"
-if [ -n "$jdk25" ] && [ -x "$jdk25/bin/java" ]; then
+if [ -n "$jdk25" ] && [ -x "$jdk25/bin/java" ] && [ "$(major_of "$jdk25")" != "$default_major" ]; then
   sides+=(jdk25)
 fi
 openblas=""
@@ -99,7 +105,7 @@ rounds_of() {
   local IFS=/
   echo "${vals[*]}" | sed 's#/# / #g'
 }
-# ours (JDK 17) against PyTorch, round by round: "1.02-1.10x slower" (or faster)
+# ours (the JDK on PATH) against PyTorch, round by round: "1.02-1.10x slower" (or faster)
 ratio() {
   local shape="$1" what="$2" lo="" hi=""
   for r in $(seq 1 "$rounds"); do
@@ -130,13 +136,13 @@ header="| shape | what |"
 rule="|---|---|"
 for side in "${sides[@]}"; do
   case "$side" in
-    jdk17) header+=" ours, JDK 17 |" ;;
-    jdk25) header+=" ours, JDK 25 |" ;;
+    jdk17) header+=" ours, JDK ${default_major:-?} |" ;;
+    jdk25) header+=" ours, JDK $(major_of "$jdk25") |" ;;
     torch) header+=" PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2> /dev/null) |" ;;
   esac
   rule+="---:|"
 done
-[[ " ${sides[*]} " == *" torch "* ]] && { header+=" JDK 17 against PyTorch |"; rule+="---:|"; }
+[[ " ${sides[*]} " == *" torch "* ]] && { header+=" JDK ${default_major:-?} against PyTorch |"; rule+="---:|"; }
 echo "$header"
 echo "$rule"
 for shape in "${shape_list[@]}"; do
