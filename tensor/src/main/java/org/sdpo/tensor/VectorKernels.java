@@ -342,6 +342,9 @@ final class VectorKernels {
           from = null;
         }
       }
+      if (from != null && !roundTrips(from, into, ofBuffer)) {
+        from = null; // found but not usable here (a JDK where these are preview features)
+      }
       ON = from != null;
       FROM = from;
       INTO = into;
@@ -349,6 +352,23 @@ final class VectorKernels {
     }
 
     private Segments() {}
+
+    /** Whether a load and a store through these handles work on a small buffer. */
+    private static boolean roundTrips(MethodHandle from, MethodHandle into,
+        MethodHandle ofBuffer) {
+      try {
+        ByteOrder order = ByteOrder.nativeOrder();
+        java.nio.ByteBuffer bb = java.nio.ByteBuffer.allocateDirect(4 * 64).order(order);
+        bb.putFloat(0, 1.5f);
+        Object seg = (Object) ofBuffer.invokeExact(bb);
+        VectorSpecies<Float> s = FloatVector.SPECIES_PREFERRED;
+        FloatVector v = (FloatVector) from.invokeExact(s, seg, 0L, order);
+        into.invokeExact(v.add(v), seg, 0L, order);
+        return bb.getFloat(0) == 3f;
+      } catch (Throwable t) {
+        return false;
+      }
+    }
 
     /** Whether this JDK's Vector API has JDK 17-19's byte-buffer loads. */
     static boolean hasByteBufferLoads() {
