@@ -248,8 +248,9 @@ class ExternalEnvironmentTest {
     long t0 = System.nanoTime();
     // half the default process limit: where orphans' zombies wait long to be reaped (they count
     // against the user's limit), the tests after this one still have processes to spare
-    Sandbox.Limits half = new Sandbox.Limits(Duration.ofSeconds(2), 10, 1L << 30, 32, 64L << 20,
-        64 * 1024, false);
+    Sandbox.Limits d = Sandbox.Limits.defaults();
+    Sandbox.Limits half = new Sandbox.Limits(Duration.ofSeconds(2), d.cpuSeconds(),
+        d.memoryBytes(), d.maxProcesses() / 2, d.maxFileBytes(), 64 * 1024, d.network());
     Verdict v = env(m, half, "forkbomb.sh").verify(TASK, "42");
     assertThat(v.success()).isFalse();
     assertThat(v.kind()).isIn("grader_limit", "grader_timeout", "grader_crash");
@@ -398,7 +399,7 @@ class ExternalEnvironmentTest {
       assertThat(connected.get()).as("a connection from the grader").isFalse();
       assertThat(v.success()).isFalse();
       // its own namespace: 127.0.0.1 is the sandbox's loopback (bubblewrap) or no network at all
-      assertThat(v.feedback()).as("the grader's feedback (%s)", processesOfNobody())
+      assertThat(v.feedback()).as(() -> "the grader's feedback (" + processesOfNobody() + ")")
           .containsAnyOf("Connection refused", "Network is unreachable");
     }
   }
