@@ -316,6 +316,48 @@ public interface Backend {
   }
 
   /**
+   * Whether attention of these shapes should keep, for its backward pass, only the log-sum-exp
+   * of each query ({@link #flashAttention}, {@link #flashAttentionBackward}: memory linear in
+   * the length, the probabilities recomputed tile by tile) instead of the probabilities
+   * (B, H, Tq, Tk) ({@link #attention}). A backend's choice, by speed: the CPU keeps the
+   * probabilities (its products are OpenBLAS's, and its recorded results come from them); the
+   * CUDA backend recomputes them where its kernels take the head size. Both paths are
+   * implemented by every backend and give the same values up to rounding. q (B, H, Tq, D), k
+   * (B, Hkv, Tk, D).
+   */
+  default boolean prefersFlashAttention(int[] qShape, int[] kShape) {
+    return false;
+  }
+
+  /**
+   * Attention as {@link #attention} computes it, keeping instead of the probabilities
+   * lse (B, H, Tq): per query, log sum_j exp(scale q . k_j) over the keys j it sees, -inf for a
+   * query that sees none (whose output is 0). q (B, H, Tq, D); k, v (B, Hkv, Tk, D); keyMask,
+   * causal and queryOffset as in {@link #attentionSoftmax}; lse and out (B, H, Tq, D) written.
+   * All contiguous.
+   */
+  void flashAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask, boolean causal,
+      int queryOffset, Tensor lse, Tensor out);
+
+  /**
+   * The gradients of {@link #flashAttention} from G = dL/d out (B, H, Tq, D), the forward's out
+   * and lse, with P recomputed where it is needed:
+   *
+   * <pre>
+   *   P_ij   = exp(scale q_i . k_j - lse_i) for a key j that query i sees, else 0
+   *   delta_i = G_i . out_i                       (= sum_j P_ij (G_i . v_j))
+   *   dS_ij  = P_ij (G_i . v_j - delta_i)         (the softmax's backward)
+   *   dq_i   = scale sum_j dS_ij k_j
+   *   dk_j   = scale sum_i dS_ij q_i,  dv_j = sum_i P_ij G_i   (over the key head's query heads)
+   * </pre>
+   *
+   * dq (B, H, Tq, D), dk and dv (B, Hkv, Tk, D) are written, not accumulated. All contiguous.
+   */
+  void flashAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor g,
+      double scale, Tensor keyMask, boolean causal, int queryOffset, Tensor dq, Tensor dk,
+      Tensor dv);
+
+  /**
    * One AdamW step in place on p, m, v (same shapes as g): m = beta1 m + (1 - beta1) g,
    * v = beta2 v + (1 - beta2) g^2, p = p - lr (m / bc1) / (sqrt(v / bc2) + eps) - lr wd p, with
    * the values that change every step read from {@code step}, (3) float64 {lr, bc1, bc2}: a

@@ -242,6 +242,109 @@ public final class Fused {
    */
   public static Tensor[] attention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
       boolean causal, int queryOffset) {
+    checkAttention(q, k, v, keyMask, queryOffset);
+    int[] qs = q.shape();
+    Tensor p = Tensor.empty(q.dtype(), qs[0], qs[1], qs[2], k.dim(2));
+    Tensor out = Tensor.empty(q.dtype(), qs);
+    backend().attention(q.contiguous(), k.contiguous(), v.contiguous(), scale,
+        keyMask == null ? null : keyMask.to(q.dtype()).contiguous(), causal, queryOffset, p, out);
+    return new Tensor[] {out, p};
+  }
+
+  /** Which form of attention the autograd ops keep for their backward pass. */
+  public enum AttentionPath {
+    /** The backend's choice ({@link Backend#prefersFlashAttention}). */
+    AUTO,
+    /** The log-sum-exp per query ({@link #flashAttention}), probabilities recomputed. */
+    FLASH,
+    /** The probabilities (B, H, Tq, Tk) ({@link #attention}). */
+    PROBABILITIES
+  }
+
+  private static volatile AttentionPath attentionPath = attentionPathFromSettings();
+
+  /**
+   * {@code -Dsdpo.attention} or {@code SDPO_ATTENTION}: auto (the default), flash or
+   * probabilities.
+   */
+  private static AttentionPath attentionPathFromSettings() {
+    String v = System.getProperty("sdpo.attention", System.getenv("SDPO_ATTENTION"));
+    if (v == null || v.isBlank()) {
+      return AttentionPath.AUTO;
+    }
+    try {
+      return AttentionPath.valueOf(v.trim().toUpperCase(java.util.Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("sdpo.attention / SDPO_ATTENTION: expected auto, flash"
+          + " or probabilities, got '" + v + "'");
+    }
+  }
+
+  /** Sets which form of attention the autograd ops keep (tests compare the two); returns the old. */
+  public static AttentionPath attentionPath(AttentionPath path) {
+    AttentionPath old = attentionPath;
+    attentionPath = path;
+    return old;
+  }
+
+  /**
+   * Whether attention over q (B, H, Tq, D) and k (B, Hkv, Tk, D) keeps the log-sum-exp
+   * ({@link #flashAttention}) rather than the probabilities ({@link #attention}).
+   */
+  public static boolean usesFlashAttention(int[] qShape, int[] kShape) {
+    switch (attentionPath) {
+      case FLASH:
+        return true;
+      case PROBABILITIES:
+        return false;
+      default:
+        return backend().prefersFlashAttention(qShape, kShape);
+    }
+  }
+
+  /**
+   * Scaled dot-product attention keeping the log-sum-exp ({@link Backend#flashAttention}): the
+   * same arguments as {@link #attention}; returns {out (B, H, Tq, D), lse (B, H, Tq)}.
+   */
+  public static Tensor[] flashAttention(Tensor q, Tensor k, Tensor v, double scale,
+      Tensor keyMask, boolean causal, int queryOffset) {
+    checkAttention(q, k, v, keyMask, queryOffset);
+    int[] qs = q.shape();
+    Tensor lse = Tensor.empty(q.dtype(), qs[0], qs[1], qs[2]);
+    Tensor out = Tensor.empty(q.dtype(), qs);
+    backend().flashAttention(q.contiguous(), k.contiguous(), v.contiguous(), scale,
+        keyMask == null ? null : keyMask.to(q.dtype()).contiguous(), causal, queryOffset, lse,
+        out);
+    return new Tensor[] {out, lse};
+  }
+
+  /**
+   * The gradients of {@link #flashAttention} ({@link Backend#flashAttentionBackward}) from
+   * g = dL/d out (B, H, Tq, D): {dq (B, H, Tq, D), dk, dv (B, Hkv, Tk, D)}.
+   */
+  public static Tensor[] flashAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out,
+      Tensor lse, Tensor g, double scale, Tensor keyMask, boolean causal, int queryOffset) {
+    checkAttention(q, k, v, keyMask, queryOffset);
+    int[] qs = q.shape();
+    if (!Arrays.equals(out.shape(), qs) || !Arrays.equals(g.shape(), qs)
+        || !Arrays.equals(lse.shape(), new int[] {qs[0], qs[1], qs[2]})) {
+      throw new IllegalArgumentException("flash attention backward: expected out and g "
+          + Shape.str(qs) + " and lse " + Shape.str(new int[] {qs[0], qs[1], qs[2]}) + ", got "
+          + Shape.str(out.shape()) + ", " + Shape.str(g.shape()) + " and "
+          + Shape.str(lse.shape()));
+    }
+    Tensor dq = Tensor.empty(q.dtype(), qs);
+    Tensor dk = Tensor.empty(q.dtype(), k.shape());
+    Tensor dv = Tensor.empty(q.dtype(), k.shape());
+    backend().flashAttentionBackward(q.contiguous(), k.contiguous(), v.contiguous(),
+        out.contiguous(), lse.contiguous(), g.to(q.dtype()).contiguous(), scale,
+        keyMask == null ? null : keyMask.to(q.dtype()).contiguous(), causal, queryOffset, dq, dk,
+        dv);
+    return new Tensor[] {dq, dk, dv};
+  }
+
+  private static void checkAttention(Tensor q, Tensor k, Tensor v, Tensor keyMask,
+      int queryOffset) {
     int[] qs = q.shape();
     int[] ks = k.shape();
     if (qs.length != 4 || ks.length != 4 || !Arrays.equals(ks, v.shape()) || qs[0] != ks[0]
@@ -261,11 +364,6 @@ public final class Fused {
       throw new IllegalArgumentException("attention: query offset " + queryOffset + " with "
           + qs[2] + " queries does not fit " + Tk + " keys");
     }
-    Tensor p = Tensor.empty(q.dtype(), B, qs[1], qs[2], Tk);
-    Tensor out = Tensor.empty(q.dtype(), qs);
-    backend().attention(q.contiguous(), k.contiguous(), v.contiguous(), scale,
-        keyMask == null ? null : keyMask.to(q.dtype()).contiguous(), causal, queryOffset, p, out);
-    return new Tensor[] {out, p};
   }
 
   /**

@@ -880,6 +880,33 @@ public final class Nd4jBackend implements Backend {
   }
 
   @Override
+  public void flashAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
+      boolean causal, int queryOffset, Tensor lse, Tensor out) {
+    try {
+      FlashAttentionKernels.forward(buffer(q), buffer(k), buffer(v), scale,
+          keyMask == null ? null : buffer(keyMask), causal, queryOffset, q.dim(0), q.dim(1),
+          k.dim(1), q.dim(2), k.dim(2), q.dim(3), buffer(lse), buffer(out));
+    } finally {
+      keep(q, k, v, keyMask, lse, out);
+    }
+  }
+
+  @Override
+  public void flashAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+      Tensor g, double scale, Tensor keyMask, boolean causal, int queryOffset, Tensor dq,
+      Tensor dk, Tensor dv) {
+    try {
+      FlashAttentionKernels.backward(buffer(q), buffer(k), buffer(v), buffer(out), buffer(lse),
+          buffer(g), scale, keyMask == null ? null : buffer(keyMask), causal, queryOffset,
+          q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), buffer(dq), buffer(dk),
+          buffer(dv));
+    } finally {
+      keep(q, k, v, out, lse, g);
+      keep(keyMask, dq, dk, dv);
+    }
+  }
+
+  @Override
   public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, Tensor step, double beta1,
       double beta2, double eps, double weightDecay) {
     try {

@@ -210,6 +210,53 @@ public class BackendConformanceTest {
   }
 
   /**
+   * Flash attention's forward and backward on random shapes with up to {@code maxB} batch rows,
+   * {@code maxTk} keys and head size {@code maxD}: grouped queries, offsets, causal or not, a key mask with holes (some
+   * queries see no key). Outputs: out, lse (-inf, a query that sees nothing, as -1e3: the
+   * comparison's tolerance scales with the largest value), dq, dk, dv.
+   */
+  static void flashCase(Rng rng, DType dt, Side c, Side r, int maxB, int maxTk, int maxD) {
+    int B = 1 + rng.nextInt(maxB);
+    int Hkv = 1 + rng.nextInt(2);
+    int H = Hkv * (1 + rng.nextInt(3));
+    int Tk = 1 + rng.nextInt(maxTk);
+    int Tq = rng.nextInt(4) == 0 ? 1 : 1 + rng.nextInt(Tk);
+    int D = 1 + rng.nextInt(maxD);
+    int offset = rng.nextInt(Tk - Tq + 1);
+    boolean causal = rng.nextBoolean();
+    double[] km = new double[B * Tk];
+    for (int i = 0; i < km.length; i++) {
+      km[i] = rng.nextInt(4) == 0 ? 0 : 1;
+    }
+    boolean withMask = rng.nextBoolean();
+    double scale = 1 / Math.sqrt(D);
+    double[] qv = values(rng, B * H * Tq * D, 1);
+    double[] kv = values(rng, B * Hkv * Tk * D, 1);
+    double[] vv = values(rng, B * Hkv * Tk * D, 1);
+    double[] gv = values(rng, B * H * Tq * D, 1);
+    both(c, r, x -> {
+      Tensor q = x.of(dt, qv, B, H, Tq, D);
+      Tensor k = x.of(dt, kv, B, Hkv, Tk, D);
+      Tensor v = x.of(dt, vv, B, Hkv, Tk, D);
+      Tensor mask = withMask ? x.of(dt, km, B, Tk) : null;
+      Tensor o = x.of(dt, values(new Rng(8), B * H * Tq * D, 1), B, H, Tq, D); // garbage
+      Tensor lse = x.of(dt, values(new Rng(7), B * H * Tq, 1), B, H, Tq);
+      x.be.flashAttention(q, k, v, scale, mask, causal, offset, lse, o);
+      Tensor dq = x.of(dt, values(new Rng(6), B * H * Tq * D, 1), B, H, Tq, D);
+      Tensor dk = x.of(dt, values(new Rng(5), B * Hkv * Tk * D, 1), B, Hkv, Tk, D);
+      Tensor dv = x.of(dt, values(new Rng(4), B * Hkv * Tk * D, 1), B, Hkv, Tk, D);
+      x.be.flashAttentionBackward(q, k, v, o, lse, x.of(dt, gv, B, H, Tq, D), scale, mask,
+          causal, offset, dq, dk, dv);
+      double[] l = x.be.toDoubles(lse);
+      for (int i = 0; i < l.length; i++) {
+        l[i] = l[i] == Double.NEGATIVE_INFINITY ? -1e3 : l[i];
+      }
+      x.out(o, x.of(DType.FLOAT64, l, B, H, Tq), dq, dk, dv);
+    });
+  }
+
+  /**
+   * Element i read through the host buffer;  /**
    * Element i read through the host buffer; a backend whose memory the host cannot address
    * throws UnsupportedOperationException there (as the contract allows), and is read with get.
    */
@@ -658,6 +705,9 @@ public class BackendConformanceTest {
         x.out(o, p);
       });
     });
+    cases.put("flashAttention, flashAttentionBackward", (rng, dt, c, r) -> {
+      flashCase(rng, dt, c, r, 2, 9, 6);
+    });
     cases.put("adamw, sumOfSquares (one tensor, several), ema", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
       int n = ReferenceBackend.numel(s);
@@ -830,6 +880,10 @@ public class BackendConformanceTest {
         x.be.scatterAddRows(x.of(dt, src, M, C), x.be.indices(ids), acc);
         x.out(acc);
       });
+    });
+    cases.put("wide: flashAttention, flashAttentionBackward over several tiles", (rng, dt, c, r) -> {
+      // the CUDA kernels' tiles: 64 or 32 queries by 32 keys, head sizes in chunks of 32 (to 128)
+      flashCase(rng, dt, c, r, 1, 140, 128);
     });
     cases.put("wide: attentionSoftmax and softmaxBackward over long rows", (rng, dt, c, r) -> {
       // the CUDA backend's row paths: the attention softmax gives up to 1,024 keys to a warp,

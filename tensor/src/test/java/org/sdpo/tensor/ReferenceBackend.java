@@ -696,6 +696,114 @@ final class ReferenceBackend implements Backend {
     }
   }
 
+  /**
+   * The probabilities of {@link #attention} as doubles, P[(b h i) Tk + j], and each query's
+   * log-sum-exp of its visible scaled scores (-inf when it sees none), from the definitions.
+   */
+  private static double[][] probabilities(Tensor q, Tensor k, double scale, Tensor keyMask,
+      boolean causal, int queryOffset) {
+    int[] qs = q.shape(); // B, H, Tq, D
+    int hkv = k.dim(1);
+    int tk = k.dim(2);
+    int d = qs[3];
+    int rep = qs[1] / hkv;
+    int rows = qs[0] * qs[1] * qs[2];
+    double[] p = new double[rows * tk];
+    double[] lse = new double[rows];
+    for (int row = 0; row < rows; row++) {
+      int b = row / (qs[1] * qs[2]);
+      int i = row % qs[2];
+      int kv = (b * hkv + row / qs[2] % qs[1] / rep) * tk;
+      double[] s = new double[tk];
+      boolean[] seen = new boolean[tk];
+      double max = Double.NEGATIVE_INFINITY;
+      for (int j = 0; j < tk; j++) {
+        seen[j] = (!causal || j <= queryOffset + i)
+            && (keyMask == null || read(keyMask, b * tk + j) != 0);
+        for (int e = 0; e < d; e++) {
+          s[j] += read(q, row * d + e) * read(k, (kv + j) * d + e);
+        }
+        s[j] *= scale;
+        if (seen[j]) {
+          max = Math.max(max, s[j]);
+        }
+      }
+      double sum = 0;
+      for (int j = 0; j < tk; j++) {
+        sum += seen[j] ? Math.exp(s[j] - max) : 0;
+      }
+      lse[row] = max == Double.NEGATIVE_INFINITY ? max : max + Math.log(sum);
+      for (int j = 0; j < tk; j++) {
+        p[row * tk + j] = seen[j] ? Math.exp(s[j] - max) / sum : 0;
+      }
+    }
+    return new double[][] {p, lse};
+  }
+
+  @Override
+  public void flashAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
+      boolean causal, int queryOffset, Tensor lse, Tensor out) {
+    double[][] pl = probabilities(q, k, scale, keyMask, causal, queryOffset);
+    int[] qs = q.shape();
+    int hkv = k.dim(1);
+    int tk = k.dim(2);
+    int d = qs[3];
+    int rep = qs[1] / hkv;
+    for (int row = 0; row < pl[1].length; row++) {
+      write(lse, row, pl[1][row]);
+      int kv = (row / (qs[1] * qs[2]) * hkv + row / qs[2] % qs[1] / rep) * tk;
+      for (int e = 0; e < d; e++) {
+        double acc = 0;
+        for (int j = 0; j < tk; j++) {
+          acc += pl[0][row * tk + j] * read(v, (kv + j) * d + e);
+        }
+        write(out, row * d + e, acc);
+      }
+    }
+  }
+
+  /** The attention's backward with the probabilities in hand (dS = P (dP - rowsum(dP P))). */
+  @Override
+  public void flashAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+      Tensor g, double scale, Tensor keyMask, boolean causal, int queryOffset, Tensor dq,
+      Tensor dk, Tensor dv) {
+    double[] p = probabilities(q, k, scale, keyMask, causal, queryOffset)[0];
+    int[] qs = q.shape();
+    int hkv = k.dim(1);
+    int tk = k.dim(2);
+    int d = qs[3];
+    int rep = qs[1] / hkv;
+    double[] dkAcc = new double[numel(k.shape())];
+    double[] dvAcc = new double[numel(k.shape())];
+    for (int row = 0; row < qs[0] * qs[1] * qs[2]; row++) {
+      int kv = (row / (qs[1] * qs[2]) * hkv + row / qs[2] % qs[1] / rep) * tk;
+      double[] dp = new double[tk];
+      double rowSum = 0;
+      for (int j = 0; j < tk; j++) {
+        for (int e = 0; e < d; e++) {
+          dp[j] += read(g, row * d + e) * read(v, (kv + j) * d + e);
+        }
+        rowSum += dp[j] * p[row * tk + j];
+      }
+      double[] dqRow = new double[d];
+      for (int j = 0; j < tk; j++) {
+        double ds = p[row * tk + j] * (dp[j] - rowSum) * scale;
+        for (int e = 0; e < d; e++) {
+          dqRow[e] += ds * read(k, (kv + j) * d + e);
+          dkAcc[(kv + j) * d + e] += ds * read(q, row * d + e);
+          dvAcc[(kv + j) * d + e] += p[row * tk + j] * read(g, row * d + e);
+        }
+      }
+      for (int e = 0; e < d; e++) {
+        write(dq, row * d + e, dqRow[e]);
+      }
+    }
+    for (int i = 0; i < dkAcc.length; i++) {
+      write(dk, i, dkAcc[i]);
+      write(dv, i, dvAcc[i]);
+    }
+  }
+
   @Override
   public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, Tensor step, double beta1,
       double beta2, double eps, double weightDecay) {

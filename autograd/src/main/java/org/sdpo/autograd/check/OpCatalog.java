@@ -48,6 +48,7 @@ import org.sdpo.autograd.ops.Sum;
 import org.sdpo.autograd.ops.Tanh;
 import org.sdpo.autograd.ops.Where;
 import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
 
@@ -305,7 +306,26 @@ public final class OpCatalog {
       return twin(v -> F.qkvAttention(v[0], H, causal, mask),
           v -> Composed.qkvAttention(v[0], H, causal, mask), normal(rng, B, T, 3 * H * Dh));
     }));
+    // the same two ops in their flash form (lse kept, P recomputed by the backward), which the
+    // CUDA backend takes: every instance of the entries above, with the form forced
+    for (Entry e : List.copyOf(l.subList(l.size() - 2, l.size()))) {
+      l.add(new Entry(e.op(), e.name() + "_flash", true, (rng, n0, n1, n2) -> {
+        Instance i = e.generator().make(rng, n0, n1, n2);
+        return new Instance(i.shapes(), i.inputs(), v -> flash(() -> i.f().apply(v)),
+            i.composed());
+      }));
+    }
     return List.copyOf(l);
+  }
+
+  /** {@code f} with attention in its flash form ({@link Fused#attentionPath}). */
+  private static Variable flash(java.util.function.Supplier<Variable> f) {
+    Fused.AttentionPath old = Fused.attentionPath(Fused.AttentionPath.FLASH);
+    try {
+      return f.get();
+    } finally {
+      Fused.attentionPath(old);
+    }
   }
 
   /**

@@ -27,6 +27,11 @@ import org.sdpo.tensor.Tensor;
  * ({@link Fused#attention}): batched products around a masked softmax that skips hidden keys, or,
  * where a backend fuses it (the CPU's decode step, one query per row), one pass per query.
  * Composed twin: matmul, scale, where(mask, s, -1e30), softmax, matmul.
+ *
+ * <p>Where the backend prefers it ({@link Fused#usesFlashAttention}), the op keeps each query's
+ * log-sum-exp instead of P and its backward recomputes P tile by tile
+ * ({@link Fused#flashAttentionBackward}; the flash form, memory linear in the length):
+ * delta_i = dO_i . O_i, dS = P ∘ (dO Vᵀ - delta), and the same three products.
  */
 public final class Attention extends Op {
   private final Tensor q;
@@ -36,9 +41,14 @@ public final class Attention extends Op {
   private final double scale;
   private final int[] qShape;
   private final int[] kShape;
+  /** What the flash form keeps instead of p (null in the probabilities' form). */
+  private final Flash flash;
+
+  /** The flash form's saved forward: its output, log-sum-exp and masks. */
+  record Flash(Tensor out, Tensor lse, Tensor keyMask, boolean causal, int queryOffset) {}
 
   private Attention(Tensor q, Tensor k, Tensor v, Tensor p, double scale, int[] qShape,
-      int[] kShape) {
+      int[] kShape, Flash flash) {
     this.q = q;
     this.k = k;
     this.v = v;
@@ -46,6 +56,7 @@ public final class Attention extends Op {
     this.scale = scale;
     this.qShape = qShape;
     this.kShape = kShape;
+    this.flash = flash;
   }
 
   public static Variable apply(Variable q, Variable k, Variable v, boolean causal, Tensor keyMask) {
@@ -60,16 +71,21 @@ public final class Attention extends Op {
     Tensor kc = k.value().contiguous();
     Tensor vc = v.value().contiguous();
     double scale = 1.0 / Math.sqrt(qc.dim(3));
-    Tensor[] op = Fused.attention(qc, kc, vc, scale, keyMask, causal, queryOffset);
     int[] qs = qc.shape(); // B, H, Tq, D
     int[] ks = kc.shape(); // B, Hkv, Tk, D
+    if (Fused.usesFlashAttention(qs, ks)) { // keeps lse (B, H, Tq) instead of P
+      Tensor[] op = Fused.flashAttention(qc, kc, vc, scale, keyMask, causal, queryOffset);
+      Flash f = new Flash(op[0], op[1], keyMask, causal, queryOffset);
+      return record(new Attention(qc, kc, vc, null, scale, qs, ks, f), op[0], q, k, v);
+    }
+    Tensor[] op = Fused.attention(qc, kc, vc, scale, keyMask, causal, queryOffset);
     int groups = ks[0] * ks[1];
     int rows = qs[1] / ks[1] * qs[2]; // a key head's queries side by side
     Tensor q3 = qc.reshape(groups, rows, qs[3]);
     Tensor k3 = kc.reshape(groups, ks[2], ks[3]);
     Tensor v3 = vc.reshape(groups, ks[2], ks[3]);
     Tensor p = op[1].reshape(groups, rows, ks[2]);
-    return record(new Attention(q3, k3, v3, p, scale, qs, ks), op[0], q, k, v);
+    return record(new Attention(q3, k3, v3, p, scale, qs, ks, null), op[0], q, k, v);
   }
 
   @Override
@@ -85,6 +101,14 @@ public final class Attention extends Op {
    */
   @Override
   public Tensor[] backward(Tensor g) {
+    if (flash != null) { // q, k, v kept as they came, 4-D
+      Tensor[] d = Fused.flashAttentionBackward(q, k, v, flash.out(), flash.lse(), g, scale,
+          flash.keyMask(), flash.causal(), flash.queryOffset());
+      for (int i = 0; i < 3; i++) {
+        d[i] = needsGrad(i) ? d[i] : null;
+      }
+      return d;
+    }
     Tensor g3 = g.reshape(q.dim(0), q.dim(1), q.dim(2)); // (B*Hkv, rep*Tq, D)
     Tensor[] d = gradients(q, k, v, p, scale, g3, needsGrad(0), needsGrad(1), needsGrad(2));
     return new Tensor[] {

@@ -23,17 +23,21 @@ import org.sdpo.tensor.Tensor;
  * three zero tensors of qkv's size, wrote one window of each and added the three up (adding
  * zeros changes no value: it could only turn a -0 into +0, and the products that make dQ, dK and
  * dV give +0, never -0, on the CPU; a test compares the two forms bit for bit there). Composed
- * twin: slice, reshape, permute, attention, permute, reshape.
+ * twin: slice, reshape, permute, attention, permute, reshape. Where the backend prefers it, the
+ * attention keeps each query's log-sum-exp instead of P ({@link Attention}'s flash form).
  */
 public final class QkvAttention extends Op {
   private final Tensor heads; // (3, B, H, T, D): Q, K, V
-  private final Tensor p; // (B*H, T, T)
+  private final Tensor p; // (B*H, T, T), or null in the flash form
+  private final Attention.Flash flash; // the flash form's out (B, H, T, D) and lse, or null
   private final double scale;
   private final int[] xShape;
 
-  private QkvAttention(Tensor heads, Tensor p, double scale, int[] xShape) {
+  private QkvAttention(Tensor heads, Tensor p, Attention.Flash flash, double scale,
+      int[] xShape) {
     this.heads = heads;
     this.p = p;
+    this.flash = flash;
     this.scale = scale;
     this.xShape = xShape;
   }
@@ -56,11 +60,18 @@ public final class QkvAttention extends Op {
     // one copy: (B, T, 3, H, D) -> (3, B, H, T, D)
     Tensor heads = qkv.value().reshape(B, T, 3, nHead, D).permute(2, 0, 3, 1, 4).contiguous();
     double scale = 1.0 / Math.sqrt(D);
-    Tensor[] op = Fused.attention(part(heads, 0), part(heads, 1), part(heads, 2), scale, keyMask,
-        causal, 0);
+    Tensor q = part(heads, 0);
+    Tensor k = part(heads, 1);
+    boolean flash = Fused.usesFlashAttention(q.shape(), k.shape());
+    Tensor[] op = flash
+        ? Fused.flashAttention(q, k, part(heads, 2), scale, keyMask, causal, 0) // {O, lse}
+        : Fused.attention(q, k, part(heads, 2), scale, keyMask, causal, 0); // {O, P}
     Tensor y = op[0].permute(0, 2, 1, 3).contiguous().reshape(B, T, C); // (B, T, H, D) as (B, T, C)
-    Tensor p = op[1].reshape(B * nHead, T, T);
-    return record(new QkvAttention(heads, p, scale, s), y, qkv);
+    QkvAttention saved = flash
+        ? new QkvAttention(heads, null, new Attention.Flash(op[0], op[1], keyMask, causal, 0),
+            scale, s)
+        : new QkvAttention(heads, op[1].reshape(B * nHead, T, T), null, scale, s);
+    return record(saved, y, qkv);
   }
 
   /** Q (i = 0), K (1) or V (2) of the heads (3, B, H, T, D): a view, (B, H, T, D). */
@@ -85,11 +96,17 @@ public final class QkvAttention extends Op {
     int H = s[2];
     int T = s[3];
     int D = s[4];
-    Tensor g3 = g.reshape(B, T, H, D).permute(0, 2, 1, 3).contiguous().reshape(B * H, T, D);
-    Tensor q3 = part(heads, 0).reshape(B * H, T, D);
-    Tensor k3 = part(heads, 1).reshape(B * H, T, D);
-    Tensor v3 = part(heads, 2).reshape(B * H, T, D);
-    Tensor[] d = Attention.gradients(q3, k3, v3, p, scale, g3, true, true, true);
+    Tensor g4 = g.reshape(B, T, H, D).permute(0, 2, 1, 3).contiguous(); // (B, H, T, D)
+    Tensor[] d;
+    if (flash != null) {
+      d = Fused.flashAttentionBackward(part(heads, 0), part(heads, 1), part(heads, 2),
+          flash.out(), flash.lse(), g4, scale, flash.keyMask(), flash.causal(), 0);
+    } else {
+      Tensor q3 = part(heads, 0).reshape(B * H, T, D);
+      Tensor k3 = part(heads, 1).reshape(B * H, T, D);
+      Tensor v3 = part(heads, 2).reshape(B * H, T, D);
+      d = Attention.gradients(q3, k3, v3, p, scale, g4.reshape(B * H, T, D), true, true, true);
+    }
     Tensor dqkv = Tensor.empty(g.dtype(), xShape);
     Tensor windows = dqkv.reshape(B, T, 3, H, D).permute(2, 0, 3, 1, 4); // a view, (3, B, H, T, D)
     for (int i = 0; i < 3; i++) {
