@@ -261,7 +261,8 @@ public final class Fused {
     PROBABILITIES
   }
 
-  private static volatile AttentionPath attentionPath = attentionPathFromSettings();
+  /** Null until first asked: read from the settings then (a bad value fails that call). */
+  private static volatile AttentionPath attentionPath;
 
   /**
    * {@code -Dsdpo.attention} or {@code SDPO_ATTENTION}: auto (the default), flash or
@@ -280,11 +281,23 @@ public final class Fused {
     }
   }
 
-  /** Sets which form of attention the autograd ops keep (tests compare the two); returns the old. */
+  /**
+   * Sets which form of attention the autograd ops keep (tests compare the two; null: read the
+   * settings again at the next use); returns the old.
+   */
   public static AttentionPath attentionPath(AttentionPath path) {
-    AttentionPath old = attentionPath;
+    AttentionPath old = attentionPath();
     attentionPath = path;
     return old;
+  }
+
+  private static AttentionPath attentionPath() {
+    AttentionPath p = attentionPath;
+    if (p == null) {
+      p = attentionPathFromSettings();
+      attentionPath = p;
+    }
+    return p;
   }
 
   /**
@@ -292,7 +305,7 @@ public final class Fused {
    * ({@link #flashAttention}) rather than the probabilities ({@link #attention}).
    */
   public static boolean usesFlashAttention(int[] qShape, int[] kShape) {
-    switch (attentionPath) {
+    switch (attentionPath()) {
       case FLASH:
         return true;
       case PROBABILITIES:
