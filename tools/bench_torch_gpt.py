@@ -18,9 +18,10 @@ import torch
 
 
 class Gpt(torch.nn.Module):
-    def __init__(self, V, P, C, L, H):
+    def __init__(self, V, P, C, L, H, sdpa=False):
         super().__init__()
         self.H = H
+        self.sdpa = sdpa
         self.wte = torch.nn.Embedding(V, C)
         self.wpe = torch.nn.Embedding(P, C)
         self.blocks = torch.nn.ModuleList()
@@ -46,11 +47,16 @@ class Gpt(torch.nn.Module):
                 k = torch.cat([cache[i][0], k], dim=2)
                 v = torch.cat([cache[i][1], v], dim=2)
             new_cache.append((k, v))
-            att = (q @ k.transpose(-2, -1)) / math.sqrt(D)
             Tk = k.shape[2]
             mask = torch.ones(T, Tk, dtype=torch.bool, device=ids.device).tril(diagonal=Tk - T)
-            att = torch.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
-            y = (att @ v).transpose(1, 2).reshape(B, T, C)
+            if self.sdpa:  # PyTorch's fused attention (flash or memory-efficient kernels on a GPU)
+                y = torch.nn.functional.scaled_dot_product_attention(
+                    q, k, v, is_causal=T == Tk, attn_mask=None if T == Tk else mask)
+            else:
+                att = (q @ k.transpose(-2, -1)) / math.sqrt(D)
+                att = torch.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
+                y = att @ v
+            y = y.transpose(1, 2).reshape(B, T, C)
             x = x + b["c_proj"](y)
             x = x + b["mlp_proj"](torch.nn.functional.gelu(b["c_fc"](b["ln_2"](x)), approximate="tanh"))
         return self.ln_f(x) @ self.wte.weight.T, new_cache
@@ -133,6 +139,9 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--sample-runs", type=int, default=5, help="sampling runs, the best reported; 0 skips")
     ap.add_argument("--amp", choices=["bf16"], help="bfloat16 autocast (a GPU's mixed precision)")
+    ap.add_argument("--sdpa", action="store_true",
+                    help="attention by torch's scaled_dot_product_attention (flash kernels on a GPU) "
+                         "instead of the explicit softmax")
     # the shape, named and defaulted as in ./sdpo bench model
     ap.add_argument("--vocab", type=int, default=64)
     ap.add_argument("--ctx", type=int, default=64)
@@ -141,11 +150,14 @@ def main():
     ap.add_argument("--n-head", type=int, default=4)
     ap.add_argument("--batch", type=int, default=16)
     a = ap.parse_args()
+    if a.sdpa and not hasattr(torch.nn.functional, "scaled_dot_product_attention"):
+        ap.error(f"--sdpa needs PyTorch 2.0 or newer (this is {torch.__version__})")
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     V, P, C, L, H, B = a.vocab, a.ctx, a.n_embd, a.n_layer, a.n_head, a.batch
-    m = Gpt(V, P, C, L, H).to(a.device)
-    print(f"torch {torch.__version__}, {a.device}, {a.amp or 'float32'}, threads {a.threads}: vocab {V}, ctx {P}, n_embd {C}, "
+    m = Gpt(V, P, C, L, H, a.sdpa).to(a.device)
+    print(f"torch {torch.__version__}, {a.device}, {a.amp or 'float32'}, "
+          f"{'sdpa' if a.sdpa else 'explicit softmax'} attention, threads {a.threads}: vocab {V}, ctx {P}, n_embd {C}, "
           f"{L} layers, {H} heads, batch {B}, {sum(p.numel() for p in m.parameters())} parameters")
     measure(m, V, P, B, a.steps, 10, lambda n: 6.0 * n * B * P + 12.0 * L * B * P * P * C,
             a.device, a.amp, a.sample_runs)

@@ -8,10 +8,12 @@
 #      steps against stepwise ones (GpuCheck);
 #   2. ./sdpo bench model on the GPU: the demo's shape and GPT-2 124M in float32 and in bf16 mixed
 #      precision (train step, tokens/s, kernel launches per step, the step recorded as a CUDA
-#      graph, sampling), and the demo's shape once more with nothing recorded, for the comparison;
+#      graph, sampling), and for the comparisons the demo's shape once more with nothing recorded
+#      and GPT-2's bf16 step with attention keeping its probabilities (no flash kernels);
 #   3. ./sdpo demo end to end on the GPU (about 30 s on an H200; --fake: demo --micro);
 #   4. where python3 has PyTorch with CUDA, the same models in PyTorch (eager; float32, and GPT-2
-#      124M under bfloat16 autocast too) on the card.
+#      124M under bfloat16 autocast too, with the explicit softmax and, from PyTorch 2.0, with its
+#      fused attention) on the card.
 #
 #   ./gpu-check.sh            on the GPU
 #   ./gpu-check.sh --fake     the same script on the fake device (host memory), tiny shapes
@@ -84,6 +86,9 @@ step "bench, the demo's shape, nothing recorded (SDPO_CUDA_GRAPHS=0)" \
 step "bench, GPT-2 124M (${gpt2[*]})" "$DIR/sdpo" bench model "${gpt2[@]}"
 step "bench, GPT-2 124M, bf16 (SDPO_CUDA_PRECISION=bf16)" \
   env SDPO_CUDA_PRECISION=bf16 "$DIR/sdpo" bench model "${gpt2[@]}"
+step "bench, GPT-2 124M, bf16, attention keeping its probabilities (SDPO_ATTENTION=probabilities)" \
+  env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=probabilities "$DIR/sdpo" bench model \
+  "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
 demo_dir="$(mktemp -d)"
 step "the demo, end to end (./sdpo demo ${demo_args[*]})" \
   bash -c 'cd "$1" && shift && "$@"' _ "$demo_dir" "$DIR/sdpo" demo "${demo_args[@]}"
@@ -96,6 +101,11 @@ if ((!FAKE)) && "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_ava
   step "PyTorch, GPT-2 124M, bf16 autocast" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda \
     --threads 1 --vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 \
     --steps 10 --sample-runs 1 --amp bf16
+  if "$PYTHON" -c 'import torch, sys; sys.exit(0 if hasattr(torch.nn.functional, "scaled_dot_product_attention") else 1)'; then
+    step "PyTorch, GPT-2 124M, bf16 autocast, fused attention (--sdpa)" "$PYTHON" \
+      "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 --vocab 50257 --ctx 1024 \
+      --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10 --sample-runs 0 --amp bf16 --sdpa
+  fi
 else
   echo "== PyTorch with CUDA not found (or --fake): no PyTorch comparison"
 fi

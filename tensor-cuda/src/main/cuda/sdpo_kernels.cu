@@ -259,6 +259,99 @@ __device__ __forceinline__ void col_finish_at(int c, int mode, int chunks, int C
   *s1 = b;
 }
 
+// ------------------------------------------------------------------ flash attention: tiles
+// Attention keeping each query's log-sum-exp instead of its probabilities (Backend.flashAttention
+// and its backward). A block of THREADS threads is 16 x 16: ty = threadIdx.x / 16 owns the rows
+// ty, ty + 16, ... of a tile and tx = threadIdx.x % 16 its columns tx, tx + 16. A block takes
+// FA_BR queries (forward, dQ) or FA_BC keys (dK, dV) and walks the other side in tiles of FA_BC
+// (FA_BQ queries for dK, dV), with head dims staged through shared memory in chunks of FA_DC, up
+// to FA_DMAX (CudaBackend.FLASH_MAX_HEAD). Arithmetic is in T, each sum in a fixed order.
+#define FA_BR 64
+#define FA_BC 32
+#define FA_BQ 32
+#define FA_DC 32
+#define FA_DMAX 128
+#define FA_CH (FA_DMAX / FA_DC)
+
+template <typename E> __device__ __forceinline__ E fa_exp(E x);
+template <> __device__ __forceinline__ float fa_exp<float>(float x) { return expf(x); }
+template <> __device__ __forceinline__ double fa_exp<double>(double x) { return exp(x); }
+template <typename E> __device__ __forceinline__ E fa_log(E x);
+template <> __device__ __forceinline__ float fa_log<float>(float x) { return logf(x); }
+template <> __device__ __forceinline__ double fa_log<double>(double x) { return log(x); }
+
+// Sum and max over the 16 lanes of a half warp (the threads of one ty): an xor butterfly, so
+// every lane gets the same value. Every lane of the warp must call it.
+template <typename E> __device__ __forceinline__ E half_sum(E v) {
+  for (int o = 8; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <typename E> __device__ __forceinline__ E half_max(E v) {
+  for (int o = 8; o > 0; o >>= 1) {
+    E w = __shfl_xor_sync(0xffffffffu, v, o);
+    v = w > v ? w : v;
+  }
+  return v;
+}
+
+// sh[r][c] = src[(r0 + r) D + d0 + c] for r < R, c < FA_DC; 0 outside rows [0, n), dims [0, D).
+template <typename E, int R>
+__device__ __forceinline__ void fa_load(E (*sh)[FA_DC + 1], const E* src, int n, int D, int r0,
+    int d0) {
+  for (int e = threadIdx.x; e < R * FA_DC; e += blockDim.x) {
+    int r = e / FA_DC;
+    int c = e % FA_DC;
+    sh[r][c] = r0 + r < n && d0 + c < D ? src[(long long) (r0 + r) * D + d0 + c] : (E) 0;
+  }
+}
+
+// Whether query i sees key j (mrow: the batch row's key mask, or null).
+template <typename E>
+__device__ __forceinline__ bool fa_sees(int i, int j, int Tq, int Tk, int causal, int qoff,
+    const E* mrow) {
+  return i < Tq && j < Tk && (!causal || j <= qoff + i) && (mrow == nullptr || mrow[j] != (E) 0);
+}
+
+// acc[r][c] += sum over the chunk's FA_DC dims d, in order, of a[ty + 16 r][d] b[tx + 16 c][d].
+template <typename E, int RA, int CB>
+__device__ __forceinline__ void fa_dots(E (&acc)[RA][CB], E (*a)[FA_DC + 1], E (*b)[FA_DC + 1],
+    int ty, int tx) {
+#pragma unroll 4
+  for (int d = 0; d < FA_DC; d++) {
+    E x[RA];
+    E y[CB];
+#pragma unroll
+    for (int r = 0; r < RA; r++) x[r] = a[ty + 16 * r][d];
+#pragma unroll
+    for (int c = 0; c < CB; c++) y[c] = b[tx + 16 * c][d];
+#pragma unroll
+    for (int r = 0; r < RA; r++) {
+#pragma unroll
+      for (int c = 0; c < CB; c++) acc[r][c] += x[r] * y[c];
+    }
+  }
+}
+
+// acc[r][2 ch + c] += sum over m < 32, in order, of w[ty + 16 r][m] x[m][tx + 16 c]: a tile
+// product into the two dims of chunk ch this thread owns. Called from fully unrolled loops over
+// ch, so that acc stays in registers.
+template <typename E, int RA, int W>
+__device__ __forceinline__ void fa_accumulate(E (&acc)[RA][2 * FA_CH], int ch, E (*w)[W],
+    E (*x)[FA_DC + 1], int ty, int tx) {
+#pragma unroll 4
+  for (int m = 0; m < 32; m++) {
+    E x0 = x[m][tx];
+    E x1 = x[m][tx + 16];
+#pragma unroll
+    for (int r = 0; r < RA; r++) {
+      E wv = w[ty + 16 * r][m];
+      acc[r][2 * ch] += wv * x0;
+      acc[r][2 * ch + 1] += wv * x1;
+    }
+  }
+}
+
 #define T float
 #define SFX(name) name##_f32
 #include "sdpo_kernels_typed.cuh"

@@ -701,3 +701,287 @@ extern "C" __global__ void SFX(attention_softmax)(int rows, int H, int Tq, int T
     }
   }
 }
+
+// ------------------------------------------------------------------ flash attention
+// q (B, H, Tq, D), k and v (B, Hkv, Tk, D), keyMask (B, Tk) when hasKeyMask, lse and delta
+// (B, H, Tq); query head h reads key head h / (H / Hkv). Query i sees key j when j <= qoff + i
+// (causal) and keyMask[b, j] != 0. Tiles and thread layout: FA_* in sdpo_kernels.cu.
+
+// out, lse: a block per FA_BR queries of one (b, h). For each tile of FA_BC keys, S = scale Q Kᵀ,
+// then the online softmax per row: m' = max(m, max_j s_j), l = l e^(m - m') + sum_j e^(s_j - m'),
+// O = O e^(m - m') + P V; at the end out = O / l and lse = m + log l (-inf and 0 for a query
+// that sees no key).
+extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int Tk, int D,
+    int causal, int qoff, double scale, int hasKeyMask, const T* keyMask, const T* q,
+    const T* k, const T* v, T* lse, T* out) {
+  __shared__ T qs[FA_BR][FA_DC + 1];
+  __shared__ T ks[FA_BC][FA_DC + 1]; // a chunk of K, then of V
+  __shared__ T ps[FA_BR][FA_BC + 1];
+  const int tx = threadIdx.x & 15;
+  const int ty = threadIdx.x >> 4;
+  const T sc = (T) scale;
+  const int tiles = (Tq + FA_BR - 1) / FA_BR;
+  for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
+    const int bh = blk / tiles;
+    const int i0 = blk % tiles * FA_BR;
+    const int b = bh / H;
+    const long long kv = ((long long) b * Hkv + bh % H / (H / Hkv)) * Tk * D;
+    const T* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
+    const T* qb = q + (long long) bh * Tq * D;
+    T m[4], l[4], o[4][2 * FA_CH];
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+      m[r] = -INFINITY;
+      l[r] = 0;
+#pragma unroll
+      for (int c = 0; c < 2 * FA_CH; c++) o[r][c] = 0;
+    }
+    const int kEnd = causal ? min(Tk, qoff + min(i0 + FA_BR, Tq)) : Tk; // keys the tile sees
+    for (int j0 = 0; j0 < kEnd; j0 += FA_BC) {
+      T s[4][2] = {};
+      for (int d0 = 0; d0 < D; d0 += FA_DC) {
+        fa_load<T, FA_BR>(qs, qb, Tq, D, i0, d0);
+        fa_load<T, FA_BC>(ks, k + kv, Tk, D, j0, d0);
+        __syncthreads();
+        fa_dots(s, qs, ks, ty, tx);
+        __syncthreads();
+      }
+#pragma unroll
+      for (int r = 0; r < 4; r++) {
+        const int i = i0 + ty + 16 * r;
+        T x[2];
+        T mx = -INFINITY;
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+          x[c] = fa_sees(i, j0 + tx + 16 * c, Tq, Tk, causal, qoff, mrow) ? sc * s[r][c] : -INFINITY;
+          mx = x[c] > mx ? x[c] : mx;
+        }
+        mx = half_max(mx);
+        const T mNew = mx > m[r] ? mx : m[r];
+        const T alpha = m[r] == -INFINITY ? (T) 0 : fa_exp(m[r] - mNew);
+        T sum = 0;
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+          const T p = x[c] == -INFINITY ? (T) 0 : fa_exp(x[c] - mNew);
+          ps[ty + 16 * r][tx + 16 * c] = p;
+          sum += p;
+        }
+        l[r] = l[r] * alpha + half_sum(sum);
+        m[r] = mNew;
+#pragma unroll
+        for (int c = 0; c < 2 * FA_CH; c++) o[r][c] *= alpha;
+      }
+#pragma unroll
+      for (int ch = 0; ch < FA_CH; ch++) {
+        if (ch * FA_DC < D) {
+          fa_load<T, FA_BC>(ks, v + kv, Tk, D, j0, ch * FA_DC); // also orders ps's writes
+          __syncthreads();
+          fa_accumulate(o, ch, ps, ks, ty, tx);
+          __syncthreads();
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+      const int i = i0 + ty + 16 * r;
+      if (i < Tq) {
+        const T inv = l[r] > 0 ? (T) 1 / l[r] : (T) 0;
+#pragma unroll
+        for (int c = 0; c < 2 * FA_CH; c++) {
+          const int d = c / 2 * FA_DC + tx + 16 * (c % 2);
+          if (d < D) out[((long long) bh * Tq + i) * D + d] = o[r][c] * inv;
+        }
+        if (tx == 0) lse[(long long) bh * Tq + i] = l[r] > 0 ? m[r] + fa_log(l[r]) : (T) -INFINITY;
+      }
+    }
+  }
+}
+
+// delta (B H Tq) = sum over d of g * out, row by row: a warp per row, warp_sum's fixed tree.
+extern "C" __global__ void SFX(flash_delta)(int rows, int D, const T* g, const T* out, T* delta) {
+  const int lane = threadIdx.x & 31;
+  const int warps = blockDim.x >> 5;
+  for (int r = blockIdx.x * warps + (threadIdx.x >> 5); r < rows; r += gridDim.x * warps) {
+    double acc = 0.0;
+    for (int d = lane; d < D; d += 32) {
+      acc += (double) g[(long long) r * D + d] * (double) out[(long long) r * D + d];
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) delta[r] = (T) acc;
+  }
+}
+
+// dq: a block per FA_BR queries of one (b, h), walking the keys it sees in tiles of FA_BC:
+// P = exp(scale Q Kᵀ - lse), dS = P ∘ (G Vᵀ - delta), dq += scale dS K.
+extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq, int Tk, int D,
+    int causal, int qoff, double scale, int hasKeyMask, const T* keyMask, const T* q,
+    const T* k, const T* v, const T* g, const T* lse, const T* delta, T* dq) {
+  __shared__ T qs[FA_BR][FA_DC + 1]; // a chunk of Q, then of G
+  __shared__ T ks[FA_BC][FA_DC + 1]; // a chunk of K, then of V, then of K
+  __shared__ T ds[FA_BR][FA_BC + 1];
+  const int tx = threadIdx.x & 15;
+  const int ty = threadIdx.x >> 4;
+  const T sc = (T) scale;
+  const int tiles = (Tq + FA_BR - 1) / FA_BR;
+  for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
+    const int bh = blk / tiles;
+    const int i0 = blk % tiles * FA_BR;
+    const int b = bh / H;
+    const long long kv = ((long long) b * Hkv + bh % H / (H / Hkv)) * Tk * D;
+    const T* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
+    const long long qo = (long long) bh * Tq * D;
+    T rl[4], rd[4], acc[4][2 * FA_CH];
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+      const int i = i0 + ty + 16 * r;
+      rl[r] = i < Tq ? lse[(long long) bh * Tq + i] : (T) -INFINITY;
+      rd[r] = i < Tq ? delta[(long long) bh * Tq + i] : (T) 0;
+#pragma unroll
+      for (int c = 0; c < 2 * FA_CH; c++) acc[r][c] = 0;
+    }
+    const int kEnd = causal ? min(Tk, qoff + min(i0 + FA_BR, Tq)) : Tk;
+    for (int j0 = 0; j0 < kEnd; j0 += FA_BC) {
+      T s[4][2] = {};
+      T dp[4][2] = {};
+      for (int d0 = 0; d0 < D; d0 += FA_DC) {
+        fa_load<T, FA_BR>(qs, q + qo, Tq, D, i0, d0);
+        fa_load<T, FA_BC>(ks, k + kv, Tk, D, j0, d0);
+        __syncthreads();
+        fa_dots(s, qs, ks, ty, tx);
+        __syncthreads();
+        fa_load<T, FA_BR>(qs, g + qo, Tq, D, i0, d0);
+        fa_load<T, FA_BC>(ks, v + kv, Tk, D, j0, d0);
+        __syncthreads();
+        fa_dots(dp, qs, ks, ty, tx);
+        __syncthreads();
+      }
+#pragma unroll
+      for (int r = 0; r < 4; r++) {
+        const int i = i0 + ty + 16 * r;
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+          const bool seen = rl[r] != -INFINITY
+              && fa_sees(i, j0 + tx + 16 * c, Tq, Tk, causal, qoff, mrow);
+          const T p = seen ? fa_exp(sc * s[r][c] - rl[r]) : (T) 0;
+          ds[ty + 16 * r][tx + 16 * c] = p * (dp[r][c] - rd[r]);
+        }
+      }
+#pragma unroll
+      for (int ch = 0; ch < FA_CH; ch++) {
+        if (ch * FA_DC < D) {
+          fa_load<T, FA_BC>(ks, k + kv, Tk, D, j0, ch * FA_DC); // also orders ds's writes
+          __syncthreads();
+          fa_accumulate(acc, ch, ds, ks, ty, tx);
+          __syncthreads();
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+      const int i = i0 + ty + 16 * r;
+      if (i < Tq) {
+#pragma unroll
+        for (int c = 0; c < 2 * FA_CH; c++) {
+          const int d = c / 2 * FA_DC + tx + 16 * (c % 2);
+          if (d < D) dq[qo + (long long) i * D + d] = sc * acc[r][c];
+        }
+      }
+    }
+  }
+}
+
+// dk, dv: a block per FA_BC keys of one (b, key head), walking the group's query heads in order
+// and, in each, the query tiles of FA_BQ that see the keys: with Pᵀ = exp(scale K Qᵀ - lse) and
+// dSᵀ = Pᵀ ∘ (V Gᵀ - delta), dv += Pᵀ G and dk += scale dSᵀ Q (no atomics: a block owns its keys).
+extern "C" __global__ void SFX(flash_backward_dkdv)(int B, int H, int Hkv, int Tq, int Tk, int D,
+    int causal, int qoff, double scale, int hasKeyMask, const T* keyMask, const T* q,
+    const T* k, const T* v, const T* g, const T* lse, const T* delta, T* dk, T* dv) {
+  __shared__ T ks[FA_BC][FA_DC + 1]; // a chunk of K, then of V
+  __shared__ T qs[FA_BQ][FA_DC + 1]; // a chunk of Q, then of G, then of G and Q again
+  __shared__ T pt[FA_BC][FA_BQ + 1];
+  __shared__ T dst[FA_BC][FA_BQ + 1];
+  const int tx = threadIdx.x & 15;
+  const int ty = threadIdx.x >> 4;
+  const T sc = (T) scale;
+  const int rep = H / Hkv;
+  const int tiles = (Tk + FA_BC - 1) / FA_BC;
+  for (int blk = blockIdx.x; blk < B * Hkv * tiles; blk += gridDim.x) {
+    const int bg = blk / tiles; // b * Hkv + key head
+    const int j0 = blk % tiles * FA_BC;
+    const int b = bg / Hkv;
+    const long long kv = (long long) bg * Tk * D;
+    const T* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
+    T ak[2][2 * FA_CH], av[2][2 * FA_CH];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+#pragma unroll
+      for (int c = 0; c < 2 * FA_CH; c++) {
+        ak[r][c] = 0;
+        av[r][c] = 0;
+      }
+    }
+    // the first query that can see key j0: i >= j0 - qoff when causal
+    const int iStart = causal ? max(0, j0 - qoff) / FA_BQ * FA_BQ : 0;
+    for (int h = bg % Hkv * rep; h < (bg % Hkv + 1) * rep; h++) {
+      const long long bh = (long long) b * H + h;
+      const long long qo = bh * Tq * D;
+      for (int i0 = iStart; i0 < Tq; i0 += FA_BQ) {
+        T s[2][2] = {};
+        T dp[2][2] = {};
+        for (int d0 = 0; d0 < D; d0 += FA_DC) {
+          fa_load<T, FA_BC>(ks, k + kv, Tk, D, j0, d0);
+          fa_load<T, FA_BQ>(qs, q + qo, Tq, D, i0, d0);
+          __syncthreads();
+          fa_dots(s, ks, qs, ty, tx);
+          __syncthreads();
+          fa_load<T, FA_BC>(ks, v + kv, Tk, D, j0, d0);
+          fa_load<T, FA_BQ>(qs, g + qo, Tq, D, i0, d0);
+          __syncthreads();
+          fa_dots(dp, ks, qs, ty, tx);
+          __syncthreads();
+        }
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+          const int i = i0 + tx + 16 * c;
+          const T li = i < Tq ? lse[bh * Tq + i] : (T) -INFINITY;
+          const T di = i < Tq ? delta[bh * Tq + i] : (T) 0;
+#pragma unroll
+          for (int r = 0; r < 2; r++) {
+            const bool seen = li != -INFINITY
+                && fa_sees(i, j0 + ty + 16 * r, Tq, Tk, causal, qoff, mrow);
+            const T p = seen ? fa_exp(sc * s[r][c] - li) : (T) 0;
+            pt[ty + 16 * r][tx + 16 * c] = p;
+            dst[ty + 16 * r][tx + 16 * c] = p * (dp[r][c] - di);
+          }
+        }
+#pragma unroll
+        for (int ch = 0; ch < FA_CH; ch++) {
+          if (ch * FA_DC < D) {
+            fa_load<T, FA_BQ>(qs, g + qo, Tq, D, i0, ch * FA_DC); // also orders pt's writes
+            __syncthreads();
+            fa_accumulate(av, ch, pt, qs, ty, tx);
+            __syncthreads();
+            fa_load<T, FA_BQ>(qs, q + qo, Tq, D, i0, ch * FA_DC);
+            __syncthreads();
+            fa_accumulate(ak, ch, dst, qs, ty, tx);
+            __syncthreads();
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int j = j0 + ty + 16 * r;
+      if (j < Tk) {
+#pragma unroll
+        for (int c = 0; c < 2 * FA_CH; c++) {
+          const int d = c / 2 * FA_DC + tx + 16 * (c % 2);
+          if (d < D) {
+            dk[kv + (long long) j * D + d] = sc * ak[r][c];
+            dv[kv + (long long) j * D + d] = av[r][c];
+          }
+        }
+      }
+    }
+  }
+}

@@ -15,8 +15,10 @@ import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Backend;
 import org.sdpo.tensor.BackendConformanceTest;
 import org.sdpo.tensor.Backends;
+import org.sdpo.tensor.Buf;
 import org.sdpo.tensor.CapturedStep;
 import org.sdpo.tensor.DType;
+import org.sdpo.tensor.FlashAttentionKernels;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.TestBackends;
 import org.sdpo.tensor.Tensor;
@@ -117,6 +119,12 @@ public final class GpuCheck {
         t.getExecutable().execute();
         return null;
       });
+    }
+    boolean fake = ((CudaBackend) gpu).driver() instanceof FakeDevice;
+    int length = fake ? 70 : 1024; // the fake device's checked loops are slow
+    for (int D : new int[] {64, 128}) {
+      check("flash attention, T " + length + ", D " + D + ", 4 heads over 2 key heads, padded,"
+          + " float32 vs host loops in double (1e-4)", () -> flashAtLength(gpu, length, D));
     }
     for (String f : FIXTURES) {
       Path dir = fixtures.resolve(f);
@@ -300,6 +308,70 @@ public final class GpuCheck {
     } finally {
       Backends.install(previous);
     }
+  }
+
+  /**
+   * Flash attention's forward and backward on the device (float32, causal, the second batch row
+   * padded by a third) against {@link FlashAttentionKernels}' loops on the host in double, at a
+   * length that spans many of the kernels' tiles: out, lse, dq, dk, dv within {@code 1e-4} of
+   * each one's largest magnitude.
+   */
+  static String flashAtLength(Backend gpu, int T, int D) throws Exception {
+    int B = 2;
+    int H = 4;
+    int Hkv = 2;
+    Rng rng = new Rng(T + D);
+    double[][] in = new double[4][]; // q, k, v, g
+    int[] sizes = {B * H * T * D, B * Hkv * T * D, B * Hkv * T * D, B * H * T * D};
+    for (int i = 0; i < 4; i++) {
+      in[i] = new double[sizes[i]];
+      for (int j = 0; j < sizes[i]; j++) {
+        in[i][j] = rng.nextGaussian();
+      }
+    }
+    double[] mask = new double[B * T];
+    for (int j = 0; j < B * T; j++) {
+      mask[j] = j < T || j % T < T - T / 3 ? 1 : 0;
+    }
+    double scale = 1 / Math.sqrt(D);
+    double[][] got = on(gpu, () -> {
+      Tensor q = Tensor.of(DType.FLOAT32, in[0], B, H, T, D);
+      Tensor k = Tensor.of(DType.FLOAT32, in[1], B, Hkv, T, D);
+      Tensor v = Tensor.of(DType.FLOAT32, in[2], B, Hkv, T, D);
+      Tensor m = Tensor.of(DType.FLOAT32, mask, B, T);
+      Tensor[] f = org.sdpo.tensor.Fused.flashAttention(q, k, v, scale, m, true, 0);
+      Tensor[] d = org.sdpo.tensor.Fused.flashAttentionBackward(q, k, v, f[0], f[1],
+          Tensor.of(DType.FLOAT32, in[3], B, H, T, D), scale, m, true, 0);
+      return new double[][] {f[0].toDoubleArray(), f[1].toDoubleArray(), d[0].toDoubleArray(),
+        d[1].toDoubleArray(), d[2].toDoubleArray()};
+    });
+    double[][] want = {new double[sizes[0]], new double[B * H * T], new double[sizes[0]],
+      new double[sizes[1]], new double[sizes[1]]};
+    FlashAttentionKernels.forward(host(in[0]), host(in[1]), host(in[2]), scale, host(mask), true,
+        0, B, H, Hkv, T, T, D, host(want[1]), host(want[0]));
+    FlashAttentionKernels.backward(host(in[0]), host(in[1]), host(in[2]), host(want[0]), null,
+        host(want[1]), host(in[3]), scale, host(mask), true, 0, B, H, Hkv, T, T, D,
+        host(want[2]), host(want[3]), host(want[4]));
+    String[] names = {"out", "lse", "dq", "dk", "dv"};
+    StringBuilder worst = new StringBuilder();
+    for (int i = 0; i < names.length; i++) {
+      double max = 0;
+      double err = 0;
+      for (int j = 0; j < want[i].length; j++) {
+        max = Math.max(max, Math.abs(want[i][j]));
+        err = Math.max(err, Math.abs(got[i][j] - want[i][j]));
+      }
+      if (!(err <= 1e-4 * max)) {
+        throw new AssertionError(names[i] + ": worst error " + err + " of largest " + max);
+      }
+      worst.append(i == 0 ? "" : ", ").append(names[i]).append(' ')
+          .append(String.format(Locale.ROOT, "%.1e", err / max));
+    }
+    return "worst relative errors " + worst;
+  }
+
+  private static Buf host(double[] a) {
+    return Buf.of(java.nio.DoubleBuffer.wrap(a), 0, a.length);
   }
 
   /** The loss, the logits at real tokens and every gradient (or parameter), as host arrays. */

@@ -6,7 +6,8 @@ import java.nio.FloatBuffer;
 /**
  * Element access to the contiguous, row-major memory of a tensor, for kernels written as plain
  * Java loops (layer norm, GELU, cross-entropy, gathers). Index 0 is the tensor's first element.
- * Two implementations only (float32 and float64), so the JIT keeps calls bimorphic and inlined.
+ * Two implementations on the CPU (float32 and float64), so the JIT keeps calls bimorphic and
+ * inlined; the fake CUDA device (tests) adds a checked one over its memory.
  */
 public abstract class Buf {
   public abstract double get(int i);

@@ -75,11 +75,13 @@ public final class FlashAttentionKernels {
   /**
    * dq, dk, dv from g = dL/d out and the forward's out and lse ({@link
    * Backend#flashAttentionBackward}): one task per key head, which owns its dk and dv and its
-   * query heads' dq rows.
+   * query heads' dq rows. delta_i = g_i . out_i is computed from {@code out}, or read from
+   * {@code delta} (B, H, Tq) when {@code out} is null; a null dq, or null dk and dv, is not
+   * written (the CUDA kernels' twins compute them in separate launches).
    */
-  public static void backward(Buf q, Buf k, Buf v, Buf out, Buf lse, Buf g, double scale,
-      Buf keyMask, boolean causal, int queryOffset, int B, int H, int Hkv, int Tq, int Tk, int D,
-      Buf dq, Buf dk, Buf dv) {
+  public static void backward(Buf q, Buf k, Buf v, Buf out, Buf delta, Buf lse, Buf g,
+      double scale, Buf keyMask, boolean causal, int queryOffset, int B, int H, int Hkv, int Tq,
+      int Tk, int D, Buf dq, Buf dk, Buf dv) {
     int rep = H / Hkv;
     Parallel.forRange(B * Hkv, 8 * rep * Tq * Tk * D, (g0, g1) -> {
       double[] qa = new double[D];
@@ -100,7 +102,7 @@ public final class FlashAttentionKernels {
             if (logSum != Double.NEGATIVE_INFINITY) {
               read(q, r * D, qa, D);
               read(g, r * D, ga, D);
-              double delta = dot(ga, out, r * D, D);
+              double deltaI = out != null ? dot(ga, out, r * D, D) : delta.get(r);
               int last = causal ? Math.min(Tk - 1, queryOffset + i) : Tk - 1;
               for (int j = 0; j <= last; j++) {
                 if (!sees(keyMask, b, Tk, j)) {
@@ -108,7 +110,7 @@ public final class FlashAttentionKernels {
                 }
                 int ko = (kv + j) * D;
                 double p = Math.exp(scale * dot(qa, k, ko, D) - logSum);
-                double ds = p * (dot(ga, v, ko, D) - delta);
+                double ds = p * (dot(ga, v, ko, D) - deltaI);
                 for (int d = 0; d < D; d++) {
                   dqa[d] += scale * ds * k.get(ko + d);
                   dka[j * D + d] += scale * ds * qa[d];
@@ -116,11 +118,15 @@ public final class FlashAttentionKernels {
                 }
               }
             }
-            write(dq, r * D, dqa, D);
+            if (dq != null) {
+              write(dq, r * D, dqa, D);
+            }
           }
         }
-        write(dk, kv * D, dka, Tk * D);
-        write(dv, kv * D, dva, Tk * D);
+        if (dk != null) {
+          write(dk, kv * D, dka, Tk * D);
+          write(dv, kv * D, dva, Tk * D);
+        }
       }
     });
   }

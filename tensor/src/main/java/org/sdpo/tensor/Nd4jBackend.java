@@ -896,8 +896,8 @@ public final class Nd4jBackend implements Backend {
       Tensor g, double scale, Tensor keyMask, boolean causal, int queryOffset, Tensor dq,
       Tensor dk, Tensor dv) {
     try {
-      FlashAttentionKernels.backward(buffer(q), buffer(k), buffer(v), buffer(out), buffer(lse),
-          buffer(g), scale, keyMask == null ? null : buffer(keyMask), causal, queryOffset,
+      FlashAttentionKernels.backward(buffer(q), buffer(k), buffer(v), buffer(out), null,
+          buffer(lse), buffer(g), scale, keyMask == null ? null : buffer(keyMask), causal, queryOffset,
           q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), buffer(dq), buffer(dk),
           buffer(dv));
     } finally {

@@ -1183,6 +1183,92 @@ public final class CudaBackend implements Backend {
     upload(addr(mask), m, 0, n, mask.dtype());
   }
 
+  /** The largest head size the flash kernels take (FA_DMAX in the kernels). */
+  static final int FLASH_MAX_HEAD = 128;
+  /** Queries (forward, dQ) and keys (dK, dV) a flash kernel's block takes (FA_BR, FA_BC). */
+  private static final int FLASH_QUERY_TILE = 64;
+  private static final int FLASH_KEY_TILE = 32;
+
+  /**
+   * The flash kernels wherever a row has more than one query (training, scoring, a prompt) and
+   * the head size fits them: no (B, H, Tq, Tk) probabilities in memory, no bf16 copies of them,
+   * and three products and two softmax passes become one kernel each way. A decode step (one
+   * query per row) keeps the probabilities' path, whose recording was verified on a GPU.
+   */
+  @Override
+  public boolean prefersFlashAttention(int[] qShape, int[] kShape) {
+    return qShape[2] > 1 && qShape[3] <= FLASH_MAX_HEAD;
+  }
+
+  @Override
+  public void flashAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
+      boolean causal, int queryOffset, Tensor lse, Tensor out) {
+    int[] qs = q.shape(); // (B, H, Tq, D)
+    flashHeadFits(qs[3]);
+    long blocks = (long) qs[0] * qs[1] * ((qs[2] + FLASH_QUERY_TILE - 1) / FLASH_QUERY_TILE);
+    if (blocks == 0) {
+      return;
+    }
+    Tensor km = keyMask == null ? null : dense(as(keyMask, q.dtype()));
+    dev.launch(flashArgs("flash_forward", q, k, scale, km, causal, queryOffset).ptr(addr(q))
+        .ptr(addr(k)).ptr(addr(v)).ptr(addr(lse)).ptr(addr(out)), flashGrid(blocks), THREADS);
+  }
+
+  /**
+   * Three launches: delta = rowsum(G ∘ out) into scratch, then dQ by query tiles and dK, dV by
+   * key tiles, each recomputing P from lse (two kernels rather than atomics: deterministic).
+   */
+  @Override
+  public void flashAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
+      Tensor g, double scale, Tensor keyMask, boolean causal, int queryOffset, Tensor dq,
+      Tensor dk, Tensor dv) {
+    int[] qs = q.shape(); // (B, H, Tq, D)
+    int[] ks = k.shape(); // (B, Hkv, Tk, D)
+    flashHeadFits(qs[3]);
+    int rows = qs[0] * qs[1] * qs[2];
+    Tensor km = keyMask == null ? null : dense(as(keyMask, q.dtype()));
+    long bytes = (long) q.dtype().bytes() * Math.max(1, rows);
+    long delta = pool.takeScratch(bytes);
+    try {
+      if (rows > 0) {
+        dev.launch(args(k("flash_delta", q.dtype())).i32(rows).i32(qs[3]).ptr(addr(g))
+            .ptr(addr(out)).ptr(delta), rowBlocks(rows, qs[3]), THREADS);
+        long blocks = (long) qs[0] * qs[1] * ((qs[2] + FLASH_QUERY_TILE - 1) / FLASH_QUERY_TILE);
+        dev.launch(flashArgs("flash_backward_dq", q, k, scale, km, causal, queryOffset)
+            .ptr(addr(q)).ptr(addr(k)).ptr(addr(v)).ptr(addr(g)).ptr(addr(lse)).ptr(delta)
+            .ptr(addr(dq)), flashGrid(blocks), THREADS);
+      }
+      long blocks = (long) ks[0] * ks[1] * ((ks[2] + FLASH_KEY_TILE - 1) / FLASH_KEY_TILE);
+      if (blocks > 0) {
+        dev.launch(flashArgs("flash_backward_dkdv", q, k, scale, km, causal, queryOffset)
+            .ptr(addr(q)).ptr(addr(k)).ptr(addr(v)).ptr(addr(g)).ptr(addr(lse)).ptr(delta)
+            .ptr(addr(dk)).ptr(addr(dv)), flashGrid(blocks), THREADS);
+      }
+    } finally {
+      pool.give(delta, bytes);
+    }
+  }
+
+  /** The flash kernels' leading arguments: shapes, masks and scale. */
+  private KernelArgs flashArgs(String kernel, Tensor q, Tensor k, double scale, Tensor km,
+      boolean causal, int queryOffset) {
+    int[] qs = q.shape();
+    return args(k(kernel, q.dtype())).i32(qs[0]).i32(qs[1]).i32(k.dim(1)).i32(qs[2])
+        .i32(k.dim(2)).i32(qs[3]).i32(causal ? 1 : 0).i32(queryOffset).f64(scale)
+        .i32(km == null ? 0 : 1).ptr(km == null ? 0 : addr(km));
+  }
+
+  private static int flashGrid(long blocks) {
+    return (int) Math.max(1, Math.min(blocks, MAX_GRID)); // the kernels loop over the rest
+  }
+
+  private static void flashHeadFits(int D) {
+    if (D > FLASH_MAX_HEAD) {
+      throw new IllegalArgumentException("flash attention: the CUDA kernels take head sizes up to "
+          + FLASH_MAX_HEAD + ", got " + D + " (SDPO_ATTENTION=probabilities avoids them)");
+    }
+  }
+
   @Override
   public void attentionSoftmax(Tensor s, double scale, Tensor keyMask, boolean causal,
       int queryOffset, Tensor p) {

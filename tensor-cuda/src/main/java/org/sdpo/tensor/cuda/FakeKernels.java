@@ -4,6 +4,8 @@ import java.nio.ByteBuffer;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.sdpo.tensor.Buf;
+import org.sdpo.tensor.FlashAttentionKernels;
 
 /**
  * The Java twin of every kernel in {@code sdpo_kernels.cu}, run by {@link FakeDevice}: the same
@@ -78,6 +80,39 @@ final class FakeKernels {
     void stI(int param, long idx, int v) {
       long addr = p(param) + 4 * idx;
       dev.region(p(param), addr, 4).putInt(dev.offsetIn(addr), v);
+    }
+
+    /**
+     * The T* parameter as a {@link Buf} of {@code n} elements: reads and writes go through the
+     * device's checked accesses, so a kernel's twin cannot reach past the allocation.
+     */
+    Buf buf(int param, int n) {
+      long base = p(param);
+      return new Buf() {
+        @Override
+        public double get(int i) {
+          check(i);
+          return dev.load(base, i, eb);
+        }
+
+        @Override
+        public void set(int i, double v) {
+          check(i);
+          dev.store(base, i, eb, v);
+        }
+
+        @Override
+        public int size() {
+          return n;
+        }
+
+        private void check(int i) {
+          if (i < 0 || i >= n) {
+            throw new IllegalStateException("fake device: element " + i + " of a " + n
+                + "-element operand (parameter " + param + ")");
+          }
+        }
+      };
     }
 
     /** T rounded as stored. */
@@ -712,6 +747,67 @@ final class FakeKernels {
         }
       }
     });
+    // flash attention: the CPU's loops (FlashAttentionKernels, in double) over device memory;
+    // the kernels compute the same sums tile by tile in T (an online softmax), so the two differ
+    // by rounding only. Arguments 0-10: B, H, Hkv, Tq, Tk, D, causal, qoff, scale, hasKeyMask,
+    // keyMask.
+    twin("flash_forward", l -> {
+      l.blockReduces(); // 16 x 16 threads per tile
+      int[] n = flashShape(l);
+      FlashAttentionKernels.forward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), l.d(8),
+          flashMask(l, n), l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5],
+          l.buf(14, n[8]), l.buf(15, n[6]));
+    });
+    twin("flash_delta", l -> {
+      l.blockReduces(); // a warp per row
+      int rows = l.i(0);
+      int D = l.i(1);
+      for (long r = 0; r < rows; r++) {
+        double acc = 0;
+        for (int d = 0; d < D; d++) {
+          acc += l.ld(2, r * D + d) * l.ld(3, r * D + d);
+        }
+        l.st(4, r, acc);
+      }
+    });
+    twin("flash_backward_dq", l -> {
+      l.blockReduces();
+      int[] n = flashShape(l);
+      FlashAttentionKernels.backward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), null,
+          l.buf(16, n[8]), l.buf(15, n[8]), l.buf(14, n[6]), l.d(8), flashMask(l, n),
+          l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5], l.buf(17, n[6]), null, null);
+    });
+    twin("flash_backward_dkdv", l -> {
+      l.blockReduces();
+      int[] n = flashShape(l);
+      FlashAttentionKernels.backward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), null,
+          l.buf(16, n[8]), l.buf(15, n[8]), l.buf(14, n[6]), l.d(8), flashMask(l, n),
+          l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5], null, l.buf(17, n[7]),
+          l.buf(18, n[7]));
+    });
+  }
+
+  /**
+   * A flash kernel's shape arguments and sizes: B, H, Hkv, Tq, Tk, D, then the elements of q,
+   * of k (and v), of lse; checks what the kernel assumes (H a multiple of Hkv, D within
+   * FA_DMAX).
+   */
+  private static int[] flashShape(L l) {
+    int B = l.i(0);
+    int H = l.i(1);
+    int Hkv = l.i(2);
+    int Tq = l.i(3);
+    int Tk = l.i(4);
+    int D = l.i(5);
+    if (Hkv <= 0 || H % Hkv != 0 || D > CudaBackend.FLASH_MAX_HEAD || Tq > Tk) {
+      throw new IllegalStateException("flash kernel: H " + H + ", Hkv " + Hkv + ", Tq " + Tq
+          + ", Tk " + Tk + ", D " + D);
+    }
+    return new int[] {B, H, Hkv, Tq, Tk, D, B * H * Tq * D, B * Hkv * Tk * D, B * H * Tq};
+  }
+
+  private static Buf flashMask(L l, int[] n) {
+    return l.i(9) != 0 ? l.buf(10, n[0] * n[4]) : null;
   }
 
   /** A double rounded to float when the kernel's element type is float: {@code (T) v}. */
