@@ -51,7 +51,14 @@ final class GradCheckCommand implements Callable<Integer> {
         + "rtol %.1e, float64%n", seed, cases, eps, atol, rtol);
     out.println("backend: " + Backends.describe());
     out.println();
-    String header = String.format(Locale.ROOT, "%-14s %-42s %12s %12s  %s", "op", "input shapes",
+    int width = 14; // the op column fits the longest name shown, with its fused mark
+    for (OpCatalog.Entry e : OpCatalog.all()) {
+      if (ops == null || ops.contains(e.name())) {
+        width = Math.max(width, e.name().length() + 1);
+      }
+    }
+    String row = "%-" + width + "s %-42s ";
+    String header = String.format(Locale.ROOT, row + "%12s %12s  %s", "op", "input shapes",
         "max abs err", "max rel err", "result");
     out.println(header);
     out.println("-".repeat(header.length()));
@@ -72,7 +79,7 @@ final class GradCheckCommand implements Callable<Integer> {
         OpCatalog.Instance inst = e.make(rng.nextLong(), n0, n1, n2);
         GradCheck.Report r = GradCheck.check(e.name(), inst.f(), tol, inst.inputs());
         checks++;
-        out.printf(Locale.ROOT, "%-14s %-42s %12.3e %12.3e  %s%n", e.name() + (e.fused() ? "*" : ""),
+        out.printf(Locale.ROOT, row + "%12.3e %12.3e  %s%n", e.name() + (e.fused() ? "*" : ""),
             abbreviate(inst.shapes(), 42), r.maxAbsError(), r.maxRelError(),
             r.passed() ? "pass" : "FAIL");
         if (!r.passed()) {

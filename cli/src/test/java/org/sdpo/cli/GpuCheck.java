@@ -152,6 +152,20 @@ public final class GpuCheck {
         return compare(g, cpu.values(), 1e-9);
       });
     }
+    // the flash form through the models (the backend prefers it only for large probabilities)
+    for (String f : new String[] {"gpt2-tiny", "llama-gqa"}) {
+      Path dir = fixtures.resolve(f);
+      check(f + " float32, flash attention (SDPO_ATTENTION=flash), vs the CPU (1e-5)", () -> {
+        Grads g = on(gpu, () -> flash(() -> forwardBackward(dir, DType.FLOAT32)));
+        Grads cpu = on(reference, () -> forwardBackward(dir, DType.FLOAT32));
+        return compare(g, cpu.values(), 1e-5);
+      });
+      check(f + " 3 training steps float64, flash attention, vs the CPU (1e-9)", () -> {
+        Grads g = on(gpu, () -> flash(() -> train(dir)));
+        Grads cpu = on(reference, () -> train(dir));
+        return compare(g, cpu.values(), 1e-9);
+      });
+    }
     // recorded steps (CUDA graphs) against the same steps launched kernel by kernel, on the device
     CudaDriver driver = ((CudaBackend) gpu).driver();
     Backend recording = new CudaBackend(driver, CudaBackend.Precision.FP32, true);
@@ -164,6 +178,13 @@ public final class GpuCheck {
         return compare(rec, step.values(), 0);
       });
     }
+    check("gpt2-tiny 3 training steps, flash attention, the last 2 recorded, vs stepwise"
+        + " (identical)", () -> {
+          Path dir = fixtures.resolve("gpt2-tiny");
+          Grads rec = on(recording, () -> flash(() -> trainRecorded(dir)));
+          Grads step = on(stepwise, () -> flash(() -> train(dir, DType.FLOAT32)));
+          return compare(rec, step.values(), 0);
+        });
     check("SDPO, 2 training steps with sampling recorded vs stepwise (identical)", () -> {
       Path dir = java.nio.file.Files.createTempDirectory("gpu-check-sdpo");
       try {
@@ -372,6 +393,17 @@ public final class GpuCheck {
 
   private static Buf host(double[] a) {
     return Buf.of(java.nio.DoubleBuffer.wrap(a), 0, a.length);
+  }
+
+  /** {@code body} with attention in its flash form (SDPO_ATTENTION=flash). */
+  static <T> T flash(Callable<T> body) throws Exception {
+    org.sdpo.tensor.Fused.AttentionPath old =
+        org.sdpo.tensor.Fused.attentionPath(org.sdpo.tensor.Fused.AttentionPath.FLASH);
+    try {
+      return body.call();
+    } finally {
+      org.sdpo.tensor.Fused.attentionPath(old);
+    }
   }
 
   /** The loss, the logits at real tokens and every gradient (or parameter), as host arrays. */

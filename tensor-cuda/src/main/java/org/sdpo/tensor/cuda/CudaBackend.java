@@ -1190,14 +1190,25 @@ public final class CudaBackend implements Backend {
   private static final int FLASH_KEY_TILE = 32;
 
   /**
-   * The flash kernels wherever a row has more than one query (training, scoring, a prompt) and
-   * the head size fits them: no (B, H, Tq, Tk) probabilities in memory, no bf16 copies of them,
-   * and three products and two softmax passes become one kernel each way. A decode step (one
-   * query per row) keeps the probabilities' path, whose recording was verified on a GPU.
+   * Probabilities larger than this per attention call (bytes) make the backend prefer the flash
+   * kernels: below it, the probabilities' path (batched cuBLAS products, which run on the tensor
+   * cores in bf16 and tf32) was measured on a GPU and the flash kernels were not; above it, the
+   * probabilities of every layer kept for the backward are what fills the device (GPT-2 at batch
+   * 8 x 1024: 403 MB a layer, under it; a 24-layer model with 14 heads at 8 x 2048: 1.9 GB a
+   * layer, over it).
+   */
+  static final long FLASH_ABOVE_BYTES = 512L << 20;
+
+  /**
+   * The flash kernels where a row has more than one query (training, scoring, a prompt), the head
+   * size fits them, and the probabilities would pass {@link #FLASH_ABOVE_BYTES}: then no
+   * (B, H, Tq, Tk) tensor is kept, and no bf16 copy of it made. {@code SDPO_ATTENTION=flash}
+   * takes them for every shape (gpu-check.sh times GPT-2 both ways).
    */
   @Override
   public boolean prefersFlashAttention(int[] qShape, int[] kShape) {
-    return qShape[2] > 1 && qShape[3] <= FLASH_MAX_HEAD;
+    long probabilities = 4L * qShape[0] * qShape[1] * qShape[2] * kShape[2];
+    return qShape[2] > 1 && qShape[3] <= FLASH_MAX_HEAD && probabilities > FLASH_ABOVE_BYTES;
   }
 
   @Override
