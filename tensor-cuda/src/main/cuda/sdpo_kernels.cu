@@ -333,6 +333,28 @@ __device__ __forceinline__ void fa_dots(E (&acc)[RA][CB], E (*a)[FA_DC + 1], E (
   }
 }
 
+// The backward's two products of a tile pair, over the head dims chunk by chunk: s = A Bᵀ and
+// dp = C Eᵀ, where A and C are RA rows from ra0 of (na, D) matrices staged through sa, and B and
+// E RB rows from rb0 of (nb, D) matrices staged through sb (dQ: Q Kᵀ and G Vᵀ; dK, dV: K Qᵀ and
+// V Gᵀ). Every thread of the block must call it.
+template <int RA, int RB, typename E, int MA, int MB>
+__device__ __forceinline__ void fa_two_products(E (&s)[MA][MB], E (&dp)[MA][MB],
+    E (*sa)[FA_DC + 1], E (*sb)[FA_DC + 1], const E* a, const E* c, int na, int ra0,
+    const E* b, const E* e, int nb, int rb0, int D, int ty, int tx) {
+  for (int d0 = 0; d0 < D; d0 += FA_DC) {
+    fa_load<E, RA>(sa, a, na, D, ra0, d0);
+    fa_load<E, RB>(sb, b, nb, D, rb0, d0);
+    __syncthreads();
+    fa_dots(s, sa, sb, ty, tx);
+    __syncthreads();
+    fa_load<E, RA>(sa, c, na, D, ra0, d0);
+    fa_load<E, RB>(sb, e, nb, D, rb0, d0);
+    __syncthreads();
+    fa_dots(dp, sa, sb, ty, tx);
+    __syncthreads();
+  }
+}
+
 // acc[r][2 ch + c] += sum over m < 32, in order, of w[ty + 16 r][m] x[m][tx + 16 c]: a tile
 // product into the two dims of chunk ch this thread owns. Called from fully unrolled loops over
 // ch, so that acc stays in registers.

@@ -843,18 +843,8 @@ extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq,
     for (int j0 = 0; j0 < kEnd; j0 += FA_BC) {
       T s[4][2] = {};
       T dp[4][2] = {};
-      for (int d0 = 0; d0 < D; d0 += FA_DC) {
-        fa_load<T, FA_BR>(qs, q + qo, Tq, D, i0, d0);
-        fa_load<T, FA_BC>(ks, k + kv, Tk, D, j0, d0);
-        __syncthreads();
-        fa_dots(s, qs, ks, ty, tx);
-        __syncthreads();
-        fa_load<T, FA_BR>(qs, g + qo, Tq, D, i0, d0);
-        fa_load<T, FA_BC>(ks, v + kv, Tk, D, j0, d0);
-        __syncthreads();
-        fa_dots(dp, qs, ks, ty, tx);
-        __syncthreads();
-      }
+      fa_two_products<FA_BR, FA_BC>(s, dp, qs, ks, q + qo, g + qo, Tq, i0, k + kv, v + kv, Tk, j0,
+          D, ty, tx); // Q Kᵀ, G Vᵀ
 #pragma unroll
       for (int r = 0; r < 4; r++) {
         const int i = i0 + ty + 16 * r;
@@ -928,18 +918,8 @@ extern "C" __global__ void SFX(flash_backward_dkdv)(int B, int H, int Hkv, int T
       for (int i0 = iStart; i0 < Tq; i0 += FA_BQ) {
         T s[2][2] = {};
         T dp[2][2] = {};
-        for (int d0 = 0; d0 < D; d0 += FA_DC) {
-          fa_load<T, FA_BC>(ks, k + kv, Tk, D, j0, d0);
-          fa_load<T, FA_BQ>(qs, q + qo, Tq, D, i0, d0);
-          __syncthreads();
-          fa_dots(s, ks, qs, ty, tx);
-          __syncthreads();
-          fa_load<T, FA_BC>(ks, v + kv, Tk, D, j0, d0);
-          fa_load<T, FA_BQ>(qs, g + qo, Tq, D, i0, d0);
-          __syncthreads();
-          fa_dots(dp, ks, qs, ty, tx);
-          __syncthreads();
-        }
+        fa_two_products<FA_BC, FA_BQ>(s, dp, ks, qs, k + kv, v + kv, Tk, j0, q + qo, g + qo, Tq,
+            i0, D, ty, tx); // K Qᵀ, V Gᵀ
 #pragma unroll
         for (int c = 0; c < 2; c++) {
           const int i = i0 + tx + 16 * c;
