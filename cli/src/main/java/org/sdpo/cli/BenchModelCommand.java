@@ -64,8 +64,8 @@ final class BenchModelCommand implements Callable<Integer> {
         + " %d heads (%d key/value, size %d), batch %d, %d parameters, float32%n", arch, vocab, ctx,
         nEmbd, nLayer, nHead, cfg.kvHeads(), cfg.headDim(), batch, cfg.parameterCount());
     System.out.println("backend: " + Backends.describe());
-    boolean flash = org.sdpo.tensor.Fused.usesFlashAttention(
-        new int[] {batch, nHead, ctx, cfg.headDim()}, new int[] {batch, cfg.kvHeads(), ctx, cfg.headDim()});
+    boolean flash = org.sdpo.tensor.Fused.usesFlashAttention(new int[] {batch, nHead, ctx,
+        cfg.headDim()}, new int[] {batch, cfg.kvHeads(), ctx, cfg.headDim()});
     System.out.println("attention (training): " + (flash
         ? "flash (each query's log-sum-exp kept, probabilities recomputed by the backward)"
         : "keeps the probabilities (B, H, T, T)") + "; SDPO_ATTENTION=flash|probabilities chooses");

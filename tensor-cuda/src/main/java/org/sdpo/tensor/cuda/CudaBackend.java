@@ -1190,12 +1190,12 @@ public final class CudaBackend implements Backend {
   private static final int FLASH_KEY_TILE = 32;
 
   /**
-   * Probabilities larger than this per attention call (bytes) make the backend prefer the flash
-   * kernels: below it, the probabilities' path (batched cuBLAS products, which run on the tensor
-   * cores in bf16 and tf32) was measured on a GPU and the flash kernels were not; above it, the
-   * probabilities of every layer kept for the backward are what fills the device (GPT-2 at batch
-   * 8 x 1024: 403 MB a layer, under it; a 24-layer model with 14 heads at 8 x 2048: 1.9 GB a
-   * layer, over it).
+   * Probabilities larger than this per attention call (bytes, at 4 a value) make the backend
+   * prefer the flash kernels: below it, the probabilities' path (batched cuBLAS products, which
+   * run on the tensor cores in bf16 and tf32) was measured on a GPU and the flash kernels were
+   * not; above it, the probabilities of every layer kept for the backward are what fills the
+   * device (GPT-2 at batch 8 x 1024: 403 MB a layer, under it; a 24-layer model with 14 heads at
+   * 8 x 2048: 1.9 GB a layer, over it).
    */
   static final long FLASH_ABOVE_BYTES = 512L << 20;
 
