@@ -374,6 +374,24 @@ __device__ __forceinline__ void fa_accumulate(E (&acc)[RA][2 * FA_CH], int ch, E
   }
 }
 
+// acc[r][2 ch + c] += sum over m < 32, in order, of w[ty + 16 r][m] src[r0 + m][32 ch + tx + 16 c]
+// for every chunk ch of the head dims: a tile of weights (32 columns) times 32 rows of an (n, D)
+// matrix, staged through sh chunk by chunk (out += P V, dq += dS K, dv += Pᵀ G, dk += dSᵀ Q).
+// Every thread of the block must call it; its first barrier also orders the writes of w.
+template <typename E, int RA, int W>
+__device__ __forceinline__ void fa_product(E (&acc)[RA][2 * FA_CH], E (*w)[W],
+    E (*sh)[FA_DC + 1], const E* src, int n, int r0, int D, int ty, int tx) {
+#pragma unroll
+  for (int ch = 0; ch < FA_CH; ch++) {
+    if (ch * FA_DC < D) {
+      fa_load<E, 32>(sh, src, n, D, r0, ch * FA_DC);
+      __syncthreads();
+      fa_accumulate(acc, ch, w, sh, ty, tx);
+      __syncthreads();
+    }
+  }
+}
+
 #define T float
 #define SFX(name) name##_f32
 #include "sdpo_kernels_typed.cuh"

@@ -771,15 +771,7 @@ extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int
 #pragma unroll
         for (int c = 0; c < 2 * FA_CH; c++) o[r][c] *= alpha;
       }
-#pragma unroll
-      for (int ch = 0; ch < FA_CH; ch++) {
-        if (ch * FA_DC < D) {
-          fa_load<T, FA_BC>(ks, v + kv, Tk, D, j0, ch * FA_DC); // also orders ps's writes
-          __syncthreads();
-          fa_accumulate(o, ch, ps, ks, ty, tx);
-          __syncthreads();
-        }
-      }
+      fa_product(o, ps, ks, v + kv, Tk, j0, D, ty, tx); // O += P V
     }
 #pragma unroll
     for (int r = 0; r < 4; r++) {
@@ -856,15 +848,7 @@ extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq,
           ds[ty + 16 * r][tx + 16 * c] = p * (dp[r][c] - rd[r]);
         }
       }
-#pragma unroll
-      for (int ch = 0; ch < FA_CH; ch++) {
-        if (ch * FA_DC < D) {
-          fa_load<T, FA_BC>(ks, k + kv, Tk, D, j0, ch * FA_DC); // also orders ds's writes
-          __syncthreads();
-          fa_accumulate(acc, ch, ds, ks, ty, tx);
-          __syncthreads();
-        }
-      }
+      fa_product(acc, ds, ks, k + kv, Tk, j0, D, ty, tx); // dq += dS K
     }
 #pragma unroll
     for (int r = 0; r < 4; r++) {
@@ -934,19 +918,8 @@ extern "C" __global__ void SFX(flash_backward_dkdv)(int B, int H, int Hkv, int T
             dst[ty + 16 * r][tx + 16 * c] = p * (dp[r][c] - di);
           }
         }
-#pragma unroll
-        for (int ch = 0; ch < FA_CH; ch++) {
-          if (ch * FA_DC < D) {
-            fa_load<T, FA_BQ>(qs, g + qo, Tq, D, i0, ch * FA_DC); // also orders pt's writes
-            __syncthreads();
-            fa_accumulate(av, ch, pt, qs, ty, tx);
-            __syncthreads();
-            fa_load<T, FA_BQ>(qs, q + qo, Tq, D, i0, ch * FA_DC);
-            __syncthreads();
-            fa_accumulate(ak, ch, dst, qs, ty, tx);
-            __syncthreads();
-          }
-        }
+        fa_product(av, pt, qs, g + qo, Tq, i0, D, ty, tx); // dv += Pᵀ G
+        fa_product(ak, dst, qs, q + qo, Tq, i0, D, ty, tx); // dk += dSᵀ Q
       }
     }
 #pragma unroll
