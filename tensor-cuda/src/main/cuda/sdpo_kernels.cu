@@ -333,6 +333,46 @@ __device__ __forceinline__ void fa_dots(E (&acc)[RA][CB], E (*a)[FA_DC + 1], E (
   }
 }
 
+// The query tile a forward or dQ block takes at loop index blk: its (b, h) row bh, its first
+// query i0, its batch row b, and the offsets of its queries (qo, into q, out, g, dq) and of its
+// key head (kv, into k and v).
+struct FaQueryTile {
+  int bh;
+  int i0;
+  int b;
+  long long qo;
+  long long kv;
+};
+
+__device__ __forceinline__ FaQueryTile fa_query_tile(int blk, int tiles, int H, int Hkv, int Tq,
+    int Tk, int D) {
+  FaQueryTile t;
+  t.bh = blk / tiles;
+  t.i0 = blk % tiles * FA_BR;
+  t.b = t.bh / H;
+  t.qo = (long long) t.bh * Tq * D;
+  t.kv = ((long long) t.b * Hkv + t.bh % H / (H / Hkv)) * Tk * D;
+  return t;
+}
+
+// dst[(r0 + ty + 16 r) D + d] = f[r] acc[r][c] for rows below n and dims d below D, d the dim of
+// acc's column c (fa_accumulate's layout).
+template <typename E, int RA>
+__device__ __forceinline__ void fa_store(E* dst, const E (&acc)[RA][2 * FA_CH],
+    const E (&f)[RA], int r0, int n, int D, int ty, int tx) {
+#pragma unroll
+  for (int r = 0; r < RA; r++) {
+    const int row = r0 + ty + 16 * r;
+    if (row < n) {
+#pragma unroll
+      for (int c = 0; c < 2 * FA_CH; c++) {
+        const int d = c / 2 * FA_DC + tx + 16 * (c % 2);
+        if (d < D) dst[(long long) row * D + d] = f[r] * acc[r][c];
+      }
+    }
+  }
+}
+
 // The backward's two products of a tile pair, over the head dims chunk by chunk: s = A Bᵀ and
 // dp = C Eᵀ, where A and C are RA rows from ra0 of (na, D) matrices staged through sa, and B and
 // E RB rows from rb0 of (nb, D) matrices staged through sb (dQ: Q Kᵀ and G Vᵀ; dK, dV: K Qᵀ and

@@ -722,12 +722,10 @@ extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int
   const T sc = (T) scale;
   const int tiles = (Tq + FA_BR - 1) / FA_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const int bh = blk / tiles;
-    const int i0 = blk % tiles * FA_BR;
-    const int b = bh / H;
-    const long long kv = ((long long) b * Hkv + bh % H / (H / Hkv)) * Tk * D;
-    const T* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
-    const T* qb = q + (long long) bh * Tq * D;
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D);
+    const int i0 = t.i0;
+    const long long kv = t.kv;
+    const T* mrow = hasKeyMask ? keyMask + (long long) t.b * Tk : nullptr;
     T m[4], l[4], o[4][2 * FA_CH];
 #pragma unroll
     for (int r = 0; r < 4; r++) {
@@ -740,7 +738,7 @@ extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int
     for (int j0 = 0; j0 < kEnd; j0 += FA_BC) {
       T s[4][2] = {};
       for (int d0 = 0; d0 < D; d0 += FA_DC) {
-        fa_load<T, FA_BR>(qs, qb, Tq, D, i0, d0);
+        fa_load<T, FA_BR>(qs, q + t.qo, Tq, D, i0, d0);
         fa_load<T, FA_BC>(ks, k + kv, Tk, D, j0, d0);
         __syncthreads();
         fa_dots(s, qs, ks, ty, tx);
@@ -773,19 +771,16 @@ extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int
       }
       fa_product(o, ps, ks, v + kv, Tk, j0, D, ty, tx); // O += P V
     }
+    T inv[4];
 #pragma unroll
     for (int r = 0; r < 4; r++) {
       const int i = i0 + ty + 16 * r;
-      if (i < Tq) {
-        const T inv = l[r] > 0 ? (T) 1 / l[r] : (T) 0;
-#pragma unroll
-        for (int c = 0; c < 2 * FA_CH; c++) {
-          const int d = c / 2 * FA_DC + tx + 16 * (c % 2);
-          if (d < D) out[((long long) bh * Tq + i) * D + d] = o[r][c] * inv;
-        }
-        if (tx == 0) lse[(long long) bh * Tq + i] = l[r] > 0 ? m[r] + fa_log(l[r]) : (T) -INFINITY;
+      inv[r] = l[r] > 0 ? (T) 1 / l[r] : (T) 0;
+      if (i < Tq && tx == 0) {
+        lse[(long long) t.bh * Tq + i] = l[r] > 0 ? m[r] + fa_log(l[r]) : (T) -INFINITY;
       }
     }
+    fa_store(out + t.qo, o, inv, i0, Tq, D, ty, tx); // out = O / l
   }
 }
 
@@ -816,18 +811,17 @@ extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq,
   const T sc = (T) scale;
   const int tiles = (Tq + FA_BR - 1) / FA_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const int bh = blk / tiles;
-    const int i0 = blk % tiles * FA_BR;
-    const int b = bh / H;
-    const long long kv = ((long long) b * Hkv + bh % H / (H / Hkv)) * Tk * D;
-    const T* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
-    const long long qo = (long long) bh * Tq * D;
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D);
+    const int i0 = t.i0;
+    const long long kv = t.kv;
+    const long long qo = t.qo;
+    const T* mrow = hasKeyMask ? keyMask + (long long) t.b * Tk : nullptr;
     T rl[4], rd[4], acc[4][2 * FA_CH];
 #pragma unroll
     for (int r = 0; r < 4; r++) {
       const int i = i0 + ty + 16 * r;
-      rl[r] = i < Tq ? lse[(long long) bh * Tq + i] : (T) -INFINITY;
-      rd[r] = i < Tq ? delta[(long long) bh * Tq + i] : (T) 0;
+      rl[r] = i < Tq ? lse[(long long) t.bh * Tq + i] : (T) -INFINITY;
+      rd[r] = i < Tq ? delta[(long long) t.bh * Tq + i] : (T) 0;
 #pragma unroll
       for (int c = 0; c < 2 * FA_CH; c++) acc[r][c] = 0;
     }
@@ -850,17 +844,8 @@ extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq,
       }
       fa_product(acc, ds, ks, k + kv, Tk, j0, D, ty, tx); // dq += dS K
     }
-#pragma unroll
-    for (int r = 0; r < 4; r++) {
-      const int i = i0 + ty + 16 * r;
-      if (i < Tq) {
-#pragma unroll
-        for (int c = 0; c < 2 * FA_CH; c++) {
-          const int d = c / 2 * FA_DC + tx + 16 * (c % 2);
-          if (d < D) dq[qo + (long long) i * D + d] = sc * acc[r][c];
-        }
-      }
-    }
+    const T scales[4] = {sc, sc, sc, sc};
+    fa_store(dq + qo, acc, scales, i0, Tq, D, ty, tx); // dq = scale dS K
   }
 }
 
@@ -922,19 +907,9 @@ extern "C" __global__ void SFX(flash_backward_dkdv)(int B, int H, int Hkv, int T
         fa_product(ak, dst, qs, q + qo, Tq, i0, D, ty, tx); // dk += dSᵀ Q
       }
     }
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      const int j = j0 + ty + 16 * r;
-      if (j < Tk) {
-#pragma unroll
-        for (int c = 0; c < 2 * FA_CH; c++) {
-          const int d = c / 2 * FA_DC + tx + 16 * (c % 2);
-          if (d < D) {
-            dk[kv + (long long) j * D + d] = sc * ak[r][c];
-            dv[kv + (long long) j * D + d] = av[r][c];
-          }
-        }
-      }
-    }
+    const T scales[2] = {sc, sc};
+    const T ones[2] = {1, 1};
+    fa_store(dk + kv, ak, scales, j0, Tk, D, ty, tx); // dk = scale dSᵀ Q
+    fa_store(dv + kv, av, ones, j0, Tk, D, ty, tx); // dv = Pᵀ G
   }
 }
