@@ -15,7 +15,9 @@ import java.util.TreeMap;
  * ({@link FakeKernels}) over the same packed argument bytes the real driver would send, the
  * matrix multiply follows cuBLAS's column-major conventions and refuses the leading dimensions
  * cuBLAS would refuse, and graphs record launches and replay them. Copies between host and
- * device inside a capture fail, as they do on a GPU.
+ * device inside a capture fail, as they do on a GPU. With a {@link KernelEmulator} (named by
+ * {@code SDPO_KERNEL_EMULATOR}) kernels run as their CUDA source compiled for the host instead of
+ * their Java twins.
  */
 public final class FakeDevice implements CudaDriver {
   private static final long BASE = 0x7a00_0000_0000L;
@@ -26,20 +28,34 @@ public final class FakeDevice implements CudaDriver {
   private List<Runnable> capture;
   private long captureStart; // launches when the capture began
   private final KernelProfile profile; // null unless profiling: host time of each Java twin
+  private final KernelEmulator emulator; // null: kernels run as their Java twins
 
-  /** A fake device; profiled when {@code SDPO_CUDA_PROFILE=1} (see {@link KernelProfile}). */
+  /**
+   * A fake device; profiled when {@code SDPO_CUDA_PROFILE=1} (see {@link KernelProfile}), its
+   * kernels emulated when {@code SDPO_KERNEL_EMULATOR} names the emulator's library.
+   */
   public FakeDevice() {
-    this(KernelProfile.fromEnvironment());
+    this(KernelProfile.fromEnvironment(), KernelEmulator.fromEnvironment());
   }
 
   /** A fake device that adds the host time of each piece of work to {@code profile} (or null). */
   public FakeDevice(KernelProfile profile) {
+    this(profile, null);
+  }
+
+  /**
+   * A fake device whose kernels run through {@code emulator} (or, when null, as their Java
+   * twins), profiled into {@code profile} (or not, when null).
+   */
+  public FakeDevice(KernelProfile profile, KernelEmulator emulator) {
     this.profile = profile;
+    this.emulator = emulator;
   }
 
   @Override
   public String description() {
-    return "fake CUDA device in host memory (kernels run as Java twins)";
+    return "fake CUDA device in host memory (kernels run as "
+        + (emulator == null ? "Java twins" : "CUDA source on the host: " + emulator) + ")";
   }
 
   @Override
@@ -93,6 +109,23 @@ public final class FakeDevice implements CudaDriver {
           + ", +" + b.getValue() + ") runs past the end of its block");
     }
     return e.getValue();
+  }
+
+  /**
+   * {start, bytes} of what a pointer to {@code address} may reach: the block the pool carved
+   * around it, else its allocation.
+   */
+  synchronized long[] span(long address) {
+    Map.Entry<Long, ByteBuffer> e = memory.floorEntry(address);
+    if (e == null || address >= e.getKey() + e.getValue().capacity()) {
+      throw new IllegalStateException("fake device: pointer " + Long.toHexString(address)
+          + " is outside every allocation");
+    }
+    Map.Entry<Long, Long> b = blocks.floorEntry(address);
+    if (b != null && b.getKey() >= e.getKey() && address < b.getKey() + b.getValue()) {
+      return new long[] {b.getKey(), b.getValue()};
+    }
+    return new long[] {e.getKey(), e.getValue().capacity()};
   }
 
   int offsetIn(long address) {
@@ -151,7 +184,8 @@ public final class FakeDevice implements CudaDriver {
     String kernel = args.kernel();
     launches++; // counted when issued, as the driver counts them: a replay is one launch
     run(profile == null ? kernel : profile.launchName(kernel, grid),
-        () -> FakeKernels.run(this, kernel, packed, grid, block));
+        emulator == null ? () -> FakeKernels.run(this, kernel, packed, grid, block)
+            : () -> emulator.run(this, kernel, packed, grid, block));
   }
 
   @Override
