@@ -9,7 +9,8 @@
 #   2. ./sdpo bench model on the GPU: the demo's shape and GPT-2 124M in float32 and in bf16 mixed
 #      precision (train step, tokens/s, kernel launches per step, the step recorded as a CUDA
 #      graph, sampling), and for the comparisons the demo's shape once more with nothing recorded
-#      and GPT-2's steps with the flash attention kernels (SDPO_ATTENTION=flash);
+#      and GPT-2's steps with the flash attention kernels (SDPO_ATTENTION=flash; in bf16 on the
+#      tensor cores, and once more on the CUDA cores with SDPO_FLASH_TENSOR_CORES=0);
 #   3. ./sdpo demo end to end on the GPU (about 30 s on an H200; --fake: demo --micro);
 #   4. where python3 has PyTorch with CUDA, the same models in PyTorch (eager; float32, and GPT-2
 #      124M under bfloat16 autocast too, with the explicit softmax and, from PyTorch 2.0, with its
@@ -89,6 +90,9 @@ step "bench, GPT-2 124M, bf16 (SDPO_CUDA_PRECISION=bf16)" \
 step "bench, GPT-2 124M, bf16, flash attention (SDPO_ATTENTION=flash)" \
   env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash "$DIR/sdpo" bench model \
   "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
+step "bench, GPT-2 124M, bf16, flash attention on CUDA cores (SDPO_FLASH_TENSOR_CORES=0)" \
+  env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash SDPO_FLASH_TENSOR_CORES=0 "$DIR/sdpo" \
+  bench model "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
 step "bench, GPT-2 124M, float32, flash attention (SDPO_ATTENTION=flash)" \
   env SDPO_ATTENTION=flash "$DIR/sdpo" bench model "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
 demo_dir="$(mktemp -d)"

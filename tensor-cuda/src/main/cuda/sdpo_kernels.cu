@@ -443,3 +443,363 @@ __device__ __forceinline__ void fa_product(E (&acc)[RA][2 * FA_CH], E (*w)[W],
 #include "sdpo_kernels_typed.cuh"
 #undef T
 #undef SFX
+
+// ------------------------------------------------------------------ flash attention on tensor cores
+// The bf16 precision mode's flash attention (CudaBackend uses it for float32 tensors with head
+// sizes that are multiples of 16 up to TC_DMAX on compute capability 8.0 and newer): the same
+// parameters and results as flash_forward_f32 and its backward, with every product on the tensor
+// cores through WMMA (bf16 operands, float accumulation), as the bf16 mode's cuBLAS products of
+// the probabilities' path are. Q, K, V, G are rounded to bf16 as they are staged in shared
+// memory, P and dS as they are written there; the softmax and its statistics are in float.
+//
+// A block is TC_THREADS = 4 warps; warp w owns 16 rows (queries in the forward and dQ kernels,
+// keys in the dK, dV kernel) of the block's tile, and its products are 16 x 16 x 16 fragments.
+// With a WMMA fragment's elements in an order the API does not specify, a row's softmax cannot
+// rescale an accumulator, so the forward takes two passes over the keys: the first finds each
+// row's max and sum (lse), the second adds exp(s - lse) V, already normalised. No atomics: the
+// dQ kernel walks keys, the dK, dV kernel queries, each recomputing P.
+#include <mma.h>
+
+#define TC_THREADS 128
+#define TC_BR 64        // queries a forward or dQ block takes; keys a dK, dV block takes
+#define TC_BC 32        // keys (forward, dQ) or queries (dK, dV) of one step
+#define TC_DMAX 64      // CudaBackend.TC_FLASH_MAX_HEAD
+#define TC_DP (TC_DMAX + 8)  // bf16 row stride of staged Q, K, V, G (a multiple of 8)
+#define TC_SP (TC_BC + 4)    // float row stride of a warp's scores (a multiple of 4)
+#define TC_PP (TC_BC + 8)    // bf16 row stride of P and dS (a multiple of 8)
+
+// WMMA's bf16 fragments need compute capability 8.0; the sm_75 build gets empty kernels, which
+// the host never launches there.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define TC_AVAILABLE 1
+#else
+#define TC_AVAILABLE 0
+#endif
+
+#if TC_AVAILABLE
+namespace wmma = nvcuda::wmma;
+typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> TcA;
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> TcBRow;
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> TcBCol;
+typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> TcAcc;
+
+// sh[r][c] = bf16(src[(r0 + r) D + c]) for r < R, c < D; 0 for rows outside [0, n).
+template <int R>
+__device__ __forceinline__ void tc_load(__nv_bfloat16 (*sh)[TC_DP], const float* src, int n, int D,
+    int r0) {
+  for (int e = threadIdx.x; e < R * D; e += blockDim.x) {
+    const int r = e / D;
+    const int c = e - r * D;
+    sh[r][c] = __float2bfloat16_rn(r0 + r < n ? src[(long long) (r0 + r) * D + c] : 0.0f);
+  }
+}
+
+// sh[r] = src[base + r0 + r] for r < R, fill outside [0, n).
+template <int R>
+__device__ __forceinline__ void tc_load_row(float* sh, const float* src, long long base, int n,
+    int r0, float fill) {
+  for (int r = threadIdx.x; r < R; r += blockDim.x) {
+    sh[r] = r0 + r < n ? src[base + r0 + r] : fill;
+  }
+}
+
+// s = A Bᵀ for a warp: A its 16 rows of a (rows, TC_DP) tile, B the TC_BC rows of another, over
+// D dims; then s is stored to the warp's 16 rows of the float scores sf.
+__device__ __forceinline__ void tc_scores(float (*sf)[TC_SP], const __nv_bfloat16 (*a)[TC_DP],
+    const __nv_bfloat16 (*b)[TC_DP], int D) {
+  TcAcc s[TC_BC / 16];
+#pragma unroll
+  for (int c = 0; c < TC_BC / 16; c++) wmma::fill_fragment(s[c], 0.0f);
+  for (int kk = 0; kk < D; kk += 16) {
+    TcA fa;
+    wmma::load_matrix_sync(fa, &a[0][kk], TC_DP);
+#pragma unroll
+    for (int c = 0; c < TC_BC / 16; c++) {
+      TcBCol fb;
+      wmma::load_matrix_sync(fb, &b[16 * c][kk], TC_DP);
+      wmma::mma_sync(s[c], fa, fb, s[c]);
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < TC_BC / 16; c++) {
+    wmma::store_matrix_sync(&sf[0][16 * c], s[c], TC_SP, wmma::mem_row_major);
+  }
+}
+
+// acc[nc] += W X for a warp: W its 16 rows of a (rows, TC_PP) bf16 tile of weights (TC_BC
+// columns), X the TC_BC rows of a (rows, TC_DP) tile, for each 16 dims nc below D.
+__device__ __forceinline__ void tc_product(TcAcc (&acc)[TC_DMAX / 16],
+    const __nv_bfloat16 (*w)[TC_PP], const __nv_bfloat16 (*x)[TC_DP], int D) {
+#pragma unroll
+  for (int kk = 0; kk < TC_BC; kk += 16) {
+    TcA fa;
+    wmma::load_matrix_sync(fa, &w[0][kk], TC_PP);
+#pragma unroll
+    for (int nc = 0; nc < TC_DMAX / 16; nc++) {
+      if (16 * nc < D) {
+        TcBRow fb;
+        wmma::load_matrix_sync(fb, &x[kk][16 * nc], TC_DP);
+        wmma::mma_sync(acc[nc], fa, fb, acc[nc]);
+      }
+    }
+  }
+}
+
+// dst[(row0 + r) D + 16 nc + c] = f acc[nc][r][c] for the warp's 16 rows below n, through the
+// warp's rows of scratch.
+__device__ __forceinline__ void tc_store(float* dst, TcAcc (&acc)[TC_DMAX / 16],
+    float (*scratch)[TC_SP], int row0, int n, int D, float f) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int nc = 0; nc < TC_DMAX / 16; nc++) {
+    if (16 * nc < D) {
+      wmma::store_matrix_sync(&scratch[0][0], acc[nc], TC_SP, wmma::mem_row_major);
+      __syncwarp();
+      for (int e = lane; e < 256; e += 32) {
+        const int r = e >> 4;
+        const int c = e & 15;
+        if (row0 + r < n) dst[(long long) (row0 + r) * D + 16 * nc + c] = f * scratch[r][c];
+      }
+      __syncwarp();
+    }
+  }
+}
+
+__device__ __forceinline__ void tc_zero(TcAcc (&acc)[TC_DMAX / 16]) {
+#pragma unroll
+  for (int nc = 0; nc < TC_DMAX / 16; nc++) wmma::fill_fragment(acc[nc], 0.0f);
+}
+#endif
+
+// out, lse (as flash_forward_f32): a block per TC_BR queries of one (b, h), two passes over the
+// keys the tile sees, TC_BC at a time. Pass 1: per query row (two lanes, 16 keys each) the
+// online max m and sum l of e^(s - m), s = scale q·k; lse = m + log l (-inf for a query that
+// sees no key). Pass 2: out += exp(s - lse) V, P in bf16.
+extern "C" __global__ void flash_tc_forward_f32(int B, int H, int Hkv, int Tq, int Tk, int D,
+    int causal, int qoff, double scale, int hasKeyMask, const float* keyMask, const float* q,
+    const float* k, const float* v, float* lse, float* out) {
+#if TC_AVAILABLE
+  __shared__ __align__(32) __nv_bfloat16 qs[TC_BR][TC_DP];
+  __shared__ __align__(32) __nv_bfloat16 ks[TC_BC][TC_DP];
+  __shared__ __align__(32) __nv_bfloat16 vs[TC_BC][TC_DP];
+  __shared__ __align__(32) float sf[TC_BR][TC_SP];
+  __shared__ __align__(32) __nv_bfloat16 pb[TC_BR][TC_PP];
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int rr = lane >> 1;         // this lane's row of the warp's 16
+  const int half = lane & 1;        // and which 16 of the step's TC_BC keys
+  const int row = 16 * warp + rr;   // the row in the block's tile
+  const float sc = (float) scale;
+  const int tiles = (Tq + TC_BR - 1) / TC_BR;
+  for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
+    const int bh = blk / tiles;
+    const int i0 = blk % tiles * TC_BR;
+    const int b = bh / H;
+    const long long qo = (long long) bh * Tq * D;
+    const long long kv = ((long long) b * Hkv + bh % H / (H / Hkv)) * Tk * D;
+    const float* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
+    const int i = i0 + row;
+    const int kEnd = causal ? min(Tk, qoff + min(i0 + TC_BR, Tq)) : Tk;
+    __syncthreads(); // the previous tile is done with qs
+    tc_load<TC_BR>(qs, q + qo, Tq, D, i0);
+    float m = -INFINITY;
+    float l = 0.0f;
+    for (int j0 = 0; j0 < kEnd; j0 += TC_BC) { // pass 1: the row statistics
+      __syncthreads();
+      tc_load<TC_BC>(ks, k + kv, Tk, D, j0);
+      __syncthreads();
+      tc_scores(&sf[16 * warp], &qs[16 * warp], ks, D);
+      __syncwarp();
+      float x[16];
+      float mx = -INFINITY;
+#pragma unroll
+      for (int c = 0; c < 16; c++) {
+        const int j = j0 + 16 * half + c;
+        x[c] = fa_sees(i, j, Tq, Tk, causal, qoff, mrow) ? sc * sf[row][16 * half + c] : -INFINITY;
+        mx = x[c] > mx ? x[c] : mx;
+      }
+      const float other = __shfl_xor_sync(0xffffffffu, mx, 1);
+      mx = other > mx ? other : mx;
+      const float mNew = mx > m ? mx : m;
+      float sum = 0.0f;
+#pragma unroll
+      for (int c = 0; c < 16; c++) sum += x[c] == -INFINITY ? 0.0f : fa_exp(x[c] - mNew);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      l = (m == -INFINITY ? 0.0f : l * fa_exp(m - mNew)) + sum;
+      m = mNew;
+    }
+    const float rowLse = l > 0.0f ? m + fa_log(l) : -INFINITY;
+    if (half == 0 && i < Tq) lse[(long long) bh * Tq + i] = rowLse;
+    TcAcc o[TC_DMAX / 16];
+    tc_zero(o);
+    for (int j0 = 0; j0 < kEnd; j0 += TC_BC) { // pass 2: out = P V
+      __syncthreads();
+      tc_load<TC_BC>(ks, k + kv, Tk, D, j0);
+      tc_load<TC_BC>(vs, v + kv, Tk, D, j0);
+      __syncthreads();
+      tc_scores(&sf[16 * warp], &qs[16 * warp], ks, D);
+      __syncwarp();
+#pragma unroll
+      for (int c = 0; c < 16; c++) {
+        const int j = j0 + 16 * half + c;
+        const bool seen = rowLse != -INFINITY && fa_sees(i, j, Tq, Tk, causal, qoff, mrow);
+        pb[row][16 * half + c] = __float2bfloat16_rn(
+            seen ? fa_exp(sc * sf[row][16 * half + c] - rowLse) : 0.0f);
+      }
+      __syncwarp();
+      tc_product(o, &pb[16 * warp], vs, D);
+    }
+    tc_store(out + qo, o, &sf[16 * warp], i0 + 16 * warp, Tq, D, 1.0f);
+  }
+#endif
+}
+
+// dq (as flash_backward_dq_f32): a block per TC_BR queries of one (b, h), walking the keys it
+// sees TC_BC at a time: P = exp(scale Q Kᵀ - lse), dS = P ∘ (G Vᵀ - delta), dq += scale dS K.
+extern "C" __global__ void flash_tc_backward_dq_f32(int B, int H, int Hkv, int Tq, int Tk, int D,
+    int causal, int qoff, double scale, int hasKeyMask, const float* keyMask, const float* q,
+    const float* k, const float* v, const float* g, const float* lse, const float* delta,
+    float* dq) {
+#if TC_AVAILABLE
+  __shared__ __align__(32) __nv_bfloat16 qs[TC_BR][TC_DP];
+  __shared__ __align__(32) __nv_bfloat16 gs[TC_BR][TC_DP];
+  __shared__ __align__(32) __nv_bfloat16 ks[TC_BC][TC_DP];
+  __shared__ __align__(32) __nv_bfloat16 vs[TC_BC][TC_DP];
+  __shared__ __align__(32) float sf[TC_BR][TC_SP];
+  __shared__ __align__(32) __nv_bfloat16 db[TC_BR][TC_PP];
+  __shared__ float ls[TC_BR];
+  __shared__ float dl[TC_BR];
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int rr = lane >> 1;
+  const int half = lane & 1;
+  const int row = 16 * warp + rr;
+  const float sc = (float) scale;
+  const int tiles = (Tq + TC_BR - 1) / TC_BR;
+  for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
+    const int bh = blk / tiles;
+    const int i0 = blk % tiles * TC_BR;
+    const int b = bh / H;
+    const long long qo = (long long) bh * Tq * D;
+    const long long kv = ((long long) b * Hkv + bh % H / (H / Hkv)) * Tk * D;
+    const float* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
+    const int i = i0 + row;
+    const int kEnd = causal ? min(Tk, qoff + min(i0 + TC_BR, Tq)) : Tk;
+    __syncthreads();
+    tc_load<TC_BR>(qs, q + qo, Tq, D, i0);
+    tc_load<TC_BR>(gs, g + qo, Tq, D, i0);
+    tc_load_row<TC_BR>(ls, lse, (long long) bh * Tq, Tq, i0, -INFINITY);
+    tc_load_row<TC_BR>(dl, delta, (long long) bh * Tq, Tq, i0, 0.0f);
+    TcAcc acc[TC_DMAX / 16];
+    tc_zero(acc);
+    for (int j0 = 0; j0 < kEnd; j0 += TC_BC) {
+      __syncthreads();
+      tc_load<TC_BC>(ks, k + kv, Tk, D, j0);
+      tc_load<TC_BC>(vs, v + kv, Tk, D, j0);
+      __syncthreads();
+      const float rowLse = ls[row];
+      const float rowDelta = dl[row];
+      tc_scores(&sf[16 * warp], &qs[16 * warp], ks, D); // S = Q Kᵀ
+      __syncwarp();
+      float p[16];
+#pragma unroll
+      for (int c = 0; c < 16; c++) {
+        const int j = j0 + 16 * half + c;
+        const bool seen = rowLse != -INFINITY && fa_sees(i, j, Tq, Tk, causal, qoff, mrow);
+        p[c] = seen ? fa_exp(sc * sf[row][16 * half + c] - rowLse) : 0.0f;
+      }
+      __syncwarp();
+      tc_scores(&sf[16 * warp], &gs[16 * warp], vs, D); // dP = G Vᵀ
+      __syncwarp();
+#pragma unroll
+      for (int c = 0; c < 16; c++) {
+        db[row][16 * half + c] = __float2bfloat16_rn(p[c] * (sf[row][16 * half + c] - rowDelta));
+      }
+      __syncwarp();
+      tc_product(acc, &db[16 * warp], ks, D); // dq += dS K
+    }
+    tc_store(dq + qo, acc, &sf[16 * warp], i0 + 16 * warp, Tq, D, sc);
+  }
+#endif
+}
+
+// dk, dv (as flash_backward_dkdv_f32): a block per TC_BR keys of one (b, key head), walking the
+// group's query heads in order and, in each, the queries that see the keys TC_BC at a time: with
+// Pᵀ = exp(scale K Qᵀ - lse) and dSᵀ = Pᵀ ∘ (V Gᵀ - delta), dv += Pᵀ G and dk += scale dSᵀ Q.
+extern "C" __global__ void flash_tc_backward_dkdv_f32(int B, int H, int Hkv, int Tq, int Tk,
+    int D, int causal, int qoff, double scale, int hasKeyMask, const float* keyMask,
+    const float* q, const float* k, const float* v, const float* g, const float* lse,
+    const float* delta, float* dk, float* dv) {
+#if TC_AVAILABLE
+  __shared__ __align__(32) __nv_bfloat16 ks[TC_BR][TC_DP];
+  __shared__ __align__(32) __nv_bfloat16 vs[TC_BR][TC_DP];
+  __shared__ __align__(32) __nv_bfloat16 qs[TC_BC][TC_DP];
+  __shared__ __align__(32) __nv_bfloat16 gs[TC_BC][TC_DP];
+  __shared__ __align__(32) float sf[TC_BR][TC_SP];
+  __shared__ __align__(32) __nv_bfloat16 pb[TC_BR][TC_PP];
+  __shared__ __align__(32) __nv_bfloat16 db[TC_BR][TC_PP];
+  __shared__ float ls[TC_BC];
+  __shared__ float dl[TC_BC];
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int rr = lane >> 1;
+  const int half = lane & 1;
+  const int row = 16 * warp + rr; // a key of the block's tile
+  const float sc = (float) scale;
+  const int rep = H / Hkv;
+  const int tiles = (Tk + TC_BR - 1) / TC_BR;
+  for (int blk = blockIdx.x; blk < B * Hkv * tiles; blk += gridDim.x) {
+    const int bg = blk / tiles; // b * Hkv + key head
+    const int j0 = blk % tiles * TC_BR;
+    const int b = bg / Hkv;
+    const long long kv = (long long) bg * Tk * D;
+    const float* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
+    const int j = j0 + row;
+    __syncthreads();
+    tc_load<TC_BR>(ks, k + kv, Tk, D, j0);
+    tc_load<TC_BR>(vs, v + kv, Tk, D, j0);
+    TcAcc ak[TC_DMAX / 16];
+    TcAcc av[TC_DMAX / 16];
+    tc_zero(ak);
+    tc_zero(av);
+    // the first query that can see key j0: i >= j0 - qoff when causal
+    const int iStart = causal ? max(0, j0 - qoff) / TC_BC * TC_BC : 0;
+    for (int h = bg % Hkv * rep; h < (bg % Hkv + 1) * rep; h++) {
+      const long long bh = (long long) b * H + h;
+      const long long qo = bh * Tq * D;
+      for (int i0 = iStart; i0 < Tq; i0 += TC_BC) {
+        __syncthreads();
+        tc_load<TC_BC>(qs, q + qo, Tq, D, i0);
+        tc_load<TC_BC>(gs, g + qo, Tq, D, i0);
+        tc_load_row<TC_BC>(ls, lse, bh * Tq, Tq, i0, -INFINITY);
+        tc_load_row<TC_BC>(dl, delta, bh * Tq, Tq, i0, 0.0f);
+        __syncthreads();
+        tc_scores(&sf[16 * warp], &ks[16 * warp], qs, D); // Sᵀ = K Qᵀ
+        __syncwarp();
+        float p[16];
+#pragma unroll
+        for (int c = 0; c < 16; c++) {
+          const int qi = 16 * half + c;
+          const bool seen = ls[qi] != -INFINITY
+              && fa_sees(i0 + qi, j, Tq, Tk, causal, qoff, mrow);
+          p[c] = seen ? fa_exp(sc * sf[row][qi] - ls[qi]) : 0.0f;
+          pb[row][qi] = __float2bfloat16_rn(p[c]);
+        }
+        __syncwarp();
+        tc_scores(&sf[16 * warp], &vs[16 * warp], gs, D); // dPᵀ = V Gᵀ
+        __syncwarp();
+#pragma unroll
+        for (int c = 0; c < 16; c++) {
+          const int qi = 16 * half + c;
+          db[row][qi] = __float2bfloat16_rn(p[c] * (sf[row][qi] - dl[qi]));
+        }
+        __syncwarp();
+        tc_product(av, &pb[16 * warp], gs, D); // dv += Pᵀ G
+        tc_product(ak, &db[16 * warp], qs, D); // dk += dSᵀ Q
+      }
+    }
+    tc_store(dk + kv, ak, &sf[16 * warp], j0 + 16 * warp, Tk, D, sc);
+    tc_store(dv + kv, av, &sf[16 * warp], j0 + 16 * warp, Tk, D, 1.0f);
+  }
+#endif
+}

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "cuda_bf16.h"
 
@@ -42,6 +43,12 @@ std::uint64_t warp_exchange(unsigned int mask, std::uint64_t mine, int src, int 
 
 inline int lane() { return (int) (thread_index.x % 32); }
 
+// A warp-wide point (as warp_exchange) at which every lane must hold the same value.
+void warp_uniform(std::uint64_t value, int line, const char* what);
+
+// Fails the launch with what and the source line; the calling fiber never resumes.
+void fail_launch(const char* what, int line);
+
 template <typename V>
 V shuffle(unsigned int mask, V v, int src, int line) {
   static_assert(sizeof(V) <= 8, "shuffles move at most 8 bytes");
@@ -71,7 +78,10 @@ V shuffle(unsigned int mask, V v, int src, int line) {
 // GPU, instead of an earlier block's values.
 #define __shared__ static __attribute__((section("emu_shared")))
 
+#define __align__(n) __attribute__((aligned(n)))
+
 #define __syncthreads() emu::block_barrier(__LINE__)
+#define __syncwarp() emu::warp_uniform(0, __LINE__, "__syncwarp")
 #define __shfl_sync(mask, v, src) emu::shuffle((mask), (v), (src), __LINE__)
 #define __shfl_xor_sync(mask, v, m) emu::shuffle((mask), (v), emu::lane() ^ (m), __LINE__)
 #define __shfl_down_sync(mask, v, d) emu::shuffle((mask), (v), emu::lane() + (d), __LINE__)

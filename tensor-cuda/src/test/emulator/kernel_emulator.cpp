@@ -69,6 +69,7 @@ struct Fiber {
 
 struct Warp {
   std::uint64_t slot[32];
+  float scratch[256]; // the emulated wmma product's (mma.h)
   int live = 0;    // lanes not exited
   int lanes = 0;   // lanes the warp has (32 unless the block size is not a multiple of 32)
   int waiting = 0; // lanes waiting at the shuffle of line `line`
@@ -367,6 +368,22 @@ std::uint64_t warp_exchange(unsigned int mask, std::uint64_t mine, int src, int 
   std::uint64_t r = src >= 0 && src < 32 ? w.slot[src] : mine;
   warp_wait(f, w, line);
   return r;
+}
+
+void warp_uniform(std::uint64_t value, int line, const char* what) {
+  std::uint64_t first = warp_exchange(0xffffffffu, value, 0, line);
+  if (first != value) {
+    fail("block %u, warp %u: lane %u called %s (line %d) with another pointer or stride than "
+         "lane 0", block_index.x, thread_index.x / 32, thread_index.x % 32, what, line);
+    yield(&fibers[thread_index.x]);
+  }
+}
+
+float* warp_scratch() { return warps[thread_index.x / 32].scratch; }
+
+void fail_launch(const char* what, int line) {
+  fail("block %u, thread %u: %s (line %d)", block_index.x, thread_index.x, what, line);
+  yield(&fibers[thread_index.x]);
 }
 
 } // namespace emu

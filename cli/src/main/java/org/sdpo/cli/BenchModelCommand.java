@@ -14,6 +14,7 @@ import org.sdpo.tensor.MemoryStats;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.tensor.Workspace;
+import org.sdpo.tensor.cuda.CudaBackend;
 import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
@@ -66,8 +67,11 @@ final class BenchModelCommand implements Callable<Integer> {
     System.out.println("backend: " + Backends.describe());
     boolean flash = org.sdpo.tensor.Fused.usesFlashAttention(new int[] {batch, nHead, ctx,
         cfg.headDim()}, new int[] {batch, cfg.kvHeads(), ctx, cfg.headDim()});
+    boolean tensorCores = flash && Backends.current() instanceof CudaBackend cuda
+        && cuda.tensorCoreFlash(Tensor.zeros(DType.FLOAT32, 1, 1, 1, cfg.headDim()));
     System.out.println("attention (training): " + (flash
         ? "flash (each query's log-sum-exp kept, probabilities recomputed by the backward)"
+            + (tensorCores ? ", on the tensor cores (bf16 products)" : "")
         : "keeps the probabilities (B, H, T, T)") + "; SDPO_ATTENTION=flash|probabilities chooses");
     Rng rng = new Rng(2);
     int T = ctx;

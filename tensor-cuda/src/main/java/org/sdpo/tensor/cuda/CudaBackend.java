@@ -1211,18 +1211,44 @@ public final class CudaBackend implements Backend {
     return qShape[2] > 1 && qShape[3] <= FLASH_MAX_HEAD && probabilities > FLASH_ABOVE_BYTES;
   }
 
+  /** The largest head size the tensor-core flash kernels take (TC_DMAX in the kernels). */
+  static final int TC_FLASH_MAX_HEAD = 64;
+  /** Threads of a tensor-core flash kernel's block (TC_THREADS: four warps). */
+  private static final int TC_FLASH_THREADS = 128;
+  /** Queries (forward, dQ) and keys (dK, dV) a tensor-core flash block takes (TC_BR). */
+  private static final int TC_FLASH_TILE = 64;
+
+  /**
+   * Whether flash attention on {@code q} runs on the tensor cores (flash_tc_*: bf16 operands,
+   * float accumulation): in the bf16 precision mode, for float32 tensors whose head size is a
+   * multiple of 16 up to {@link #TC_FLASH_MAX_HEAD}, on compute capability 8.0 or newer, unless
+   * {@code SDPO_FLASH_TENSOR_CORES=0} (gpu-check.sh times both).
+   */
+  public boolean tensorCoreFlash(Tensor q) {
+    int D = q.dim(3);
+    return precision == Precision.BF16 && q.dtype() == DType.FLOAT32 && D % 16 == 0
+        && D <= TC_FLASH_MAX_HEAD && dev.computeCapability() >= 80 && TENSOR_CORE_FLASH;
+  }
+
+  private static final boolean TENSOR_CORE_FLASH = !"0".equals(System.getProperty(
+      "sdpo.flashTensorCores", System.getenv("SDPO_FLASH_TENSOR_CORES")));
+
   @Override
   public void flashAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
       boolean causal, int queryOffset, Tensor lse, Tensor out) {
     int[] qs = q.shape(); // (B, H, Tq, D)
     flashHeadFits(qs[3]);
-    long blocks = (long) qs[0] * qs[1] * ((qs[2] + FLASH_QUERY_TILE - 1) / FLASH_QUERY_TILE);
+    boolean tc = tensorCoreFlash(q);
+    int tile = tc ? TC_FLASH_TILE : FLASH_QUERY_TILE;
+    long blocks = (long) qs[0] * qs[1] * ((qs[2] + tile - 1) / tile);
     if (blocks == 0) {
       return;
     }
     Tensor km = keyMask == null ? null : dense(as(keyMask, q.dtype()));
-    dev.launch(flashArgs("flash_forward", q, k, scale, km, causal, queryOffset).ptr(addr(q))
-        .ptr(addr(k)).ptr(addr(v)).ptr(addr(lse)).ptr(addr(out)), flashGrid(blocks), THREADS);
+    KernelArgs a = tc ? tcFlashArgs("flash_tc_forward_f32", q, k, scale, km, causal, queryOffset)
+        : flashArgs("flash_forward", q, k, scale, km, causal, queryOffset);
+    dev.launch(a.ptr(addr(q)).ptr(addr(k)).ptr(addr(v)).ptr(addr(lse)).ptr(addr(out)),
+        flashGrid(blocks), tc ? TC_FLASH_THREADS : THREADS);
   }
 
   /**
@@ -1236,6 +1262,8 @@ public final class CudaBackend implements Backend {
     int[] qs = q.shape(); // (B, H, Tq, D)
     int[] ks = k.shape(); // (B, Hkv, Tk, D)
     flashHeadFits(qs[3]);
+    boolean tc = tensorCoreFlash(q);
+    int threads = tc ? TC_FLASH_THREADS : THREADS;
     int rows = qs[0] * qs[1] * qs[2];
     Tensor km = keyMask == null ? null : dense(as(keyMask, q.dtype()));
     long bytes = (long) q.dtype().bytes() * Math.max(1, rows);
@@ -1244,16 +1272,20 @@ public final class CudaBackend implements Backend {
       if (rows > 0) {
         dev.launch(args(k("flash_delta", q.dtype())).i32(rows).i32(qs[3]).ptr(addr(g))
             .ptr(addr(out)).ptr(delta), rowBlocks(rows, qs[3]), THREADS);
-        long blocks = (long) qs[0] * qs[1] * ((qs[2] + FLASH_QUERY_TILE - 1) / FLASH_QUERY_TILE);
-        dev.launch(flashArgs("flash_backward_dq", q, k, scale, km, causal, queryOffset)
-            .ptr(addr(q)).ptr(addr(k)).ptr(addr(v)).ptr(addr(g)).ptr(addr(lse)).ptr(delta)
-            .ptr(addr(dq)), flashGrid(blocks), THREADS);
+        int tile = tc ? TC_FLASH_TILE : FLASH_QUERY_TILE;
+        long blocks = (long) qs[0] * qs[1] * ((qs[2] + tile - 1) / tile);
+        KernelArgs a = tc ? tcFlashArgs("flash_tc_backward_dq_f32", q, k, scale, km, causal,
+            queryOffset) : flashArgs("flash_backward_dq", q, k, scale, km, causal, queryOffset);
+        dev.launch(a.ptr(addr(q)).ptr(addr(k)).ptr(addr(v)).ptr(addr(g)).ptr(addr(lse))
+            .ptr(delta).ptr(addr(dq)), flashGrid(blocks), threads);
       }
-      long blocks = (long) ks[0] * ks[1] * ((ks[2] + FLASH_KEY_TILE - 1) / FLASH_KEY_TILE);
+      int tile = tc ? TC_FLASH_TILE : FLASH_KEY_TILE;
+      long blocks = (long) ks[0] * ks[1] * ((ks[2] + tile - 1) / tile);
       if (blocks > 0) {
-        dev.launch(flashArgs("flash_backward_dkdv", q, k, scale, km, causal, queryOffset)
-            .ptr(addr(q)).ptr(addr(k)).ptr(addr(v)).ptr(addr(g)).ptr(addr(lse)).ptr(delta)
-            .ptr(addr(dk)).ptr(addr(dv)), flashGrid(blocks), THREADS);
+        KernelArgs a = tc ? tcFlashArgs("flash_tc_backward_dkdv_f32", q, k, scale, km, causal,
+            queryOffset) : flashArgs("flash_backward_dkdv", q, k, scale, km, causal, queryOffset);
+        dev.launch(a.ptr(addr(q)).ptr(addr(k)).ptr(addr(v)).ptr(addr(g)).ptr(addr(lse))
+            .ptr(delta).ptr(addr(dk)).ptr(addr(dv)), flashGrid(blocks), threads);
       }
     } finally {
       pool.give(delta, bytes);
@@ -1263,8 +1295,19 @@ public final class CudaBackend implements Backend {
   /** The flash kernels' leading arguments: shapes, masks and scale. */
   private KernelArgs flashArgs(String kernel, Tensor q, Tensor k, double scale, Tensor km,
       boolean causal, int queryOffset) {
+    return flashArgs(args(k(kernel, q.dtype())), q, k, scale, km, causal, queryOffset);
+  }
+
+  /** The same for a tensor-core kernel (float32 only: its name has the suffix). */
+  private KernelArgs tcFlashArgs(String kernel, Tensor q, Tensor k, double scale, Tensor km,
+      boolean causal, int queryOffset) {
+    return flashArgs(args(kernel), q, k, scale, km, causal, queryOffset);
+  }
+
+  private KernelArgs flashArgs(KernelArgs a, Tensor q, Tensor k, double scale, Tensor km,
+      boolean causal, int queryOffset) {
     int[] qs = q.shape();
-    return args(k(kernel, q.dtype())).i32(qs[0]).i32(qs[1]).i32(k.dim(1)).i32(qs[2])
+    return a.i32(qs[0]).i32(qs[1]).i32(k.dim(1)).i32(qs[2])
         .i32(k.dim(2)).i32(qs[3]).i32(causal ? 1 : 0).i32(queryOffset).f64(scale)
         .i32(km == null ? 0 : 1).ptr(km == null ? 0 : addr(km));
   }

@@ -29,6 +29,14 @@ public interface CudaDriver extends AutoCloseable {
   /** The device and driver, in words, for the start-up banner. */
   String description();
 
+  /**
+   * The device's compute capability as major * 10 + minor (90 for Hopper); the fake device
+   * reports 90.
+   */
+  default int computeCapability() {
+    return 90;
+  }
+
   /** Device memory of {@code bytes} bytes (256-byte aligned); fails with a message when out. */
   long alloc(long bytes);
 

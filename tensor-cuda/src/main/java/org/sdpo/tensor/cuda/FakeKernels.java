@@ -120,6 +120,14 @@ final class FakeKernels {
       return eb == 4 ? (float) v : v;
     }
 
+    /** A kernel written for blocks of exactly {@code n} warps. */
+    void warps(int n) {
+      if (block != 32 * n) {
+        throw new IllegalStateException("a kernel of " + n + " warps launched with " + block
+            + " threads");
+      }
+    }
+
     void blockReduces() {
       if (block != THREADS) {
         throw new IllegalStateException("a row kernel's block reduction needs " + THREADS
@@ -753,10 +761,21 @@ final class FakeKernels {
     // keyMask.
     twin("flash_forward", l -> {
       l.blockReduces(); // 16 x 16 threads per tile
-      int[] n = flashShape(l);
-      FlashAttentionKernels.forward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), l.d(8),
-          flashMask(l, n), l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5],
-          l.buf(14, n[8]), l.buf(15, n[6]));
+      flashForward(l);
+    });
+    // the tensor-core kernels (bf16 products): the same loops, without the bf16 roundings, so
+    // the twins are as exact as the float32 kernels' (the emulator runs the roundings)
+    twin("flash_tc_forward_f32", l -> {
+      l.warps(4);
+      flashForward(l);
+    });
+    twin("flash_tc_backward_dq_f32", l -> {
+      l.warps(4);
+      flashBackwardDq(l);
+    });
+    twin("flash_tc_backward_dkdv_f32", l -> {
+      l.warps(4);
+      flashBackwardDkDv(l);
     });
     twin("flash_delta", l -> {
       l.blockReduces(); // a warp per row
@@ -772,19 +791,34 @@ final class FakeKernels {
     });
     twin("flash_backward_dq", l -> {
       l.blockReduces();
-      int[] n = flashShape(l);
-      FlashAttentionKernels.backward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), null,
-          l.buf(16, n[8]), l.buf(15, n[8]), l.buf(14, n[6]), l.d(8), flashMask(l, n),
-          l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5], l.buf(17, n[6]), null, null);
+      flashBackwardDq(l);
     });
     twin("flash_backward_dkdv", l -> {
       l.blockReduces();
-      int[] n = flashShape(l);
-      FlashAttentionKernels.backward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), null,
-          l.buf(16, n[8]), l.buf(15, n[8]), l.buf(14, n[6]), l.d(8), flashMask(l, n),
-          l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5], null, l.buf(17, n[7]),
-          l.buf(18, n[7]));
+      flashBackwardDkDv(l);
     });
+  }
+
+  private static void flashForward(L l) {
+    int[] n = flashShape(l);
+    FlashAttentionKernels.forward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), l.d(8),
+        flashMask(l, n), l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5],
+        l.buf(14, n[8]), l.buf(15, n[6]));
+  }
+
+  private static void flashBackwardDq(L l) {
+    int[] n = flashShape(l);
+    FlashAttentionKernels.backward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), null,
+        l.buf(16, n[8]), l.buf(15, n[8]), l.buf(14, n[6]), l.d(8), flashMask(l, n),
+        l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5], l.buf(17, n[6]), null, null);
+  }
+
+  private static void flashBackwardDkDv(L l) {
+    int[] n = flashShape(l);
+    FlashAttentionKernels.backward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), null,
+        l.buf(16, n[8]), l.buf(15, n[8]), l.buf(14, n[6]), l.d(8), flashMask(l, n),
+        l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5], null, l.buf(17, n[7]),
+        l.buf(18, n[7]));
   }
 
   /**

@@ -140,8 +140,16 @@ public final class JnaDriver implements CudaDriver {
   private long captureStart;
   private boolean capturing;
 
+  private final int computeCapability;
+
+  @Override
+  public int computeCapability() {
+    return computeCapability;
+  }
+
   private JnaDriver(Pointer context, Pointer stream, Pointer module, Pointer cublas,
-      String description, boolean debug, KernelProfile profile) {
+      String description, boolean debug, KernelProfile profile, int computeCapability) {
+    this.computeCapability = computeCapability;
     this.context = context;
     this.stream = stream;
     this.module = module;
@@ -247,7 +255,7 @@ public final class JnaDriver implements CudaDriver {
     boolean debug = Boolean.getBoolean("sdpo.cuda.debug")
         || "1".equals(System.getenv("SDPO_CUDA_DEBUG"));
     return new JnaDriver(ctx.getValue(), s.getValue(), mod.getValue(), handle.getValue(), text,
-        debug, KernelProfile.fromEnvironment());
+        debug, KernelProfile.fromEnvironment(), cc);
   }
 
   /**
