@@ -483,14 +483,21 @@ typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_majo
 typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> TcBCol;
 typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> TcAcc;
 
-// sh[r][c] = bf16(src[(r0 + r) D + c]) for r < R, c < D; 0 for rows outside [0, n).
+// sh[r][c] = bf16(src[(r0 + r) D + c]) for r < R, c < D; 0 for rows outside [0, n). Four
+// elements a thread at a time: one 16-byte load (D is a multiple of 16 and src 16-byte aligned,
+// so every row is), two 4-byte stores.
 template <int R>
 __device__ __forceinline__ void tc_load(__nv_bfloat16 (*sh)[TC_DP], const float* src, int n, int D,
     int r0) {
-  for (int e = threadIdx.x; e < R * D; e += blockDim.x) {
-    const int r = e / D;
-    const int c = e - r * D;
-    sh[r][c] = __float2bfloat16_rn(r0 + r < n ? src[(long long) (r0 + r) * D + c] : 0.0f);
+  const int quads = D >> 2;
+  for (int e = threadIdx.x; e < R * quads; e += blockDim.x) {
+    const int r = e / quads;
+    const int c = (e - r * quads) << 2;
+    float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (r0 + r < n) x = *reinterpret_cast<const float4*>(src + (long long) (r0 + r) * D + c);
+    __nv_bfloat162* to = reinterpret_cast<__nv_bfloat162*>(&sh[r][c]);
+    to[0] = __floats2bfloat162_rn(x.x, x.y);
+    to[1] = __floats2bfloat162_rn(x.z, x.w);
   }
 }
 

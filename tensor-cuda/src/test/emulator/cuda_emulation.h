@@ -26,6 +26,8 @@ struct alignas(16) float4 {
   float x, y, z, w;
 };
 
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+
 namespace emu {
 
 extern uint3 thread_index;        // threadIdx of the fiber running now (set at each switch)

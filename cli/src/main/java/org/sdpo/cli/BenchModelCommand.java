@@ -175,11 +175,13 @@ final class BenchModelCommand implements Callable<Integer> {
       loss[0] = l.value();
     })) {
       double[] times = new double[steps];
+      double last = Double.NaN;
       for (int s = 0; s < warmup + steps; s++) {
         long t0 = System.nanoTime();
         opt.prepare(1e-4);
         g.replay();
         double l = loss[0].item(); // waits for the step
+        last = l;
         if (!Double.isFinite(l)) {
           throw new IllegalStateException("bench: the recorded step's loss is " + l);
         }
@@ -190,8 +192,10 @@ final class BenchModelCommand implements Callable<Integer> {
       java.util.Arrays.sort(times);
       double median = times[steps / 2];
       System.out.printf(Locale.ROOT, "train step recorded as one graph (%d launches in it, 1 per "
-              + "step): median %.2f ms, min %.2f ms; %.0f tokens/s; %.1f GFLOP/s%n", g.launches(),
-          median, times[0], batch * T / (median / 1e3), flops / (median / 1e3) / 1e9);
+              + "step): median %.2f ms, min %.2f ms; %.0f tokens/s; %.1f GFLOP/s; loss after the "
+              + "last %.6f (the same data each step: compare runs of other settings)%n",
+          g.launches(), median, times[0], batch * T / (median / 1e3), flops / (median / 1e3) / 1e9,
+          last);
     }
   }
 

@@ -1230,6 +1230,16 @@ public final class CudaBackend implements Backend {
         && D <= TC_FLASH_MAX_HEAD && dev.computeCapability() >= 80 && TENSOR_CORE_FLASH;
   }
 
+  /** Whether every tensor starts 16 bytes aligned (the tensor-core kernels load float4s). */
+  private boolean aligned16(Tensor... ts) {
+    for (Tensor t : ts) {
+      if (addr(t) % 16 != 0) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   private static final boolean TENSOR_CORE_FLASH = !"0".equals(System.getProperty(
       "sdpo.flashTensorCores", System.getenv("SDPO_FLASH_TENSOR_CORES")));
 
@@ -1238,7 +1248,7 @@ public final class CudaBackend implements Backend {
       boolean causal, int queryOffset, Tensor lse, Tensor out) {
     int[] qs = q.shape(); // (B, H, Tq, D)
     flashHeadFits(qs[3]);
-    boolean tc = tensorCoreFlash(q);
+    boolean tc = tensorCoreFlash(q) && aligned16(q, k, v);
     int tile = tc ? TC_FLASH_TILE : FLASH_QUERY_TILE;
     long blocks = (long) qs[0] * qs[1] * ((qs[2] + tile - 1) / tile);
     if (blocks == 0) {
@@ -1262,7 +1272,7 @@ public final class CudaBackend implements Backend {
     int[] qs = q.shape(); // (B, H, Tq, D)
     int[] ks = k.shape(); // (B, Hkv, Tk, D)
     flashHeadFits(qs[3]);
-    boolean tc = tensorCoreFlash(q);
+    boolean tc = tensorCoreFlash(q) && aligned16(q, k, v, g);
     int threads = tc ? TC_FLASH_THREADS : THREADS;
     int rows = qs[0] * qs[1] * qs[2];
     Tensor km = keyMask == null ? null : dense(as(keyMask, q.dtype()));
