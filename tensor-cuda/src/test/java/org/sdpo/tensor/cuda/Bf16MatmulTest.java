@@ -84,4 +84,47 @@ class Bf16MatmulTest {
       Backends.install(cpu);
     }
   }
+
+  /**
+   * The same product with A a strided view (its bf16 cast is the strided kernel, to_bf16_f32,
+   * not the flat one), run as the kernels' CUDA source by the kernel emulator (skipped where it
+   * cannot be built): the product of the bf16-rounded operands in double, to float accumulation.
+   */
+  @Test
+  void aStridedOperandIsRoundedTooInTheEmulator() {
+    Backend cpu = Backends.current();
+    Rng rng = new Rng(5);
+    int M = 6;
+    int K = 20;
+    int N = 3;
+    double[] a = new double[M * K]; // stored (M, K), used as the view (K, M) transposed back
+    double[] b = new double[K * N];
+    for (int i = 0; i < a.length; i++) {
+      a[i] = rng.nextGaussian();
+    }
+    for (int i = 0; i < b.length; i++) {
+      b[i] = rng.nextGaussian();
+    }
+    KernelEmulator e = EmulatorLibrary.emulator(KernelEmulator.Order.FORWARD);
+    Backends.install(new CudaBackend(new FakeDevice(null, e), CudaBackend.Precision.BF16));
+    try {
+      Tensor stored = Tensor.of(DType.FLOAT32, a, K, M);
+      Tensor x = stored.transpose(0, 1); // (M, K), strided
+      Tensor y = Tensor.of(DType.FLOAT32, b, K, N);
+      double[] got = x.matmul(y, false, false).toDoubleArray();
+      for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+          double want = 0;
+          for (int k = 0; k < K; k++) {
+            want += FakeKernels.fromBf16(FakeKernels.bf16((float) a[k * M + i]))
+                * (double) FakeKernels.fromBf16(FakeKernels.bf16((float) b[k * N + j]));
+          }
+          assertThat(got[i * N + j]).as("element (%d, %d)", i, j).isCloseTo(want,
+              org.assertj.core.data.Offset.offset(1e-5 * (1 + Math.abs(want))));
+        }
+      }
+    } finally {
+      Backends.install(cpu);
+    }
+  }
 }
