@@ -74,18 +74,23 @@ public final class KernelEmulator {
           + " (build it with tensor-cuda/build-emulator.sh " + abs + ")");
     }
     if (registered == null) {
-      Native.register(Lib.class, NativeLibrary.getInstance(abs.toString()));
+      try {
+        Native.register(Lib.class, NativeLibrary.getInstance(abs.toString()));
+      } catch (UnsatisfiedLinkError e) {
+        throw new IllegalArgumentException("kernel emulator: cannot load " + abs + ": "
+            + e.getMessage());
+      }
       registered = abs;
       String built = Lib.emu_source_digest();
       String ours = sourceDigest();
       if (!ours.equals(built)) {
         registered = null;
-        throw new IllegalStateException("kernel emulator: " + abs + " was built from other "
+        throw new IllegalArgumentException("kernel emulator: " + abs + " was built from other "
             + "kernel sources than these (rebuild it with tensor-cuda/build-emulator.sh " + abs
             + ")");
       }
     } else if (!registered.equals(abs)) {
-      throw new IllegalStateException("kernel emulator: " + registered
+      throw new IllegalArgumentException("kernel emulator: " + registered
           + " is loaded; cannot load " + abs + " as well");
     }
     return new KernelEmulator(abs, order);
