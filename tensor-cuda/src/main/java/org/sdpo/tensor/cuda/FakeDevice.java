@@ -9,7 +9,8 @@ import java.util.TreeMap;
 
 /**
  * A CUDA device in host memory, for running the CUDA backend's host side without a GPU: device
- * addresses are numbers in a range no host pointer uses, every access a kernel makes is bounds
+ * addresses are numbers in a range no host pointer uses, fresh memory holds 0xff bytes (NaN, or
+ * -1, as a GPU's holds garbage, so that reading before writing shows), every access a kernel makes is bounds
  * checked against the allocation it falls in (a 256-byte gap between allocations makes an
  * overrun fail instead of landing in a neighbour), kernels run as their Java twins
  * ({@link FakeKernels}) over the same packed argument bytes the real driver would send, the
@@ -64,7 +65,9 @@ public final class FakeDevice implements CudaDriver {
       throw new IllegalArgumentException("fake device: cannot allocate " + bytes + " bytes");
     }
     long at = next;
-    memory.put(at, ByteBuffer.allocate((int) bytes).order(ByteOrder.LITTLE_ENDIAN));
+    ByteBuffer b = ByteBuffer.allocate((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
+    java.util.Arrays.fill(b.array(), (byte) 0xFF); // as garbage on a GPU: NaN, or -1
+    memory.put(at, b);
     next += (bytes + 255) / 256 * 256 + 256;
     return at;
   }

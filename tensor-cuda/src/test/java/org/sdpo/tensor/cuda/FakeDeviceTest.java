@@ -18,6 +18,17 @@ import org.sdpo.tensor.Tensor;
 class FakeDeviceTest {
 
   @Test
+  void freshMemoryHoldsNaNsAsAGpuHoldsGarbage() {
+    FakeDevice d = new FakeDevice();
+    long a = d.alloc(16);
+    ByteBuffer host = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+    d.toHost(host, a);
+    for (int i = 0; i < 4; i++) {
+      assertThat(host.getFloat(4 * i)).isNaN(); // a kernel that reads before writing reads NaN
+    }
+  }
+
+  @Test
   void anAccessOutsideEveryAllocationFails() {
     FakeDevice d = new FakeDevice();
     long a = d.alloc(16);
