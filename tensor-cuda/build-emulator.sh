@@ -21,7 +21,8 @@ trap 'rm -rf "$gen"' EXIT
 {
   sed -n 's/^extern "C" __global__ void \([A-Za-z_0-9]*\)(.*/EMU_KERNEL(\1)/p' \
     "$here/src/main/cuda/sdpo_kernels.cu" "$here/src/test/emulator/selftest_kernels.cu"
-  sed -n 's/^extern "C" __global__ void SFX(\([A-Za-z_0-9]*\))(.*/EMU_KERNEL(\1_f32)\nEMU_KERNEL(\1_f64)/p' \
+  typed='s/^extern "C" __global__ void SFX(\([A-Za-z_0-9]*\))(.*/'
+  sed -n "${typed}EMU_KERNEL(\\1_f32)\\nEMU_KERNEL(\\1_f64)/p" \
     "$here/src/main/cuda/sdpo_kernels_typed.cuh"
 } >"$gen/kernel_list.inc"
 # the kernels' sources' digest, which KernelEmulator compares with the sources it was loaded with

@@ -444,7 +444,7 @@ __device__ __forceinline__ void fa_product(E (&acc)[RA][2 * FA_CH], E (*w)[W],
 #undef T
 #undef SFX
 
-// ------------------------------------------------------------------ flash attention on tensor cores
+// ------------------------------------------------------------ flash attention on tensor cores
 // The bf16 precision mode's flash attention (CudaBackend uses it for float32 tensors with head
 // sizes that are multiples of 16 up to TC_DMAX on compute capability 8.0 and newer): the same
 // parameters and results as flash_forward_f32 and its backward, with every product on the tensor

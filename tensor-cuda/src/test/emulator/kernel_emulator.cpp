@@ -19,9 +19,9 @@
 //     exits before the others reach it or while they wait;
 //   - a block that cannot go on (every live fiber waiting, no barrier complete) is a deadlock.
 // Shared memory is filled with 0xff bytes (a NaN) before each block: reading what the block has
-// not written gives NaNs. Buffers from emu_alloc end where an inaccessible page begins (a read or write past the end
-// stops the process) and carry guard bytes before and after (emu_intact says whether a kernel
-// wrote over them).
+// not written gives NaNs. Buffers from emu_alloc end where an inaccessible page begins (a read
+// or write past the end stops the process) and carry guard bytes before and after (emu_intact
+// says whether a kernel wrote over them).
 //
 // What it does not model: the memory model between blocks (they run in sequence), timing, the
 // device's math library (the host's exp and log are used), fused multiply-adds, and the
@@ -297,7 +297,8 @@ void run_block(int order) {
       }
       fail("block %u deadlocked: thread 0 %s (line %d), thread %d %s (line %d)", block_index.x,
           describe(fibers[0].state), fibers[0].line, first,
-          first < 0 ? "the same" : describe(fibers[first].state), first < 0 ? 0 : fibers[first].line);
+          first < 0 ? "the same" : describe(fibers[first].state),
+          first < 0 ? 0 : fibers[first].line);
     }
   }
 }

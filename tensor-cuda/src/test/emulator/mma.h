@@ -52,8 +52,12 @@ inline float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
 
 template <typename T>
 inline void check(const T* p, unsigned ldm, int line, const char* what) {
-  if (((std::uintptr_t) p) % 32 != 0) emu::fail_launch("a wmma pointer not 32-byte aligned", line);
-  if ((ldm * sizeof(T)) % 16 != 0) emu::fail_launch("a wmma stride not a multiple of 16 bytes", line);
+  if (((std::uintptr_t) p) % 32 != 0) {
+    emu::fail_launch("a wmma pointer not 32-byte aligned", line);
+  }
+  if ((ldm * sizeof(T)) % 16 != 0) {
+    emu::fail_launch("a wmma stride not a multiple of 16 bytes", line);
+  }
   emu::warp_uniform((std::uint64_t) (std::uintptr_t) p, line, what);
   emu::warp_uniform(ldm, line, what);
 }

@@ -10,10 +10,10 @@ import java.util.TreeMap;
 /**
  * A CUDA device in host memory, for running the CUDA backend's host side without a GPU: device
  * addresses are numbers in a range no host pointer uses, fresh memory holds 0xff bytes (NaN, or
- * -1, as a GPU's holds garbage, so that reading before writing shows), every access a kernel makes is bounds
- * checked against the allocation it falls in (a 256-byte gap between allocations makes an
- * overrun fail instead of landing in a neighbour), kernels run as their Java twins
- * ({@link FakeKernels}) over the same packed argument bytes the real driver would send, the
+ * -1, as a GPU's holds garbage, so that reading before writing shows), every access a kernel
+ * makes is bounds checked against the allocation it falls in (a 256-byte gap between
+ * allocations makes an overrun fail instead of landing in a neighbour), kernels run as their Java
+ * twins ({@link FakeKernels}) over the same packed argument bytes the real driver would send, the
  * matrix multiply follows cuBLAS's column-major conventions and refuses the leading dimensions
  * cuBLAS would refuse, and graphs record launches and replay them. Copies between host and
  * device inside a capture fail, as they do on a GPU. With a {@link KernelEmulator} (named by

@@ -196,7 +196,8 @@ class TensorCoreFlashTest {
           double[] sc = new double[Tk];
           double m = Double.NEGATIVE_INFINITY;
           for (int j = 0; j < Tk; j++) {
-            boolean sees = (s[6] == 0 || j <= s[7] + i) && (in.mask == null || in.mask[b * Tk + j] != 0);
+            boolean sees = (s[6] == 0 || j <= s[7] + i)
+                && (in.mask == null || in.mask[b * Tk + j] != 0);
             double dot = 0;
             for (int d = 0; d < D; d++) {
               dot += in.q[(bh * Tq + i) * D + d] * in.k[(kh * Tk + j) * D + d];
@@ -211,7 +212,8 @@ class TensorCoreFlashTest {
           lse[bh * Tq + i] = l > 0 ? m + Math.log(l) : Double.NEGATIVE_INFINITY;
           double[] p = new double[Tk];
           for (int j = 0; j < Tk; j++) {
-            p[j] = l > 0 && sc[j] != Double.NEGATIVE_INFINITY ? Math.exp(sc[j] - lse[bh * Tq + i]) : 0;
+            boolean seen = l > 0 && sc[j] != Double.NEGATIVE_INFINITY;
+            p[j] = seen ? Math.exp(sc[j] - lse[bh * Tq + i]) : 0;
             for (int d = 0; d < D; d++) {
               out[(bh * Tq + i) * D + d] += bf16(p[j]) * in.v[(kh * Tk + j) * D + d];
             }
