@@ -572,6 +572,26 @@ __device__ __forceinline__ void tc_store(float* dst, TcAcc (&acc)[TC_DMAX / 16],
   }
 }
 
+// A thread's place in a tensor-core flash block: its warp, which owns the tile's rows 16 warp to
+// 16 warp + 15, and the row (two lanes a row) and half (which 16 of a step's TC_BC columns) it
+// reads of the warp's scores.
+struct TcLane {
+  int warp;
+  int half;
+  int row;
+};
+
+__device__ __forceinline__ TcLane tc_lane() {
+  TcLane l;
+  l.warp = threadIdx.x >> 5;
+  l.half = threadIdx.x & 1;
+  l.row = 16 * l.warp + ((threadIdx.x & 31) >> 1);
+  return l;
+}
+
+// the query tiles of the tensor-core kernels are the CUDA-core kernels' (fa_query_tile)
+static_assert(TC_BR == FA_BR, "fa_query_tile's tile is the tensor-core kernels' too");
+
 __device__ __forceinline__ void tc_zero(TcAcc (&acc)[TC_DMAX / 16]) {
 #pragma unroll
   for (int nc = 0; nc < TC_DMAX / 16; nc++) wmma::fill_fragment(acc[nc], 0.0f);
@@ -591,20 +611,19 @@ extern "C" __global__ void flash_tc_forward_f32(int B, int H, int Hkv, int Tq, i
   __shared__ __align__(32) __nv_bfloat16 vs[TC_BC][TC_DP];
   __shared__ __align__(32) float sf[TC_BR][TC_SP];
   __shared__ __align__(32) __nv_bfloat16 pb[TC_BR][TC_PP];
-  const int warp = threadIdx.x >> 5;
-  const int lane = threadIdx.x & 31;
-  const int rr = lane >> 1;         // this lane's row of the warp's 16
-  const int half = lane & 1;        // and which 16 of the step's TC_BC keys
-  const int row = 16 * warp + rr;   // the row in the block's tile
+  const TcLane ln = tc_lane();
+  const int warp = ln.warp;
+  const int half = ln.half;
+  const int row = ln.row;
   const float sc = (float) scale;
   const int tiles = (Tq + TC_BR - 1) / TC_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const int bh = blk / tiles;
-    const int i0 = blk % tiles * TC_BR;
-    const int b = bh / H;
-    const long long qo = (long long) bh * Tq * D;
-    const long long kv = ((long long) b * Hkv + bh % H / (H / Hkv)) * Tk * D;
-    const float* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D);
+    const int bh = t.bh;
+    const int i0 = t.i0;
+    const long long qo = t.qo;
+    const long long kv = t.kv;
+    const float* mrow = hasKeyMask ? keyMask + (long long) t.b * Tk : nullptr;
     const int i = i0 + row;
     const int kEnd = causal ? min(Tk, qoff + min(i0 + TC_BR, Tq)) : Tk;
     __syncthreads(); // the previous tile is done with qs
@@ -676,20 +695,19 @@ extern "C" __global__ void flash_tc_backward_dq_f32(int B, int H, int Hkv, int T
   __shared__ __align__(32) __nv_bfloat16 db[TC_BR][TC_PP];
   __shared__ float ls[TC_BR];
   __shared__ float dl[TC_BR];
-  const int warp = threadIdx.x >> 5;
-  const int lane = threadIdx.x & 31;
-  const int rr = lane >> 1;
-  const int half = lane & 1;
-  const int row = 16 * warp + rr;
+  const TcLane ln = tc_lane();
+  const int warp = ln.warp;
+  const int half = ln.half;
+  const int row = ln.row;
   const float sc = (float) scale;
   const int tiles = (Tq + TC_BR - 1) / TC_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const int bh = blk / tiles;
-    const int i0 = blk % tiles * TC_BR;
-    const int b = bh / H;
-    const long long qo = (long long) bh * Tq * D;
-    const long long kv = ((long long) b * Hkv + bh % H / (H / Hkv)) * Tk * D;
-    const float* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D);
+    const int bh = t.bh;
+    const int i0 = t.i0;
+    const long long qo = t.qo;
+    const long long kv = t.kv;
+    const float* mrow = hasKeyMask ? keyMask + (long long) t.b * Tk : nullptr;
     const int i = i0 + row;
     const int kEnd = causal ? min(Tk, qoff + min(i0 + TC_BR, Tq)) : Tk;
     __syncthreads();
@@ -747,11 +765,10 @@ extern "C" __global__ void flash_tc_backward_dkdv_f32(int B, int H, int Hkv, int
   __shared__ __align__(32) __nv_bfloat16 db[TC_BR][TC_PP];
   __shared__ float ls[TC_BC];
   __shared__ float dl[TC_BC];
-  const int warp = threadIdx.x >> 5;
-  const int lane = threadIdx.x & 31;
-  const int rr = lane >> 1;
-  const int half = lane & 1;
-  const int row = 16 * warp + rr; // a key of the block's tile
+  const TcLane ln = tc_lane();
+  const int warp = ln.warp;
+  const int half = ln.half;
+  const int row = ln.row; // a key of the block's tile
   const float sc = (float) scale;
   const int rep = H / Hkv;
   const int tiles = (Tk + TC_BR - 1) / TC_BR;
