@@ -16,9 +16,11 @@ import org.sdpo.tensor.cuda.FakeDevice;
  * The CUDA backend end to end, on the fake device (host memory, the kernels' Java twins, cuBLAS's
  * calling conventions): GPT-2, Llama and Qwen3 forward and backward against the PyTorch fixtures
  * with the same tolerances as on the CPU (training steps on it: cli's GpuCheckTest). What this
- * covers without a GPU: argument packing,
- * strides and views, launch shapes, the matrix multiply's column-major mapping and the memory
- * pool; what it cannot: the CUDA code's own arithmetic (tools/gpu-check.sh, on a GPU).
+ * covers without a GPU: argument packing, strides and views, launch shapes, the matrix multiply's
+ * column-major mapping and the memory pool. The CUDA source's own arithmetic runs on the CPU in
+ * the kernel emulator (tensor-cuda's EmulatedConformanceTest, cli's GpuCheckTest; this test too
+ * with SDPO_KERNEL_EMULATOR set); what the device's compiler and hardware do, only a GPU shows
+ * (tools/gpu-check.sh).
  */
 class CudaFakeDeviceTest {
   static final Path FIXTURES = Path.of("src/test/resources/fixtures");
