@@ -14,7 +14,8 @@
 #   3. ./sdpo demo end to end on the GPU (about 30 s on an H200; --fake: demo --micro);
 #   4. where python3 has PyTorch with CUDA, the same models in PyTorch (eager; float32, and GPT-2
 #      124M under bfloat16 autocast too, with the explicit softmax and, from PyTorch 2.0, with its
-#      fused attention) on the card.
+#      fused attention) on the card;
+#   5. a kernel-by-kernel profile of GPT-2's bf16 step with the flash attention kernels.
 #
 #   ./gpu-check.sh            on the GPU
 #   ./gpu-check.sh --fake     the same script on the fake device (host memory), tiny shapes
@@ -115,5 +116,10 @@ if ((!FAKE)) && "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_ava
 else
   echo "== PyTorch with CUDA not found (or --fake): no PyTorch comparison"
 fi
+# last, for the next round of work: where the bf16 step's time goes with the flash attention
+# kernels, each kernel timed alone (SDPO_CUDA_PROFILE=1; nothing recorded, 3 steps)
+step "profile, GPT-2 124M, bf16, flash attention (SDPO_CUDA_PROFILE=1)" \
+  env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash SDPO_CUDA_GRAPHS=0 SDPO_CUDA_PROFILE=1 \
+  "$DIR/sdpo" bench model "${gpt2[@]:0:${#gpt2[@]}-6}" --steps 3 --warmup 1 --sample-runs 0
 echo "$passed passed, $failed failed"
 ((failed == 0))
