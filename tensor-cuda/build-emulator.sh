@@ -2,7 +2,8 @@
 # Builds the kernel emulator (src/test/emulator): the CUDA kernels of src/main/cuda compiled as
 # host C++ into a shared library at $1, which the fake device can run instead of its Java twins
 # (KernelEmulator; SDPO_KERNEL_EMULATOR=$1). Needs g++ (or $CXX) and Linux; without them it says
-# so and exits 3, and the tests that need the library are skipped with that message.
+# so and exits 3, and the tests that need the library are skipped with that message. EMU_CXXFLAGS
+# adds compiler flags (-DEMU_UCONTEXT: the portable fiber switch on x86-64 too).
 set -euo pipefail
 out="$1"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +33,6 @@ mkdir -p "$(dirname "$out")"
 "$cxx" -std=c++17 -O2 -g -fPIC -shared -fvisibility=hidden -fno-strict-aliasing -Wall -Wextra \
   -Wno-unknown-pragmas -Wno-unused-parameter -Wno-sign-compare \
   -I "$here/src/test/emulator" -I "$here/src/main/cuda" -I "$gen" \
-  -DEMU_SOURCE_DIGEST="\"$digest\"" -o "$out.tmp" "$here/src/test/emulator/kernel_emulator.cpp"
+  -DEMU_SOURCE_DIGEST="\"$digest\"" ${EMU_CXXFLAGS:-} -o "$out.tmp" "$here/src/test/emulator/kernel_emulator.cpp"
 mv "$out.tmp" "$out"
 echo "tensor-cuda: kernel emulator built at $out ($(grep -c EMU_KERNEL "$gen/kernel_list.inc") kernels)"

@@ -29,6 +29,14 @@
 
 #include "cuda_emulation.h"
 
+// The hand-written fiber switch on x86-64 (unless EMU_UCONTEXT asks for the portable one, as a
+// test of it); ucontext's swapcontext elsewhere, slower (it saves the signal mask, a system call).
+#if defined(__x86_64__) && !defined(EMU_UCONTEXT)
+#define EMU_X86_64_SWITCH 1
+#else
+#define EMU_X86_64_SWITCH 0
+#endif
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -40,7 +48,7 @@
 #include <utility>
 #include <vector>
 
-#if !defined(__x86_64__)
+#if !EMU_X86_64_SWITCH
 #include <ucontext.h>
 #endif
 
@@ -59,7 +67,7 @@ enum class State { RUNNABLE, AT_BARRIER, AT_SHUFFLE, EXITED };
 
 struct Fiber {
   void* sp = nullptr; // saved stack pointer (x86-64)
-#if !defined(__x86_64__)
+#if !EMU_X86_64_SWITCH
   ucontext_t ctx;
 #endif
   unsigned int tid = 0;
@@ -95,7 +103,7 @@ int bar_line = 0;
 bool aborted = false;
 std::string error;
 
-#if defined(__x86_64__)
+#if EMU_X86_64_SWITCH
 void* scheduler_sp = nullptr;
 #else
 ucontext_t scheduler_ctx;
@@ -104,7 +112,7 @@ ucontext_t scheduler_ctx;
 } // namespace
 } // namespace emu
 
-#if defined(__x86_64__)
+#if EMU_X86_64_SWITCH
 // emu_switch(save, load): saves the callee-saved registers on this stack and the stack pointer in
 // *save, then resumes the stack at load (System V x86-64). emu_entry starts a fiber: its initial
 // stack (make_stack) pops the fiber into r12 and the function into r13, and returns here.
@@ -162,7 +170,7 @@ void fail(const char* fmt, ...) {
 
 void resume(Fiber* f) {
   thread_index = uint3{f->tid, 0, 0};
-#if defined(__x86_64__)
+#if EMU_X86_64_SWITCH
   emu_switch(&scheduler_sp, f->sp);
 #else
   swapcontext(&scheduler_ctx, &f->ctx);
@@ -172,7 +180,7 @@ void resume(Fiber* f) {
 // Back to the scheduler; returns when the scheduler resumes this fiber. An aborted launch never
 // resumes it: its stack is simply reused by the next block.
 void yield(Fiber* f) {
-#if defined(__x86_64__)
+#if EMU_X86_64_SWITCH
   emu_switch(&f->sp, scheduler_sp);
 #else
   swapcontext(&f->ctx, &scheduler_ctx);
@@ -197,7 +205,7 @@ void fiber_main(Fiber* f) {
   __builtin_trap(); // an exited fiber is never resumed
 }
 
-#if !defined(__x86_64__)
+#if !EMU_X86_64_SWITCH
 void fiber_start(unsigned int hi, unsigned int lo) {
   fiber_main((Fiber*) (((std::uintptr_t) hi << 32) | lo));
 }
@@ -221,7 +229,7 @@ bool ensure_stacks(std::size_t n) {
 
 void make_stack(Fiber* f, std::size_t i) {
   char* lo = stacks + i * (STACK_BYTES + page) + page;
-#if defined(__x86_64__)
+#if EMU_X86_64_SWITCH
   std::uintptr_t top = ((std::uintptr_t) (lo + STACK_BYTES)) & ~(std::uintptr_t) 15;
   void** sp = (void**) (top - 72); // after emu_switch's six pops and ret, rsp = top - 16
   sp[0] = nullptr;                  // r15
