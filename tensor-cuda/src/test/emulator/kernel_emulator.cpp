@@ -488,7 +488,14 @@ EMU_EXPORT const char* emu_source_digest() { return EMU_SOURCE_DIGEST; }
 
 namespace {
 
-constexpr unsigned char GUARD = 0xff; // a NaN in float and double, -1 as an int
+// The guard bytes: 0x7fa5a5a5 in every aligned 4 bytes (counted from the data), a signalling NaN
+// as a float, which arithmetic never writes back (it quiets a NaN), a huge finite value as a
+// double and a huge index as an int, so that a read past the end shows in the results and a write
+// past it in the guard.
+unsigned char guard_byte(long offset) {
+  static const unsigned char pattern[4] = {0xa5, 0xa5, 0xa5, 0x7f}; // little-endian 0x7fa5a5a5
+  return pattern[((offset % 4) + 4) % 4];
+}
 constexpr std::size_t FRONT = 64;     // guard bytes at least, before the data
 
 struct Header {
@@ -516,8 +523,8 @@ EMU_EXPORT void* emu_alloc(long long bytes) {
   char* base = (char*) m;
   mprotect(base + total - pg, pg, PROT_NONE);
   char* data = base + total - pg - rounded;
-  std::memset(data - FRONT, GUARD, FRONT);
-  std::memset(data + n, GUARD, rounded - n);
+  for (long i = -(long) FRONT; i < 0; i++) data[i] = (char) guard_byte(i);
+  for (std::size_t i = n; i < rounded; i++) data[i] = (char) guard_byte((long) i);
   Header* h = header_of(data);
   h->base = base;
   h->total = total;
@@ -530,11 +537,11 @@ EMU_EXPORT int emu_intact(void* data) {
   const Header* h = header_of(data);
   const unsigned char* d = (const unsigned char*) data;
   for (std::size_t i = 1; i <= FRONT; i++) {
-    if (d[-(long) i] != GUARD) return 0;
+    if (d[-(long) i] != guard_byte(-(long) i)) return 0;
   }
   std::size_t rounded = round_up(h->bytes == 0 ? 1 : h->bytes, 16);
   for (std::size_t i = h->bytes; i < rounded; i++) {
-    if (d[i] != GUARD) return 0;
+    if (d[i] != guard_byte((long) i)) return 0;
   }
   return 1;
 }

@@ -202,8 +202,12 @@ public final class KernelEmulator {
     Lib.emu_free(p);
   }
 
-  /** One fake-device block a launch's pointers point into, copied to a guarded host buffer. */
-  private record Staged(long start, int bytes, ByteBuffer memory, int offset, Pointer host) {}
+  /**
+   * One fake-device block a launch's pointers point into, copied to a guarded host buffer; param:
+   * the first parameter pointing into it.
+   */
+  private record Staged(long start, int bytes, ByteBuffer memory, int offset, Pointer host,
+      int param) {}
 
   /**
    * One launch on the fake device: each pointer parameter's block (or allocation) staged into a
@@ -236,7 +240,7 @@ public final class KernelEmulator {
           byte[] copy = new byte[(int) span[1]];
           mem.get(at, copy);
           host.write(0, copy, 0, copy.length);
-          s = new Staged(span[0], (int) span[1], mem, at, host);
+          s = new Staged(span[0], (int) span[1], mem, at, host, i);
           staged.put(span[0], s);
         }
         params.setPointer(off[i], s.host.share(address - s.start));
@@ -245,8 +249,8 @@ public final class KernelEmulator {
       for (Staged s : staged.values()) {
         if (!intact(s.host)) {
           throw new IllegalStateException("kernel emulator: " + kernel + " wrote outside the "
-              + s.bytes + "-byte block at " + Long.toHexString(s.start) + " that one of its "
-              + "pointers points into");
+              + s.bytes + "-byte block at " + Long.toHexString(s.start) + " that its parameter "
+              + KernelSource.parameterNames(kernel).get(s.param) + " points into");
         }
         s.memory.put(s.offset, s.host.getByteArray(0, s.bytes));
       }

@@ -122,6 +122,25 @@ public final class KernelSource {
     return List.copyOf(ps);
   }
 
+  /** The parameter names of one kernel, as its source declares them (for messages). */
+  public static List<String> parameterNames(String kernel) {
+    signature(kernel);
+    String base = sourceName(kernel);
+    boolean isPlain = base.equals(kernel);
+    Matcher m = (isPlain ? PLAIN : TYPED_DECL).matcher(read(isPlain ? MAIN : TYPED));
+    while (m.find()) {
+      if (m.group(1).equals(base)) {
+        List<String> names = new ArrayList<>();
+        for (String raw : m.group(2).split(",")) {
+          String[] words = raw.trim().split("[\\s*]+");
+          names.add(words[words.length - 1]);
+        }
+        return List.copyOf(names);
+      }
+    }
+    throw new IllegalStateException("kernel " + kernel + " not found again in its source");
+  }
+
   /** A bundled CUDA source. */
   static String read(String name) {
     try (InputStream in = KernelSource.class.getResourceAsStream(name)) {

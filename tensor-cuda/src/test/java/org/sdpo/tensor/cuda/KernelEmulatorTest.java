@@ -136,6 +136,16 @@ class KernelEmulatorTest {
   }
 
   @Test
+  void aKernelWritingPastItsTensorOnTheFakeDeviceFailsNamingTheParameter() {
+    FakeDevice d = new FakeDevice(null, EmulatorLibrary.emulator(KernelEmulator.Order.FORWARD));
+    long t = d.alloc(12); // 3 floats; the kernel is told 4: the fourth lands in the guard bytes
+    long s = d.alloc(16);
+    assertThatThrownBy(() -> d.launch(new KernelArgs("ema_f32").i32(4).f64(0.5).ptr(t).ptr(s), 1,
+        256)).hasMessageContaining("ema_f32 wrote outside the 12-byte block")
+        .hasMessageContaining("its parameter t points into");
+  }
+
+  @Test
   void anUnknownKernelIsAOneLineError() {
     KernelEmulator e = EmulatorLibrary.emulator(KernelEmulator.Order.FORWARD);
     assertThatThrownBy(() -> e.launchRaw("no_such_kernel", 1, 32, params()))

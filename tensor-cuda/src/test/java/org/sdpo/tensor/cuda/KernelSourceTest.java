@@ -12,6 +12,17 @@ import org.junit.jupiter.api.Test;
 class KernelSourceTest {
 
   @Test
+  void parameterNamesAreTheSources() {
+    assertThat(KernelSource.parameterNames("binary_f32")).containsExactly("op", "d", "a", "b",
+        "out");
+    assertThat(KernelSource.parameterNames("nll_mean")).containsExactly("rows", "ignoreIndex",
+        "targets", "picked", "out");
+    for (String k : KernelSource.signatures().keySet()) {
+      assertThat(KernelSource.parameterNames(k)).as(k).hasSameSizeAs(KernelSource.signature(k));
+    }
+  }
+
+  @Test
   void everyKernelHasAJavaTwinAndEveryTwinAKernel() {
     Set<String> kernels = new TreeSet<>();
     for (String k : KernelSource.signatures().keySet()) {
