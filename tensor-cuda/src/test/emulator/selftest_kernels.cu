@@ -68,3 +68,56 @@ extern "C" __global__ void emu_test_unwritten_shared(float* out) {
   __syncthreads();
   out[blockIdx.x * blockDim.x + threadIdx.x] = s[threadIdx.x];
 }
+
+// Lanes 0-15 of each warp wait at a shuffle, lanes 16-31 at a barrier: neither can complete.
+extern "C" __global__ void emu_test_deadlock(int* out) {
+  int v = (int) threadIdx.x;
+  if (threadIdx.x % 32 < 16) {
+    v = __shfl_xor_sync(0xffffffffu, v, 1);
+  } else {
+    __syncthreads();
+  }
+  out[threadIdx.x] = v;
+}
+
+// A WMMA load from a pointer 16 bytes past a 32-byte boundary (CUDA requires 32).
+extern "C" __global__ void emu_test_wmma_misaligned(float* out) {
+  __shared__ __align__(32) __nv_bfloat16 tile[16 * 24];
+  for (int e = threadIdx.x; e < 16 * 24; e += blockDim.x) tile[e] = __float2bfloat16_rn(1.0f);
+  __syncthreads();
+  TcA a;
+  wmma::load_matrix_sync(a, &tile[8], 16);
+  out[threadIdx.x] = 0.0f;
+}
+
+// Each lane loads a WMMA fragment from a pointer of its own (CUDA requires the warp's to agree).
+extern "C" __global__ void emu_test_wmma_divergent(float* out) {
+  __shared__ __align__(32) __nv_bfloat16 tile[2 * 16 * 16];
+  for (int e = threadIdx.x; e < 2 * 16 * 16; e += blockDim.x) tile[e] = __float2bfloat16_rn(1.0f);
+  __syncthreads();
+  TcA a;
+  wmma::load_matrix_sync(a, &tile[threadIdx.x % 2 * 256], 16);
+  out[threadIdx.x] = 0.0f;
+}
+
+// A 16 x 16 x 16 product, A[m][k] = m + 1 and B[k][n] = n + 1 (exact in bf16), onto an
+// accumulator of ones loaded from shared memory: out[m][n] = 1 + 16 (m + 1) (n + 1), row-major.
+extern "C" __global__ void emu_test_wmma_product(float* out) {
+  __shared__ __align__(32) __nv_bfloat16 a16[16 * 16];
+  __shared__ __align__(32) __nv_bfloat16 b16[16 * 16];
+  __shared__ __align__(32) float c32[16 * 16];
+  for (int e = threadIdx.x; e < 256; e += blockDim.x) {
+    a16[e] = __float2bfloat16_rn((float) (e / 16 + 1));
+    b16[e] = __float2bfloat16_rn((float) (e % 16 + 1));
+    c32[e] = 1.0f;
+  }
+  __syncthreads();
+  TcA a;
+  TcBRow b;
+  TcAcc c;
+  wmma::load_matrix_sync(a, a16, 16);
+  wmma::load_matrix_sync(b, b16, 16);
+  wmma::load_matrix_sync(c, c32, 16, wmma::mem_row_major);
+  wmma::mma_sync(c, a, b, c);
+  wmma::store_matrix_sync(out, c, 16, wmma::mem_row_major);
+}

@@ -11,9 +11,10 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The kernel emulator itself, on the kernels of {@code src/test/emulator/selftest_kernels.cu}:
- * barriers and shuffles give what CUDA defines, and each rule it checks fails a kernel that
- * breaks it (a divergent barrier, different barriers, a shuffle half a warp skips, a partial
- * warp's shuffle, a write past the end), and a race gives different bits in the two orders.
+ * barriers, shuffles and a WMMA product give what CUDA defines, and each rule it checks fails a
+ * kernel that breaks it (a divergent barrier, different barriers, a shuffle half a warp skips, a
+ * partial warp's shuffle, a deadlock, an unaligned or divergent WMMA load, a write past the end),
+ * and a race gives different bits in the two orders.
  */
 class KernelEmulatorTest {
 
@@ -75,6 +76,44 @@ class KernelEmulatorTest {
     assertThatThrownBy(() -> run(e, "emu_test_divergent_barrier", 1, 64, 64))
         .hasMessageContaining("emu_test_divergent_barrier")
         .hasMessageContaining("exited while 32 threads wait at __syncthreads");
+    // in reverse the skipping threads exit first, before the others reach the barrier
+    KernelEmulator r = EmulatorLibrary.emulator(KernelEmulator.Order.REVERSE);
+    assertThatThrownBy(() -> run(r, "emu_test_divergent_barrier", 1, 64, 64))
+        .hasMessageContaining("after 32 threads of the block exited");
+  }
+
+  @Test
+  void aBlockThatCannotGoOnIsADeadlock() {
+    KernelEmulator e = EmulatorLibrary.emulator(KernelEmulator.Order.FORWARD);
+    assertThatThrownBy(() -> run(e, "emu_test_deadlock", 1, 64, 64))
+        .hasMessageContaining("block 0 deadlocked");
+  }
+
+  @Test
+  void wmmaChecksAlignmentAndThatTheWarpAgrees() {
+    KernelEmulator e = EmulatorLibrary.emulator(KernelEmulator.Order.FORWARD);
+    assertThatThrownBy(() -> run(e, "emu_test_wmma_misaligned", 1, 32, 32))
+        .hasMessageContaining("a wmma pointer not 32-byte aligned");
+    assertThatThrownBy(() -> run(e, "emu_test_wmma_divergent", 1, 32, 32))
+        .hasMessageContaining("called load_matrix_sync")
+        .hasMessageContaining("with another pointer or stride than lane 0");
+  }
+
+  @ParameterizedTest
+  @EnumSource(KernelEmulator.Order.class)
+  void aWmmaProductIsTheProduct(KernelEmulator.Order order) {
+    Pointer out = KernelEmulator.alloc(4L * 256);
+    try {
+      EmulatorLibrary.emulator(order).launchRaw("emu_test_wmma_product", 1, 32, params(out));
+      float[] v = out.getFloatArray(0, 256);
+      for (int m = 0; m < 16; m++) {
+        for (int n = 0; n < 16; n++) {
+          assertThat(v[16 * m + n]).as("(%d, %d)", m, n).isEqualTo(1 + 16f * (m + 1) * (n + 1));
+        }
+      }
+    } finally {
+      KernelEmulator.free(out);
+    }
   }
 
   @Test
