@@ -334,25 +334,34 @@ __device__ __forceinline__ void fa_dots(E (&acc)[RA][CB], E (*a)[FA_DC + 1], E (
 }
 
 // The query tile a forward or dQ block takes at loop index blk: its (b, h) row bh, its first
-// query i0, its batch row b, and the offsets of its queries (qo, into q, out, g, dq) and of its
-// key head (kv, into k and v).
+// query i0, its batch row b, the offsets of its queries (qo, into q, out, g, dq) and of its key
+// head (kv, into k and v), and the end of the keys its queries see (kEnd: all Tk, or causally up
+// to the last query's position).
 struct FaQueryTile {
   int bh;
   int i0;
   int b;
   long long qo;
   long long kv;
+  int kEnd;
 };
 
 __device__ __forceinline__ FaQueryTile fa_query_tile(int blk, int tiles, int H, int Hkv, int Tq,
-    int Tk, int D) {
+    int Tk, int D, int causal, int qoff) {
   FaQueryTile t;
   t.bh = blk / tiles;
   t.i0 = blk % tiles * FA_BR;
   t.b = t.bh / H;
   t.qo = (long long) t.bh * Tq * D;
   t.kv = ((long long) t.b * Hkv + t.bh % H / (H / Hkv)) * Tk * D;
+  t.kEnd = causal ? min(Tk, qoff + min(t.i0 + FA_BR, Tq)) : Tk;
   return t;
+}
+
+// Batch row b's key mask (Tk values), or null without one.
+template <typename E>
+__device__ __forceinline__ const E* fa_mask_row(int hasKeyMask, const E* keyMask, int b, int Tk) {
+  return hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
 }
 
 // dst[(r0 + ty + 16 r) D + d] = f[r] acc[r][c] for rows below n and dims d below D, d the dim of
@@ -618,19 +627,18 @@ extern "C" __global__ void flash_tc_forward_f32(int B, int H, int Hkv, int Tq, i
   const float sc = (float) scale;
   const int tiles = (Tq + TC_BR - 1) / TC_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D);
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D, causal, qoff);
     const int bh = t.bh;
     const int i0 = t.i0;
     const long long qo = t.qo;
     const long long kv = t.kv;
-    const float* mrow = hasKeyMask ? keyMask + (long long) t.b * Tk : nullptr;
+    const float* mrow = fa_mask_row(hasKeyMask, keyMask, t.b, Tk);
     const int i = i0 + row;
-    const int kEnd = causal ? min(Tk, qoff + min(i0 + TC_BR, Tq)) : Tk;
     __syncthreads(); // the previous tile is done with qs
     tc_load<TC_BR>(qs, q + qo, Tq, D, i0);
     float m = -INFINITY;
     float l = 0.0f;
-    for (int j0 = 0; j0 < kEnd; j0 += TC_BC) { // pass 1: the row statistics
+    for (int j0 = 0; j0 < t.kEnd; j0 += TC_BC) { // pass 1: the row statistics
       __syncthreads();
       tc_load<TC_BC>(ks, k + kv, Tk, D, j0);
       __syncthreads();
@@ -658,7 +666,7 @@ extern "C" __global__ void flash_tc_forward_f32(int B, int H, int Hkv, int Tq, i
     if (half == 0 && i < Tq) lse[(long long) bh * Tq + i] = rowLse;
     TcAcc o[TC_DMAX / 16];
     tc_zero(o);
-    for (int j0 = 0; j0 < kEnd; j0 += TC_BC) { // pass 2: out = P V
+    for (int j0 = 0; j0 < t.kEnd; j0 += TC_BC) { // pass 2: out = P V
       __syncthreads();
       tc_load<TC_BC>(ks, k + kv, Tk, D, j0);
       tc_load<TC_BC>(vs, v + kv, Tk, D, j0);
@@ -702,14 +710,13 @@ extern "C" __global__ void flash_tc_backward_dq_f32(int B, int H, int Hkv, int T
   const float sc = (float) scale;
   const int tiles = (Tq + TC_BR - 1) / TC_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D);
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D, causal, qoff);
     const int bh = t.bh;
     const int i0 = t.i0;
     const long long qo = t.qo;
     const long long kv = t.kv;
-    const float* mrow = hasKeyMask ? keyMask + (long long) t.b * Tk : nullptr;
+    const float* mrow = fa_mask_row(hasKeyMask, keyMask, t.b, Tk);
     const int i = i0 + row;
-    const int kEnd = causal ? min(Tk, qoff + min(i0 + TC_BR, Tq)) : Tk;
     __syncthreads();
     tc_load<TC_BR>(qs, q + qo, Tq, D, i0);
     tc_load<TC_BR>(gs, g + qo, Tq, D, i0);
@@ -717,7 +724,7 @@ extern "C" __global__ void flash_tc_backward_dq_f32(int B, int H, int Hkv, int T
     tc_load_row<TC_BR>(dl, delta, (long long) bh * Tq, Tq, i0, 0.0f);
     TcAcc acc[TC_DMAX / 16];
     tc_zero(acc);
-    for (int j0 = 0; j0 < kEnd; j0 += TC_BC) {
+    for (int j0 = 0; j0 < t.kEnd; j0 += TC_BC) {
       __syncthreads();
       tc_load<TC_BC>(ks, k + kv, Tk, D, j0);
       tc_load<TC_BC>(vs, v + kv, Tk, D, j0);
@@ -777,7 +784,7 @@ extern "C" __global__ void flash_tc_backward_dkdv_f32(int B, int H, int Hkv, int
     const int j0 = blk % tiles * TC_BR;
     const int b = bg / Hkv;
     const long long kv = (long long) bg * Tk * D;
-    const float* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
+    const float* mrow = fa_mask_row(hasKeyMask, keyMask, b, Tk);
     const int j = j0 + row;
     __syncthreads();
     tc_load<TC_BR>(ks, k + kv, Tk, D, j0);

@@ -722,10 +722,10 @@ extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int
   const T sc = (T) scale;
   const int tiles = (Tq + FA_BR - 1) / FA_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D);
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D, causal, qoff);
     const int i0 = t.i0;
     const long long kv = t.kv;
-    const T* mrow = hasKeyMask ? keyMask + (long long) t.b * Tk : nullptr;
+    const T* mrow = fa_mask_row(hasKeyMask, keyMask, t.b, Tk);
     T m[4], l[4], o[4][2 * FA_CH];
 #pragma unroll
     for (int r = 0; r < 4; r++) {
@@ -734,8 +734,7 @@ extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int
 #pragma unroll
       for (int c = 0; c < 2 * FA_CH; c++) o[r][c] = 0;
     }
-    const int kEnd = causal ? min(Tk, qoff + min(i0 + FA_BR, Tq)) : Tk; // keys the tile sees
-    for (int j0 = 0; j0 < kEnd; j0 += FA_BC) {
+    for (int j0 = 0; j0 < t.kEnd; j0 += FA_BC) {
       T s[4][2] = {};
       for (int d0 = 0; d0 < D; d0 += FA_DC) {
         fa_load<T, FA_BR>(qs, q + t.qo, Tq, D, i0, d0);
@@ -811,11 +810,11 @@ extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq,
   const T sc = (T) scale;
   const int tiles = (Tq + FA_BR - 1) / FA_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D);
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D, causal, qoff);
     const int i0 = t.i0;
     const long long kv = t.kv;
     const long long qo = t.qo;
-    const T* mrow = hasKeyMask ? keyMask + (long long) t.b * Tk : nullptr;
+    const T* mrow = fa_mask_row(hasKeyMask, keyMask, t.b, Tk);
     T rl[4], rd[4], acc[4][2 * FA_CH];
 #pragma unroll
     for (int r = 0; r < 4; r++) {
@@ -825,8 +824,7 @@ extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq,
 #pragma unroll
       for (int c = 0; c < 2 * FA_CH; c++) acc[r][c] = 0;
     }
-    const int kEnd = causal ? min(Tk, qoff + min(i0 + FA_BR, Tq)) : Tk;
-    for (int j0 = 0; j0 < kEnd; j0 += FA_BC) {
+    for (int j0 = 0; j0 < t.kEnd; j0 += FA_BC) {
       T s[4][2] = {};
       T dp[4][2] = {};
       fa_two_products<FA_BR, FA_BC>(s, dp, qs, ks, q + qo, g + qo, Tq, i0, k + kv, v + kv, Tk, j0,
@@ -869,7 +867,7 @@ extern "C" __global__ void SFX(flash_backward_dkdv)(int B, int H, int Hkv, int T
     const int j0 = blk % tiles * FA_BC;
     const int b = bg / Hkv;
     const long long kv = (long long) bg * Tk * D;
-    const T* mrow = hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
+    const T* mrow = fa_mask_row(hasKeyMask, keyMask, b, Tk);
     T ak[2][2 * FA_CH], av[2][2 * FA_CH];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
