@@ -104,12 +104,11 @@ public final class FakeDevice implements CudaDriver {
       throw new IllegalStateException("fake device: access to [" + Long.toHexString(address)
           + ", +" + bytes + ") outside every allocation");
     }
-    Map.Entry<Long, Long> b = blocks.floorEntry(base);
-    if (b != null && b.getKey() >= e.getKey() && base < b.getKey() + b.getValue()
-        && (address < b.getKey() || address + bytes > b.getKey() + b.getValue())) {
+    long[] s = span(base);
+    if (address < s[0] || address + bytes > s[0] + s[1]) {
       throw new IllegalStateException("fake device: access to [" + Long.toHexString(address)
-          + ", +" + bytes + ") through a pointer into block [" + Long.toHexString(b.getKey())
-          + ", +" + b.getValue() + ") runs past the end of its block");
+          + ", +" + bytes + ") through a pointer into block [" + Long.toHexString(s[0])
+          + ", +" + s[1] + ") runs past the end of its block");
     }
     return e.getValue();
   }
