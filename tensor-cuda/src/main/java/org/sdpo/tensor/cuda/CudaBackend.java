@@ -2,6 +2,7 @@ package org.sdpo.tensor.cuda;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.Locale;
 import org.sdpo.tensor.Backend;
 import org.sdpo.tensor.Buf;
@@ -55,6 +56,10 @@ public final class CudaBackend implements Backend {
   /** The step being recorded, or null. */
   private Capture capture;
   private final boolean graphs;
+  /** The bf16 mode's copies of matrix operands (empty and off in the other modes). */
+  private final CastCache casts;
+  /** Whether each copy the cast cache hands out is compared with a fresh rounding first. */
+  private final boolean checkCasts;
 
   /** Whether recording is wanted: -Dsdpo.cuda.graphs / SDPO_CUDA_GRAPHS, true unless false or 0. */
   public static boolean graphsWanted() {
@@ -69,10 +74,24 @@ public final class CudaBackend implements Backend {
 
   /** A backend on {@code dev} on which callers may record steps only if {@code graphs}. */
   public CudaBackend(CudaDriver dev, Precision precision, boolean graphs) {
+    this(dev, precision, graphs,
+        precision == Precision.BF16 ? CastCache.configuredBudgetBytes(dev.totalMemory()) : 0);
+  }
+
+  /**
+   * A backend whose bf16 mode keeps up to {@code castCacheBytes} of bfloat16 copies of matrix
+   * operands ({@link CastCache}; 0: none).
+   */
+  public CudaBackend(CudaDriver dev, Precision precision, boolean graphs, long castCacheBytes) {
     this.dev = dev;
     this.pool = new DevicePool(dev);
     this.precision = precision;
     this.graphs = graphs;
+    this.casts = new CastCache(pool, precision == Precision.BF16 ? castCacheBytes : 0);
+    this.checkCasts = dev.checksLaunches();
+    if (casts.enabled()) {
+      pool.onRelease(casts::forgetBlock);
+    }
   }
 
   /** The precision asked for by {@code -Dsdpo.cuda.precision} or {@code SDPO_CUDA_PRECISION}. */
@@ -118,7 +137,22 @@ public final class CudaBackend implements Backend {
 
   @Override
   public String description() {
-    return "CUDA (" + dev.description() + "), " + precision.name().toLowerCase(Locale.ROOT);
+    String cache = casts.enabled()
+        ? " (operand casts cached, up to " + (casts.budgetBytes() >> 20) + " MiB)" : "";
+    return "CUDA (" + dev.description() + "), " + precision.name().toLowerCase(Locale.ROOT) + cache;
+  }
+
+  /**
+   * What the bf16 mode's operand casts did since the backend was made: copies made (one cast
+   * kernel each) and copies reused instead of casting again, in tensors and elements, and the
+   * device bytes the cache holds now.
+   */
+  public record CastStats(long made, long reused, long elementsMade, long elementsReused,
+      long bytesHeld) {}
+
+  /** The bf16 operand casts so far ({@link CastStats}); all zero in the other modes. */
+  public CastStats castStats() {
+    return casts.stats();
   }
 
   // ------------------------------------------------------------------ recorded steps
@@ -150,6 +184,7 @@ public final class CudaBackend implements Backend {
       throw new IllegalStateException("captureStep: a step is already being recorded");
     }
     Capture c = new Capture();
+    casts.clear(); // a recording may reuse only the copies it makes itself
     capture = c;
     pool.hold();
     Throwable failure = null; // the step's own error is the one to report
@@ -163,6 +198,8 @@ public final class CudaBackend implements Backend {
         });
       } catch (RuntimeException | Error e) {
         failure = e;
+      } finally {
+        casts.clear(); // the copies made while recording are the recording's (the pool holds them)
       }
       graph = dev.endCapture(); // also when the step failed: the stream must leave capture
     } catch (RuntimeException | Error e) {
@@ -204,6 +241,7 @@ public final class CudaBackend implements Backend {
       if (graph == null) {
         throw new IllegalStateException("replay of a closed recorded step");
       }
+      casts.clear(); // a replay writes memory behind the cache's back
       for (Input in : owned.inputs) {
         uploadInts(in.block().address, in.source());
       }
@@ -239,8 +277,14 @@ public final class CudaBackend implements Backend {
     return c;
   }
 
+  /**
+   * The device address of t's element 0, for a kernel, copy or multiply that may write it: the
+   * block's version moves on, so the cast cache's copies of it are stale ({@link CastCache}).
+   */
   private long addr(Tensor t) {
-    return st(t).address();
+    CudaStorage s = st(t);
+    s.block.version++;
+    return s.address();
   }
 
   static int[] rowMajor(int[] shape) {
@@ -837,14 +881,15 @@ public final class CudaBackend implements Backend {
     if (K == 0) {
       fill(c, 0);
     } else if (dt == DType.FLOAT32 && precision == Precision.BF16) {
-      long ab = bf16(x);
-      long bb = bf16(y);
+      Bf16Operand ab = bf16(x);
+      Bf16Operand bb = bf16(y);
       try {
-        gemm(CudaDriver.GemmType.BF16, rowMajorOperand(ab, x), rowMajorOperand(bb, y), transposeA,
-            transposeB, M, N, K, batch, c);
+        gemm(CudaDriver.GemmType.BF16, rowMajorOperand(ab.address(), x),
+            rowMajorOperand(bb.address(), y), transposeA, transposeB, M, N, K, batch, c);
       } finally {
-        pool.give(ab, 2 * x.numel());
-        pool.give(bb, 2 * y.numel());
+        done(ab);
+        done(bb);
+        casts.trim(); // only now: the multiply's own copies are launched against
       }
     } else {
       Operand oa = operand(x);
@@ -874,18 +919,81 @@ public final class CudaBackend implements Backend {
         (long) M * N, batch);
   }
 
-  /** Device scratch holding t's values rounded to bfloat16, row-major; the caller gives it back. */
-  private long bf16(Tensor t) {
-    long at = pool.takeScratch(2 * t.numel());
-    if (isContiguous(t) && addr(t) % 16 == 0) { // four elements per thread
-      launch(args("to_bf16_flat_f32").i32((int) t.numel()).ptr(addr(t)).ptr(at),
-          Math.max(1, t.numel() / 4));
-      return at;
-    }
+  /** t's values rounded to bfloat16, row-major, at {@code address}: a cached copy or scratch. */
+  private record Bf16Operand(long address, long bytes, boolean cached) {}
+
+  /**
+   * t's values rounded to bfloat16: the cast cache's copy if it has a current one, else a cast
+   * into new scratch, which the cache keeps if it is on. The caller hands it to {@link #done}.
+   */
+  private Bf16Operand bf16(Tensor t) {
+    CudaStorage s = st(t);
+    long src = s.address(); // read only: the block's version stays
     int[] shape = t.shape();
-    Dims d = Dims.collapsed(shape, rowMajor(shape), broadcastStrides(t, shape));
-    launch(args("to_bf16_f32").dims(d).ptr(addr(t)).ptr(at), d.numel());
-    return at;
+    int[] strides = broadcastStrides(t, shape);
+    long n = t.numel();
+    if (casts.enabled()) {
+      long copy = casts.find(s.block, src, shape, strides, n);
+      if (copy != 0) {
+        if (checkCasts && capture == null) {
+          checkCopy(src, shape, strides, copy);
+        }
+        return new Bf16Operand(copy, 0, true);
+      }
+    }
+    long at = pool.takeScratch(2 * n);
+    if (isContiguous(t) && src % 16 == 0) { // four elements per thread
+      launch(args("to_bf16_flat_f32").i32((int) n).ptr(src).ptr(at), Math.max(1, n / 4));
+    } else {
+      Dims d = Dims.collapsed(shape, rowMajor(shape), strides);
+      launch(args("to_bf16_f32").dims(d).ptr(src).ptr(at), d.numel());
+    }
+    if (casts.enabled()) {
+      casts.add(s.block, src, shape, strides, at, 2 * n, n);
+      return new Bf16Operand(at, 0, true);
+    }
+    return new Bf16Operand(at, 2 * n, false);
+  }
+
+  /** Gives back an operand's scratch unless the cast cache keeps it. */
+  private void done(Bf16Operand o) {
+    if (!o.cached()) {
+      pool.give(o.address(), o.bytes());
+    }
+  }
+
+  /**
+   * The cast cache's own check (on the fake device, and with {@code SDPO_CUDA_DEBUG=1}): the copy
+   * it hands out must equal the view's values rounded to bfloat16 now, element by element;
+   * otherwise something wrote the tensor without moving its version, and the multiply would use
+   * stale operands.
+   */
+  private void checkCopy(long src, int[] shape, int[] strides, long copy) {
+    int n = numel(shape);
+    long span = 1;
+    for (int i = 0; i < shape.length; i++) {
+      span += (long) (shape[i] - 1) * strides[i];
+    }
+    ByteBuffer values = host((int) span, DType.FLOAT32);
+    dev.toHost(values, src);
+    ByteBuffer bits = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.LITTLE_ENDIAN);
+    dev.toHost(bits, copy);
+    int[] idx = new int[shape.length];
+    for (int i = 0; i < n; i++) {
+      long off = 0;
+      for (int a = 0; a < shape.length; a++) {
+        off += (long) idx[a] * strides[a];
+      }
+      short want = FakeKernels.bf16(values.getFloat((int) (4 * off)));
+      short got = bits.getShort(2 * i);
+      if (want != got) {
+        throw new IllegalStateException("bf16 cast cache: the copy of a " + Arrays.toString(shape)
+            + " tensor is stale at element " + i + " (a write did not move its block's version)");
+      }
+      for (int a = shape.length - 1; a >= 0 && ++idx[a] == shape[a]; a--) {
+        idx[a] = 0;
+      }
+    }
   }
 
   /** A row-major copy of t's matrices at {@code address}, as a cuBLAS operand. */

@@ -37,6 +37,19 @@ public interface CudaDriver extends AutoCloseable {
     return 90;
   }
 
+  /** The device's memory in bytes, 0 where unknown (the fake device). */
+  default long totalMemory() {
+    return 0;
+  }
+
+  /**
+   * Whether the backend should check its own bookkeeping as it goes (the cast cache's copies): on
+   * the fake device, and on a GPU in debug mode ({@code SDPO_CUDA_DEBUG=1}).
+   */
+  default boolean checksLaunches() {
+    return false;
+  }
+
   /** Device memory of {@code bytes} bytes (256-byte aligned); fails with a message when out. */
   long alloc(long bytes);
 

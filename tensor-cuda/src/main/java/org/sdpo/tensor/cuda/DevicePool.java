@@ -30,15 +30,32 @@ final class DevicePool {
    * recorded step is closed.
    */
   private java.util.List<long[]> held;
+  /** Told a block's address when its tensors are gone, before the block can be handed out again. */
+  private volatile java.util.function.LongConsumer onRelease;
 
   DevicePool(CudaDriver dev) {
     this.dev = dev;
+  }
+
+  /**
+   * Sets what is told a tensor block's address when the block returns to the pool, before it can
+   * be handed out again (the bf16 cast cache forgets the block's copies). Called on the cleaner's
+   * thread.
+   */
+  void onRelease(java.util.function.LongConsumer listener) {
+    this.onRelease = listener;
   }
 
   /** Device memory a tensor or a kernel's scratch lives in. */
   static final class Block {
     final long address;
     final long bytes;
+    /**
+     * Bumped each time the backend hands out the block's address for a kernel, a copy or a
+     * multiply (which may write it): a copy of its values made at one version is still valid at
+     * the same version. Only the backend's thread touches it.
+     */
+    long version;
 
     Block(long address, long bytes) {
       this.address = address;
@@ -61,8 +78,17 @@ final class DevicePool {
     long size = sizeClass(bytes);
     long address = pop(size);
     Block b = new Block(address, size);
-    CLEANER.register(b, () -> give(address, size));
+    CLEANER.register(b, () -> returned(address, size));
     return b;
+  }
+
+  /** A tensor block's return: its listener first, then its free list. */
+  private void returned(long address, long size) {
+    java.util.function.LongConsumer l = onRelease;
+    if (l != null) {
+      l.accept(address);
+    }
+    give(address, size);
   }
 
   /** Scratch memory the caller gives back itself with {@link #give}. */

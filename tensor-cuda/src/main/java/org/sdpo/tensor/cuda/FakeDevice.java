@@ -53,6 +53,12 @@ public final class FakeDevice implements CudaDriver {
     this.emulator = emulator;
   }
 
+  /** Always: the fake device is where the backend's bookkeeping is tested. */
+  @Override
+  public boolean checksLaunches() {
+    return true;
+  }
+
   @Override
   public String description() {
     return "fake CUDA device in host memory (kernels run as "

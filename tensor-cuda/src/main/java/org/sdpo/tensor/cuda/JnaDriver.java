@@ -39,6 +39,8 @@ public final class JnaDriver implements CudaDriver {
 
     static native int cuDeviceGetName(byte[] name, int len, int device);
 
+    static native int cuDeviceTotalMem_v2(LongByReference bytes, int device);
+
     static native int cuDeviceGetAttribute(IntByReference value, int attribute, int device);
 
     static native int cuDevicePrimaryCtxRetain(PointerByReference ctx, int device);
@@ -141,6 +143,8 @@ public final class JnaDriver implements CudaDriver {
   private boolean capturing;
 
   private final int computeCapability;
+  /** The device's memory in bytes (cuDeviceTotalMem), 0 if the driver did not say. */
+  private final long totalMemory;
 
   @Override
   public int computeCapability() {
@@ -148,8 +152,10 @@ public final class JnaDriver implements CudaDriver {
   }
 
   private JnaDriver(Pointer context, Pointer stream, Pointer module, Pointer cublas,
-      String description, boolean debug, KernelProfile profile, int computeCapability) {
+      String description, boolean debug, KernelProfile profile, int computeCapability,
+      long totalMemory) {
     this.computeCapability = computeCapability;
+    this.totalMemory = totalMemory;
     this.context = context;
     this.stream = stream;
     this.module = module;
@@ -228,6 +234,8 @@ public final class JnaDriver implements CudaDriver {
     }
     byte[] name = new byte[256];
     check(Cu.cuDeviceGetName(name, name.length, dev.getValue()), "cuDeviceGetName");
+    LongByReference total = new LongByReference();
+    long totalMemory = Cu.cuDeviceTotalMem_v2(total, dev.getValue()) == 0 ? total.getValue() : 0;
     PointerByReference ctx = new PointerByReference();
     check(Cu.cuDevicePrimaryCtxRetain(ctx, dev.getValue()), "cuDevicePrimaryCtxRetain");
     check(Cu.cuCtxSetCurrent(ctx.getValue()), "cuCtxSetCurrent");
@@ -255,7 +263,7 @@ public final class JnaDriver implements CudaDriver {
     boolean debug = Boolean.getBoolean("sdpo.cuda.debug")
         || "1".equals(System.getenv("SDPO_CUDA_DEBUG"));
     return new JnaDriver(ctx.getValue(), s.getValue(), mod.getValue(), handle.getValue(), text,
-        debug, KernelProfile.fromEnvironment(), cc);
+        debug, KernelProfile.fromEnvironment(), cc, totalMemory);
   }
 
   /**
@@ -327,6 +335,16 @@ public final class JnaDriver implements CudaDriver {
     if (debug && !capturing) {
       check(Cu.cuStreamSynchronize(stream), "after " + what);
     }
+  }
+
+  @Override
+  public boolean checksLaunches() {
+    return debug;
+  }
+
+  @Override
+  public long totalMemory() {
+    return totalMemory;
   }
 
   @Override
