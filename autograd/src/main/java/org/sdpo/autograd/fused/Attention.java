@@ -125,12 +125,11 @@ public final class Attention extends Op {
    */
   static Tensor[] gradients(Tensor q3, Tensor k3, Tensor v3, Tensor p, double scale, Tensor g3,
       boolean dq, boolean dk, boolean dv) {
+    // dV first: P then enters its two products (P V, Pᵀ G) with nothing reading it in between,
+    // which lets the CUDA backend's bf16 mode round it once (its cast cache)
+    Tensor dV = dv ? p.matmul(g3, true, false) : null;
     Tensor dP = g3.matmul(v3, false, true); // (B*Hkv, rep*Tq, Tk)
     Tensor dS = Softmax.backwardRows(p, dP, scale);
-    return new Tensor[] {
-      dq ? dS.matmul(k3) : null,
-      dk ? dS.matmul(q3, true, false) : null,
-      dv ? p.matmul(g3, true, false) : null
-    };
+    return new Tensor[] {dq ? dS.matmul(k3) : null, dk ? dS.matmul(q3, true, false) : null, dV};
   }
 }
