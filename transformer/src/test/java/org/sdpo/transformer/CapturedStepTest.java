@@ -172,6 +172,49 @@ class CapturedStepTest {
     }
   }
 
+  /**
+   * The bf16 mode's cast cache rounds a tensor once for all the multiplies it enters while it is
+   * unchanged: AdamW's update and every new activation make new copies, and the steps come out
+   * bit for bit as without the cache, with fewer cast kernels (the fake device also checks every
+   * copy it hands out against a fresh rounding).
+   */
+  @Test
+  void theBf16CastCacheChangesNoBitAndCastsEachOperandOnce() {
+    long[] casts = new long[4];
+    Run[] runs = new Run[2];
+    for (int withCache = 0; withCache < 2; withCache++) {
+      CudaBackend be = new CudaBackend(new FakeDevice(), CudaBackend.Precision.BF16, true,
+          withCache == 1 ? 64L << 20 : 0);
+      Backend cpu = Backends.install(be);
+      try {
+        Gpt m = model();
+        AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
+        double[] losses = new double[STEPS];
+        double[] norms = new double[STEPS];
+        long launches = eagerSteps(m, opt, new int[B * T], new int[B * T], STEPS, losses, norms);
+        runs[withCache] = new Run(losses, norms, params(m), launches);
+        casts[2 * withCache] = be.castStats().made();
+        casts[2 * withCache + 1] = be.castStats().reused();
+      } finally {
+        Backends.install(cpu);
+      }
+    }
+    assertThat(runs[1].losses()).containsExactly(runs[0].losses());
+    assertThat(runs[1].norms()).containsExactly(runs[0].norms());
+    for (int i = 0; i < runs[0].params().size(); i++) {
+      assertThat(runs[1].params().get(i)).as("parameter " + i)
+          .containsExactly(runs[0].params().get(i));
+    }
+    assertThat(casts[0] + casts[1]).as("without the cache nothing is kept").isZero();
+    long reused = casts[3];
+    long made = casts[2];
+    // every operand enters two products of a step: a linear layer's X, W (Y = X W), dY, W
+    // (dX = dY Wᵀ) and X, dY (dW = Xᵀ dY); attention's Q, K, P, V, dO and dS likewise
+    assertThat(reused).as("copies reused").isEqualTo(made);
+    assertThat(runs[1].launchesPerStep()).as("a cast kernel fewer for each reuse")
+        .isEqualTo(runs[0].launchesPerStep() - reused / STEPS);
+  }
+
   @Test
   void aStepThatReadsAValueBackCannotBeRecordedAndLeavesTheBackendUsable() {
     onFakeDevice(() -> {
