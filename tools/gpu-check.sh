@@ -8,9 +8,10 @@
 #      steps against stepwise ones (GpuCheck);
 #   2. ./sdpo bench model on the GPU: the demo's shape and GPT-2 124M in float32 and in bf16 mixed
 #      precision (train step, tokens/s, kernel launches per step, the step recorded as a CUDA
-#      graph, sampling), and for the comparisons the demo's shape once more with nothing recorded
-#      and GPT-2's steps with the flash attention kernels (SDPO_ATTENTION=flash; in bf16 on the
-#      tensor cores, and once more on the CUDA cores with SDPO_FLASH_TENSOR_CORES=0);
+#      graph, sampling), and for the comparisons the demo's shape once more with nothing recorded,
+#      GPT-2's bf16 step without the cast cache (SDPO_CUDA_CAST_CACHE_MB=0) and GPT-2's steps with
+#      the flash attention kernels (SDPO_ATTENTION=flash; in bf16 on the tensor cores, and once
+#      more on the CUDA cores with SDPO_FLASH_TENSOR_CORES=0);
 #   3. ./sdpo demo end to end on the GPU (about 30 s on an H200; --fake: demo --micro);
 #   4. where python3 has PyTorch with CUDA, the same models in PyTorch (eager; float32, and GPT-2
 #      124M under bfloat16 autocast too, with the explicit softmax and, from PyTorch 2.0, with its
@@ -88,6 +89,9 @@ step "bench, the demo's shape, nothing recorded (SDPO_CUDA_GRAPHS=0)" \
 step "bench, GPT-2 124M (${gpt2[*]})" "$DIR/sdpo" bench model "${gpt2[@]}"
 step "bench, GPT-2 124M, bf16 (SDPO_CUDA_PRECISION=bf16)" \
   env SDPO_CUDA_PRECISION=bf16 "$DIR/sdpo" bench model "${gpt2[@]}"
+step "bench, GPT-2 124M, bf16, every operand cast per product (SDPO_CUDA_CAST_CACHE_MB=0)" \
+  env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_CAST_CACHE_MB=0 "$DIR/sdpo" bench model \
+  "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
 step "bench, GPT-2 124M, bf16, flash attention (SDPO_ATTENTION=flash)" \
   env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash "$DIR/sdpo" bench model \
   "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0

@@ -57,6 +57,20 @@ final class BenchModelCommand implements Callable<Integer> {
   @Option(names = "--sample-runs", description = "sampling runs, the best one reported "
       + "(default: ${DEFAULT-VALUE}; 0 skips sampling)") int sampleRuns = 5;
 
+  /** The bf16 mode's operand casts per measured step: made (a kernel each) and reused. */
+  private void printCasts(CudaBackend.CastStats before, CudaBackend.CastStats after) {
+    long made = after.made() - before.made();
+    long reused = after.reused() - before.reused();
+    if (made + reused == 0) {
+      return;
+    }
+    System.out.printf(Locale.ROOT, "bf16 operand casts per train step: %d made (%.2f M elements),"
+            + " %d copies reused (%.2f M elements); cache holds %.1f MiB%n", made / steps,
+        (after.elementsMade() - before.elementsMade()) / 1e6 / steps, reused / steps,
+        (after.elementsReused() - before.elementsReused()) / 1e6 / steps,
+        after.bytesHeld() / (double) (1 << 20));
+  }
+
   @Override
   public Integer call() {
     CausalLm model = model(1);
@@ -86,7 +100,11 @@ final class BenchModelCommand implements Callable<Integer> {
     double[] times = new double[steps];
     long arrays = 0;
     long launches = 0;
+    CudaBackend.CastStats casts0 = null;
     for (int s = 0; s < warmup + steps; s++) {
+      if (s == warmup && Backends.current() instanceof CudaBackend cuda) {
+        casts0 = cuda.castStats();
+      }
       long a0 = MemoryStats.arrays();
       long l0 = Backends.current().kernelLaunches();
       long t0 = System.nanoTime();
@@ -113,6 +131,9 @@ final class BenchModelCommand implements Callable<Integer> {
         arrays / steps);
     if (Backends.current().kernelLaunches() >= 0) {
       System.out.printf(Locale.ROOT, "kernel launches per train step: %d%n", launches / steps);
+    }
+    if (casts0 != null) {
+      printCasts(casts0, ((CudaBackend) Backends.current()).castStats());
     }
     if (Backends.current().canCaptureSteps()) {
       recordedStep(model, opt, x, y, flops);

@@ -85,6 +85,12 @@ public final class GpuCheck {
     System.exit(c.failed == 0 ? 0 : 1);
   }
 
+  /** How many operand copies a backend's cast cache reused so far, in words. */
+  static String castsReused(Backend b) {
+    CudaBackend.CastStats s = ((CudaBackend) b).castStats();
+    return s.reused() + " of " + (s.made() + s.reused()) + " operand casts reused";
+  }
+
   static Backend backend(boolean fake, CudaBackend.Precision p) {
     if (fake) {
       return new CudaBackend(new FakeDevice(), p);
@@ -162,6 +168,24 @@ public final class GpuCheck {
       check(f + " 3 training steps, the last 2 recorded, vs stepwise (identical)", () -> {
         Grads rec = on(recording, () -> trainRecorded(dir));
         Grads step = on(stepwise, () -> train(dir, DType.FLOAT32));
+        return compare(rec, step.values(), 0);
+      });
+    }
+    // the bf16 mode's cast cache (each operand rounded once per value) against casting every
+    // operand for every product: the same bits, kernel by kernel and recorded
+    Backend bf16Cached = new CudaBackend(driver, CudaBackend.Precision.BF16, true, 64L << 20);
+    Backend bf16Uncached = new CudaBackend(driver, CudaBackend.Precision.BF16, false, 0);
+    for (String f : new String[] {"gpt2-tiny", "llama-gqa"}) {
+      Path dir = fixtures.resolve(f);
+      check(f + " 3 bf16 training steps, operand casts cached vs not (identical)", () -> {
+        Grads cached = on(bf16Cached, () -> train(dir, DType.FLOAT32));
+        Grads uncached = on(bf16Uncached, () -> train(dir, DType.FLOAT32));
+        return compare(cached, uncached.values(), 0) + "; " + castsReused(bf16Cached);
+      });
+      check(f + " 3 bf16 training steps, the last 2 recorded with the cast cache, vs stepwise "
+          + "without it (identical)", () -> {
+        Grads rec = on(bf16Cached, () -> trainRecorded(dir));
+        Grads step = on(bf16Uncached, () -> train(dir, DType.FLOAT32));
         return compare(rec, step.values(), 0);
       });
     }
