@@ -247,6 +247,35 @@ extern "C" __global__ void SFX(softmax)(int rows, int C, const T* x, T* y) {
   }
 }
 
+// y = log softmax(x) per row = x - (m + log sum_c exp(x_c - m)), m = max_c x_c: x, y (R, C); y may
+// be x. Two reads of a row and one write (a composition of max, exp, sum and subtractions takes
+// eight passes): the first read keeps each thread's running max m_t and s_t = sum exp(x - m_t) over
+// its elements (an online softmax: a new max rescales s_t); the block then takes M = max_t m_t and
+// S = sum_t s_t exp(m_t - M), and the second read writes x - (M + log S). An element of -inf adds
+// nothing; a row all -inf gives NaN, as the composition does.
+extern "C" __global__ void SFX(log_softmax)(int rows, int C, const T* x, T* y) {
+  __shared__ double sh[THREADS];
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + (long long) r * C;
+    T* yr = y + (long long) r * C;
+    double m = -INFINITY;
+    double s = 0.0;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+      double v = (double) xr[c];
+      if (v > m) {
+        s = s * exp(m - v) + 1.0; // exp(-inf) = 0 for the first element
+        m = v;
+      } else if (v != -INFINITY) {
+        s += exp(v - m); // NaN stays NaN
+      }
+    }
+    double M = block_max(m, sh);
+    double S = block_sum(m == -INFINITY ? 0.0 : s * exp(m - M), sh);
+    double lse = M + log(S);
+    for (int c = threadIdx.x; c < C; c += blockDim.x) yr[c] = (T) ((double) xr[c] - lse);
+  }
+}
+
 // dx = scale y (g - rowsum(g y)): y, g, dx (R, K). A row of up to THREADS * ROW_REGS elements is
 // read once into registers (element j = threadIdx.x + k THREADS in slot k); a longer one twice.
 // The sums are the same either way: each thread adds its elements in order, then block_sum.

@@ -55,6 +55,18 @@ public final class Tensor {
     return new Tensor(st, s, dtype, scope);
   }
 
+  /**
+   * {@link #empty} on {@code be}, which need not be the current backend: a {@link Backend}
+   * default method composing other calls makes its intermediates with it (from the current
+   * workspace, as every op's results).
+   */
+  static Tensor emptyOn(Backend be, DType dtype, int... shape) {
+    int[] s = Shape.checked("empty", shape);
+    Workspace.Scope scope = Workspace.current();
+    Storage st = scope != null ? scope.take(be, dtype, s) : be.allocate(dtype, s);
+    return new Tensor(st, s, dtype, scope);
+  }
+
   public static Tensor zeros(DType dtype, int... shape) {
     return full(dtype, 0.0, shape);
   }
@@ -743,9 +755,9 @@ public final class Tensor {
    */
   public Tensor logSoftmax() {
     requireRank("logSoftmax", 1);
-    Tensor shifted = sub(max(true, -1)); // (..., K)
-    Tensor logSumExp = shifted.exp().sum(true, -1).log(); // (..., 1)
-    return shifted.sub(logSumExp);
+    Tensor out = empty(dtype, shape);
+    backend().logSoftmax(this, out);
+    return out;
   }
 
   private void requireRank(String op, int min) {

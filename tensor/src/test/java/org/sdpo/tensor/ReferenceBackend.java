@@ -354,6 +354,27 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
+  public void logSoftmax(Tensor a, Tensor out) {
+    int[] s = a.shape();
+    int c = s[s.length - 1];
+    int rows = numel(s) / c;
+    for (int r = 0; r < rows; r++) {
+      double max = Double.NEGATIVE_INFINITY;
+      for (int j = 0; j < c; j++) {
+        max = Math.max(max, read(a, r * c + j));
+      }
+      double sum = 0;
+      for (int j = 0; j < c; j++) {
+        sum += Math.exp(read(a, r * c + j) - max);
+      }
+      double lse = max + Math.log(sum);
+      for (int j = 0; j < c; j++) {
+        write(out, r * c + j, read(a, r * c + j) - lse);
+      }
+    }
+  }
+
+  @Override
   public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
     int n = numel(out.shape());
     for (int i = 0; i < n; i++) {

@@ -734,6 +734,23 @@ public final class CudaBackend implements Backend {
     }
   }
 
+  /** One kernel, a block per row: two reads of the row and one write ({@code log_softmax}). */
+  @Override
+  public void logSoftmax(Tensor a, Tensor out) {
+    int C = a.shape()[a.shape().length - 1];
+    int rows = C == 0 ? 0 : (int) (a.numel() / C);
+    if (rows == 0) {
+      return;
+    }
+    Tensor x = dense(a);
+    Tensor y = isContiguous(out) ? out : empty(out.dtype(), out.shape());
+    launchRows(args(k("log_softmax", out.dtype())).i32(rows).i32(C).ptr(addr(x)).ptr(addr(y)),
+        rows);
+    if (y != out) {
+      assign(y, out);
+    }
+  }
+
   @Override
   public double sumOfSquares(Tensor x, double acc) {
     return sumOfSquares(java.util.List.of(x), acc);

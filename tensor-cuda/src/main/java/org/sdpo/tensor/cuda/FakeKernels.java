@@ -364,6 +364,25 @@ final class FakeKernels {
         }
       }
     });
+    twin("log_softmax", l -> {
+      l.blockReduces();
+      int C = l.i(1);
+      for (int r = 0; r < l.i(0); r++) {
+        long o = (long) r * C;
+        double m = Double.NEGATIVE_INFINITY;
+        for (int c = 0; c < C; c++) {
+          m = Math.max(m, l.ld(2, o + c));
+        }
+        double s = 0;
+        for (int c = 0; c < C; c++) {
+          s += Math.exp(l.ld(2, o + c) - m);
+        }
+        double lse = m + Math.log(s);
+        for (int c = 0; c < C; c++) {
+          l.st(3, o + c, l.ld(2, o + c) - lse);
+        }
+      }
+    });
     twin("softmax_backward", l -> {
       l.blockReduces();
       int K = l.i(1);
