@@ -49,10 +49,7 @@ public final class Tensor {
 
   /** Uninitialised memory of the given shape (from the workspace if a scope is open). */
   public static Tensor empty(DType dtype, int... shape) {
-    int[] s = Shape.checked("empty", shape);
-    Workspace.Scope scope = Workspace.current();
-    Storage st = scope != null ? scope.take(backend(), dtype, s) : backend().allocate(dtype, s);
-    return new Tensor(st, s, dtype, scope);
+    return emptyOn(backend(), dtype, shape);
   }
 
   /**

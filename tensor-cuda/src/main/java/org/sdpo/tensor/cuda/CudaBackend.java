@@ -972,6 +972,11 @@ public final class CudaBackend implements Backend {
     return new Bf16Operand(at, 2 * n, false);
   }
 
+  /** Whether bfloat16 bits are a NaN: exponent all ones, mantissa not zero. */
+  private static boolean isNaN16(short bits) {
+    return (bits & 0x7f80) == 0x7f80 && (bits & 0x007f) != 0;
+  }
+
   /** Gives back an operand's scratch unless the cast cache keeps it. */
   private void done(Bf16Operand o) {
     if (!o.cached()) {
@@ -991,6 +996,9 @@ public final class CudaBackend implements Backend {
     for (int i = 0; i < shape.length; i++) {
       span += (long) (shape[i] - 1) * strides[i];
     }
+    if (span > Integer.MAX_VALUE / 4) {
+      return; // more than one host buffer holds: not checked
+    }
     ByteBuffer values = host((int) span, DType.FLOAT32);
     dev.toHost(values, src);
     ByteBuffer bits = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.LITTLE_ENDIAN);
@@ -1003,7 +1011,7 @@ public final class CudaBackend implements Backend {
       }
       short want = FakeKernels.bf16(values.getFloat((int) (4 * off)));
       short got = bits.getShort(2 * i);
-      if (want != got) {
+      if (want != got && !(isNaN16(want) && isNaN16(got))) { // a GPU may keep a NaN's payload
         throw new IllegalStateException("bf16 cast cache: the copy of a " + Arrays.toString(shape)
             + " tensor is stale at element " + i + " (a write did not move its block's version)");
       }
