@@ -339,16 +339,9 @@ final class ReferenceBackend implements Backend {
     int c = s[s.length - 1];
     int rows = numel(s) / c;
     for (int r = 0; r < rows; r++) {
-      double max = Double.NEGATIVE_INFINITY;
+      double[] ms = rowMaxAndExpSum(a, r * c, c);
       for (int j = 0; j < c; j++) {
-        max = Math.max(max, read(a, r * c + j));
-      }
-      double sum = 0;
-      for (int j = 0; j < c; j++) {
-        sum += Math.exp(read(a, r * c + j) - max);
-      }
-      for (int j = 0; j < c; j++) {
-        write(out, r * c + j, Math.exp(read(a, r * c + j) - max) / sum);
+        write(out, r * c + j, Math.exp(read(a, r * c + j) - ms[0]) / ms[1]);
       }
     }
   }
@@ -359,19 +352,25 @@ final class ReferenceBackend implements Backend {
     int c = s[s.length - 1];
     int rows = numel(s) / c;
     for (int r = 0; r < rows; r++) {
-      double max = Double.NEGATIVE_INFINITY;
-      for (int j = 0; j < c; j++) {
-        max = Math.max(max, read(a, r * c + j));
-      }
-      double sum = 0;
-      for (int j = 0; j < c; j++) {
-        sum += Math.exp(read(a, r * c + j) - max);
-      }
-      double lse = max + Math.log(sum);
+      double[] ms = rowMaxAndExpSum(a, r * c, c);
+      double lse = ms[0] + Math.log(ms[1]);
       for (int j = 0; j < c; j++) {
         write(out, r * c + j, read(a, r * c + j) - lse);
       }
     }
+  }
+
+  /** The max m of a's c elements from {@code from} (row-major), and their sum of exp(x - m). */
+  private static double[] rowMaxAndExpSum(Tensor a, int from, int c) {
+    double max = Double.NEGATIVE_INFINITY;
+    for (int j = 0; j < c; j++) {
+      max = Math.max(max, read(a, from + j));
+    }
+    double sum = 0;
+    for (int j = 0; j < c; j++) {
+      sum += Math.exp(read(a, from + j) - max);
+    }
+    return new double[] {max, sum};
   }
 
   @Override

@@ -721,22 +721,17 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void softmax(Tensor a, Tensor out) {
-    int C = a.shape()[a.shape().length - 1];
-    int rows = C == 0 ? 0 : (int) (a.numel() / C);
-    if (rows == 0) {
-      return;
-    }
-    Tensor x = dense(a);
-    Tensor y = isContiguous(out) ? out : empty(out.dtype(), out.shape());
-    launchRows(args(k("softmax", out.dtype())).i32(rows).i32(C).ptr(addr(x)).ptr(addr(y)), rows);
-    if (y != out) {
-      assign(y, out);
-    }
+    rowKernel("softmax", a, out);
   }
 
   /** One kernel, a block per row: two reads of the row and one write ({@code log_softmax}). */
   @Override
   public void logSoftmax(Tensor a, Tensor out) {
+    rowKernel("log_softmax", a, out);
+  }
+
+  /** out = kernel(a) row by row over the last axis (a block a row), any layout of a and out. */
+  private void rowKernel(String kernel, Tensor a, Tensor out) {
     int C = a.shape()[a.shape().length - 1];
     int rows = C == 0 ? 0 : (int) (a.numel() / C);
     if (rows == 0) {
@@ -744,8 +739,7 @@ public final class CudaBackend implements Backend {
     }
     Tensor x = dense(a);
     Tensor y = isContiguous(out) ? out : empty(out.dtype(), out.shape());
-    launchRows(args(k("log_softmax", out.dtype())).i32(rows).i32(C).ptr(addr(x)).ptr(addr(y)),
-        rows);
+    launchRows(args(k(kernel, out.dtype())).i32(rows).i32(C).ptr(addr(x)).ptr(addr(y)), rows);
     if (y != out) {
       assign(y, out);
     }

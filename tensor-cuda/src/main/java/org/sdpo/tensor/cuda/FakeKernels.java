@@ -181,6 +181,19 @@ final class FakeKernels {
     return TWINS.keySet();
   }
 
+  /** A row's max m and sum of exp(x - m): C elements of pointer {@code p} from offset o. */
+  private static double[] rowMaxAndExpSum(L l, int p, long o, int C) {
+    double m = Double.NEGATIVE_INFINITY;
+    for (int c = 0; c < C; c++) {
+      m = Math.max(m, l.ld(p, o + c));
+    }
+    double s = 0;
+    for (int c = 0; c < C; c++) {
+      s += Math.exp(l.ld(p, o + c) - m);
+    }
+    return new double[] {m, s};
+  }
+
   private static void twin(String name, Twin t) {
     TWINS.put(name, t);
   }
@@ -351,16 +364,9 @@ final class FakeKernels {
       int C = l.i(1);
       for (int r = 0; r < l.i(0); r++) {
         long o = (long) r * C;
-        double m = Double.NEGATIVE_INFINITY;
+        double[] ms = rowMaxAndExpSum(l, 2, o, C);
         for (int c = 0; c < C; c++) {
-          m = Math.max(m, l.ld(2, o + c));
-        }
-        double s = 0;
-        for (int c = 0; c < C; c++) {
-          s += Math.exp(l.ld(2, o + c) - m);
-        }
-        for (int c = 0; c < C; c++) {
-          l.st(3, o + c, Math.exp(l.ld(2, o + c) - m) / s);
+          l.st(3, o + c, Math.exp(l.ld(2, o + c) - ms[0]) / ms[1]);
         }
       }
     });
@@ -369,15 +375,8 @@ final class FakeKernels {
       int C = l.i(1);
       for (int r = 0; r < l.i(0); r++) {
         long o = (long) r * C;
-        double m = Double.NEGATIVE_INFINITY;
-        for (int c = 0; c < C; c++) {
-          m = Math.max(m, l.ld(2, o + c));
-        }
-        double s = 0;
-        for (int c = 0; c < C; c++) {
-          s += Math.exp(l.ld(2, o + c) - m);
-        }
-        double lse = m + Math.log(s);
+        double[] ms = rowMaxAndExpSum(l, 2, o, C);
+        double lse = ms[0] + Math.log(ms[1]);
         for (int c = 0; c < C; c++) {
           l.st(3, o + c, l.ld(2, o + c) - lse);
         }
