@@ -69,7 +69,7 @@ final class CastCache {
 
   /** A copy: the block it was made from at which version, and its scratch memory. */
   private record Entry(Key key, WeakReference<DevicePool.Block> block, long blockAddress,
-      long version, long copy, long bytes, long elements) {}
+      long version, long copy, long bytes) {}
 
   private final DevicePool pool;
   private final long budget;
@@ -146,7 +146,7 @@ final class CastCache {
       drop(old);
     }
     Entry e = new Entry(k, new WeakReference<>(block), block.address, block.version, copy,
-        copyBytes, elements);
+        copyBytes);
     entries.put(k, e);
     byBlock.computeIfAbsent(block.address, a -> new ArrayList<>(2)).add(k);
     bytes += copyBytes;
@@ -190,11 +190,6 @@ final class CastCache {
 
   synchronized CudaBackend.CastStats stats() {
     return new CudaBackend.CastStats(made, reused, elementsMade, elementsReused, bytes);
-  }
-
-  /** Copies held now. */
-  synchronized int size() {
-    return entries.size();
   }
 
   private void drop(Entry e) {
