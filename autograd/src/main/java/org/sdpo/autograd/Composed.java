@@ -94,6 +94,11 @@ public final class Composed {
     return F.concat(3, sub(mul(x1, c), mul(x2, s)), add(mul(x2, c), mul(x1, s)));
   }
 
+  /** x W + b: a matrix product and a bias broadcast over the rows. */
+  public static Variable linear(Variable x, Variable w, Variable b) {
+    return add(matmul(x, w), b);
+  }
+
   /** 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
   public static Variable gelu(Variable x) {
     Variable inner = scale(add(x, scale(mul(x, mul(x, x)), 0.044715)), Math.sqrt(2 / Math.PI));

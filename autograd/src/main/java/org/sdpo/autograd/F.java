@@ -3,6 +3,7 @@ package org.sdpo.autograd;
 import org.sdpo.autograd.fused.Attention;
 import org.sdpo.autograd.fused.Gelu;
 import org.sdpo.autograd.fused.LayerNorm;
+import org.sdpo.autograd.fused.Linear;
 import org.sdpo.autograd.fused.LogSoftmax;
 import org.sdpo.autograd.fused.QkvAttention;
 import org.sdpo.autograd.fused.RmsNorm;
@@ -141,16 +142,14 @@ public final class F {
 
   /**
    * x @ w + b for x (..., in), w (in, out) (the [in, out] layout of GPT-2's Conv1D weights) and
-   * b (out) or null: one matrix product over all leading axes.
+   * b (out) or null: one matrix product over all leading axes, the bias added by the same backend
+   * call ({@link Linear}).
    */
   public static Variable linear(Variable x, Variable w, Variable b) {
     int[] s = x.shape();
     int in = s[s.length - 1];
     Variable x2 = s.length == 2 ? x : reshape(x, -1, in);
-    Variable y = matmul(x2, w);
-    if (b != null) {
-      y = add(y, b);
-    }
+    Variable y = b == null ? matmul(x2, w) : Linear.apply(x2, w, b); // (N, out)
     if (s.length == 2) {
       return y;
     }

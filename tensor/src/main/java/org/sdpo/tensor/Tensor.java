@@ -735,6 +735,24 @@ public final class Tensor {
     return out;
   }
 
+  /**
+   * The affine map this @ w + bias: this (N, K), w (K, M), bias (M) added to every row; (N, M).
+   * The same values as {@code matmul(w).add(bias)}, in one backend call (a GPU adds the bias in
+   * the multiply's epilogue).
+   */
+  public Tensor linear(Tensor w, Tensor bias) {
+    requireSameDtype("linear", w);
+    requireSameDtype("linear", bias);
+    if (rank() != 2 || w.rank() != 2 || bias.rank() != 1 || shape[1] != w.shape[0]
+        || bias.shape[0] != w.shape[1]) {
+      throw new IllegalArgumentException("linear: expected x (N, K), w (K, M) and bias (M), got "
+          + Shape.str(shape) + ", " + Shape.str(w.shape) + " and " + Shape.str(bias.shape));
+    }
+    Tensor out = empty(dtype, shape[0], w.shape[1]);
+    backend().linear(this, w, bias, out);
+    return out;
+  }
+
   // ---------------------------------------------------------------- softmax family
 
   /** Softmax over the last axis. */

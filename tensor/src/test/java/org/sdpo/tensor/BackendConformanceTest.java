@@ -387,6 +387,18 @@ public class BackendConformanceTest {
       call(c, r, dt, os, (be, in, o) -> be.matmul(in[0], in[1], o, ta, tb),
           input(rng, dt, c, r, da, as), input(rng, dt, c, r, db, bs));
     });
+    cases.put("linear", (rng, dt, c, r) -> {
+      int n = 1 + rng.nextInt(7);
+      int k = 1 + rng.nextInt(6);
+      int m = 1 + rng.nextInt(rng.nextBoolean() ? 6 : 40);
+      double[] dx = values(rng, n * k, 1);
+      double[] dw = values(rng, k * m, 1);
+      double[] db = values(rng, m, 2);
+      // x and w contiguous, permuted (a transposed view) or windows; the bias maybe a window
+      call(c, r, dt, new int[] {n, m}, (be, in, o) -> be.linear(in[0], in[1], in[2], o),
+          input(rng, dt, c, r, dx, new int[] {n, k}), input(rng, dt, c, r, dw, new int[] {k, m}),
+          input(rng, dt, c, r, db, new int[] {m}));
+    });
     for (Backend.ReduceOp op : Backend.ReduceOp.values()) {
       cases.put("reduce " + op, (rng, dt, c, r) -> {
         int[] s = shape(rng, 1);

@@ -301,6 +301,22 @@ final class ReferenceBackend implements Backend {
     }
   }
 
+  @Override
+  public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
+    int n = x.shape()[0];
+    int k = x.shape()[1];
+    int m = w.shape()[1];
+    for (int i = 0; i < n; i++) {
+      for (int j = 0; j < m; j++) {
+        double acc = 0;
+        for (int q = 0; q < k; q++) {
+          acc += at(x, 0, i, q) * at(w, 0, q, j);
+        }
+        write(out, i * m + j, acc + read(bias, j));
+      }
+    }
+  }
+
   private static double at(Tensor t, int batch, int row, int col) {
     return ref(t).at(physical(t, t.shape().length == 3 ? new int[] {batch, row, col}
         : new int[] {row, col}));

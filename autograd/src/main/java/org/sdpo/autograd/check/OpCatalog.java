@@ -11,6 +11,7 @@ import org.sdpo.autograd.Variable;
 import org.sdpo.autograd.fused.Attention;
 import org.sdpo.autograd.fused.Gelu;
 import org.sdpo.autograd.fused.LayerNorm;
+import org.sdpo.autograd.fused.Linear;
 import org.sdpo.autograd.fused.LogSoftmax;
 import org.sdpo.autograd.fused.QkvAttention;
 import org.sdpo.autograd.fused.RmsNorm;
@@ -257,6 +258,9 @@ public final class OpCatalog {
           v -> Composed.layerNorm(v[0], v[1], v[2], 1e-5),
           normal(rng, n0, n1, C), normal(rng, C), normal(rng, C));
     }));
+    l.add(new Entry(Linear.class, "linear", true, (rng, n0, n1, n2) ->
+        twin(v -> F.linear(v[0], v[1], v[2]), v -> Composed.linear(v[0], v[1], v[2]),
+            normal(rng, n0, n1), normal(rng, n1, n2 + 1), normal(rng, n2 + 1))));
     l.add(new Entry(Gelu.class, "gelu", true, (rng, n0, n1, n2) ->
         twin(v -> F.gelu(v[0]), v -> Composed.gelu(v[0]), normal(rng, n0, n1, n2).mul(2))));
     l.add(new Entry(RmsNorm.class, "rms_norm", true, (rng, n0, n1, n2) -> {
