@@ -60,10 +60,17 @@ public final class CudaBackend implements Backend {
   private final CastCache casts;
   /** Whether each copy the cast cache hands out is compared with a fresh rounding first. */
   private final boolean checkCasts;
+  /** Whether {@link #linear} asks the device for products with the bias in their epilogue. */
+  private final boolean biasEpilogue;
 
   /** Whether recording is wanted: -Dsdpo.cuda.graphs / SDPO_CUDA_GRAPHS, true unless false or 0. */
   public static boolean graphsWanted() {
-    String v = System.getProperty("sdpo.cuda.graphs", System.getenv("SDPO_CUDA_GRAPHS"));
+    return onUnlessOff("sdpo.cuda.graphs", "SDPO_CUDA_GRAPHS");
+  }
+
+  /** A switch that is on unless its system property or environment variable is false or 0. */
+  private static boolean onUnlessOff(String property, String variable) {
+    String v = System.getProperty(property, System.getenv(variable));
     return v == null || !(v.equalsIgnoreCase("false") || v.equals("0"));
   }
 
@@ -83,6 +90,16 @@ public final class CudaBackend implements Backend {
    * operands ({@link CastCache}; 0: none).
    */
   public CudaBackend(CudaDriver dev, Precision precision, boolean graphs, long castCacheBytes) {
+    this(dev, precision, graphs, castCacheBytes, biasEpilogueWanted());
+  }
+
+  /**
+   * As above, adding biases in the products' epilogue ({@link #linear}) only if
+   * {@code biasEpilogue}.
+   */
+  public CudaBackend(CudaDriver dev, Precision precision, boolean graphs, long castCacheBytes,
+      boolean biasEpilogue) {
+    this.biasEpilogue = biasEpilogue;
     this.dev = dev;
     this.pool = new DevicePool(dev);
     this.precision = precision;
@@ -139,7 +156,9 @@ public final class CudaBackend implements Backend {
   public String description() {
     String cache = casts.enabled()
         ? " (operand casts cached, up to " + (casts.budgetBytes() >> 20) + " MiB)" : "";
-    return "CUDA (" + dev.description() + "), " + precision.name().toLowerCase(Locale.ROOT) + cache;
+    String bias = biasEpilogue ? "" : " (biases added after the products)";
+    return "CUDA (" + dev.description() + "), " + precision.name().toLowerCase(Locale.ROOT) + cache
+        + bias;
   }
 
   /**
@@ -874,6 +893,12 @@ public final class CudaBackend implements Backend {
     return null;
   }
 
+  /** t as an operand, or a contiguous copy of it where cuBLAS cannot read t's layout. */
+  private Operand operandOrCopy(Tensor t) {
+    Operand o = operand(t);
+    return o != null ? o : operand(dense(t));
+  }
+
   @Override
   public void matmul(Tensor a, Tensor b, Tensor out, boolean transposeA, boolean transposeB) {
     DType dt = out.dtype();
@@ -903,16 +928,8 @@ public final class CudaBackend implements Backend {
         casts.trim(); // only now: the multiply's own copies are launched against
       }
     } else {
-      Operand oa = operand(x);
-      if (oa == null) {
-        x = dense(x);
-        oa = operand(x);
-      }
-      Operand ob = operand(y);
-      if (ob == null) {
-        y = dense(y);
-        ob = operand(y);
-      }
+      Operand oa = operandOrCopy(x);
+      Operand ob = operandOrCopy(y);
       CudaDriver.GemmType type = dt == DType.FLOAT64 ? CudaDriver.GemmType.F64
           : precision == Precision.TF32 ? CudaDriver.GemmType.TF32 : CudaDriver.GemmType.F32;
       gemm(type, oa, ob, transposeA, transposeB, M, N, K, batch, c);
@@ -920,6 +937,62 @@ public final class CudaBackend implements Backend {
     if (c != out) {
       assign(c, out);
     }
+  }
+
+  /**
+   * out = x w + bias, float32: one cuBLASLt product with the bias in its epilogue where the device
+   * has one ({@link CudaDriver#gemmBias}), so the product is written once and not read back by an
+   * add; else the product, then the bias added in place. Operands as in {@link #matmul} (bf16
+   * copies from the cast cache in the bf16 mode). float64, empty shapes, or the epilogue turned
+   * off ({@link #biasEpilogueWanted}): the interface's default.
+   */
+  @Override
+  public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
+    int M = out.shape()[0];
+    int N = out.shape()[1];
+    int K = x.shape()[1];
+    if (out.dtype() != DType.FLOAT32 || !biasEpilogue || M == 0 || N == 0 || K == 0
+        || !isContiguous(out)) {
+      Backend.super.linear(x, w, bias, out);
+      return;
+    }
+    Tensor b = dense(bias); // (N) packed, as the epilogue reads it
+    if (precision == Precision.BF16) {
+      Bf16Operand ax = bf16(x);
+      Bf16Operand aw = bf16(w);
+      try {
+        gemmBias(CudaDriver.GemmType.BF16, rowMajorOperand(ax.address(), x),
+            rowMajorOperand(aw.address(), w), M, N, K, b, out);
+      } finally {
+        done(ax);
+        done(aw);
+        casts.trim();
+      }
+      return;
+    }
+    gemmBias(precision == Precision.TF32 ? CudaDriver.GemmType.TF32 : CudaDriver.GemmType.F32,
+        operandOrCopy(x), operandOrCopy(w), M, N, K, b, out);
+  }
+
+  /**
+   * Row-major C (M, N) = A B + bias is column-major C^T = B^T A^T, an N x M matrix whose N rows
+   * each get their bias entry: cuBLASLt's epilogue broadcasts along the columns, as wanted.
+   */
+  private void gemmBias(CudaDriver.GemmType type, Operand oa, Operand ob, int M, int N, int K,
+      Tensor bias, Tensor c) {
+    if (!dev.gemmBias(type, ob.flip(), oa.flip(), N, M, K, ob.address(), ob.ld(), oa.address(),
+        oa.ld(), addr(bias), addr(c), N)) {
+      gemm(type, oa, ob, false, false, M, N, K, 1, c);
+      binary(BinaryOp.ADD, c, bias, c); // in place: each element reads its own value first
+    }
+  }
+
+  /**
+   * Whether {@link #linear} adds biases in the product's epilogue: -Dsdpo.cuda.biasEpilogue /
+   * SDPO_CUDA_BIAS_EPILOGUE, true unless false or 0 (which measures what it saves).
+   */
+  public static boolean biasEpilogueWanted() {
+    return onUnlessOff("sdpo.cuda.biasEpilogue", "SDPO_CUDA_BIAS_EPILOGUE");
   }
 
   /** Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first. */

@@ -84,6 +84,19 @@ public interface CudaDriver extends AutoCloseable {
       long a, int lda, long strideA, long b, int ldb, long strideB, double beta, long c, int ldc,
       long strideC, int batch);
 
+  /**
+   * One column-major product with a bias, as {@code cublasLtMatmul} with the bias epilogue:
+   * C = op(A) op(B) + bias, op(A) m x k, op(B) k x n, C m x n (leading dimension ldc), bias m
+   * float32 values added to every column, so C is written once and never read. F32, TF32 and
+   * BF16 only. Returns false, having done nothing, where the device has no such product (no
+   * cuBLASLt, or no kernel for these shapes, types and alignments): the caller then multiplies
+   * and adds the bias itself.
+   */
+  default boolean gemmBias(GemmType type, boolean transA, boolean transB, int m, int n, int k,
+      long a, int lda, long b, int ldb, long bias, long c, int ldc) {
+    return false;
+  }
+
   /** Waits for all work; surfaces an asynchronous error with the launch it came from if known. */
   void synchronize();
 

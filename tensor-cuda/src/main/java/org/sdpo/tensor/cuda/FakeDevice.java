@@ -200,17 +200,9 @@ public final class FakeDevice implements CudaDriver {
   public void gemm(GemmType type, boolean transA, boolean transB, int m, int n, int k,
       double alpha, long a, int lda, long strideA, long b, int ldb, long strideB, double beta,
       long c, int ldc, long strideC, int batch) {
+    checkGemm("cuBLAS", type, transA, transB, m, n, k, lda, ldb, ldc, batch);
     int eb = type == GemmType.F64 ? 8 : 4;
     int ab = type == GemmType.BF16 ? 2 : eb; // bytes of an A or B element
-    // cuBLAS: lda >= rows of A as stored, ldb likewise, ldc >= m
-    int rowsA = transA ? k : m;
-    int rowsB = transB ? n : k;
-    if (m < 0 || n < 0 || k < 0 || lda < Math.max(1, rowsA) || ldb < Math.max(1, rowsB)
-        || ldc < Math.max(1, m) || batch < 1) {
-      throw new IllegalStateException("fake cuBLAS: CUBLAS_STATUS_INVALID_VALUE (m " + m + " n "
-          + n + " k " + k + " lda " + lda + " ldb " + ldb + " ldc " + ldc + " trans " + transA
-          + "/" + transB + ")");
-    }
     launches++;
     String name = profile == null ? null
         : KernelProfile.gemmName(type, transA, transB, m, n, k, batch);
@@ -221,12 +213,7 @@ public final class FakeDevice implements CudaDriver {
         long cb = c + p * strideC * eb;
         for (int j = 0; j < n; j++) {
           for (int i = 0; i < m; i++) {
-            double acc = 0;
-            for (int l = 0; l < k; l++) {
-              long ai = transA ? l + (long) i * lda : i + (long) l * lda;
-              long bi = transB ? j + (long) l * ldb : l + (long) j * ldb;
-              acc += load(abase, ai, ab) * load(bbase, bi, ab);
-            }
+            double acc = dot(abase, lda, transA, bbase, ldb, transB, ab, i, j, k);
             long ci = i + (long) j * ldc;
             double prior = beta == 0 ? 0 : beta * load(cb, ci, eb);
             store(cb, ci, eb, alpha * acc + prior);
@@ -234,6 +221,66 @@ public final class FakeDevice implements CudaDriver {
         }
       }
     });
+  }
+
+  /** Whether {@link #gemmBias} runs; tests turn it off to see the backend's own bias add. */
+  private boolean biasEpilogue = true;
+
+  /** Makes {@link #gemmBias} answer false from now on, as a device without such a kernel would. */
+  public void refuseBiasEpilogue() {
+    biasEpilogue = false;
+  }
+
+  /**
+   * cuBLASLt's bias epilogue: the float32 product plus the bias, rounded once to float32 (the
+   * product is a float32 accumulator on the device, the sum one float32 addition).
+   */
+  @Override
+  public boolean gemmBias(GemmType type, boolean transA, boolean transB, int m, int n, int k,
+      long a, int lda, long b, int ldb, long bias, long c, int ldc) {
+    if (!biasEpilogue || type == GemmType.F64) {
+      return false;
+    }
+    checkGemm("cuBLASLt", type, transA, transB, m, n, k, lda, ldb, ldc, 1);
+    int ab = type == GemmType.BF16 ? 2 : 4;
+    launches++;
+    String name = profile == null ? null
+        : KernelProfile.gemmBiasName(type, transA, transB, m, n, k);
+    run(name, () -> {
+      for (int j = 0; j < n; j++) {
+        for (int i = 0; i < m; i++) {
+          float product = (float) dot(a, lda, transA, b, ldb, transB, ab, i, j, k);
+          store(c, i + (long) j * ldc, 4, (float) (product + (float) load(bias, i, 4)));
+        }
+      }
+    });
+    return true;
+  }
+
+  /** Refuses, as cuBLAS would, leading dimensions shorter than the matrices they lay out. */
+  private static void checkGemm(String library, GemmType type, boolean transA, boolean transB,
+      int m, int n, int k, int lda, int ldb, int ldc, int batch) {
+    // cuBLAS: lda >= rows of A as stored, ldb likewise, ldc >= m
+    int rowsA = transA ? k : m;
+    int rowsB = transB ? n : k;
+    if (m < 0 || n < 0 || k < 0 || lda < Math.max(1, rowsA) || ldb < Math.max(1, rowsB)
+        || ldc < Math.max(1, m) || batch < 1) {
+      throw new IllegalStateException("fake " + library + ": CUBLAS_STATUS_INVALID_VALUE (m " + m
+          + " n " + n + " k " + k + " lda " + lda + " ldb " + ldb + " ldc " + ldc + " trans "
+          + transA + "/" + transB + ", " + type + ")");
+    }
+  }
+
+  /** Element (i, j) of op(A) op(B), summed in double over the k products. */
+  private double dot(long a, int lda, boolean transA, long b, int ldb, boolean transB, int ab,
+      int i, int j, int k) {
+    double acc = 0;
+    for (int l = 0; l < k; l++) {
+      long ai = transA ? l + (long) i * lda : i + (long) l * lda;
+      long bi = transB ? j + (long) l * ldb : l + (long) j * ldb;
+      acc += load(a, ai, ab) * load(b, bi, ab);
+    }
+    return acc;
   }
 
   /** Element {@code index} of a float (eb 4), double (8) or bfloat16 (2) array. */

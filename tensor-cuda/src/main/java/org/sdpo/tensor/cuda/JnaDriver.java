@@ -109,6 +109,49 @@ public final class JnaDriver implements CudaDriver {
         int computeType, int algo);
   }
 
+  /**
+   * cuBLASLt entry points, for products with a bias epilogue (cublasLt.h). Handles and
+   * descriptors are opaque pointers; device addresses are passed as longs, as elsewhere.
+   */
+  static final class CublasLt {
+    static native int cublasLtCreate(PointerByReference handle);
+
+    static native int cublasLtMatmulDescCreate(PointerByReference desc, int computeType,
+        int scaleType);
+
+    static native int cublasLtMatmulDescSetAttribute(Pointer desc, int attribute, Pointer value,
+        long bytes);
+
+    static native int cublasLtMatrixLayoutCreate(PointerByReference layout, int type, long rows,
+        long cols, long ld);
+
+    static native int cublasLtMatmulPreferenceCreate(PointerByReference preference);
+
+    static native int cublasLtMatmulPreferenceSetAttribute(Pointer preference, int attribute,
+        Pointer value, long bytes);
+
+    static native int cublasLtMatmulAlgoGetHeuristic(Pointer handle, Pointer desc, Pointer a,
+        Pointer b, Pointer c, Pointer d, Pointer preference, int requested, Pointer results,
+        IntByReference returned);
+
+    static native int cublasLtMatmul(Pointer handle, Pointer desc, Pointer alpha, long a,
+        Pointer aLayout, long b, Pointer bLayout, Pointer beta, long c, Pointer cLayout, long d,
+        Pointer dLayout, Pointer algo, long workspace, long workspaceBytes, Pointer stream);
+  }
+
+  // cublasLt.h constants (the values of CUDA 12 and 13, which kept them)
+  private static final int CUBLASLT_MATMUL_DESC_TRANSA = 3;
+  private static final int CUBLASLT_MATMUL_DESC_TRANSB = 4;
+  private static final int CUBLASLT_MATMUL_DESC_EPILOGUE = 7;
+  private static final int CUBLASLT_MATMUL_DESC_BIAS_POINTER = 8;
+  private static final int CUBLASLT_EPILOGUE_BIAS = 4;
+  private static final int CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1;
+  private static final int CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5; // B, C, D: 6, 7, 8
+  private static final int CUBLAS_STATUS_NOT_SUPPORTED = 15;
+  /** sizeof(cublasLtMatmulHeuristicResult_t): algo (64), workspaceSize, state, wavesCount, 4 ints. */
+  private static final int HEURISTIC_RESULT_BYTES = 96;
+  private static final int HEURISTIC_STATE_OFFSET = 72;
+
   // cuda.h and cublas_api.h / library_types.h constants
   private static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
   private static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
@@ -125,6 +168,16 @@ public final class JnaDriver implements CudaDriver {
   private final Pointer stream;
   private final Pointer module;
   private final Pointer cublas;
+  /** cuBLASLt's handle, or null where it could not be bound or started ({@link #ltMissing}). */
+  private final Pointer cublasLt;
+  /** Why cuBLASLt is not used, or null when it is. */
+  private final String ltMissing;
+  private final long workspace; // cuBLAS's workspace, shared with cuBLASLt (one stream)
+  private final long workspaceBytes;
+  /** Each product shape's cuBLASLt descriptors and chosen kernel; {@link LtPlan#NONE} if none. */
+  private final Map<LtKey, LtPlan> ltPlans = new HashMap<>();
+  private final Memory ltScalars = new Memory(8); // alpha 1, beta 0 (float32 scale type)
+  private final Memory ltValue = new Memory(8); // one attribute's value on its way in
   private final String description;
   private final boolean debug;
   private final KernelProfile profile; // null unless profiling
@@ -152,8 +205,15 @@ public final class JnaDriver implements CudaDriver {
   }
 
   private JnaDriver(Pointer context, Pointer stream, Pointer module, Pointer cublas,
+      Pointer cublasLt, String ltMissing, long workspace, long workspaceBytes,
       String description, boolean debug, KernelProfile profile, int computeCapability,
       long totalMemory) {
+    this.cublasLt = cublasLt;
+    this.ltMissing = ltMissing;
+    this.workspace = workspace;
+    this.workspaceBytes = workspaceBytes;
+    ltScalars.setFloat(0, 1f);
+    ltScalars.setFloat(4, 0f);
     this.computeCapability = computeCapability;
     this.totalMemory = totalMemory;
     this.context = context;
@@ -199,6 +259,8 @@ public final class JnaDriver implements CudaDriver {
 
   /** The libraries, bound once per JVM (several drivers may be opened: the GPU check does). */
   private static String bound;
+  /** Why cuBLASLt's functions could not be bound, or null. */
+  private static String ltBindError;
 
   private static synchronized String bind() {
     if (bound == null) {
@@ -207,9 +269,14 @@ public final class JnaDriver implements CudaDriver {
       Path libcublasLt = CudaLibraries.find("cuBLASLt (libcublasLt.so.13)", "libcublasLt.so.13");
       Path libcublas = CudaLibraries.find("cuBLAS (libcublas.so.13)", "libcublas.so.13");
       Native.register(Cu.class, NativeLibrary.getInstance(libcuda.toString()));
-      NativeLibrary.getInstance(libcublasLt.toString()); // loaded first: libcublas needs it
+      NativeLibrary lt = NativeLibrary.getInstance(libcublasLt.toString()); // libcublas needs it
       Native.register(Cublas.class, NativeLibrary.getInstance(libcublas.toString()));
-      bound = libcuda + ", " + libcublas;
+      try {
+        Native.register(CublasLt.class, lt);
+      } catch (UnsatisfiedLinkError e) {
+        ltBindError = "cuBLASLt's entry points not found (" + e.getMessage() + ")";
+      }
+      bound = libcuda + ", " + libcublas + ", " + libcublasLt;
     }
     return bound;
   }
@@ -250,20 +317,34 @@ public final class JnaDriver implements CudaDriver {
     checkBlas(Cublas.cublasCreate_v2(handle), "cublasCreate");
     checkBlas(Cublas.cublasSetStream_v2(handle.getValue(), s.getValue()), "cublasSetStream");
     long workspace = workspaceBytes();
+    long workspaceAt = 0;
     if (workspace > 0) { // set after the stream: cublasSetStream resets it
       LongByReference w = new LongByReference();
       check(Cu.cuMemAlloc_v2(w, workspace), "cuMemAlloc of cuBLAS's workspace (" + workspace
           + " bytes)");
-      checkBlas(Cublas.cublasSetWorkspace_v2(handle.getValue(), w.getValue(), workspace),
+      workspaceAt = w.getValue();
+      checkBlas(Cublas.cublasSetWorkspace_v2(handle.getValue(), workspaceAt, workspace),
           "cublasSetWorkspace");
+    }
+    Pointer lt = null;
+    String ltMissing = ltBindError;
+    if (ltMissing == null) {
+      PointerByReference h = new PointerByReference();
+      int status = CublasLt.cublasLtCreate(h);
+      if (status == 0) {
+        lt = h.getValue();
+      } else {
+        ltMissing = "cublasLtCreate failed: status " + status;
+      }
     }
     String text = Native.toString(name) + ", compute capability " + major.getValue() + "."
         + minor.getValue() + ", driver CUDA " + v.getValue() / 1000 + "."
         + (v.getValue() % 1000) / 10 + ", " + libraries;
     boolean debug = Boolean.getBoolean("sdpo.cuda.debug")
         || "1".equals(System.getenv("SDPO_CUDA_DEBUG"));
-    return new JnaDriver(ctx.getValue(), s.getValue(), mod.getValue(), handle.getValue(), text,
-        debug, KernelProfile.fromEnvironment(), cc, totalMemory);
+    return new JnaDriver(ctx.getValue(), s.getValue(), mod.getValue(), handle.getValue(), lt,
+        ltMissing, workspaceAt, workspace, text, debug, KernelProfile.fromEnvironment(), cc,
+        totalMemory);
   }
 
   /**
@@ -349,7 +430,8 @@ public final class JnaDriver implements CudaDriver {
 
   @Override
   public String description() {
-    return description + (debug ? " (debug: synchronised after every launch)" : "")
+    return description + (ltMissing != null ? " (no bias epilogue: " + ltMissing + ")" : "")
+        + (debug ? " (debug: synchronised after every launch)" : "")
         + (profile != null ? " (profiling: every launch timed alone)" : "");
   }
 
@@ -468,6 +550,108 @@ public final class JnaDriver implements CudaDriver {
       timed(true, KernelProfile.gemmName(type, transA, transB, m, n, k, batch));
     }
     after("cublasGemmStridedBatchedEx");
+  }
+
+  /** What decides a cuBLASLt plan: the product's types, shape, layouts and pointer alignments. */
+  private record LtKey(GemmType type, boolean transA, boolean transB, int m, int n, int k, int lda,
+      int ldb, int ldc, int alignA, int alignB, int alignC) {}
+
+  /** A product's descriptors and the kernel cuBLASLt's heuristic chose for it. */
+  private record LtPlan(Pointer desc, Pointer a, Pointer b, Pointer c, Memory algo) {
+    static final LtPlan NONE = new LtPlan(null, null, null, null, null);
+  }
+
+  /** The largest power of two up to 256 that divides {@code address}: what cuBLASLt may assume. */
+  static int alignment(long address) {
+    return (int) Math.min(256, Long.lowestOneBit(address | 256));
+  }
+
+  @Override
+  public synchronized boolean gemmBias(GemmType type, boolean transA, boolean transB, int m,
+      int n, int k, long a, int lda, long b, int ldb, long bias, long c, int ldc) {
+    if (cublasLt == null || type == GemmType.F64 || bias % 16 != 0) {
+      return false; // a bias vector off 16 bytes is one no epilogue kernel may read
+    }
+    onThisThread();
+    LtKey key = new LtKey(type, transA, transB, m, n, k, lda, ldb, ldc, alignment(a),
+        alignment(b), alignment(c));
+    LtPlan plan = ltPlans.computeIfAbsent(key, this::ltPlan);
+    if (plan == LtPlan.NONE) {
+      return false;
+    }
+    ltValue.setLong(0, bias);
+    checkBlas(CublasLt.cublasLtMatmulDescSetAttribute(plan.desc(),
+        CUBLASLT_MATMUL_DESC_BIAS_POINTER, ltValue, 8), "cublasLtMatmulDescSetAttribute(bias)");
+    boolean t = timing();
+    int status = CublasLt.cublasLtMatmul(cublasLt, plan.desc(), ltScalars, a, plan.a(), b,
+        plan.b(), ltScalars.share(4), c, plan.c(), c, plan.c(), plan.algo(), workspace,
+        workspaceBytes, stream);
+    if (status == CUBLAS_STATUS_NOT_SUPPORTED) { // refused before any work: remember, fall back
+      ltPlans.put(key, LtPlan.NONE);
+      return false;
+    }
+    checkBlas(status, "cublasLtMatmul");
+    if (t) {
+      timed(true, KernelProfile.gemmBiasName(type, transA, transB, m, n, k));
+    }
+    after("cublasLtMatmul");
+    return true;
+  }
+
+  /**
+   * Descriptors for one product shape with the bias epilogue, and cuBLASLt's first choice of
+   * kernel for them within the workspace and the pointers' alignments; NONE if it has none.
+   */
+  private LtPlan ltPlan(LtKey key) {
+    int abType = key.type() == GemmType.BF16 ? CUDA_R_16BF : CUDA_R_32F;
+    int compute = key.type() == GemmType.TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    PointerByReference ref = new PointerByReference();
+    checkBlas(CublasLt.cublasLtMatmulDescCreate(ref, compute, CUDA_R_32F),
+        "cublasLtMatmulDescCreate");
+    Pointer desc = ref.getValue();
+    ltDescAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, key.transA() ? 1 : 0);
+    ltDescAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, key.transB() ? 1 : 0);
+    ltDescAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_BIAS);
+    // column-major layouts as stored: A is m x k (k x m when transposed), B k x n (n x k)
+    Pointer la = ltLayout(abType, key.transA() ? key.k() : key.m(),
+        key.transA() ? key.m() : key.k(), key.lda());
+    Pointer lb = ltLayout(abType, key.transB() ? key.n() : key.k(),
+        key.transB() ? key.k() : key.n(), key.ldb());
+    Pointer lc = ltLayout(CUDA_R_32F, key.m(), key.n(), key.ldc());
+    checkBlas(CublasLt.cublasLtMatmulPreferenceCreate(ref), "cublasLtMatmulPreferenceCreate");
+    Pointer pref = ref.getValue();
+    ltValue.setLong(0, workspaceBytes);
+    checkBlas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref,
+        CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ltValue, 8), "cublasLtMatmulPreferenceSetAttribute");
+    int[] aligns = {key.alignA(), key.alignB(), key.alignC(), key.alignC()}; // A, B, C, D
+    for (int i = 0; i < aligns.length; i++) {
+      ltValue.setInt(0, aligns[i]);
+      checkBlas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref,
+          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES + i, ltValue, 4),
+          "cublasLtMatmulPreferenceSetAttribute");
+    }
+    Memory result = new Memory(HEURISTIC_RESULT_BYTES);
+    result.clear();
+    IntByReference found = new IntByReference();
+    int status = CublasLt.cublasLtMatmulAlgoGetHeuristic(cublasLt, desc, la, lb, lc, lc, pref, 1,
+        result, found);
+    if (status != 0 || found.getValue() < 1 || result.getInt(HEURISTIC_STATE_OFFSET) != 0) {
+      return LtPlan.NONE; // the descriptors stay: a few hundred bytes per refused shape
+    }
+    return new LtPlan(desc, la, lb, lc, result); // the algo is the result's first 64 bytes
+  }
+
+  private void ltDescAttribute(Pointer desc, int attribute, int value) {
+    ltValue.setInt(0, value);
+    checkBlas(CublasLt.cublasLtMatmulDescSetAttribute(desc, attribute, ltValue, 4),
+        "cublasLtMatmulDescSetAttribute(" + attribute + ")");
+  }
+
+  private static Pointer ltLayout(int type, int rows, int cols, int ld) {
+    PointerByReference ref = new PointerByReference();
+    checkBlas(CublasLt.cublasLtMatrixLayoutCreate(ref, type, rows, cols, ld),
+        "cublasLtMatrixLayoutCreate");
+    return ref.getValue();
   }
 
   @Override

@@ -54,6 +54,12 @@ public final class KernelProfile extends CallProfile {
         + (transB ? "T" : "N") + " " + m + "x" + n + "x" + k + (batch > 1 ? " batch " + batch : "");
   }
 
+  /** A product with the bias epilogue's row (cuBLASLt), named as {@link #gemmName}. */
+  static String gemmBiasName(CudaDriver.GemmType type, boolean transA, boolean transB, int m,
+      int n, int k) {
+    return "cuBLASLt gemm+bias" + gemmName(type, transA, transB, m, n, k, 1).substring(11);
+  }
+
   /** The row a launch of {@code kernel} with {@code grid} blocks is added to. */
   String launchName(String kernel, int grid) {
     return byGrid ? kernel + " (grid " + grid + ")" : kernel;
