@@ -9,7 +9,8 @@
 #   2. ./sdpo bench model on the GPU: the demo's shape and GPT-2 124M in float32 and in bf16 mixed
 #      precision (train step, tokens/s, kernel launches per step, the step recorded as a CUDA
 #      graph, sampling), and for the comparisons the demo's shape once more with nothing recorded,
-#      GPT-2's bf16 step without the cast cache (SDPO_CUDA_CAST_CACHE_MB=0) and GPT-2's steps with
+#      GPT-2's bf16 step without the cast cache (SDPO_CUDA_CAST_CACHE_MB=0), without cuBLASLt's
+#      bias epilogue (SDPO_CUDA_BIAS_EPILOGUE=0), and GPT-2's steps with
 #      the flash attention kernels (SDPO_ATTENTION=flash; in bf16 on the tensor cores, and once
 #      more on the CUDA cores with SDPO_FLASH_TENSOR_CORES=0);
 #   3. ./sdpo demo end to end on the GPU (about 30 s on an H200; --fake: demo --micro);
@@ -91,6 +92,9 @@ step "bench, GPT-2 124M, bf16 (SDPO_CUDA_PRECISION=bf16)" \
   env SDPO_CUDA_PRECISION=bf16 "$DIR/sdpo" bench model "${gpt2[@]}"
 step "bench, GPT-2 124M, bf16, every operand cast per product (SDPO_CUDA_CAST_CACHE_MB=0)" \
   env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_CAST_CACHE_MB=0 "$DIR/sdpo" bench model \
+  "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
+step "bench, GPT-2 124M, bf16, biases added after the products (SDPO_CUDA_BIAS_EPILOGUE=0)" \
+  env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_BIAS_EPILOGUE=0 "$DIR/sdpo" bench model \
   "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
 step "bench, GPT-2 124M, bf16, flash attention (SDPO_ATTENTION=flash)" \
   env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash "$DIR/sdpo" bench model \

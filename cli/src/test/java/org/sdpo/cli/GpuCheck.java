@@ -189,6 +189,16 @@ public final class GpuCheck {
         return compare(rec, step.values(), 0);
       });
     }
+    // biases added in cuBLASLt's epilogue against a product and then an add: another kernel sums
+    // the product on a GPU, so float32 rounding apart (identical on the fake device)
+    Backend noEpilogue = new CudaBackend(driver, CudaBackend.Precision.FP32, false, 0, false);
+    check("gpt2-tiny float32 forward and backward, biases in the products' epilogue vs added "
+        + "after (1e-5)", () -> {
+      Path dir = fixtures.resolve("gpt2-tiny");
+      Grads fused = on(stepwise, () -> forwardBackward(dir, DType.FLOAT32));
+      Grads apart = on(noEpilogue, () -> forwardBackward(dir, DType.FLOAT32));
+      return compare(fused, apart.values(), 1e-5);
+    });
     check("SDPO, 2 training steps with sampling recorded vs stepwise (identical)", () -> {
       Path dir = java.nio.file.Files.createTempDirectory("gpu-check-sdpo");
       try {
