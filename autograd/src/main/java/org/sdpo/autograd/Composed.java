@@ -94,9 +94,9 @@ public final class Composed {
     return F.concat(3, sub(mul(x1, c), mul(x2, s)), add(mul(x2, c), mul(x1, s)));
   }
 
-  /** x W + b: a matrix product and a bias broadcast over the rows. */
-  public static Variable linear(Variable x, Variable w, Variable b) {
-    return add(matmul(x, w), b);
+  /** x op(W) + b: a matrix product (W transposed if asked) and a bias broadcast over the rows. */
+  public static Variable linear(Variable x, Variable w, boolean transposeW, Variable b) {
+    return add(F.matmul(x, w, false, transposeW), b);
   }
 
   /** 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */

@@ -146,15 +146,24 @@ public final class F {
    * call ({@link Linear}).
    */
   public static Variable linear(Variable x, Variable w, Variable b) {
+    return linear(x, w, false, b);
+  }
+
+  /**
+   * x @ op(w) + b as {@link #linear(Variable, Variable, Variable)}, with w stored (out, in) when
+   * {@code transposeW} (PyTorch's {@code nn.Linear} layout).
+   */
+  public static Variable linear(Variable x, Variable w, boolean transposeW, Variable b) {
     int[] s = x.shape();
     int in = s[s.length - 1];
     Variable x2 = s.length == 2 ? x : reshape(x, -1, in);
-    Variable y = b == null ? matmul(x2, w) : Linear.apply(x2, w, b); // (N, out)
+    Variable y = b == null ? matmul(x2, w, false, transposeW) // (N, out)
+        : Linear.apply(x2, w, transposeW, b);
     if (s.length == 2) {
       return y;
     }
     int[] out = s.clone();
-    out[out.length - 1] = w.dim(1);
+    out[out.length - 1] = w.dim(transposeW ? 0 : 1);
     return reshape(y, out);
   }
 

@@ -160,17 +160,18 @@ public interface Backend {
   void matmul(Tensor a, Tensor b, Tensor out, boolean transposeA, boolean transposeB);
 
   /**
-   * An affine map: out = x w + bias, with x (N, K), w (K, M) (any views), bias (M) added to every
-   * row, out (N, M) contiguous.
+   * An affine map: out = x op(w) + bias, with x (N, K), op(w) (K, M) where op transposes w when
+   * asked (w stored (M, K): PyTorch's {@code nn.Linear} layout), x and w any views, bias (M) added
+   * to every row, out (N, M) contiguous.
    *
    * <p>The default multiplies into an intermediate and adds the bias with a broadcasting
    * {@link #binary}: the CPU's bits, the same as a product followed by an add. The CUDA backend
    * adds the bias in cuBLASLt's epilogue instead, so the product is written once and not read
    * back (at GPT-2's batch 8 x 1024, 25-100 MB per layer and projection).
    */
-  default void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
+  default void linear(Tensor x, Tensor w, boolean transposeW, Tensor bias, Tensor out) {
     Tensor xw = Tensor.emptyOn(this, out.dtype(), out.shape()); // (N, M)
-    matmul(x, w, xw, false, false);
+    matmul(x, w, xw, false, transposeW);
     binary(BinaryOp.ADD, xw, bias, out);
   }
 

@@ -736,20 +736,23 @@ public final class Tensor {
   }
 
   /**
-   * The affine map this @ w + bias: this (N, K), w (K, M), bias (M) added to every row; (N, M).
-   * The same values as {@code matmul(w).add(bias)}, in one backend call (a GPU adds the bias in
+   * The affine map this @ op(w) + bias: this (N, K), op(w) (K, M) where op transposes w (stored
+   * (M, K)) if asked, bias (M) added to every row; (N, M). The same values as
+   * {@code matmul(w, false, transposeW).add(bias)}, in one backend call (a GPU adds the bias in
    * the multiply's epilogue).
    */
-  public Tensor linear(Tensor w, Tensor bias) {
+  public Tensor linear(Tensor w, boolean transposeW, Tensor bias) {
     requireSameDtype("linear", w);
     requireSameDtype("linear", bias);
-    if (rank() != 2 || w.rank() != 2 || bias.rank() != 1 || shape[1] != w.shape[0]
-        || bias.shape[0] != w.shape[1]) {
-      throw new IllegalArgumentException("linear: expected x (N, K), w (K, M) and bias (M), got "
-          + Shape.str(shape) + ", " + Shape.str(w.shape) + " and " + Shape.str(bias.shape));
+    int k = w.rank() == 2 ? w.shape[transposeW ? 1 : 0] : -1;
+    int m = w.rank() == 2 ? w.shape[transposeW ? 0 : 1] : -1;
+    if (rank() != 2 || w.rank() != 2 || bias.rank() != 1 || shape[1] != k || bias.shape[0] != m) {
+      throw new IllegalArgumentException("linear: expected x (N, K), w " + (transposeW
+          ? "(M, K)" : "(K, M)") + " and bias (M), got " + Shape.str(shape) + ", "
+          + Shape.str(w.shape) + " and " + Shape.str(bias.shape));
     }
-    Tensor out = empty(dtype, shape[0], w.shape[1]);
-    backend().linear(this, w, bias, out);
+    Tensor out = empty(dtype, shape[0], m);
+    backend().linear(this, w, transposeW, bias, out);
     return out;
   }
 

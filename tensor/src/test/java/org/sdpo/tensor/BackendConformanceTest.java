@@ -394,9 +394,11 @@ public class BackendConformanceTest {
       double[] dx = values(rng, n * k, 1);
       double[] dw = values(rng, k * m, 1);
       double[] db = values(rng, m, 2);
+      boolean tw = rng.nextBoolean(); // w stored (M, K), PyTorch's nn.Linear layout
+      int[] ws = tw ? new int[] {m, k} : new int[] {k, m};
       // x and w contiguous, permuted (a transposed view) or windows; the bias maybe a window
-      call(c, r, dt, new int[] {n, m}, (be, in, o) -> be.linear(in[0], in[1], in[2], o),
-          input(rng, dt, c, r, dx, new int[] {n, k}), input(rng, dt, c, r, dw, new int[] {k, m}),
+      call(c, r, dt, new int[] {n, m}, (be, in, o) -> be.linear(in[0], in[1], tw, in[2], o),
+          input(rng, dt, c, r, dx, new int[] {n, k}), input(rng, dt, c, r, dw, ws),
           input(rng, dt, c, r, db, new int[] {m}));
     });
     for (Backend.ReduceOp op : Backend.ReduceOp.values()) {

@@ -302,15 +302,15 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
-  public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
+  public void linear(Tensor x, Tensor w, boolean transposeW, Tensor bias, Tensor out) {
     int n = x.shape()[0];
     int k = x.shape()[1];
-    int m = w.shape()[1];
+    int m = out.shape()[1];
     for (int i = 0; i < n; i++) {
       for (int j = 0; j < m; j++) {
         double acc = 0;
         for (int q = 0; q < k; q++) {
-          acc += at(x, 0, i, q) * at(w, 0, q, j);
+          acc += at(x, 0, i, q) * (transposeW ? at(w, 0, j, q) : at(w, 0, q, j));
         }
         write(out, i * m + j, acc + read(bias, j));
       }

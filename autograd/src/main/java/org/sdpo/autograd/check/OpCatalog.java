@@ -258,9 +258,13 @@ public final class OpCatalog {
           v -> Composed.layerNorm(v[0], v[1], v[2], 1e-5),
           normal(rng, n0, n1, C), normal(rng, C), normal(rng, C));
     }));
-    l.add(new Entry(Linear.class, "linear", true, (rng, n0, n1, n2) ->
-        twin(v -> F.linear(v[0], v[1], v[2]), v -> Composed.linear(v[0], v[1], v[2]),
-            normal(rng, n0, n1), normal(rng, n1, n2 + 1), normal(rng, n2 + 1))));
+    l.add(new Entry(Linear.class, "linear", true, (rng, n0, n1, n2) -> {
+      boolean tw = rng.nextBoolean(); // W stored (out, in), as nn.Linear stores it
+      int[] ws = tw ? new int[] {n2 + 1, n1} : new int[] {n1, n2 + 1};
+      return twin(v -> Linear.apply(v[0], v[1], tw, v[2]),
+          v -> Composed.linear(v[0], v[1], tw, v[2]),
+          normal(rng, n0, n1), normal(rng, ws), normal(rng, n2 + 1));
+    }));
     l.add(new Entry(Gelu.class, "gelu", true, (rng, n0, n1, n2) ->
         twin(v -> F.gelu(v[0]), v -> Composed.gelu(v[0]), normal(rng, n0, n1, n2).mul(2))));
     l.add(new Entry(RmsNorm.class, "rms_norm", true, (rng, n0, n1, n2) -> {

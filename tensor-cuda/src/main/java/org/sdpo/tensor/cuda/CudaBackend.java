@@ -940,20 +940,20 @@ public final class CudaBackend implements Backend {
   }
 
   /**
-   * out = x w + bias, float32: one cuBLASLt product with the bias in its epilogue where the device
+   * out = x op(w) + bias, float32: one cuBLASLt product with the bias in its epilogue where the device
    * has one ({@link CudaDriver#gemmBias}), so the product is written once and not read back by an
    * add; else the product, then the bias added in place. Operands as in {@link #matmul} (bf16
    * copies from the cast cache in the bf16 mode). float64, empty shapes, or the epilogue turned
    * off ({@link #biasEpilogueWanted}): the interface's default.
    */
   @Override
-  public void linear(Tensor x, Tensor w, Tensor bias, Tensor out) {
+  public void linear(Tensor x, Tensor w, boolean transposeW, Tensor bias, Tensor out) {
     int M = out.shape()[0];
     int N = out.shape()[1];
     int K = x.shape()[1];
     if (out.dtype() != DType.FLOAT32 || !biasEpilogue || M == 0 || N == 0 || K == 0
         || !isContiguous(out)) {
-      Backend.super.linear(x, w, bias, out);
+      Backend.super.linear(x, w, transposeW, bias, out);
       return;
     }
     Tensor b = dense(bias); // (N) packed, as the epilogue reads it
@@ -962,7 +962,7 @@ public final class CudaBackend implements Backend {
       Bf16Operand aw = bf16(w);
       try {
         gemmBias(CudaDriver.GemmType.BF16, rowMajorOperand(ax.address(), x),
-            rowMajorOperand(aw.address(), w), M, N, K, b, out);
+            rowMajorOperand(aw.address(), w), transposeW, M, N, K, b, out);
       } finally {
         done(ax);
         done(aw);
@@ -971,18 +971,18 @@ public final class CudaBackend implements Backend {
       return;
     }
     gemmBias(precision == Precision.TF32 ? CudaDriver.GemmType.TF32 : CudaDriver.GemmType.F32,
-        operandOrCopy(x), operandOrCopy(w), M, N, K, b, out);
+        operandOrCopy(x), operandOrCopy(w), transposeW, M, N, K, b, out);
   }
 
   /**
-   * Row-major C (M, N) = A B + bias is column-major C^T = B^T A^T, an N x M matrix whose N rows
-   * each get their bias entry: cuBLASLt's epilogue broadcasts along the columns, as wanted.
+   * Row-major C (M, N) = A op(B) + bias is column-major C^T = op(B)^T A^T, an N x M matrix whose N
+   * rows each get their bias entry: cuBLASLt's epilogue broadcasts along the columns, as wanted.
    */
-  private void gemmBias(CudaDriver.GemmType type, Operand oa, Operand ob, int M, int N, int K,
-      Tensor bias, Tensor c) {
-    if (!dev.gemmBias(type, ob.flip(), oa.flip(), N, M, K, ob.address(), ob.ld(), oa.address(),
-        oa.ld(), addr(bias), addr(c), N)) {
-      gemm(type, oa, ob, false, false, M, N, K, 1, c);
+  private void gemmBias(CudaDriver.GemmType type, Operand oa, Operand ob, boolean transposeB,
+      int M, int N, int K, Tensor bias, Tensor c) {
+    if (!dev.gemmBias(type, transposeB ^ ob.flip(), oa.flip(), N, M, K, ob.address(), ob.ld(),
+        oa.address(), oa.ld(), addr(bias), addr(c), N)) {
+      gemm(type, oa, ob, false, transposeB, M, N, K, 1, c);
       binary(BinaryOp.ADD, c, bias, c); // in place: each element reads its own value first
     }
   }

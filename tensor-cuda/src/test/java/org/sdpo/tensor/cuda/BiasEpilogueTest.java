@@ -21,7 +21,8 @@ class BiasEpilogueTest {
   private record Result(double[] values, long launches) {}
 
   private static Result run(CudaBackend.Precision precision, boolean refuse, boolean composed,
-      double[] x, double[] w, double[] bias, int n, int k, int m, boolean transposedX) {
+      double[] x, double[] w, double[] bias, int n, int k, int m, boolean transposedX,
+      boolean transposedW) {
     Backend cpu = Backends.current();
     FakeDevice dev = new FakeDevice();
     if (refuse) {
@@ -33,10 +34,13 @@ class BiasEpilogueTest {
       // x (n, k), either stored so or as the transpose of a (k, n) tensor
       Tensor xt = transposedX ? Tensor.of(DType.FLOAT32, transpose(x, n, k), k, n).permute(1, 0)
           : Tensor.of(DType.FLOAT32, x, n, k);
-      Tensor wt = Tensor.of(DType.FLOAT32, w, k, m);
+      // w (k, m), or stored (m, k) as nn.Linear stores it and used transposed
+      Tensor wt = transposedW ? Tensor.of(DType.FLOAT32, transpose(w, k, m), m, k)
+          : Tensor.of(DType.FLOAT32, w, k, m);
       Tensor bt = Tensor.of(DType.FLOAT32, bias, m);
       long l0 = be.kernelLaunches();
-      Tensor y = composed ? xt.matmul(wt).add(bt) : xt.linear(wt, bt);
+      Tensor y = composed ? xt.matmul(wt, false, transposedW).add(bt)
+          : xt.linear(wt, transposedW, bt);
       long launches = be.kernelLaunches() - l0;
       return new Result(y.toDoubleArray(), launches);
     } finally {
@@ -71,13 +75,15 @@ class BiasEpilogueTest {
         int k = 1 + rng.nextInt(12);
         int m = 1 + rng.nextInt(20);
         boolean transposedX = trial % 2 == 1;
+        boolean transposedW = trial / 2 == 1;
         double[] x = gaussian(rng, n * k, 1);
         double[] w = gaussian(rng, k * m, 1);
         double[] b = gaussian(rng, m, 3);
-        String what = p + " n " + n + " k " + k + " m " + m + (transposedX ? " xᵀ" : "");
-        Result fused = run(p, false, false, x, w, b, n, k, m, transposedX);
-        Result fallback = run(p, true, false, x, w, b, n, k, m, transposedX);
-        Result composed = run(p, false, true, x, w, b, n, k, m, transposedX);
+        String what = p + " n " + n + " k " + k + " m " + m + (transposedX ? " xᵀ" : "")
+            + (transposedW ? " wᵀ" : "");
+        Result fused = run(p, false, false, x, w, b, n, k, m, transposedX, transposedW);
+        Result fallback = run(p, true, false, x, w, b, n, k, m, transposedX, transposedW);
+        Result composed = run(p, false, true, x, w, b, n, k, m, transposedX, transposedW);
         assertThat(fused.values()).as("epilogue vs product + add, " + what)
             .containsExactly(composed.values());
         assertThat(fallback.values()).as("refused epilogue vs product + add, " + what)
@@ -97,7 +103,7 @@ class BiasEpilogueTest {
     double[] w = {1, 2, 3, 4, 5, 6};
     double[] b = {10, 20, 30};
     for (CudaBackend.Precision p : CudaBackend.Precision.values()) {
-      assertThat(run(p, false, false, x, w, b, 2, 2, 3, false).values()).as(p.name())
+      assertThat(run(p, false, false, x, w, b, 2, 2, 3, false, false).values()).as(p.name())
           .containsExactly(11, 22, 33, 14, 25, 36);
     }
   }
@@ -112,7 +118,7 @@ class BiasEpilogueTest {
       Tensor w = Tensor.of(DType.FLOAT64, new double[] {1, 0, 0, 1}, 2, 2);
       Tensor b = Tensor.of(DType.FLOAT64, new double[] {0.5, -0.5}, 2);
       long l0 = be.kernelLaunches();
-      assertThat(x.linear(w, b).toDoubleArray()).containsExactly(1.5, 1.5, 3.5, 3.5);
+      assertThat(x.linear(w, false, b).toDoubleArray()).containsExactly(1.5, 1.5, 3.5, 3.5);
       assertThat(be.kernelLaunches() - l0).as("a product and an add").isEqualTo(2);
     } finally {
       Backends.install(cpu);
@@ -132,7 +138,7 @@ class BiasEpilogueTest {
       double[] x = {1, 2};
       double[] w = {3};
       double[] b = {0.25};
-      Result off = run(CudaBackend.Precision.FP32, false, false, x, w, b, 2, 1, 1, false);
+      Result off = run(CudaBackend.Precision.FP32, false, false, x, w, b, 2, 1, 1, false, false);
       assertThat(off.values()).containsExactly(3.25, 6.25);
       assertThat(off.launches()).as("a product and an add").isEqualTo(2);
     } finally {

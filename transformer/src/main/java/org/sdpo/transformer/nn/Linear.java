@@ -20,14 +20,6 @@ public final class Linear extends Module {
 
   /** x (..., in) to (..., out). */
   public Variable forward(Variable x) {
-    int[] s = x.shape();
-    int in = s[s.length - 1];
-    Variable y = F.matmul(F.reshape(x, -1, in), weight, false, true); // (N, out)
-    if (bias != null) {
-      y = F.add(y, bias);
-    }
-    int[] out = s.clone();
-    out[out.length - 1] = weight.dim(0);
-    return F.reshape(y, out);
+    return F.linear(x, weight, true, bias); // W stored transposed: x Wᵀ (+ b)
   }
 }
