@@ -21,13 +21,34 @@
 #
 #   ./gpu-check.sh            on the GPU
 #   ./gpu-check.sh --fake     the same script on the fake device (host memory), tiny shapes
+#   ./gpu-check.sh --parts compare,profile
+#                             only the parts named, of: correctness (1), bench (2's main runs),
+#                             compare (2's runs with one feature off), demo (3), torch (4),
+#                             profile (5); all by default. Each step prints its seconds, so a
+#                             short loan can be spent on the parts still missing.
 # Environment: SDPO_CUDA_PATH (folder of libcublas.so.13), SDPO_CUDA_DEBUG=1, PYTHON (python3).
 set -uo pipefail
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 JAVA="$DIR/runtime/bin/java"
 PYTHON="${PYTHON:-python3}"
 FAKE=0
-[[ "${1:-}" == "--fake" ]] && FAKE=1
+PARTS="correctness,bench,compare,demo,torch,profile"
+while (($#)); do
+  case "$1" in
+    --fake) FAKE=1 ;;
+    --parts) PARTS="${2:?--parts needs a list, e.g. --parts bench,torch}"; shift ;;
+    *) echo "gpu-check: unknown option '$1' (--fake, --parts LIST)" >&2; exit 2 ;;
+  esac
+  shift
+done
+for p in ${PARTS//,/ }; do
+  case "$p" in
+    correctness|bench|compare|demo|torch|profile) ;;
+    *) echo "gpu-check: unknown part '$p' (correctness, bench, compare, demo, torch, profile)" >&2
+      exit 2 ;;
+  esac
+done
+want() { [[ ",$PARTS," == *",$1,"* ]]; }
 if [[ ! -x "$JAVA" ]]; then
   echo "gpu-check: run me from the GPU bundle (tools/gpu-bundle.sh makes it): no $JAVA" >&2
   exit 2
@@ -46,15 +67,16 @@ count() { # "N passed, M failed" lines of a log, added to the totals
   fi
 }
 step() { # name, command...: one check that passes when the command exits 0
-  local name="$1"
+  local name="$1" start=$SECONDS rc
   shift
   echo "== $name"
   if "$@"; then
     passed=$((passed + 1))
-    echo "PASS $name"
+    echo "PASS $name ($((SECONDS - start)) s)"
   else
+    rc=$?
     failed=$((failed + 1))
-    echo "FAIL $name (exit $?)"
+    echo "FAIL $name (exit $rc, $((SECONDS - start)) s)"
   fi
 }
 
@@ -77,38 +99,50 @@ else
   gpt2=(--vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10 --warmup 3 --sample-runs 1)
 fi
 
-echo "== correctness (GpuCheck)"
-log="$(mktemp)"
-"$JAVA" -Xmx8g --add-modules jdk.incubator.vector -Djava.awt.headless=true \
-  -cp "$DIR/lib/*:$DIR/check/*" org.sdpo.cli.GpuCheck "${fake_arg[@]}" --examples "$examples" \
-  --fixtures "$DIR/check/fixtures" 2>&1 | tee "$log"
-count "$log" GpuCheck
+if want correctness; then
+  echo "== correctness (GpuCheck)"
+  start=$SECONDS
+  log="$(mktemp)"
+  "$JAVA" -Xmx8g --add-modules jdk.incubator.vector -Djava.awt.headless=true \
+    -cp "$DIR/lib/*:$DIR/check/*" org.sdpo.cli.GpuCheck "${fake_arg[@]}" --examples "$examples" \
+    --fixtures "$DIR/check/fixtures" 2>&1 | tee "$log"
+  count "$log" GpuCheck
+  echo "== correctness took $((SECONDS - start)) s"
+fi
 
-step "bench, the demo's shape (${demo[*]})" "$DIR/sdpo" bench model "${demo[@]}"
-step "bench, the demo's shape, nothing recorded (SDPO_CUDA_GRAPHS=0)" \
-  env SDPO_CUDA_GRAPHS=0 "$DIR/sdpo" bench model "${demo[@]}"
-step "bench, GPT-2 124M (${gpt2[*]})" "$DIR/sdpo" bench model "${gpt2[@]}"
-step "bench, GPT-2 124M, bf16 (SDPO_CUDA_PRECISION=bf16)" \
-  env SDPO_CUDA_PRECISION=bf16 "$DIR/sdpo" bench model "${gpt2[@]}"
-step "bench, GPT-2 124M, bf16, every operand cast per product (SDPO_CUDA_CAST_CACHE_MB=0)" \
-  env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_CAST_CACHE_MB=0 "$DIR/sdpo" bench model \
-  "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-step "bench, GPT-2 124M, bf16, biases added after the products (SDPO_CUDA_BIAS_EPILOGUE=0)" \
-  env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_BIAS_EPILOGUE=0 "$DIR/sdpo" bench model \
-  "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-step "bench, GPT-2 124M, bf16, flash attention (SDPO_ATTENTION=flash)" \
-  env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash "$DIR/sdpo" bench model \
-  "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-step "bench, GPT-2 124M, bf16, flash attention on CUDA cores (SDPO_FLASH_TENSOR_CORES=0)" \
-  env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash SDPO_FLASH_TENSOR_CORES=0 "$DIR/sdpo" \
-  bench model "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-step "bench, GPT-2 124M, float32, flash attention (SDPO_ATTENTION=flash)" \
-  env SDPO_ATTENTION=flash "$DIR/sdpo" bench model "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-demo_dir="$(mktemp -d)"
-step "the demo, end to end (./sdpo demo ${demo_args[*]})" \
-  bash -c 'cd "$1" && shift && "$@"' _ "$demo_dir" "$DIR/sdpo" demo "${demo_args[@]}"
-rm -rf "$demo_dir"
-if ((!FAKE)) && "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+if want bench; then
+  step "bench, the demo's shape (${demo[*]})" "$DIR/sdpo" bench model "${demo[@]}"
+  step "bench, the demo's shape, nothing recorded (SDPO_CUDA_GRAPHS=0)" \
+    env SDPO_CUDA_GRAPHS=0 "$DIR/sdpo" bench model "${demo[@]}"
+  step "bench, GPT-2 124M (${gpt2[*]})" "$DIR/sdpo" bench model "${gpt2[@]}"
+  step "bench, GPT-2 124M, bf16 (SDPO_CUDA_PRECISION=bf16)" \
+    env SDPO_CUDA_PRECISION=bf16 "$DIR/sdpo" bench model "${gpt2[@]}"
+fi
+if want compare; then
+  step "bench, GPT-2 124M, bf16, every operand cast per product (SDPO_CUDA_CAST_CACHE_MB=0)" \
+    env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_CAST_CACHE_MB=0 "$DIR/sdpo" bench model \
+    "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
+  step "bench, GPT-2 124M, bf16, biases added after the products (SDPO_CUDA_BIAS_EPILOGUE=0)" \
+    env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_BIAS_EPILOGUE=0 "$DIR/sdpo" bench model \
+    "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
+  step "bench, GPT-2 124M, bf16, flash attention (SDPO_ATTENTION=flash)" \
+    env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash "$DIR/sdpo" bench model \
+    "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
+  step "bench, GPT-2 124M, bf16, flash attention on CUDA cores (SDPO_FLASH_TENSOR_CORES=0)" \
+    env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash SDPO_FLASH_TENSOR_CORES=0 "$DIR/sdpo" \
+    bench model "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
+  step "bench, GPT-2 124M, float32, flash attention (SDPO_ATTENTION=flash)" \
+    env SDPO_ATTENTION=flash "$DIR/sdpo" bench model "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
+fi
+if want demo; then
+  demo_dir="$(mktemp -d)"
+  step "the demo, end to end (./sdpo demo ${demo_args[*]})" \
+    bash -c 'cd "$1" && shift && "$@"' _ "$demo_dir" "$DIR/sdpo" demo "${demo_args[@]}"
+  rm -rf "$demo_dir"
+fi
+if ! want torch; then
+  :
+elif ((!FAKE)) && "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   step "PyTorch, the demo's shape" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 "${demo[@]:0:6}"
   step "PyTorch, GPT-2 124M" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 \
     --vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10 \
@@ -126,8 +160,11 @@ else
 fi
 # last, for the next round of work: where the bf16 step's time goes with the flash attention
 # kernels, each kernel timed alone (SDPO_CUDA_PROFILE=1; nothing recorded, 3 steps)
-step "profile, GPT-2 124M, bf16, flash attention (SDPO_CUDA_PROFILE=1)" \
-  env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash SDPO_CUDA_GRAPHS=0 SDPO_CUDA_PROFILE=1 \
-  "$DIR/sdpo" bench model "${gpt2[@]:0:${#gpt2[@]}-6}" --steps 3 --warmup 1 --sample-runs 0
+if want profile; then
+  step "profile, GPT-2 124M, bf16, flash attention (SDPO_CUDA_PROFILE=1)" \
+    env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash SDPO_CUDA_GRAPHS=0 SDPO_CUDA_PROFILE=1 \
+    "$DIR/sdpo" bench model "${gpt2[@]:0:${#gpt2[@]}-6}" --steps 3 --warmup 1 --sample-runs 0
+fi
+echo "== total $SECONDS s (parts: $PARTS)"
 echo "$passed passed, $failed failed"
 ((failed == 0))
