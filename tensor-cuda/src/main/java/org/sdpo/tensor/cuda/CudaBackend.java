@@ -940,11 +940,11 @@ public final class CudaBackend implements Backend {
   }
 
   /**
-   * out = x op(w) + bias, float32: one cuBLASLt product with the bias in its epilogue where the device
-   * has one ({@link CudaDriver#gemmBias}), so the product is written once and not read back by an
-   * add; else the product, then the bias added in place. Operands as in {@link #matmul} (bf16
-   * copies from the cast cache in the bf16 mode). float64, empty shapes, or the epilogue turned
-   * off ({@link #biasEpilogueWanted}): the interface's default.
+   * out = x op(w) + bias, float32: one cuBLASLt product with the bias in its epilogue where the
+   * device has one ({@link CudaDriver#gemmBias}), so the product is written once and not read
+   * back by an add; else the product, then the bias added in place. Operands as in
+   * {@link #matmul} (bf16 copies from the cast cache in the bf16 mode). float64, empty shapes, or
+   * the epilogue turned off ({@link #biasEpilogueWanted}): the interface's default.
    */
   @Override
   public void linear(Tensor x, Tensor w, boolean transposeW, Tensor bias, Tensor out) {

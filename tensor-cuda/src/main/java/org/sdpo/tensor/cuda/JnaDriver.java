@@ -130,6 +130,8 @@ public final class JnaDriver implements CudaDriver {
     static native int cublasLtMatmulPreferenceSetAttribute(Pointer preference, int attribute,
         Pointer value, long bytes);
 
+    static native int cublasLtMatmulPreferenceDestroy(Pointer preference);
+
     static native int cublasLtMatmulAlgoGetHeuristic(Pointer handle, Pointer desc, Pointer a,
         Pointer b, Pointer c, Pointer d, Pointer preference, int requested, Pointer results,
         IntByReference returned);
@@ -148,7 +150,8 @@ public final class JnaDriver implements CudaDriver {
   private static final int CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1;
   private static final int CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5; // B, C, D: 6, 7, 8
   private static final int CUBLAS_STATUS_NOT_SUPPORTED = 15;
-  /** sizeof(cublasLtMatmulHeuristicResult_t): algo (64), workspaceSize, state, wavesCount, 4 ints. */
+  // sizeof(cublasLtMatmulHeuristicResult_t): algo (64 bytes), workspaceSize, state, wavesCount,
+  // 4 ints
   private static final int HEURISTIC_RESULT_BYTES = 96;
   private static final int HEURISTIC_STATE_OFFSET = 72;
 
@@ -620,21 +623,27 @@ public final class JnaDriver implements CudaDriver {
     Pointer lc = ltLayout(CUDA_R_32F, key.m(), key.n(), key.ldc());
     checkBlas(CublasLt.cublasLtMatmulPreferenceCreate(ref), "cublasLtMatmulPreferenceCreate");
     Pointer pref = ref.getValue();
-    ltValue.setLong(0, workspaceBytes);
-    checkBlas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref,
-        CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ltValue, 8), "cublasLtMatmulPreferenceSetAttribute");
-    int[] aligns = {key.alignA(), key.alignB(), key.alignC(), key.alignC()}; // A, B, C, D
-    for (int i = 0; i < aligns.length; i++) {
-      ltValue.setInt(0, aligns[i]);
-      checkBlas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref,
-          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES + i, ltValue, 4),
-          "cublasLtMatmulPreferenceSetAttribute");
-    }
     Memory result = new Memory(HEURISTIC_RESULT_BYTES);
     result.clear();
     IntByReference found = new IntByReference();
-    int status = CublasLt.cublasLtMatmulAlgoGetHeuristic(cublasLt, desc, la, lb, lc, lc, pref, 1,
-        result, found);
+    int status;
+    try {
+      ltValue.setLong(0, workspaceBytes);
+      checkBlas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref,
+          CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ltValue, 8),
+          "cublasLtMatmulPreferenceSetAttribute");
+      int[] aligns = {key.alignA(), key.alignB(), key.alignC(), key.alignC()}; // A, B, C, D
+      for (int i = 0; i < aligns.length; i++) {
+        ltValue.setInt(0, aligns[i]);
+        checkBlas(CublasLt.cublasLtMatmulPreferenceSetAttribute(pref,
+            CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES + i, ltValue, 4),
+            "cublasLtMatmulPreferenceSetAttribute");
+      }
+      status = CublasLt.cublasLtMatmulAlgoGetHeuristic(cublasLt, desc, la, lb, lc, lc, pref, 1,
+          result, found);
+    } finally {
+      CublasLt.cublasLtMatmulPreferenceDestroy(pref); // read by the heuristic only
+    }
     if (status != 0 || found.getValue() < 1 || result.getInt(HEURISTIC_STATE_OFFSET) != 0) {
       return LtPlan.NONE; // the descriptors stay: a few hundred bytes per refused shape
     }
