@@ -8,6 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
 /**
@@ -278,13 +279,82 @@ public class BackendConformanceTest {
     return conformance(Backends.current(), 60);
   }
 
+  /**
+   * Methods of {@link Backend} that no case below names, each with what checks it instead: the
+   * rest compute or move values, and a case's name must name each of them ("x and its backward"
+   * names xBackward too), so a new method cannot go without a comparison with the reference.
+   */
+  static final java.util.Map<String, String> CHECKED_ELSEWHERE = java.util.Map.of(
+      "allocate", "every case: its outputs are allocated by the backend",
+      "description", "no values: a banner",
+      "kernelLaunches", "no values: a count for benchmarks",
+      "canCaptureSteps", "no values: CapturedStepTest (transformer) records where it is true",
+      "captureStep", "CapturedStepTest (transformer), GpuCheck's recorded steps",
+      "indices", "the gather, pick and cross-entropy cases pass their ids through it",
+      "prefersFlashAttention", "no values: a choice of path (AttentionPathTest)");
+
+  @Test
+  void everyBackendMethodIsNamedByACase() {
+    java.util.Set<String> names = cases().keySet();
+    List<String> missing = new java.util.ArrayList<>();
+    for (java.lang.reflect.Method m : Backend.class.getDeclaredMethods()) {
+      String n = m.getName();
+      int mod = m.getModifiers();
+      if (java.lang.reflect.Modifier.isStatic(mod) || java.lang.reflect.Modifier.isPrivate(mod)
+          || m.isSynthetic()
+          || CHECKED_ELSEWHERE.containsKey(n)) {
+        continue;
+      }
+      java.util.regex.Pattern word = java.util.regex.Pattern.compile("\\b" + n + "\\b");
+      String base = n.endsWith("Backward") ? n.substring(0, n.length() - 8) : null;
+      boolean named = names.stream().anyMatch(c -> word.matcher(c).find()
+          || (base != null && c.contains(base + " and its backward")));
+      if (!named && !missing.contains(n)) {
+        missing.add(n);
+      }
+    }
+    assertThat(missing).as("Backend methods no conformance case names").isEmpty();
+    for (String n : CHECKED_ELSEWHERE.keySet()) {
+      assertThat(Arrays.stream(Backend.class.getDeclaredMethods()).map(m -> m.getName()))
+          .as("a method listed as checked elsewhere exists").contains(n);
+    }
+  }
+
   /** One dynamic test per method group: {@code under} against the reference backend. */
   public static List<DynamicTest> conformance(Backend under, int examples) {
+    java.util.Map<String, Case> cases = cases();
+    DType[] dtypes = {DType.FLOAT64, DType.FLOAT32};
+    return cases.entrySet().stream().map(e -> DynamicTest.dynamicTest(e.getKey(), () ->
+        qt().withFixedSeed(11L).withExamples(examples).forAll(longRange(0, 1_000_000))
+            .checkAssert(seed -> {
+              for (DType dt : dtypes) {
+                Side c = new Side(under);
+                Side r = new Side(REF);
+                e.getValue().run(new Rng(seed), dt, c, r);
+                compare(e.getKey() + " " + dt + " seed " + seed, dt, under, c.outs, r.outs);
+              }
+            }))).toList();
+  }
+
+  /** The cases, by name: each names the methods it compares. */
+  static java.util.Map<String, Case> cases() {
     java.util.Map<String, Case> cases = new java.util.LinkedHashMap<>();
-    cases.put("fromDoubles+toDoubles", (rng, dt, c, r) -> {
+    cases.put("fromDoubles+toDoubles, fromFloats+toFloats", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
       double[] d = values(rng, ReferenceBackend.numel(s), 3);
-      both(c, r, x -> x.out(x.of(dt, d, s)));
+      float[] f = new float[d.length];
+      for (int i = 0; i < f.length; i++) {
+        f[i] = (float) d[i];
+      }
+      both(c, r, x -> {
+        Tensor fromFloats = new Tensor(x.be.fromFloats(f, dt, s), s, dt, null);
+        float[] back = x.be.toFloats(fromFloats);
+        double[] wide = new double[back.length];
+        for (int i = 0; i < back.length; i++) {
+          wide[i] = back[i];
+        }
+        x.out(x.of(dt, d, s), x.of(DType.FLOAT64, wide, s));
+      });
     });
     cases.put("assign (broadcast, convert)", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
@@ -496,7 +566,8 @@ public class BackendConformanceTest {
         x.out(o);
       });
     });
-    cases.put("views: reshape, permute, slice, get, set, buffer", (rng, dt, c, r) -> {
+    String views = "views: reshape, permute, slice, get, set, buffer, isContiguous";
+    cases.put(views, (rng, dt, c, r) -> {
       int[] s = shape(rng, 2);
       double[] d = values(rng, ReferenceBackend.numel(s), 2);
       int[] axes = permutation(rng, s.length);
@@ -1011,17 +1082,7 @@ public class BackendConformanceTest {
       });
     });
 
-    DType[] dtypes = {DType.FLOAT64, DType.FLOAT32};
-    return cases.entrySet().stream().map(e -> DynamicTest.dynamicTest(e.getKey(), () ->
-        qt().withFixedSeed(11L).withExamples(examples).forAll(longRange(0, 1_000_000))
-            .checkAssert(seed -> {
-              for (DType dt : dtypes) {
-                Side c = new Side(under);
-                Side r = new Side(REF);
-                e.getValue().run(new Rng(seed), dt, c, r);
-                compare(e.getKey() + " " + dt + " seed " + seed, dt, under, c.outs, r.outs);
-              }
-            }))).toList();
+    return cases;
   }
 
   static void compare(String what, DType dt, Backend under, Tensor[] cpu, Tensor[] ref) {
