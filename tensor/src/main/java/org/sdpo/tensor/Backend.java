@@ -411,6 +411,20 @@ public interface Backend {
   void adamw(Tensor p, Tensor g, Tensor m, Tensor v, Tensor step, double beta1, double beta2,
       double eps, double weightDecay);
 
+  /**
+   * {@link #adamw} on every tensor of a list: ps, gs, ms and vs parallel (contiguous, each
+   * quadruple of one shape), weightDecay one value per tensor. A model's whole update in one call.
+   * The default updates them one by one, in order (the CPU's bits); a device backend updates them
+   * all in one launch, element for element the same arithmetic.
+   */
+  default void adamw(java.util.List<Tensor> ps, java.util.List<Tensor> gs,
+      java.util.List<Tensor> ms, java.util.List<Tensor> vs, Tensor step, double beta1,
+      double beta2, double eps, double[] weightDecay) {
+    for (int i = 0; i < ps.size(); i++) {
+      adamw(ps.get(i), gs.get(i), ms.get(i), vs.get(i), step, beta1, beta2, eps, weightDecay[i]);
+    }
+  }
+
   /** acc + the squares of x's elements, added in row-major order. */
   double sumOfSquares(Tensor x, double acc);
 

@@ -427,6 +427,35 @@ public final class Fused {
   }
 
   /**
+   * One AdamW step on every parameter of a list ({@link Backend#adamw(java.util.List,
+   * java.util.List, java.util.List, java.util.List, Tensor, double, double, double, double[])}):
+   * ps, gs, ms, vs parallel lists, weightDecay one value per parameter.
+   */
+  public static void adamw(java.util.List<Tensor> ps, java.util.List<Tensor> gs,
+      java.util.List<Tensor> ms, java.util.List<Tensor> vs, Tensor step, double beta1,
+      double beta2, double eps, double[] weightDecay) {
+    int n = ps.size();
+    if (gs.size() != n || ms.size() != n || vs.size() != n || weightDecay.length != n) {
+      throw new IllegalArgumentException("adamw: " + n + " parameters but " + gs.size()
+          + " gradients, " + ms.size() + " first and " + vs.size() + " second moments, "
+          + weightDecay.length + " weight decays");
+    }
+    java.util.List<Tensor> contiguousGrads = new java.util.ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      same("adamw", ps.get(i), gs.get(i));
+      same("adamw", ps.get(i), ms.get(i));
+      same("adamw", ps.get(i), vs.get(i));
+      contiguousGrads.add(gs.get(i).contiguous());
+    }
+    if (step.dtype() != DType.FLOAT64 || step.numel() != 3) {
+      throw new IllegalArgumentException("adamw: step values must be (3) float64 {lr, bc1, bc2},"
+          + " got " + step.dtype() + " " + Shape.str(step.shape()));
+    }
+    backend().adamw(ps, contiguousGrads, ms, vs, step.contiguous(), beta1, beta2, eps,
+        weightDecay);
+  }
+
+  /**
    * Clips every tensor of xs (contiguous: gradients) in place by their global norm and returns
    * the norm before clipping, a float64 scalar that stays in the backend's memory (see
    * {@link Backend#clipByGlobalNorm}).

@@ -845,6 +845,44 @@ public class BackendConformanceTest {
       });
     });
 
+    cases.put("adamw over a list of tensors (a model's step), some past one chunk", (rng, dt, c, r)
+        -> {
+      int count = 1 + rng.nextInt(5);
+      int[][] shapes = new int[count][];
+      double[][][] d = new double[count][4][];
+      double[] wds = new double[count];
+      for (int t = 0; t < count; t++) {
+        // sizes across the CUDA kernel's 4,096-element chunks
+        int n = 1 + rng.nextInt(rng.nextBoolean() ? 40 : 9000);
+        shapes[t] = new int[] {n};
+        for (int k = 0; k < 4; k++) {
+          d[t][k] = values(rng, n, k < 2 ? 1 : 0.1);
+        }
+        for (int i = 0; i < n; i++) {
+          d[t][3][i] = Math.abs(d[t][3][i]); // v >= 0
+        }
+        wds[t] = rng.nextBoolean() ? 0.1 : 0;
+      }
+      both(c, r, x -> {
+        List<Tensor> ps = new java.util.ArrayList<>();
+        List<Tensor> gs = new java.util.ArrayList<>();
+        List<Tensor> ms = new java.util.ArrayList<>();
+        List<Tensor> vs = new java.util.ArrayList<>();
+        for (int t = 0; t < count; t++) {
+          ps.add(x.of(dt, d[t][0], shapes[t]));
+          gs.add(x.of(dt, d[t][1], shapes[t]));
+          ms.add(x.of(dt, d[t][2], shapes[t]));
+          vs.add(x.of(dt, d[t][3], shapes[t]));
+        }
+        x.be.adamw(ps, gs, ms, vs, x.of(DType.FLOAT64, new double[] {1e-2, 0.19, 0.0975}, 3),
+            0.9, 0.95, 1e-8, wds);
+        List<Tensor> outs = new java.util.ArrayList<>(ps);
+        outs.addAll(ms);
+        outs.addAll(vs);
+        x.out(outs.toArray(new Tensor[0]));
+      });
+    });
+
     cases.put("assignAt (a slice whose start is an index)", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
       int axis = rng.nextInt(s.length);
@@ -1030,8 +1068,9 @@ public class BackendConformanceTest {
       double[] dl = values(rng, R * V, 2);
       int tensors = 1 + rng.nextInt(400);
       double[][] ds = new double[tensors][];
-      for (int i = 0; i < tensors; i++) {
-        ds[i] = values(rng, 1 + rng.nextInt(3), 1);
+      for (int i = 0; i < tensors; i++) { // now and then one past the CUDA kernels' chunks
+        ds[i] = values(rng, rng.nextInt(60) == 0 ? 4000 + rng.nextInt(5000) : 1 + rng.nextInt(3),
+            1);
       }
       both(c, r, x -> {
         Tensor stats = x.empty(DType.FLOAT64, 2);

@@ -1,6 +1,9 @@
 package org.sdpo.transformer.train;
 
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
@@ -89,21 +92,30 @@ public final class AdamW {
   }
 
   /**
-   * The device half of a step: one fused update per parameter with a gradient, reading lr and
-   * the bias corrections that {@link #prepare} wrote.
+   * The device half of a step: the fused update of every parameter with a gradient, in one call
+   * (one launch on a GPU), reading lr and the bias corrections that {@link #prepare} wrote.
    */
   public void apply() {
+    List<Tensor> ps = new ArrayList<>(params.size());
+    List<Tensor> gs = new ArrayList<>(params.size());
+    List<Tensor> ms = new ArrayList<>(params.size());
+    List<Tensor> vs = new ArrayList<>(params.size());
+    double[] wds = new double[params.size()];
     for (Map.Entry<String, Variable> e : params.entrySet()) {
       Variable p = e.getValue();
       if (p.grad() == null) {
         continue;
       }
-      double wd = p.value().rank() >= 2 ? s.weightDecay() : 0;
-      // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
-      // p -= lr (m / bc1) / (sqrt(v / bc2) + eps) + lr wd p
-      Fused.adamw(p.value(), p.grad(), m.get(e.getKey()), v.get(e.getKey()), stepValues,
-          s.beta1(), s.beta2(), s.eps(), wd);
+      wds[ps.size()] = p.value().rank() >= 2 ? s.weightDecay() : 0;
+      ps.add(p.value());
+      gs.add(p.grad());
+      ms.add(m.get(e.getKey()));
+      vs.add(v.get(e.getKey()));
     }
+    // for each: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    // p -= lr (m / bc1) / (sqrt(v / bc2) + eps) + lr wd p
+    Fused.adamw(ps, gs, ms, vs, stepValues, s.beta1(), s.beta2(), s.eps(),
+        Arrays.copyOf(wds, ps.size()));
   }
 
   /** The optimizer state for a checkpoint: step count, first and second moments by name. */
