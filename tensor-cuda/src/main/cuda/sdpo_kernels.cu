@@ -77,6 +77,18 @@ __device__ __forceinline__ void locate(const Dims& d, int i, int* off) {
        base += ILP * ILP_STEP)
 #define ILP_AT(base, q) ((base) + (q) * ILP_STEP)
 
+// Kernels over many tensors in one launch (a whole model's parameters: AdamW, gradient
+// clipping) read a table from device memory: a row of MANY_ROW 64-bit words per tensor (up to
+// four pointers, the element count, one double as bits), then a row of two per block (the
+// tensor's index, the first element of the block's chunk). Block b takes elements
+// [start, start + MANY_CHUNK) of its tensor; chunks follow each other tensor after tensor.
+#define MANY_ROW 6
+#define MANY_CHUNK 4096
+#define MANY_BLOCK(table, tensors, te, start, end) \
+  const long long* te = (table) + MANY_ROW * (table)[MANY_ROW * (tensors) + 2 * blockIdx.x]; \
+  const long long start = (table)[MANY_ROW * (tensors) + 2 * blockIdx.x + 1]; \
+  const long long end = min(te[4], start + (long long) MANY_CHUNK);
+
 // Sum and max over the block's THREADS threads, in a fixed tree order; every thread gets it.
 __device__ double block_sum(double v, double* sh) {
   sh[threadIdx.x] = v;

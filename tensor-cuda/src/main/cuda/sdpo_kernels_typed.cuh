@@ -205,6 +205,44 @@ extern "C" __global__ void SFX(sum_squares)(int n, const T* x, double* partial) 
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
+// sum_squares over many tensors (a table row per tensor: x, -, -, -, n, -): block b's chunk's sum
+// of squares into partial[b]; clip_norm adds the partials in block order.
+extern "C" __global__ void SFX(sum_squares_many)(int tensors, const long long* table,
+    double* partial) {
+  __shared__ double sh[THREADS];
+  MANY_BLOCK(table, tensors, te, start, end)
+  const T* x = (const T*) te[0];
+  double acc = 0.0;
+  for (long long i = start + threadIdx.x; i < end; i += blockDim.x) {
+    double v = (double) x[i];
+    acc += v * v;
+  }
+  acc = block_sum(acc, sh);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+// clip_scale over many tensors (the table of sum_squares_many), one chunk a block.
+extern "C" __global__ void SFX(clip_scale_many)(int tensors, const long long* table,
+    const double* clip) {
+  if (clip[0] == 0.0) return;
+  double s = clip[1];
+  MANY_BLOCK(table, tensors, te, start, end)
+  T* x = (T*) te[0];
+  for (long long base = start + threadIdx.x; base < end; base += ILP * blockDim.x) {
+    T xs[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = base + q * (long long) blockDim.x;
+      if (i < end) xs[q] = x[i];
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = base + q * (long long) blockDim.x;
+      if (i < end) x[i] = (T) ((double) xs[q] * s);
+    }
+  }
+}
+
 // Gradient clipping's scaling: x *= clip[1] when clip[0] != 0 (clip_norm's decision): x (N).
 extern "C" __global__ void SFX(clip_scale)(int n, const double* clip, T* x) {
   if (clip[0] == 0.0) return;
@@ -497,6 +535,50 @@ extern "C" __global__ void SFX(log1mexp)(int n, const T* x, T* y) {
 // dx = -g / expm1(-x).
 extern "C" __global__ void SFX(log1mexp_backward)(int n, const T* x, const T* g, T* dx) {
   GRID_STRIDE(i, n) { dx[i] = (T) (-(double) g[i] / expm1(-(double) x[i])); }
+}
+
+// adamw over many tensors in one launch (a table row per tensor: p, g, m, v, n, its weight decay
+// as bits), one chunk a block; each element's update is adamw's, written the same way.
+extern "C" __global__ void SFX(adamw_many)(int tensors, const long long* table,
+    const double* step, double beta1, double beta2, double eps) {
+  MANY_BLOCK(table, tensors, te, start, end)
+  T* p = (T*) te[0];
+  const T* g = (const T*) te[1];
+  T* m = (T*) te[2];
+  T* v = (T*) te[3];
+  double wd = __longlong_as_double(te[5]);
+  double lr = step[0];
+  double bc1 = step[1];
+  double bc2 = step[2];
+  for (long long base = start + threadIdx.x; base < end; base += ILP * blockDim.x) {
+    T gs[ILP];
+    T ms[ILP];
+    T vs[ILP];
+    T ps[ILP];
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = base + q * (long long) blockDim.x;
+      if (i < end) {
+        gs[q] = g[i];
+        ms[q] = m[i];
+        vs[q] = v[i];
+        ps[q] = p[i];
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < ILP; q++) {
+      long long i = base + q * (long long) blockDim.x;
+      if (i < end) {
+        double gi = (double) gs[q];
+        double mi = beta1 * (double) ms[q] + (1.0 - beta1) * gi;
+        double vi = beta2 * (double) vs[q] + (1.0 - beta2) * gi * gi;
+        m[i] = (T) mi;
+        v[i] = (T) vi;
+        double pi = (double) ps[q];
+        p[i] = (T) (pi - lr * (mi / bc1) / (sqrt(vi / bc2) + eps) - lr * wd * pi);
+      }
+    }
+  }
 }
 
 // In place on p, m, v (N): m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,

@@ -62,6 +62,8 @@ public final class CudaBackend implements Backend {
   private final boolean checkCasts;
   /** Whether {@link #linear} asks the device for products with the bias in their epilogue. */
   private final boolean biasEpilogue;
+  /** The tables of the kernels over many tensors (a model's AdamW step, its clipping). */
+  private final TensorTables tables;
 
   /** Whether recording is wanted: -Dsdpo.cuda.graphs / SDPO_CUDA_GRAPHS, true unless false or 0. */
   public static boolean graphsWanted() {
@@ -102,6 +104,7 @@ public final class CudaBackend implements Backend {
     this.biasEpilogue = biasEpilogue;
     this.dev = dev;
     this.pool = new DevicePool(dev);
+    this.tables = new TensorTables(dev, pool);
     this.precision = precision;
     this.graphs = graphs;
     this.casts = new CastCache(pool, precision == Precision.BF16 ? castCacheBytes : 0);
@@ -822,6 +825,23 @@ public final class CudaBackend implements Backend {
    */
   @Override
   public void clipByGlobalNorm(java.util.List<Tensor> xs, double maxNorm, Tensor norm) {
+    TensorTables.Table table = table(xs, null, null, null, null);
+    if (table != null) { // three launches for all the tensors
+      long partial = pool.takeScratch(8L * (table.blocks() + 2)); // the partials, then the decision
+      try {
+        long decision = partial + 8L * table.blocks();
+        DType dt = xs.get(0).dtype();
+        dev.launch(args(k("sum_squares_many", dt)).i32(table.tensors()).ptr(table.address())
+            .ptr(partial), table.blocks(), THREADS);
+        dev.launch(args("clip_norm").i32(table.blocks()).f64(maxNorm).ptr(partial)
+            .ptr(addr(norm)).ptr(decision), 1, THREADS);
+        dev.launch(args(k("clip_scale_many", dt)).i32(table.tensors()).ptr(table.address())
+            .ptr(decision), table.blocks(), THREADS);
+      } finally {
+        pool.give(partial, 8L * (table.blocks() + 2));
+      }
+      return;
+    }
     int total = squareBlocks(xs);
     long partial = pool.takeScratch(8L * (total + 2)); // the partial sums, then {apply, scale}
     try {
@@ -1556,6 +1576,65 @@ public final class CudaBackend implements Backend {
       launch(args(k("adamw", p.dtype())).i32(n).ptr(addr(step)).f64(beta1).f64(beta2).f64(eps)
           .f64(weightDecay).ptr(addr(p)).ptr(addr(g)).ptr(addr(m)).ptr(addr(v)), n);
     }
+  }
+
+  /**
+   * Every tensor's update in one launch ({@code adamw_many}, one chunk of 4,096 elements a block)
+   * where the lists' table is on the device or can be put there; else one launch per tensor.
+   */
+  @Override
+  public void adamw(java.util.List<Tensor> ps, java.util.List<Tensor> gs,
+      java.util.List<Tensor> ms, java.util.List<Tensor> vs, Tensor step, double beta1,
+      double beta2, double eps, double[] weightDecay) {
+    TensorTables.Table table = table(ps, gs, ms, vs, weightDecay);
+    if (table == null) {
+      Backend.super.adamw(ps, gs, ms, vs, step, beta1, beta2, eps, weightDecay);
+      return;
+    }
+    dev.launch(args(k("adamw_many", ps.get(0).dtype())).i32(table.tensors())
+        .ptr(table.address()).ptr(addr(step)).f64(beta1).f64(beta2).f64(eps), table.blocks(),
+        THREADS);
+  }
+
+  /**
+   * The device table of parallel lists of tensors (a row per index: the tensors' addresses, the
+   * element count, {@code extra}'s value), or null where the kernels over many tensors cannot
+   * take them: not all of one dtype, not all contiguous, all empty, or a table not yet on the
+   * device while a step is recorded. Every tensor's address is handed out as for any kernel
+   * (its block's version moves), and a recorded step keeps the table.
+   */
+  private TensorTables.Table table(java.util.List<Tensor> a, java.util.List<Tensor> b,
+      java.util.List<Tensor> c, java.util.List<Tensor> d, double[] extra) {
+    if (a.isEmpty()) {
+      return null;
+    }
+    java.util.List<java.util.List<Tensor>> lists = new java.util.ArrayList<>(4);
+    for (java.util.List<Tensor> l : java.util.Arrays.asList(a, b, c, d)) {
+      if (l != null) {
+        lists.add(l);
+      }
+    }
+    DType dt = a.get(0).dtype();
+    for (java.util.List<Tensor> l : lists) {
+      for (Tensor t : l) {
+        if (t.dtype() != dt || !isContiguous(t)) {
+          return null;
+        }
+      }
+    }
+    long[][] addresses = new long[a.size()][lists.size()];
+    long[] counts = new long[a.size()];
+    for (int i = 0; i < a.size(); i++) {
+      counts[i] = a.get(i).numel();
+      for (int j = 0; j < lists.size(); j++) {
+        addresses[i][j] = addr(lists.get(j).get(i));
+      }
+    }
+    TensorTables.Table table = tables.find(addresses, counts, extra, capture == null);
+    if (table != null && capture != null) {
+      capture.retained.add(table.storage()); // a replay reads it: it lives as long as the step
+    }
+    return table;
   }
 
   @Override

@@ -71,6 +71,29 @@ final class FakeKernels {
       dev.store(p(param), idx, 8, v);
     }
 
+    /** Element of a long long* parameter (the many-tensor kernels' tables). */
+    long ldL(int param, long idx) {
+      long addr = p(param) + 8 * idx;
+      return dev.region(p(param), addr, 8).getLong(dev.offsetIn(addr));
+    }
+
+    /**
+     * Each block of a kernel over many tensors (TensorTables): its tensor's row of the table at
+     * parameter {@code table} (with {@code tensors} rows) and its chunk's first and end element.
+     */
+    void manyBlocks(int tensors, int table, ManyBlock body) {
+      blockReduces();
+      for (int b = 0; b < grid; b++) {
+        long t = ldL(table, (long) TensorTables.ROW * tensors + 2L * b);
+        long start = ldL(table, (long) TensorTables.ROW * tensors + 2L * b + 1);
+        long[] row = new long[TensorTables.ROW];
+        for (int k = 0; k < row.length; k++) {
+          row[k] = ldL(table, TensorTables.ROW * t + k);
+        }
+        body.run(b, row, start, Math.min(row[4], start + TensorTables.CHUNK));
+      }
+    }
+
     /** Element of an int* parameter. */
     int ldI(int param, long idx) {
       long addr = p(param) + 4 * idx;
@@ -134,6 +157,24 @@ final class FakeKernels {
             + " threads, launched with " + block);
       }
     }
+  }
+
+  /** One block of a kernel over many tensors: its tensor's table row and its chunk. */
+  interface ManyBlock {
+    void run(int block, long[] row, long start, long end);
+  }
+
+  /** One element of AdamW's update: the adamw kernels' arithmetic, in double. */
+  private static void adamwAt(FakeDevice dev, int eb, long p, long g, long m, long v, long i,
+      double[] step, double b1, double b2, double eps, double wd) {
+    double gi = dev.load(g, i, eb);
+    double mi = b1 * dev.load(m, i, eb) + (1 - b1) * gi;
+    double vi = b2 * dev.load(v, i, eb) + (1 - b2) * gi * gi;
+    dev.store(m, i, eb, mi);
+    dev.store(v, i, eb, vi);
+    double pi = dev.load(p, i, eb);
+    dev.store(p, i, eb, pi - step[0] * (mi / step[1]) / (Math.sqrt(vi / step[2]) + eps)
+        - step[0] * wd * pi);
   }
 
   /** A kernel that must run as one block of THREADS threads (one block's sum). */
@@ -350,6 +391,14 @@ final class FakeKernels {
         l.stD(2, b, acc);
       }
     });
+    twin("sum_squares_many", l -> l.manyBlocks(l.i(0), 1, (b, row, start, end) -> {
+      double acc = 0;
+      for (long i = start; i < end; i++) {
+        double v = l.dev.load(row[0], i, l.eb);
+        acc += v * v;
+      }
+      l.stD(2, b, acc);
+    }));
     twin("is_finite", l -> {
       for (int i = 0; i < l.i(0); i++) {
         if (!Double.isFinite(l.ld(1, i))) {
@@ -592,22 +641,20 @@ final class FakeKernels {
       }
     });
     twin("adamw", l -> {
-      double lr = l.ldD(1, 0);
-      double bc1 = l.ldD(1, 1);
-      double bc2 = l.ldD(1, 2);
-      double b1 = l.d(2);
-      double b2 = l.d(3);
-      double eps = l.d(4);
-      double wd = l.d(5);
+      double[] step = {l.ldD(1, 0), l.ldD(1, 1), l.ldD(1, 2)}; // lr, bc1, bc2
       for (int i = 0; i < l.i(0); i++) {
-        double gi = l.ld(7, i);
-        double mi = b1 * l.ld(8, i) + (1 - b1) * gi;
-        double vi = b2 * l.ld(9, i) + (1 - b2) * gi * gi;
-        l.st(8, i, mi);
-        l.st(9, i, vi);
-        double pi = l.ld(6, i);
-        l.st(6, i, pi - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - lr * wd * pi);
+        adamwAt(l.dev, l.eb, l.p(6), l.p(7), l.p(8), l.p(9), i, step, l.d(2), l.d(3), l.d(4),
+            l.d(5));
       }
+    });
+    twin("adamw_many", l -> {
+      double[] step = {l.ldD(2, 0), l.ldD(2, 1), l.ldD(2, 2)};
+      l.manyBlocks(l.i(0), 1, (b, row, start, end) -> {
+        for (long i = start; i < end; i++) {
+          adamwAt(l.dev, l.eb, row[0], row[1], row[2], row[3], i, step, l.d(3), l.d(4), l.d(5),
+              Double.longBitsToDouble(row[5]));
+        }
+      });
     });
     twin("ema", l -> {
       double rate = l.d(1);
@@ -668,6 +715,17 @@ final class FakeKernels {
       for (int i = 0; i < l.i(0); i++) {
         l.st(2, i, l.ld(2, i) * f);
       }
+    });
+    twin("clip_scale_many", l -> {
+      if (l.ldD(2, 0) == 0) {
+        return;
+      }
+      double f = l.ldD(2, 1);
+      l.manyBlocks(l.i(0), 1, (b, row, start, end) -> {
+        for (long i = start; i < end; i++) {
+          l.dev.store(row[0], i, l.eb, l.dev.load(row[0], i, l.eb) * f);
+        }
+      });
     });
     twin("nll_mean", l -> {
       oneBlock(l, "nll_mean adds the rows");

@@ -209,6 +209,41 @@ public final class KernelEmulator {
   private record Staged(long start, int bytes, ByteBuffer memory, int offset, Pointer host,
       int param) {}
 
+  /** The block {@code address} falls in, staged into a guarded host buffer once per launch. */
+  private Staged stage(FakeDevice dev, Map<Long, Staged> staged, long address, int param) {
+    long[] span = dev.span(address);
+    Staged s = staged.get(span[0]);
+    if (s == null) {
+      ByteBuffer mem = dev.region(span[0], span[1]);
+      Pointer host = alloc(span[1]);
+      int at = dev.offsetIn(span[0]);
+      byte[] copy = new byte[(int) span[1]];
+      mem.get(at, copy);
+      host.write(0, copy, 0, copy.length);
+      s = new Staged(span[0], (int) span[1], mem, at, host, param);
+      staged.put(span[0], s);
+    }
+    return s;
+  }
+
+  /**
+   * A kernel over many tensors reads device addresses from its table (TensorTables: up to four
+   * per tensor row): each one's block is staged too, and the host copy of the table is given the
+   * host addresses.
+   */
+  private void stageTable(FakeDevice dev, Map<Long, Staged> staged, Pointer table, int tensors) {
+    for (int t = 0; t < tensors; t++) {
+      for (int k = 0; k < 4; k++) {
+        long word = (long) (TensorTables.ROW * t + k) * 8;
+        long address = table.getLong(word);
+        if (address != 0) {
+          Staged s = stage(dev, staged, address, 1);
+          table.setPointer(word, s.host.share(address - s.start));
+        }
+      }
+    }
+  }
+
   /**
    * One launch on the fake device: each pointer parameter's block (or allocation) staged into a
    * guarded host buffer (once, however many parameters point into it), the kernel run, the guards
@@ -222,6 +257,7 @@ public final class KernelEmulator {
     packed.duplicate().get(bytes);
     params.write(0, bytes, 0, bytes.length);
     Map<Long, Staged> staged = new LinkedHashMap<>();
+    Staged table = null; // a kernel over many tensors: its table, whose pointers are rewritten
     try {
       for (int i = 0; i < sig.size(); i++) {
         if (sig.get(i) != KernelSource.Param.POINTER) {
@@ -231,19 +267,13 @@ public final class KernelEmulator {
         if (address == 0) {
           continue; // a null pointer (an absent mask) stays null
         }
-        long[] span = dev.span(address);
-        Staged s = staged.get(span[0]);
-        if (s == null) {
-          ByteBuffer mem = dev.region(span[0], span[1]);
-          Pointer host = alloc(span[1]);
-          int at = dev.offsetIn(span[0]);
-          byte[] copy = new byte[(int) span[1]];
-          mem.get(at, copy);
-          host.write(0, copy, 0, copy.length);
-          s = new Staged(span[0], (int) span[1], mem, at, host, i);
-          staged.put(span[0], s);
-        }
+        Staged s = stage(dev, staged, address, i);
         params.setPointer(off[i], s.host.share(address - s.start));
+        if (i == 1 && kernel.contains("_many")) {
+          table = s;
+          int tensors = packed.getInt(packed.position() + off[0]);
+          stageTable(dev, staged, s.host.share(address - s.start), tensors);
+        }
       }
       launchRaw(kernel, grid, block, params);
       for (Staged s : staged.values()) {
@@ -252,7 +282,9 @@ public final class KernelEmulator {
               + s.bytes + "-byte block at " + Long.toHexString(s.start) + " that its parameter "
               + KernelSource.parameterNames(kernel).get(s.param) + " points into");
         }
-        s.memory.put(s.offset, s.host.getByteArray(0, s.bytes));
+        if (s != table) { // the table's copy holds host addresses now; the kernels only read it
+          s.memory.put(s.offset, s.host.getByteArray(0, s.bytes));
+        }
       }
     } finally {
       staged.values().forEach(s -> free(s.host));
