@@ -141,6 +141,16 @@ public interface Backend {
   /** Every element of out = value. */
   void fill(Tensor out, double value);
 
+  /**
+   * Every element of every tensor of xs = value: a model's gradients zeroed in one call. The
+   * default fills them one by one; a device backend fills them all in one launch.
+   */
+  default void fill(java.util.List<Tensor> xs, double value) {
+    for (Tensor x : xs) {
+      fill(x, value);
+    }
+  }
+
   /** out = a op b, with numpy broadcasting; out has the broadcast shape. */
   void binary(BinaryOp op, Tensor a, Tensor b, Tensor out);
 

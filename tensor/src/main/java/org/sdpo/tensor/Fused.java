@@ -426,6 +426,11 @@ public final class Fused {
     backend().adamw(p, g, m, v, step.contiguous(), beta1, beta2, eps, weightDecay);
   }
 
+  /** Every element of every tensor of xs = value, in one backend call (gradients zeroed). */
+  public static void fill(java.util.List<Tensor> xs, double value) {
+    backend().fill(xs, value);
+  }
+
   /**
    * One AdamW step on every parameter of a list ({@link Backend#adamw(java.util.List,
    * java.util.List, java.util.List, java.util.List, Tensor, double, double, double, double[])}):

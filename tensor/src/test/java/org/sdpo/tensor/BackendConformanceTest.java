@@ -387,6 +387,22 @@ public class BackendConformanceTest {
         x.out(o);
       });
     });
+    cases.put("fill over a list of tensors (a model's gradients zeroed)", (rng, dt, c, r) -> {
+      int count = 1 + rng.nextInt(5);
+      int[] sizes = new int[count];
+      for (int t = 0; t < count; t++) { // some past the CUDA kernel's 4,096-element chunks
+        sizes[t] = 1 + rng.nextInt(rng.nextBoolean() ? 30 : 9000);
+      }
+      double v = rng.nextBoolean() ? 0 : rng.nextGaussian();
+      both(c, r, x -> {
+        List<Tensor> ts = new java.util.ArrayList<>();
+        for (int n : sizes) {
+          ts.add(x.of(dt, values(new Rng(n), n, 1), n)); // values to be overwritten
+        }
+        x.be.fill(ts, v);
+        x.out(ts.toArray(new Tensor[0]));
+      });
+    });
     for (Backend.BinaryOp op : Backend.BinaryOp.values()) {
       cases.put("binary " + op, (rng, dt, c, r) -> {
         int[] s = shape(rng, 1);

@@ -1,8 +1,11 @@
 package org.sdpo.transformer.nn;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.sdpo.autograd.Variable;
+import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
 
 /**
@@ -38,8 +41,14 @@ public abstract class Module {
     children.forEach((n, m) -> m.collect(prefix + n + ".", out));
   }
 
-  /** Zeroes every parameter's gradient (keeping its memory). */
+  /** Zeroes every parameter's gradient (keeping its memory), in one backend call. */
   public final void zeroGrad() {
-    namedParameters().values().forEach(Variable::zeroGrad);
+    List<Tensor> grads = new ArrayList<>();
+    for (Variable p : namedParameters().values()) {
+      if (p.grad() != null) {
+        grads.add(p.grad());
+      }
+    }
+    Fused.fill(grads, 0);
   }
 }
