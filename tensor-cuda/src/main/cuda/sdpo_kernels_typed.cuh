@@ -84,6 +84,13 @@ extern "C" __global__ void SFX(fill)(Dims d, double value, T* out) {
   }
 }
 
+// fill over many tensors (a table row per tensor: x, -, -, -, n, -), one chunk a block.
+extern "C" __global__ void SFX(fill_many)(int tensors, const long long* table, double value) {
+  MANY_BLOCK(table, tensors, te, start, end)
+  T* x = (T*) te[0];
+  for (long long i = start + threadIdx.x; i < end; i += blockDim.x) x[i] = (T) value;
+}
+
 // y (0) += alpha x (1).
 extern "C" __global__ void SFX(axpy)(Dims d, double alpha, const T* x, T* y) {
   ILP_LOOP(base, d.n) {

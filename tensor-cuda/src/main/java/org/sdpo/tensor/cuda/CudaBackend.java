@@ -603,6 +603,18 @@ public final class CudaBackend implements Backend {
     launch(args(k("fill", out.dtype())).dims(d).f64(value).ptr(addr(out)), d.numel());
   }
 
+  /** All the tensors in one launch ({@code fill_many}) where their table can be had. */
+  @Override
+  public void fill(java.util.List<Tensor> xs, double value) {
+    TensorTables.Table table = table(xs, null, null, null, null);
+    if (table == null) {
+      Backend.super.fill(xs, value);
+      return;
+    }
+    dev.launch(args(k("fill_many", xs.get(0).dtype())).i32(table.tensors())
+        .ptr(table.address()).f64(value), table.blocks(), THREADS);
+  }
+
   /** t in dtype {@code dt}: t itself, or a converted copy. */
   private Tensor as(Tensor t, DType dt) {
     if (t.dtype() == dt) {

@@ -716,6 +716,11 @@ final class FakeKernels {
         l.st(2, i, l.ld(2, i) * f);
       }
     });
+    twin("fill_many", l -> l.manyBlocks(l.i(0), 1, (b, row, start, end) -> {
+      for (long i = start; i < end; i++) {
+        l.dev.store(row[0], i, l.eb, l.d(2));
+      }
+    }));
     twin("clip_scale_many", l -> {
       if (l.ldD(2, 0) == 0) {
         return;

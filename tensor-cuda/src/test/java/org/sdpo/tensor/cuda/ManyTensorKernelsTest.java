@@ -102,6 +102,18 @@ class ManyTensorKernelsTest {
   }
 
   @Test
+  void zeroingAModelsGradientsIsOneLaunch() {
+    Object[] r = on(new FakeDevice(), m -> Fused.fill(m.gs, 0));
+    double[] after = (double[]) r[0];
+    int from = after.length - java.util.Arrays.stream(SIZES).sum(); // the gradients come last
+    for (int i = from; i < after.length; i++) {
+      assertThat(after[i]).as("gradient element " + (i - from)).isEqualTo(0.0);
+    }
+    assertThat(after[0]).as("the parameters are left alone").isNotEqualTo(0.0);
+    assertThat((long) r[1]).isEqualTo(1);
+  }
+
+  @Test
   void clippingManyTensorsTakesThreeLaunches() {
     double[] squares = new double[1];
     double[] norm = new double[1];
