@@ -199,6 +199,8 @@ public final class GpuCheck {
       Grads apart = on(noEpilogue, () -> forwardBackward(dir, DType.FLOAT32));
       return compare(fused, apart.values(), 1e-5);
     });
+    check("AdamW over a GPT-2 124M block's 12 parameter tensors in one launch vs one launch per "
+        + "tensor (float32, 1e-6)", () -> on(gpu, GpuCheck::adamwAtOnceVsOneByOne));
     check("SDPO, 2 training steps with sampling recorded vs stepwise (identical)", () -> {
       Path dir = java.nio.file.Files.createTempDirectory("gpu-check-sdpo");
       try {
@@ -373,6 +375,60 @@ public final class GpuCheck {
         + (m.length() > 400 ? m.substring(0, 400) + "..." : m);
     failures.add(line);
     System.out.println("FAIL " + line);
+  }
+
+  /**
+   * The update of a list of tensors of GPT-2's parameter sizes (768 to 3,072 x 768 elements) in
+   * one launch ({@code adamw_many}) against one {@code adamw} launch per tensor, from the same
+   * values: whether nvcc compiled each element's arithmetic the same in both kernels ("identical")
+   * or how far apart they are.
+   */
+  static String adamwAtOnceVsOneByOne() {
+    int[] sizes = {768, 768, 2304 * 768, 2304, 768 * 768, 768, 768, 768, 3072 * 768, 3072,
+        768 * 3072, 768};
+    Tensor step = Tensor.of(DType.FLOAT64, new double[] {3e-4, 0.271, 0.0975}, 3);
+    List<List<Tensor>> runs = new ArrayList<>();
+    for (int run = 0; run < 2; run++) {
+      Rng rng = new Rng(7);
+      List<Tensor> ps = new ArrayList<>();
+      List<Tensor> gs = new ArrayList<>();
+      List<Tensor> ms = new ArrayList<>();
+      List<Tensor> vs = new ArrayList<>();
+      double[] wds = new double[sizes.length];
+      for (int i = 0; i < sizes.length; i++) {
+        ps.add(Tensor.normal(rng, DType.FLOAT32, 0, 0.02, sizes[i]));
+        gs.add(Tensor.normal(rng, DType.FLOAT32, 0, 1e-3, sizes[i]));
+        ms.add(Tensor.normal(rng, DType.FLOAT32, 0, 1e-4, sizes[i]));
+        vs.add(Tensor.uniform(rng, DType.FLOAT32, 0, 1e-6, sizes[i]));
+        wds[i] = sizes[i] > 3072 ? 0.1 : 0;
+      }
+      if (run == 0) {
+        org.sdpo.tensor.Fused.adamw(ps, gs, ms, vs, step, 0.9, 0.95, 1e-8, wds);
+      } else {
+        for (int i = 0; i < sizes.length; i++) {
+          org.sdpo.tensor.Fused.adamw(ps.get(i), gs.get(i), ms.get(i), vs.get(i), step, 0.9, 0.95,
+              1e-8, wds[i]);
+        }
+      }
+      List<Tensor> all = new ArrayList<>(ps);
+      all.addAll(ms);
+      all.addAll(vs);
+      runs.add(all);
+    }
+    double worst = 0;
+    boolean identical = true;
+    for (int t = 0; t < runs.get(0).size(); t++) {
+      double[] a = runs.get(0).get(t).toDoubleArray();
+      double[] b = runs.get(1).get(t).toDoubleArray();
+      for (int i = 0; i < a.length; i++) {
+        identical &= Double.compare(a[i], b[i]) == 0;
+        worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1e-30, Math.abs(b[i])));
+      }
+    }
+    if (!(worst <= 1e-6)) {
+      throw new AssertionError(String.format(Locale.ROOT, "relative difference %.3g", worst));
+    }
+    return identical ? "identical" : String.format(Locale.ROOT, "relative difference %.3g", worst);
   }
 
   static <T> T on(Backend b, Callable<T> body) throws Exception {
