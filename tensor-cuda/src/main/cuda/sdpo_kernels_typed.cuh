@@ -544,8 +544,22 @@ extern "C" __global__ void SFX(log1mexp_backward)(int n, const T* x, const T* g,
   GRID_STRIDE(i, n) { dx[i] = (T) (-(double) g[i] / expm1(-(double) x[i])); }
 }
 
+// Element i of AdamW's update from its loaded g, m, v, p: m = b1 m + (1 - b1) g,
+// v = b2 v + (1 - b2) g^2, p = p - lr (m / bc1) / (sqrt(v / bc2) + eps) - lr wd p. Shared by
+// adamw and adamw_many, so both compile the same arithmetic.
+__device__ __forceinline__ void SFX(adamw_at)(long long i, T g, T m0, T v0, T p0, double lr,
+    double bc1, double bc2, double beta1, double beta2, double eps, double wd, T* p, T* m, T* v) {
+  double gi = (double) g;
+  double mi = beta1 * (double) m0 + (1.0 - beta1) * gi;
+  double vi = beta2 * (double) v0 + (1.0 - beta2) * gi * gi;
+  m[i] = (T) mi;
+  v[i] = (T) vi;
+  double pi = (double) p0;
+  p[i] = (T) (pi - lr * (mi / bc1) / (sqrt(vi / bc2) + eps) - lr * wd * pi);
+}
+
 // adamw over many tensors in one launch (a table row per tensor: p, g, m, v, n, its weight decay
-// as bits), one chunk a block; each element's update is adamw's, written the same way.
+// as bits), one chunk a block; each element's update is adamw's (adamw_at).
 extern "C" __global__ void SFX(adamw_many)(int tensors, const long long* table,
     const double* step, double beta1, double beta2, double eps) {
   MANY_BLOCK(table, tensors, te, start, end)
@@ -576,13 +590,7 @@ extern "C" __global__ void SFX(adamw_many)(int tensors, const long long* table,
     for (int q = 0; q < ILP; q++) {
       long long i = base + q * (long long) blockDim.x;
       if (i < end) {
-        double gi = (double) gs[q];
-        double mi = beta1 * (double) ms[q] + (1.0 - beta1) * gi;
-        double vi = beta2 * (double) vs[q] + (1.0 - beta2) * gi * gi;
-        m[i] = (T) mi;
-        v[i] = (T) vi;
-        double pi = (double) ps[q];
-        p[i] = (T) (pi - lr * (mi / bc1) / (sqrt(vi / bc2) + eps) - lr * wd * pi);
+        SFX(adamw_at)(i, gs[q], ms[q], vs[q], ps[q], lr, bc1, bc2, beta1, beta2, eps, wd, p, m, v);
       }
     }
   }
@@ -614,13 +622,7 @@ extern "C" __global__ void SFX(adamw)(int n, const double* step, double beta1, d
     for (int q = 0; q < ILP; q++) {
       long long i = ILP_AT(base, q);
       if (i < n) {
-        double gi = (double) gs[q];
-        double mi = beta1 * (double) ms[q] + (1.0 - beta1) * gi;
-        double vi = beta2 * (double) vs[q] + (1.0 - beta2) * gi * gi;
-        m[i] = (T) mi;
-        v[i] = (T) vi;
-        double pi = (double) ps[q];
-        p[i] = (T) (pi - lr * (mi / bc1) / (sqrt(vi / bc2) + eps) - lr * wd * pi);
+        SFX(adamw_at)(i, gs[q], ms[q], vs[q], ps[q], lr, bc1, bc2, beta1, beta2, eps, wd, p, m, v);
       }
     }
   }
