@@ -419,11 +419,16 @@ public final class Fused {
     same("adamw", p, g);
     same("adamw", p, m);
     same("adamw", p, v);
+    stepValues(step);
+    backend().adamw(p, g, m, v, step.contiguous(), beta1, beta2, eps, weightDecay);
+  }
+
+  /** AdamW's per-step values: (3) float64 {lr, bc1, bc2}. */
+  private static void stepValues(Tensor step) {
     if (step.dtype() != DType.FLOAT64 || step.numel() != 3) {
       throw new IllegalArgumentException("adamw: step values must be (3) float64 {lr, bc1, bc2},"
           + " got " + step.dtype() + " " + Shape.str(step.shape()));
     }
-    backend().adamw(p, g, m, v, step.contiguous(), beta1, beta2, eps, weightDecay);
   }
 
   /** Every element of every tensor of xs = value, in one backend call (gradients zeroed). */
@@ -452,10 +457,7 @@ public final class Fused {
       same("adamw", ps.get(i), vs.get(i));
       contiguousGrads.add(gs.get(i).contiguous());
     }
-    if (step.dtype() != DType.FLOAT64 || step.numel() != 3) {
-      throw new IllegalArgumentException("adamw: step values must be (3) float64 {lr, bc1, bc2},"
-          + " got " + step.dtype() + " " + Shape.str(step.shape()));
-    }
+    stepValues(step);
     backend().adamw(ps, contiguousGrads, ms, vs, step.contiguous(), beta1, beta2, eps,
         weightDecay);
   }
