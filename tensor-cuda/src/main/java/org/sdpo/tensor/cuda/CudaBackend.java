@@ -606,7 +606,7 @@ public final class CudaBackend implements Backend {
   /** All the tensors in one launch ({@code fill_many}) where their table can be had. */
   @Override
   public void fill(java.util.List<Tensor> xs, double value) {
-    TensorTables.Table table = table(xs, null, null, null, null);
+    TensorTables.Table table = table(null, xs);
     if (table == null) {
       Backend.super.fill(xs, value);
       return;
@@ -837,7 +837,7 @@ public final class CudaBackend implements Backend {
    */
   @Override
   public void clipByGlobalNorm(java.util.List<Tensor> xs, double maxNorm, Tensor norm) {
-    TensorTables.Table table = table(xs, null, null, null, null);
+    TensorTables.Table table = table(null, xs);
     if (table != null) { // three launches for all the tensors
       long partial = pool.takeScratch(8L * (table.blocks() + 2)); // the partials, then the decision
       try {
@@ -1598,7 +1598,7 @@ public final class CudaBackend implements Backend {
   public void adamw(java.util.List<Tensor> ps, java.util.List<Tensor> gs,
       java.util.List<Tensor> ms, java.util.List<Tensor> vs, Tensor step, double beta1,
       double beta2, double eps, double[] weightDecay) {
-    TensorTables.Table table = table(ps, gs, ms, vs, weightDecay);
+    TensorTables.Table table = table(weightDecay, ps, gs, ms, vs);
     if (table == null) {
       Backend.super.adamw(ps, gs, ms, vs, step, beta1, beta2, eps, weightDecay);
       return;
@@ -1609,22 +1609,17 @@ public final class CudaBackend implements Backend {
   }
 
   /**
-   * The device table of parallel lists of tensors (a row per index: the tensors' addresses, the
+   * The device table of up to four parallel lists of tensors (a row per index: their addresses, the
    * element count, {@code extra}'s value), or null where the kernels over many tensors cannot
    * take them: not all of one dtype, not all contiguous, all empty, or a table not yet on the
    * device while a step is recorded. Every tensor's address is handed out as for any kernel
    * (its block's version moves), and a recorded step keeps the table.
    */
-  private TensorTables.Table table(java.util.List<Tensor> a, java.util.List<Tensor> b,
-      java.util.List<Tensor> c, java.util.List<Tensor> d, double[] extra) {
+  @SafeVarargs
+  private TensorTables.Table table(double[] extra, java.util.List<Tensor>... lists) {
+    java.util.List<Tensor> a = lists[0]; // the first list gives each row's element count
     if (a.isEmpty()) {
       return null;
-    }
-    java.util.List<java.util.List<Tensor>> lists = new java.util.ArrayList<>(4);
-    for (java.util.List<Tensor> l : java.util.Arrays.asList(a, b, c, d)) {
-      if (l != null) {
-        lists.add(l);
-      }
     }
     DType dt = a.get(0).dtype();
     for (java.util.List<Tensor> l : lists) {
@@ -1634,12 +1629,12 @@ public final class CudaBackend implements Backend {
         }
       }
     }
-    long[][] addresses = new long[a.size()][lists.size()];
+    long[][] addresses = new long[a.size()][lists.length];
     long[] counts = new long[a.size()];
     for (int i = 0; i < a.size(); i++) {
       counts[i] = a.get(i).numel();
-      for (int j = 0; j < lists.size(); j++) {
-        addresses[i][j] = addr(lists.get(j).get(i));
+      for (int j = 0; j < lists.length; j++) {
+        addresses[i][j] = addr(lists[j].get(i));
       }
     }
     TensorTables.Table table = tables.find(addresses, counts, extra, capture == null);
