@@ -140,23 +140,23 @@ if want demo; then
     bash -c 'cd "$1" && shift && "$@"' _ "$demo_dir" "$DIR/sdpo" demo "${demo_args[@]}"
   rm -rf "$demo_dir"
 fi
-if ! want torch; then
-  :
-elif ((!FAKE)) && "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-  step "PyTorch, the demo's shape" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 "${demo[@]:0:6}"
-  step "PyTorch, GPT-2 124M" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 \
-    --vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10 \
-    --sample-runs 1
-  step "PyTorch, GPT-2 124M, bf16 autocast" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda \
-    --threads 1 --vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 \
-    --steps 10 --sample-runs 1 --amp bf16
-  if "$PYTHON" -c 'import torch, sys; sys.exit(0 if hasattr(torch.nn.functional, "scaled_dot_product_attention") else 1)'; then
-    step "PyTorch, GPT-2 124M, bf16 autocast, fused attention (--sdpa)" "$PYTHON" \
-      "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 --vocab 50257 --ctx 1024 \
-      --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10 --sample-runs 0 --amp bf16 --sdpa
+if want torch; then
+  if ((!FAKE)) && "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    step "PyTorch, the demo's shape" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 "${demo[@]:0:6}"
+    step "PyTorch, GPT-2 124M" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 \
+      --vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10 \
+      --sample-runs 1
+    step "PyTorch, GPT-2 124M, bf16 autocast" "$PYTHON" "$DIR/tools/bench_torch_gpt.py" --device cuda \
+      --threads 1 --vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 \
+      --steps 10 --sample-runs 1 --amp bf16
+    if "$PYTHON" -c 'import torch, sys; sys.exit(0 if hasattr(torch.nn.functional, "scaled_dot_product_attention") else 1)'; then
+      step "PyTorch, GPT-2 124M, bf16 autocast, fused attention (--sdpa)" "$PYTHON" \
+        "$DIR/tools/bench_torch_gpt.py" --device cuda --threads 1 --vocab 50257 --ctx 1024 \
+        --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10 --sample-runs 0 --amp bf16 --sdpa
+    fi
+  else
+    echo "== PyTorch with CUDA not found (or --fake): no PyTorch comparison"
   fi
-else
-  echo "== PyTorch with CUDA not found (or --fake): no PyTorch comparison"
 fi
 # last, for the next round of work: where the bf16 step's time goes with the flash attention
 # kernels, each kernel timed alone (SDPO_CUDA_PROFILE=1; nothing recorded, 3 steps)
