@@ -453,6 +453,182 @@ __device__ __forceinline__ void fa_product(E (&acc)[RA][2 * FA_CH], E (*w)[W],
   }
 }
 
+// ------------------------------------------------------------------ sampling on the device
+// sample_rows (sdpo_kernels_typed.cuh) draws as Backend.sampleRows says: the token where u falls
+// in the cumulative mass of the row's probabilities ordered by decreasing p, equal p by
+// increasing token id. It does not sort: a search over the values of p finds the first token, in
+// that order, at which a cumulative weight passes a target. A token's key is p's bits read as an
+// integer (p >= 0, so integers order as the values do), and the weights are integers -- its mass
+// in units of 2^-62 (truncated), or 1 to count tokens -- so a block's sums are exact, and the
+// order in which its threads add them cannot change a draw.
+#define SAMPLE_WAYS 8                      // a pass of the search splits its range in this many
+#define SAMPLE_FIXED 4611686018427387904.0 // 2^62: a mass of 1 in fixed point
+#define SAMPLE_MASS 0                      // weigh tokens by their fixed-point mass
+#define SAMPLE_COUNT 1                     // count them
+#define SAMPLE_TIE 2                       // count the tokens of one key, by id
+
+// A probability (in [0, 1]) in units of 2^-62, truncated: a row's masses add up to at most
+// 2^62 + V, so every sum fits.
+__device__ __forceinline__ unsigned long long sample_mass(double p) {
+  return (unsigned long long) (p * SAMPLE_FIXED);
+}
+
+// Each thread's N values summed over the block, to every thread: a warp's lanes by shuffles,
+// then the warps' sums by each thread (integers: exact in any order). sh: THREADS / 32 * N.
+template <int N>
+__device__ __forceinline__ void block_totals(unsigned long long (&v)[N], unsigned long long* sh) {
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
+#pragma unroll
+  for (int j = 0; j < N; j++) {
+    for (int o = 16; o > 0; o >>= 1) v[j] += __shfl_down_sync(0xffffffffu, v[j], o);
+    if (lane == 0) sh[warp * N + j] = v[j];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < N; j++) {
+    unsigned long long t = 0;
+    for (int w = 0; w < THREADS / 32; w++) t += sh[w * N + j];
+    v[j] = t;
+  }
+  __syncthreads();
+}
+
+// The smallest and largest of each thread's first and last, to every thread. sh: THREADS / 16.
+__device__ __forceinline__ void block_span(long long& first, long long& last, long long* sh) {
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
+  for (int o = 16; o > 0; o >>= 1) {
+    first = min(first, __shfl_down_sync(0xffffffffu, first, o));
+    last = max(last, __shfl_down_sync(0xffffffffu, last, o));
+  }
+  if (lane == 0) {
+    sh[2 * warp] = first;
+    sh[2 * warp + 1] = last;
+  }
+  __syncthreads();
+  first = sh[0];
+  last = sh[1];
+  for (int w = 1; w < THREADS / 32; w++) {
+    first = min(first, sh[2 * w]);
+    last = max(last, sh[2 * w + 1]);
+  }
+  __syncthreads();
+}
+
+// The largest t in [lo, hi] at which F(t) > target, given F(lo) > target. F is non-increasing:
+// SAMPLE_MASS, the mass of the tokens whose key is at least t; SAMPLE_COUNT, their number;
+// SAMPLE_TIE, the number of tokens of key `tie` whose id is at most V - 1 - t. The answer is a
+// token's x (its key, or V - 1 - its id), since F steps only there. A pass weighs
+// SAMPLE_WAYS - 1 thresholds evenly spaced in [lo, hi] and keeps the part the answer is in, then
+// narrows that to the tokens' x found in [lo, hi] (F is flat between them): SAMPLE_WAYS-fold a
+// pass at least, and done when one x is left. Every thread takes the same steps.
+template <int MODE>
+__device__ long long sample_search(const double* p, int V, long long tie, long long lo,
+    long long hi, unsigned long long target, unsigned long long* sh) {
+  while (lo < hi) {
+    const long long step = (hi - lo + SAMPLE_WAYS - 1) / SAMPLE_WAYS; // >= 1, and lo + step <= hi
+    unsigned long long w[SAMPLE_WAYS - 1];
+#pragma unroll
+    for (int j = 0; j < SAMPLE_WAYS - 1; j++) w[j] = 0;
+    long long first = hi; // the smallest and largest x in [lo, hi]
+    long long last = lo;
+    for (int c = threadIdx.x; c < V; c += blockDim.x) {
+      const long long key = __double_as_longlong(p[c]);
+      if (MODE == SAMPLE_TIE && key != tie) continue;
+      const long long x = MODE == SAMPLE_TIE ? (long long) (V - 1 - c) : key;
+      const unsigned long long add = MODE == SAMPLE_MASS ? sample_mass(p[c]) : 1ull;
+      if (x >= lo && x <= hi) {
+        first = min(first, x);
+        last = max(last, x);
+      }
+#pragma unroll
+      for (int j = 0; j < SAMPLE_WAYS - 1; j++) {
+        if (x >= lo + (j + 1) * step) w[j] += add;
+      }
+    }
+    block_totals(w, sh);
+    block_span(first, last, (long long*) sh);
+    long long nlo = lo;
+    long long nhi = hi;
+#pragma unroll
+    for (int j = 0; j < SAMPLE_WAYS - 1; j++) {
+      const long long t = lo + (j + 1) * step;
+      if (t > nhi) break;
+      if (w[j] > target) {
+        nlo = t;
+      } else {
+        nhi = t - 1;
+      }
+    }
+    lo = max(nlo, first); // no token's x in [nlo, first): F(first) = F(nlo) > target
+    hi = min(nhi, last);  // nor in (last, nhi]
+  }
+  return lo;
+}
+
+// A token the search found: its id and key, and the mass and count of the tokens before it.
+struct SamplePick {
+  int token;
+  long long key;
+  unsigned long long massBefore;
+  unsigned long long countBefore;
+};
+
+// The first token, in the sampler's order, at which the cumulative weight (SAMPLE_MASS or
+// SAMPLE_COUNT) exceeds target; the caller makes sure the row's total does. top: the largest key.
+// First the key (sample_search over the values), then, among the tokens of that key (which all
+// weigh the same), the one the target falls in: the only one (their ids' sum is its id), or the
+// j-th by id (a search over the ids).
+template <int MODE>
+__device__ SamplePick sample_pick(const double* p, int V, long long top,
+    unsigned long long target, unsigned long long* sh) {
+  const long long v = sample_search<MODE>(p, V, 0, 0, top, target, sh);
+  unsigned long long t[4] = {0, 0, 0, 0}; // mass and count above v; count and id sum at v
+  for (int c = threadIdx.x; c < V; c += blockDim.x) {
+    const long long key = __double_as_longlong(p[c]);
+    if (key > v) {
+      t[0] += sample_mass(p[c]);
+      t[1] += 1;
+    } else if (key == v) {
+      t[2] += 1;
+      t[3] += (unsigned long long) c;
+    }
+  }
+  block_totals(t, sh);
+  const unsigned long long each = MODE == SAMPLE_MASS ? sample_mass(__longlong_as_double(v)) : 1ull;
+  const unsigned long long j = (target - (MODE == SAMPLE_MASS ? t[0] : t[1])) / each;
+  SamplePick r;
+  r.key = v;
+  r.token = t[2] == 1 ? (int) t[3]
+                      : V - 1 - (int) sample_search<SAMPLE_TIE>(p, V, v, 0, V - 1, j, sh);
+  r.massBefore = t[0] + j * sample_mass(__longlong_as_double(v));
+  r.countBefore = t[1] + j;
+  return r;
+}
+
+// The first largest of each thread's (m, at), to every thread: NaNs are never the largest, equal
+// values go to the smaller id, and at stays V where every value is -infinity or NaN.
+__device__ void block_argmax(double& m, int& at, double* sh, int* shi) {
+  sh[threadIdx.x] = m;
+  shi[threadIdx.x] = at;
+  __syncthreads();
+  for (int s = THREADS / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      const double o = sh[threadIdx.x + s];
+      const int oa = shi[threadIdx.x + s];
+      if (o > sh[threadIdx.x] || (o == sh[threadIdx.x] && oa < shi[threadIdx.x])) {
+        sh[threadIdx.x] = o;
+        shi[threadIdx.x] = oa;
+      }
+    }
+    __syncthreads();
+  }
+  m = sh[0];
+  at = shi[0];
+  __syncthreads();
+}
+
 #define T float
 #define SFX(name) name##_f32
 #include "sdpo_kernels_typed.cuh"

@@ -1031,3 +1031,114 @@ extern "C" __global__ void SFX(flash_backward_dkdv)(int B, int H, int Hkv, int T
     fa_store(dv + kv, av, ones, j0, Tk, D, ty, tx); // dv = Pᵀ G
   }
 }
+
+// One token per active row of logits (B, V), as Backend.sampleRows says, from u (B) in [0, 1):
+// tokens and logprobs (B) written for active rows only. A block takes rows blockIdx.x,
+// blockIdx.x + gridDim.x, ..., with THREADS threads, and keeps a row's probabilities in its V
+// doubles of p (gridDim.x rows of scratch). The probabilities are the CPU's: p = exp((z - max) /
+// temperature) / sum (the sum in block_sum's order). The draw, top-k and top-p each find a token
+// with sample_pick (no sort, exact integer sums): top-k the topK-th in the order, top-p the first
+// at which the mass reaches topP; the kept tokens are those up to the earlier of the two. The
+// draw is the first token at which the kept tokens' cumulative mass passes floor(u 2^53) * kept /
+// 2^53 (u's 53 bits times the kept mass, exactly), so it is always a kept token. A row whose
+// logits are not all finite or -infinity (a NaN, +infinity) draws its first largest logit with
+// log-probability NaN. Greedy: the first largest logit and its log-softmax.
+extern "C" __global__ void SFX(sample_rows)(int B, int V, double temperature, int topK,
+    double topP, int greedy, const T* logits, const int* active, const double* u, double* p,
+    int* tokens, double* logprobs) {
+  __shared__ double sh[THREADS];
+  __shared__ int shi[THREADS];
+  __shared__ unsigned long long shw[THREADS / 32 * (SAMPLE_WAYS - 1)];
+  double* pr = p + (long long) blockIdx.x * V;
+  for (int b = blockIdx.x; b < B; b += gridDim.x) {
+    if (!active[b]) continue;
+    const T* z = logits + (long long) b * V;
+    double m = -INFINITY;
+    int at = V;
+    for (int c = threadIdx.x; c < V; c += blockDim.x) {
+      const double x = (double) z[c];
+      if (x > m) {
+        m = x;
+        at = c;
+      }
+    }
+    block_argmax(m, at, sh, shi);
+    if (at == V) at = 0; // no value above -infinity: token 0, as the CPU's first largest
+    if (greedy) {
+      double s = 0.0;
+      for (int c = threadIdx.x; c < V; c += blockDim.x) s += exp((double) z[c] - m);
+      const double S = block_sum(s, sh);
+      if (threadIdx.x == 0) {
+        tokens[b] = at;
+        logprobs[b] = ((double) z[at] - m) - log(S);
+      }
+      continue;
+    }
+    double s = 0.0;
+    for (int c = threadIdx.x; c < V; c += blockDim.x) {
+      const double e = exp(((double) z[c] - m) / temperature);
+      pr[c] = e;
+      s += e;
+    }
+    const double S = block_sum(s, sh);
+    if (!isfinite(S)) { // a NaN or +infinity among the logits (or only -infinity)
+      if (threadIdx.x == 0) {
+        tokens[b] = at;
+        logprobs[b] = NAN;
+      }
+      continue;
+    }
+    unsigned long long total[1] = {0};
+    double all = 0.0;
+    for (int c = threadIdx.x; c < V; c += blockDim.x) {
+      const double q = pr[c] / S;
+      pr[c] = q;
+      total[0] += sample_mass(q);
+      all += q;
+    }
+    block_totals(total, shw); // its barriers also publish p to the block
+    const double pSum = block_sum(all, sh);
+    const long long top = __double_as_longlong(pr[at]);
+    // the last kept token (cutKey, cutId), where top-k or top-p cuts, and the kept mass
+    bool cut = false;
+    long long cutKey = 0;
+    int cutId = 0;
+    unsigned long long kept = total[0];
+    if (topK > 0 && topK < V) {
+      const SamplePick k = sample_pick<SAMPLE_COUNT>(pr, V, top, (unsigned long long) topK - 1, shw);
+      cut = true;
+      cutKey = k.key;
+      cutId = k.token;
+      kept = k.massBefore + sample_mass(pr[k.token]);
+    }
+    if (topP < 1.0) {
+      const unsigned long long need = (unsigned long long) ceil(topP * SAMPLE_FIXED);
+      if (need >= 1 && total[0] >= need) { // else the mass never reaches topP: nothing to cut
+        const SamplePick q = sample_pick<SAMPLE_MASS>(pr, V, top, need - 1, shw);
+        if (!cut || q.key > cutKey || (q.key == cutKey && q.token < cutId)) {
+          cut = true;
+          cutKey = q.key;
+          cutId = q.token;
+          kept = q.massBefore + sample_mass(pr[q.token]);
+        }
+      }
+    }
+    double keptP = pSum;
+    if (cut) {
+      double k = 0.0;
+      for (int c = threadIdx.x; c < V; c += blockDim.x) {
+        const long long key = __double_as_longlong(pr[c]);
+        if (key > cutKey || (key == cutKey && c <= cutId)) k += pr[c];
+      }
+      keptP = block_sum(k, sh);
+    }
+    const unsigned long long m53 = (unsigned long long) (u[b] * 9007199254740992.0); // u 2^53
+    const unsigned long long target = (__umul64hi(m53, kept) << 11) | ((m53 * kept) >> 53);
+    const SamplePick d = sample_pick<SAMPLE_MASS>(pr, V, top, target, shw);
+    if (threadIdx.x == 0) {
+      tokens[b] = d.token;
+      logprobs[b] = log(pr[d.token] / keptP);
+    }
+    __syncthreads(); // every thread is done with pr before the block's next row
+  }
+}

@@ -95,10 +95,19 @@ inline unsigned int __umulhi(unsigned int a, unsigned int b) {
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline long long min(long long a, long long b) { return a < b ? a : b; }
+inline long long max(long long a, long long b) { return a > b ? a : b; }
 inline double __longlong_as_double(long long bits) {
   double d;
   std::memcpy(&d, &bits, sizeof d);
   return d;
+}
+inline long long __double_as_longlong(double d) {
+  long long bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  return bits;
+}
+inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) {
+  return (unsigned long long) (((unsigned __int128) a * b) >> 64);
 }
 
 using std::isfinite;

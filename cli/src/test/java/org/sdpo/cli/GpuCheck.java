@@ -201,6 +201,9 @@ public final class GpuCheck {
     });
     check("AdamW over a GPT-2 124M block's 12 parameter tensors in one launch vs one launch per "
         + "tensor (float32, 1e-6)", () -> on(gpu, GpuCheck::adamwAtOnceVsOneByOne));
+    check("sampling on the device vs the CPU's sampler, 8 rows of GPT-2's 50,257-token vocabulary"
+        + ", 4 settings x 3 draws (tokens identical, log-probabilities 1e-12)",
+        () -> on(gpu, GpuCheck::deviceSamplingVsHost));
     check("SDPO, 2 training steps with sampling recorded vs stepwise (identical)", () -> {
       Path dir = java.nio.file.Files.createTempDirectory("gpu-check-sdpo");
       try {
@@ -429,6 +432,64 @@ public final class GpuCheck {
       throw new AssertionError(String.format(Locale.ROOT, "relative difference %.3g", worst));
     }
     return identical ? "identical" : String.format(Locale.ROOT, "relative difference %.3g", worst);
+  }
+
+  /**
+   * sampleRows on the installed (device) backend against the CPU's sampler on the same float32
+   * logits and uniforms: no filtering, top-k 50, top-p 0.9, greedy. Also times both (a call's
+   * wall clock, the host's including the copy of the logits).
+   */
+  static String deviceSamplingVsHost() {
+    int B = 8;
+    int V = 50257;
+    Rng rng = new Rng(3);
+    Tensor logits = Tensor.normal(rng, DType.FLOAT32, 0, 3, B, V);
+    double[][] settings = {{1.0, 0, 1.0, 0}, {0.7, 50, 1.0, 0}, {1.0, 0, 0.9, 0}, {1.0, 0, 1.0, 1}};
+    boolean[] active = new boolean[B];
+    java.util.Arrays.fill(active, true);
+    double worst = 0;
+    long deviceNs = 0;
+    long hostNs = 0;
+    int calls = 0;
+    for (double[] s : settings) {
+      for (int draw = 0; draw < 3; draw++) {
+        double[] u = new double[B];
+        for (int b = 0; b < B; b++) {
+          u[b] = rng.nextDouble();
+        }
+        int[] tokens = new int[B];
+        double[] lps = new double[B];
+        long t0 = System.nanoTime();
+        org.sdpo.tensor.Fused.sampleRows(logits, active, s[0], (int) s[1], s[2], s[3] == 1, u,
+            tokens, lps);
+        long t1 = System.nanoTime();
+        double[] host = logits.toDoubleArray();
+        int[] want = new int[B];
+        double[] wantLps = new double[B];
+        org.sdpo.tensor.HostKernels.sampleRows(Buf.of(java.nio.DoubleBuffer.wrap(host), 0,
+            host.length), V, active, s[0], (int) s[1], s[2], s[3] == 1, u, want, wantLps);
+        long t2 = System.nanoTime();
+        if (draw > 0) { // the first call of each setting warms up
+          deviceNs += t1 - t0;
+          hostNs += t2 - t1;
+          calls++;
+        }
+        if (!java.util.Arrays.equals(tokens, want)) {
+          throw new AssertionError("settings " + java.util.Arrays.toString(s) + ": device "
+              + java.util.Arrays.toString(tokens) + ", CPU " + java.util.Arrays.toString(want));
+        }
+        for (int b = 0; b < B; b++) {
+          worst = Math.max(worst, Math.abs(lps[b] - wantLps[b]) / Math.max(1, -wantLps[b]));
+        }
+      }
+    }
+    if (!(worst <= 1e-12)) {
+      throw new AssertionError(String.format(Locale.ROOT, "log-probabilities differ by %.3g",
+          worst));
+    }
+    return String.format(Locale.ROOT, "tokens identical, log-probabilities within %.2g; a call of "
+        + "8 rows %.3f ms on the device, %.3f ms copied to the host and drawn there", worst,
+        deviceNs / 1e6 / calls, hostNs / 1e6 / calls);
   }
 
   static <T> T on(Backend b, Callable<T> body) throws Exception {

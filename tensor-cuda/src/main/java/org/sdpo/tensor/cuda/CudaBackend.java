@@ -22,9 +22,10 @@ import org.sdpo.tensor.Workspace;
  * The tensor backend on an NVIDIA GPU: tensors in device memory ({@link DevicePool}), every
  * {@link Backend} method a kernel of {@code sdpo_kernels.cu} or a cuBLAS matrix multiply, all on
  * one stream. Elementwise kernels read strided and broadcast views in place ({@link Dims}); the
- * fused kernels take contiguous tensors, as the interface says. Two methods run on the host by
- * their contract: the dropout mask (one host draw per element, so a seed gives the same mask on
- * every backend) and sampling (its result, a token per row, goes to the host anyway).
+ * fused kernels take contiguous tensors, as the interface says. The dropout mask is drawn on the
+ * host by its contract (one host draw per element, so a seed gives the same mask on every
+ * backend); sampling draws on the device and copies back a token and a log-probability per row
+ * ({@code sample_rows}, without sorting the vocabulary).
  *
  * <p>Precision ({@link Precision}), from {@code -Dsdpo.cuda.precision} or
  * {@code SDPO_CUDA_PRECISION}: {@code fp32} (the default; TF32 off, as gradient checks need),
@@ -64,6 +65,12 @@ public final class CudaBackend implements Backend {
   private final boolean biasEpilogue;
   /** The tables of the kernels over many tensors (a model's AdamW step, its clipping). */
   private final TensorTables tables;
+  /** Whether {@link #sampleRows} draws on the device (sample_rows) or copies the logits back. */
+  private final boolean deviceSampling;
+  /** The most scratch sample_rows keeps probabilities in (a block's row: V doubles). */
+  static final long SAMPLE_SCRATCH_BYTES = 64L << 20;
+  /** {@link #SAMPLE_SCRATCH_BYTES}; tests lower it so that a block takes several rows. */
+  long sampleScratchBytes = SAMPLE_SCRATCH_BYTES;
 
   /** Whether recording is wanted: -Dsdpo.cuda.graphs / SDPO_CUDA_GRAPHS, true unless false or 0. */
   public static boolean graphsWanted() {
@@ -102,6 +109,7 @@ public final class CudaBackend implements Backend {
   public CudaBackend(CudaDriver dev, Precision precision, boolean graphs, long castCacheBytes,
       boolean biasEpilogue) {
     this.biasEpilogue = biasEpilogue;
+    this.deviceSampling = deviceSamplingWanted();
     this.dev = dev;
     this.pool = new DevicePool(dev);
     this.tables = new TensorTables(dev, pool);
@@ -160,8 +168,9 @@ public final class CudaBackend implements Backend {
     String cache = casts.enabled()
         ? " (operand casts cached, up to " + (casts.budgetBytes() >> 20) + " MiB)" : "";
     String bias = biasEpilogue ? "" : " (biases added after the products)";
+    String sampling = deviceSampling ? "" : " (sampling on the host)";
     return "CUDA (" + dev.description() + "), " + precision.name().toLowerCase(Locale.ROOT) + cache
-        + bias;
+        + bias + sampling;
   }
 
   /**
@@ -1027,6 +1036,15 @@ public final class CudaBackend implements Backend {
     return onUnlessOff("sdpo.cuda.biasEpilogue", "SDPO_CUDA_BIAS_EPILOGUE");
   }
 
+  /**
+   * Whether tokens are drawn on the device ({@link #sampleRows}): -Dsdpo.cuda.deviceSampling /
+   * SDPO_CUDA_DEVICE_SAMPLING, true unless false or 0 (then the logits go to the host and the
+   * CPU's sampler draws).
+   */
+  public static boolean deviceSamplingWanted() {
+    return onUnlessOff("sdpo.cuda.deviceSampling", "SDPO_CUDA_DEVICE_SAMPLING");
+  }
+
   /** Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first. */
   private void gemm(CudaDriver.GemmType type, Operand oa, Operand ob, boolean transposeA,
       boolean transposeB, int M, int N, int K, int batch, Tensor c) {
@@ -1702,10 +1720,52 @@ public final class CudaBackend implements Backend {
   @Override
   public void sampleRows(Tensor logits, boolean[] active, double temperature, int topK,
       double topP, boolean greedy, double[] u, int[] tokens, double[] logprobs) {
+    int B = logits.shape()[0];
     int V = logits.shape()[1];
-    double[] host = toDoubles(logits);
-    HostKernels.sampleRows(Buf.of(java.nio.DoubleBuffer.wrap(host), 0, host.length), V, active,
-        temperature, topK, topP, greedy, u, tokens, logprobs);
+    if (!deviceSampling) {
+      double[] host = toDoubles(logits);
+      HostKernels.sampleRows(Buf.of(java.nio.DoubleBuffer.wrap(host), 0, host.length), V, active,
+          temperature, topK, topP, greedy, u, tokens, logprobs);
+      return;
+    }
+    if (B == 0) {
+      return;
+    }
+    Tensor z = dense(logits);
+    // a block per row, each keeping its row's probabilities in V doubles of scratch: as many
+    // blocks as rows, or as fit in sampleScratchBytes (a block then takes several rows)
+    int blocks = (int) Math.max(1, Math.min(Math.min(B, MAX_GRID), sampleScratchBytes / (8L * V)));
+    long pBytes = 8L * blocks * V;
+    // io: u (B doubles) and active (B ints) in, then logprobs (B doubles, 8-aligned) and tokens
+    // (B ints) out: one copy each way
+    long ioBytes = 28L * B;
+    long p = pool.takeScratch(pBytes);
+    long io = pool.takeScratch(ioBytes);
+    try {
+      ByteBuffer in = ByteBuffer.allocateDirect(12 * B).order(ByteOrder.LITTLE_ENDIAN);
+      for (int b = 0; b < B; b++) {
+        in.putDouble(u[b]);
+      }
+      for (int b = 0; b < B; b++) {
+        in.putInt(active[b] ? 1 : 0);
+      }
+      dev.toDevice(io, in.flip());
+      long logprobsAt = io + 16L * B;
+      dev.launch(args(k("sample_rows", z.dtype())).i32(B).i32(V).f64(temperature).i32(topK)
+          .f64(topP).i32(greedy ? 1 : 0).ptr(addr(z)).ptr(io + 8L * B).ptr(io).ptr(p)
+          .ptr(logprobsAt + 8L * B).ptr(logprobsAt), blocks, THREADS);
+      ByteBuffer out = ByteBuffer.allocateDirect(12 * B).order(ByteOrder.LITTLE_ENDIAN);
+      dev.toHost(out, logprobsAt);
+      for (int b = 0; b < B; b++) {
+        if (active[b]) {
+          logprobs[b] = out.getDouble(8 * b);
+          tokens[b] = out.getInt(8 * B + 4 * b);
+        }
+      }
+    } finally {
+      pool.give(io, ioBytes);
+      pool.give(p, pBytes);
+    }
   }
 
   @Override

@@ -694,6 +694,7 @@ final class FakeKernels {
         l.stD(5, r, t == ignore ? 0 : l.ld(3, (long) r * V + t));
       }
     });
+    twin("sample_rows", SampleRowsTwin::run);
     twin("clip_norm", l -> {
       oneBlock(l, "clip_norm adds the partial sums");
       double[] lanes = new double[THREADS];
