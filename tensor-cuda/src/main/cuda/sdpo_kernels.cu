@@ -467,6 +467,26 @@ __device__ __forceinline__ void fa_product(E (&acc)[RA][2 * FA_CH], E (*w)[W],
 #define SAMPLE_COUNT 1                     // count them
 #define SAMPLE_TIE 2                       // count the tokens of one key, by id
 
+// Calls f(c, p[c]) for each of this thread's tokens c (threadIdx.x + k blockDim.x, in order),
+// with SAMPLE_ILP loads in flight before the first call: a row is read from L2 by one block.
+#define SAMPLE_ILP 4
+template <typename F>
+__device__ __forceinline__ void sample_each(const double* p, int V, F f) {
+  for (int c0 = threadIdx.x; c0 < V; c0 += SAMPLE_ILP * blockDim.x) {
+    double v[SAMPLE_ILP];
+#pragma unroll
+    for (int q = 0; q < SAMPLE_ILP; q++) {
+      const int c = c0 + q * blockDim.x;
+      v[q] = c < V ? p[c] : 0.0;
+    }
+#pragma unroll
+    for (int q = 0; q < SAMPLE_ILP; q++) {
+      const int c = c0 + q * blockDim.x;
+      if (c < V) f(c, v[q]);
+    }
+  }
+}
+
 // A probability (in [0, 1]) in units of 2^-62, truncated: a row's masses add up to at most
 // 2^62 + V, so every sum fits.
 __device__ __forceinline__ unsigned long long sample_mass(double p) {
@@ -533,11 +553,11 @@ __device__ long long sample_search(const double* p, int V, long long tie, long l
     for (int j = 0; j < SAMPLE_WAYS - 1; j++) w[j] = 0;
     long long first = hi; // the smallest and largest x in [lo, hi]
     long long last = lo;
-    for (int c = threadIdx.x; c < V; c += blockDim.x) {
-      const long long key = __double_as_longlong(p[c]);
-      if (MODE == SAMPLE_TIE && key != tie) continue;
+    sample_each(p, V, [&](int c, double pc) {
+      const long long key = __double_as_longlong(pc);
+      if (MODE == SAMPLE_TIE && key != tie) return;
       const long long x = MODE == SAMPLE_TIE ? (long long) (V - 1 - c) : key;
-      const unsigned long long add = MODE == SAMPLE_MASS ? sample_mass(p[c]) : 1ull;
+      const unsigned long long add = MODE == SAMPLE_MASS ? sample_mass(pc) : 1ull;
       if (x >= lo && x <= hi) {
         first = min(first, x);
         last = max(last, x);
@@ -546,7 +566,7 @@ __device__ long long sample_search(const double* p, int V, long long tie, long l
       for (int j = 0; j < SAMPLE_WAYS - 1; j++) {
         if (x >= lo + (j + 1) * step) w[j] += add;
       }
-    }
+    });
     block_totals(w, sh);
     block_span(first, last, (long long*) sh);
     long long nlo = lo;
@@ -585,16 +605,16 @@ __device__ SamplePick sample_pick(const double* p, int V, long long top,
     unsigned long long target, unsigned long long* sh) {
   const long long v = sample_search<MODE>(p, V, 0, 0, top, target, sh);
   unsigned long long t[4] = {0, 0, 0, 0}; // mass and count above v; count and id sum at v
-  for (int c = threadIdx.x; c < V; c += blockDim.x) {
-    const long long key = __double_as_longlong(p[c]);
+  sample_each(p, V, [&](int c, double pc) {
+    const long long key = __double_as_longlong(pc);
     if (key > v) {
-      t[0] += sample_mass(p[c]);
+      t[0] += sample_mass(pc);
       t[1] += 1;
     } else if (key == v) {
       t[2] += 1;
       t[3] += (unsigned long long) c;
     }
-  }
+  });
   block_totals(t, sh);
   const unsigned long long each = MODE == SAMPLE_MASS ? sample_mass(__longlong_as_double(v)) : 1ull;
   const unsigned long long j = (target - (MODE == SAMPLE_MASS ? t[0] : t[1])) / each;
