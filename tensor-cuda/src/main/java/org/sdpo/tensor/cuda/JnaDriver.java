@@ -125,6 +125,10 @@ public final class JnaDriver implements CudaDriver {
     static native int cublasLtMatrixLayoutCreate(PointerByReference layout, int type, long rows,
         long cols, long ld);
 
+    static native int cublasLtMatmulDescDestroy(Pointer desc);
+
+    static native int cublasLtMatrixLayoutDestroy(Pointer layout);
+
     static native int cublasLtMatmulPreferenceCreate(PointerByReference preference);
 
     static native int cublasLtMatmulPreferenceSetAttribute(Pointer preference, int attribute,
@@ -591,6 +595,7 @@ public final class JnaDriver implements CudaDriver {
         workspaceBytes, stream);
     if (status == CUBLAS_STATUS_NOT_SUPPORTED) { // refused before any work: remember, fall back
       ltPlans.put(key, LtPlan.NONE);
+      ltDestroy(plan.desc(), plan.a(), plan.b(), plan.c());
       return false;
     }
     checkBlas(status, "cublasLtMatmul");
@@ -645,9 +650,18 @@ public final class JnaDriver implements CudaDriver {
       CublasLt.cublasLtMatmulPreferenceDestroy(pref); // read by the heuristic only
     }
     if (status != 0 || found.getValue() < 1 || result.getInt(HEURISTIC_STATE_OFFSET) != 0) {
-      return LtPlan.NONE; // the descriptors stay: a few hundred bytes per refused shape
+      ltDestroy(desc, la, lb, lc);
+      return LtPlan.NONE;
     }
     return new LtPlan(desc, la, lb, lc, result); // the algo is the result's first 64 bytes
+  }
+
+  /** Frees a refused shape's descriptors (nothing reads them again: its key maps to NONE). */
+  private static void ltDestroy(Pointer desc, Pointer... layouts) {
+    for (Pointer l : layouts) {
+      CublasLt.cublasLtMatrixLayoutDestroy(l);
+    }
+    CublasLt.cublasLtMatmulDescDestroy(desc);
   }
 
   private void ltDescAttribute(Pointer desc, int attribute, int value) {
