@@ -199,6 +199,19 @@ public final class GpuCheck {
       Grads apart = on(noEpilogue, () -> forwardBackward(dir, DType.FLOAT32));
       return compare(fused, apart.values(), 1e-5);
     });
+    // attention's heads read and written in place (products per batch row over strided views)
+    // against contiguous copies: cuBLAS batches the products differently, so rounding apart
+    Backend headsInPlace = withProperty("sdpo.cuda.headsInPlace", "1",
+        () -> new CudaBackend(driver, CudaBackend.Precision.FP32, false));
+    Backend headsCopied = withProperty("sdpo.cuda.headsInPlace", "0",
+        () -> new CudaBackend(driver, CudaBackend.Precision.FP32, false));
+    check("gpt2-tiny float32 forward and backward, attention's heads read in place vs copied "
+        + "(1e-5)", () -> {
+      Path dir = fixtures.resolve("gpt2-tiny");
+      Grads inPlace = on(headsInPlace, () -> forwardBackward(dir, DType.FLOAT32));
+      Grads copied = on(headsCopied, () -> forwardBackward(dir, DType.FLOAT32));
+      return compare(inPlace, copied.values(), 1e-5);
+    });
     check("AdamW over a GPT-2 124M block's 12 parameter tensors in one launch vs one launch per "
         + "tensor (float32, 1e-6)", () -> on(gpu, GpuCheck::adamwAtOnceVsOneByOne));
     check("sampling on the device vs the CPU's sampler, 8 rows of GPT-2's 50,257-token vocabulary"
@@ -490,6 +503,21 @@ public final class GpuCheck {
     return String.format(Locale.ROOT, "tokens identical, log-probabilities within %.2g; a call of "
         + "8 rows %.3f ms on the device, %.3f ms copied to the host and drawn there", worst,
         deviceNs / 1e6 / calls, hostNs / 1e6 / calls);
+  }
+
+  /** What {@code make} returns with the system property set to {@code value} meanwhile. */
+  static <T> T withProperty(String key, String value, java.util.function.Supplier<T> make) {
+    String before = System.getProperty(key);
+    System.setProperty(key, value);
+    try {
+      return make.get();
+    } finally {
+      if (before == null) {
+        System.clearProperty(key);
+      } else {
+        System.setProperty(key, before);
+      }
+    }
   }
 
   static <T> T on(Backend b, Callable<T> body) throws Exception {

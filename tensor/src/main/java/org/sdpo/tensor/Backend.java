@@ -347,10 +347,13 @@ public interface Backend {
    * where g = h / (H / Hkv) is the key head query head h reads (grouped-query attention; Hkv = H
    * for ordinary multi-head attention). q (B, H, Tq, D); k, v (B, Hkv, Tk, D); keyMask (B, Tk)
    * or null; causal and queryOffset as in {@link #attentionSoftmax}; p (B, H, Tq, Tk) and out
-   * (B, H, Tq, D) are written. All contiguous.
+   * (B, H, Tq, D) are written. p is contiguous; q, k, v and out may be views of any strides: a
+   * GPT-2 block's heads where its projection wrote them, (B, T, 3, H, D) read as three
+   * (B, H, T, D), and its output where the next projection reads it, (B, T, H, D).
    *
    * <p>The default composes it: Q Kᵀ per key head with the group's queries side by side
-   * (B*Hkv, H/Hkv*Tq, D), {@link #attentionSoftmax} in place, P V. A backend may fuse it.
+   * (B*Hkv, H/Hkv*Tq, D), {@link #attentionSoftmax} in place, P V, on contiguous copies of the
+   * views that are not contiguous. A backend may fuse it, or read the views in place.
    */
   default void attention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
       boolean causal, int queryOffset, Tensor p, Tensor out) {
@@ -360,14 +363,102 @@ public interface Backend {
     int Tk = k.dim(2);
     int D = q.dim(3);
     Tensor p3 = view(p, groups, rows, Tk);
-    matmul(view(q, groups, rows, D), view(k, groups, Tk, D), p3, false, true); // s = Q Kᵀ
+    Tensor o = dense(out, false);
+    matmul(view(dense(q, true), groups, rows, D), view(dense(k, true), groups, Tk, D), p3, false,
+        true); // s = Q Kᵀ
     attentionSoftmax(p, scale, keyMask, causal, queryOffset, p);
-    matmul(p3, view(v, groups, Tk, D), view(out, groups, rows, D), false, false); // P V
+    matmul(p3, view(dense(v, true), groups, Tk, D), view(o, groups, rows, D), false, false); // P V
+    if (o != out) {
+      assign(o, out);
+    }
+  }
+
+  /**
+   * The gradients of {@link #attention} from its probabilities and g = dL/d out, per key head
+   * with its group's queries side by side as there, G = g (B*Hkv, H/Hkv*Tq, D):
+   *
+   * <pre>
+   *   dV = Pᵀ G,   dP = G Vᵀ,   dS = scale P ∘ (dP - rowsum(dP ∘ P))   ({@link #softmaxBackward})
+   *   dQ = dS K,   dK = dSᵀ Q
+   * </pre>
+   *
+   * in that order (P enters its two products with nothing else reading it in between). q, g, dq
+   * (B, H, Tq, D); k, v, dk, dv (B, Hkv, Tk, D); p (B, H, Tq, Tk) contiguous, as attention wrote
+   * it. dq, dk, dv are written, each skipped where null. q, k, v, g, dq, dk, dv may be views of
+   * any strides (as in {@link #attention}).
+   *
+   * <p>The default makes those products batched matrix multiplies over contiguous copies of the
+   * views that are not contiguous; the results go through contiguous scratch where an output is
+   * not contiguous.
+   */
+  default void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor p, Tensor g, double scale,
+      Tensor dq, Tensor dk, Tensor dv) {
+    int rows = q.dim(1) / k.dim(1) * q.dim(2); // a key head's query rows
+    int groups = k.dim(0) * k.dim(1);
+    int Tk = k.dim(2);
+    int D = q.dim(3);
+    Tensor p3 = view(p, groups, rows, Tk);
+    Tensor g3 = view(dense(g, true), groups, rows, D);
+    if (dv != null) {
+      Tensor o = dense(dv, false);
+      matmul(p3, g3, view(o, groups, Tk, D), true, false); // dV = Pᵀ G
+      if (o != dv) {
+        assign(o, dv);
+      }
+    }
+    if (dq == null && dk == null) {
+      return;
+    }
+    Tensor dP = Tensor.emptyOn(this, p.dtype(), groups, rows, Tk);
+    matmul(g3, view(dense(v, true), groups, Tk, D), dP, false, true); // dP = G Vᵀ
+    Tensor dS = Tensor.emptyOn(this, p.dtype(), groups, rows, Tk);
+    softmaxBackward(p3, dP, scale, dS);
+    if (dq != null) {
+      Tensor o = dense(dq, false);
+      matmul(dS, view(dense(k, true), groups, Tk, D), view(o, groups, rows, D), false, false);
+      if (o != dq) {
+        assign(o, dq);
+      }
+    }
+    if (dk != null) {
+      Tensor o = dense(dk, false);
+      matmul(dS, view(dense(q, true), groups, rows, D), view(o, groups, Tk, D), true, false);
+      if (o != dk) {
+        assign(o, dk);
+      }
+    }
+  }
+
+  /**
+   * t where it is contiguous; else a contiguous tensor of its shape: holding t's values if
+   * {@code copy}, else to be written and then assigned to t.
+   */
+  private Tensor dense(Tensor t, boolean copy) {
+    if (isContiguous(t)) {
+      return t;
+    }
+    Tensor d = Tensor.emptyOn(this, t.dtype(), t.shape());
+    if (copy) {
+      assign(t, d);
+    }
+    return d;
   }
 
   /** A view of contiguous {@code t} with another shape, for composing calls. */
   private Tensor view(Tensor t, int... shape) {
     return Tensor.ofStorage(reshape(t, shape), t.dtype(), shape);
+  }
+
+  /**
+   * Whether {@link #attention} and {@link #attentionBackward} of these shapes read q, k, v and g
+   * and write out, dq, dk, dv as the views a GPT-2 block has them in (its projection's
+   * (B, T, 3, H, D), its output's (B, T, H, D)) without copying them. Where a backend would copy
+   * them (the default), the caller does better to make its heads contiguous once, in the
+   * forward pass, and keep them for the backward. q (B, H, Tq, D), k (B, Hkv, Tk, D). The CPU:
+   * false; the CUDA backend: true where its products over a batch row's heads are big enough.
+   */
+  default boolean readsHeadsInPlace(int[] qShape, int[] kShape) {
+    return false;
   }
 
   /**

@@ -242,13 +242,60 @@ public final class Fused {
    */
   public static Tensor[] attention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
       boolean causal, int queryOffset) {
+    Tensor out = Tensor.empty(q.dtype(), q.shape());
+    return new Tensor[] {out, attention(q, k, v, scale, keyMask, causal, queryOffset, out)};
+  }
+
+  /**
+   * {@link #attention} writing its output into {@code out} (B, H, Tq, D), which may be a view
+   * (a GPT-2 block's output, (B, T, H, D) in memory); returns P (B, H, Tq, Tk). q, k and v may be
+   * views too ({@link Backend#attention}: a backend reads them in place where it can).
+   */
+  public static Tensor attention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
+      boolean causal, int queryOffset, Tensor out) {
     checkAttention(q, k, v, keyMask, queryOffset);
     int[] qs = q.shape();
+    if (!Arrays.equals(out.shape(), qs) || out.dtype() != q.dtype()) {
+      throw new IllegalArgumentException("attention: out must be " + q.dtype() + " "
+          + Shape.str(qs) + ", got " + out.dtype() + " " + Shape.str(out.shape()));
+    }
     Tensor p = Tensor.empty(q.dtype(), qs[0], qs[1], qs[2], k.dim(2));
-    Tensor out = Tensor.empty(q.dtype(), qs);
-    backend().attention(q.contiguous(), k.contiguous(), v.contiguous(), scale,
+    backend().attention(q, k, v, scale,
         keyMask == null ? null : keyMask.to(q.dtype()).contiguous(), causal, queryOffset, p, out);
-    return new Tensor[] {out, p};
+    return p;
+  }
+
+  /**
+   * The gradients of {@link #attention} from its probabilities p (B, H, Tq, Tk) and g = dL/d out
+   * (B, H, Tq, D) ({@link Backend#attentionBackward}), written into dq (like q), dk and dv (like
+   * k); each may be null (not wanted) or a view (a GPT-2 block's windows of dL/d qkv).
+   */
+  public static void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor p, Tensor g,
+      double scale, Tensor dq, Tensor dk, Tensor dv) {
+    checkAttention(q, k, v, null, 0);
+    int[] qs = q.shape();
+    int[] ks = k.shape();
+    int[] ps = {qs[0], qs[1], qs[2], ks[2]};
+    if (!Arrays.equals(g.shape(), qs) || !Arrays.equals(p.shape(), ps)
+        || (dq != null && !Arrays.equals(dq.shape(), qs))
+        || (dk != null && !Arrays.equals(dk.shape(), ks))
+        || (dv != null && !Arrays.equals(dv.shape(), ks))) {
+      throw new IllegalArgumentException("attention backward: expected p " + Shape.str(ps)
+          + ", g and dq " + Shape.str(qs) + ", dk and dv " + Shape.str(ks) + "; got p "
+          + Shape.str(p.shape()) + ", g " + Shape.str(g.shape()) + ", dq "
+          + (dq == null ? "none" : Shape.str(dq.shape())) + ", dk "
+          + (dk == null ? "none" : Shape.str(dk.shape())) + ", dv "
+          + (dv == null ? "none" : Shape.str(dv.shape())));
+    }
+    backend().attentionBackward(q, k, v, p.contiguous(), g, scale, dq, dk, dv);
+  }
+
+  /**
+   * Whether the backend's attention reads a GPT-2 block's heads where they lie
+   * ({@link Backend#readsHeadsInPlace}); q (B, H, Tq, D), k (B, Hkv, Tk, D).
+   */
+  public static boolean readsHeadsInPlace(int[] qShape, int[] kShape) {
+    return backend().readsHeadsInPlace(qShape, kShape);
   }
 
   /** Which form of attention the autograd ops keep for their backward pass. */

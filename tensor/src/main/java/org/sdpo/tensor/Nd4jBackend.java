@@ -868,6 +868,15 @@ public final class Nd4jBackend implements Backend {
       Backend.super.attention(q, k, v, scale, keyMask, causal, queryOffset, p, out);
       return;
     }
+    if (!isContiguous(q) || !isContiguous(k) || !isContiguous(v) || !isContiguous(out)) {
+      Tensor o = isContiguous(out) ? out : Tensor.emptyOn(this, out.dtype(), out.shape());
+      attention(dense(q), dense(k), dense(v), scale, keyMask, causal, queryOffset, p,
+          o); // views: the same kernel on contiguous copies
+      if (o != out) {
+        assign(o, out);
+      }
+      return;
+    }
     // one query per row (decoding): one pass instead of two tiny products per head
     try {
       FusedKernels.attention((Buf.F32) buffer(q), (Buf.F32) buffer(k), (Buf.F32) buffer(v),
@@ -877,6 +886,16 @@ public final class Nd4jBackend implements Backend {
     } finally {
       keep(q, k, v, keyMask, p, out);
     }
+  }
+
+  /** t if contiguous, else a contiguous copy on this backend. */
+  private Tensor dense(Tensor t) {
+    if (isContiguous(t)) {
+      return t;
+    }
+    Tensor c = Tensor.emptyOn(this, t.dtype(), t.shape());
+    assign(t, c);
+    return c;
   }
 
   @Override

@@ -269,6 +269,30 @@ public class BackendConformanceTest {
     }
   }
 
+  /** n values that no result should hold: what an output not written keeps. */
+  static double[] garbage(int n) {
+    double[] g = new double[n];
+    java.util.Arrays.fill(g, WINDOW_FILL);
+    return g;
+  }
+
+  /**
+   * t (B, T, n H, D) read as n views (B, H, T, D): the heads of each of its n parts where a
+   * projection wrote them, in place.
+   */
+  static Tensor[] headViews(Side x, Tensor t, int n) {
+    int[] s = t.shape();
+    int[] ps = {s[0], s[2], s[1], s[3]};
+    Tensor all = new Tensor(x.be.permute(t, new int[] {0, 2, 1, 3}), ps, t.dtype(), null);
+    Tensor[] parts = new Tensor[n];
+    int h = s[2] / n;
+    for (int i = 0; i < n; i++) {
+      parts[i] = new Tensor(x.be.slice(all, 1, i * h, (i + 1) * h),
+          new int[] {s[0], h, s[1], s[3]}, t.dtype(), null);
+    }
+    return parts;
+  }
+
   static void both(Side cpu, Side ref, Consumer<Side> f) {
     f.accept(cpu);
     f.accept(ref);
@@ -291,7 +315,8 @@ public class BackendConformanceTest {
       "canCaptureSteps", "no values: CapturedStepTest (transformer) records where it is true",
       "captureStep", "CapturedStepTest (transformer), GpuCheck's recorded steps",
       "indices", "the gather, pick and cross-entropy cases pass their ids through it",
-      "prefersFlashAttention", "no values: a choice of path (AttentionPathTest)");
+      "prefersFlashAttention", "no values: a choice of path (AttentionPathTest)",
+      "readsHeadsInPlace", "no values: a choice of path (HeadsInPlaceTest, tensor-cuda)");
 
   @Test
   void everyBackendMethodIsNamedByACase() {
@@ -831,6 +856,65 @@ public class BackendConformanceTest {
         x.out(o, p);
       });
     });
+    cases.put("attentionBackward (grouped-query heads, some gradients not asked for)",
+        (rng, dt, c, r) -> {
+          int B = 1 + rng.nextInt(2);
+          int Hkv = 1 + rng.nextInt(2);
+          int H = Hkv * (1 + rng.nextInt(3));
+          int Tk = 1 + rng.nextInt(7);
+          int Tq = 1 + rng.nextInt(Tk);
+          int D = 1 + rng.nextInt(5);
+          int offset = rng.nextInt(Tk - Tq + 1);
+          boolean causal = rng.nextBoolean();
+          double scale = 1 / Math.sqrt(D);
+          double[] qv = values(rng, B * H * Tq * D, 1);
+          double[] kv = values(rng, B * Hkv * Tk * D, 1);
+          double[] vv = values(rng, B * Hkv * Tk * D, 1);
+          double[] gv = values(rng, B * H * Tq * D, 1);
+          boolean[] want = {rng.nextInt(4) != 0, rng.nextInt(4) != 0, rng.nextInt(4) != 0};
+          both(c, r, x -> {
+            Tensor q = x.of(dt, qv, B, H, Tq, D);
+            Tensor k = x.of(dt, kv, B, Hkv, Tk, D);
+            Tensor v = x.of(dt, vv, B, Hkv, Tk, D);
+            Tensor p = x.empty(dt, B, H, Tq, Tk);
+            x.be.attention(q, k, v, scale, null, causal, offset, p, x.empty(dt, B, H, Tq, D));
+            Tensor[] d = {x.of(dt, garbage(B * H * Tq * D), B, H, Tq, D),
+                x.of(dt, garbage(B * Hkv * Tk * D), B, Hkv, Tk, D),
+                x.of(dt, garbage(B * Hkv * Tk * D), B, Hkv, Tk, D)};
+            x.be.attentionBackward(q, k, v, p, x.of(dt, gv, B, H, Tq, D), scale,
+                want[0] ? d[0] : null, want[1] ? d[1] : null, want[2] ? d[2] : null);
+            x.out(d); // one not asked for keeps its garbage
+          });
+        });
+    cases.put("attention and attentionBackward on heads read and written in place: GPT-2's "
+        + "(B, T, 3, H, D) projection as Q, K, V (B, H, T, D), its output and gradients (B, T, H, D)",
+        (rng, dt, c, r) -> {
+          int B = 1 + rng.nextInt(3);
+          int H = 1 + rng.nextInt(3);
+          int T = 1 + rng.nextInt(7);
+          int D = 1 + rng.nextInt(5);
+          boolean causal = rng.nextBoolean();
+          double[] km = new double[B * T];
+          for (int i = 0; i < km.length; i++) {
+            km[i] = rng.nextInt(4) == 0 ? 0 : 1;
+          }
+          boolean withMask = rng.nextBoolean();
+          double scale = 1 / Math.sqrt(D);
+          double[] qkv = values(rng, B * T * 3 * H * D, 1);
+          double[] gv = values(rng, B * T * H * D, 1);
+          both(c, r, x -> {
+            Tensor[] h = headViews(x, x.of(dt, qkv, B, T, 3 * H, D), 3); // (B, H, T, D) each
+            Tensor y = x.of(dt, garbage(B * T * H * D), B, T, H, D);
+            Tensor p = x.empty(dt, B, H, T, T);
+            x.be.attention(h[0], h[1], h[2], scale, withMask ? x.of(dt, km, B, T) : null, causal,
+                0, p, headViews(x, y, 1)[0]);
+            Tensor dqkv = x.of(dt, garbage(B * T * 3 * H * D), B, T, 3 * H, D);
+            Tensor[] w = headViews(x, dqkv, 3);
+            x.be.attentionBackward(h[0], h[1], h[2], p, headViews(x, x.of(dt, gv, B, T, H, D), 1)[0],
+                scale, w[0], w[1], w[2]);
+            x.out(y, p, dqkv);
+          });
+        });
     cases.put("flashAttention, flashAttentionBackward", (rng, dt, c, r) -> {
       flashCase(rng, dt, c, r, 2, 9, 6);
     });

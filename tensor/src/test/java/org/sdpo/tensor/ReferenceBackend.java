@@ -733,6 +733,62 @@ final class ReferenceBackend implements Backend {
   }
 
   /**
+   * From the definitions, query head h reading key head g = h / (H / Hkv): dP_ij = g_i . v_j,
+   * dS_ij = scale p_ij (dP_ij - sum_l dP_il p_il), dq_i = sum_j dS_ij k_j, and over the group's
+   * heads and queries dk_j = sum dS_ij q_i, dv_j = sum p_ij g_i.
+   */
+  @Override
+  public void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor p, Tensor g, double scale,
+      Tensor dq, Tensor dk, Tensor dv) {
+    int[] qs = q.shape(); // B, H, Tq, D
+    int hkv = k.dim(1);
+    int tk = k.dim(2);
+    int d = qs[3];
+    int rep = qs[1] / hkv;
+    double[] dkv = new double[2 * numel(k.shape())]; // dk, then dv, summed over each group
+    int kn = numel(k.shape());
+    for (int row = 0; row < numel(qs) / d; row++) { // (b, h, i)
+      int b = row / (qs[1] * qs[2]);
+      int kv = (b * hkv + row / qs[2] % qs[1] / rep) * tk; // first key of the key head
+      double[] ds = new double[tk];
+      double dot = 0;
+      for (int j = 0; j < tk; j++) {
+        double dp = 0;
+        for (int e = 0; e < d; e++) {
+          dp += read(g, row * d + e) * read(v, (kv + j) * d + e);
+        }
+        ds[j] = dp;
+        dot += dp * read(p, row * tk + j);
+      }
+      for (int j = 0; j < tk; j++) {
+        double pj = read(p, row * tk + j);
+        ds[j] = scale * pj * (ds[j] - dot);
+        for (int e = 0; e < d; e++) {
+          dkv[(kv + j) * d + e] += ds[j] * read(q, row * d + e);
+          dkv[kn + (kv + j) * d + e] += pj * read(g, row * d + e);
+        }
+      }
+      if (dq != null) {
+        for (int e = 0; e < d; e++) {
+          double acc = 0;
+          for (int j = 0; j < tk; j++) {
+            acc += ds[j] * read(k, (kv + j) * d + e);
+          }
+          write(dq, row * d + e, acc);
+        }
+      }
+    }
+    for (int i = 0; i < kn; i++) {
+      if (dk != null) {
+        write(dk, i, dkv[i]);
+      }
+      if (dv != null) {
+        write(dv, i, dkv[kn + i]);
+      }
+    }
+  }
+
+  /**
    * The probabilities of {@link #attention} as doubles, P[(b h i) Tk + j], and each query's
    * log-sum-exp of its visible scaled scores (-inf when it sees none), from the definitions.
    */

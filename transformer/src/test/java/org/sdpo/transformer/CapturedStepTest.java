@@ -215,6 +215,56 @@ class CapturedStepTest {
         .isEqualTo(runs[0].launchesPerStep() - reused / STEPS);
   }
 
+  /**
+   * Attention's heads read and written in place (SDPO_CUDA_HEADS_IN_PLACE=1: views of the
+   * projection's output, products per batch row) against the copies the small shapes take by
+   * default: the same bits, the copies gone, and in bf16 every operand's copy still reused once.
+   */
+  @ParameterizedTest
+  @EnumSource(value = CudaBackend.Precision.class, names = {"FP32", "BF16"})
+  void headsReadInPlaceChangeNoBit(CudaBackend.Precision precision) {
+    Run[] runs = new Run[2];
+    CudaBackend[] bes = new CudaBackend[2];
+    for (int inPlace = 0; inPlace < 2; inPlace++) {
+      if (inPlace == 1) {
+        System.setProperty("sdpo.cuda.headsInPlace", "1");
+      }
+      try {
+        bes[inPlace] = new CudaBackend(new FakeDevice(), precision, true);
+      } finally {
+        System.clearProperty("sdpo.cuda.headsInPlace");
+      }
+      Backend cpu = Backends.install(bes[inPlace]);
+      try {
+        Gpt m = model();
+        AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
+        double[] losses = new double[STEPS];
+        double[] norms = new double[STEPS];
+        long launches = eagerSteps(m, opt, new int[B * T], new int[B * T], STEPS, losses, norms);
+        runs[inPlace] = new Run(losses, norms, params(m), launches);
+      } finally {
+        Backends.install(cpu);
+      }
+    }
+    assertThat(runs[1].losses()).containsExactly(runs[0].losses());
+    assertThat(runs[1].norms()).containsExactly(runs[0].norms());
+    for (int i = 0; i < runs[0].params().size(); i++) {
+      assertThat(runs[1].params().get(i)).as("parameter " + i)
+          .containsExactly(runs[0].params().get(i));
+    }
+    // a layer's copies (qkv in head order, O into y, dO, dQ, dK, dV into dqkv: 6 launches) gone;
+    // a product with an uneven view runs once per batch row: in float32 all six of attention's
+    // (Q, K, V, dO are views), in bf16 the four that write a view (they read the cast copies)
+    int layers = 2;
+    int perRow = precision == CudaBackend.Precision.BF16 ? 4 : 6;
+    assertThat(runs[1].launchesPerStep()).as("launches per step, heads in place")
+        .isEqualTo(runs[0].launchesPerStep() + layers * (perRow * (B - 1) - 6));
+    if (precision == CudaBackend.Precision.BF16) {
+      assertThat(bes[1].castStats().reused()).as("copies reused")
+          .isEqualTo(bes[1].castStats().made());
+    }
+  }
+
   @Test
   void aStepThatReadsAValueBackCannotBeRecordedAndLeavesTheBackendUsable() {
     onFakeDevice(() -> {

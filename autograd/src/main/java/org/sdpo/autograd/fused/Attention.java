@@ -79,13 +79,7 @@ public final class Attention extends Op {
       return record(new Attention(qc, kc, vc, null, scale, qs, ks, f), op[0], q, k, v);
     }
     Tensor[] op = Fused.attention(qc, kc, vc, scale, keyMask, causal, queryOffset);
-    int groups = ks[0] * ks[1];
-    int rows = qs[1] / ks[1] * qs[2]; // a key head's queries side by side
-    Tensor q3 = qc.reshape(groups, rows, qs[3]);
-    Tensor k3 = kc.reshape(groups, ks[2], ks[3]);
-    Tensor v3 = vc.reshape(groups, ks[2], ks[3]);
-    Tensor p = op[1].reshape(groups, rows, ks[2]);
-    return record(new Attention(q3, k3, v3, p, scale, qs, ks, null), op[0], q, k, v);
+    return record(new Attention(qc, kc, vc, op[1], scale, qs, ks, null), op[0], q, k, v);
   }
 
   @Override
@@ -94,10 +88,12 @@ public final class Attention extends Op {
   }
 
   /*
-   * With G = dO (B*Hkv, rep*Tq, D):
+   * With G = dO, per key head with its group's queries side by side, (B*Hkv, rep*Tq, D):
    *   dV = Pᵀ G,   dP = G Vᵀ,   dS = P ∘ (dP - rowsum(dP ∘ P)) / sqrt(D)   (softmax backward)
    *   dQ = dS K,   dK = dSᵀ Q
-   * Masked entries have P = 0, so they receive no gradient.
+   * Masked entries have P = 0, so they receive no gradient. One backend call
+   * (Fused.attentionBackward), dV first: P then enters its two products (P V, Pᵀ G) with nothing
+   * reading it in between, which lets the CUDA backend's bf16 mode round it once (its cast cache).
    */
   @Override
   public Tensor[] backward(Tensor g) {
@@ -109,27 +105,10 @@ public final class Attention extends Op {
       }
       return d;
     }
-    Tensor g3 = g.reshape(q.dim(0), q.dim(1), q.dim(2)); // (B*Hkv, rep*Tq, D)
-    Tensor[] d = gradients(q, k, v, p, scale, g3, needsGrad(0), needsGrad(1), needsGrad(2));
-    return new Tensor[] {
-      d[0] == null ? null : d[0].reshape(qShape),
-      d[1] == null ? null : d[1].reshape(kShape),
-      d[2] == null ? null : d[2].reshape(kShape)
-    };
-  }
-
-  /**
-   * dQ, dK, dV (each as its operand, 3-D) from the saved forward, q3 (B*Hkv, rep*Tq, D), k3 and
-   * v3 (B*Hkv, Tk, D), p (B*Hkv, rep*Tq, Tk), and G = dO (B*Hkv, rep*Tq, D); null where not
-   * asked for. Also the backward of {@link QkvAttention}.
-   */
-  static Tensor[] gradients(Tensor q3, Tensor k3, Tensor v3, Tensor p, double scale, Tensor g3,
-      boolean dq, boolean dk, boolean dv) {
-    // dV first: P then enters its two products (P V, Pᵀ G) with nothing reading it in between,
-    // which lets the CUDA backend's bf16 mode round it once (its cast cache)
-    Tensor dV = dv ? p.matmul(g3, true, false) : null;
-    Tensor dP = g3.matmul(v3, false, true); // (B*Hkv, rep*Tq, Tk)
-    Tensor dS = Softmax.backwardRows(p, dP, scale);
-    return new Tensor[] {dq ? dS.matmul(k3) : null, dk ? dS.matmul(q3, true, false) : null, dV};
+    Tensor dq = needsGrad(0) ? Tensor.empty(q.dtype(), qShape) : null;
+    Tensor dk = needsGrad(1) ? Tensor.empty(k.dtype(), kShape) : null;
+    Tensor dv = needsGrad(2) ? Tensor.empty(v.dtype(), kShape) : null;
+    Fused.attentionBackward(q, k, v, p, g, scale, dq, dk, dv);
+    return new Tensor[] {dq, dk, dv};
   }
 }

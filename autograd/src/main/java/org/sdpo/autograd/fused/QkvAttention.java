@@ -17,25 +17,34 @@ import org.sdpo.tensor.Tensor;
  * </pre>
  *
  * The same arithmetic as slicing Q, K and V out of qkv, moving their heads in front, attending
- * and moving the heads back, with fewer copies. The forward copies qkv once, in head order
- * (3, B, H, T, D), whose three parts are the attention's Q, K and V as they stand. The backward
- * writes dQ, dK and dV straight into their windows of dqkv, where the slices' backward filled
- * three zero tensors of qkv's size, wrote one window of each and added the three up (adding
- * zeros changes no value: it could only turn a -0 into +0, and the products that make dQ, dK and
- * dV give +0, never -0, on the CPU; a test compares the two forms bit for bit there). Composed
- * twin: slice, reshape, permute, attention, permute, reshape. Where the backend prefers it, the
- * attention keeps each query's log-sum-exp instead of P ({@link Attention}'s flash form).
+ * and moving the heads back, with fewer copies. Where the backend reads heads in place
+ * ({@link Fused#readsHeadsInPlace}: the CUDA backend's strided products, at sizes where they pay)
+ * Q, K and V are views of qkv, (B, T, 3, H, D) read as three (B, H, T, D), and O is written
+ * through a view of y, (B, T, H, D): no head is copied. Elsewhere (the CPU) the forward copies
+ * qkv once in head order, (3, B, H, T, D), keeps that for the backward, and copies O into y. The
+ * backward reads dO as a view of g and writes dQ, dK and dV straight into their windows of dqkv
+ * (a backend that does not write views in place copies them there), where the slices' backward
+ * filled three zero tensors of qkv's size, wrote one window of each and added the three up
+ * (adding zeros changes no value: it could only turn a -0 into +0, and the products that make
+ * dQ, dK and dV give +0, never -0, on the CPU; a test compares the two forms bit for bit there).
+ * Composed twin: slice, reshape, permute, attention, permute, reshape. Where the backend prefers
+ * it, the attention keeps each query's log-sum-exp instead of P ({@link Attention}'s flash
+ * form), on the contiguous copy of the heads.
  */
 public final class QkvAttention extends Op {
-  private final Tensor heads; // (3, B, H, T, D): Q, K, V
-  private final Tensor p; // (B*H, T, T), or null in the flash form
+  private final Tensor q; // (B, H, T, D): views of qkv, or its contiguous copy's parts
+  private final Tensor k;
+  private final Tensor v;
+  private final Tensor p; // (B, H, T, T), or null in the flash form
   private final Attention.Flash flash; // the flash form's out (B, H, T, D) and lse, or null
   private final double scale;
   private final int[] xShape;
 
-  private QkvAttention(Tensor heads, Tensor p, Attention.Flash flash, double scale,
+  private QkvAttention(Tensor[] qkv, Tensor p, Attention.Flash flash, double scale,
       int[] xShape) {
-    this.heads = heads;
+    this.q = qkv[0];
+    this.k = qkv[1];
+    this.v = qkv[2];
     this.p = p;
     this.flash = flash;
     this.scale = scale;
@@ -57,27 +66,57 @@ public final class QkvAttention extends Op {
     int T = s[1];
     int C = s[2] / 3;
     int D = C / nHead;
-    // one copy: (B, T, 3, H, D) -> (3, B, H, T, D)
-    Tensor heads = qkv.value().reshape(B, T, 3, nHead, D).permute(2, 0, 3, 1, 4).contiguous();
     double scale = 1.0 / Math.sqrt(D);
-    Tensor q = part(heads, 0);
-    Tensor k = part(heads, 1);
-    boolean flash = Fused.usesFlashAttention(q.shape(), k.shape());
-    Tensor[] op = flash
-        ? Fused.flashAttention(q, k, part(heads, 2), scale, keyMask, causal, 0) // {O, lse}
-        : Fused.attention(q, k, part(heads, 2), scale, keyMask, causal, 0); // {O, P}
-    Tensor y = op[0].permute(0, 2, 1, 3).contiguous().reshape(B, T, C); // (B, T, H, D) as (B, T, C)
-    QkvAttention saved = flash
-        ? new QkvAttention(heads, null, new Attention.Flash(op[0], op[1], keyMask, causal, 0),
-            scale, s)
-        : new QkvAttention(heads, op[1].reshape(B * nHead, T, T), null, scale, s);
-    return record(saved, y, qkv);
+    int[] hs = {B, nHead, T, D};
+    if (Fused.usesFlashAttention(hs, hs)) { // the flash kernels read contiguous heads
+      Tensor[] h = contiguousHeads(qkv.value(), nHead);
+      Tensor[] op = Fused.flashAttention(h[0], h[1], h[2], scale, keyMask, causal, 0); // O, lse
+      Tensor y = op[0].permute(0, 2, 1, 3).contiguous().reshape(B, T, C); // (B, T, H, D)
+      QkvAttention saved = new QkvAttention(h, null,
+          new Attention.Flash(op[0], op[1], keyMask, causal, 0), scale, s);
+      return record(saved, y, qkv);
+    }
+    if (Fused.readsHeadsInPlace(hs, hs)) { // views of qkv in, O written into y's view
+      Tensor[] h = parts(headsOf(qkv.value(), 3 * nHead));
+      Tensor y = Tensor.empty(qkv.value().dtype(), B, T, C);
+      Tensor p = Fused.attention(h[0], h[1], h[2], scale, keyMask, causal, 0, headsOf(y, nHead));
+      return record(new QkvAttention(h, p, null, scale, s), y, qkv);
+    }
+    Tensor[] h = contiguousHeads(qkv.value(), nHead); // one copy, kept for the backward
+    Tensor[] op = Fused.attention(h[0], h[1], h[2], scale, keyMask, causal, 0); // {O, P}
+    Tensor y = op[0].permute(0, 2, 1, 3).contiguous().reshape(B, T, C); // (B, T, H, D)
+    return record(new QkvAttention(h, op[1], null, scale, s), y, qkv);
   }
 
-  /** Q (i = 0), K (1) or V (2) of the heads (3, B, H, T, D): a view, (B, H, T, D). */
-  private static Tensor part(Tensor heads, int i) {
-    int[] s = heads.shape();
-    return heads.slice(0, i, i + 1).reshape(s[1], s[2], s[3], s[4]);
+  /**
+   * Q, K and V of qkv (B, T, 3C) as contiguous (B, H, T, D): one copy, (B, T, 3, H, D) to
+   * (3, B, H, T, D), whose three parts are they as they stand.
+   */
+  private static Tensor[] contiguousHeads(Tensor qkv, int nHead) {
+    int[] s = qkv.shape();
+    int D = s[2] / 3 / nHead;
+    Tensor dense = qkv.reshape(s[0], s[1], 3, nHead, D).permute(2, 0, 3, 1, 4).contiguous();
+    Tensor[] h = new Tensor[3];
+    for (int i = 0; i < 3; i++) {
+      h[i] = dense.slice(0, i, i + 1).reshape(s[0], nHead, s[1], D);
+    }
+    return h;
+  }
+
+  /**
+   * x (B, T, n D), contiguous, read as its n heads (B, n, T, D): a view (the heads' rows are
+   * n D apart).
+   */
+  private static Tensor headsOf(Tensor x, int n) {
+    int[] s = x.shape();
+    return x.reshape(s[0], s[1], n, s[2] / n).permute(0, 2, 1, 3);
+  }
+
+  /** Q, K and V of the heads (B, 3H, T, D): three views, (B, H, T, D). */
+  private static Tensor[] parts(Tensor heads) {
+    int h = heads.dim(1) / 3;
+    return new Tensor[] {heads.slice(1, 0, h), heads.slice(1, h, 2 * h),
+        heads.slice(1, 2 * h, 3 * h)};
   }
 
   @Override
@@ -86,32 +125,24 @@ public final class QkvAttention extends Op {
   }
 
   /*
-   * dO = g with its heads in front, (B, H, T, D); dQ, dK, dV as in Attention's backward, each
-   * copied once into its window of dqkv (B, T, 3, H, D), which they fill.
+   * dO = g read as its heads, (B, H, T, D); dQ, dK, dV as in Attention's backward, each written
+   * into its window of dqkv, read as its heads (B, 3H, T, D), which they fill.
    */
   @Override
   public Tensor[] backward(Tensor g) {
-    int[] s = heads.shape(); // 3, B, H, T, D
-    int B = s[1];
-    int H = s[2];
-    int T = s[3];
-    int D = s[4];
-    Tensor g4 = g.reshape(B, T, H, D).permute(0, 2, 1, 3).contiguous(); // (B, H, T, D)
-    Tensor[] d;
-    if (flash != null) {
-      d = Fused.flashAttentionBackward(part(heads, 0), part(heads, 1), part(heads, 2),
-          flash.out(), flash.lse(), g4, scale, flash.keyMask(), flash.causal(), 0);
-    } else {
-      Tensor q3 = part(heads, 0).reshape(B * H, T, D);
-      Tensor k3 = part(heads, 1).reshape(B * H, T, D);
-      Tensor v3 = part(heads, 2).reshape(B * H, T, D);
-      d = Attention.gradients(q3, k3, v3, p, scale, g4.reshape(B * H, T, D), true, true, true);
-    }
+    int H = q.dim(1);
     Tensor dqkv = Tensor.empty(g.dtype(), xShape);
-    Tensor windows = dqkv.reshape(B, T, 3, H, D).permute(2, 0, 3, 1, 4); // a view, (3, B, H, T, D)
-    for (int i = 0; i < 3; i++) {
-      windows.slice(0, i, i + 1).assign(d[i].reshape(1, B, H, T, D));
+    Tensor[] windows = parts(headsOf(dqkv, 3 * H)); // views of dqkv, (B, H, T, D)
+    Tensor g4 = headsOf(g.contiguous(), H); // a view, (B, H, T, D)
+    if (flash != null) {
+      Tensor[] d = Fused.flashAttentionBackward(q, k, v, flash.out(), flash.lse(),
+          g4.contiguous(), scale, flash.keyMask(), flash.causal(), 0);
+      for (int i = 0; i < 3; i++) {
+        windows[i].assign(d[i]);
+      }
+      return new Tensor[] {dqkv};
     }
+    Fused.attentionBackward(q, k, v, p, g4, scale, windows[0], windows[1], windows[2]);
     return new Tensor[] {dqkv};
   }
 }

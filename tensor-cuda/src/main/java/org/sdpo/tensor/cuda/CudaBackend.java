@@ -914,21 +914,25 @@ public final class CudaBackend implements Backend {
     int[] s = t.shape();
     int[] str = st(t).strides;
     int n = s.length;
-    int r = s[n - 2];
-    int c = s[n - 1];
-    int sr = str[n - 2];
-    int sc = str[n - 1];
     long batch = n == 3 ? (s[0] == 1 ? 0 : str[0]) : 0;
+    return matrix(addr(t), s[n - 2], s[n - 1], str[n - 2], str[n - 1], batch);
+  }
+
+  /**
+   * An r x c matrix at {@code address} with row stride sr and column stride sc (elements) as a
+   * cuBLAS operand, the next one {@code batch} elements on; null where cuBLAS cannot read it.
+   */
+  private static Operand matrix(long address, int r, int c, int sr, int sc, long batch) {
     if (c == 1 || sc == 1) {
       int ld = r == 1 ? Math.max(c, 1) : sr;
       if (ld >= Math.max(1, c)) {
-        return new Operand(addr(t), false, ld, batch);
+        return new Operand(address, false, ld, batch);
       }
     }
     if (r == 1 || sr == 1) {
       int ld = c == 1 ? Math.max(r, 1) : sc;
       if (ld >= Math.max(1, r)) {
-        return new Operand(addr(t), true, ld, batch);
+        return new Operand(address, true, ld, batch);
       }
     }
     return null;
@@ -1581,6 +1585,237 @@ public final class CudaBackend implements Backend {
       throw new IllegalArgumentException("flash attention: the CUDA kernels take head sizes up to "
           + FLASH_MAX_HEAD + ", got " + D + " (SDPO_ATTENTION=probabilities avoids them)");
     }
+  }
+
+  /**
+   * Attention's products on the heads where they lie: a GPT-2 block passes Q, K and V as views
+   * (B, H, T, D) of its projection's (B, T, 3, H, D) output and its output as a view of
+   * (B, T, H, D), which cuBLAS reads and writes with a leading dimension of 3 H D or H D and the
+   * heads D apart ({@link #headProducts}). S = Q Kᵀ, the masked softmax in place, O = P V. Views
+   * whose heads are not evenly spaced take one product per batch row where that pays
+   * ({@link #readsHeadsInPlace}), else a contiguous copy. Grouped-query heads (H &gt; Hkv, whose
+   * default lays a group's queries side by side) and views cuBLAS cannot read take the
+   * interface's default.
+   */
+  @Override
+  public void attention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
+      boolean causal, int queryOffset, Tensor p, Tensor out) {
+    if (q.dim(1) != k.dim(1) || !headsReadable(q, k, v, out)) {
+      Backend.super.attention(q, k, v, scale, keyMask, causal, queryOffset, p, out);
+      return;
+    }
+    boolean inPlace = readsHeadsInPlace(q.shape(), k.shape());
+    Tensor o = output(out, inPlace);
+    headProducts(heads(q, inPlace), heads(k, inPlace), p, false, true); // S = Q Kᵀ
+    attentionSoftmax(p, scale, keyMask, causal, queryOffset, p);
+    headProducts(p, heads(v, inPlace), o, false, false); // O = P V
+    copyBack(o, out);
+  }
+
+  /**
+   * The interface's products (dV = Pᵀ G, dP = G Vᵀ, dS by the softmax backward, dQ = dS K,
+   * dK = dSᵀ Q) on the heads where they lie, as {@link #attention}: a GPT-2 block's gradients go
+   * straight into their windows of dL/d qkv, read as its heads.
+   */
+  @Override
+  public void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor p, Tensor g, double scale,
+      Tensor dq, Tensor dk, Tensor dv) {
+    if (q.dim(1) != k.dim(1) || !headsReadable(q, k, v, g, dq, dk, dv)) {
+      Backend.super.attentionBackward(q, k, v, p, g, scale, dq, dk, dv);
+      return;
+    }
+    boolean inPlace = readsHeadsInPlace(q.shape(), k.shape());
+    Tensor gh = heads(g, inPlace);
+    if (dv != null) {
+      Tensor o = output(dv, inPlace);
+      headProducts(p, gh, o, true, false); // dV = Pᵀ G
+      copyBack(o, dv);
+    }
+    if (dq == null && dk == null) {
+      return;
+    }
+    Tensor dP = empty(p.dtype(), p.shape());
+    headProducts(gh, heads(v, inPlace), dP, false, true); // dP = G Vᵀ
+    Tensor dS = empty(p.dtype(), p.shape());
+    softmaxBackward(p, dP, scale, dS);
+    if (dq != null) {
+      Tensor o = output(dq, inPlace);
+      headProducts(dS, heads(k, inPlace), o, false, false); // dQ = dS K
+      copyBack(o, dq);
+    }
+    if (dk != null) {
+      Tensor o = output(dk, inPlace);
+      headProducts(dS, heads(q, inPlace), o, true, false); // dK = dSᵀ Q
+      copyBack(o, dk);
+    }
+  }
+
+  /** t as attention's products read it: in place, or a contiguous copy where uneven. */
+  private Tensor heads(Tensor t, boolean inPlace) {
+    return inPlace || evenHeads(t) ? t : dense(t);
+  }
+
+  /** Where a product writes t: t itself, or contiguous scratch ({@link #copyBack} into t). */
+  private Tensor output(Tensor t, boolean inPlace) {
+    return inPlace || evenHeads(t) ? t : empty(t.dtype(), t.shape());
+  }
+
+  private void copyBack(Tensor written, Tensor t) {
+    if (written != t) {
+      assign(written, t);
+    }
+  }
+
+  /** Whether t's heads are evenly spaced: one strided batch over all B H of them. */
+  private boolean evenHeads(Tensor t) {
+    int[] str = st(t).strides;
+    return t.dim(0) == 1 || t.dim(1) == 1 || str[0] == (long) t.dim(1) * str[1];
+  }
+
+  /** One 4-D view's matrices for cuBLAS: (b, h) = (0, 0) and the b and h strides (elements). */
+  private record Heads(Operand m, long strideB, long strideH) {}
+
+  /**
+   * The view (B, H, r, c) as per-head cuBLAS matrices at {@code address} (which holds its
+   * element (0, 0, 0, 0)) with {@code strides}; null where cuBLAS cannot read its matrices.
+   */
+  private static Heads heads(long address, int[] shape, int[] strides) {
+    Operand m = matrix(address, shape[2], shape[3], strides[2], strides[3], strides[1]);
+    return m == null ? null : new Heads(m, strides[0], strides[1]);
+  }
+
+  /**
+   * The least work (multiply-adds) of one batch row's product over its heads for which
+   * attention's products read uneven views in place ({@link #readsHeadsInPlace}): GPT-2 124M at T
+   * 1,024 does 805 M, the demo's model 131 K.
+   */
+  static final long HEAD_PRODUCT_MIN_MACS = 1L << 22;
+  /**
+   * {@link #HEAD_PRODUCT_MIN_MACS}, or what -Dsdpo.cuda.headsInPlace / SDPO_CUDA_HEADS_IN_PLACE
+   * asks: 1 (every size: 0), 0 (none: the largest long), auto (the default).
+   */
+  final long headProductMinMacs = headProductMinMacsWanted();
+
+  private static long headProductMinMacsWanted() {
+    String v = System.getProperty("sdpo.cuda.headsInPlace",
+        System.getenv("SDPO_CUDA_HEADS_IN_PLACE"));
+    if (v == null || v.isBlank() || v.equalsIgnoreCase("auto")) {
+      return HEAD_PRODUCT_MIN_MACS;
+    }
+    if (v.equals("1") || v.equalsIgnoreCase("true")) {
+      return 0;
+    }
+    if (v.equals("0") || v.equalsIgnoreCase("false")) {
+      return Long.MAX_VALUE;
+    }
+    throw new IllegalArgumentException("SDPO_CUDA_HEADS_IN_PLACE (sdpo.cuda.headsInPlace): "
+        + "expected auto, 1 or 0, got '" + v + "'");
+  }
+
+  @Override
+  public boolean readsHeadsInPlace(int[] qShape, int[] kShape) {
+    return qShape[1] == kShape[1] && headProductMinMacs != Long.MAX_VALUE && (qShape[0] == 1
+        || (long) qShape[1] * qShape[2] * kShape[2] * qShape[3] >= headProductMinMacs);
+  }
+
+  /** Whether every tensor given (null: none) is a 4-D view whose matrices cuBLAS reads. */
+  private boolean headsReadable(Tensor... ts) {
+    for (Tensor t : ts) {
+      if (t != null && heads(0, t.shape(), st(t).strides) == null) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+
+  /**
+   * c[b, h] = op(a[b, h]) op(b[b, h]) for 4-D views a, b, c (B, H, ., .), each read or written
+   * in place with its own strides: one strided-batched product over all B H heads where every
+   * operand's b stride is H times its h stride (contiguous heads), else one per b over the H
+   * heads. c's rows must be unit-stride (else the product goes through a contiguous tensor). In
+   * the bf16 mode a and b are the cast cache's copies, contiguous.
+   */
+  private void headProducts(Tensor a, Tensor b, Tensor c, boolean transposeA,
+      boolean transposeB) {
+    int[] cs = c.shape();
+    int B = cs[0];
+    int H = cs[1];
+    int M = cs[2];
+    int N = cs[3];
+    int K = transposeA ? a.dim(2) : a.dim(3);
+    if (c.numel() == 0) {
+      return;
+    }
+    int[] cStr = st(c).strides;
+    if (cStr[3] != 1 && N > 1 || cStr[2] < N && M > 1) {
+      Tensor t = empty(c.dtype(), cs);
+      headProducts(a, b, t, transposeA, transposeB);
+      assign(t, c);
+      return;
+    }
+    if (K == 0) {
+      fill(c, 0);
+      return;
+    }
+    DType dt = c.dtype();
+    Bf16Operand ba = null;
+    Bf16Operand bb = null;
+    try {
+      Heads ha;
+      Heads hb;
+      CudaDriver.GemmType type;
+      long ea; // bytes per element of a's and b's matrices as cuBLAS reads them
+      if (dt == DType.FLOAT32 && precision == Precision.BF16) {
+        ba = bf16(a);
+        bb = bf16(b);
+        ha = heads(ba.address(), a.shape(), rowMajor(a.shape()));
+        hb = heads(bb.address(), b.shape(), rowMajor(b.shape()));
+        type = CudaDriver.GemmType.BF16;
+        ea = 2;
+      } else {
+        ha = heads(addr(a), a.shape(), st(a).strides);
+        hb = heads(addr(b), b.shape(), st(b).strides);
+        type = dt == DType.FLOAT64 ? CudaDriver.GemmType.F64
+            : precision == Precision.TF32 ? CudaDriver.GemmType.TF32 : CudaDriver.GemmType.F32;
+        ea = dt.bytes();
+      }
+      long ec = dt.bytes();
+      Heads hc = new Heads(new Operand(addr(c), false, M == 1 ? N : cStr[2], cStr[1]), cStr[0],
+          cStr[1]);
+      // all B H heads in one product where each operand's heads are evenly spaced
+      boolean even = H == 1 || B == 1 || (ha.strideB() == H * ha.strideH()
+          && hb.strideB() == H * hb.strideH() && hc.strideB() == H * hc.strideH());
+      int products = even ? 1 : B;
+      int batch = even ? B * H : H;
+      for (int i = 0; i < products; i++) {
+        Operand oa = step(ha, i, ea, H == 1 && even);
+        Operand ob = step(hb, i, ea, H == 1 && even);
+        Operand oc = step(hc, i, ec, H == 1 && even);
+        dev.gemm(type, transposeB ^ ob.flip(), transposeA ^ oa.flip(), N, M, K, 1.0,
+            ob.address(), ob.ld(), ob.batchStride(), oa.address(), oa.ld(), oa.batchStride(),
+            0.0, oc.address(), oc.ld(), oc.batchStride(), batch);
+      }
+    } finally {
+      if (ba != null) {
+        done(ba);
+      }
+      if (bb != null) {
+        done(bb);
+      }
+      casts.trim();
+    }
+  }
+
+  /**
+   * Batch row i's heads of h as one strided batch ({@code bytes} per element): its matrix i b
+   * strides on; with {@code byB} (one head a row: the batch runs over b) the b stride as the
+   * batch's.
+   */
+  private static Operand step(Heads h, int i, long bytes, boolean byB) {
+    Operand m = h.m();
+    return new Operand(m.address() + i * h.strideB() * bytes, m.flip(), m.ld(),
+        byB ? h.strideB() : m.batchStride());
   }
 
   @Override
