@@ -455,7 +455,9 @@ public interface Backend {
    * (B, T, 3, H, D), its output's (B, T, H, D)) without copying them. Where a backend would copy
    * them (the default), the caller does better to make its heads contiguous once, in the
    * forward pass, and keep them for the backward. q (B, H, Tq, D), k (B, Hkv, Tk, D). The CPU:
-   * false; the CUDA backend: true where its products over a batch row's heads are big enough.
+   * true for multi-head attention (H = Hkv; OpenBLAS reads each head with its leading
+   * dimension); the CUDA backend: true where its products over a batch row's heads are big
+   * enough to pay for one launch per batch row.
    */
   default boolean readsHeadsInPlace(int[] qShape, int[] kShape) {
     return false;

@@ -56,9 +56,22 @@ final class CblasGemm {
     return null;
   }
 
+  /** Whether BLAS reads x's matrices (its last two axes) as they lie. */
+  static boolean readable(INDArray x) {
+    return layout(x) != null;
+  }
+
+  /** Whether BLAS writes x's matrices as they lie: row-major with a leading dimension. */
+  static boolean writable(INDArray x) {
+    int[] l = layout(x);
+    return l != null && l[0] == 0;
+  }
+
   /**
-   * out = op(a) op(b), rank 2 or rank 3 with equal batch sizes (as {@link Backend#matmul}), all
-   * of one dtype; false (nothing done) where a layout does not qualify.
+   * out = op(a) op(b), rank 2, 3 or 4 with equal batch sizes (as {@link Backend#matmul}; rank 4:
+   * two batch axes, e.g. attention's (B, H), each operand with its own strides, so heads can be
+   * read where a projection wrote them), all of one dtype; false (nothing done) where a layout
+   * does not qualify. One call per matrix, in row-major order of the batch axes.
    */
   static boolean multiply(INDArray a, INDArray b, INDArray out, boolean transposeA,
       boolean transposeB) {
@@ -77,12 +90,16 @@ final class CblasGemm {
       return false; // ND4J's float64 matrix-vector product is not dgemm's: its sums differ
     }
     int K = (int) (transposeA ? a.shape()[rank - 2] : a.shape()[rank - 1]);
-    int batch = rank == 3 ? (int) os[0] : 1;
+    int outer = rank == 4 ? (int) os[0] : 1; // rank 4: (outer, batch) matrices
+    int batch = rank >= 3 ? (int) os[rank - 3] : 1;
     int opA = transposeA ^ la[0] == 1 ? openblas_nolapack.CblasTrans : openblas_nolapack.CblasNoTrans;
     int opB = transposeB ^ lb[0] == 1 ? openblas_nolapack.CblasTrans : openblas_nolapack.CblasNoTrans;
-    long sa = rank == 3 ? a.stride()[0] : 0;
-    long sb = rank == 3 ? b.stride()[0] : 0;
-    long sc = rank == 3 ? out.stride()[0] : 0;
+    long sa = rank >= 3 ? a.stride()[rank - 3] : 0;
+    long sb = rank >= 3 ? b.stride()[rank - 3] : 0;
+    long sc = rank >= 3 ? out.stride()[rank - 3] : 0;
+    long ta = rank == 4 ? a.stride()[0] : 0;
+    long tb = rank == 4 ? b.stride()[0] : 0;
+    long tc = rank == 4 ? out.stride()[0] : 0;
     int row = openblas_nolapack.CblasRowMajor;
     // a view's data() is itself a view of the buffer, its address already at data().offset():
     // the operand starts offset() - data().offset() elements after it
@@ -96,19 +113,23 @@ final class CblasGemm {
         FloatPointer pa = new FloatPointer(a.data().addressPointer());
         FloatPointer pb = new FloatPointer(b.data().addressPointer());
         FloatPointer pc = new FloatPointer(out.data().addressPointer());
-        for (int i = 0; i < batch; i++) {
-          openblas_nolapack.cblas_sgemm(row, opA, opB, M, N, K, 1f,
-              pa.position(oa + i * sa), la[1], pb.position(ob + i * sb), lb[1],
-              0f, pc.position(oc + i * sc), lc[1]);
+        for (int o = 0; o < outer; o++) {
+          for (int i = 0; i < batch; i++) {
+            openblas_nolapack.cblas_sgemm(row, opA, opB, M, N, K, 1f,
+                pa.position(oa + o * ta + i * sa), la[1], pb.position(ob + o * tb + i * sb),
+                lb[1], 0f, pc.position(oc + o * tc + i * sc), lc[1]);
+          }
         }
       } else {
         DoublePointer pa = new DoublePointer(a.data().addressPointer());
         DoublePointer pb = new DoublePointer(b.data().addressPointer());
         DoublePointer pc = new DoublePointer(out.data().addressPointer());
-        for (int i = 0; i < batch; i++) {
-          openblas_nolapack.cblas_dgemm(row, opA, opB, M, N, K, 1,
-              pa.position(oa + i * sa), la[1], pb.position(ob + i * sb), lb[1],
-              0, pc.position(oc + i * sc), lc[1]);
+        for (int o = 0; o < outer; o++) {
+          for (int i = 0; i < batch; i++) {
+            openblas_nolapack.cblas_dgemm(row, opA, opB, M, N, K, 1,
+                pa.position(oa + o * ta + i * sa), la[1], pb.position(ob + o * tb + i * sb),
+                lb[1], 0, pc.position(oc + o * tc + i * sc), lc[1]);
+          }
         }
       }
     } finally {

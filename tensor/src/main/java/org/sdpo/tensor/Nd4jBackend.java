@@ -859,9 +859,54 @@ public final class Nd4jBackend implements Backend {
     }
   }
 
+  /**
+   * Multi-head attention (H = Hkv) reads its heads where they lie: the products are OpenBLAS's,
+   * one per (batch row, head), with each view's own strides, which are the calls the composed
+   * form makes on contiguous copies (the same bits, without the copies).
+   */
+  @Override
+  public boolean readsHeadsInPlace(int[] qShape, int[] kShape) {
+    return qShape[1] == kShape[1];
+  }
+
+  /** Whether attention's products take these float32 (B, H, ., .) views in place. */
+  private boolean headsInPlace(Tensor q, Tensor k, Tensor[] read, Tensor[] written) {
+    if (q.dtype() != DType.FLOAT32 || q.dim(1) != k.dim(1)) {
+      return false;
+    }
+    for (Tensor t : read) {
+      if (t != null && !CblasGemm.readable(arr(t))) {
+        return false;
+      }
+    }
+    for (Tensor t : written) {
+      if (t != null && !CblasGemm.writable(arr(t))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** c = op(a) op(b) per (batch row, head) of 4-D views, by OpenBLAS (it must read them). */
+  private void headProduct(Tensor a, Tensor b, Tensor c, boolean transposeA, boolean transposeB) {
+    try {
+      if (!CblasGemm.multiply(arr(a), arr(b), arr(c), transposeA, transposeB)) {
+        throw new IllegalStateException("attention: a product of heads BLAS cannot read");
+      }
+    } finally {
+      keep(a, b, c);
+    }
+  }
+
   @Override
   public void attention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
       boolean causal, int queryOffset, Tensor p, Tensor out) {
+    if (q.dim(2) != 1 && headsInPlace(q, k, new Tensor[] {q, k, v}, new Tensor[] {out, p})) {
+      headProduct(q, k, p, false, true); // S = Q Kᵀ, (B, H, Tq, Tk)
+      attentionSoftmax(p, scale, keyMask, causal, queryOffset, p);
+      headProduct(p, v, out, false, false); // O = P V
+      return;
+    }
     if (q.dim(2) != 1 || q.dtype() != DType.FLOAT32) {
       // many queries per row (training, a prompt): OpenBLAS's products are faster; float64
       // (tests) keeps them too
@@ -885,6 +930,35 @@ public final class Nd4jBackend implements Backend {
           (Buf.F32) buffer(out));
     } finally {
       keep(q, k, v, keyMask, p, out);
+    }
+  }
+
+  /**
+   * The interface's products on the heads where they lie, as {@link #attention}: the calls its
+   * default makes on contiguous copies, per (batch row, head).
+   */
+  @Override
+  public void attentionBackward(Tensor q, Tensor k, Tensor v, Tensor p, Tensor g, double scale,
+      Tensor dq, Tensor dk, Tensor dv) {
+    if (!headsInPlace(q, k, new Tensor[] {q, k, v, g, p}, new Tensor[] {dq, dk, dv})) {
+      Backend.super.attentionBackward(q, k, v, p, g, scale, dq, dk, dv);
+      return;
+    }
+    if (dv != null) {
+      headProduct(p, g, dv, true, false); // dV = Pᵀ G
+    }
+    if (dq == null && dk == null) {
+      return;
+    }
+    Tensor dP = Tensor.emptyOn(this, p.dtype(), p.shape());
+    headProduct(g, v, dP, false, true); // dP = G Vᵀ
+    Tensor dS = Tensor.emptyOn(this, p.dtype(), p.shape());
+    softmaxBackward(p, dP, scale, dS);
+    if (dq != null) {
+      headProduct(dS, k, dq, false, false); // dQ = dS K
+    }
+    if (dk != null) {
+      headProduct(dS, q, dk, true, false); // dK = dSᵀ Q
     }
   }
 

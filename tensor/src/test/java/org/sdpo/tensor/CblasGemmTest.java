@@ -49,6 +49,36 @@ class CblasGemmTest {
     });
   }
 
+  /**
+   * Rank 4, two batch axes with each operand's own strides (attention's heads where a projection
+   * wrote them: (B, T, n H, D) read as (B, H, T, D)): every matrix bit for bit the rank-3
+   * product of contiguous copies, which is what the composed attention multiplies.
+   */
+  @Test
+  void twoBatchAxesReadInPlaceGiveTheContiguousProducts() {
+    qt().withFixedSeed(11L).withExamples(200).forAll(longRange(0, 1_000_000)).checkAssert(seed -> {
+      Rng rng = new Rng(seed);
+      int B = 1 + rng.nextInt(3);
+      int H = 1 + rng.nextInt(4);
+      int T = 1 + rng.nextInt(seed % 4 == 0 ? 300 : 30);
+      int D = 1 + rng.nextInt(seed % 4 == 0 ? 130 : 20);
+      boolean tb = rng.nextBoolean(); // Q Kᵀ, or (P) V
+      Tensor qkv = Tensor.normal(rng, DType.FLOAT32, 0, 1, B, T, 3 * H, D);
+      Tensor q = qkv.permute(0, 2, 1, 3).slice(1, 0, H); // (B, H, T, D) views
+      Tensor k = qkv.permute(0, 2, 1, 3).slice(1, H, 2 * H);
+      Tensor a = tb ? q : Tensor.normal(rng, DType.FLOAT32, 0, 1, B, H, T, T);
+      int n = tb ? T : D;
+      Tensor y = Tensor.zeros(DType.FLOAT32, B, T, H, n); // written through its (B, H, T, n) view
+      Tensor out = y.permute(0, 2, 1, 3);
+      assertThat(CblasGemm.multiply(Nd4jBackend.arr(a), Nd4jBackend.arr(k), Nd4jBackend.arr(out),
+          false, tb)).isTrue();
+      Tensor want = a.contiguous().reshape(B * H, T, -1)
+          .matmul(k.contiguous().reshape(B * H, T, D), false, tb);
+      assertThat(out.contiguous().reshape(B * H, T, n).toDoubleArray()).as("seed " + seed)
+          .containsExactly(want.toDoubleArray());
+    });
+  }
+
   /** Random values (r, c), contiguous or stored transposed (a column-major view). */
   static Tensor operand(Rng rng, DType dt, boolean batched, int bt, int r, int c) {
     boolean columnMajor = rng.nextBoolean();
