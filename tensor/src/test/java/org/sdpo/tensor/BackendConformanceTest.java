@@ -225,10 +225,7 @@ public class BackendConformanceTest {
     int D = 1 + rng.nextInt(maxD);
     int offset = rng.nextInt(Tk - Tq + 1);
     boolean causal = rng.nextBoolean();
-    double[] km = new double[B * Tk];
-    for (int i = 0; i < km.length; i++) {
-      km[i] = rng.nextInt(4) == 0 ? 0 : 1;
-    }
+    double[] km = keyMask(rng, B * Tk);
     boolean withMask = rng.nextBoolean();
     double scale = 1 / Math.sqrt(D);
     double[] qv = values(rng, B * H * Tq * D, 1);
@@ -267,6 +264,15 @@ public class BackendConformanceTest {
     } catch (UnsupportedOperationException deviceMemory) {
       return be.get(t, i);
     }
+  }
+
+  /** A key mask of n entries, a quarter of them 0 (padding; some rows see no key). */
+  static double[] keyMask(Rng rng, int n) {
+    double[] km = new double[n];
+    for (int i = 0; i < km.length; i++) {
+      km[i] = rng.nextInt(4) == 0 ? 0 : 1;
+    }
+    return km;
   }
 
   /** n values that no result should hold: what an output not written keeps. */
@@ -894,10 +900,7 @@ public class BackendConformanceTest {
           int T = 1 + rng.nextInt(7);
           int D = 1 + rng.nextInt(5);
           boolean causal = rng.nextBoolean();
-          double[] km = new double[B * T];
-          for (int i = 0; i < km.length; i++) {
-            km[i] = rng.nextInt(4) == 0 ? 0 : 1;
-          }
+          double[] km = keyMask(rng, B * T);
           boolean withMask = rng.nextBoolean();
           double scale = 1 / Math.sqrt(D);
           double[] qkv = values(rng, B * T * 3 * H * D, 1);

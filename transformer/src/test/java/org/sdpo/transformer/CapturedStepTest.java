@@ -185,26 +185,11 @@ class CapturedStepTest {
     for (int withCache = 0; withCache < 2; withCache++) {
       CudaBackend be = new CudaBackend(new FakeDevice(), CudaBackend.Precision.BF16, true,
           withCache == 1 ? 64L << 20 : 0);
-      Backend cpu = Backends.install(be);
-      try {
-        Gpt m = model();
-        AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
-        double[] losses = new double[STEPS];
-        double[] norms = new double[STEPS];
-        long launches = eagerSteps(m, opt, new int[B * T], new int[B * T], STEPS, losses, norms);
-        runs[withCache] = new Run(losses, norms, params(m), launches);
-        casts[2 * withCache] = be.castStats().made();
-        casts[2 * withCache + 1] = be.castStats().reused();
-      } finally {
-        Backends.install(cpu);
-      }
+      runs[withCache] = eagerRun(be);
+      casts[2 * withCache] = be.castStats().made();
+      casts[2 * withCache + 1] = be.castStats().reused();
     }
-    assertThat(runs[1].losses()).containsExactly(runs[0].losses());
-    assertThat(runs[1].norms()).containsExactly(runs[0].norms());
-    for (int i = 0; i < runs[0].params().size(); i++) {
-      assertThat(runs[1].params().get(i)).as("parameter " + i)
-          .containsExactly(runs[0].params().get(i));
-    }
+    assertSameBits(runs[1], runs[0]);
     assertThat(casts[0] + casts[1]).as("without the cache nothing is kept").isZero();
     long reused = casts[3];
     long made = casts[2];
@@ -234,24 +219,9 @@ class CapturedStepTest {
       } finally {
         System.clearProperty("sdpo.cuda.headsInPlace");
       }
-      Backend cpu = Backends.install(bes[inPlace]);
-      try {
-        Gpt m = model();
-        AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
-        double[] losses = new double[STEPS];
-        double[] norms = new double[STEPS];
-        long launches = eagerSteps(m, opt, new int[B * T], new int[B * T], STEPS, losses, norms);
-        runs[inPlace] = new Run(losses, norms, params(m), launches);
-      } finally {
-        Backends.install(cpu);
-      }
+      runs[inPlace] = eagerRun(bes[inPlace]);
     }
-    assertThat(runs[1].losses()).containsExactly(runs[0].losses());
-    assertThat(runs[1].norms()).containsExactly(runs[0].norms());
-    for (int i = 0; i < runs[0].params().size(); i++) {
-      assertThat(runs[1].params().get(i)).as("parameter " + i)
-          .containsExactly(runs[0].params().get(i));
-    }
+    assertSameBits(runs[1], runs[0]);
     // a layer's copies (qkv in head order, O into y, dO, dQ, dK, dV into dqkv: 6 launches) gone;
     // a product with an uneven view runs once per batch row: in float32 all six of attention's
     // (Q, K, V, dO are views), in bf16 the four that write a view (they read the cast copies)
@@ -262,6 +232,30 @@ class CapturedStepTest {
     if (precision == CudaBackend.Precision.BF16) {
       assertThat(bes[1].castStats().reused()).as("copies reused")
           .isEqualTo(bes[1].castStats().made());
+    }
+  }
+
+  /** STEPS steps of a fresh model run kernel by kernel on {@code be}. */
+  private static Run eagerRun(CudaBackend be) {
+    Backend cpu = Backends.install(be);
+    try {
+      Gpt m = model();
+      AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
+      double[] losses = new double[STEPS];
+      double[] norms = new double[STEPS];
+      long launches = eagerSteps(m, opt, new int[B * T], new int[B * T], STEPS, losses, norms);
+      return new Run(losses, norms, params(m), launches);
+    } finally {
+      Backends.install(cpu);
+    }
+  }
+
+  /** The same losses, norms and parameters, bit for bit. */
+  private static void assertSameBits(Run got, Run want) {
+    assertThat(got.losses()).containsExactly(want.losses());
+    assertThat(got.norms()).containsExactly(want.norms());
+    for (int i = 0; i < want.params().size(); i++) {
+      assertThat(got.params().get(i)).as("parameter " + i).containsExactly(want.params().get(i));
     }
   }
 
