@@ -82,14 +82,7 @@ class CapturedStepTest {
   }
 
   static Run eager(CudaBackend.Precision p) {
-    return onFakeDevice(p, () -> {
-      Gpt m = model();
-      AdamW opt = new AdamW(m.namedParameters(), AdamW.Settings.gpt());
-      double[] losses = new double[STEPS];
-      double[] norms = new double[STEPS];
-      long launches = eagerSteps(m, opt, new int[B * T], new int[B * T], STEPS, losses, norms);
-      return new Run(losses, norms, params(m), launches);
-    });
+    return eagerRun(new CudaBackend(new FakeDevice(), p));
   }
 
   /** Steps 0..steps-1 run kernel by kernel; their losses and norms; one step's launches. */
@@ -236,7 +229,7 @@ class CapturedStepTest {
   }
 
   /** STEPS steps of a fresh model run kernel by kernel on {@code be}. */
-  private static Run eagerRun(CudaBackend be) {
+  static Run eagerRun(CudaBackend be) {
     Backend cpu = Backends.install(be);
     try {
       Gpt m = model();
