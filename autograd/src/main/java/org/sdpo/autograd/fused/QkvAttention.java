@@ -18,10 +18,11 @@ import org.sdpo.tensor.Tensor;
  *
  * The same arithmetic as slicing Q, K and V out of qkv, moving their heads in front, attending
  * and moving the heads back, with fewer copies. Where the backend reads heads in place
- * ({@link Fused#readsHeadsInPlace}: the CUDA backend's strided products, at sizes where they pay)
- * Q, K and V are views of qkv, (B, T, 3, H, D) read as three (B, H, T, D), and O is written
- * through a view of y, (B, T, H, D): no head is copied. Elsewhere (the CPU) the forward copies
- * qkv once in head order, (3, B, H, T, D), keeps that for the backward, and copies O into y. The
+ * ({@link Fused#readsHeadsInPlace}: the CPU's OpenBLAS calls, one per head with its leading
+ * dimension; the CUDA backend's strided products, at sizes where they pay) Q, K and V are views
+ * of qkv, (B, T, 3, H, D) read as three (B, H, T, D), and O is written through a view of y,
+ * (B, T, H, D): no head is copied. Elsewhere the forward copies qkv once in head order,
+ * (3, B, H, T, D), keeps that for the backward, and copies O into y. The
  * backward reads dO as a view of g and writes dQ, dK and dV straight into their windows of dqkv
  * (a backend that does not write views in place copies them there), where the slices' backward
  * filled three zero tensors of qkv's size, wrote one window of each and added the three up
