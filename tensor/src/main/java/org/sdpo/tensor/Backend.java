@@ -368,9 +368,7 @@ public interface Backend {
         true); // s = Q Kᵀ
     attentionSoftmax(p, scale, keyMask, causal, queryOffset, p);
     matmul(p3, view(dense(v, true), groups, Tk, D), view(o, groups, rows, D), false, false); // P V
-    if (o != out) {
-      assign(o, out);
-    }
+    copyBack(o, out);
   }
 
   /**
@@ -402,9 +400,7 @@ public interface Backend {
     if (dv != null) {
       Tensor o = dense(dv, false);
       matmul(p3, g3, view(o, groups, Tk, D), true, false); // dV = Pᵀ G
-      if (o != dv) {
-        assign(o, dv);
-      }
+      copyBack(o, dv);
     }
     if (dq == null && dk == null) {
       return;
@@ -416,16 +412,12 @@ public interface Backend {
     if (dq != null) {
       Tensor o = dense(dq, false);
       matmul(dS, view(dense(k, true), groups, Tk, D), view(o, groups, rows, D), false, false);
-      if (o != dq) {
-        assign(o, dq);
-      }
+      copyBack(o, dq);
     }
     if (dk != null) {
       Tensor o = dense(dk, false);
       matmul(dS, view(dense(q, true), groups, rows, D), view(o, groups, Tk, D), true, false);
-      if (o != dk) {
-        assign(o, dk);
-      }
+      copyBack(o, dk);
     }
   }
 
@@ -442,6 +434,13 @@ public interface Backend {
       assign(t, d);
     }
     return d;
+  }
+
+  /** Copies {@code written} (what {@link #dense} gave for t) into t, unless it is t. */
+  private void copyBack(Tensor written, Tensor t) {
+    if (written != t) {
+      assign(written, t);
+    }
   }
 
   /** A view of contiguous {@code t} with another shape, for composing calls. */

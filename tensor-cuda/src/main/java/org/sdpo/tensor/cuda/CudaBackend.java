@@ -1052,9 +1052,16 @@ public final class CudaBackend implements Backend {
   /** Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first. */
   private void gemm(CudaDriver.GemmType type, Operand oa, Operand ob, boolean transposeA,
       boolean transposeB, int M, int N, int K, int batch, Tensor c) {
+    gemm(type, oa, ob, transposeA, transposeB, M, N, K, batch,
+        new Operand(addr(c), false, N, (long) M * N));
+  }
+
+  /** As above, into C where {@code oc} says (row-major: its flip is false). */
+  private void gemm(CudaDriver.GemmType type, Operand oa, Operand ob, boolean transposeA,
+      boolean transposeB, int M, int N, int K, int batch, Operand oc) {
     dev.gemm(type, transposeB ^ ob.flip(), transposeA ^ oa.flip(), N, M, K, 1.0, ob.address(),
-        ob.ld(), ob.batchStride(), oa.address(), oa.ld(), oa.batchStride(), 0.0, addr(c), N,
-        (long) M * N, batch);
+        ob.ld(), ob.batchStride(), oa.address(), oa.ld(), oa.batchStride(), 0.0, oc.address(),
+        oc.ld(), oc.batchStride(), batch);
   }
 
   /** t's values rounded to bfloat16, row-major, at {@code address}: a cached copy or scratch. */
@@ -1728,7 +1735,6 @@ public final class CudaBackend implements Backend {
     return true;
   }
 
-
   /**
    * c[b, h] = op(a[b, h]) op(b[b, h]) for 4-D views a, b, c (B, H, ., .), each read or written
    * in place with its own strides: one strided-batched product over all B H heads where every
@@ -1789,12 +1795,8 @@ public final class CudaBackend implements Backend {
       int products = even ? 1 : B;
       int batch = even ? B * H : H;
       for (int i = 0; i < products; i++) {
-        Operand oa = step(ha, i, ea, H == 1 && even);
-        Operand ob = step(hb, i, ea, H == 1 && even);
-        Operand oc = step(hc, i, ec, H == 1 && even);
-        dev.gemm(type, transposeB ^ ob.flip(), transposeA ^ oa.flip(), N, M, K, 1.0,
-            ob.address(), ob.ld(), ob.batchStride(), oa.address(), oa.ld(), oa.batchStride(),
-            0.0, oc.address(), oc.ld(), oc.batchStride(), batch);
+        gemm(type, step(ha, i, ea, H == 1 && even), step(hb, i, ea, H == 1 && even), transposeA,
+            transposeB, M, N, K, batch, step(hc, i, ec, H == 1 && even));
       }
     } finally {
       if (ba != null) {
