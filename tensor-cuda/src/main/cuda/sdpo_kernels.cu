@@ -285,6 +285,28 @@ __device__ __forceinline__ void col_finish_at(int c, int mode, int chunks, int C
 #define FA_DMAX 128
 #define FA_CH (FA_DMAX / FA_DC)
 
+// The flash kernels read and write their (B, heads, T, D) tensors where they lie (a GPT-2 block's
+// heads inside its projection's output, (B, T, 3, H, D)): element (b, h, i, d) of tensor x is at
+// b s[x][0] + h s[x][1] + i s[x][2] + d, the head dimension contiguous. Slots: FA_Q .. FA_DV;
+// a kernel reads those of its tensors. Indexed by compile-time constants only, so the struct
+// stays in the parameter bank.
+#define FA_Q 0
+#define FA_K 1
+#define FA_V 2
+#define FA_O 3
+#define FA_G 4
+#define FA_DQ 5
+#define FA_DK 6
+#define FA_DV 7
+struct FaHeads {
+  int s[8][3];
+};
+
+// Where head h of batch row b of tensor x starts.
+__device__ __forceinline__ long long fa_head(const FaHeads& hs, int x, int b, int h) {
+  return (long long) b * hs.s[x][0] + (long long) h * hs.s[x][1];
+}
+
 template <typename E> __device__ __forceinline__ E fa_exp(E x);
 template <> __device__ __forceinline__ float fa_exp<float>(float x) { return expf(x); }
 template <> __device__ __forceinline__ double fa_exp<double>(double x) { return exp(x); }
@@ -307,14 +329,15 @@ template <typename E> __device__ __forceinline__ E half_max(E v) {
   return v;
 }
 
-// sh[r][c] = src[(r0 + r) D + d0 + c] for r < R, c < FA_DC; 0 outside rows [0, n), dims [0, D).
+// sh[r][c] = src[(r0 + r) ld + d0 + c] for r < R, c < FA_DC; 0 outside rows [0, n), dims
+// [0, D). ld: the rows' stride.
 template <typename E, int R>
-__device__ __forceinline__ void fa_load(E (*sh)[FA_DC + 1], const E* src, int n, int D, int r0,
-    int d0) {
+__device__ __forceinline__ void fa_load(E (*sh)[FA_DC + 1], const E* src, int n, int ld, int D,
+    int r0, int d0) {
   for (int e = threadIdx.x; e < R * FA_DC; e += blockDim.x) {
     int r = e / FA_DC;
     int c = e % FA_DC;
-    sh[r][c] = r0 + r < n && d0 + c < D ? src[(long long) (r0 + r) * D + d0 + c] : (E) 0;
+    sh[r][c] = r0 + r < n && d0 + c < D ? src[(long long) (r0 + r) * ld + d0 + c] : (E) 0;
   }
 }
 
@@ -346,26 +369,25 @@ __device__ __forceinline__ void fa_dots(E (&acc)[RA][CB], E (*a)[FA_DC + 1], E (
 }
 
 // The query tile a forward or dQ block takes at loop index blk: its (b, h) row bh, its first
-// query i0, its batch row b, the offsets of its queries (qo, into q, out, g, dq) and of its key
-// head (kv, into k and v), and the end of the keys its queries see (kEnd: all Tk, or causally up
-// to the last query's position).
+// query i0, its batch row b, query head h and key head hk, and the end of the keys its queries
+// see (kEnd: all Tk, or causally up to the last query's position).
 struct FaQueryTile {
   int bh;
   int i0;
   int b;
-  long long qo;
-  long long kv;
+  int h;
+  int hk;
   int kEnd;
 };
 
 __device__ __forceinline__ FaQueryTile fa_query_tile(int blk, int tiles, int H, int Hkv, int Tq,
-    int Tk, int D, int causal, int qoff) {
+    int Tk, int causal, int qoff) {
   FaQueryTile t;
   t.bh = blk / tiles;
   t.i0 = blk % tiles * FA_BR;
   t.b = t.bh / H;
-  t.qo = (long long) t.bh * Tq * D;
-  t.kv = ((long long) t.b * Hkv + t.bh % H / (H / Hkv)) * Tk * D;
+  t.h = t.bh % H;
+  t.hk = t.h / (H / Hkv);
   t.kEnd = causal ? min(Tk, qoff + min(t.i0 + FA_BR, Tq)) : Tk;
   return t;
 }
@@ -376,11 +398,11 @@ __device__ __forceinline__ const E* fa_mask_row(int hasKeyMask, const E* keyMask
   return hasKeyMask ? keyMask + (long long) b * Tk : nullptr;
 }
 
-// dst[(r0 + ty + 16 r) D + d] = f[r] acc[r][c] for rows below n and dims d below D, d the dim of
-// acc's column c (fa_accumulate's layout).
+// dst[(r0 + ty + 16 r) ld + d] = f[r] acc[r][c] for rows below n and dims d below D, d the dim
+// of acc's column c (fa_accumulate's layout).
 template <typename E, int RA>
 __device__ __forceinline__ void fa_store(E* dst, const E (&acc)[RA][2 * FA_CH],
-    const E (&f)[RA], int r0, int n, int D, int ty, int tx) {
+    const E (&f)[RA], int r0, int n, int ld, int D, int ty, int tx) {
 #pragma unroll
   for (int r = 0; r < RA; r++) {
     const int row = r0 + ty + 16 * r;
@@ -388,7 +410,7 @@ __device__ __forceinline__ void fa_store(E* dst, const E (&acc)[RA][2 * FA_CH],
 #pragma unroll
       for (int c = 0; c < 2 * FA_CH; c++) {
         const int d = c / 2 * FA_DC + tx + 16 * (c % 2);
-        if (d < D) dst[(long long) row * D + d] = f[r] * acc[r][c];
+        if (d < D) dst[(long long) row * ld + d] = f[r] * acc[r][c];
       }
     }
   }
@@ -397,19 +419,19 @@ __device__ __forceinline__ void fa_store(E* dst, const E (&acc)[RA][2 * FA_CH],
 // The backward's two products of a tile pair, over the head dims chunk by chunk: s = A Bᵀ and
 // dp = C Eᵀ, where A and C are RA rows from ra0 of (na, D) matrices staged through sa, and B and
 // E RB rows from rb0 of (nb, D) matrices staged through sb (dQ: Q Kᵀ and G Vᵀ; dK, dV: K Qᵀ and
-// V Gᵀ). Every thread of the block must call it.
+// V Gᵀ); la, lc, lb, le their rows' strides. Every thread of the block must call it.
 template <int RA, int RB, typename E, int MA, int MB>
 __device__ __forceinline__ void fa_two_products(E (&s)[MA][MB], E (&dp)[MA][MB],
-    E (*sa)[FA_DC + 1], E (*sb)[FA_DC + 1], const E* a, const E* c, int na, int ra0,
-    const E* b, const E* e, int nb, int rb0, int D, int ty, int tx) {
+    E (*sa)[FA_DC + 1], E (*sb)[FA_DC + 1], const E* a, int la, const E* c, int lc, int na,
+    int ra0, const E* b, int lb, const E* e, int le, int nb, int rb0, int D, int ty, int tx) {
   for (int d0 = 0; d0 < D; d0 += FA_DC) {
-    fa_load<E, RA>(sa, a, na, D, ra0, d0);
-    fa_load<E, RB>(sb, b, nb, D, rb0, d0);
+    fa_load<E, RA>(sa, a, na, la, D, ra0, d0);
+    fa_load<E, RB>(sb, b, nb, lb, D, rb0, d0);
     __syncthreads();
     fa_dots(s, sa, sb, ty, tx);
     __syncthreads();
-    fa_load<E, RA>(sa, c, na, D, ra0, d0);
-    fa_load<E, RB>(sb, e, nb, D, rb0, d0);
+    fa_load<E, RA>(sa, c, na, lc, D, ra0, d0);
+    fa_load<E, RB>(sb, e, nb, le, D, rb0, d0);
     __syncthreads();
     fa_dots(dp, sa, sb, ty, tx);
     __syncthreads();
@@ -437,15 +459,16 @@ __device__ __forceinline__ void fa_accumulate(E (&acc)[RA][2 * FA_CH], int ch, E
 
 // acc[r][2 ch + c] += sum over m < 32, in order, of w[ty + 16 r][m] src[r0 + m][32 ch + tx + 16 c]
 // for every chunk ch of the head dims: a tile of weights (32 columns) times 32 rows of an (n, D)
-// matrix, staged through sh chunk by chunk (out += P V, dq += dS K, dv += Pᵀ G, dk += dSᵀ Q).
-// Every thread of the block must call it; its first barrier also orders the writes of w.
+// matrix with rows ld apart, staged through sh chunk by chunk (out += P V, dq += dS K,
+// dv += Pᵀ G, dk += dSᵀ Q). Every thread of the block must call it; its first barrier also
+// orders the writes of w.
 template <typename E, int RA, int W>
 __device__ __forceinline__ void fa_product(E (&acc)[RA][2 * FA_CH], E (*w)[W],
-    E (*sh)[FA_DC + 1], const E* src, int n, int r0, int D, int ty, int tx) {
+    E (*sh)[FA_DC + 1], const E* src, int n, int ld, int r0, int D, int ty, int tx) {
 #pragma unroll
   for (int ch = 0; ch < FA_CH; ch++) {
     if (ch * FA_DC < D) {
-      fa_load<E, 32>(sh, src, n, D, r0, ch * FA_DC);
+      fa_load<E, 32>(sh, src, n, ld, D, r0, ch * FA_DC);
       __syncthreads();
       fa_accumulate(acc, ch, w, sh, ty, tx);
       __syncthreads();
@@ -700,18 +723,18 @@ typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_majo
 typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> TcBCol;
 typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> TcAcc;
 
-// sh[r][c] = bf16(src[(r0 + r) D + c]) for r < R, c < D; 0 for rows outside [0, n). Four
-// elements a thread at a time: one 16-byte load (D is a multiple of 16 and src 16-byte aligned,
-// so every row is), two 4-byte stores.
+// sh[r][c] = bf16(src[(r0 + r) ld + c]) for r < R, c < D; 0 for rows outside [0, n). Four
+// elements a thread at a time: one 16-byte load (D is a multiple of 16, src 16-byte aligned and
+// ld a multiple of 4, so every row is), two 4-byte stores.
 template <int R>
-__device__ __forceinline__ void tc_load(__nv_bfloat16 (*sh)[TC_DP], const float* src, int n, int D,
-    int r0) {
+__device__ __forceinline__ void tc_load(__nv_bfloat16 (*sh)[TC_DP], const float* src, int n,
+    int ld, int D, int r0) {
   const int quads = D >> 2;
   for (int e = threadIdx.x; e < R * quads; e += blockDim.x) {
     const int r = e / quads;
     const int c = (e - r * quads) << 2;
     float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (r0 + r < n) x = *reinterpret_cast<const float4*>(src + (long long) (r0 + r) * D + c);
+    if (r0 + r < n) x = *reinterpret_cast<const float4*>(src + (long long) (r0 + r) * ld + c);
     __nv_bfloat162* to = reinterpret_cast<__nv_bfloat162*>(&sh[r][c]);
     to[0] = __floats2bfloat162_rn(x.x, x.y);
     to[1] = __floats2bfloat162_rn(x.z, x.w);
@@ -769,10 +792,10 @@ __device__ __forceinline__ void tc_product(TcAcc (&acc)[TC_DMAX / 16],
   }
 }
 
-// dst[(row0 + r) D + 16 nc + c] = f acc[nc][r][c] for the warp's 16 rows below n, through the
+// dst[(row0 + r) ld + 16 nc + c] = f acc[nc][r][c] for the warp's 16 rows below n, through the
 // warp's rows of scratch.
 __device__ __forceinline__ void tc_store(float* dst, TcAcc (&acc)[TC_DMAX / 16],
-    float (*scratch)[TC_SP], int row0, int n, int D, float f) {
+    float (*scratch)[TC_SP], int row0, int n, int ld, int D, float f) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int nc = 0; nc < TC_DMAX / 16; nc++) {
@@ -782,7 +805,7 @@ __device__ __forceinline__ void tc_store(float* dst, TcAcc (&acc)[TC_DMAX / 16],
       for (int e = lane; e < 256; e += 32) {
         const int r = e >> 4;
         const int c = e & 15;
-        if (row0 + r < n) dst[(long long) (row0 + r) * D + 16 * nc + c] = f * scratch[r][c];
+        if (row0 + r < n) dst[(long long) (row0 + r) * ld + 16 * nc + c] = f * scratch[r][c];
       }
       __syncwarp();
     }
@@ -820,8 +843,8 @@ __device__ __forceinline__ void tc_zero(TcAcc (&acc)[TC_DMAX / 16]) {
 // online max m and sum l of e^(s - m), s = scale q·k; lse = m + log l (-inf for a query that
 // sees no key). Pass 2: out += exp(s - lse) V, P in bf16.
 extern "C" __global__ void flash_tc_forward_f32(int B, int H, int Hkv, int Tq, int Tk, int D,
-    int causal, int qoff, double scale, int hasKeyMask, const float* keyMask, const float* q,
-    const float* k, const float* v, float* lse, float* out) {
+    int causal, int qoff, double scale, int hasKeyMask, const float* keyMask, FaHeads hs,
+    const float* q, const float* k, const float* v, float* lse, float* out) {
 #if TC_AVAILABLE
   __shared__ __align__(32) __nv_bfloat16 qs[TC_BR][TC_DP];
   __shared__ __align__(32) __nv_bfloat16 ks[TC_BC][TC_DP];
@@ -835,20 +858,20 @@ extern "C" __global__ void flash_tc_forward_f32(int B, int H, int Hkv, int Tq, i
   const float sc = (float) scale;
   const int tiles = (Tq + TC_BR - 1) / TC_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D, causal, qoff);
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, causal, qoff);
     const int bh = t.bh;
     const int i0 = t.i0;
-    const long long qo = t.qo;
-    const long long kv = t.kv;
+    const float* kh = k + fa_head(hs, FA_K, t.b, t.hk);
+    const float* vh = v + fa_head(hs, FA_V, t.b, t.hk);
     const float* mrow = fa_mask_row(hasKeyMask, keyMask, t.b, Tk);
     const int i = i0 + row;
     __syncthreads(); // the previous tile is done with qs
-    tc_load<TC_BR>(qs, q + qo, Tq, D, i0);
+    tc_load<TC_BR>(qs, q + fa_head(hs, FA_Q, t.b, t.h), Tq, hs.s[FA_Q][2], D, i0);
     float m = -INFINITY;
     float l = 0.0f;
     for (int j0 = 0; j0 < t.kEnd; j0 += TC_BC) { // pass 1: the row statistics
       __syncthreads();
-      tc_load<TC_BC>(ks, k + kv, Tk, D, j0);
+      tc_load<TC_BC>(ks, kh, Tk, hs.s[FA_K][2], D, j0);
       __syncthreads();
       tc_scores(&sf[16 * warp], &qs[16 * warp], ks, D);
       __syncwarp();
@@ -876,8 +899,8 @@ extern "C" __global__ void flash_tc_forward_f32(int B, int H, int Hkv, int Tq, i
     tc_zero(o);
     for (int j0 = 0; j0 < t.kEnd; j0 += TC_BC) { // pass 2: out = P V
       __syncthreads();
-      tc_load<TC_BC>(ks, k + kv, Tk, D, j0);
-      tc_load<TC_BC>(vs, v + kv, Tk, D, j0);
+      tc_load<TC_BC>(ks, kh, Tk, hs.s[FA_K][2], D, j0);
+      tc_load<TC_BC>(vs, vh, Tk, hs.s[FA_V][2], D, j0);
       __syncthreads();
       tc_scores(&sf[16 * warp], &qs[16 * warp], ks, D);
       __syncwarp();
@@ -891,7 +914,8 @@ extern "C" __global__ void flash_tc_forward_f32(int B, int H, int Hkv, int Tq, i
       __syncwarp();
       tc_product(o, &pb[16 * warp], vs, D);
     }
-    tc_store(out + qo, o, &sf[16 * warp], i0 + 16 * warp, Tq, D, 1.0f);
+    tc_store(out + fa_head(hs, FA_O, t.b, t.h), o, &sf[16 * warp], i0 + 16 * warp, Tq,
+        hs.s[FA_O][2], D, 1.0f);
   }
 #endif
 }
@@ -899,9 +923,9 @@ extern "C" __global__ void flash_tc_forward_f32(int B, int H, int Hkv, int Tq, i
 // dq (as flash_backward_dq_f32): a block per TC_BR queries of one (b, h), walking the keys it
 // sees TC_BC at a time: P = exp(scale Q Kᵀ - lse), dS = P ∘ (G Vᵀ - delta), dq += scale dS K.
 extern "C" __global__ void flash_tc_backward_dq_f32(int B, int H, int Hkv, int Tq, int Tk, int D,
-    int causal, int qoff, double scale, int hasKeyMask, const float* keyMask, const float* q,
-    const float* k, const float* v, const float* g, const float* lse, const float* delta,
-    float* dq) {
+    int causal, int qoff, double scale, int hasKeyMask, const float* keyMask, FaHeads hs,
+    const float* q, const float* k, const float* v, const float* g, const float* lse,
+    const float* delta, float* dq) {
 #if TC_AVAILABLE
   __shared__ __align__(32) __nv_bfloat16 qs[TC_BR][TC_DP];
   __shared__ __align__(32) __nv_bfloat16 gs[TC_BR][TC_DP];
@@ -918,24 +942,24 @@ extern "C" __global__ void flash_tc_backward_dq_f32(int B, int H, int Hkv, int T
   const float sc = (float) scale;
   const int tiles = (Tq + TC_BR - 1) / TC_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D, causal, qoff);
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, causal, qoff);
     const int bh = t.bh;
     const int i0 = t.i0;
-    const long long qo = t.qo;
-    const long long kv = t.kv;
+    const float* kh = k + fa_head(hs, FA_K, t.b, t.hk);
+    const float* vh = v + fa_head(hs, FA_V, t.b, t.hk);
     const float* mrow = fa_mask_row(hasKeyMask, keyMask, t.b, Tk);
     const int i = i0 + row;
     __syncthreads();
-    tc_load<TC_BR>(qs, q + qo, Tq, D, i0);
-    tc_load<TC_BR>(gs, g + qo, Tq, D, i0);
+    tc_load<TC_BR>(qs, q + fa_head(hs, FA_Q, t.b, t.h), Tq, hs.s[FA_Q][2], D, i0);
+    tc_load<TC_BR>(gs, g + fa_head(hs, FA_G, t.b, t.h), Tq, hs.s[FA_G][2], D, i0);
     tc_load_row<TC_BR>(ls, lse, (long long) bh * Tq, Tq, i0, -INFINITY);
     tc_load_row<TC_BR>(dl, delta, (long long) bh * Tq, Tq, i0, 0.0f);
     TcAcc acc[TC_DMAX / 16];
     tc_zero(acc);
     for (int j0 = 0; j0 < t.kEnd; j0 += TC_BC) {
       __syncthreads();
-      tc_load<TC_BC>(ks, k + kv, Tk, D, j0);
-      tc_load<TC_BC>(vs, v + kv, Tk, D, j0);
+      tc_load<TC_BC>(ks, kh, Tk, hs.s[FA_K][2], D, j0);
+      tc_load<TC_BC>(vs, vh, Tk, hs.s[FA_V][2], D, j0);
       __syncthreads();
       const float rowLse = ls[row];
       const float rowDelta = dl[row];
@@ -958,7 +982,8 @@ extern "C" __global__ void flash_tc_backward_dq_f32(int B, int H, int Hkv, int T
       __syncwarp();
       tc_product(acc, &db[16 * warp], ks, D); // dq += dS K
     }
-    tc_store(dq + qo, acc, &sf[16 * warp], i0 + 16 * warp, Tq, D, sc);
+    tc_store(dq + fa_head(hs, FA_DQ, t.b, t.h), acc, &sf[16 * warp], i0 + 16 * warp, Tq,
+        hs.s[FA_DQ][2], D, sc);
   }
 #endif
 }
@@ -967,7 +992,7 @@ extern "C" __global__ void flash_tc_backward_dq_f32(int B, int H, int Hkv, int T
 // group's query heads in order and, in each, the queries that see the keys TC_BC at a time: with
 // Pᵀ = exp(scale K Qᵀ - lse) and dSᵀ = Pᵀ ∘ (V Gᵀ - delta), dv += Pᵀ G and dk += scale dSᵀ Q.
 extern "C" __global__ void flash_tc_backward_dkdv_f32(int B, int H, int Hkv, int Tq, int Tk,
-    int D, int causal, int qoff, double scale, int hasKeyMask, const float* keyMask,
+    int D, int causal, int qoff, double scale, int hasKeyMask, const float* keyMask, FaHeads hs,
     const float* q, const float* k, const float* v, const float* g, const float* lse,
     const float* delta, float* dk, float* dv) {
 #if TC_AVAILABLE
@@ -991,25 +1016,26 @@ extern "C" __global__ void flash_tc_backward_dkdv_f32(int B, int H, int Hkv, int
     const int bg = blk / tiles; // b * Hkv + key head
     const int j0 = blk % tiles * TC_BR;
     const int b = bg / Hkv;
-    const long long kv = (long long) bg * Tk * D;
+    const int hk = bg % Hkv;
     const float* mrow = fa_mask_row(hasKeyMask, keyMask, b, Tk);
     const int j = j0 + row;
     __syncthreads();
-    tc_load<TC_BR>(ks, k + kv, Tk, D, j0);
-    tc_load<TC_BR>(vs, v + kv, Tk, D, j0);
+    tc_load<TC_BR>(ks, k + fa_head(hs, FA_K, b, hk), Tk, hs.s[FA_K][2], D, j0);
+    tc_load<TC_BR>(vs, v + fa_head(hs, FA_V, b, hk), Tk, hs.s[FA_V][2], D, j0);
     TcAcc ak[TC_DMAX / 16];
     TcAcc av[TC_DMAX / 16];
     tc_zero(ak);
     tc_zero(av);
     // the first query that can see key j0: i >= j0 - qoff when causal
     const int iStart = causal ? max(0, j0 - qoff) / TC_BC * TC_BC : 0;
-    for (int h = bg % Hkv * rep; h < (bg % Hkv + 1) * rep; h++) {
+    for (int h = hk * rep; h < (hk + 1) * rep; h++) {
       const long long bh = (long long) b * H + h;
-      const long long qo = bh * Tq * D;
+      const float* qh = q + fa_head(hs, FA_Q, b, h);
+      const float* gh = g + fa_head(hs, FA_G, b, h);
       for (int i0 = iStart; i0 < Tq; i0 += TC_BC) {
         __syncthreads();
-        tc_load<TC_BC>(qs, q + qo, Tq, D, i0);
-        tc_load<TC_BC>(gs, g + qo, Tq, D, i0);
+        tc_load<TC_BC>(qs, qh, Tq, hs.s[FA_Q][2], D, i0);
+        tc_load<TC_BC>(gs, gh, Tq, hs.s[FA_G][2], D, i0);
         tc_load_row<TC_BC>(ls, lse, bh * Tq, Tq, i0, -INFINITY);
         tc_load_row<TC_BC>(dl, delta, bh * Tq, Tq, i0, 0.0f);
         __syncthreads();
@@ -1037,8 +1063,10 @@ extern "C" __global__ void flash_tc_backward_dkdv_f32(int B, int H, int Hkv, int
         tc_product(ak, &db[16 * warp], qs, D); // dk += dSᵀ Q
       }
     }
-    tc_store(dk + kv, ak, &sf[16 * warp], j0 + 16 * warp, Tk, D, sc);
-    tc_store(dv + kv, av, &sf[16 * warp], j0 + 16 * warp, Tk, D, 1.0f);
+    tc_store(dk + fa_head(hs, FA_DK, b, hk), ak, &sf[16 * warp], j0 + 16 * warp, Tk,
+        hs.s[FA_DK][2], D, sc);
+    tc_store(dv + fa_head(hs, FA_DV, b, hk), av, &sf[16 * warp], j0 + 16 * warp, Tk,
+        hs.s[FA_DV][2], D, 1.0f);
   }
 #endif
 }

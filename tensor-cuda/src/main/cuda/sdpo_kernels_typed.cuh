@@ -823,8 +823,9 @@ extern "C" __global__ void SFX(attention_softmax)(int rows, int H, int Tq, int T
 }
 
 // ------------------------------------------------------------------ flash attention
-// q (B, H, Tq, D), k and v (B, Hkv, Tk, D), keyMask (B, Tk) when hasKeyMask, lse and delta
-// (B, H, Tq); query head h reads key head h / (H / Hkv). Query i sees key j when j <= qoff + i
+// q (B, H, Tq, D), k and v (B, Hkv, Tk, D) and the outputs and gradients of their shapes, each
+// where it lies (FaHeads hs), keyMask (B, Tk) when hasKeyMask, lse and delta (B, H, Tq),
+// contiguous; query head h reads key head h / (H / Hkv). Query i sees key j when j <= qoff + i
 // (causal) and keyMask[b, j] != 0. Tiles and thread layout: FA_* in sdpo_kernels.cu.
 
 // out, lse: a block per FA_BR queries of one (b, h). For each tile of FA_BC keys, S = scale Q Kᵀ,
@@ -832,7 +833,7 @@ extern "C" __global__ void SFX(attention_softmax)(int rows, int H, int Tq, int T
 // O = O e^(m - m') + P V; at the end out = O / l and lse = m + log l (-inf and 0 for a query
 // that sees no key).
 extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int Tk, int D,
-    int causal, int qoff, double scale, int hasKeyMask, const T* keyMask, const T* q,
+    int causal, int qoff, double scale, int hasKeyMask, const T* keyMask, FaHeads hs, const T* q,
     const T* k, const T* v, T* lse, T* out) {
   __shared__ T qs[FA_BR][FA_DC + 1];
   __shared__ T ks[FA_BC][FA_DC + 1]; // a chunk of K, then of V
@@ -842,9 +843,11 @@ extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int
   const T sc = (T) scale;
   const int tiles = (Tq + FA_BR - 1) / FA_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D, causal, qoff);
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, causal, qoff);
     const int i0 = t.i0;
-    const long long kv = t.kv;
+    const T* qh = q + fa_head(hs, FA_Q, t.b, t.h);
+    const T* kh = k + fa_head(hs, FA_K, t.b, t.hk);
+    const T* vh = v + fa_head(hs, FA_V, t.b, t.hk);
     const T* mrow = fa_mask_row(hasKeyMask, keyMask, t.b, Tk);
     T m[4], l[4], o[4][2 * FA_CH];
 #pragma unroll
@@ -857,8 +860,8 @@ extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int
     for (int j0 = 0; j0 < t.kEnd; j0 += FA_BC) {
       T s[4][2] = {};
       for (int d0 = 0; d0 < D; d0 += FA_DC) {
-        fa_load<T, FA_BR>(qs, q + t.qo, Tq, D, i0, d0);
-        fa_load<T, FA_BC>(ks, k + kv, Tk, D, j0, d0);
+        fa_load<T, FA_BR>(qs, qh, Tq, hs.s[FA_Q][2], D, i0, d0);
+        fa_load<T, FA_BC>(ks, kh, Tk, hs.s[FA_K][2], D, j0, d0);
         __syncthreads();
         fa_dots(s, qs, ks, ty, tx);
         __syncthreads();
@@ -888,7 +891,7 @@ extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int
 #pragma unroll
         for (int c = 0; c < 2 * FA_CH; c++) o[r][c] *= alpha;
       }
-      fa_product(o, ps, ks, v + kv, Tk, j0, D, ty, tx); // O += P V
+      fa_product(o, ps, ks, vh, Tk, hs.s[FA_V][2], j0, D, ty, tx); // O += P V
     }
     T inv[4];
 #pragma unroll
@@ -899,18 +902,27 @@ extern "C" __global__ void SFX(flash_forward)(int B, int H, int Hkv, int Tq, int
         lse[(long long) t.bh * Tq + i] = l[r] > 0 ? m[r] + fa_log(l[r]) : (T) -INFINITY;
       }
     }
-    fa_store(out + t.qo, o, inv, i0, Tq, D, ty, tx); // out = O / l
+    fa_store(out + fa_head(hs, FA_O, t.b, t.h), o, inv, i0, Tq, hs.s[FA_O][2], D, ty,
+        tx); // out = O / l
   }
 }
 
-// delta (B H Tq) = sum over d of g * out, row by row: a warp per row, warp_sum's fixed tree.
-extern "C" __global__ void SFX(flash_delta)(int rows, int D, const T* g, const T* out, T* delta) {
+// delta (B, H, Tq) = sum over d of g * out, row by row: a warp per row, warp_sum's fixed tree.
+// g and out where they lie (hs: FA_G, FA_O).
+extern "C" __global__ void SFX(flash_delta)(int B, int H, int Tq, int D, FaHeads hs, const T* g,
+    const T* out, T* delta) {
   const int lane = threadIdx.x & 31;
   const int warps = blockDim.x >> 5;
+  const int rows = B * H * Tq;
   for (int r = blockIdx.x * warps + (threadIdx.x >> 5); r < rows; r += gridDim.x * warps) {
+    const int b = r / (H * Tq);
+    const int h = r / Tq % H;
+    const long long i = r % Tq;
+    const T* gr = g + fa_head(hs, FA_G, b, h) + i * hs.s[FA_G][2];
+    const T* outr = out + fa_head(hs, FA_O, b, h) + i * hs.s[FA_O][2];
     double acc = 0.0;
     for (int d = lane; d < D; d += 32) {
-      acc += (double) g[(long long) r * D + d] * (double) out[(long long) r * D + d];
+      acc += (double) gr[d] * (double) outr[d];
     }
     acc = warp_sum(acc);
     if (lane == 0) delta[r] = (T) acc;
@@ -920,7 +932,7 @@ extern "C" __global__ void SFX(flash_delta)(int rows, int D, const T* g, const T
 // dq: a block per FA_BR queries of one (b, h), walking the keys it sees in tiles of FA_BC:
 // P = exp(scale Q Kᵀ - lse), dS = P ∘ (G Vᵀ - delta), dq += scale dS K.
 extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq, int Tk, int D,
-    int causal, int qoff, double scale, int hasKeyMask, const T* keyMask, const T* q,
+    int causal, int qoff, double scale, int hasKeyMask, const T* keyMask, FaHeads hs, const T* q,
     const T* k, const T* v, const T* g, const T* lse, const T* delta, T* dq) {
   __shared__ T qs[FA_BR][FA_DC + 1]; // a chunk of Q, then of G
   __shared__ T ks[FA_BC][FA_DC + 1]; // a chunk of K, then of V, then of K
@@ -930,10 +942,12 @@ extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq,
   const T sc = (T) scale;
   const int tiles = (Tq + FA_BR - 1) / FA_BR;
   for (int blk = blockIdx.x; blk < B * H * tiles; blk += gridDim.x) {
-    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, D, causal, qoff);
+    const FaQueryTile t = fa_query_tile(blk, tiles, H, Hkv, Tq, Tk, causal, qoff);
     const int i0 = t.i0;
-    const long long kv = t.kv;
-    const long long qo = t.qo;
+    const T* qh = q + fa_head(hs, FA_Q, t.b, t.h);
+    const T* gh = g + fa_head(hs, FA_G, t.b, t.h);
+    const T* kh = k + fa_head(hs, FA_K, t.b, t.hk);
+    const T* vh = v + fa_head(hs, FA_V, t.b, t.hk);
     const T* mrow = fa_mask_row(hasKeyMask, keyMask, t.b, Tk);
     T rl[4], rd[4], acc[4][2 * FA_CH];
 #pragma unroll
@@ -947,8 +961,8 @@ extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq,
     for (int j0 = 0; j0 < t.kEnd; j0 += FA_BC) {
       T s[4][2] = {};
       T dp[4][2] = {};
-      fa_two_products<FA_BR, FA_BC>(s, dp, qs, ks, q + qo, g + qo, Tq, i0, k + kv, v + kv, Tk, j0,
-          D, ty, tx); // Q Kᵀ, G Vᵀ
+      fa_two_products<FA_BR, FA_BC>(s, dp, qs, ks, qh, hs.s[FA_Q][2], gh, hs.s[FA_G][2], Tq, i0,
+          kh, hs.s[FA_K][2], vh, hs.s[FA_V][2], Tk, j0, D, ty, tx); // Q Kᵀ, G Vᵀ
 #pragma unroll
       for (int r = 0; r < 4; r++) {
         const int i = i0 + ty + 16 * r;
@@ -960,10 +974,11 @@ extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq,
           ds[ty + 16 * r][tx + 16 * c] = p * (dp[r][c] - rd[r]);
         }
       }
-      fa_product(acc, ds, ks, k + kv, Tk, j0, D, ty, tx); // dq += dS K
+      fa_product(acc, ds, ks, kh, Tk, hs.s[FA_K][2], j0, D, ty, tx); // dq += dS K
     }
     const T scales[4] = {sc, sc, sc, sc};
-    fa_store(dq + qo, acc, scales, i0, Tq, D, ty, tx); // dq = scale dS K
+    fa_store(dq + fa_head(hs, FA_DQ, t.b, t.h), acc, scales, i0, Tq, hs.s[FA_DQ][2], D, ty,
+        tx); // dq = scale dS K
   }
 }
 
@@ -971,7 +986,7 @@ extern "C" __global__ void SFX(flash_backward_dq)(int B, int H, int Hkv, int Tq,
 // and, in each, the query tiles of FA_BQ that see the keys: with Pᵀ = exp(scale K Qᵀ - lse) and
 // dSᵀ = Pᵀ ∘ (V Gᵀ - delta), dv += Pᵀ G and dk += scale dSᵀ Q (no atomics: a block owns its keys).
 extern "C" __global__ void SFX(flash_backward_dkdv)(int B, int H, int Hkv, int Tq, int Tk, int D,
-    int causal, int qoff, double scale, int hasKeyMask, const T* keyMask, const T* q,
+    int causal, int qoff, double scale, int hasKeyMask, const T* keyMask, FaHeads hs, const T* q,
     const T* k, const T* v, const T* g, const T* lse, const T* delta, T* dk, T* dv) {
   __shared__ T ks[FA_BC][FA_DC + 1]; // a chunk of K, then of V
   __shared__ T qs[FA_BQ][FA_DC + 1]; // a chunk of Q, then of G, then of G and Q again
@@ -986,7 +1001,9 @@ extern "C" __global__ void SFX(flash_backward_dkdv)(int B, int H, int Hkv, int T
     const int bg = blk / tiles; // b * Hkv + key head
     const int j0 = blk % tiles * FA_BC;
     const int b = bg / Hkv;
-    const long long kv = (long long) bg * Tk * D;
+    const int hk = bg % Hkv;
+    const T* kh = k + fa_head(hs, FA_K, b, hk);
+    const T* vh = v + fa_head(hs, FA_V, b, hk);
     const T* mrow = fa_mask_row(hasKeyMask, keyMask, b, Tk);
     T ak[2][2 * FA_CH], av[2][2 * FA_CH];
 #pragma unroll
@@ -999,14 +1016,15 @@ extern "C" __global__ void SFX(flash_backward_dkdv)(int B, int H, int Hkv, int T
     }
     // the first query that can see key j0: i >= j0 - qoff when causal
     const int iStart = causal ? max(0, j0 - qoff) / FA_BQ * FA_BQ : 0;
-    for (int h = bg % Hkv * rep; h < (bg % Hkv + 1) * rep; h++) {
+    for (int h = hk * rep; h < (hk + 1) * rep; h++) {
       const long long bh = (long long) b * H + h;
-      const long long qo = bh * Tq * D;
+      const T* qh = q + fa_head(hs, FA_Q, b, h);
+      const T* gh = g + fa_head(hs, FA_G, b, h);
       for (int i0 = iStart; i0 < Tq; i0 += FA_BQ) {
         T s[2][2] = {};
         T dp[2][2] = {};
-        fa_two_products<FA_BC, FA_BQ>(s, dp, ks, qs, k + kv, v + kv, Tk, j0, q + qo, g + qo, Tq,
-            i0, D, ty, tx); // K Qᵀ, V Gᵀ
+        fa_two_products<FA_BC, FA_BQ>(s, dp, ks, qs, kh, hs.s[FA_K][2], vh, hs.s[FA_V][2], Tk, j0,
+            qh, hs.s[FA_Q][2], gh, hs.s[FA_G][2], Tq, i0, D, ty, tx); // K Qᵀ, V Gᵀ
 #pragma unroll
         for (int c = 0; c < 2; c++) {
           const int i = i0 + tx + 16 * c;
@@ -1021,14 +1039,16 @@ extern "C" __global__ void SFX(flash_backward_dkdv)(int B, int H, int Hkv, int T
             dst[ty + 16 * r][tx + 16 * c] = p * (dp[r][c] - di);
           }
         }
-        fa_product(av, pt, qs, g + qo, Tq, i0, D, ty, tx); // dv += Pᵀ G
-        fa_product(ak, dst, qs, q + qo, Tq, i0, D, ty, tx); // dk += dSᵀ Q
+        fa_product(av, pt, qs, gh, Tq, hs.s[FA_G][2], i0, D, ty, tx); // dv += Pᵀ G
+        fa_product(ak, dst, qs, qh, Tq, hs.s[FA_Q][2], i0, D, ty, tx); // dk += dSᵀ Q
       }
     }
     const T scales[2] = {sc, sc};
     const T ones[2] = {1, 1};
-    fa_store(dk + kv, ak, scales, j0, Tk, D, ty, tx); // dk = scale dSᵀ Q
-    fa_store(dv + kv, av, ones, j0, Tk, D, ty, tx); // dv = Pᵀ G
+    fa_store(dk + fa_head(hs, FA_DK, b, hk), ak, scales, j0, Tk, hs.s[FA_DK][2], D, ty,
+        tx); // dk = scale dSᵀ Q
+    fa_store(dv + fa_head(hs, FA_DV, b, hk), av, ones, j0, Tk, hs.s[FA_DV][2], D, ty,
+        tx); // dv = Pᵀ G
   }
 }
 

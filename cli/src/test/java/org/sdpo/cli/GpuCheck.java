@@ -284,6 +284,12 @@ public final class GpuCheck {
           + " 2 key heads, padded, vs host loops in double on bf16 inputs (1e-2)",
           () -> flashAtLength(gpuBf16, length, D, true));
     }
+    for (Backend b : new Backend[] {gpu, gpuBf16}) {
+      String mode = b == gpu ? "float32" : "tensor cores (bf16)";
+      check("flash attention, " + mode + ", T " + length + ", D 64, heads read and written where"
+          + " GPT-2 has them (B, T, 3, H, D) vs contiguous heads (identical)",
+          () -> on(b, () -> flashHeadsInPlace(length, 64)));
+    }
     return summary();
   }
 
@@ -595,6 +601,62 @@ public final class GpuCheck {
           .append(String.format(Locale.ROOT, "%.1e", err / max));
     }
     return "worst relative errors " + worst;
+  }
+
+  /**
+   * Flash attention's forward and backward with Q, K, V as views of a (B, T, 3, H, D) projection,
+   * out and dO of (B, T, H, D), dQ, dK, dV written into a (B, T, 3, H, D) gradient, against the
+   * same on contiguous heads: the kernels read each tensor with its strides, so the bits agree.
+   */
+  static String flashHeadsInPlace(int T, int D) {
+    int B = 2;
+    int H = 4;
+    Rng rng = new Rng(T * 31 + D);
+    Tensor qkv = Tensor.normal(rng, DType.FLOAT32, 0, 1, B, T, 3 * H * D);
+    Tensor g = Tensor.normal(rng, DType.FLOAT32, 0, 1, B, T, H * D);
+    double scale = 1 / Math.sqrt(D);
+    Tensor[] h = headsOf(qkv, 3 * H, H); // views (B, H, T, D)
+    Tensor gh = headsOf(g, H, H)[0];
+    Tensor y = Tensor.zeros(DType.FLOAT32, B, T, H * D);
+    Tensor dqkv = Tensor.zeros(DType.FLOAT32, B, T, 3 * H * D);
+    Tensor[] dh = headsOf(dqkv, 3 * H, H);
+    Tensor lse = org.sdpo.tensor.Fused.flashAttention(h[0], h[1], h[2], scale, null, true, 0,
+        headsOf(y, H, H)[0]);
+    org.sdpo.tensor.Fused.flashAttentionBackward(h[0], h[1], h[2], headsOf(y, H, H)[0], lse, gh,
+        scale, null, true, 0, dh[0], dh[1], dh[2]);
+    Tensor[] c = new Tensor[4];
+    for (int i = 0; i < 3; i++) {
+      c[i] = h[i].contiguous();
+    }
+    c[3] = gh.contiguous();
+    Tensor[] f = org.sdpo.tensor.Fused.flashAttention(c[0], c[1], c[2], scale, null, true, 0);
+    Tensor[] d = org.sdpo.tensor.Fused.flashAttentionBackward(c[0], c[1], c[2], f[0], f[1], c[3],
+        scale, null, true, 0);
+    Tensor[][] pairs = {{headsOf(y, H, H)[0], f[0]}, {lse, f[1]}, {dh[0], d[0]}, {dh[1], d[1]},
+      {dh[2], d[2]}};
+    String[] names = {"out", "lse", "dq", "dk", "dv"};
+    for (int i = 0; i < pairs.length; i++) {
+      double[] inPlace = pairs[i][0].contiguous().toDoubleArray();
+      double[] dense = pairs[i][1].toDoubleArray();
+      for (int j = 0; j < dense.length; j++) {
+        if (Double.doubleToLongBits(inPlace[j]) != Double.doubleToLongBits(dense[j])) {
+          throw new AssertionError(names[i] + "[" + j + "]: " + inPlace[j] + " in place, "
+              + dense[j] + " contiguous");
+        }
+      }
+    }
+    return "out, lse, dq, dk, dv identical";
+  }
+
+  /** x (B, T, n D) read as its n heads (B, n, T, D), in parts of {@code per} heads: views. */
+  private static Tensor[] headsOf(Tensor x, int n, int per) {
+    int[] s = x.shape();
+    Tensor all = x.reshape(s[0], s[1], n, s[2] / n).permute(0, 2, 1, 3);
+    Tensor[] parts = new Tensor[n / per];
+    for (int i = 0; i < parts.length; i++) {
+      parts[i] = all.slice(1, i * per, (i + 1) * per);
+    }
+    return parts;
   }
 
   /** x rounded to bfloat16 (to nearest, ties to even; x finite). */

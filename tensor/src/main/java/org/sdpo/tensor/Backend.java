@@ -480,8 +480,11 @@ public interface Backend {
    * Attention as {@link #attention} computes it, keeping instead of the probabilities
    * lse (B, H, Tq): per query, log sum_j exp(scale q . k_j) over the keys j it sees, -inf for a
    * query that sees none (whose output is 0). q (B, H, Tq, D); k, v (B, Hkv, Tk, D); keyMask,
-   * causal and queryOffset as in {@link #attentionSoftmax}; lse and out (B, H, Tq, D) written.
-   * All contiguous.
+   * causal and queryOffset as in {@link #attentionSoftmax}; lse (B, H, Tq) and out (B, H, Tq, D)
+   * written. q, k, v and out may be views of any strides (a GPT-2 block's heads where its
+   * projection wrote them, as {@link #attention} takes them); lse and keyMask are contiguous.
+   * Every backend reads such heads in place where their head dimension is contiguous: the flash
+   * kernels take a stride per batch row, head and position, which costs them nothing.
    */
   void flashAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask, boolean causal,
       int queryOffset, Tensor lse, Tensor out);
@@ -498,7 +501,9 @@ public interface Backend {
    *   dk_j   = scale sum_i dS_ij q_i,  dv_j = sum_i P_ij G_i   (over the key head's query heads)
    * </pre>
    *
-   * dq (B, H, Tq, D), dk and dv (B, Hkv, Tk, D) are written, not accumulated. All contiguous.
+   * dq (B, H, Tq, D), dk and dv (B, Hkv, Tk, D) are written, not accumulated. q, k, v, out, g,
+   * dq, dk and dv may be views of any strides (as in {@link #flashAttention}); lse and keyMask
+   * are contiguous.
    */
   void flashAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor g,
       double scale, Tensor keyMask, boolean causal, int queryOffset, Tensor dq, Tensor dk,

@@ -368,14 +368,28 @@ public final class Fused {
    */
   public static Tensor[] flashAttention(Tensor q, Tensor k, Tensor v, double scale,
       Tensor keyMask, boolean causal, int queryOffset) {
+    Tensor out = Tensor.empty(q.dtype(), q.shape());
+    return new Tensor[] {out, flashAttention(q, k, v, scale, keyMask, causal, queryOffset, out)};
+  }
+
+  /**
+   * {@link #flashAttention} writing its output into {@code out} (B, H, Tq, D), which may be a
+   * view (a GPT-2 block's output, (B, T, H, D) in memory); returns lse (B, H, Tq). q, k and v
+   * may be views too: every backend reads heads in place ({@link Backend#flashAttention}).
+   */
+  public static Tensor flashAttention(Tensor q, Tensor k, Tensor v, double scale,
+      Tensor keyMask, boolean causal, int queryOffset, Tensor out) {
     checkAttention(q, k, v, keyMask, queryOffset);
     int[] qs = q.shape();
+    if (!Arrays.equals(out.shape(), qs) || out.dtype() != q.dtype()) {
+      throw new IllegalArgumentException("flash attention: out must be " + q.dtype() + " "
+          + Shape.str(qs) + ", got " + out.dtype() + " " + Shape.str(out.shape()));
+    }
     Tensor lse = Tensor.empty(q.dtype(), qs[0], qs[1], qs[2]);
-    Tensor out = Tensor.empty(q.dtype(), qs);
-    backend().flashAttention(q.contiguous(), k.contiguous(), v.contiguous(), scale,
+    backend().flashAttention(q, k, v, scale,
         keyMask == null ? null : keyMask.to(q.dtype()).contiguous(), causal, queryOffset, lse,
         out);
-    return new Tensor[] {out, lse};
+    return lse;
   }
 
   /**
@@ -384,23 +398,37 @@ public final class Fused {
    */
   public static Tensor[] flashAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out,
       Tensor lse, Tensor g, double scale, Tensor keyMask, boolean causal, int queryOffset) {
-    checkAttention(q, k, v, keyMask, queryOffset);
-    int[] qs = q.shape();
-    if (!Arrays.equals(out.shape(), qs) || !Arrays.equals(g.shape(), qs)
-        || !Arrays.equals(lse.shape(), new int[] {qs[0], qs[1], qs[2]})) {
-      throw new IllegalArgumentException("flash attention backward: expected out and g "
-          + Shape.str(qs) + " and lse " + Shape.str(new int[] {qs[0], qs[1], qs[2]}) + ", got "
-          + Shape.str(out.shape()) + ", " + Shape.str(g.shape()) + " and "
-          + Shape.str(lse.shape()));
-    }
-    Tensor dq = Tensor.empty(q.dtype(), qs);
+    Tensor dq = Tensor.empty(q.dtype(), q.shape());
     Tensor dk = Tensor.empty(q.dtype(), k.shape());
     Tensor dv = Tensor.empty(q.dtype(), k.shape());
-    backend().flashAttentionBackward(q.contiguous(), k.contiguous(), v.contiguous(),
-        out.contiguous(), lse.contiguous(), g.to(q.dtype()).contiguous(), scale,
+    flashAttentionBackward(q, k, v, out, lse, g, scale, keyMask, causal, queryOffset, dq, dk, dv);
+    return new Tensor[] {dq, dk, dv};
+  }
+
+  /**
+   * The same, written into dq (like q), dk and dv (like k), which may be views (a GPT-2 block's
+   * windows of dL/d qkv), as q, k, v, out and g may be.
+   */
+  public static void flashAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out,
+      Tensor lse, Tensor g, double scale, Tensor keyMask, boolean causal, int queryOffset,
+      Tensor dq, Tensor dk, Tensor dv) {
+    checkAttention(q, k, v, keyMask, queryOffset);
+    int[] qs = q.shape();
+    int[] ks = k.shape();
+    if (!Arrays.equals(out.shape(), qs) || !Arrays.equals(g.shape(), qs)
+        || !Arrays.equals(lse.shape(), new int[] {qs[0], qs[1], qs[2]})
+        || !Arrays.equals(dq.shape(), qs) || !Arrays.equals(dk.shape(), ks)
+        || !Arrays.equals(dv.shape(), ks)) {
+      throw new IllegalArgumentException("flash attention backward: expected out, g and dq "
+          + Shape.str(qs) + ", lse " + Shape.str(new int[] {qs[0], qs[1], qs[2]})
+          + ", dk and dv " + Shape.str(ks) + "; got out " + Shape.str(out.shape()) + ", g "
+          + Shape.str(g.shape()) + ", lse " + Shape.str(lse.shape()) + ", dq "
+          + Shape.str(dq.shape()) + ", dk " + Shape.str(dk.shape()) + ", dv "
+          + Shape.str(dv.shape()));
+    }
+    backend().flashAttentionBackward(q, k, v, out, lse.contiguous(), g.to(q.dtype()), scale,
         keyMask == null ? null : keyMask.to(q.dtype()).contiguous(), causal, queryOffset, dq, dk,
         dv);
-    return new Tensor[] {dq, dk, dv};
   }
 
   private static void checkAttention(Tensor q, Tensor k, Tensor v, Tensor keyMask,

@@ -972,31 +972,75 @@ public final class Nd4jBackend implements Backend {
     return c;
   }
 
+  /** Reads q, k, v and writes out where they lie (heads of any strides, {@link Heads}). */
   @Override
   public void flashAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
       boolean causal, int queryOffset, Tensor lse, Tensor out) {
+    Tensor o = headsReadable(out) ? out : Tensor.emptyOn(this, out.dtype(), out.shape());
+    Tensor[] in = {headsOf(q), headsOf(k), headsOf(v)};
     try {
-      FlashAttentionKernels.forward(buffer(q), buffer(k), buffer(v), scale,
+      FlashAttentionKernels.forward(heads(in[0]), heads(in[1]), heads(in[2]), scale,
           keyMask == null ? null : buffer(keyMask), causal, queryOffset, q.dim(0), q.dim(1),
-          k.dim(1), q.dim(2), k.dim(2), q.dim(3), buffer(lse), buffer(out));
+          k.dim(1), q.dim(2), k.dim(2), q.dim(3), buffer(lse), heads(o));
     } finally {
-      keep(q, k, v, keyMask, lse, out);
+      keep(in, keyMask, lse, o);
+    }
+    if (o != out) {
+      assign(o, out);
     }
   }
 
+  /** Reads q, k, v, out and g and writes dq, dk and dv where they lie, as the forward. */
   @Override
   public void flashAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
       Tensor g, double scale, Tensor keyMask, boolean causal, int queryOffset, Tensor dq,
       Tensor dk, Tensor dv) {
-    try {
-      FlashAttentionKernels.backward(buffer(q), buffer(k), buffer(v), buffer(out), null,
-          buffer(lse), buffer(g), scale, keyMask == null ? null : buffer(keyMask), causal, queryOffset,
-          q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), buffer(dq), buffer(dk),
-          buffer(dv));
-    } finally {
-      keep(q, k, v, out, lse, g);
-      keep(keyMask, dq, dk, dv);
+    Tensor[] in = {headsOf(q), headsOf(k), headsOf(v), headsOf(out), headsOf(g)};
+    Tensor[] want = {dq, dk, dv};
+    Tensor[] d = new Tensor[3];
+    for (int i = 0; i < 3; i++) {
+      d[i] = headsReadable(want[i]) ? want[i]
+          : Tensor.emptyOn(this, want[i].dtype(), want[i].shape());
     }
+    try {
+      FlashAttentionKernels.backward(heads(in[0]), heads(in[1]), heads(in[2]), heads(in[3]),
+          null, buffer(lse), heads(in[4]), scale, keyMask == null ? null : buffer(keyMask),
+          causal, queryOffset, q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3),
+          heads(d[0]), heads(d[1]), heads(d[2]));
+    } finally {
+      keep(in, lse, keyMask, d);
+    }
+    for (int i = 0; i < 3; i++) {
+      if (d[i] != want[i]) {
+        assign(d[i], want[i]);
+      }
+    }
+  }
+
+  /** Whether t (B, heads, T, D) is heads the flash loops read where they lie (D contiguous). */
+  private boolean headsReadable(Tensor t) {
+    INDArray a = arr(t);
+    return isContiguous(t) || (a.rank() == 4 && (a.size(3) == 1 || a.stride(3) == 1));
+  }
+
+  /** t where {@link #headsReadable}, else a contiguous copy of it. */
+  private Tensor headsOf(Tensor t) {
+    return headsReadable(t) ? t : dense(t);
+  }
+
+  /** t (B, heads, T, D), {@link #headsReadable}, as {@link Heads} over its storage. */
+  private Heads heads(Tensor t) {
+    INDArray a = arr(t);
+    int[] s = t.shape();
+    if (isContiguous(t)) {
+      return Heads.contiguous(buffer(t), s[1], s[2], s[3]);
+    }
+    long[] st = a.stride();
+    int off = (int) a.offset();
+    int n = (int) Heads.span(s, st[0], st[1], st[2]);
+    Buf b = t.dtype() == DType.FLOAT32 ? Buf.of(a.data().asNioFloat(), off, n)
+        : Buf.of(a.data().asNioDouble(), off, n);
+    return new Heads(b, (int) st[0], (int) st[1], (int) st[2]);
   }
 
   @Override

@@ -212,11 +212,18 @@ public class BackendConformanceTest {
 
   /**
    * Flash attention's forward and backward on random shapes with up to {@code maxB} batch rows,
-   * {@code maxTk} keys and head size {@code maxD}: grouped queries, offsets, causal or not, a key mask with holes (some
-   * queries see no key). Outputs: out, lse (-inf, a query that sees nothing, as -1e3: the
-   * comparison's tolerance scales with the largest value), dq, dk, dv.
+   * {@code maxTk} keys and head size {@code maxD}: grouped queries, offsets, causal or not, a key
+   * mask with holes (some queries see no key). Outputs: out, lse (-inf, a query that sees
+   * nothing, as -1e3: the comparison's tolerance scales with the largest value), dq, dk, dv.
+   * With {@code inPlace} every head tensor is a view, (B, T, heads, D) in memory as a GPT-2
+   * block has them, each with strides of its own: q all of (B, Tq, H, D), g the second half of
+   * (B, Tq, 2H, D), out the last third of (B, Tq, 3H, D), dq the first half of (B, Tq, 2H, D); k
+   * all of (B, Tk, Hkv, D), v the middle third of (B, Tk, 3 Hkv, D), dk and dv the second and
+   * first halves of (B, Tk, 2 Hkv, D). The outputs' tensors start full of garbage, which must
+   * stay where no output is written.
    */
-  static void flashCase(Rng rng, DType dt, Side c, Side r, int maxB, int maxTk, int maxD) {
+  static void flashCase(Rng rng, DType dt, Side c, Side r, int maxB, int maxTk, int maxD,
+      boolean inPlace) {
     int B = 1 + rng.nextInt(maxB);
     int Hkv = 1 + rng.nextInt(2);
     int H = Hkv * (1 + rng.nextInt(3));
@@ -229,27 +236,56 @@ public class BackendConformanceTest {
     boolean withMask = rng.nextBoolean();
     double scale = 1 / Math.sqrt(D);
     double[] qv = values(rng, B * H * Tq * D, 1);
-    double[] kv = values(rng, B * Hkv * Tk * D, 1);
-    double[] vv = values(rng, B * Hkv * Tk * D, 1);
+    double[] kvv = values(rng, 2 * B * Hkv * Tk * D, 1); // k, then v (contiguous), or both
     double[] gv = values(rng, B * H * Tq * D, 1);
+    int nq = B * H * Tq * D;
+    int nk = B * Hkv * Tk * D;
     both(c, r, x -> {
-      Tensor q = x.of(dt, qv, B, H, Tq, D);
-      Tensor k = x.of(dt, kv, B, Hkv, Tk, D);
-      Tensor v = x.of(dt, vv, B, Hkv, Tk, D);
       Tensor mask = withMask ? x.of(dt, km, B, Tk) : null;
-      Tensor o = x.of(dt, values(new Rng(8), B * H * Tq * D, 1), B, H, Tq, D); // garbage
+      Tensor q;
+      Tensor k;
+      Tensor v;
+      Tensor g;
+      Tensor o;
+      Tensor dq;
+      Tensor dk;
+      Tensor dv;
+      Tensor[] held; // what is compared: out, dq, and dk and dv (or the tensor they are views of)
+      if (inPlace) {
+        q = headViews(x, x.of(dt, qv, B, Tq, H, D), 1)[0];
+        k = headViews(x, x.of(dt, Arrays.copyOf(kvv, nk), B, Tk, Hkv, D), 1)[0];
+        v = headViews(x, x.of(dt, values(new Rng(3), 3 * nk, 1), B, Tk, 3 * Hkv, D), 3)[1];
+        g = headViews(x, x.of(dt, values(new Rng(2), 2 * nq, 1), B, Tq, 2 * H, D), 2)[1];
+        Tensor y = x.of(dt, garbage(3 * nq), B, Tq, 3 * H, D);
+        Tensor dy = x.of(dt, garbage(2 * nq), B, Tq, 2 * H, D);
+        Tensor dkv = x.of(dt, garbage(2 * nk), B, Tk, 2 * Hkv, D);
+        o = headViews(x, y, 3)[2];
+        dq = headViews(x, dy, 2)[0];
+        Tensor[] w = headViews(x, dkv, 2);
+        dk = w[1];
+        dv = w[0];
+        held = new Tensor[] {y, dy, dkv};
+      } else {
+        q = x.of(dt, qv, B, H, Tq, D);
+        k = x.of(dt, Arrays.copyOf(kvv, nk), B, Hkv, Tk, D);
+        v = x.of(dt, Arrays.copyOfRange(kvv, nk, 2 * nk), B, Hkv, Tk, D);
+        g = x.of(dt, gv, B, H, Tq, D);
+        o = x.of(dt, values(new Rng(8), nq, 1), B, H, Tq, D); // garbage
+        dq = x.of(dt, values(new Rng(6), nq, 1), B, H, Tq, D);
+        dk = x.of(dt, values(new Rng(5), nk, 1), B, Hkv, Tk, D);
+        dv = x.of(dt, values(new Rng(4), nk, 1), B, Hkv, Tk, D);
+        held = new Tensor[] {o, dq, dk, dv};
+      }
       Tensor lse = x.of(dt, values(new Rng(7), B * H * Tq, 1), B, H, Tq);
       x.be.flashAttention(q, k, v, scale, mask, causal, offset, lse, o);
-      Tensor dq = x.of(dt, values(new Rng(6), B * H * Tq * D, 1), B, H, Tq, D);
-      Tensor dk = x.of(dt, values(new Rng(5), B * Hkv * Tk * D, 1), B, Hkv, Tk, D);
-      Tensor dv = x.of(dt, values(new Rng(4), B * Hkv * Tk * D, 1), B, Hkv, Tk, D);
-      x.be.flashAttentionBackward(q, k, v, o, lse, x.of(dt, gv, B, H, Tq, D), scale, mask,
-          causal, offset, dq, dk, dv);
+      x.be.flashAttentionBackward(q, k, v, o, lse, g, scale, mask, causal, offset, dq, dk, dv);
       double[] l = x.be.toDoubles(lse);
       for (int i = 0; i < l.length; i++) {
         l[i] = l[i] == Double.NEGATIVE_INFINITY ? -1e3 : l[i];
       }
-      x.out(o, x.of(DType.FLOAT64, l, B, H, Tq), dq, dk, dv);
+      Tensor[] outs = Arrays.copyOf(held, held.length + 1);
+      outs[held.length] = x.of(DType.FLOAT64, l, B, H, Tq);
+      x.out(outs);
     });
   }
 
@@ -919,8 +955,13 @@ public class BackendConformanceTest {
           });
         });
     cases.put("flashAttention, flashAttentionBackward", (rng, dt, c, r) -> {
-      flashCase(rng, dt, c, r, 2, 9, 6);
+      flashCase(rng, dt, c, r, 2, 9, 6, false);
     });
+    cases.put("flashAttention, flashAttentionBackward on heads read and written in place: q, "
+        + "out, g, dq in (B, Tq, H, D), k and v (dk, dv) halves of (B, Tk, 2 Hkv, D)",
+        (rng, dt, c, r) -> {
+          flashCase(rng, dt, c, r, 2, 9, 6, true);
+        });
     cases.put("adamw, sumOfSquares (one tensor, several), ema", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
       int n = ReferenceBackend.numel(s);
@@ -1134,7 +1175,7 @@ public class BackendConformanceTest {
     });
     cases.put("wide: flashAttention, flashAttentionBackward over several tiles", (rng, dt, c, r) -> {
       // the CUDA kernels' tiles: 64 or 32 queries by 32 keys, head sizes in chunks of 32 (to 128)
-      flashCase(rng, dt, c, r, 1, 140, 128);
+      flashCase(rng, dt, c, r, 1, 140, 128, rng.nextBoolean());
     });
     cases.put("wide: attentionSoftmax and softmaxBackward over long rows", (rng, dt, c, r) -> {
       // the CUDA backend's row paths: the attention softmax gives up to 1,024 keys to a warp,

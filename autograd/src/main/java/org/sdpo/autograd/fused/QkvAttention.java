@@ -30,7 +30,10 @@ import org.sdpo.tensor.Tensor;
  * dQ, dK and dV give +0, never -0, on the CPU; a test compares the two forms bit for bit there).
  * Composed twin: slice, reshape, permute, attention, permute, reshape. Where the backend prefers
  * it, the attention keeps each query's log-sum-exp instead of P ({@link Attention}'s flash
- * form), on the contiguous copy of the heads.
+ * form). Every backend's flash kernels read and write heads where they lie, at every size, so
+ * that form copies no head either: Q, K, V are views of qkv, O a view of y (which the backward
+ * reads again for its delta = rowsum(dO ∘ O)), dO a view of g, and dQ, dK, dV are written
+ * into their windows of dqkv.
  */
 public final class QkvAttention extends Op {
   private final Tensor q; // (B, H, T, D): views of qkv, or its contiguous copy's parts
@@ -69,12 +72,13 @@ public final class QkvAttention extends Op {
     int D = C / nHead;
     double scale = 1.0 / Math.sqrt(D);
     int[] hs = {B, nHead, T, D};
-    if (Fused.usesFlashAttention(hs, hs)) { // the flash kernels read contiguous heads
-      Tensor[] h = contiguousHeads(qkv.value(), nHead);
-      Tensor[] op = Fused.flashAttention(h[0], h[1], h[2], scale, keyMask, causal, 0); // O, lse
-      Tensor y = op[0].permute(0, 2, 1, 3).contiguous().reshape(B, T, C); // (B, T, H, D)
+    if (Fused.usesFlashAttention(hs, hs)) { // every backend's flash kernels read heads in place
+      Tensor[] h = parts(headsOf(qkv.value(), 3 * nHead));
+      Tensor y = Tensor.empty(qkv.value().dtype(), B, T, C);
+      Tensor o = headsOf(y, nHead); // O (B, H, T, D), a view of y, kept for the backward's delta
+      Tensor lse = Fused.flashAttention(h[0], h[1], h[2], scale, keyMask, causal, 0, o);
       QkvAttention saved = new QkvAttention(h, null,
-          new Attention.Flash(op[0], op[1], keyMask, causal, 0), scale, s);
+          new Attention.Flash(o, lse, keyMask, causal, 0), scale, s);
       return record(saved, y, qkv);
     }
     if (Fused.readsHeadsInPlace(hs, hs)) { // views of qkv in, O written into y's view
@@ -136,11 +140,8 @@ public final class QkvAttention extends Op {
     Tensor[] windows = parts(headsOf(dqkv, 3 * H)); // views of dqkv, (B, H, T, D)
     Tensor g4 = headsOf(g.contiguous(), H); // a view, (B, H, T, D)
     if (flash != null) {
-      Tensor[] d = Fused.flashAttentionBackward(q, k, v, flash.out(), flash.lse(),
-          g4.contiguous(), scale, flash.keyMask(), flash.causal(), 0);
-      for (int i = 0; i < 3; i++) {
-        windows[i].assign(d[i]);
-      }
+      Fused.flashAttentionBackward(q, k, v, flash.out(), flash.lse(), g4, scale,
+          flash.keyMask(), flash.causal(), 0, windows[0], windows[1], windows[2]);
       return new Tensor[] {dqkv};
     }
     Fused.attentionBackward(q, k, v, p, g4, scale, windows[0], windows[1], windows[2]);

@@ -1491,40 +1491,38 @@ public final class CudaBackend implements Backend {
         && D <= TC_FLASH_MAX_HEAD && dev.computeCapability() >= 80 && TENSOR_CORE_FLASH;
   }
 
-  /** Whether every tensor starts 16 bytes aligned (the tensor-core kernels load float4s). */
-  private boolean aligned16(Tensor... ts) {
-    for (Tensor t : ts) {
-      if (addr(t) % 16 != 0) {
-        return false;
-      }
-    }
-    return true;
-  }
-
   private static final boolean TENSOR_CORE_FLASH = !"0".equals(System.getProperty(
       "sdpo.flashTensorCores", System.getenv("SDPO_FLASH_TENSOR_CORES")));
 
+  /**
+   * Reads q, k, v and writes out where they lie: the kernels take each tensor's batch, head and
+   * position strides ({@link #flashHeads}), so a GPT-2 block's heads cost no copy.
+   */
   @Override
   public void flashAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
       boolean causal, int queryOffset, Tensor lse, Tensor out) {
     int[] qs = q.shape(); // (B, H, Tq, D)
     flashHeadFits(qs[3]);
-    boolean tc = tensorCoreFlash(q) && aligned16(q, k, v);
+    Tensor[] t = {flashHeads(q, false), flashHeads(k, false), flashHeads(v, false),
+        flashHeads(out, true)};
+    boolean tc = tensorCoreFlash(q) && quadAligned(t[0], t[1], t[2]);
     int tile = tc ? TC_FLASH_TILE : FLASH_QUERY_TILE;
     long blocks = (long) qs[0] * qs[1] * ((qs[2] + tile - 1) / tile);
-    if (blocks == 0) {
-      return;
+    if (blocks > 0) {
+      Tensor km = keyMask == null ? null : dense(as(keyMask, q.dtype()));
+      KernelArgs a = tc ? tcFlashArgs("flash_tc_forward_f32", q, k, scale, km, causal,
+          queryOffset) : flashArgs("flash_forward", q, k, scale, km, causal, queryOffset);
+      dev.launch(a.heads(faHeads(t[0], t[1], t[2], t[3], null, null, null, null))
+          .ptr(addr(t[0])).ptr(addr(t[1])).ptr(addr(t[2])).ptr(addr(lse)).ptr(addr(t[3])),
+          flashGrid(blocks), tc ? TC_FLASH_THREADS : THREADS);
     }
-    Tensor km = keyMask == null ? null : dense(as(keyMask, q.dtype()));
-    KernelArgs a = tc ? tcFlashArgs("flash_tc_forward_f32", q, k, scale, km, causal, queryOffset)
-        : flashArgs("flash_forward", q, k, scale, km, causal, queryOffset);
-    dev.launch(a.ptr(addr(q)).ptr(addr(k)).ptr(addr(v)).ptr(addr(lse)).ptr(addr(out)),
-        flashGrid(blocks), tc ? TC_FLASH_THREADS : THREADS);
+    copyBack(t[3], out);
   }
 
   /**
    * Three launches: delta = rowsum(G ∘ out) into scratch, then dQ by query tiles and dK, dV by
    * key tiles, each recomputing P from lse (two kernels rather than atomics: deterministic).
+   * Every tensor read or written where it lies, as in {@link #flashAttention}.
    */
   @Override
   public void flashAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
@@ -1533,7 +1531,11 @@ public final class CudaBackend implements Backend {
     int[] qs = q.shape(); // (B, H, Tq, D)
     int[] ks = k.shape(); // (B, Hkv, Tk, D)
     flashHeadFits(qs[3]);
-    boolean tc = tensorCoreFlash(q) && aligned16(q, k, v, g);
+    Tensor[] t = {flashHeads(q, false), flashHeads(k, false), flashHeads(v, false),
+        flashHeads(out, false), flashHeads(g, false), flashHeads(dq, true),
+        flashHeads(dk, true), flashHeads(dv, true)};
+    int[][] hs = faHeads(t);
+    boolean tc = tensorCoreFlash(q) && quadAligned(t[0], t[1], t[2], t[4]);
     int threads = tc ? TC_FLASH_THREADS : THREADS;
     int rows = qs[0] * qs[1] * qs[2];
     Tensor km = keyMask == null ? null : dense(as(keyMask, q.dtype()));
@@ -1541,26 +1543,78 @@ public final class CudaBackend implements Backend {
     long delta = pool.takeScratch(bytes);
     try {
       if (rows > 0) {
-        dev.launch(args(k("flash_delta", q.dtype())).i32(rows).i32(qs[3]).ptr(addr(g))
-            .ptr(addr(out)).ptr(delta), rowBlocks(rows, qs[3]), THREADS);
+        dev.launch(args(k("flash_delta", q.dtype())).i32(qs[0]).i32(qs[1]).i32(qs[2])
+            .i32(qs[3]).heads(hs).ptr(addr(t[4])).ptr(addr(t[3])).ptr(delta),
+            rowBlocks(rows, qs[3]), THREADS);
         int tile = tc ? TC_FLASH_TILE : FLASH_QUERY_TILE;
         long blocks = (long) qs[0] * qs[1] * ((qs[2] + tile - 1) / tile);
         KernelArgs a = tc ? tcFlashArgs("flash_tc_backward_dq_f32", q, k, scale, km, causal,
             queryOffset) : flashArgs("flash_backward_dq", q, k, scale, km, causal, queryOffset);
-        dev.launch(a.ptr(addr(q)).ptr(addr(k)).ptr(addr(v)).ptr(addr(g)).ptr(addr(lse))
-            .ptr(delta).ptr(addr(dq)), flashGrid(blocks), threads);
+        dev.launch(a.heads(hs).ptr(addr(t[0])).ptr(addr(t[1])).ptr(addr(t[2])).ptr(addr(t[4]))
+            .ptr(addr(lse)).ptr(delta).ptr(addr(t[5])), flashGrid(blocks), threads);
       }
       int tile = tc ? TC_FLASH_TILE : FLASH_KEY_TILE;
       long blocks = (long) ks[0] * ks[1] * ((ks[2] + tile - 1) / tile);
       if (blocks > 0) {
         KernelArgs a = tc ? tcFlashArgs("flash_tc_backward_dkdv_f32", q, k, scale, km, causal,
             queryOffset) : flashArgs("flash_backward_dkdv", q, k, scale, km, causal, queryOffset);
-        dev.launch(a.ptr(addr(q)).ptr(addr(k)).ptr(addr(v)).ptr(addr(g)).ptr(addr(lse))
-            .ptr(delta).ptr(addr(dk)).ptr(addr(dv)), flashGrid(blocks), threads);
+        dev.launch(a.heads(hs).ptr(addr(t[0])).ptr(addr(t[1])).ptr(addr(t[2])).ptr(addr(t[4]))
+            .ptr(addr(lse)).ptr(delta).ptr(addr(t[6])).ptr(addr(t[7])), flashGrid(blocks),
+            threads);
       }
     } finally {
       pool.give(delta, bytes);
     }
+    copyBack(t[5], dq);
+    copyBack(t[6], dk);
+    copyBack(t[7], dv);
+  }
+
+  /**
+   * t (B, heads, T, D) as the flash kernels take it: itself where its head dimension is
+   * contiguous (they read a stride per batch row, head and position), else a contiguous copy
+   * ({@code written}: contiguous scratch, which {@link #copyBack} copies into t).
+   */
+  private Tensor flashHeads(Tensor t, boolean written) {
+    if (t.dim(3) == 1 || st(t).strides[3] == 1) {
+      return t;
+    }
+    return written ? empty(t.dtype(), t.shape()) : dense(t);
+  }
+
+  /**
+   * The kernels' FaHeads: the batch, head and position strides of q, k, v, out, g, dq, dk, dv
+   * (slots FA_Q .. FA_DV), 0 for a slot without a tensor.
+   */
+  private int[][] faHeads(Tensor... slots) {
+    int[][] hs = new int[8][3];
+    for (int x = 0; x < slots.length; x++) {
+      if (slots[x] != null) {
+        int[] str = st(slots[x]).strides;
+        hs[x] = new int[] {str[0], str[1], str[2]};
+      }
+    }
+    return hs;
+  }
+
+  /**
+   * Whether the tensor-core kernels' float4 loads may read these heads: each starts 16 bytes
+   * aligned and steps by a multiple of 4 elements along every axis longer than 1.
+   */
+  private boolean quadAligned(Tensor... ts) {
+    for (Tensor t : ts) {
+      CudaStorage c = st(t);
+      if (c.address() % 16 != 0) { // read, not written: no version moved (addr would)
+        return false;
+      }
+      int[] str = c.strides;
+      for (int d = 0; d < 3; d++) {
+        if (t.dim(d) > 1 && str[d] % 4 != 0) {
+          return false;
+        }
+      }
+    }
+    return true;
   }
 
   /** The flash kernels' leading arguments: shapes, masks and scale. */

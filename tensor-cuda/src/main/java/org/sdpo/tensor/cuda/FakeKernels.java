@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 import org.sdpo.tensor.Buf;
 import org.sdpo.tensor.FlashAttentionKernels;
+import org.sdpo.tensor.Heads;
 
 /**
  * The Java twin of every kernel in {@code sdpo_kernels.cu}, run by {@link FakeDevice}: the same
@@ -15,6 +16,16 @@ import org.sdpo.tensor.FlashAttentionKernels;
  * launch: the row kernels' block reductions need exactly {@code THREADS} threads.
  */
 final class FakeKernels {
+  /** The slots of FaHeads (FA_Q .. FA_DV in the kernels). */
+  private static final int FA_Q = 0;
+  private static final int FA_K = 1;
+  private static final int FA_V = 2;
+  private static final int FA_O = 3;
+  private static final int FA_G = 4;
+  private static final int FA_DQ = 5;
+  private static final int FA_DK = 6;
+  private static final int FA_DV = 7;
+
   static final int THREADS = 256;
 
   private FakeKernels() {}
@@ -51,6 +62,17 @@ final class FakeKernels {
 
     Dims dims(int param) {
       return Dims.unpack(args, off[param]);
+    }
+
+    /** A FaHeads parameter: 8 slots of (b, h, t) strides. */
+    int[][] heads(int param) {
+      int[][] hs = new int[8][3];
+      for (int x = 0; x < 8; x++) {
+        for (int k = 0; k < 3; k++) {
+          hs[x][k] = args.getInt(off[param] + 4 * (3 * x + k));
+        }
+      }
+      return hs;
     }
 
     /** Element {@code idx} of a T* parameter. */
@@ -837,10 +859,10 @@ final class FakeKernels {
         }
       }
     });
-    // flash attention: the CPU's loops (FlashAttentionKernels, in double) over device memory;
-    // the kernels compute the same sums tile by tile in T (an online softmax), so the two differ
-    // by rounding only. Arguments 0-10: B, H, Hkv, Tq, Tk, D, causal, qoff, scale, hasKeyMask,
-    // keyMask.
+    // flash attention: the CPU's loops (FlashAttentionKernels, in double) over device memory,
+    // each tensor where it lies; the kernels compute the same sums tile by tile in T (an online
+    // softmax), so the two differ by rounding only. Arguments 0-11: B, H, Hkv, Tq, Tk, D, causal,
+    // qoff, scale, hasKeyMask, keyMask, the tensors' strides (FaHeads).
     twin("flash_forward", l -> {
       l.blockReduces(); // 16 x 16 threads per tile
       flashForward(l);
@@ -861,14 +883,22 @@ final class FakeKernels {
     });
     twin("flash_delta", l -> {
       l.blockReduces(); // a warp per row
-      int rows = l.i(0);
-      int D = l.i(1);
-      for (long r = 0; r < rows; r++) {
+      int B = l.i(0);
+      int H = l.i(1);
+      int Tq = l.i(2);
+      int D = l.i(3);
+      int[][] hs = l.heads(4);
+      Heads g = heads(l, 5, hs[FA_G], B, H, Tq, D);
+      Heads out = heads(l, 6, hs[FA_O], B, H, Tq, D);
+      for (int r = 0; r < B * H * Tq; r++) {
+        int b = r / (H * Tq);
+        int h = r / Tq % H;
+        int i = r % Tq;
         double acc = 0;
         for (int d = 0; d < D; d++) {
-          acc += l.ld(2, r * D + d) * l.ld(3, r * D + d);
+          acc += g.buf.get(g.row(b, h, i) + d) * out.buf.get(out.row(b, h, i) + d);
         }
-        l.st(4, r, acc);
+        l.st(7, r, acc);
       }
     });
     twin("flash_backward_dq", l -> {
@@ -883,30 +913,33 @@ final class FakeKernels {
 
   private static void flashForward(L l) {
     int[] n = flashShape(l);
-    FlashAttentionKernels.forward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), l.d(8),
-        flashMask(l, n), l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5],
-        l.buf(14, n[8]), l.buf(15, n[6]));
+    int[][] hs = l.heads(11);
+    FlashAttentionKernels.forward(queries(l, 12, hs[FA_Q], n), keys(l, 13, hs[FA_K], n),
+        keys(l, 14, hs[FA_V], n), l.d(8), flashMask(l, n), l.i(6) != 0, l.i(7), n[0], n[1],
+        n[2], n[3], n[4], n[5], l.buf(15, n[6]), queries(l, 16, hs[FA_O], n));
   }
 
   private static void flashBackwardDq(L l) {
     int[] n = flashShape(l);
-    FlashAttentionKernels.backward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), null,
-        l.buf(16, n[8]), l.buf(15, n[8]), l.buf(14, n[6]), l.d(8), flashMask(l, n),
-        l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5], l.buf(17, n[6]), null, null);
+    int[][] hs = l.heads(11);
+    FlashAttentionKernels.backward(queries(l, 12, hs[FA_Q], n), keys(l, 13, hs[FA_K], n),
+        keys(l, 14, hs[FA_V], n), null, l.buf(17, n[6]), l.buf(16, n[6]),
+        queries(l, 15, hs[FA_G], n), l.d(8), flashMask(l, n), l.i(6) != 0, l.i(7), n[0], n[1],
+        n[2], n[3], n[4], n[5], queries(l, 18, hs[FA_DQ], n), null, null);
   }
 
   private static void flashBackwardDkDv(L l) {
     int[] n = flashShape(l);
-    FlashAttentionKernels.backward(l.buf(11, n[6]), l.buf(12, n[7]), l.buf(13, n[7]), null,
-        l.buf(16, n[8]), l.buf(15, n[8]), l.buf(14, n[6]), l.d(8), flashMask(l, n),
-        l.i(6) != 0, l.i(7), n[0], n[1], n[2], n[3], n[4], n[5], null, l.buf(17, n[7]),
-        l.buf(18, n[7]));
+    int[][] hs = l.heads(11);
+    FlashAttentionKernels.backward(queries(l, 12, hs[FA_Q], n), keys(l, 13, hs[FA_K], n),
+        keys(l, 14, hs[FA_V], n), null, l.buf(17, n[6]), l.buf(16, n[6]),
+        queries(l, 15, hs[FA_G], n), l.d(8), flashMask(l, n), l.i(6) != 0, l.i(7), n[0], n[1],
+        n[2], n[3], n[4], n[5], null, keys(l, 18, hs[FA_DK], n), keys(l, 19, hs[FA_DV], n));
   }
 
   /**
-   * A flash kernel's shape arguments and sizes: B, H, Hkv, Tq, Tk, D, then the elements of q,
-   * of k (and v), of lse; checks what the kernel assumes (H a multiple of Hkv, D within
-   * FA_DMAX).
+   * A flash kernel's shape arguments and the elements of its lse: B, H, Hkv, Tq, Tk, D,
+   * B H Tq; checks what the kernel assumes (H a multiple of Hkv, D within FA_DMAX).
    */
   private static int[] flashShape(L l) {
     int B = l.i(0);
@@ -919,7 +952,27 @@ final class FakeKernels {
       throw new IllegalStateException("flash kernel: H " + H + ", Hkv " + Hkv + ", Tq " + Tq
           + ", Tk " + Tk + ", D " + D);
     }
-    return new int[] {B, H, Hkv, Tq, Tk, D, B * H * Tq * D, B * Hkv * Tk * D, B * H * Tq};
+    return new int[] {B, H, Hkv, Tq, Tk, D, B * H * Tq};
+  }
+
+  /** Pointer parameter p as (B, H, Tq, D) heads with strides s. */
+  private static Heads queries(L l, int p, int[] s, int[] n) {
+    return heads(l, p, s, n[0], n[1], n[3], n[5]);
+  }
+
+  /** Pointer parameter p as (B, Hkv, Tk, D) heads with strides s. */
+  private static Heads keys(L l, int p, int[] s, int[] n) {
+    return heads(l, p, s, n[0], n[2], n[4], n[5]);
+  }
+
+  /** Pointer parameter p as (B, heads, T, D) heads with strides s (checked: the elements span). */
+  private static Heads heads(L l, int p, int[] s, int B, int heads, int T, int D) {
+    long span = Heads.span(new int[] {B, heads, T, D}, s[0], s[1], s[2]);
+    if (span > Integer.MAX_VALUE || s[0] < 0 || s[1] < 0 || s[2] < 0) {
+      throw new IllegalStateException("flash kernel: heads (" + B + ", " + heads + ", " + T
+          + ", " + D + ") with strides " + java.util.Arrays.toString(s));
+    }
+    return new Heads(l.buf(p, (int) span), s[0], s[1], s[2]);
   }
 
   private static Buf flashMask(L l, int[] n) {

@@ -55,6 +55,20 @@ public final class KernelArgs {
     return this;
   }
 
+  /** The flash kernels' FaHeads: 8 slots of 3 strides, row by row. */
+  KernelArgs heads(int[][] s) {
+    at(KernelSource.Param.HEADS);
+    if (s.length != 8) {
+      throw new IllegalArgumentException(kernel + ": FaHeads has 8 slots, got " + s.length);
+    }
+    for (int[] slot : s) {
+      for (int i = 0; i < 3; i++) {
+        buf.putInt(slot[i]);
+      }
+    }
+    return this;
+  }
+
   KernelArgs dims(Dims d) {
     at(KernelSource.Param.DIMS);
     d.pack(buf);

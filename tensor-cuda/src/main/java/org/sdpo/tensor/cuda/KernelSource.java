@@ -24,7 +24,9 @@ public final class KernelSource {
     DOUBLE(8, 8),
     POINTER(8, 8),
     /** The {@code Dims} struct: rank, n, shape[6], stride[4][6], mul[6], shr[6], all 32-bit. */
-    DIMS(4 * (2 + Dims.MAX_RANK * 7), 4);
+    DIMS(4 * (2 + Dims.MAX_RANK * 7), 4),
+    /** The flash kernels' {@code FaHeads}: int s[8][3], each tensor's b, h and t strides. */
+    HEADS(4 * 8 * 3, 4);
 
     final int size;
     final int align;
@@ -114,6 +116,8 @@ public final class KernelSource {
         ps.add(Param.DOUBLE);
       } else if (p.startsWith("Dims ")) {
         ps.add(Param.DIMS);
+      } else if (p.startsWith("FaHeads ")) {
+        ps.add(Param.HEADS);
       } else {
         throw new IllegalStateException("kernel " + kernel + ": parameter '" + p
             + "' has a type the Java side cannot pack");

@@ -76,6 +76,26 @@ class TensorCoreFlashTest {
     }
   }
 
+  /**
+   * The kernels read Q, K, V, G and write out, dQ, dK, dV where a GPT-2 or Llama block has them,
+   * (B, T, heads, D), with each tensor's strides: the same bits as on contiguous heads, and the
+   * same launches (no copy made).
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {0, 2, 3})
+  void headsReadAndWrittenInPlaceGiveTheSameBits(int shape) {
+    int[] s = SHAPES[shape];
+    Inputs in = inputs(s, shape);
+    KernelEmulator e = EmulatorLibrary.emulator(KernelEmulator.Order.FORWARD);
+    double[][] dense = run(new FakeDevice(null, e), s, in, false);
+    double[][] inPlace = run(new FakeDevice(null, e), s, in, true);
+    String[] names = {"out", "lse", "dq", "dk", "dv", "launches"};
+    for (int i = 0; i < names.length; i++) {
+      assertThat(inPlace[i]).as("%s, shape %s", names[i], Arrays.toString(s))
+          .isEqualTo(dense[i]);
+    }
+  }
+
   @Test
   void onlyTheBf16ModeWithFittingHeadsTakesThem() {
     CudaBackend bf16 = new CudaBackend(new FakeDevice(), CudaBackend.Precision.BF16);
@@ -134,23 +154,81 @@ class TensorCoreFlashTest {
   }
 
   private static double[][] run(KernelEmulator e, int[] s, Inputs in) {
+    return run(new FakeDevice(null, e), s, in, false);
+  }
+
+  /**
+   * Forward and backward on dev in the bf16 mode: {out, lse, dq, dk, dv}, each (B, heads, T, D)
+   * in row-major order, and {the launches the two calls made}. {@code inPlace}: every head tensor a view, q, g, out and dq of (B, Tq, H,
+   * D), k and v (dk and dv) the two halves of (B, Tk, 2 Hkv, D).
+   */
+  private static double[][] run(FakeDevice dev, int[] s, Inputs in, boolean inPlace) {
     Backend before = Backends.current();
-    Backends.install(new CudaBackend(new FakeDevice(null, e), CudaBackend.Precision.BF16));
+    Backends.install(new CudaBackend(dev, CudaBackend.Precision.BF16));
     try {
-      Tensor q = Tensor.of(DType.FLOAT32, in.q, s[0], s[1], s[3], s[5]);
-      Tensor k = Tensor.of(DType.FLOAT32, in.k, s[0], s[2], s[4], s[5]);
-      Tensor v = Tensor.of(DType.FLOAT32, in.v, s[0], s[2], s[4], s[5]);
-      Tensor g = Tensor.of(DType.FLOAT32, in.g, s[0], s[1], s[3], s[5]);
+      int[] qs = {s[0], s[1], s[3], s[5]};
+      int[] ks = {s[0], s[2], s[4], s[5]};
+      Tensor q = heads(in.q, qs, 1, inPlace)[0];
+      double[] kv = Arrays.copyOf(in.k, 2 * in.k.length);
+      System.arraycopy(in.v, 0, kv, in.k.length, in.v.length);
+      Tensor[] kvh = heads(kv, ks, 2, inPlace);
+      Tensor g = heads(in.g, qs, 1, inPlace)[0];
       Tensor m = in.mask == null ? null : Tensor.of(DType.FLOAT32, in.mask, s[0], s[4]);
       double scale = 1 / Math.sqrt(s[5]);
-      Tensor[] f = Fused.flashAttention(q, k, v, scale, m, s[6] != 0, s[7]);
-      Tensor[] d = Fused.flashAttentionBackward(q, k, v, f[0], f[1], g, scale, m, s[6] != 0,
-          s[7]);
-      return new double[][] {f[0].toDoubleArray(), f[1].toDoubleArray(), d[0].toDoubleArray(),
-        d[1].toDoubleArray(), d[2].toDoubleArray()};
+      Tensor out = heads(new double[in.q.length], qs, 1, inPlace)[0];
+      Tensor dq = heads(new double[in.q.length], qs, 1, inPlace)[0];
+      Tensor[] dkv = heads(new double[kv.length], ks, 2, inPlace);
+      long launches = dev.launches();
+      Tensor lse = Fused.flashAttention(q, kvh[0], kvh[1], scale, m, s[6] != 0, s[7], out);
+      Fused.flashAttentionBackward(q, kvh[0], kvh[1], out, lse, g, scale, m, s[6] != 0, s[7],
+          dq, dkv[0], dkv[1]);
+      launches = dev.launches() - launches;
+      return new double[][] {values(out), lse.toDoubleArray(), values(dq), values(dkv[0]),
+        values(dkv[1]), {launches}};
     } finally {
       Backends.install(before);
     }
+  }
+
+  /**
+   * n tensors (B, heads, T, D) whose values, in that order and row-major, are {@code values}:
+   * contiguous, or views of one (B, T, n heads, D) tensor.
+   */
+  private static Tensor[] heads(double[] values, int[] shape, int n, boolean inPlace) {
+    int B = shape[0];
+    int heads = shape[1];
+    int T = shape[2];
+    int D = shape[3];
+    Tensor[] t = new Tensor[n];
+    if (!inPlace) {
+      int size = B * heads * T * D;
+      for (int p = 0; p < n; p++) {
+        t[p] = Tensor.of(DType.FLOAT32, Arrays.copyOfRange(values, p * size, (p + 1) * size),
+            shape);
+      }
+      return t;
+    }
+    double[] mem = new double[values.length]; // (B, T, n heads, D)
+    for (int p = 0; p < n; p++) {
+      for (int b = 0; b < B; b++) {
+        for (int h = 0; h < heads; h++) {
+          for (int i = 0; i < T; i++) {
+            int from = (((p * B + b) * heads + h) * T + i) * D;
+            int to = ((b * T + i) * n * heads + p * heads + h) * D;
+            System.arraycopy(values, from, mem, to, D);
+          }
+        }
+      }
+    }
+    Tensor all = Tensor.of(DType.FLOAT32, mem, B, T, n * heads, D).permute(0, 2, 1, 3);
+    for (int p = 0; p < n; p++) {
+      t[p] = all.slice(1, p * heads, (p + 1) * heads);
+    }
+    return t;
+  }
+
+  private static double[] values(Tensor t) {
+    return t.contiguous().toDoubleArray();
   }
 
   private static double[][] reference(int[] s, Inputs in) {
