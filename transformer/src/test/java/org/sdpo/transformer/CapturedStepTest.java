@@ -228,6 +228,34 @@ class CapturedStepTest {
     }
   }
 
+  /**
+   * The bf16 mode's padded rows (its copies of the logits' gradient, 11 words a row, laid out 16
+   * apart; the logits written 12 apart and copied) against rows as they lie (SDPO_CUDA_PAD_ROWS=0):
+   * the same bits, one launch more a step (the logits' copy), every operand copy reused once.
+   */
+  @Test
+  void paddedRowsChangeNoBit() {
+    Run[] runs = new Run[2];
+    CudaBackend[] bes = new CudaBackend[2];
+    for (int padded = 0; padded < 2; padded++) {
+      if (padded == 0) {
+        System.setProperty("sdpo.cuda.padRows", "0");
+      }
+      try {
+        bes[padded] = new CudaBackend(new FakeDevice(), CudaBackend.Precision.BF16, true);
+      } finally {
+        System.clearProperty("sdpo.cuda.padRows");
+      }
+      runs[padded] = eagerRun(bes[padded]);
+    }
+    assertSameBits(runs[1], runs[0]);
+    assertThat(runs[1].launchesPerStep()).as("launches per step, rows padded")
+        .isEqualTo(runs[0].launchesPerStep() + 1);
+    assertThat(bes[1].castStats().reused()).as("copies reused")
+        .isEqualTo(bes[1].castStats().made());
+    assertThat(bes[1].castStats().made()).isEqualTo(bes[0].castStats().made());
+  }
+
   /** STEPS steps of a fresh model run kernel by kernel on {@code be}. */
   static Run eagerRun(CudaBackend be) {
     Backend cpu = Backends.install(be);

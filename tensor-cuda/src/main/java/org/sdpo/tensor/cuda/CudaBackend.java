@@ -67,6 +67,8 @@ public final class CudaBackend implements Backend {
   private final TensorTables tables;
   /** Whether {@link #sampleRows} draws on the device (sample_rows) or copies the logits back. */
   private final boolean deviceSampling;
+  /** Whether the bf16 mode pads product rows to 16 bytes ({@link #padRowsWanted}). */
+  private final boolean padRows;
   /** The most scratch sample_rows keeps probabilities in (a block's row: V doubles). */
   static final long SAMPLE_SCRATCH_BYTES = 64L << 20;
   /** {@link #SAMPLE_SCRATCH_BYTES}; tests lower it so that a block takes several rows. */
@@ -110,6 +112,7 @@ public final class CudaBackend implements Backend {
       boolean biasEpilogue) {
     this.biasEpilogue = biasEpilogue;
     this.deviceSampling = deviceSamplingWanted();
+    this.padRows = padRowsWanted();
     this.dev = dev;
     this.pool = new DevicePool(dev);
     this.tables = new TensorTables(dev, pool);
@@ -169,8 +172,9 @@ public final class CudaBackend implements Backend {
         ? " (operand casts cached, up to " + (casts.budgetBytes() >> 20) + " MiB)" : "";
     String bias = biasEpilogue ? "" : " (biases added after the products)";
     String sampling = deviceSampling ? "" : " (sampling on the host)";
+    String pad = padRows || precision != Precision.BF16 ? "" : " (product rows not padded)";
     return "CUDA (" + dev.description() + "), " + precision.name().toLowerCase(Locale.ROOT) + cache
-        + bias + sampling;
+        + bias + sampling + pad;
   }
 
   /**
@@ -965,8 +969,8 @@ public final class CudaBackend implements Backend {
       Bf16Operand ab = bf16(x);
       Bf16Operand bb = bf16(y);
       try {
-        gemm(CudaDriver.GemmType.BF16, rowMajorOperand(ab.address(), x),
-            rowMajorOperand(bb.address(), y), transposeA, transposeB, M, N, K, batch, c);
+        bf16Gemm(bf16Operand(ab.address(), x), bf16Operand(bb.address(), y), transposeA,
+            transposeB, M, N, K, batch, c);
       } finally {
         done(ab);
         done(bb);
@@ -997,8 +1001,8 @@ public final class CudaBackend implements Backend {
     int N = out.shape()[1];
     int K = x.shape()[1];
     if (out.dtype() != DType.FLOAT32 || !biasEpilogue || M == 0 || N == 0 || K == 0
-        || !isContiguous(out)) {
-      Backend.super.linear(x, w, transposeW, bias, out);
+        || !isContiguous(out) || padsOutput(1, M, N)) {
+      Backend.super.linear(x, w, transposeW, bias, out); // a padded output: matmul's
       return;
     }
     Tensor b = dense(bias); // (N) packed, as the epilogue reads it
@@ -1006,8 +1010,8 @@ public final class CudaBackend implements Backend {
       Bf16Operand ax = bf16(x);
       Bf16Operand aw = bf16(w);
       try {
-        gemmBias(CudaDriver.GemmType.BF16, rowMajorOperand(ax.address(), x),
-            rowMajorOperand(aw.address(), w), transposeW, M, N, K, b, out);
+        gemmBias(CudaDriver.GemmType.BF16, bf16Operand(ax.address(), x),
+            bf16Operand(aw.address(), w), transposeW, M, N, K, b, out);
       } finally {
         done(ax);
         done(aw);
@@ -1049,6 +1053,74 @@ public final class CudaBackend implements Backend {
     return onUnlessOff("sdpo.cuda.deviceSampling", "SDPO_CUDA_DEVICE_SAMPLING");
   }
 
+  /**
+   * The bf16 mode's C (M, N), contiguous, = op(A) op(B) from bf16 copies: where C's rows are not
+   * a multiple of 16 bytes (N % 4 != 0, one matrix, several rows) the product is written into
+   * scratch with rows padded to 16 bytes and copied into C ({@link #padRowsWanted}).
+   */
+  private void bf16Gemm(Operand oa, Operand ob, boolean transposeA, boolean transposeB, int M,
+      int N, int K, int batch, Tensor c) {
+    if (!padsOutput(batch, M, N)) {
+      gemm(CudaDriver.GemmType.BF16, oa, ob, transposeA, transposeB, M, N, K, batch, c);
+      return;
+    }
+    int ld = (N + 3) / 4 * 4;
+    long bytes = 4L * M * ld;
+    long at = pool.takeScratch(bytes);
+    try {
+      gemm(CudaDriver.GemmType.BF16, oa, ob, transposeA, transposeB, M, N, K, 1,
+          new Operand(at, false, ld, (long) M * ld));
+      int[] shape = {M, N};
+      Dims d = Dims.collapsed(shape, rowMajor(shape), new int[] {ld, 1});
+      launch(args(k("map", DType.FLOAT32)).i32(32).f64(0).dims(d).ptr(at).ptr(addr(c)),
+          d.numel());
+    } finally {
+      pool.give(at, bytes);
+    }
+  }
+
+  /** Whether the bf16 mode writes a float32 product (batch, M, N) padded ({@link #bf16Gemm}). */
+  private boolean padsOutput(int batch, int M, int N) {
+    return padRows && precision == Precision.BF16 && batch == 1 && M > 1 && N % 4 != 0;
+  }
+
+  /**
+   * Whether the bf16 mode pads the rows of its product operands and outputs to a multiple of 16
+   * bytes: -Dsdpo.cuda.padRows / SDPO_CUDA_PAD_ROWS, true unless false or 0. cuBLAS's fastest
+   * tensor-core kernels read and write rows that start 16 bytes apart; GPT-2's vocabulary of
+   * 50,257 words makes every product with the logits or their gradient miss that, and those
+   * products ran at 124 TFLOP/s against 620-660 for the others on an H200 (PyTorch's too,
+   * {@code bench/results/h200-2026-11-30/torch-matmul-probe.txt}). So a bf16 copy whose rows are
+   * not a multiple of 8 elements is laid out with its rows padded to one ({@link #bf16Strides}),
+   * and a float32 output whose rows are not a multiple of 4 is written padded and copied
+   * ({@link #bf16Gemm}). The values are the same (the padding is never read).
+   */
+  public static boolean padRowsWanted() {
+    return onUnlessOff("sdpo.cuda.padRows", "SDPO_CUDA_PAD_ROWS");
+  }
+
+  /**
+   * The layout (strides, elements) of a bf16 copy of a tensor of this shape: row-major, with its
+   * rows padded to a multiple of 8 elements where they are not, there is more than one, and
+   * padding is on ({@link #padRowsWanted}).
+   */
+  int[] bf16Strides(int[] shape) {
+    int[] s = rowMajor(shape);
+    int n = shape.length;
+    if (padRows && n >= 2 && shape[n - 2] > 1 && shape[n - 1] % 8 != 0) {
+      s[n - 2] = (shape[n - 1] + 7) / 8 * 8;
+      for (int k = n - 3; k >= 0; k--) {
+        s[k] = s[k + 1] * shape[k + 1];
+      }
+    }
+    return s;
+  }
+
+  /** The elements a copy laid out by {@link #bf16Strides} spans, padding included. */
+  private static long bf16Elements(int[] shape, int[] strides) {
+    return shape.length == 0 ? 1 : (long) shape[0] * strides[0];
+  }
+
   /** Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first. */
   private void gemm(CudaDriver.GemmType type, Operand oa, Operand ob, boolean transposeA,
       boolean transposeB, int M, int N, int K, int batch, Tensor c) {
@@ -1064,7 +1136,10 @@ public final class CudaBackend implements Backend {
         oc.ld(), oc.batchStride(), batch);
   }
 
-  /** t's values rounded to bfloat16, row-major, at {@code address}: a cached copy or scratch. */
+  /**
+   * t's values rounded to bfloat16 at {@code address}, laid out by {@link #bf16Strides}: a cached
+   * copy or scratch.
+   */
   private record Bf16Operand(long address, long bytes, boolean cached) {}
 
   /**
@@ -1081,23 +1156,25 @@ public final class CudaBackend implements Backend {
       long copy = casts.find(s.block, src, shape, strides, n);
       if (copy != 0) {
         if (checkCasts && capture == null) {
-          checkCopy(src, shape, strides, copy);
+          checkCopy(src, shape, strides, copy, bf16Strides(shape));
         }
         return new Bf16Operand(copy, 0, true);
       }
     }
-    long at = pool.takeScratch(2 * n);
-    if (isContiguous(t) && src % 16 == 0) { // four elements per thread
+    int[] copyStrides = bf16Strides(shape);
+    long bytes = 2 * bf16Elements(shape, copyStrides);
+    long at = pool.takeScratch(bytes);
+    if (bytes == 2 * n && isContiguous(t) && src % 16 == 0) { // four elements per thread
       launch(args("to_bf16_flat_f32").i32((int) n).ptr(src).ptr(at), Math.max(1, n / 4));
     } else {
-      Dims d = Dims.collapsed(shape, rowMajor(shape), strides);
+      Dims d = Dims.collapsed(shape, copyStrides, strides);
       launch(args("to_bf16_f32").dims(d).ptr(src).ptr(at), d.numel());
     }
     if (casts.enabled()) {
-      casts.add(s.block, src, shape, strides, at, 2 * n, n);
+      casts.add(s.block, src, shape, strides, at, bytes, n);
       return new Bf16Operand(at, 0, true);
     }
-    return new Bf16Operand(at, 2 * n, false);
+    return new Bf16Operand(at, bytes, false);
   }
 
   /** Whether bfloat16 bits are a NaN: exponent all ones, mantissa not zero. */
@@ -1118,7 +1195,7 @@ public final class CudaBackend implements Backend {
    * otherwise something wrote the tensor without moving its version, and the multiply would use
    * stale operands.
    */
-  private void checkCopy(long src, int[] shape, int[] strides, long copy) {
+  private void checkCopy(long src, int[] shape, int[] strides, long copy, int[] copyStrides) {
     int n = numel(shape);
     long span = 1;
     for (int i = 0; i < shape.length; i++) {
@@ -1129,16 +1206,19 @@ public final class CudaBackend implements Backend {
     }
     ByteBuffer values = host((int) span, DType.FLOAT32);
     dev.toHost(values, src);
-    ByteBuffer bits = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer bits = ByteBuffer.allocateDirect((int) (2 * bf16Elements(shape, copyStrides)))
+        .order(ByteOrder.LITTLE_ENDIAN);
     dev.toHost(bits, copy);
     int[] idx = new int[shape.length];
     for (int i = 0; i < n; i++) {
       long off = 0;
+      long at = 0;
       for (int a = 0; a < shape.length; a++) {
         off += (long) idx[a] * strides[a];
+        at += (long) idx[a] * copyStrides[a];
       }
       short want = FakeKernels.bf16(values.getFloat((int) (4 * off)));
-      short got = bits.getShort(2 * i);
+      short got = bits.getShort((int) (2 * at));
       if (want != got && !(isNaN16(want) && isNaN16(got))) { // a GPU may keep a NaN's payload
         throw new IllegalStateException("bf16 cast cache: the copy of a " + Arrays.toString(shape)
             + " tensor is stale at element " + i + " (a write did not move its block's version)");
@@ -1149,13 +1229,14 @@ public final class CudaBackend implements Backend {
     }
   }
 
-  /** A row-major copy of t's matrices at {@code address}, as a cuBLAS operand. */
-  private static Operand rowMajorOperand(long address, Tensor t) {
+  /** t's bf16 copy at {@code address} ({@link #bf16Strides}) as a cuBLAS operand. */
+  private Operand bf16Operand(long address, Tensor t) {
     int[] s = t.shape();
-    int r = s[s.length - 2];
-    int c = s[s.length - 1];
-    long batch = s.length == 3 && s[0] > 1 ? (long) r * c : 0;
-    return new Operand(address, false, Math.max(1, c), batch);
+    int[] str = bf16Strides(s);
+    int n = s.length;
+    int c = s[n - 1];
+    long batch = n == 3 && s[0] > 1 ? str[0] : 0;
+    return new Operand(address, false, s[n - 2] == 1 ? Math.max(1, c) : str[n - 2], batch);
   }
 
   // ------------------------------------------------------------------ fused kernels
@@ -1829,8 +1910,8 @@ public final class CudaBackend implements Backend {
       if (dt == DType.FLOAT32 && precision == Precision.BF16) {
         ba = bf16(a);
         bb = bf16(b);
-        ha = heads(ba.address(), a.shape(), rowMajor(a.shape()));
-        hb = heads(bb.address(), b.shape(), rowMajor(b.shape()));
+        ha = heads(ba.address(), a.shape(), bf16Strides(a.shape()));
+        hb = heads(bb.address(), b.shape(), bf16Strides(b.shape()));
         type = CudaDriver.GemmType.BF16;
         ea = 2;
       } else {

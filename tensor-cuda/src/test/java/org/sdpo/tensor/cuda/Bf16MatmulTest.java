@@ -127,4 +127,76 @@ class Bf16MatmulTest {
       Backends.install(cpu);
     }
   }
+
+  /**
+   * Rows whose bytes are not a multiple of 16 (CudaBackend.padRowsWanted): the bf16 copies laid
+   * out with their rows padded to 8 elements, float32 outputs written padded and copied, against
+   * the rows as they lie (SDPO_CUDA_PAD_ROWS=0): the same bits for random shapes, ranks 2 and 3,
+   * every transpose, with the emulator (the padded cast runs the strided cast kernel's source).
+   * The cast cache holds the padded bytes.
+   */
+  @Test
+  void paddedRowsGiveTheSameBits() {
+    Rng rng = new Rng(9);
+    KernelEmulator e = EmulatorLibrary.emulator(KernelEmulator.Order.FORWARD);
+    for (int trial = 0; trial < 24; trial++) {
+      int batch = trial % 3 == 2 ? 2 : 1;
+      int M = 1 + rng.nextInt(13);
+      int K = 1 + rng.nextInt(13);
+      int N = 1 + rng.nextInt(13);
+      boolean ta = rng.nextBoolean();
+      boolean tb = rng.nextBoolean();
+      double[] a = new double[batch * M * K];
+      double[] b = new double[batch * K * N];
+      for (int i = 0; i < a.length; i++) {
+        a[i] = rng.nextGaussian();
+      }
+      for (int i = 0; i < b.length; i++) {
+        b[i] = rng.nextGaussian();
+      }
+      int[] as = batch == 1 ? (ta ? new int[] {K, M} : new int[] {M, K})
+          : (ta ? new int[] {batch, K, M} : new int[] {batch, M, K});
+      int[] bs = batch == 1 ? (tb ? new int[] {N, K} : new int[] {K, N})
+          : (tb ? new int[] {batch, N, K} : new int[] {batch, K, N});
+      double[][] got = new double[2][];
+      for (int padded = 0; padded < 2; padded++) {
+        if (padded == 0) {
+          System.setProperty("sdpo.cuda.padRows", "0");
+        }
+        CudaBackend be;
+        try {
+          be = new CudaBackend(new FakeDevice(null, trial % 4 == 0 ? e : null),
+              CudaBackend.Precision.BF16);
+        } finally {
+          System.clearProperty("sdpo.cuda.padRows");
+        }
+        Backend cpu = Backends.install(be);
+        try {
+          Tensor x = Tensor.of(DType.FLOAT32, a, as);
+          Tensor y = Tensor.of(DType.FLOAT32, b, bs);
+          got[padded] = x.matmul(y, ta, tb).toDoubleArray();
+          if (padded == 1) {
+            assertThat(be.castStats().bytesHeld()).as("bytes held, %s by %s",
+                java.util.Arrays.toString(as), java.util.Arrays.toString(bs))
+                .isEqualTo(copyBytes(as) + copyBytes(bs));
+          }
+        } finally {
+          Backends.install(cpu);
+        }
+      }
+      assertThat(got[1]).as("%s by %s, transposes %s %s", java.util.Arrays.toString(as),
+          java.util.Arrays.toString(bs), ta, tb).isEqualTo(got[0]);
+    }
+  }
+
+  /** A padded bf16 copy's bytes: its rows padded to 8 elements where there are several. */
+  private static long copyBytes(int[] shape) {
+    int n = shape.length;
+    int rows = 1;
+    for (int i = 0; i < n - 1; i++) {
+      rows *= shape[i];
+    }
+    int c = shape[n - 1];
+    return 2L * rows * (shape[n - 2] > 1 ? (c + 7) / 8 * 8 : c);
+  }
 }

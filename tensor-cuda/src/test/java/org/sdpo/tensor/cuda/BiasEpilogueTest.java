@@ -88,8 +88,12 @@ class BiasEpilogueTest {
             .containsExactly(composed.values());
         assertThat(fallback.values()).as("refused epilogue vs product + add, " + what)
             .containsExactly(composed.values());
+        // rows of m floats not 16 bytes apart: the bf16 mode writes the product padded and
+        // copies it (CudaBackend.padRowsWanted), which the epilogue does not, so linear takes the
+        // product and the add
+        boolean padded = p == CudaBackend.Precision.BF16 && n > 1 && m % 4 != 0;
         assertThat(fused.launches()).as("the add is gone, " + what)
-            .isEqualTo(composed.launches() - 1);
+            .isEqualTo(composed.launches() - (padded ? 0 : 1));
         assertThat(fallback.launches()).as("the refused epilogue adds in place, " + what)
             .isEqualTo(composed.launches());
       }
