@@ -204,14 +204,7 @@ class CapturedStepTest {
     Run[] runs = new Run[2];
     CudaBackend[] bes = new CudaBackend[2];
     for (int inPlace = 0; inPlace < 2; inPlace++) {
-      if (inPlace == 1) {
-        System.setProperty("sdpo.cuda.headsInPlace", "1");
-      }
-      try {
-        bes[inPlace] = new CudaBackend(new FakeDevice(), precision, true);
-      } finally {
-        System.clearProperty("sdpo.cuda.headsInPlace");
-      }
+      bes[inPlace] = backend(precision, "sdpo.cuda.headsInPlace", inPlace == 1 ? "1" : null);
       runs[inPlace] = eagerRun(bes[inPlace]);
     }
     assertSameBits(runs[1], runs[0]);
@@ -238,14 +231,8 @@ class CapturedStepTest {
     Run[] runs = new Run[2];
     CudaBackend[] bes = new CudaBackend[2];
     for (int padded = 0; padded < 2; padded++) {
-      if (padded == 0) {
-        System.setProperty("sdpo.cuda.padRows", "0");
-      }
-      try {
-        bes[padded] = new CudaBackend(new FakeDevice(), CudaBackend.Precision.BF16, true);
-      } finally {
-        System.clearProperty("sdpo.cuda.padRows");
-      }
+      bes[padded] = backend(CudaBackend.Precision.BF16, "sdpo.cuda.padRows",
+          padded == 0 ? "0" : null);
       runs[padded] = eagerRun(bes[padded]);
     }
     assertSameBits(runs[1], runs[0]);
@@ -254,6 +241,21 @@ class CapturedStepTest {
     assertThat(bes[1].castStats().reused()).as("copies reused")
         .isEqualTo(bes[1].castStats().made());
     assertThat(bes[1].castStats().made()).isEqualTo(bes[0].castStats().made());
+  }
+
+  /**
+   * A backend that may record, on a fresh fake device, made while {@code property} is
+   * {@code value} (null: not set).
+   */
+  static CudaBackend backend(CudaBackend.Precision p, String property, String value) {
+    if (value != null) {
+      System.setProperty(property, value);
+    }
+    try {
+      return new CudaBackend(new FakeDevice(), p, true);
+    } finally {
+      System.clearProperty(property);
+    }
   }
 
   /** STEPS steps of a fresh model run kernel by kernel on {@code be}. */
