@@ -1088,9 +1088,10 @@ public final class CudaBackend implements Backend {
    * Whether the bf16 mode pads the rows of its product operands and outputs to a multiple of 16
    * bytes: -Dsdpo.cuda.padRows / SDPO_CUDA_PAD_ROWS, true unless false or 0. cuBLAS's fastest
    * tensor-core kernels read and write rows that start 16 bytes apart; GPT-2's vocabulary of
-   * 50,257 words makes every product with the logits or their gradient miss that, and those
-   * products ran at 124 TFLOP/s against 620-660 for the others on an H200 (PyTorch's too,
-   * {@code bench/results/h200-2026-11-30/torch-matmul-probe.txt}). So a bf16 copy whose rows are
+   * 50,257 words makes every product with the logits or their gradient miss that: on an H200
+   * ours ran at 95-145 TFLOP/s against 320-440 for the step's others, PyTorch's of that shape at
+   * 124 against 620-660 for aligned ones
+   * ({@code bench/results/h200-2026-11-30/torch-matmul-probe.txt}). So a bf16 copy whose rows are
    * not a multiple of 8 elements is laid out with its rows padded to one ({@link #bf16Strides}),
    * and a float32 output whose rows are not a multiple of 4 is written padded and copied
    * ({@link #bf16Gemm}). The values are the same (the padding is never read).

@@ -189,6 +189,55 @@ class Bf16MatmulTest {
     }
   }
 
+  /**
+   * Attention in the bf16 mode with rows that get padded (head size 5, 7 keys: the copies of Q, K,
+   * V, dO and of P and dS), forward and backward, against the rows as they lie: the same bits.
+   */
+  @Test
+  void attentionWithPaddedCopiesGivesTheSameBits() {
+    Rng rng = new Rng(4);
+    int[] qs = {2, 2, 7, 5};
+    double[][] in = new double[4][2 * 2 * 7 * 5]; // q, k, v, g
+    for (double[] a : in) {
+      for (int i = 0; i < a.length; i++) {
+        a[i] = rng.nextGaussian();
+      }
+    }
+    double[][][] got = new double[2][][];
+    for (int padded = 0; padded < 2; padded++) {
+      if (padded == 0) {
+        System.setProperty("sdpo.cuda.padRows", "0");
+      }
+      CudaBackend be;
+      try {
+        be = new CudaBackend(new FakeDevice(), CudaBackend.Precision.BF16);
+      } finally {
+        System.clearProperty("sdpo.cuda.padRows");
+      }
+      Backend cpu = Backends.install(be);
+      try {
+        Tensor[] t = new Tensor[4];
+        for (int i = 0; i < 4; i++) {
+          t[i] = Tensor.of(DType.FLOAT32, in[i], qs);
+        }
+        Tensor[] op = org.sdpo.tensor.Fused.attention(t[0], t[1], t[2], 0.4, null, true, 0);
+        Tensor[] d = new Tensor[3];
+        for (int i = 0; i < 3; i++) {
+          d[i] = Tensor.empty(DType.FLOAT32, qs);
+        }
+        org.sdpo.tensor.Fused.attentionBackward(t[0], t[1], t[2], op[1], t[3], 0.4, d[0], d[1],
+            d[2]);
+        got[padded] = new double[][] {op[0].toDoubleArray(), op[1].toDoubleArray(),
+          d[0].toDoubleArray(), d[1].toDoubleArray(), d[2].toDoubleArray()};
+      } finally {
+        Backends.install(cpu);
+      }
+    }
+    for (int i = 0; i < 5; i++) {
+      assertThat(got[1][i]).as("output %d", i).isEqualTo(got[0][i]);
+    }
+  }
+
   /** A padded bf16 copy's bytes: its rows padded to 8 elements where there are several. */
   private static long copyBytes(int[] shape) {
     int n = shape.length;
