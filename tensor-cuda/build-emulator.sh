@@ -20,10 +20,10 @@ gen="$(mktemp -d)"
 trap 'rm -rf "$gen"' EXIT
 # every kernel's name: those of sdpo_kernels.cu as declared, those of the typed header twice
 {
-  sed -n 's/^extern "C" __global__ void \([A-Za-z_0-9]*\)(.*/EMU_KERNEL(\1)/p' \
+  sed -n 's/^extern "C" __global__ void \(__launch_bounds__([^)]*) \)\{0,1\}\([A-Za-z_0-9]*\)(.*/EMU_KERNEL(\2)/p' \
     "$here/src/main/cuda/sdpo_kernels.cu" "$here/src/test/emulator/selftest_kernels.cu"
-  typed='s/^extern "C" __global__ void SFX(\([A-Za-z_0-9]*\))(.*/'
-  sed -n "${typed}EMU_KERNEL(\\1_f32)\\nEMU_KERNEL(\\1_f64)/p" \
+  typed='s/^extern "C" __global__ void \(__launch_bounds__([^)]*) \)\{0,1\}SFX(\([A-Za-z_0-9]*\))(.*/'
+  sed -n "${typed}EMU_KERNEL(\\2_f32)\\nEMU_KERNEL(\\2_f64)/p" \
     "$here/src/main/cuda/sdpo_kernels_typed.cuh"
 } >"$gen/kernel_list.inc"
 # the kernels' sources' digest, which KernelEmulator compares with the sources it was loaded with

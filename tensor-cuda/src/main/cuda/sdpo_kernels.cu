@@ -841,8 +841,10 @@ __device__ __forceinline__ void tc_zero(TcAcc (&acc)[TC_DMAX / 16]) {
 // out, lse (as flash_forward_f32): a block per TC_BR queries of one (b, h), two passes over the
 // keys the tile sees, TC_BC at a time. Pass 1: per query row (two lanes, 16 keys each) the
 // online max m and sum l of e^(s - m), s = scale q·k; lse = m + log l (-inf for a query that
-// sees no key). Pass 2: out += exp(s - lse) V, P in bf16.
-extern "C" __global__ void flash_tc_forward_f32(int B, int H, int Hkv, int Tq, int Tk, int D,
+// sees no key). Pass 2: out += exp(s - lse) V, P in bf16. Five blocks a multiprocessor: ptxas
+// gives it 96 registers (no spills) instead of the 126 it takes unbounded since the strides
+// came in (94 before them), which fit only four.
+extern "C" __global__ void __launch_bounds__(TC_THREADS, 5) flash_tc_forward_f32(int B, int H, int Hkv, int Tq, int Tk, int D,
     int causal, int qoff, double scale, int hasKeyMask, const float* keyMask, FaHeads hs,
     const float* q, const float* k, const float* v, float* lse, float* out) {
 #if TC_AVAILABLE

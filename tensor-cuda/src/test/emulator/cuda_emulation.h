@@ -70,6 +70,7 @@ V shuffle(unsigned int mask, V v, int src, int line) {
 #define gridDim (emu::grid_dim)
 
 #define __global__
+#define __launch_bounds__(...)
 #define __device__
 #define __host__
 #define __forceinline__ inline

@@ -39,10 +39,12 @@ public final class KernelSource {
 
   static final String MAIN = "sdpo_kernels.cu";
   static final String TYPED = "sdpo_kernels_typed.cuh";
-  private static final Pattern PLAIN =
-      Pattern.compile("extern \"C\" __global__ void (\\w+)\\(([^)]*)\\)");
+  /** A kernel's declaration, with or without {@code __launch_bounds__(...)} before its name. */
+  private static final String DECL =
+      "extern \"C\" __global__ void (?:__launch_bounds__\\([^)]*\\) )?";
+  private static final Pattern PLAIN = Pattern.compile(DECL + "(\\w+)\\(([^)]*)\\)");
   private static final Pattern TYPED_DECL =
-      Pattern.compile("extern \"C\" __global__ void SFX\\((\\w+)\\)\\(([^)]*)\\)");
+      Pattern.compile(DECL + "SFX\\((\\w+)\\)\\(([^)]*)\\)");
 
   private static volatile Map<String, List<Param>> signatures;
 

@@ -84,6 +84,7 @@ class KernelSourceTest {
         String line = eol < 0 ? part : part.substring(0, eol);
         // the body: a one-line kernel's line, else up to the closing brace in column 0
         String head = line.trim().endsWith("}") ? line : part.substring(0, part.indexOf("\n}") + 1);
+        head = head.replaceFirst("^__launch_bounds__\\([^)]*\\) ", "");
         String name = head.startsWith("SFX(") ? head.substring(4, head.indexOf(')'))
             : head.substring(0, head.indexOf('('));
         if (head.contains("ILP_LOOP") || head.contains("copy_impl(")) {
@@ -102,6 +103,15 @@ class KernelSourceTest {
         .hasMessageContaining("2 of 4 parameters");
     assertThatThrownBy(() -> KernelSource.signature("no_such_kernel"))
         .hasMessageContaining("no kernel 'no_such_kernel'");
+  }
+
+  @Test
+  void launchBoundsBeforeTheNameAreRead() {
+    assertThat(KernelSource.parse(
+        "extern \"C\" __global__ void __launch_bounds__(TC_THREADS, 5) k(int n, const float* x) {}",
+        "extern \"C\" __global__ void __launch_bounds__(256) SFX(t)(double a) {}"))
+        .containsEntry("k", java.util.List.of(KernelSource.Param.INT, KernelSource.Param.POINTER))
+        .containsEntry("t_f32", java.util.List.of(KernelSource.Param.DOUBLE));
   }
 
   @Test
