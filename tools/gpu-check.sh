@@ -14,7 +14,8 @@
 #      kernels (SDPO_ATTENTION=flash; in bf16 on the tensor cores, and once more on the CUDA
 #      cores with SDPO_FLASH_TENSOR_CORES=0), GPT-2's bf16 step with attention's heads copied
 #      (SDPO_CUDA_HEADS_IN_PLACE=0), GPT-2's bf16 step with the logits' rows as they lie
-#      (SDPO_CUDA_PAD_ROWS=0), and GPT-2's sampling drawn on the host
+#      (SDPO_CUDA_PAD_ROWS=0) and with only the operands' padded (=operands), and GPT-2's
+#      sampling drawn on the host
 #      (SDPO_CUDA_DEVICE_SAMPLING=0);
 #   3. ./sdpo demo end to end on the GPU (about 30 s on an H200; --fake: demo --micro);
 #   4. where python3 has PyTorch with CUDA, the same models in PyTorch (eager; float32, and GPT-2
@@ -141,6 +142,9 @@ if want compare; then
     "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
   step "bench, GPT-2 124M, bf16, product rows as they lie (SDPO_CUDA_PAD_ROWS=0)" \
     env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_PAD_ROWS=0 "$DIR/sdpo" bench model \
+    "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
+  step "bench, GPT-2 124M, bf16, only the operands' rows padded (SDPO_CUDA_PAD_ROWS=operands)" \
+    env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_PAD_ROWS=operands "$DIR/sdpo" bench model \
     "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
   step "bench, GPT-2 124M, sampling on the host (SDPO_CUDA_DEVICE_SAMPLING=0)" \
     env SDPO_CUDA_DEVICE_SAMPLING=0 "$DIR/sdpo" bench model "${gpt2[@]:0:${#gpt2[@]}-6}" \

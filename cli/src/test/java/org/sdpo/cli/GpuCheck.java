@@ -284,13 +284,17 @@ public final class GpuCheck {
           + " 2 key heads, padded, vs host loops in double on bf16 inputs (1e-2)",
           () -> flashAtLength(gpuBf16, length, D, true));
     }
-    Backend padded = new CudaBackend(driver, CudaBackend.Precision.BF16, false);
-    Backend unpadded = withProperty("sdpo.cuda.padRows", "0",
-        () -> new CudaBackend(driver, CudaBackend.Precision.BF16, false));
+    Backend[] pads = new Backend[3]; // rows padded: operands and outputs, operands, none
+    String[] padModes = {"1", "operands", "0"};
+    for (int i = 0; i < 3; i++) {
+      pads[i] = withProperty("sdpo.cuda.padRows", padModes[i],
+          () -> new CudaBackend(driver, CudaBackend.Precision.BF16, false));
+    }
     int[] lm = fake ? new int[] {64, 32, 101} : new int[] {8192, 768, 50257};
     check("bf16 products of GPT-2's LM head, (" + lm[0] + " x " + lm[1] + ") by (" + lm[2] + " x "
-        + lm[1] + ")ᵀ and its dX, rows padded to 16 bytes vs as they lie (1e-5 of the largest)",
-        () -> paddedVsUnpadded(driver, padded, unpadded, lm[0], lm[1], lm[2]));
+        + lm[1] + ")ᵀ and its dX, rows padded to 16 bytes (operands and output; operands only) vs"
+        + " as they lie (1e-5 of the largest)",
+        () -> paddedVsUnpadded(driver, pads, lm[0], lm[1], lm[2]));
     for (Backend b : new Backend[] {gpu, gpuBf16}) {
       String mode = b == gpu ? "float32" : "tensor cores (bf16)";
       check("flash attention, " + mode + ", T " + length + ", D 64, heads read and written where"
@@ -667,13 +671,13 @@ public final class GpuCheck {
   }
 
   /**
-   * The LM head's products in the bf16 mode, logits = x wᵀ (M, N) and dX = g w (M, K), on a
-   * backend that pads rows not 16 bytes long (N words of a vocabulary) and on one that does not:
-   * the same values up to rounding (cuBLAS may pick other kernels for the two), and each one's
-   * device time per call (3 calls after one to warm up).
+   * The LM head's products in the bf16 mode, logits = x wᵀ (M, N) and dX = g w (M, K), on
+   * backends that pad rows not 16 bytes long (N words of a vocabulary): {operands and outputs,
+   * operands only, none}: the same values up to rounding (cuBLAS may pick other kernels), and
+   * each one's device time per call (3 calls after one to warm up).
    */
-  static String paddedVsUnpadded(CudaDriver driver, Backend padded, Backend unpadded, int M,
-      int K, int N) throws Exception {
+  static String paddedVsUnpadded(CudaDriver driver, Backend[] bes, int M, int K, int N)
+      throws Exception {
     Rng rng = new Rng(M + K + N);
     double[] x = new double[M * K];
     double[] w = new double[N * K];
@@ -683,10 +687,9 @@ public final class GpuCheck {
         a[i] = rng.nextGaussian();
       }
     }
-    double[][][] got = new double[2][][];
-    double[][] ms = new double[2][2];
-    Backend[] bes = {padded, unpadded};
-    for (int b = 0; b < 2; b++) {
+    double[][][] got = new double[bes.length][][];
+    double[][] ms = new double[bes.length][2];
+    for (int b = 0; b < bes.length; b++) {
       int which = b;
       got[b] = on(bes[b], () -> {
         Tensor xt = Tensor.of(DType.FLOAT32, x, M, K);
@@ -707,22 +710,25 @@ public final class GpuCheck {
         return new double[][] {out[0].toDoubleArray(), out[1].toDoubleArray()};
       });
     }
-    for (int p = 0; p < 2; p++) {
-      double max = 0;
-      double err = 0;
-      for (int i = 0; i < got[1][p].length; i++) {
-        max = Math.max(max, Math.abs(got[1][p][i]));
-        err = Math.max(err, Math.abs(got[0][p][i] - got[1][p][i]));
-      }
-      if (!(err <= 1e-5 * max)) {
-        throw new AssertionError((p == 0 ? "logits" : "dX") + ": worst difference " + err
-            + " of largest " + max);
+    int none = bes.length - 1;
+    for (int b = 0; b < none; b++) {
+      for (int p = 0; p < 2; p++) {
+        double max = 0;
+        double err = 0;
+        for (int i = 0; i < got[none][p].length; i++) {
+          max = Math.max(max, Math.abs(got[none][p][i]));
+          err = Math.max(err, Math.abs(got[b][p][i] - got[none][p][i]));
+        }
+        if (!(err <= 1e-5 * max)) {
+          throw new AssertionError((p == 0 ? "logits" : "dX") + ", padding " + b
+              + ": worst difference " + err + " of largest " + max);
+        }
       }
     }
-    return String.format(Locale.ROOT, "a call padded / as they lie: logits %.3f / %.3f ms, dX "
-        + "%.3f / %.3f ms (the operands' bf16 copies cached from the first call on; the padded "
-        + "logits' copy included)",
-        ms[0][0], ms[1][0], ms[0][1], ms[1][1]);
+    return String.format(Locale.ROOT, "a call padded / operands padded / as they lie: logits "
+        + "%.3f / %.3f / %.3f ms, dX %.3f / %.3f / %.3f ms (the operands' bf16 copies cached "
+        + "from the first call on; the padded logits' copy included)", ms[0][0], ms[1][0],
+        ms[2][0], ms[0][1], ms[1][1], ms[2][1]);
   }
 
   /** x rounded to bfloat16 (to nearest, ties to even; x finite). */

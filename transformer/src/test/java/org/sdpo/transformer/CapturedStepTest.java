@@ -223,24 +223,29 @@ class CapturedStepTest {
 
   /**
    * The bf16 mode's padded rows (its copies of the logits' gradient, 11 words a row, laid out 16
-   * apart; the logits written 12 apart and copied) against rows as they lie (SDPO_CUDA_PAD_ROWS=0):
-   * the same bits, one launch more a step (the logits' copy), every operand copy reused once.
+   * apart; the logits written 12 apart and copied) against rows as they lie (SDPO_CUDA_PAD_ROWS=0)
+   * and against the copies padded alone (=operands): the same bits, one launch more a step with
+   * the outputs padded (the logits' copy), every operand copy reused once.
    */
   @Test
   void paddedRowsChangeNoBit() {
-    Run[] runs = new Run[2];
-    CudaBackend[] bes = new CudaBackend[2];
-    for (int padded = 0; padded < 2; padded++) {
-      bes[padded] = backend(CudaBackend.Precision.BF16, "sdpo.cuda.padRows",
-          padded == 0 ? "0" : null);
-      runs[padded] = eagerRun(bes[padded]);
+    String[] modes = {"0", "operands", null}; // null: the default, operands and outputs
+    Run[] runs = new Run[3];
+    CudaBackend[] bes = new CudaBackend[3];
+    for (int m = 0; m < 3; m++) {
+      bes[m] = backend(CudaBackend.Precision.BF16, "sdpo.cuda.padRows", modes[m]);
+      runs[m] = eagerRun(bes[m]);
     }
-    assertSameBits(runs[1], runs[0]);
-    assertThat(runs[1].launchesPerStep()).as("launches per step, rows padded")
+    for (int m = 1; m < 3; m++) {
+      assertSameBits(runs[m], runs[0]);
+      assertThat(bes[m].castStats().reused()).as("copies reused")
+          .isEqualTo(bes[m].castStats().made());
+      assertThat(bes[m].castStats().made()).isEqualTo(bes[0].castStats().made());
+    }
+    assertThat(runs[1].launchesPerStep()).as("launches per step, operands padded")
+        .isEqualTo(runs[0].launchesPerStep());
+    assertThat(runs[2].launchesPerStep()).as("launches per step, outputs padded too")
         .isEqualTo(runs[0].launchesPerStep() + 1);
-    assertThat(bes[1].castStats().reused()).as("copies reused")
-        .isEqualTo(bes[1].castStats().made());
-    assertThat(bes[1].castStats().made()).isEqualTo(bes[0].castStats().made());
   }
 
   /**

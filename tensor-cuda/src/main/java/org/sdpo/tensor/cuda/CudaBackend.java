@@ -67,8 +67,8 @@ public final class CudaBackend implements Backend {
   private final TensorTables tables;
   /** Whether {@link #sampleRows} draws on the device (sample_rows) or copies the logits back. */
   private final boolean deviceSampling;
-  /** Whether the bf16 mode pads product rows to 16 bytes ({@link #padRowsWanted}). */
-  private final boolean padRows;
+  /** Which product rows the bf16 mode pads to 16 bytes ({@link #padRowsWanted}). */
+  private final PadRows padRows;
   /** The most scratch sample_rows keeps probabilities in (a block's row: V doubles). */
   static final long SAMPLE_SCRATCH_BYTES = 64L << 20;
   /** {@link #SAMPLE_SCRATCH_BYTES}; tests lower it so that a block takes several rows. */
@@ -172,7 +172,9 @@ public final class CudaBackend implements Backend {
         ? " (operand casts cached, up to " + (casts.budgetBytes() >> 20) + " MiB)" : "";
     String bias = biasEpilogue ? "" : " (biases added after the products)";
     String sampling = deviceSampling ? "" : " (sampling on the host)";
-    String pad = padRows || precision != Precision.BF16 ? "" : " (product rows not padded)";
+    String pad = padRows == PadRows.ALL || precision != Precision.BF16 ? ""
+        : padRows == PadRows.OPERANDS ? " (product outputs not padded)"
+        : " (product rows not padded)";
     return "CUDA (" + dev.description() + "), " + precision.name().toLowerCase(Locale.ROOT) + cache
         + bias + sampling + pad;
   }
@@ -1081,12 +1083,24 @@ public final class CudaBackend implements Backend {
 
   /** Whether the bf16 mode writes a float32 product (batch, M, N) padded ({@link #bf16Gemm}). */
   private boolean padsOutput(int batch, int M, int N) {
-    return padRows && precision == Precision.BF16 && batch == 1 && M > 1 && N % 4 != 0;
+    return padRows == PadRows.ALL && precision == Precision.BF16 && batch == 1 && M > 1
+        && N % 4 != 0;
+  }
+
+  /** Which rows the bf16 mode pads ({@link #padRowsWanted}). */
+  public enum PadRows {
+    /** None: every product reads and writes rows as they lie. */
+    NONE,
+    /** The bf16 copies of the operands only. */
+    OPERANDS,
+    /** The operands' copies and float32 outputs (the default). */
+    ALL
   }
 
   /**
    * Whether the bf16 mode pads the rows of its product operands and outputs to a multiple of 16
-   * bytes: -Dsdpo.cuda.padRows / SDPO_CUDA_PAD_ROWS, true unless false or 0. cuBLAS's fastest
+   * bytes: -Dsdpo.cuda.padRows / SDPO_CUDA_PAD_ROWS, 1 (the default: operands and outputs),
+   * operands (the bf16 copies only, to tell the two apart on a GPU) or 0. cuBLAS's fastest
    * tensor-core kernels read and write rows that start 16 bytes apart; GPT-2's vocabulary of
    * 50,257 words makes every product with the logits or their gradient miss that: on an H200
    * ours ran at 95-145 TFLOP/s against 320-440 for the step's others, PyTorch's of that shape at
@@ -1096,8 +1110,19 @@ public final class CudaBackend implements Backend {
    * and a float32 output whose rows are not a multiple of 4 is written padded and copied
    * ({@link #bf16Gemm}). The values are the same (the padding is never read).
    */
-  public static boolean padRowsWanted() {
-    return onUnlessOff("sdpo.cuda.padRows", "SDPO_CUDA_PAD_ROWS");
+  public static PadRows padRowsWanted() {
+    String v = System.getProperty("sdpo.cuda.padRows", System.getenv("SDPO_CUDA_PAD_ROWS"));
+    if (v == null || v.isBlank() || v.equals("1") || v.equalsIgnoreCase("true")) {
+      return PadRows.ALL;
+    }
+    if (v.equals("0") || v.equalsIgnoreCase("false")) {
+      return PadRows.NONE;
+    }
+    if (v.equalsIgnoreCase("operands")) {
+      return PadRows.OPERANDS;
+    }
+    throw new IllegalArgumentException("SDPO_CUDA_PAD_ROWS (sdpo.cuda.padRows): expected 1, "
+        + "operands or 0, got '" + v + "'");
   }
 
   /**
@@ -1108,7 +1133,7 @@ public final class CudaBackend implements Backend {
   int[] bf16Strides(int[] shape) {
     int[] s = rowMajor(shape);
     int n = shape.length;
-    if (padRows && n >= 2 && shape[n - 2] > 1 && shape[n - 1] % 8 != 0) {
+    if (padRows != PadRows.NONE && n >= 2 && shape[n - 2] > 1 && shape[n - 1] % 8 != 0) {
       s[n - 2] = (shape[n - 1] + 7) / 8 * 8;
       for (int k = n - 3; k >= 0; k--) {
         s[k] = s[k + 1] * shape[k + 1];

@@ -130,10 +130,11 @@ class Bf16MatmulTest {
 
   /**
    * Rows whose bytes are not a multiple of 16 (CudaBackend.padRowsWanted): the bf16 copies laid
-   * out with their rows padded to 8 elements, float32 outputs written padded and copied, against
-   * the rows as they lie (SDPO_CUDA_PAD_ROWS=0): the same bits for random shapes, ranks 2 and 3,
-   * every transpose, with the emulator (the padded cast runs the strided cast kernel's source).
-   * The cast cache holds the padded bytes.
+   * out with their rows padded to 8 elements and float32 outputs written padded and copied (the
+   * default), and the copies padded alone (=operands), against the rows as they lie
+   * (SDPO_CUDA_PAD_ROWS=0): the same bits for random shapes, ranks 2 and 3, every transpose, with
+   * the emulator (the padded cast runs the strided cast kernel's source). The cast cache holds
+   * the padded bytes.
    */
   @Test
   void paddedRowsGiveTheSameBits() {
@@ -158,10 +159,10 @@ class Bf16MatmulTest {
           : (ta ? new int[] {batch, K, M} : new int[] {batch, M, K});
       int[] bs = batch == 1 ? (tb ? new int[] {N, K} : new int[] {K, N})
           : (tb ? new int[] {batch, N, K} : new int[] {batch, K, N});
-      double[][] got = new double[2][];
-      for (int padded = 0; padded < 2; padded++) {
-        if (padded == 0) {
-          System.setProperty("sdpo.cuda.padRows", "0");
+      double[][] got = new double[3][];
+      for (int padded = 0; padded < 3; padded++) { // none, operands and outputs, operands
+        if (padded != 1) {
+          System.setProperty("sdpo.cuda.padRows", padded == 0 ? "0" : "operands");
         }
         CudaBackend be;
         try {
@@ -184,8 +185,11 @@ class Bf16MatmulTest {
           Backends.install(cpu);
         }
       }
-      assertThat(got[1]).as("%s by %s, transposes %s %s", java.util.Arrays.toString(as),
-          java.util.Arrays.toString(bs), ta, tb).isEqualTo(got[0]);
+      for (int padded = 1; padded < 3; padded++) {
+        assertThat(got[padded]).as("%s by %s, transposes %s %s, padding %d",
+            java.util.Arrays.toString(as), java.util.Arrays.toString(bs), ta, tb, padded)
+            .isEqualTo(got[0]);
+      }
     }
   }
 
