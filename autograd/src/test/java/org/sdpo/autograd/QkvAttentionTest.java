@@ -41,6 +41,52 @@ class QkvAttentionTest {
     }
   }
 
+  /**
+   * The general attention op's flash form (Llama's grouped-query heads) takes q, k, v as they
+   * come: permuted views of (B, T, heads, D) projections give, forward and in every gradient, the
+   * bits that contiguous (B, heads, T, D) inputs of the same values give.
+   */
+  @Test
+  void theAttentionOpsFlashFormReadsViewsBitIdenticalToContiguousInputs() {
+    Fused.AttentionPath old = Fused.attentionPath(Fused.AttentionPath.FLASH);
+    try {
+      qt().withFixedSeed(5L).withExamples(20).forAll(longRange(0, 1_000_000)).checkAssert(seed -> {
+        Rng rng = new Rng(seed);
+        int B = 1 + rng.nextInt(2);
+        int Hkv = 1 + rng.nextInt(2);
+        int H = Hkv * (1 + rng.nextInt(3));
+        int T = 1 + rng.nextInt(20);
+        int D = 1 + rng.nextInt(9);
+        boolean causal = rng.nextBoolean();
+        Tensor mask = rng.nextBoolean() ? OpCatalog.rightPadding(rng, B, T) : null;
+        Tensor[] x = { // (B, T, heads, D) as projections give them
+          Tensor.normal(rng, DType.FLOAT32, 0, 1, B, T, H, D),
+          Tensor.normal(rng, DType.FLOAT32, 0, 1, B, T, Hkv, D),
+          Tensor.normal(rng, DType.FLOAT32, 0, 1, B, T, Hkv, D)};
+        Tensor r = Tensor.normal(rng, DType.FLOAT32, 0, 1, B, H, T, D);
+        Variable[] viewed = new Variable[3];
+        Variable[] dense = new Variable[3];
+        for (int i = 0; i < 3; i++) {
+          viewed[i] = Variable.param(x[i].copy());
+          dense[i] = Variable.param(x[i].permute(0, 2, 1, 3).contiguous());
+        }
+        Variable a = F.attention(F.permute(viewed[0], 0, 2, 1, 3),
+            F.permute(viewed[1], 0, 2, 1, 3), F.permute(viewed[2], 0, 2, 1, 3), causal, mask, 0);
+        Variable b = F.attention(dense[0], dense[1], dense[2], causal, mask, 0);
+        String what = "B " + B + " H " + H + " Hkv " + Hkv + " T " + T + " D " + D;
+        assertThat(bits(a.value())).as("forward, " + what).containsExactly(bits(b.value()));
+        a.backward(r);
+        b.backward(r);
+        for (int i = 0; i < 3; i++) {
+          assertThat(bits(viewed[i].grad().permute(0, 2, 1, 3))).as("gradient %d, %s", i, what)
+              .containsExactly(bits(dense[i].grad()));
+        }
+      });
+    } finally {
+      Fused.attentionPath(old);
+    }
+  }
+
   private static void sameAsSlicedAndPermuted(int examples) {
     qt().withFixedSeed(11L).withExamples(examples).forAll(longRange(0, 1_000_000))
         .checkAssert(seed -> {

@@ -31,7 +31,9 @@ import org.sdpo.tensor.Tensor;
  * <p>Where the backend prefers it ({@link Fused#usesFlashAttention}), the op keeps each query's
  * log-sum-exp instead of P and its backward recomputes P tile by tile
  * ({@link Fused#flashAttentionBackward}; the flash form, memory linear in the length):
- * delta_i = dO_i . O_i, dS = P ∘ (dO Vᵀ - delta), and the same three products.
+ * delta_i = dO_i . O_i, dS = P ∘ (dO Vᵀ - delta), and the same three products. That form takes
+ * q, k and v as they come, views included (a Llama block's V is its projection read as heads):
+ * every backend's flash kernels read heads where they lie.
  */
 public final class Attention extends Op {
   private final Tensor q;
@@ -67,17 +69,21 @@ public final class Attention extends Op {
   public static Variable apply(Variable q, Variable k, Variable v, boolean causal, Tensor keyMask,
       int queryOffset) {
     // O = softmax(Q Kᵀ / sqrt(D) + mask) V in one backend call (it checks the shapes); P kept
+    int[] qs = q.shape(); // B, H, Tq, D
+    int[] ks = k.shape(); // B, Hkv, Tk, D
+    double scale = 1.0 / Math.sqrt(qs[3]);
+    if (Fused.usesFlashAttention(qs, ks)) { // keeps lse (B, H, Tq) instead of P
+      // every backend's flash kernels read heads where they lie (a permuted projection's view)
+      Tensor qv = q.value();
+      Tensor kv = k.value();
+      Tensor vv = v.value();
+      Tensor[] op = Fused.flashAttention(qv, kv, vv, scale, keyMask, causal, queryOffset);
+      Flash f = new Flash(op[0], op[1], keyMask, causal, queryOffset);
+      return record(new Attention(qv, kv, vv, null, scale, qs, ks, f), op[0], q, k, v);
+    }
     Tensor qc = q.value().contiguous();
     Tensor kc = k.value().contiguous();
     Tensor vc = v.value().contiguous();
-    double scale = 1.0 / Math.sqrt(qc.dim(3));
-    int[] qs = qc.shape(); // B, H, Tq, D
-    int[] ks = kc.shape(); // B, Hkv, Tk, D
-    if (Fused.usesFlashAttention(qs, ks)) { // keeps lse (B, H, Tq) instead of P
-      Tensor[] op = Fused.flashAttention(qc, kc, vc, scale, keyMask, causal, queryOffset);
-      Flash f = new Flash(op[0], op[1], keyMask, causal, queryOffset);
-      return record(new Attention(qc, kc, vc, null, scale, qs, ks, f), op[0], q, k, v);
-    }
     Tensor[] op = Fused.attention(qc, kc, vc, scale, keyMask, causal, queryOffset);
     return record(new Attention(qc, kc, vc, op[1], scale, qs, ks, null), op[0], q, k, v);
   }
@@ -97,7 +103,7 @@ public final class Attention extends Op {
    */
   @Override
   public Tensor[] backward(Tensor g) {
-    if (flash != null) { // q, k, v kept as they came, 4-D
+    if (flash != null) { // q, k, v kept as they came, 4-D, views or not
       Tensor[] d = Fused.flashAttentionBackward(q, k, v, flash.out(), flash.lse(), g, scale,
           flash.keyMask(), flash.causal(), flash.queryOffset());
       for (int i = 0; i < 3; i++) {
