@@ -123,29 +123,28 @@ if want bench; then
     env SDPO_CUDA_PRECISION=bf16 "$DIR/sdpo" bench model "${gpt2[@]}"
 fi
 if want compare; then
-  step "bench, GPT-2 124M, bf16, every operand cast per product (SDPO_CUDA_CAST_CACHE_MB=0)" \
-    env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_CAST_CACHE_MB=0 "$DIR/sdpo" bench model \
-    "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-  step "bench, GPT-2 124M, bf16, biases added after the products (SDPO_CUDA_BIAS_EPILOGUE=0)" \
-    env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_BIAS_EPILOGUE=0 "$DIR/sdpo" bench model \
-    "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-  step "bench, GPT-2 124M, bf16, flash attention (SDPO_ATTENTION=flash)" \
-    env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash "$DIR/sdpo" bench model \
-    "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-  step "bench, GPT-2 124M, bf16, flash attention on CUDA cores (SDPO_FLASH_TENSOR_CORES=0)" \
-    env SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash SDPO_FLASH_TENSOR_CORES=0 "$DIR/sdpo" \
-    bench model "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-  step "bench, GPT-2 124M, float32, flash attention (SDPO_ATTENTION=flash)" \
-    env SDPO_ATTENTION=flash "$DIR/sdpo" bench model "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-  step "bench, GPT-2 124M, bf16, attention's heads copied (SDPO_CUDA_HEADS_IN_PLACE=0)" \
-    env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_HEADS_IN_PLACE=0 "$DIR/sdpo" bench model \
-    "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-  step "bench, GPT-2 124M, bf16, product rows as they lie (SDPO_CUDA_PAD_ROWS=0)" \
-    env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_PAD_ROWS=0 "$DIR/sdpo" bench model \
-    "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
-  step "bench, GPT-2 124M, bf16, only the operands' rows padded (SDPO_CUDA_PAD_ROWS=operands)" \
-    env SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_PAD_ROWS=operands "$DIR/sdpo" bench model \
-    "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
+  # GPT-2's training step (no sampling) with one setting changed: a label, then NAME=value pairs
+  compare() {
+    local label="$1"
+    shift
+    step "bench, GPT-2 124M, $label" env "$@" "$DIR/sdpo" bench model \
+      "${gpt2[@]:0:${#gpt2[@]}-2}" --sample-runs 0
+  }
+  compare "bf16, every operand cast per product (SDPO_CUDA_CAST_CACHE_MB=0)" \
+    SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_CAST_CACHE_MB=0
+  compare "bf16, biases added after the products (SDPO_CUDA_BIAS_EPILOGUE=0)" \
+    SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_BIAS_EPILOGUE=0
+  compare "bf16, flash attention (SDPO_ATTENTION=flash)" \
+    SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash
+  compare "bf16, flash attention on CUDA cores (SDPO_FLASH_TENSOR_CORES=0)" \
+    SDPO_CUDA_PRECISION=bf16 SDPO_ATTENTION=flash SDPO_FLASH_TENSOR_CORES=0
+  compare "float32, flash attention (SDPO_ATTENTION=flash)" SDPO_ATTENTION=flash
+  compare "bf16, attention's heads copied (SDPO_CUDA_HEADS_IN_PLACE=0)" \
+    SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_HEADS_IN_PLACE=0
+  compare "bf16, product rows as they lie (SDPO_CUDA_PAD_ROWS=0)" \
+    SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_PAD_ROWS=0
+  compare "bf16, only the operands' rows padded (SDPO_CUDA_PAD_ROWS=operands)" \
+    SDPO_CUDA_PRECISION=bf16 SDPO_CUDA_PAD_ROWS=operands
   step "bench, GPT-2 124M, sampling on the host (SDPO_CUDA_DEVICE_SAMPLING=0)" \
     env SDPO_CUDA_DEVICE_SAMPLING=0 "$DIR/sdpo" bench model "${gpt2[@]:0:${#gpt2[@]}-6}" \
     --steps 1 --warmup 1 --sample-runs 1
