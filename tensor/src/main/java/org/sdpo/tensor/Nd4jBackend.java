@@ -288,8 +288,12 @@ public final class Nd4jBackend implements Backend {
   }
 
   private static Buf bufferOf(INDArray a, DType dtype) {
+    return bufferOf(a, dtype, (int) a.length());
+  }
+
+  /** The n elements of a's storage from a's first element on (a view's span). */
+  private static Buf bufferOf(INDArray a, DType dtype, int n) {
     int off = (int) a.offset();
-    int n = (int) a.length();
     if (dtype != DType.FLOAT32) {
       return Buf.of(a.data().asNioDouble(), off, n);
     }
@@ -976,8 +980,8 @@ public final class Nd4jBackend implements Backend {
   @Override
   public void flashAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor keyMask,
       boolean causal, int queryOffset, Tensor lse, Tensor out) {
-    Tensor o = headsReadable(out) ? out : Tensor.emptyOn(this, out.dtype(), out.shape());
-    Tensor[] in = {headsOf(q), headsOf(k), headsOf(v)};
+    Tensor o = headsOf(out, true);
+    Tensor[] in = {headsOf(q, false), headsOf(k, false), headsOf(v, false)};
     try {
       FlashAttentionKernels.forward(heads(in[0]), heads(in[1]), heads(in[2]), scale,
           keyMask == null ? null : buffer(keyMask), causal, queryOffset, q.dim(0), q.dim(1),
@@ -995,13 +999,10 @@ public final class Nd4jBackend implements Backend {
   public void flashAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse,
       Tensor g, double scale, Tensor keyMask, boolean causal, int queryOffset, Tensor dq,
       Tensor dk, Tensor dv) {
-    Tensor[] in = {headsOf(q), headsOf(k), headsOf(v), headsOf(out), headsOf(g)};
+    Tensor[] in = {headsOf(q, false), headsOf(k, false), headsOf(v, false),
+        headsOf(out, false), headsOf(g, false)};
     Tensor[] want = {dq, dk, dv};
-    Tensor[] d = new Tensor[3];
-    for (int i = 0; i < 3; i++) {
-      d[i] = headsReadable(want[i]) ? want[i]
-          : Tensor.emptyOn(this, want[i].dtype(), want[i].shape());
-    }
+    Tensor[] d = {headsOf(dq, true), headsOf(dk, true), headsOf(dv, true)};
     try {
       FlashAttentionKernels.backward(heads(in[0]), heads(in[1]), heads(in[2]), heads(in[3]),
           null, buffer(lse), heads(in[4]), scale, keyMask == null ? null : buffer(keyMask),
@@ -1023,9 +1024,15 @@ public final class Nd4jBackend implements Backend {
     return isContiguous(t) || (a.rank() == 4 && (a.size(3) == 1 || a.stride(3) == 1));
   }
 
-  /** t where {@link #headsReadable}, else a contiguous copy of it. */
-  private Tensor headsOf(Tensor t) {
-    return headsReadable(t) ? t : dense(t);
+  /**
+   * t where {@link #headsReadable}, else a contiguous copy of it ({@code written}: contiguous
+   * scratch, which the caller copies into t).
+   */
+  private Tensor headsOf(Tensor t, boolean written) {
+    if (headsReadable(t)) {
+      return t;
+    }
+    return written ? Tensor.emptyOn(this, t.dtype(), t.shape()) : dense(t);
   }
 
   /** t (B, heads, T, D), {@link #headsReadable}, as {@link Heads} over its storage. */
@@ -1036,10 +1043,7 @@ public final class Nd4jBackend implements Backend {
       return Heads.contiguous(buffer(t), s[1], s[2], s[3]);
     }
     long[] st = a.stride();
-    int off = (int) a.offset();
-    int n = (int) Heads.span(s, st[0], st[1], st[2]);
-    Buf b = t.dtype() == DType.FLOAT32 ? Buf.of(a.data().asNioFloat(), off, n)
-        : Buf.of(a.data().asNioDouble(), off, n);
+    Buf b = bufferOf(a, t.dtype(), (int) Heads.span(s, st[0], st[1], st[2]));
     return new Heads(b, (int) st[0], (int) st[1], (int) st[2]);
   }
 

@@ -1619,9 +1619,8 @@ public final class CudaBackend implements Backend {
       Tensor km = keyMask == null ? null : dense(as(keyMask, q.dtype()));
       KernelArgs a = tc ? tcFlashArgs("flash_tc_forward_f32", q, k, scale, km, causal,
           queryOffset) : flashArgs("flash_forward", q, k, scale, km, causal, queryOffset);
-      dev.launch(a.heads(faHeads(t[0], t[1], t[2], t[3], null, null, null, null))
-          .ptr(addr(t[0])).ptr(addr(t[1])).ptr(addr(t[2])).ptr(addr(lse)).ptr(addr(t[3])),
-          flashGrid(blocks), tc ? TC_FLASH_THREADS : THREADS);
+      dev.launch(a.heads(faHeads(t)).ptr(addr(t[0])).ptr(addr(t[1])).ptr(addr(t[2]))
+          .ptr(addr(lse)).ptr(addr(t[3])), flashGrid(blocks), tc ? TC_FLASH_THREADS : THREADS);
     }
     copyBack(t[3], out);
   }
@@ -1691,7 +1690,7 @@ public final class CudaBackend implements Backend {
 
   /**
    * The kernels' FaHeads: the batch, head and position strides of q, k, v, out, g, dq, dk, dv
-   * (slots FA_Q .. FA_DV), 0 for a slot without a tensor.
+   * (slots FA_Q .. FA_DV), the first slots.length of them; 0 for a slot without a tensor.
    */
   private int[][] faHeads(Tensor... slots) {
     int[][] hs = new int[8][3];
