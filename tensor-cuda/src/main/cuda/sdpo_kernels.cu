@@ -538,7 +538,8 @@ __device__ __forceinline__ void block_totals(unsigned long long (&v)[N], unsigne
 }
 
 // The smallest and largest of each thread's first and last, to every thread. sh: THREADS / 16.
-__device__ __forceinline__ void block_span(long long& first, long long& last, long long* sh) {
+template <typename I>
+__device__ __forceinline__ void block_span(I& first, I& last, I* sh) {
   const int lane = threadIdx.x % 32;
   const int warp = threadIdx.x / 32;
   for (int o = 16; o > 0; o >>= 1) {
@@ -648,6 +649,67 @@ __device__ SamplePick sample_pick(const double* p, int V, long long top,
   r.massBefore = t[0] + j * sample_mass(__longlong_as_double(v));
   r.countBefore = t[1] + j;
   return r;
+}
+
+// top_k (sdpo_kernels_typed.cuh) ranks as Backend.topK says: largest first, equal values by
+// increasing column, in the order of Java's Double.compare. Like sample_rows it does not sort a
+// row: a value's key is an integer whose order is that order (the bits, the lower 63 flipped for
+// negative numbers, NaNs made one NaN, then the sign bit flipped so that unsigned integers order
+// as the values do), and a search over the keys finds the K-th largest.
+#define TOPK_MAX 1024                          // the largest K (CudaBackend.TOPK_MAX)
+#define TOPK_KEY_MAX 0xfff8000000000000ull     // the NaN's key, the largest
+
+__device__ __forceinline__ unsigned long long topk_key(double v) {
+  const long long b = v != v ? 0x7ff8000000000000ll : __double_as_longlong(v);
+  return (unsigned long long) (b ^ ((b >> 63) & 0x7fffffffffffffffll)) ^ 0x8000000000000000ull;
+}
+
+// The largest s in [lo, hi] at which F(s) > target, given F(lo) > target (the search of
+// sample_search, over keys): F(s) is the number of the row's entries whose key is at least s, or
+// (TIE) the number of entries of key `tie` whose column c has V - 1 - c at least s.
+template <typename T, bool TIE>
+__device__ unsigned long long topk_search(const T* z, int V, unsigned long long tie,
+    unsigned long long lo, unsigned long long hi, unsigned long long target,
+    unsigned long long* sh) {
+  while (lo < hi) {
+    const unsigned long long step = (hi - lo) / SAMPLE_WAYS + 1; // lo + step <= hi
+    unsigned long long w[SAMPLE_WAYS - 1];
+#pragma unroll
+    for (int j = 0; j < SAMPLE_WAYS - 1; j++) w[j] = 0;
+    unsigned long long first = hi; // the smallest and largest x in [lo, hi]
+    unsigned long long last = lo;
+    for (int c = threadIdx.x; c < V; c += blockDim.x) {
+      const unsigned long long key = topk_key((double) z[c]);
+      if (TIE && key != tie) continue;
+      const unsigned long long x = TIE ? (unsigned long long) (V - 1 - c) : key;
+      if (x >= lo && x <= hi) {
+        first = min(first, x);
+        last = max(last, x);
+      }
+#pragma unroll
+      for (int j = 0; j < SAMPLE_WAYS - 1; j++) {
+        const unsigned long long t = lo + (j + 1) * step;
+        if (t <= hi && x >= t) w[j] += 1;
+      }
+    }
+    block_totals(w, sh);
+    block_span(first, last, sh);
+    unsigned long long nlo = lo;
+    unsigned long long nhi = hi;
+#pragma unroll
+    for (int j = 0; j < SAMPLE_WAYS - 1; j++) {
+      const unsigned long long t = lo + (j + 1) * step;
+      if (t > nhi) break;
+      if (w[j] > target) {
+        nlo = t;
+      } else {
+        nhi = t - 1;
+      }
+    }
+    lo = max(nlo, first); // no entry's x in [nlo, first): F(first) = F(nlo) > target
+    hi = min(nhi, last);  // nor in (last, nhi]
+  }
+  return lo;
 }
 
 // The first largest of each thread's (m, at), to every thread: NaNs are never the largest, equal

@@ -699,17 +699,91 @@ extern "C" __global__ void SFX(cross_entropy_backward)(int rows, int V, int igno
   }
 }
 
-// dx (N, K) = 0 except dx[n, idx[n]] = g[n].
-extern "C" __global__ void SFX(pick_backward)(int N, int K, const T* g, const int* idx, T* dx) {
+// dx (N, K) = 0 except dx[n, idx[n*J + j]] = the g[n*J + j] picking it, in order of j: the
+// first stored, repeats added (each addition rounded to T, as on the CPU).
+extern "C" __global__ void SFX(pick_backward)(int N, int J, int K, const T* g, const int* idx,
+    T* dx) {
   GRID_STRIDE(i, N * K) {
-    int r = i / K;
-    dx[i] = i - r * K == idx[r] ? g[r] : (T) 0.0;
+    const int r = i / K;
+    const int col = i - r * K;
+    T acc = (T) 0.0;
+    bool hit = false;
+    for (int j = 0; j < J; j++) {
+      if (idx[r * J + j] == col) {
+        acc = hit ? (T) ((double) acc + (double) g[r * J + j]) : g[r * J + j];
+        hit = true;
+      }
+    }
+    dx[i] = acc;
   }
 }
 
-// out[n] = x[n, idx[n]]: x (N, K).
-extern "C" __global__ void SFX(pick)(int N, int K, const T* x, const int* idx, T* out) {
-  GRID_STRIDE(r, N) { out[r] = x[(long long) r * K + idx[r]]; }
+// out[i] = x[i / J, idx[i]]: x (N, K), M = N * J ids, J a row.
+extern "C" __global__ void SFX(pick)(int M, int J, int K, const T* x, const int* idx, T* out) {
+  GRID_STRIDE(i, M) { out[i] = x[(long long) (i / J) * K + idx[i]]; }
+}
+
+// ids (N, K): the columns of the K largest entries of each row of x (N, V), largest first, equal
+// values by increasing column (Backend.topK; keys in sdpo_kernels.cu). One block a row: a search
+// over the keys finds t, the K-th largest key; if more entries have key t than the places left
+// for them, a search over their columns finds the last one taken. Each thread then copies the
+// entries it takes into shared memory (at places given by the threads' counts before it), and
+// each entry's place in the output is the number of taken entries ranked before it. K <= TOPK_MAX.
+extern "C" __global__ void SFX(top_k)(int N, int V, int K, const T* x, int* ids) {
+  __shared__ unsigned long long shw[THREADS / 32 * (SAMPLE_WAYS - 1)];
+  __shared__ unsigned long long keys[TOPK_MAX];
+  __shared__ int cols[TOPK_MAX];
+  __shared__ int at[THREADS];
+  for (int r = blockIdx.x; r < N; r += gridDim.x) {
+    const T* z = x + (long long) r * V;
+    const unsigned long long t =
+        topk_search<T, false>(z, V, 0, 0, TOPK_KEY_MAX, (unsigned long long) (K - 1), shw);
+    unsigned long long n[2] = {0, 0}; // entries above t, and at t
+    for (int c = threadIdx.x; c < V; c += blockDim.x) {
+      const unsigned long long key = topk_key((double) z[c]);
+      n[0] += key > t ? 1 : 0;
+      n[1] += key == t ? 1 : 0;
+    }
+    block_totals(n, shw);
+    const int need = K - (int) n[0]; // 1 <= need <= n[1]
+    const int lastCol = (unsigned long long) need == n[1] ? V - 1
+        : V - 1 - (int) topk_search<T, true>(z, V, t, 0, V - 1, (unsigned long long) (need - 1),
+              shw);
+    int mine = 0;
+    for (int c = threadIdx.x; c < V; c += blockDim.x) {
+      const unsigned long long key = topk_key((double) z[c]);
+      mine += key > t || (key == t && c <= lastCol) ? 1 : 0;
+    }
+    at[threadIdx.x] = mine;
+    __syncthreads();
+    if (threadIdx.x == 0) { // exclusive prefix of the threads' counts
+      int sum = 0;
+      for (int k = 0; k < THREADS; k++) {
+        const int m = at[k];
+        at[k] = sum;
+        sum += m;
+      }
+    }
+    __syncthreads();
+    int to = at[threadIdx.x];
+    for (int c = threadIdx.x; c < V; c += blockDim.x) {
+      const unsigned long long key = topk_key((double) z[c]);
+      if (key > t || (key == t && c <= lastCol)) {
+        keys[to] = key;
+        cols[to] = c;
+        to++;
+      }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < K; i += blockDim.x) {
+      int rank = 0;
+      for (int j = 0; j < K; j++) {
+        rank += keys[j] > keys[i] || (keys[j] == keys[i] && cols[j] < cols[i]) ? 1 : 0;
+      }
+      ids[(long long) r * K + rank] = cols[i];
+    }
+    __syncthreads();
+  }
 }
 
 // out[i] = table[ids[i]]: table (N, C), out (M, C).

@@ -235,6 +235,14 @@ public final class F {
     return Pick.apply(x, idx);
   }
 
+  /**
+   * y[n, j] = x[n, idx[n*J + j]] for a (N, K) x: J columns a row, (N, J) (torch.gather along the
+   * last axis), with ids already in the backend's memory (say from {@link Tensor#topK}).
+   */
+  public static Variable pick(Variable x, org.sdpo.tensor.Indices idx, int J) {
+    return Pick.apply(x, idx, J);
+  }
+
   // ------------------------------------------------------------ fused
 
   public static Variable softmax(Variable x) {

@@ -19,6 +19,7 @@ import org.sdpo.tensor.Buf;
 import org.sdpo.tensor.CapturedStep;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.FlashAttentionKernels;
+import org.sdpo.tensor.HostKernels;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.TestBackends;
 import org.sdpo.tensor.Tensor;
@@ -295,6 +296,12 @@ public final class GpuCheck {
         + lm[1] + ")ᵀ and its dX, rows padded to 16 bytes (operands and output; operands only) vs"
         + " as they lie (1e-5 of the largest)",
         () -> paddedVsUnpadded(driver, pads, lm[0], lm[1], lm[2]));
+    int[] tk = fake ? new int[] {8, 301} : new int[] {4096, 50257};
+    for (int K : new int[] {20, 100}) {
+      check("top-K of SDPO's distillation, K " + K + " of (" + tk[0] + " x " + tk[1] + ") log-probs"
+          + " with ties, vs the CPU (identical ids), and the picks at them",
+          () -> topKAgainstCpu(driver, gpu, tk[0], tk[1], K));
+    }
     for (Backend b : new Backend[] {gpu, gpuBf16}) {
       String mode = b == gpu ? "float32" : "tensor cores (bf16)";
       check("flash attention, " + mode + ", T " + length + ", D 64, heads read and written where"
@@ -729,6 +736,54 @@ public final class GpuCheck {
         + "%.3f / %.3f / %.3f ms, dX %.3f / %.3f / %.3f ms (the operands' bf16 copies cached "
         + "from the first call on; the padded logits' copy included)", ms[0][0], ms[1][0],
         ms[2][0], ms[0][1], ms[1][1], ms[2][1]);
+  }
+
+  /**
+   * {@link Tensor#topK} on the device against the CPU backend's code (its heap, {@link
+   * HostKernels#topK}; the bundle has no CPU backend) on the same float32 values, a tenth of them
+   * rounded to create ties: the same ids, and the picks at them; the device's time per call (3
+   * calls after one to warm up) and the host code's (one call, one thread).
+   */
+  static String topKAgainstCpu(CudaDriver driver, Backend gpu, int N, int V, int K)
+      throws Exception {
+    Rng rng = new Rng(N + V + K);
+    double[] z = new double[N * V];
+    for (int i = 0; i < z.length; i++) {
+      z[i] = (float) -Math.abs(4 * rng.nextGaussian());
+      if (rng.nextInt(10) == 0) {
+        z[i] = Math.round(z[i] * 4) / 4.0;
+      }
+    }
+    long h0 = System.nanoTime();
+    int[] expected = HostKernels.topK(host(z), N, V, K);
+    double hostMs = (System.nanoTime() - h0) / 1e6;
+    double[] ms = new double[1];
+    Object[] got = on(gpu, () -> {
+      Tensor x = Tensor.of(DType.FLOAT32, z, N, V);
+      org.sdpo.tensor.Indices ids = null;
+      for (int call = 0; call < 4; call++) {
+        driver.synchronize();
+        long t0 = System.nanoTime();
+        ids = x.topK(K);
+        driver.synchronize();
+        if (call > 0) {
+          ms[0] += (System.nanoTime() - t0) / 3e6;
+        }
+      }
+      return new Object[] {ids.values(), x.pick(ids, K).toDoubleArray()};
+    });
+    int[] ids = (int[]) got[0];
+    for (int i = 0; i < ids.length; i++) {
+      if (ids[i] != expected[i]) {
+        throw new AssertionError("id " + i + " (row " + i / K + "): device " + ids[i] + ", CPU "
+            + expected[i]);
+      }
+      if (((double[]) got[1])[i] != z[i / K * V + ids[i]]) {
+        throw new AssertionError("the pick at id " + i + " is not the value there");
+      }
+    }
+    return String.format(Locale.ROOT, "a call: device %.3f ms, the CPU's code %.1f ms (one "
+        + "thread)", ms[0], hostMs);
   }
 
   /** x rounded to bfloat16 (to nearest, ties to even; x finite). */

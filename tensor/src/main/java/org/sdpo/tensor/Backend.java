@@ -320,7 +320,11 @@ public interface Backend {
   /** dx = -g / expm1(-x); all (N). */
   void log1mexpBackward(Tensor x, Tensor g, Tensor dx);
 
-  /** g (N), dx (N, K): dx = 0 except dx[n, idx[n]] = g[n] (the gradient of a gather). */
+  /**
+   * The gradient of {@link #pick}: g (N*J), dx (N, K), J = idx.length / N ids per row: dx = 0
+   * except at dx[n, idx[n*J + j]], which holds the sum of the g[n*J + j] picking it, in order of
+   * j (the first one stored, later repeats added).
+   */
   void pickBackward(Tensor g, Indices idx, Tensor dx);
 
   /**
@@ -587,8 +591,19 @@ public interface Backend {
   /** src (M, C), table (N, C): table[ids[i]] += src[i], in id order (repeats accumulate). */
   void scatterAddRows(Tensor src, Indices ids, Tensor table);
 
-  /** x (N, K), out (N): out[n] = x[n, idx[n]]. */
+  /**
+   * x (N, K), out (N*J), J = idx.length / N ids per row (1: one column per row, a target's
+   * log-probability; more: torch.gather along the last axis): out[n*J + j] = x[n, idx[n*J + j]].
+   */
   void pick(Tensor x, Indices idx, Tensor out);
+
+  /**
+   * The column ids (N*K) of the K largest entries of each row of x (N, V), each row's largest
+   * first, equal values by increasing column id, in the order of {@link Double#compare} (a NaN
+   * above every number, -0.0 below 0.0); 1 &lt;= K &lt;= V. The result stays in the backend's
+   * memory (a device backend reads nothing back), bounded by V.
+   */
+  Indices topK(Tensor x, int K);
 
   /** Whether every element is finite (no NaN, no infinity). */
   boolean isFinite(Tensor t);

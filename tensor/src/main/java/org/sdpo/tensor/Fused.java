@@ -214,10 +214,14 @@ public final class Fused {
     return dx;
   }
 
-  /** The gradient (N, K) of picking x[n, idx[n]] from an (N, K) tensor, given g (N). */
+  /**
+   * The gradient (N, K) of picking x[n, idx[n*J + j]] from an (N, K) tensor, given g (N) (J = 1)
+   * or (N, J).
+   */
   public static Tensor pickBackward(Tensor g, Indices idx, int[] xShape) {
     int n = idx.length();
-    if (xShape.length != 2 || g.rank() != 1 || g.dim(0) != n || xShape[0] != n) {
+    if (xShape.length != 2 || g.numel() != n || g.dim(0) != xShape[0]
+        || (g.rank() == 1 ? xShape[0] != n : g.rank() != 2)) {
       throw new IllegalArgumentException("pick backward: g " + Shape.str(g.shape()) + ", "
           + n + " indices, x " + Shape.str(xShape));
     }

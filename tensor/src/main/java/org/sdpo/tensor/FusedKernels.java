@@ -315,11 +315,24 @@ final class FusedKernels {
     }
   }
 
-  /** dx (N, K) = 0 except dx[n, idx[n]] = g[n]. */
-  static void pickBackward(Buf g, int[] idx, int K, Buf dx) {
+  /**
+   * dx (N, K) = 0 except dx[n, idx[n*J + j]] = the sum of the g[n*J + j] picking it, in order of
+   * j (the first stored, repeats added); J = idx.length / N.
+   */
+  static void pickBackward(Buf g, int[] idx, int N, int K, Buf dx) {
     JavaKernels.fill(dx, 0);
-    for (int n = 0; n < idx.length; n++) {
-      dx.set(n * K + idx[n], g.get(n));
+    int J = N == 0 ? 0 : idx.length / N;
+    for (int n = 0; n < N; n++) {
+      int row = n * K;
+      for (int j = 0; j < J; j++) {
+        int i = n * J + j;
+        int at = row + idx[i];
+        boolean repeat = false;
+        for (int e = 0; e < j; e++) {
+          repeat |= idx[n * J + e] == idx[i];
+        }
+        dx.set(at, repeat ? dx.get(at) + g.get(i) : g.get(i));
+      }
     }
   }
 
@@ -599,10 +612,85 @@ final class FusedKernels {
     }
   }
 
-  static void pick(Buf x, int[] idx, int K, Buf out) {
-    for (int n = 0; n < idx.length; n++) {
-      out.set(n, x.get(n * K + idx[n]));
+  /** out[n*J + j] = x[n, idx[n*J + j]] of x (N, K); J = idx.length / N. */
+  static void pick(Buf x, int[] idx, int N, int K, Buf out) {
+    int J = N == 0 ? 0 : idx.length / N;
+    for (int i = 0; i < idx.length; i++) {
+      out.set(i, x.get(i / J * K + idx[i]));
     }
+  }
+
+  /**
+   * A key whose signed order is {@link Double#compare}'s order of the values: the bits, with the
+   * lower 63 flipped for negative numbers, every NaN as the one canonical NaN (above +infinity).
+   */
+  static long orderKey(double v) {
+    long b = Double.doubleToLongBits(v); // canonical NaN
+    return b ^ ((b >> 63) & Long.MAX_VALUE);
+  }
+
+  /**
+   * The column ids (N*K) of each row's K largest entries of x (N, V), largest first, equal values
+   * by increasing id ({@link Backend#topK}): per row, a heap of the K best seen so far, its root
+   * the worst of them, so O(V log K) a row.
+   */
+  static int[] topK(Buf x, int N, int V, int K) {
+    int[] out = new int[N * K];
+    long[] keys = new long[K];
+    int[] ids = new int[K];
+    for (int n = 0; n < N; n++) {
+      int row = n * V;
+      int size = 0;
+      for (int c = 0; c < V; c++) {
+        long key = orderKey(x.get(row + c));
+        if (size < K) { // sift up
+          int i = size++;
+          while (i > 0 && worse(key, c, keys[(i - 1) / 2], ids[(i - 1) / 2])) {
+            keys[i] = keys[(i - 1) / 2];
+            ids[i] = ids[(i - 1) / 2];
+            i = (i - 1) / 2;
+          }
+          keys[i] = key;
+          ids[i] = c;
+        } else if (worse(keys[0], ids[0], key, c)) { // replaces the worst, sift down
+          siftDown(keys, ids, size, key, c);
+        }
+      }
+      // the heap emptied worst first fills the row from its end
+      for (int k = K - 1; k >= 0; k--) {
+        out[n * K + k] = ids[0];
+        size--;
+        if (size > 0) {
+          siftDown(keys, ids, size, keys[size], ids[size]);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Whether (ka, a) comes after (kb, b) in top-K order: a smaller key, or equal and a larger id. */
+  private static boolean worse(long ka, int a, long kb, int b) {
+    return ka < kb || (ka == kb && a > b);
+  }
+
+  /** Puts (key, id) at the root of a heap of {@code size} (the worst at the root) and sinks it. */
+  private static void siftDown(long[] keys, int[] ids, int size, long key, int id) {
+    int i = 0;
+    while (true) {
+      int l = 2 * i + 1;
+      if (l >= size) {
+        break;
+      }
+      int w = l + 1 < size && worse(keys[l + 1], ids[l + 1], keys[l], ids[l]) ? l + 1 : l;
+      if (!worse(keys[w], ids[w], key, id)) {
+        break;
+      }
+      keys[i] = keys[w];
+      ids[i] = ids[w];
+      i = w;
+    }
+    keys[i] = key;
+    ids[i] = id;
   }
 
   static boolean isFinite(Buf b) {

@@ -16,6 +16,11 @@ public final class HostKernels {
         logprobs);
   }
 
+  /** {@link Backend#topK} of host rows (N, V): N*K column ids. */
+  public static int[] topK(Buf x, int N, int V, int K) {
+    return FusedKernels.topK(x, N, V, K);
+  }
+
   /** {@link Backend#dropoutMask} into a host buffer. */
   public static void dropoutMask(Buf mask, double p, Rng rng) {
     FusedKernels.dropoutMask(mask, p, rng);

@@ -837,7 +837,7 @@ public final class Nd4jBackend implements Backend {
   @Override
   public void pickBackward(Tensor g, Indices idx, Tensor dx) {
     try {
-      FusedKernels.pickBackward(buffer(g), idx.values(), dx.dim(1), buffer(dx));
+      FusedKernels.pickBackward(buffer(g), idx.values(), dx.dim(0), dx.dim(1), buffer(dx));
     } finally {
       keep(g, dx);
     }
@@ -1098,9 +1098,19 @@ public final class Nd4jBackend implements Backend {
   @Override
   public void pick(Tensor x, Indices idx, Tensor out) {
     try {
-      FusedKernels.pick(buffer(x), idx.values(), x.dim(1), buffer(out));
+      FusedKernels.pick(buffer(x), idx.values(), x.dim(0), x.dim(1), buffer(out));
     } finally {
       keep(x, out);
+    }
+  }
+
+  @Override
+  public Indices topK(Tensor x, int K) {
+    try {
+      int[] ids = FusedKernels.topK(buffer(x), x.dim(0), x.dim(1), K);
+      return Indices.computed(ids.length, x.dim(1), ids, null, null);
+    } finally {
+      keep(x);
     }
   }
 

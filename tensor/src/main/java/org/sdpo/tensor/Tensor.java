@@ -800,7 +800,7 @@ public final class Tensor {
     if (rank() != 2) {
       throw new IllegalArgumentException("gatherRows: table must be (N, C), got " + Shape.str(shape));
     }
-    checkIds("gatherRows", ids.values(), idsShape, shape[0]);
+    checkIds("gatherRows", ids, idsShape, shape[0]);
     int C = shape[1];
     int[] s = Arrays.copyOf(idsShape, idsShape.length + 1);
     s[idsShape.length] = C;
@@ -825,7 +825,7 @@ public final class Tensor {
           + " and source " + Shape.str(src.shape) + " for " + n + " ids do not agree");
     }
     requireSameDtype("scatterAddRows", src);
-    checkIds("scatterAddRows", ids.values(), new int[] {n}, shape[0]);
+    checkIds("scatterAddRows", ids, new int[] {n}, shape[0]);
     if (!backend().isContiguous(this)) {
       throw new IllegalArgumentException("scatterAddRows: target must be contiguous");
     }
@@ -843,14 +843,46 @@ public final class Tensor {
 
   /** {@link #pick(int[])} with the indices already in the backend's memory. */
   public Tensor pick(Indices idx) {
-    if (rank() != 2 || idx.length() != shape[0]) {
-      throw new IllegalArgumentException("pick: expected (N, K) and N indices, got "
+    return pick(idx, 1).reshape(shape[0]);
+  }
+
+  /**
+   * J columns of each row of a (N, K) tensor: out[n, j] = this[n, idx[n*J + j]], shape (N, J)
+   * (torch.gather along the last axis). Used to pick each position's top-K log-probabilities.
+   */
+  public Tensor pick(Indices idx, int J) {
+    if (rank() != 2 || J < 1 || idx.length() != (long) shape[0] * J) {
+      throw new IllegalArgumentException("pick: expected (N, K) and N*" + J + " indices, got "
           + Shape.str(shape) + " and " + idx.length() + " indices");
     }
-    checkIds("pick", idx.values(), new int[] {idx.length()}, shape[1]);
-    Tensor out = empty(dtype, shape[0]);
+    checkIds("pick", idx, new int[] {idx.length()}, shape[1]);
+    Tensor out = empty(dtype, shape[0], J);
     backend().pick(contiguous(), idx, out);
     return out;
+  }
+
+  /**
+   * The column ids of each row's K largest entries of a (N, V) tensor, largest first, equal
+   * values by increasing id ({@link Backend#topK}); N*K ids in the backend's memory.
+   */
+  public Indices topK(int K) {
+    if (rank() != 2 || K < 1 || K > shape[1]) {
+      throw new IllegalArgumentException("topK: expected (N, V) and 1 <= K <= V, got "
+          + Shape.str(shape) + " and K " + K);
+    }
+    return backend().topK(contiguous(), K);
+  }
+
+  /** Checks ids against their bound: computed ones by the bound they carry, others one by one. */
+  private static void checkIds(String op, Indices ids, int[] idsShape, int bound) {
+    if (ids.bound() >= 0 && ids.bound() <= bound) {
+      if (Shape.numel(idsShape) != ids.length()) {
+        throw new IllegalArgumentException(
+            op + ": " + ids.length() + " ids do not fill shape " + Shape.str(idsShape));
+      }
+      return;
+    }
+    checkIds(op, ids.values(), idsShape, bound);
   }
 
   private static void checkIds(String op, int[] ids, int[] idsShape, int bound) {

@@ -113,6 +113,23 @@ public class BackendConformanceTest {
     return d;
   }
 
+  /**
+   * Values for top-K: mostly distinct, with ties (a few repeated values), infinities, NaNs and
+   * both zeros mixed in; distinct as the dtype stores them only where the Gaussians are.
+   */
+  static double[] topKValues(Rng rng, int n, DType dt) {
+    double[] special = {Double.NEGATIVE_INFINITY, Double.POSITIVE_INFINITY, Double.NaN, 0.0,
+        -0.0, 1.5, -1.5};
+    double[] d = values(rng, n, 3);
+    int mix = rng.nextInt(3);
+    for (int i = 0; i < n; i++) {
+      if (mix > 0 && rng.nextInt(mix == 1 ? 3 : 12) == 0) {
+        d[i] = special[rng.nextInt(special.length)];
+      }
+    }
+    return d;
+  }
+
   static int[] permutation(Rng rng, int r) {
     int[] p = new int[r];
     for (int i = 0; i < r; i++) {
@@ -836,6 +853,32 @@ public class BackendConformanceTest {
         Tensor d = x.of(dt, values(new Rng(9), N * K, 1), N, K); // garbage to overwrite
         x.be.pickBackward(x.of(dt, dg, N), x.be.indices(idx), d);
         x.out(d);
+      });
+    });
+    cases.put("topK, with pick and pickBackward of J ids a row (repeats)", (rng, dt, c, r) -> {
+      boolean wide = rng.nextInt(3) == 0; // a device kernel's search over many values and passes
+      int N = 1 + rng.nextInt(wide ? 3 : 5);
+      int V = wide ? 200 + rng.nextInt(3000) : 1 + rng.nextInt(12);
+      int K = 1 + rng.nextInt(wide && rng.nextBoolean() ? Math.min(V, 40) : V);
+      double[] d = topKValues(rng, N * V, dt);
+      int J = 1 + rng.nextInt(4);
+      int[] idx = new int[N * J];
+      for (int i = 0; i < idx.length; i++) {
+        idx[i] = rng.nextInt(Math.min(V, 3)); // repeats within a row
+      }
+      double[] dg = values(rng, N * J, 1);
+      both(c, r, x -> {
+        Tensor t = x.of(dt, d, N, V);
+        int[] ids = x.be.topK(t, K).values();
+        double[] wideIds = new double[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+          wideIds[i] = ids[i];
+        }
+        Tensor picked = x.empty(dt, N, J);
+        x.be.pick(t, x.be.indices(idx), picked);
+        Tensor dx = x.of(dt, values(new Rng(5), N * V, 1), N, V); // garbage to overwrite
+        x.be.pickBackward(x.of(dt, dg, N, J), x.be.indices(idx), dx);
+        x.out(x.of(DType.FLOAT64, wideIds, N, K), picked, dx);
       });
     });
     cases.put("dropoutMask (the same draws)", (rng, dt, c, r) -> {

@@ -650,9 +650,20 @@ final class ReferenceBackend implements Backend {
 
   @Override
   public void pickBackward(Tensor g, Indices idx, Tensor dx) {
+    int N = dx.shape()[0];
     int K = dx.shape()[1];
+    int J = N == 0 ? 0 : idx.length() / N;
     for (int i = 0; i < numel(dx.shape()); i++) {
-      write(dx, i, idx.values()[i / K] == i % K ? read(g, i / K) : 0);
+      double sum = 0;
+      boolean hit = false;
+      for (int j = 0; j < J; j++) {
+        if (idx.values()[i / K * J + j] == i % K) {
+          double gj = read(g, i / K * J + j);
+          sum = hit ? sum + gj : gj;
+          hit = true;
+        }
+      }
+      write(dx, i, sum);
     }
   }
 
@@ -948,9 +959,33 @@ final class ReferenceBackend implements Backend {
   @Override
   public void pick(Tensor x, Indices idx, Tensor out) {
     int K = x.shape()[1];
-    for (int n = 0; n < idx.values().length; n++) {
-      write(out, n, read(x, n * K + idx.values()[n]));
+    int J = idx.length() / x.shape()[0];
+    for (int i = 0; i < idx.values().length; i++) {
+      write(out, i, read(x, i / J * K + idx.values()[i]));
     }
+  }
+
+  /** A full sort of each row by Double.compare, descending, equal values by id. */
+  @Override
+  public Indices topK(Tensor x, int K) {
+    int N = x.shape()[0];
+    int V = x.shape()[1];
+    int[] out = new int[N * K];
+    for (int n = 0; n < N; n++) {
+      final int row = n;
+      Integer[] ids = new Integer[V];
+      for (int v = 0; v < V; v++) {
+        ids[v] = v;
+      }
+      java.util.Arrays.sort(ids, (a, b) -> {
+        int c = Double.compare(read(x, row * V + b), read(x, row * V + a));
+        return c != 0 ? c : Integer.compare(a, b);
+      });
+      for (int k = 0; k < K; k++) {
+        out[n * K + k] = ids[k];
+      }
+    }
+    return Indices.host(out);
   }
 
   @Override

@@ -225,6 +225,15 @@ public final class OpCatalog {
       }
       return inst(v -> F.pick(v[0], idx), normal(rng, n0, n1 + 1));
     }));
+    l.add(new Entry(Pick.class, "pick_columns", false, (rng, n0, n1, n2) -> {
+      int J = 1 + rng.nextInt(3);
+      int[] idx = new int[n0 * J];
+      for (int i = 0; i < idx.length; i++) {
+        idx[i] = rng.nextInt(Math.min(n1 + 1, 2)); // repeats within a row
+      }
+      return inst(v -> F.pick(v[0], org.sdpo.tensor.Backends.current().indices(idx), J),
+          normal(rng, n0, n1 + 1));
+    }));
     l.add(new Entry(Where.class, "where", false, (rng, n0, n1, n2) -> {
       double[] c = new double[n0 * n1];
       for (int i = 0; i < c.length; i++) {

@@ -1473,6 +1473,18 @@ public final class CudaBackend implements Backend {
     return at;
   }
 
+  private int[] downloadInts(long at, int n) {
+    int[] out = new int[n];
+    if (n > 0) {
+      ByteBuffer b = ByteBuffer.allocateDirect(4 * n).order(ByteOrder.LITTLE_ENDIAN);
+      dev.toHost(b, at);
+      for (int i = 0; i < n; i++) {
+        out[i] = b.getInt(4 * i);
+      }
+    }
+    return out;
+  }
+
   private void uploadInts(long at, int[] ints) {
     if (ints.length > 0) {
       ByteBuffer b = ByteBuffer.allocateDirect(4 * ints.length).order(ByteOrder.LITTLE_ENDIAN);
@@ -1534,13 +1546,14 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void pickBackward(Tensor g, Indices idx, Tensor dx) {
-    int N = idx.length();
+    int N = dx.shape()[0];
     int K = lastDim(dx);
     if (N == 0 || K == 0) {
       return;
     }
-    withIndices(idx, i -> launch(args(k("pick_backward", dx.dtype())).i32(N).i32(K).ptr(addr(g))
-        .ptr(i).ptr(addr(dx)), (long) N * K));
+    int J = idx.length() / N;
+    withIndices(idx, i -> launch(args(k("pick_backward", dx.dtype())).i32(N).i32(J).i32(K)
+        .ptr(addr(g)).ptr(i).ptr(addr(dx)), (long) N * K));
   }
 
   @Override
@@ -2104,12 +2117,39 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void pick(Tensor x, Indices idx, Tensor out) {
-    int N = idx.length();
-    if (N == 0) {
+    int M = idx.length();
+    if (M == 0) {
       return;
     }
-    withIndices(idx, i -> launch(args(k("pick", out.dtype())).i32(N).i32(lastDim(x)).ptr(addr(x))
-        .ptr(i).ptr(addr(out)), N));
+    int J = M / x.shape()[0];
+    withIndices(idx, i -> launch(args(k("pick", out.dtype())).i32(M).i32(J).i32(lastDim(x))
+        .ptr(addr(x)).ptr(i).ptr(addr(out)), M));
+  }
+
+  /** The largest K the top_k kernel takes (TOPK_MAX in the kernels: its shared memory). */
+  static final int TOPK_MAX = 1024;
+
+  /**
+   * One block a row (the top_k kernel), the ids left in a block of the pool, read back only if
+   * asked. A K above {@link #TOPK_MAX} is ranked on the host (the CPU's heap over a copy of x).
+   */
+  @Override
+  public Indices topK(Tensor x, int K) {
+    int N = x.shape()[0];
+    int V = x.shape()[1];
+    if (K > TOPK_MAX) {
+      double[] host = toDoubles(x);
+      return indices(HostKernels.topK(Buf.of(java.nio.DoubleBuffer.wrap(host), 0, host.length),
+          N, V, K));
+    }
+    DevicePool.Block b = pool.take(4L * Math.max(1, (long) N * K));
+    if (N > 0) {
+      launchRows(args(k("top_k", x.dtype())).i32(N).i32(V).i32(K).ptr(addr(x)).ptr(b.address),
+          N);
+    }
+    int length = N * K;
+    return Indices.computed(length, V, null, new DeviceIndices(pool, b),
+        () -> downloadInts(b.address, length));
   }
 
   // ------------------------------------------------------------------ sampling

@@ -153,9 +153,17 @@ public final class FakeDevice implements CudaDriver {
     r.put(offsetIn(dst), src, src.position(), src.remaining());
   }
 
+  /** Bytes copied to the host so far (what a test of "reads nothing back" counts). */
+  public long bytesToHost() {
+    return bytesToHost;
+  }
+
+  private long bytesToHost;
+
   @Override
   public void toHost(ByteBuffer dst, long src) {
     noCapture("a device-to-host copy");
+    bytesToHost += dst.remaining();
     ByteBuffer r = region(src, dst.remaining());
     dst.put(dst.position(), r, offsetIn(src), dst.remaining());
   }

@@ -7,6 +7,7 @@ import java.util.Map;
 import org.sdpo.tensor.Buf;
 import org.sdpo.tensor.FlashAttentionKernels;
 import org.sdpo.tensor.Heads;
+import org.sdpo.tensor.HostKernels;
 
 /**
  * The Java twin of every kernel in {@code sdpo_kernels.cu}, run by {@link FakeDevice}: the same
@@ -788,16 +789,38 @@ final class FakeKernels {
       }
     });
     twin("pick_backward", l -> {
-      int K = l.i(1);
+      int J = l.i(1);
+      int K = l.i(2);
       for (int i = 0; i < l.i(0) * K; i++) {
         int r = i / K;
-        l.st(4, i, i - r * K == l.ldI(3, r) ? l.ld(2, r) : 0);
+        double acc = 0;
+        boolean hit = false;
+        for (int j = 0; j < J; j++) {
+          if (l.ldI(4, r * J + j) == i - r * K) {
+            acc = hit ? l.round(acc + l.ld(3, r * J + j)) : l.ld(3, r * J + j);
+            hit = true;
+          }
+        }
+        l.st(5, i, acc);
       }
     });
     twin("pick", l -> {
-      int K = l.i(1);
-      for (int r = 0; r < l.i(0); r++) {
-        l.st(4, r, l.ld(2, (long) r * K + l.ldI(3, r)));
+      int J = l.i(1);
+      int K = l.i(2);
+      for (int i = 0; i < l.i(0); i++) {
+        l.st(5, i, l.ld(3, (long) (i / J) * K + l.ldI(4, i)));
+      }
+    });
+    twin("top_k", l -> {
+      int N = l.i(0);
+      int V = l.i(1);
+      int K = l.i(2);
+      if (K > CudaBackend.TOPK_MAX) {
+        throw new IllegalStateException("top_k: K " + K + " above TOPK_MAX");
+      }
+      int[] ids = HostKernels.topK(l.buf(3, N * V), N, V, K);
+      for (int i = 0; i < ids.length; i++) {
+        l.stI(4, i, ids[i]);
       }
     });
     twin("gather_rows", l -> {
