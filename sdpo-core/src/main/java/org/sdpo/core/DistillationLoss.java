@@ -4,6 +4,7 @@ import org.sdpo.autograd.F;
 import org.sdpo.autograd.Grad;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Indices;
 import org.sdpo.tensor.Tensor;
 
 /**
@@ -76,9 +77,9 @@ public final class DistillationLoss {
       perToken = divergence(lp, Variable.constant(lq), c.alpha());
     } else {
       int K = Math.min(c.topK(), V);
-      int[] ids = topK(lp.value(), K); // the student's top-K, constants
-      Variable lpK = gather(lp, ids, K); // (N, K), true log-probs
-      Tensor lqK = gather(Variable.constant(lq), ids, K).value(); // teacher at the student's ids
+      Indices ids = lp.value().topK(K); // (N*K) the student's top-K, constants, on the backend
+      Variable lpK = F.pick(lp, ids, K); // (N, K), true log-probs
+      Tensor lqK = lq.pick(ids, K); // teacher at the student's ids
       Variable lpB;
       Variable lqB;
       if (c.addTail()) {
@@ -134,38 +135,6 @@ public final class DistillationLoss {
     return F.log1mexp(clamped); // (N, 1)
   }
 
-  /** The K largest entries' indices of each row (ties: lower index first), row-major (N*K). */
-  static int[] topK(Tensor x, int K) {
-    int N = x.dim(0);
-    int V = x.dim(1);
-    double[] d = x.toDoubleArray();
-    int[] out = new int[N * K];
-    Integer[] idx = new Integer[V];
-    for (int n = 0; n < N; n++) {
-      int o = n * V;
-      for (int v = 0; v < V; v++) {
-        idx[v] = v;
-      }
-      java.util.Arrays.sort(idx, (a, b) -> d[o + a] != d[o + b] ? Double.compare(d[o + b], d[o + a])
-          : Integer.compare(a, b));
-      for (int k = 0; k < K; k++) {
-        out[n * K + k] = idx[k];
-      }
-    }
-    return out;
-  }
-
-  /** Entries ids[n*K + k] of row n: (N, K). */
-  static Variable gather(Variable x, int[] ids, int K) {
-    int N = x.dim(0);
-    int V = x.dim(1);
-    int[] flat = new int[ids.length];
-    for (int i = 0; i < ids.length; i++) {
-      flat[i] = (i / K) * V + ids[i];
-    }
-    return F.reshape(F.embedding(F.reshape(x, N * V, 1), flat, N, K), N, K);
-  }
-
   /**
    * Detached per-token weights: min(exp(clamp(log p - log p_old, -20, 20)), is_clip) (identity when
    * no old log-probs are given: exactly on-policy) times min(exp(clamp(log p_old - log p_rollout,
@@ -173,8 +142,12 @@ public final class DistillationLoss {
    */
   static Tensor weights(Tensor lpToken, Targets t, DistillConfig c) {
     int n = t.tokens().length;
-    double[] lp = lpToken.toDoubleArray();
     double[] w = new double[n];
+    if (t.oldLogprobs() == null) { // on-policy: all 1, and nothing to read back
+      java.util.Arrays.fill(w, 1);
+      return Tensor.of(lpToken.dtype(), w, n);
+    }
+    double[] lp = lpToken.toDoubleArray();
     for (int i = 0; i < n; i++) {
       double wi = 1;
       if (c.isClip() != null && t.oldLogprobs() != null) {
