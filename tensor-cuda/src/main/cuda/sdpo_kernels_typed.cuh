@@ -699,6 +699,19 @@ extern "C" __global__ void SFX(cross_entropy_backward)(int rows, int V, int igno
   }
 }
 
+// c (N, V) = (1 - lambda) p a + (j == tokens[n] ? term[n] : 0), a = max(-clip, min(clip, lq - lp)):
+// the advantage-level blend's coefficients (Backend.blendCoefficients), in double, stored once.
+extern "C" __global__ void SFX(blend_coefficients)(int N, int V, double lambda, double clip,
+    const T* lp, const T* p, const T* lq, const int* tokens, const double* term, T* c) {
+  GRID_STRIDE(i, N * V) {
+    const int n = i / V;
+    const double x = (double) lq[i] - (double) lp[i];
+    const double a = x != x ? x : x < -clip ? -clip : x > clip ? clip : x; // NaN stays, as in Java
+    const double d = (1.0 - lambda) * (double) p[i] * a;
+    c[i] = (T) (d + (i - n * V == tokens[n] ? term[n] : 0.0));
+  }
+}
+
 // dx (N, K) = 0 except dx[n, idx[n*J + j]] = the g[n*J + j] picking it, in order of j: the
 // first stored, repeats added (each addition rounded to T, as on the CPU).
 extern "C" __global__ void SFX(pick_backward)(int N, int J, int K, const T* g, const int* idx,

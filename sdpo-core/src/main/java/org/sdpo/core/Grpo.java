@@ -3,6 +3,7 @@ package org.sdpo.core;
 import org.sdpo.autograd.F;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
+import org.sdpo.tensor.Fused;
 import org.sdpo.tensor.Tensor;
 
 /**
@@ -115,22 +116,13 @@ public final class Grpo {
   public static Variable blendTokenLoss(Variable lp, Tensor lq, int[] tokens, double[] grpoAdvantage,
       double lambda, Double advantageClip) {
     int N = lp.dim(0);
-    int V = lp.dim(1);
-    double[] p = lp.value().exp().toDoubleArray();
-    double[] lpv = lp.value().toDoubleArray();
-    double[] lqv = lq.toDoubleArray();
-    double[] coef = new double[N * V];
+    double[] atToken = new double[N]; // lambda * A_GRPO, added at each row's sampled token
     for (int t = 0; t < N; t++) {
-      for (int j = 0; j < V; j++) {
-        int i = t * V + j;
-        double a = lqv[i] - lpv[i];
-        if (advantageClip != null) {
-          a = Math.max(-advantageClip, Math.min(advantageClip, a));
-        }
-        coef[i] = (1 - lambda) * p[i] * a + (j == tokens[t] ? lambda * grpoAdvantage[t] : 0);
-      }
+      atToken[t] = lambda * grpoAdvantage[t];
     }
-    Tensor c = Tensor.of(lp.dtype(), coef, N, V);
+    // c_j = (1 - lambda) p_j clip(log q_j - log p_j) + lambda A_GRPO 1[j = y_t], on the backend
+    Tensor c = Fused.blendCoefficients(lp.value(), lp.value().exp(), lq, tokens, atToken, lambda,
+        advantageClip); // (N, V)
     return F.neg(F.sum(F.mul(Variable.constant(c), lp), false, -1));
   }
 }

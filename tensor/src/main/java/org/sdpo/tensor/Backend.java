@@ -321,6 +321,16 @@ public interface Backend {
   void log1mexpBackward(Tensor x, Tensor g, Tensor dx);
 
   /**
+   * The advantage-level blend's coefficients (SDPO paper Eq. 3), c (N, V):
+   * c[n, j] = (1 - lambda) p[n, j] a[n, j] + (j == tokens[n] ? tokenTerm[n] : 0) with
+   * a = max(-clip, min(clip, lq - lp)), computed in double and rounded once to c's dtype. lp, p
+   * (= exp(lp)), lq and c (N, V) of one dtype; tokenTerm (N) float64 (lambda times the GRPO
+   * advantage); clip positive infinity for none.
+   */
+  void blendCoefficients(Tensor lp, Tensor p, Tensor lq, Indices tokens, Tensor tokenTerm,
+      double lambda, double clip, Tensor c);
+
+  /**
    * The gradient of {@link #pick}: g (N*J), dx (N, K), J = idx.length / N ids per row: dx = 0
    * except at dx[n, idx[n*J + j]], which holds the sum of the g[n*J + j] picking it, in order of
    * j (the first one stored, later repeats added).

@@ -205,6 +205,33 @@ public final class Fused {
     return y;
   }
 
+  /**
+   * The advantage-level blend's coefficients c (N, V) ({@link Backend#blendCoefficients}) from
+   * the student's log-probabilities lp and probabilities p = exp(lp), the teacher's lq, the
+   * sampled tokens (N) and lambda A_GRPO at each (tokenTerm, float64); clip null for none.
+   */
+  public static Tensor blendCoefficients(Tensor lp, Tensor p, Tensor lq, int[] tokens,
+      double[] tokenTerm, double lambda, Double clip) {
+    int N = lp.dim(0);
+    if (lp.rank() != 2 || !lp.sameShape(p) || !lp.sameShape(lq) || tokens.length != N
+        || tokenTerm.length != N || p.dtype() != lp.dtype() || lq.dtype() != lp.dtype()) {
+      throw new IllegalArgumentException("blend coefficients: lp " + Shape.str(lp.shape())
+          + ", p " + Shape.str(p.shape()) + ", lq " + Shape.str(lq.shape()) + " of one dtype, "
+          + tokens.length + " tokens and " + tokenTerm.length + " token terms");
+    }
+    for (int t = 0; t < N; t++) {
+      if (tokens[t] < 0 || tokens[t] >= lp.dim(1)) {
+        throw new IllegalArgumentException("blend coefficients: token " + tokens[t]
+            + " at row " + t + " is outside [0, " + lp.dim(1) + ")");
+      }
+    }
+    Tensor c = Tensor.empty(lp.dtype(), lp.shape());
+    backend().blendCoefficients(lp.contiguous(), p.contiguous(), lq.contiguous(),
+        backend().indices(tokens), Tensor.of(DType.FLOAT64, tokenTerm, N), lambda,
+        clip == null ? Double.POSITIVE_INFINITY : clip, c);
+    return c;
+  }
+
   /** dx of log1mexp. */
   public static Tensor log1mexpBackward(Tensor x, Tensor g) {
     Tensor gc = g.contiguous();

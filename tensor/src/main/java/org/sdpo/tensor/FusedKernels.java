@@ -315,6 +315,18 @@ final class FusedKernels {
     }
   }
 
+  /** {@link Backend#blendCoefficients} over rows of V: each element in double, then stored. */
+  static void blendCoefficients(Buf lp, Buf p, Buf lq, int[] tokens, Buf tokenTerm, int V,
+      double lambda, double clip, Buf c) {
+    for (int t = 0; t < tokens.length; t++) {
+      for (int j = 0; j < V; j++) {
+        int i = t * V + j;
+        double a = Math.max(-clip, Math.min(clip, lq.get(i) - lp.get(i)));
+        c.set(i, (1 - lambda) * p.get(i) * a + (j == tokens[t] ? tokenTerm.get(t) : 0));
+      }
+    }
+  }
+
   /**
    * dx (N, K) = 0 except dx[n, idx[n*J + j]] = the sum of the g[n*J + j] picking it, in order of
    * j (the first stored, repeats added); J = idx.length / N.

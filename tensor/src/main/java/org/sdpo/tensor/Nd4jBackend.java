@@ -1105,6 +1105,18 @@ public final class Nd4jBackend implements Backend {
   }
 
   @Override
+  public void blendCoefficients(Tensor lp, Tensor p, Tensor lq, Indices tokens, Tensor tokenTerm,
+      double lambda, double clip, Tensor c) {
+    try {
+      FusedKernels.blendCoefficients(buffer(lp), buffer(p), buffer(lq), tokens.values(),
+          buffer(tokenTerm), lp.dim(1), lambda, clip, buffer(c));
+    } finally {
+      keep(lp, p, lq);
+      keep(tokenTerm, c);
+    }
+  }
+
+  @Override
   public Indices topK(Tensor x, int K) {
     try {
       int[] ids = FusedKernels.topK(buffer(x), x.dim(0), x.dim(1), K);

@@ -881,6 +881,29 @@ public class BackendConformanceTest {
         x.out(x.of(DType.FLOAT64, wideIds, N, K), picked, dx);
       });
     });
+    cases.put("blendCoefficients (clipped or not)", (rng, dt, c, r) -> {
+      int N = 1 + rng.nextInt(5);
+      int V = 1 + rng.nextInt(rng.nextBoolean() ? 9 : 600);
+      double[] lp = values(rng, N * V, 2);
+      double[] lq = values(rng, N * V, 2);
+      double[] p = new double[N * V];
+      for (int i = 0; i < p.length; i++) {
+        p[i] = Math.exp(lp[i]);
+      }
+      int[] tokens = new int[N];
+      double[] term = values(rng, N, 1);
+      for (int t = 0; t < N; t++) {
+        tokens[t] = rng.nextInt(V);
+      }
+      double lambda = rng.nextDouble();
+      double clip = rng.nextBoolean() ? Double.POSITIVE_INFINITY : 0.1 + rng.nextDouble();
+      both(c, r, x -> {
+        Tensor out = x.of(dt, values(new Rng(3), N * V, 1), N, V); // garbage to overwrite
+        x.be.blendCoefficients(x.of(dt, lp, N, V), x.of(dt, p, N, V), x.of(dt, lq, N, V),
+            x.be.indices(tokens), x.of(DType.FLOAT64, term, N), lambda, clip, out);
+        x.out(out);
+      });
+    });
     cases.put("dropoutMask (the same draws)", (rng, dt, c, r) -> {
       int[] s = shape(rng, 1);
       double p = rng.nextDouble() * 0.9;

@@ -649,6 +649,17 @@ final class ReferenceBackend implements Backend {
   }
 
   @Override
+  public void blendCoefficients(Tensor lp, Tensor p, Tensor lq, Indices tokens, Tensor tokenTerm,
+      double lambda, double clip, Tensor c) {
+    int V = lp.shape()[1];
+    for (int i = 0; i < numel(c.shape()); i++) {
+      double a = Math.max(-clip, Math.min(clip, read(lq, i) - read(lp, i)));
+      double onToken = tokens.values()[i / V] == i % V ? read(tokenTerm, i / V) : 0;
+      write(c, i, (1 - lambda) * read(p, i) * a + onToken);
+    }
+  }
+
+  @Override
   public void pickBackward(Tensor g, Indices idx, Tensor dx) {
     int N = dx.shape()[0];
     int K = dx.shape()[1];

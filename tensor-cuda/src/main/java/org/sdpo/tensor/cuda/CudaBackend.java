@@ -1545,6 +1545,19 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public void blendCoefficients(Tensor lp, Tensor p, Tensor lq, Indices tokens, Tensor tokenTerm,
+      double lambda, double clip, Tensor c) {
+    int N = lp.shape()[0];
+    int V = lastDim(lp);
+    if (N == 0 || V == 0) {
+      return;
+    }
+    withIndices(tokens, t -> launch(args(k("blend_coefficients", c.dtype())).i32(N).i32(V)
+        .f64(lambda).f64(clip).ptr(addr(lp)).ptr(addr(p)).ptr(addr(lq)).ptr(t)
+        .ptr(addr(tokenTerm)).ptr(addr(c)), (long) N * V));
+  }
+
+  @Override
   public void pickBackward(Tensor g, Indices idx, Tensor dx) {
     int N = dx.shape()[0];
     int K = lastDim(dx);

@@ -788,6 +788,17 @@ final class FakeKernels {
         }
       }
     });
+    twin("blend_coefficients", l -> {
+      int V = l.i(1);
+      double lambda = l.d(2);
+      double clip = l.d(3);
+      for (long i = 0; i < (long) l.i(0) * V; i++) {
+        int n = (int) (i / V);
+        double a = Math.max(-clip, Math.min(clip, l.ld(6, i) - l.ld(4, i)));
+        double d = (1 - lambda) * l.ld(5, i) * a;
+        l.st(9, i, d + (i - (long) n * V == l.ldI(7, n) ? l.ldD(8, n) : 0));
+      }
+    });
     twin("pick_backward", l -> {
       int J = l.i(1);
       int K = l.i(2);
