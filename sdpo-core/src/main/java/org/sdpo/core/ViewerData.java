@@ -26,11 +26,24 @@ public final class ViewerData {
     if (r.studentLogprobs() == null || r.teacherLogprobs() == null) {
       return out;
     }
-    Tensor s = r.studentLogprobs();
-    Tensor t = r.teacherLogprobs();
-    int V = s.dim(1);
-    double[] sl = s.toDoubleArray();
-    double[] tl = t.toDoubleArray();
+    // the rows of the rollouts shown: the first `limit` with tokens, rows in sample order
+    int rows = 0;
+    int shown = 0;
+    List<Integer> ids = new ArrayList<>();
+    for (Sampler.Sample x : r.samples()) {
+      if (x.tokens().length > 0 && shown++ < limit) {
+        rows += x.tokens().length;
+        for (int id : x.tokens()) {
+          ids.add(id);
+        }
+      }
+    }
+    if (rows == 0) {
+      return out;
+    }
+    // only those rows' sampled and top-3 log-probabilities come to the host, not (N, V) twice
+    Rows sl = Rows.of(r.studentLogprobs().slice(0, 0, rows), ids);
+    Rows tl = Rows.of(r.teacherLogprobs().slice(0, 0, rows), ids);
     int row = 0;
     for (int i = 0; i < r.samples().size(); i++) {
       Sampler.Sample x = r.samples().get(i);
@@ -59,13 +72,12 @@ public final class ViewerData {
         List<Object> tokens = new ArrayList<>();
         for (int k = 0; k < n; k++) {
           int id = x.tokens()[k];
-          int o = (row + k) * V;
           Map<String, Object> tk = new LinkedHashMap<>();
           tk.put("text", tok.decode(new int[] {id}, false));
-          tk.put("student", sl[o + id]);
-          tk.put("teacher", tl[o + id]);
-          tk.put("student_top", top(sl, o, V, tok));
-          tk.put("teacher_top", top(tl, o, V, tok));
+          tk.put("student", sl.sampled()[row + k]);
+          tk.put("teacher", tl.sampled()[row + k]);
+          tk.put("student_top", sl.top(row + k, tok));
+          tk.put("teacher_top", tl.top(row + k, tok));
           tokens.add(tk);
         }
         ro.put("tokens", tokens);
@@ -76,19 +88,25 @@ public final class ViewerData {
     return out;
   }
 
-  private static List<Object> top(double[] lp, int o, int V, Tokenizer tok) {
-    List<Object> best = new ArrayList<>();
-    boolean[] used = new boolean[V];
-    for (int r = 0; r < Math.min(3, V); r++) {
-      int b = -1;
-      for (int j = 0; j < V; j++) {
-        if (!used[j] && (b < 0 || lp[o + j] > lp[o + b])) {
-          b = j;
-        }
-      }
-      used[b] = true;
-      best.add(List.of(tok.decode(new int[] {b}, false), lp[o + b]));
+  /**
+   * Log-probabilities of some rows (R, V) read back: each row's sampled token's (R), and its K = 3
+   * (at most V) most likely tokens, most likely first (equal ones by id), and theirs (R*K).
+   */
+  private record Rows(double[] sampled, int[] topIds, double[] topLogprobs, int K) {
+    static Rows of(Tensor lp, List<Integer> tokens) {
+      int K = Math.min(3, lp.dim(1));
+      org.sdpo.tensor.Indices top = lp.topK(K);
+      return new Rows(lp.pick(tokens.stream().mapToInt(Integer::intValue).toArray())
+          .toDoubleArray(), top.values(), lp.pick(top, K).toDoubleArray(), K);
     }
-    return best;
+
+    List<Object> top(int row, Tokenizer tok) {
+      List<Object> best = new ArrayList<>();
+      for (int k = 0; k < K; k++) {
+        int at = row * K + k;
+        best.add(List.of(tok.decode(new int[] {topIds[at]}, false), topLogprobs[at]));
+      }
+      return best;
+    }
   }
 }
