@@ -567,6 +567,29 @@ __device__ __forceinline__ void block_span(I& first, I& last, I* sh) {
 // SAMPLE_WAYS - 1 thresholds evenly spaced in [lo, hi] and keeps the part the answer is in, then
 // narrows that to the tokens' x found in [lo, hi] (F is flat between them): SAMPLE_WAYS-fold a
 // pass at least, and done when one x is left. Every thread takes the same steps.
+// One pass's narrowing (sample_search, topk_search): of the thresholds lo + (j + 1) step whose
+// weight w[j] is above target the largest becomes lo, the first one not above it less 1 becomes
+// hi; then [lo, hi] shrinks to the smallest and largest x the pass met in it (F is flat between
+// them: no x in [lo, first) or (last, hi], so F(first) = F(lo) > target).
+template <typename I>
+__device__ __forceinline__ void search_narrow(const unsigned long long (&w)[SAMPLE_WAYS - 1],
+    unsigned long long target, I step, I first, I last, I& lo, I& hi) {
+  I nlo = lo;
+  I nhi = hi;
+#pragma unroll
+  for (int j = 0; j < SAMPLE_WAYS - 1; j++) {
+    const I t = lo + (j + 1) * step;
+    if (t > nhi) break;
+    if (w[j] > target) {
+      nlo = t;
+    } else {
+      nhi = t - 1;
+    }
+  }
+  lo = max(nlo, first);
+  hi = min(nhi, last);
+}
+
 template <int MODE>
 __device__ long long sample_search(const double* p, int V, long long tie, long long lo,
     long long hi, unsigned long long target, unsigned long long* sh) {
@@ -593,20 +616,7 @@ __device__ long long sample_search(const double* p, int V, long long tie, long l
     });
     block_totals(w, sh);
     block_span(first, last, (long long*) sh);
-    long long nlo = lo;
-    long long nhi = hi;
-#pragma unroll
-    for (int j = 0; j < SAMPLE_WAYS - 1; j++) {
-      const long long t = lo + (j + 1) * step;
-      if (t > nhi) break;
-      if (w[j] > target) {
-        nlo = t;
-      } else {
-        nhi = t - 1;
-      }
-    }
-    lo = max(nlo, first); // no token's x in [nlo, first): F(first) = F(nlo) > target
-    hi = min(nhi, last);  // nor in (last, nhi]
+    search_narrow(w, target, step, first, last, lo, hi);
   }
   return lo;
 }
@@ -694,20 +704,7 @@ __device__ unsigned long long topk_search(const T* z, int V, unsigned long long 
     }
     block_totals(w, sh);
     block_span(first, last, sh);
-    unsigned long long nlo = lo;
-    unsigned long long nhi = hi;
-#pragma unroll
-    for (int j = 0; j < SAMPLE_WAYS - 1; j++) {
-      const unsigned long long t = lo + (j + 1) * step;
-      if (t > nhi) break;
-      if (w[j] > target) {
-        nlo = t;
-      } else {
-        nhi = t - 1;
-      }
-    }
-    lo = max(nlo, first); // no entry's x in [nlo, first): F(first) = F(nlo) > target
-    hi = min(nhi, last);  // nor in (last, nhi]
+    search_narrow(w, target, step, first, last, lo, hi);
   }
   return lo;
 }
