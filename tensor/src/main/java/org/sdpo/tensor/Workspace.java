@@ -39,6 +39,11 @@ import java.util.function.Supplier;
  * MiB: above the ~860 MB a step of the demo's update needs, so it re-allocates nothing; 1 GiB
  * let the full demo's pool grow ~100 MB further, bench/README.md).
  *
+ * <p>A phase that needs more than the bound on its own (an update at a real vocabulary: gigabytes
+ * of (N, V) tensors) raises it to its peak plus the bound while it keeps running (once in
+ * {@value #STALE_ROUNDS} rounds): else every other phase's scope, closing over the bound, would
+ * release its buffers and each step would allocate and page-fault them all again.
+ *
  * <p>The bound also applies when a new buffer is needed: if the free buffers, the buffers in use
  * and the new one would exceed it, the free buffers of shapes that no outermost scope has used for
  * {@value #STALE_ROUNDS} rounds (a phase that has ended) are released first.
@@ -71,6 +76,11 @@ public final class Workspace {
   private long pooledBytes;
   private long evictions;
   private final long maxPooled;
+  /** The most bytes in use during the current outermost scope. */
+  private long roundPeak;
+  /** A recent round's peak above the bound (0: none), and that round. */
+  private long bigRound;
+  private long bigRoundAt;
 
   /** The workspace shared by everything that runs on the calling thread. */
   public static Workspace ofThisThread() {
@@ -113,6 +123,7 @@ public final class Workspace {
   public Scope enter() {
     if (CURRENT.get() == null) {
       rounds++;
+      roundPeak = inUse;
     }
     Scope s = new Scope(this, CURRENT.get(), ++scopes);
     CURRENT.set(s);
@@ -201,7 +212,29 @@ public final class Workspace {
    * a collection is requested at once.
    */
   private void evictLeastRecentlyUsed(long keepFrom) {
-    release(lastUse, used -> pooledBytes > maxPooled && used < keepFrom);
+    long bound = bound();
+    release(lastUse, used -> pooledBytes > bound && used < keepFrom);
+  }
+
+  /**
+   * The bound in force: {@link #maxPooledBytes()}, or, while a phase that needs more than that
+   * (an update at a large vocabulary: gigabytes of (N, V) tensors) has run within the last
+   * {@link #STALE_ROUNDS} rounds, that phase's peak plus {@link #maxPooledBytes()} for the others.
+   * Otherwise the other phases' scopes, closing with the pool over the bound, would release the
+   * large phase's buffers, and it would allocate (and page-fault) all of them again every step.
+   * Phases within the bound (the demo's) see the bound unchanged.
+   */
+  private long bound() {
+    return bigRound > maxPooled && rounds - bigRoundAt <= STALE_ROUNDS ? bigRound + maxPooled
+        : maxPooled;
+  }
+
+  /** At the end of an outermost scope: remembers its peak if it went over the bound. */
+  private void endRound() {
+    if (roundPeak > maxPooled && (roundPeak >= bigRound || rounds - bigRoundAt > STALE_ROUNDS)) {
+      bigRound = roundPeak;
+      bigRoundAt = rounds;
+    }
   }
 
   /**
@@ -212,10 +245,11 @@ public final class Workspace {
    * once rather than at the next one.
    */
   private void releaseStale(long need) {
-    if (pooledBytes == 0 || pooledBytes + inUse + need <= maxPooled) {
+    long bound = bound();
+    if (pooledBytes == 0 || pooledBytes + inUse + need <= bound) {
       return;
     }
-    release(lastRound, round -> pooledBytes + inUse + need > maxPooled
+    release(lastRound, round -> pooledBytes + inUse + need > bound
         && round <= rounds - STALE_ROUNDS);
   }
 
@@ -289,6 +323,7 @@ public final class Workspace {
       keys.add(key);
       taken.add(s);
       owner.inUse += key.bytes();
+      owner.roundPeak = Math.max(owner.roundPeak, owner.inUse);
       owner.lastUse.put(key, owner.scopes);
       owner.lastRound.put(key, owner.rounds);
       return s;
@@ -316,7 +351,10 @@ public final class Workspace {
       }
       taken.clear();
       keys.clear();
-      if (owner.pooledBytes > owner.maxPooled) {
+      if (parent == null) {
+        owner.endRound();
+      }
+      if (owner.pooledBytes > owner.bound()) {
         owner.evictLeastRecentlyUsed(serial);
       }
       if (CURRENT.get() == this) {

@@ -39,6 +39,29 @@ class WorkspaceBoundTest {
   }
 
   @Test
+  void aPhaseLargerThanTheBoundKeepsItsBuffersWhileOtherPhasesRun() {
+    Workspace ws = new Workspace(256 << 10); // 256 KiB
+    for (int step = 0; step < 10; step++) {
+      try (Workspace.Scope s = ws.enter()) { // 1.5 MiB: an update at a large vocabulary
+        Tensor.zeros(DType.FLOAT32, 256, 1024);
+        Tensor.zeros(DType.FLOAT32, 128, 1024);
+      }
+      try (Workspace.Scope s = ws.enter()) { // 64 KiB: sampling, closing over the bound
+        Tensor.zeros(DType.FLOAT32, 16, 1024);
+      }
+    }
+    assertThat(ws.allocations()).as("allocated once, not at every step").isEqualTo(3);
+    assertThat(ws.evictions()).isZero();
+    // once the large phase has not run for STALE_ROUNDS rounds, the bound is the bound again
+    for (int r = 0; r <= Workspace.STALE_ROUNDS; r++) {
+      try (Workspace.Scope s = ws.enter()) {
+        Tensor.zeros(DType.FLOAT32, 16, 1024);
+      }
+    }
+    assertThat(ws.pooledBytes()).isEqualTo(64 << 10);
+  }
+
+  @Test
   void theShapesUsedLeastRecentlyAreReleasedFirst() {
     Workspace ws = new Workspace(1 << 20); // 1 MiB
     for (int step = 0; step < 40; step++) {
@@ -120,12 +143,15 @@ class WorkspaceBoundTest {
     }
     // each close kept the shapes its own scope used: all three are pooled
     assertThat(ws.pooledBytes()).isEqualTo((256 + 512 + 1024) << 10);
-    try (Workspace.Scope s = ws.enter()) { // a new 128 KiB shape: over the bound at the close
-      Tensor.zeros(DType.FLOAT32, 32, 1024);
+    for (int r = 0; r < Workspace.STALE_ROUNDS; r++) { // until that round no longer raises the
+      ws.enter().close(); // bound (a round over it keeps its buffers while it recurs)
     }
-    // released oldest first: the outer scope's shape too (out during the inner release, it was
-    // once left off the record and could never be released again), then of the inner two (last
-    // used together) the larger, which brings the pool under its bound
-    assertThat(ws.pooledBytes()).isEqualTo((512 + 128) << 10);
+    assertThat(ws.pooledBytes()).isEqualTo((256 + 512 + 1024) << 10);
+    try (Workspace.Scope s = ws.enter()) { // a new 1 MiB shape: every stale buffer must go first
+      Tensor.zeros(DType.FLOAT32, 256, 1024);
+    }
+    // the outer scope's shape too (out during the inner release, it was once left off the record
+    // and could never be released again)
+    assertThat(ws.pooledBytes()).isEqualTo(1024 << 10);
   }
 }
