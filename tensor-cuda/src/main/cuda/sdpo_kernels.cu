@@ -560,13 +560,6 @@ __device__ __forceinline__ void block_span(I& first, I& last, I* sh) {
   __syncthreads();
 }
 
-// The largest t in [lo, hi] at which F(t) > target, given F(lo) > target. F is non-increasing:
-// SAMPLE_MASS, the mass of the tokens whose key is at least t; SAMPLE_COUNT, their number;
-// SAMPLE_TIE, the number of tokens of key `tie` whose id is at most V - 1 - t. The answer is a
-// token's x (its key, or V - 1 - its id), since F steps only there. A pass weighs
-// SAMPLE_WAYS - 1 thresholds evenly spaced in [lo, hi] and keeps the part the answer is in, then
-// narrows that to the tokens' x found in [lo, hi] (F is flat between them): SAMPLE_WAYS-fold a
-// pass at least, and done when one x is left. Every thread takes the same steps.
 // One pass's narrowing (sample_search, topk_search): of the thresholds lo + (j + 1) step whose
 // weight w[j] is above target the largest becomes lo, the first one not above it less 1 becomes
 // hi; then [lo, hi] shrinks to the smallest and largest x the pass met in it (F is flat between
@@ -590,6 +583,13 @@ __device__ __forceinline__ void search_narrow(const unsigned long long (&w)[SAMP
   hi = min(nhi, last);
 }
 
+// The largest t in [lo, hi] at which F(t) > target, given F(lo) > target. F is non-increasing:
+// SAMPLE_MASS, the mass of the tokens whose key is at least t; SAMPLE_COUNT, their number;
+// SAMPLE_TIE, the number of tokens of key `tie` whose id is at most V - 1 - t. The answer is a
+// token's x (its key, or V - 1 - its id), since F steps only there. A pass weighs
+// SAMPLE_WAYS - 1 thresholds evenly spaced in [lo, hi] and keeps the part the answer is in, then
+// narrows that to the tokens' x found in [lo, hi] (F is flat between them): SAMPLE_WAYS-fold a
+// pass at least, and done when one x is left. Every thread takes the same steps.
 template <int MODE>
 __device__ long long sample_search(const double* p, int V, long long tie, long long lo,
     long long hi, unsigned long long target, unsigned long long* sh) {
@@ -699,7 +699,7 @@ __device__ unsigned long long topk_search(const T* z, int V, unsigned long long 
 #pragma unroll
       for (int j = 0; j < SAMPLE_WAYS - 1; j++) {
         const unsigned long long t = lo + (j + 1) * step;
-        if (t <= hi && x >= t) w[j] += 1;
+        if (x >= t) w[j] += 1;
       }
     }
     block_totals(w, sh);
