@@ -3,6 +3,7 @@ package org.sdpo.transformer;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.function.UnaryOperator;
+import org.sdpo.autograd.F;
 import org.sdpo.autograd.Grad;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
@@ -111,6 +112,35 @@ public abstract class CausalLm extends Module {
    */
   public Variable forward(int[] ids, int B, int T, Tensor attentionMask, int[] positionIds,
       KvCache cache) {
+    Inputs in = inputs(ids, B, T, attentionMask, positionIds, cache);
+    return logits(ids, in.pos(), B, T, in.keyMask(), cache);
+  }
+
+  /**
+   * The last hidden states (B, T, C), after the final norm: what the head turns into logits
+   * ({@code forward} = {@link #head} of these). For losses that need the logits of a few rows, or
+   * of many rows a chunk at a time (SDPO's update at a large vocabulary), without the (B, T, V)
+   * logits of every position. Arguments as {@link #forward}, without a cache.
+   */
+  public Variable forwardHidden(int[] ids, int B, int T, Tensor attentionMask,
+      int[] positionIds) {
+    Inputs in = inputs(ids, B, T, attentionMask, positionIds, null);
+    return hidden(ids, in.pos(), B, T, in.keyMask(), null);
+  }
+
+  /** Logits (M, V) of hidden states (M, C): the product with {@link #headWeight()} transposed. */
+  public Variable head(Variable x) {
+    return F.matmul(x, headWeight(), false, true);
+  }
+
+  /** The LM head's weight (V, C): its own, or the token embedding where the two are tied. */
+  public abstract Variable headWeight();
+
+  /** Validated position ids and the key mask over every key (with a cache: its whole capacity). */
+  private record Inputs(int[] pos, Tensor keyMask) {}
+
+  private Inputs inputs(int[] ids, int B, int T, Tensor attentionMask, int[] positionIds,
+      KvCache cache) {
     ModelConfig c = config();
     if (ids.length != B * T) {
       throw new IllegalArgumentException("forward: " + ids.length + " token ids for B=" + B
@@ -150,7 +180,7 @@ public abstract class CausalLm extends Module {
       }
       keyMask = cache.appendMask(keyMask == null ? Tensor.ones(dtype, B, T) : keyMask, T);
     }
-    return logits(ids, pos, B, T, keyMask, cache);
+    return new Inputs(pos, keyMask);
   }
 
   /**
@@ -164,12 +194,20 @@ public abstract class CausalLm extends Module {
   }
 
   /**
-   * The architecture's forward on validated inputs: logits (B, T, V). {@code keyMask} is null or
-   * (B, Tk) over every key (the cache's whole capacity when there is a cache); the implementation
-   * advances the cache after its last layer.
+   * The architecture's forward on validated inputs up to its last hidden states (B, T, C), after
+   * the final norm. {@code keyMask} is null or (B, Tk) over every key (the cache's whole capacity
+   * when there is a cache); the implementation advances the cache after its last layer.
    */
-  protected abstract Variable logits(int[] ids, int[] pos, int B, int T, Tensor keyMask,
+  protected abstract Variable hidden(int[] ids, int[] pos, int B, int T, Tensor keyMask,
       KvCache cache);
+
+  /** Logits (B, T, V): the hidden states times the head. */
+  private Variable logits(int[] ids, int[] pos, int B, int T, Tensor keyMask, KvCache cache) {
+    Variable x = hidden(ids, pos, B, T, keyMask, cache); // (B, T, C)
+    ModelConfig c = config();
+    Variable logits = head(F.reshape(x, B * T, x.dim(2))); // (B T, V)
+    return F.reshape(logits, B, T, c.vocabSize()); // (B, T, V)
+  }
 
   /**
    * Runs one block. Without a graph (teacher scoring, sampling, validation) inside a workspace,

@@ -92,7 +92,7 @@ public final class Gpt extends CausalLm {
   }
 
   @Override
-  protected Variable logits(int[] ids, int[] pos, int B, int T, Tensor keyMask, KvCache cache) {
+  protected Variable hidden(int[] ids, int[] pos, int B, int T, Tensor keyMask, KvCache cache) {
     Variable x = F.add(wte.forward(ids, B, T), wpe.forward(pos, B, T)); // (B, T, C)
     for (Block b : h) {
       x = block(in -> b.forward(in, keyMask, cache), x);
@@ -100,8 +100,12 @@ public final class Gpt extends CausalLm {
     if (cache != null) {
       cache.advance(T);
     }
-    x = lnF.forward(x); // (B, T, C)
-    Variable logits = F.matmul(F.reshape(x, B * T, config.nEmbd()), wte.weight, false, true);
-    return F.reshape(logits, B, T, config.vocabSize()); // (B, T, V), head tied to wte
+    return lnF.forward(x); // (B, T, C)
+  }
+
+  /** GPT-2's head is tied to the token embedding. */
+  @Override
+  public Variable headWeight() {
+    return wte.weight;
   }
 }

@@ -1,7 +1,6 @@
 package org.sdpo.transformer;
 
 import java.util.Map;
-import org.sdpo.autograd.F;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
@@ -104,7 +103,7 @@ public final class Llama extends CausalLm {
   }
 
   @Override
-  protected Variable logits(int[] ids, int[] pos, int B, int T, Tensor keyMask, KvCache cache) {
+  protected Variable hidden(int[] ids, int[] pos, int B, int T, Tensor keyMask, KvCache cache) {
     // cos, sin (B, T, D/2); with a cache, tables that cover its capacity (what later steps reach)
     Tensor[] cs = rotary.cosSin(pos, B, T, cache == null ? 0 : cache.capacity());
     Variable x = embedTokens.forward(ids, B, T); // (B, T, C)
@@ -114,9 +113,12 @@ public final class Llama extends CausalLm {
     if (cache != null) {
       cache.advance(T);
     }
-    x = norm.forward(x); // (B, T, C)
-    Variable head = lmHead != null ? lmHead.weight : embedTokens.weight; // (V, C)
-    Variable logits = F.matmul(F.reshape(x, B * T, config.hiddenSize()), head, false, true);
-    return F.reshape(logits, B, T, config.vocabSize()); // (B, T, V)
+    return norm.forward(x); // (B, T, C)
+  }
+
+  /** {@code lm_head.weight}, or the token embedding where the checkpoint ties them. */
+  @Override
+  public Variable headWeight() {
+    return lmHead != null ? lmHead.weight : embedTokens.weight; // (V, C)
   }
 }
