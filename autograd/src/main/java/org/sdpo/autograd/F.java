@@ -109,9 +109,9 @@ public final class F {
     return Log1mExp.apply(x);
   }
 
-  /** s * x. */
+  /** s * x; x itself for s = 1 (1 * x is x exactly, forward and backward: no copy to make). */
   public static Variable scale(Variable x, double s) {
-    return Scale.apply(x, s);
+    return s == 1.0 ? x : Scale.apply(x, s);
   }
 
   /** x + s. */

@@ -42,6 +42,22 @@ public final class Variable {
     return param(value, null);
   }
 
+  /**
+   * A leaf whose gradient is added into {@code grad}, a tensor of its shape that the caller owns
+   * (and has zeroed): for a sub-graph over rows of a larger tensor, e.g. an LM head applied a chunk
+   * of rows at a time, whose gradients land in a slice of the whole's gradient.
+   */
+  public static Variable gradientInto(Tensor value, Tensor grad) {
+    if (!java.util.Arrays.equals(value.shape(), grad.shape()) || value.dtype() != grad.dtype()) {
+      throw new IllegalArgumentException("gradientInto: a gradient " + grad.dtype() + " "
+          + java.util.Arrays.toString(grad.shape()) + " for a value " + value.dtype() + " "
+          + java.util.Arrays.toString(value.shape()));
+    }
+    Variable v = new Variable(value, true, null, null, null);
+    v.grad = grad;
+    return v;
+  }
+
   /** A leaf that never receives a gradient (inputs, masks, targets). */
   public static Variable constant(Tensor value) {
     return new Variable(value, false, null, null, null);
