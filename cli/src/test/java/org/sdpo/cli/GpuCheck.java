@@ -231,6 +231,8 @@ public final class GpuCheck {
         }
       }
     });
+    check("SDPO's update in chunks of 5 response rows vs all rows at once, float64, 2 mini-batches"
+        + " (parameters, teacher and loss within 1e-9)", () -> on(gpu, GpuCheck::chunkedUpdate));
     for (String arch : new String[] {"gpt2", "llama"}) {
       check(arch + " sampling with the decode step recorded vs stepwise (identical)", () -> {
         List<Sampler.Sample> rec = on(recording, () -> sample(arch));
@@ -542,6 +544,60 @@ public final class GpuCheck {
         System.setProperty(key, before);
       }
     }
+  }
+
+  /**
+   * One SDPO step (float64, 2 mini-batches, EMA teacher) on the current backend with the update's
+   * logits made all at once and 5 response rows at a time: the parameters, the teacher and the
+   * loss agree within 1e-9 (relative where above 1). Returns the largest difference.
+   */
+  static String chunkedUpdate() {
+    CharTokenizer tok = CharTokenizer.ascii();
+    org.sdpo.verifiers.Environment env = org.sdpo.verifiers.Verifiers.byName("addition")
+        .withFeedback(org.sdpo.verifiers.FeedbackLevel.FULL);
+    List<org.sdpo.verifiers.Task> qs = env.tasks(org.sdpo.verifiers.Split.TRAIN, 2, 5, 0);
+    List<double[]> after = new ArrayList<>();
+    double[] loss = new double[2];
+    for (int k = 0; k < 2; k++) {
+      CausalLm m = Gpt.init(GptConfig.of(tok.vocabSize(), 256, 16, 2, 2), DType.FLOAT64,
+          new Rng(6));
+      org.sdpo.core.Teacher teacher = org.sdpo.core.Teacher.create(org.sdpo.core.Teacher.Kind.EMA,
+          m, 0.1);
+      long bytes = k == 0 ? 0 : 5L * tok.vocabSize() * DType.FLOAT64.bytes();
+      org.sdpo.core.SdpoStep.Setup s = new org.sdpo.core.SdpoStep.Setup(m, teacher, tok, env,
+          Sampler.Settings.sample(1.0, 6, 3), 4, org.sdpo.core.Reprompt.Config.richFeedback(200),
+          org.sdpo.core.DistillConfig.jensenShannonTopK(5), org.sdpo.core.SdpoStep.Algorithm.sdpo(),
+          org.sdpo.core.Grpo.Config.reference(), new AdamW(m.namedParameters(),
+              AdamW.Settings.gpt()), 1e-2, 1.0, 2, 1).withLogitsChunkBytes(bytes);
+      Map<String, Double> metrics = org.sdpo.core.SdpoStep.run(s, qs, new Rng(2)).metrics();
+      if ((metrics.get("update_chunks") > 1) != (k == 1)) {
+        throw new AssertionError("update_chunks " + metrics.get("update_chunks") + " in run " + k);
+      }
+      loss[k] = metrics.get("loss");
+      List<double[]> w = new ArrayList<>();
+      m.namedParameters().values().forEach(v -> w.add(v.value().toDoubleArray()));
+      teacher.weights().namedParameters().values().forEach(v -> w.add(v.value().toDoubleArray()));
+      after.add(concat(w));
+    }
+    double worst = Math.abs(loss[0] - loss[1]) / Math.max(1, Math.abs(loss[0]));
+    for (int i = 0; i < after.get(0).length; i++) {
+      double a = after.get(0)[i];
+      worst = Math.max(worst, Math.abs(a - after.get(1)[i]) / Math.max(1, Math.abs(a)));
+    }
+    if (!(worst <= 1e-9)) {
+      throw new AssertionError("chunked and whole updates differ by " + worst);
+    }
+    return String.format(Locale.ROOT, "largest difference %.1e", worst);
+  }
+
+  private static double[] concat(List<double[]> parts) {
+    double[] out = new double[parts.stream().mapToInt(a -> a.length).sum()];
+    int at = 0;
+    for (double[] a : parts) {
+      System.arraycopy(a, 0, out, at, a.length);
+      at += a.length;
+    }
+    return out;
   }
 
   static <T> T on(Backend b, Callable<T> body) throws Exception {

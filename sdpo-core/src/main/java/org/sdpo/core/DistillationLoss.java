@@ -48,6 +48,15 @@ public final class DistillationLoss {
    * @param teacher teacher logits at the same positions, (N, V), no gradient
    */
   public static Result compute(Variable student, Tensor teacher, Targets t, DistillConfig c) {
+    return compute(student, teacher, t, c, aggregationWeights(t, c.aggregation()));
+  }
+
+  /**
+   * The same with each position's aggregation constant given ({@code agg}, N): for rows of a
+   * larger batch, whose normalisers are the whole batch's.
+   */
+  public static Result compute(Variable student, Tensor teacher, Targets t, DistillConfig c,
+      double[] agg) {
     int N = student.dim(0);
     int V = student.dim(1);
     if (teacher.rank() != 2 || teacher.dim(0) != N || teacher.dim(1) != V) {
@@ -63,7 +72,7 @@ public final class DistillationLoss {
     Variable lp = F.logSoftmax(F.scale(student, invT)); // (N, V), log p
     Tensor lq; // (N, V), log q, constant
     try (Grad.Scope g = Grad.disabled()) {
-      lq = teacher.to(dt).mul(invT).logSoftmax();
+      lq = scaled(teacher.to(dt), invT).logSoftmax();
     }
     Variable lpToken = F.pick(lp, t.tokens()); // (N), log p(y_t)
     Tensor lqToken = lq.pick(t.tokens());
@@ -93,9 +102,13 @@ public final class DistillationLoss {
     }
 
     Tensor w = weights(lpToken.value(), t, c); // (N), detached
-    Tensor agg = aggregation(t, c.aggregation(), dt); // (N), mask / normaliser
+    if (agg.length != N) {
+      throw new IllegalArgumentException("distillation: " + agg.length
+          + " aggregation weights for " + N + " response positions");
+    }
+    Tensor aggT = Tensor.of(dt, agg, N); // (N), mask / normaliser
     Variable weighted = F.mul(perToken, Variable.constant(w));
-    Variable loss = F.sum(F.mul(weighted, Variable.constant(agg)));
+    Variable loss = F.sum(F.mul(weighted, Variable.constant(aggT)));
     return new Result(loss, weighted.value(), w, lp.value(), lq);
   }
 
@@ -162,12 +175,22 @@ public final class DistillationLoss {
     return Tensor.of(lpToken.dtype(), w, n);
   }
 
+  /** s z: logits at temperature 1 / s; z itself at s = 1 (exactly the same numbers, no copy). */
+  static Tensor scaled(Tensor z, double s) {
+    return s == 1.0 ? z : z.mul(s);
+  }
+
   private static double clamp(double x) {
     return Math.max(-20, Math.min(20, x));
   }
 
   /** The constant each token's loss is multiplied by before summing (mask and normaliser). */
   static Tensor aggregation(Targets t, DistillConfig.Aggregation a, DType dt) {
+    return Tensor.of(dt, aggregationWeights(t, a), t.tokens().length);
+  }
+
+  /** {@link #aggregation}'s values: mask / normaliser, per position. */
+  static double[] aggregationWeights(Targets t, DistillConfig.Aggregation a) {
     int n = t.tokens().length;
     double[] out = new double[n];
     if (a == DistillConfig.Aggregation.TOKEN_MEAN) {
@@ -187,7 +210,7 @@ public final class DistillationLoss {
         out[i] = t.mask()[i] / (t.sequences() * Math.max(1, count[t.sequence()[i]]));
       }
     }
-    return Tensor.of(dt, out, n);
+    return out;
   }
 
   /** Per-token loss of a single (N, V) pair without weights or aggregation (for tests, audits). */

@@ -44,44 +44,80 @@ public final class Scoring {
    * the model's context).
    */
   public static Variable responseLogits(CausalLm model, List<Sequence> seqs, int padMultiple) {
-    if (padMultiple < 1) {
-      throw new IllegalArgumentException("scoring: the pad multiple must be >= 1, got "
-          + padMultiple);
-    }
-    int B = seqs.size();
-    int L = 0;
-    int N = 0;
-    for (Sequence s : seqs) {
-      L = Math.max(L, s.context().length + s.response().length);
-      N += s.response().length;
-    }
-    if (L > model.config().nPositions()) {
-      throw new IllegalArgumentException("scoring: a context + response of " + L
-          + " tokens exceeds " + model.config().nPositionsKey() + " " + model.config().nPositions());
-    }
-    L = Math.min(model.config().nPositions(), (L + padMultiple - 1) / padMultiple * padMultiple);
-    int[] ids = new int[B * L];
-    double[] mask = new double[B * L];
-    int[] pos = new int[B * L];
-    int[] rows = new int[N];
-    int r = 0;
-    for (int b = 0; b < B; b++) {
-      Sequence s = seqs.get(b);
-      int len = s.context().length + s.response().length;
-      int pad = L - len;
-      for (int t = 0; t < len; t++) {
-        int i = b * L + pad + t;
-        ids[i] = t < s.context().length ? s.context()[t] : s.response()[t - s.context().length];
-        mask[i] = 1;
-        pos[i] = t;
-      }
-      for (int k = 0; k < s.response().length; k++) {
-        rows[r++] = b * L + pad + s.context().length + k - 1; // the position predicting token k
-      }
-    }
-    Variable logits = model.forward(ids, B, L, Tensor.of(model.dtype(), mask, B, L), pos, null);
+    Batch b = Batch.of(model, seqs, padMultiple);
+    Variable logits = model.forward(b.ids(), b.B(), b.L(), b.mask(), b.pos(), null);
     int V = model.config().vocabSize();
-    return F.embedding(F.reshape(logits, B * L, V), rows, N); // (N, V)
+    return F.embedding(F.reshape(logits, b.B() * b.L(), V), b.rows(), b.rows().length); // (N, V)
+  }
+
+  /**
+   * The last hidden states (N, C) at the same positions, recorded for backward when grad mode is
+   * on: the response-position logits are {@code model.head} of them, made for as many rows at a
+   * time as the caller wants (an update in chunks), never (B L, V) at once. In floating point
+   * they are the same numbers as {@link #responseLogits} only up to how the products group
+   * their sums.
+   */
+  public static Variable responseHidden(CausalLm model, List<Sequence> seqs, int padMultiple) {
+    Batch b = Batch.of(model, seqs, padMultiple);
+    Variable x = model.forwardHidden(b.ids(), b.B(), b.L(), b.mask(), b.pos()); // (B, L, C)
+    int C = x.dim(2);
+    return F.embedding(F.reshape(x, b.B() * b.L(), C), b.rows(), b.rows().length); // (N, C)
+  }
+
+  /** {@link #responseHidden} without a graph, as a copy that outlives the scoring workspace. */
+  public static Tensor responseHiddenNoGrad(CausalLm model, List<Sequence> seqs,
+      int padMultiple) {
+    try (Grad.Scope g = Grad.disabled();
+        org.sdpo.tensor.Workspace.Scope w = workspace().enter()) {
+      return responseHidden(model, seqs, padMultiple).value().detach();
+    }
+  }
+
+  /**
+   * A scoring batch: B sequences left-padded to L (a multiple of the pad multiple, at most the
+   * model's context), its ids, mask and position ids (B*L), and the N rows of (B*L) that predict
+   * the response tokens, in order.
+   */
+  private record Batch(int B, int L, int[] ids, Tensor mask, int[] pos, int[] rows) {
+    static Batch of(CausalLm model, List<Sequence> seqs, int padMultiple) {
+      if (padMultiple < 1) {
+        throw new IllegalArgumentException("scoring: the pad multiple must be >= 1, got "
+            + padMultiple);
+      }
+      int B = seqs.size();
+      int L = 0;
+      int N = 0;
+      for (Sequence s : seqs) {
+        L = Math.max(L, s.context().length + s.response().length);
+        N += s.response().length;
+      }
+      if (L > model.config().nPositions()) {
+        throw new IllegalArgumentException("scoring: a context + response of " + L
+            + " tokens exceeds " + model.config().nPositionsKey() + " "
+            + model.config().nPositions());
+      }
+      L = Math.min(model.config().nPositions(), (L + padMultiple - 1) / padMultiple * padMultiple);
+      int[] ids = new int[B * L];
+      double[] mask = new double[B * L];
+      int[] pos = new int[B * L];
+      int[] rows = new int[N];
+      int r = 0;
+      for (int b = 0; b < B; b++) {
+        Sequence s = seqs.get(b);
+        int len = s.context().length + s.response().length;
+        int pad = L - len;
+        for (int t = 0; t < len; t++) {
+          int i = b * L + pad + t;
+          ids[i] = t < s.context().length ? s.context()[t] : s.response()[t - s.context().length];
+          mask[i] = 1;
+          pos[i] = t;
+        }
+        for (int k = 0; k < s.response().length; k++) {
+          rows[r++] = b * L + pad + s.context().length + k - 1; // the position predicting token k
+        }
+      }
+      return new Batch(B, L, ids, Tensor.of(model.dtype(), mask, B, L), pos, rows);
+    }
   }
 
   /**

@@ -1,6 +1,7 @@
 package org.sdpo.core;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,7 +32,10 @@ import org.sdpo.verifiers.Verifiers;
  *   <li>for each mini-batch of questions: score them with the student (with gradient), the loss of
  *       the chosen algorithm, backward, clipping, AdamW (skipped on a non-finite norm); with more
  *       than one mini-batch, later ones are off-policy and use the importance ratio against the
- *       log-probs recorded before the first update;
+ *       log-probs recorded before the first update. Where all response rows' logits would pass
+ *       {@link Setup#logitsChunkBytes}, the student's and the teacher's hidden states are kept
+ *       instead, and the head, the loss and their backward run a chunk of rows at a time, the
+ *       hidden states' gradient gathered for one backward through the rest of the student;
  *   <li>the teacher's EMA update, once, if any optimizer step was taken.
  * </ol>
  */
@@ -51,13 +55,32 @@ public final class SdpoStep {
   }
 
   /**
+   * The default bound on the vocabulary-sized tensors of an update's chunk, 32 MiB of logits:
+   * at GPT-2's 50,257 words, 166 response rows in float32.
+   */
+  public static final long DEFAULT_LOGITS_CHUNK_BYTES = 32L << 20;
+
+  /**
    * Everything a step uses. {@code padMultiple}: teacher and student score their batches padded
-   * to a multiple of it ({@link Scoring}).
+   * to a multiple of it ({@link Scoring}). {@code logitsChunkBytes}: when the step's response
+   * rows' logits (N, V) would take more than this, the update makes its logits, log-probabilities
+   * and their gradients a chunk of rows at a time, each chunk's at most this size ({@link
+   * #chunkRows}); at or below it, or at 0, all rows at once.
    */
   public record Setup(CausalLm student, Teacher teacher, Tokenizer tokenizer, Environment env,
       Sampler.Settings sampling, int groupSize, Reprompt.Config reprompt, DistillConfig loss,
       Algorithm algorithm, Grpo.Config grpo, AdamW optimizer, double lr, double gradClip,
-      int miniBatches, int threads, CausalLm reference, int padMultiple) {
+      int miniBatches, int threads, CausalLm reference, int padMultiple, long logitsChunkBytes) {
+    /** Chunks of {@link SdpoStep#DEFAULT_LOGITS_CHUNK_BYTES}. */
+    public Setup(CausalLm student, Teacher teacher, Tokenizer tokenizer, Environment env,
+        Sampler.Settings sampling, int groupSize, Reprompt.Config reprompt, DistillConfig loss,
+        Algorithm algorithm, Grpo.Config grpo, AdamW optimizer, double lr, double gradClip,
+        int miniBatches, int threads, CausalLm reference, int padMultiple) {
+      this(student, teacher, tokenizer, env, sampling, groupSize, reprompt, loss, algorithm, grpo,
+          optimizer, lr, gradClip, miniBatches, threads, reference, padMultiple,
+          DEFAULT_LOGITS_CHUNK_BYTES);
+    }
+
     /** Scoring padded to {@link Scoring#DEFAULT_PAD_MULTIPLE}. */
     public Setup(CausalLm student, Teacher teacher, Tokenizer tokenizer, Environment env,
         Sampler.Settings sampling, int groupSize, Reprompt.Config reprompt, DistillConfig loss,
@@ -79,11 +102,38 @@ public final class SdpoStep {
     /** This setup with scoring padded to a multiple of {@code multiple}. */
     public Setup withPadMultiple(int multiple) {
       return new Setup(student, teacher, tokenizer, env, sampling, groupSize, reprompt, loss,
-          algorithm, grpo, optimizer, lr, gradClip, miniBatches, threads, reference, multiple);
+          algorithm, grpo, optimizer, lr, gradClip, miniBatches, threads, reference, multiple,
+          logitsChunkBytes);
+    }
+
+    /** This setup with the update's chunks bounded by {@code bytes} of logits (0: no chunks). */
+    public Setup withLogitsChunkBytes(long bytes) {
+      if (bytes < 0) {
+        throw new IllegalArgumentException("logits chunk: bytes must be >= 0, got " + bytes);
+      }
+      return new Setup(student, teacher, tokenizer, env, sampling, groupSize, reprompt, loss,
+          algorithm, grpo, optimizer, lr, gradClip, miniBatches, threads, reference, padMultiple,
+          bytes);
+    }
+
+    /**
+     * Response rows per chunk of the update: as many rows of logits as fit in {@code
+     * logitsChunkBytes} (at least one), or all of them ({@code Integer.MAX_VALUE}) at 0.
+     */
+    public int chunkRows() {
+      if (logitsChunkBytes == 0) {
+        return Integer.MAX_VALUE;
+      }
+      long row = (long) student.config().vocabSize() * student.dtype().bytes();
+      return (int) Math.max(1, Math.min(Integer.MAX_VALUE, logitsChunkBytes / row));
     }
   }
 
-  /** What happened: the rollouts, the teacher contexts, per-token values and the metrics. */
+  /**
+   * What happened: the rollouts, the teacher contexts, per-token values and the metrics. {@code
+   * studentLogprobs} and {@code teacherLogprobs} are (R, V) for the first R response rows (in
+   * sample order): all of them, or an update in chunks' first chunk; null where there is none.
+   */
   public record Report(List<Task> tasks, List<Reprompt.Attempt> attempts,
       List<Reprompt.Context> contexts, List<Sampler.Sample> samples, List<Verdict> verdicts,
       Tensor studentLogprobs, Tensor teacherLogprobs, Map<String, Double> metrics) {}
@@ -153,11 +203,23 @@ public final class SdpoStep {
       s.teacher().update(false);
       return new Report(questions, attempts, rp.contexts(), samples, verdicts, null, null, m);
     }
+    // an update in chunks when all rows' logits would pass the bound (then every phase below
+    // makes its (n, V) tensors a chunk of rows at a time, from hidden states)
+    int chunkRows = s.chunkRows();
+    int rowsAll = scored.stream().mapToInt(i -> samples.get(i).tokens().length).sum();
+    boolean chunked = rowsAll > chunkRows;
+    m.put("update_chunks", chunked ? Math.ceil(rowsAll / (double) chunkRows) : 1.0);
     long t3 = System.nanoTime();
-    Tensor teacherAll = needsTeacher // (N, V)
-        ? s.teacher().responseLogits(teacherSeqs, s.padMultiple()) : null;
+    Tensor teacherAll = null; // (N, V), all at once
+    Teacher.Rows teacherRows = null; // or the rows' hidden states, for chunks
+    if (needsTeacher && chunked) {
+      teacherRows = s.teacher().responseRows(teacherSeqs, s.padMultiple());
+    } else if (needsTeacher) {
+      teacherAll = s.teacher().responseLogits(teacherSeqs, s.padMultiple());
+    }
     long t4 = System.nanoTime();
     m.put("time_teacher_ms", (t4 - t3) / 1e6);
+    double invT = 1 / s.loss().temperature();
 
     // old log-probs of the sampled tokens, before any update (needed only off-policy)
     double[] old = null;
@@ -166,11 +228,8 @@ public final class SdpoStep {
       for (int i : scored) {
         all.add(new Scoring.Sequence(prompts.get(i), samples.get(i).tokens()));
       }
-      try (Grad.Scope g = Grad.disabled()) {
-        Tensor lp = Scoring.responseLogitsNoGrad(s.student(), all, s.padMultiple())
-            .mul(1 / s.loss().temperature()).logSoftmax();
-        old = lp.pick(flatTokens(samples, scored)).toDoubleArray();
-      }
+      old = sampledLogprobs(s, s.student(), all, flatTokens(samples, scored),
+          chunked ? chunkRows : Integer.MAX_VALUE);
     }
 
     // 5. mini-batches of questions
@@ -179,11 +238,8 @@ public final class SdpoStep {
     double lossSum = 0;
     double normLast = 0;
     Tensor studentLp = null;
-    Tensor teacherLp = needsTeacher ? teacherAll.mul(1 / s.loss().temperature()).logSoftmax() : null;
-    double isMean = 0;
-    double isMax = 0;
-    double entropy = 0;
-    int tokensSeen = 0;
+    Tensor teacherLp = teacherAll != null ? DistillationLoss.scaled(teacherAll, invT).logSoftmax() : null;
+    Stats stats = new Stats();
     for (int mb = 0; mb < s.miniBatches(); mb++) {
       List<Integer> idx = new ArrayList<>();
       List<Integer> rows = new ArrayList<>();
@@ -208,17 +264,57 @@ public final class SdpoStep {
       }
       int[] rowIds = rows.stream().mapToInt(Integer::intValue).toArray();
       try (org.sdpo.tensor.Workspace.Scope ws = Scoring.workspace().enter()) {
-        Variable z = Scoring.responseLogits(s.student(), studentSeqs, s.padMultiple()); // (n, V)
-        Tensor zq = needsTeacher ? teacherAll.gatherRows(rowIds, rowIds.length) : null;
-        MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds);
-        double[] ref = null;
-        if (s.reference() != null && s.grpo().klCoef() > 0) { // log p_ref of the sampled tokens
-          ref = Scoring.responseLogitsNoGrad(s.reference(), studentSeqs, s.padMultiple())
-              .mul(1 / s.loss().temperature()).logSoftmax().pick(b.tokens()).toDoubleArray();
+        double loss;
+        if (!chunked) {
+          Variable z = Scoring.responseLogits(s.student(), studentSeqs, s.padMultiple()); // (n, V)
+          Tensor zq = needsTeacher ? teacherAll.gatherRows(rowIds, rowIds.length) : null;
+          MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds,
+              s.loss().aggregation());
+          double[] ref = referenceLogprobs(s, studentSeqs, b.tokens(), Integer.MAX_VALUE);
+          Variable l = loss(s, z, zq, b, ref);
+          s.student().zeroGrad();
+          l.backward();
+          loss = l.value().item();
+          Tensor lpKept = stats.add(z.value(), invT, b).detach();
+          studentLp = studentLp == null ? lpKept : Tensor.concat(0, studentLp, lpKept).detach();
+        } else {
+          MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds,
+              s.loss().aggregation());
+          double[] ref = referenceLogprobs(s, studentSeqs, b.tokens(), chunkRows);
+          Variable h = Scoring.responseHidden(s.student(), studentSeqs, s.padMultiple()); // (n, C)
+          Tensor dh = Tensor.zeros(h.dtype(), h.shape()); // d loss / d h, filled chunk by chunk
+          s.student().zeroGrad();
+          loss = 0;
+          int n = rowIds.length;
+          for (int a = 0; a < n; a += chunkRows) {
+            int e = Math.min(n, a + chunkRows);
+            // a chunk's (e - a, V) tensors go back to the pool before the next chunk's
+            try (org.sdpo.tensor.Workspace.Scope cs = org.sdpo.tensor.Workspace.nested()) {
+              Variable hc = Variable.gradientInto(h.value().slice(0, a, e), dh.slice(0, a, e));
+              Variable z = s.student().head(hc); // (e - a, V)
+              Tensor zq = needsTeacher ? teacherRows.logits(Arrays.copyOfRange(rowIds, a, e))
+                  : null;
+              MiniBatch bc = b.rows(a, e);
+              // the loss and its backward in a scope of their own, whose buffers the statistics
+              // then take again: a chunk holds the larger of the two sets, not both
+              try (org.sdpo.tensor.Workspace.Scope ls = org.sdpo.tensor.Workspace.nested()) {
+                Variable l = loss(s, z, zq, bc, ref == null ? null
+                    : Arrays.copyOfRange(ref, a, e));
+                l.backward(); // into the head's gradient and dh's rows
+                loss += l.value().item();
+              }
+              try (org.sdpo.tensor.Workspace.Scope ss = org.sdpo.tensor.Workspace.nested()) {
+                Tensor lp = stats.add(z.value(), invT, bc);
+                if (studentLp == null) { // the viewer's rows: the first chunk's
+                  studentLp = lp.detach();
+                  teacherLp = zq == null ? null
+                      : DistillationLoss.scaled(zq, invT).logSoftmax().detach();
+                }
+              }
+            }
+          }
+          h.backward(dh); // the rest of the student, once
         }
-        Variable loss = loss(s, z, zq, b, ref);
-        s.student().zeroGrad();
-        loss.backward();
         double norm = GradClip.clip(s.student().namedParameters().values(), s.gradClip());
         normLast = norm;
         if (Double.isFinite(norm)) {
@@ -226,24 +322,7 @@ public final class SdpoStep {
           stepTaken = true;
         }
         s.student().zeroGrad();
-        lossSum += loss.value().item();
-        // statistics of this mini-batch
-        Tensor lp = z.value().mul(1 / s.loss().temperature()).logSoftmax();
-        entropy += lp.exp().mul(lp).sum().item() * -1;
-        tokensSeen += rowIds.length;
-        if (b.old() != null) {
-          double[] lpTok = lp.pick(b.tokens()).toDoubleArray();
-          for (int t = 0; t < lpTok.length; t++) {
-            double w = Math.exp(Math.max(-20, Math.min(20, lpTok[t] - b.old()[t])));
-            isMean += w;
-            isMax = Math.max(isMax, w);
-          }
-        } else {
-          isMean += rowIds.length;
-          isMax = Math.max(isMax, 1);
-        }
-        Tensor lpKept = lp.detach();
-        studentLp = studentLp == null ? lpKept : Tensor.concat(0, studentLp, lpKept).detach();
+        lossSum += loss;
       }
     }
     long t5 = System.nanoTime();
@@ -252,9 +331,9 @@ public final class SdpoStep {
     m.put("loss", lossSum / s.miniBatches());
     m.put("grad_norm", normLast);
     m.put("step_skipped", stepTaken ? 0.0 : 1.0);
-    m.put("entropy_mean", entropy / Math.max(1, tokensSeen));
-    m.put("is_weight_mean", isMean / Math.max(1, tokensSeen));
-    m.put("is_weight_max", isMax);
+    m.put("entropy_mean", stats.entropy / Math.max(1, stats.tokens));
+    m.put("is_weight_mean", stats.isMean / Math.max(1, stats.tokens));
+    m.put("is_weight_max", stats.isMax);
     m.put("time_update_ms", (t5 - t4) / 1e6);
     return new Report(questions, attempts, rp.contexts(), samples, verdicts, studentLp, teacherLp,
         m);
@@ -326,12 +405,29 @@ public final class SdpoStep {
     return m;
   }
 
-  /** One mini-batch's per-token inputs. */
+  /**
+   * One mini-batch's per-token inputs, and the constants each token's loss is multiplied by
+   * before the sum ({@link DistillationLoss#aggregationWeights}): over the SDPO mask with the
+   * configured aggregation ({@code aggSdpo}), over all tokens as a token mean (GRPO's, {@code
+   * aggTokenMean}) and with the configured aggregation ({@code aggAll}, the advantage blend's).
+   * The normalisers are the whole mini-batch's, so a chunk of rows ({@link #rows}) keeps them.
+   */
   record MiniBatch(int[] tokens, int[] sequence, int sequences, double[] sdpoMask, double[] allMask,
-      double[] advantage, double[] old, double[] rollout) {}
+      double[] advantage, double[] old, double[] rollout, double[] aggSdpo, double[] aggTokenMean,
+      double[] aggAll) {
+    /** Rows [a, e) of this mini-batch, with its normalisers. */
+    MiniBatch rows(int a, int e) {
+      return new MiniBatch(Arrays.copyOfRange(tokens, a, e), Arrays.copyOfRange(sequence, a, e),
+          sequences, Arrays.copyOfRange(sdpoMask, a, e), Arrays.copyOfRange(allMask, a, e),
+          Arrays.copyOfRange(advantage, a, e), old == null ? null : Arrays.copyOfRange(old, a, e),
+          Arrays.copyOfRange(rollout, a, e), Arrays.copyOfRange(aggSdpo, a, e),
+          Arrays.copyOfRange(aggTokenMean, a, e), Arrays.copyOfRange(aggAll, a, e));
+    }
+  }
 
   private static MiniBatch miniBatch(List<Integer> idx, List<Sampler.Sample> samples,
-      List<Reprompt.Context> contexts, double[] advantages, double[] oldAll, int[] rowIds) {
+      List<Reprompt.Context> contexts, double[] advantages, double[] oldAll, int[] rowIds,
+      DistillConfig.Aggregation aggregation) {
     List<Integer> tok = new ArrayList<>();
     List<Integer> seq = new ArrayList<>();
     List<Double> mask = new ArrayList<>();
@@ -350,7 +446,7 @@ public final class SdpoStep {
     }
     int n = tok.size();
     double[] ones = new double[n];
-    java.util.Arrays.fill(ones, 1);
+    Arrays.fill(ones, 1);
     double[] old = null;
     if (oldAll != null) {
       old = new double[n];
@@ -358,14 +454,88 @@ public final class SdpoStep {
         old[t] = oldAll[rowIds[t]];
       }
     }
-    return new MiniBatch(tok.stream().mapToInt(Integer::intValue).toArray(),
-        seq.stream().mapToInt(Integer::intValue).toArray(), idx.size(),
-        mask.stream().mapToDouble(Double::doubleValue).toArray(), ones,
+    int[] tokens = tok.stream().mapToInt(Integer::intValue).toArray();
+    int[] sequence = seq.stream().mapToInt(Integer::intValue).toArray();
+    double[] sdpoMask = mask.stream().mapToDouble(Double::doubleValue).toArray();
+    DistillationLoss.Targets sdpo = new DistillationLoss.Targets(tokens, sequence, idx.size(),
+        sdpoMask, null, null);
+    DistillationLoss.Targets all = new DistillationLoss.Targets(tokens, sequence, idx.size(), ones,
+        null, null);
+    return new MiniBatch(tokens, sequence, idx.size(), sdpoMask, ones,
         adv.stream().mapToDouble(Double::doubleValue).toArray(), old,
-        roll.stream().mapToDouble(Double::doubleValue).toArray());
+        roll.stream().mapToDouble(Double::doubleValue).toArray(),
+        DistillationLoss.aggregationWeights(sdpo, aggregation),
+        DistillationLoss.aggregationWeights(all, DistillConfig.Aggregation.TOKEN_MEAN),
+        DistillationLoss.aggregationWeights(all, aggregation));
   }
 
-  /** The chosen algorithm's scalar loss for a mini-batch. */
+  /**
+   * log p(y) at the loss's temperature of the sampled tokens of {@code seqs} under {@code model},
+   * without a graph: from all rows' logits at once, or from hidden states {@code chunkRows} rows
+   * at a time.
+   */
+  private static double[] sampledLogprobs(Setup s, CausalLm model, List<Scoring.Sequence> seqs,
+      int[] tokens, int chunkRows) {
+    double invT = 1 / s.loss().temperature();
+    try (Grad.Scope g = Grad.disabled()) {
+      if (tokens.length <= chunkRows) {
+        return DistillationLoss.scaled(Scoring.responseLogitsNoGrad(model, seqs, s.padMultiple()),
+            invT).logSoftmax()
+            .pick(tokens).toDoubleArray();
+      }
+      double[] out = new double[tokens.length];
+      try (org.sdpo.tensor.Workspace.Scope ws = Scoring.workspace().enter()) {
+        Variable h = Scoring.responseHidden(model, seqs, s.padMultiple()); // (N, C)
+        for (int a = 0; a < tokens.length; a += chunkRows) {
+          int e = Math.min(tokens.length, a + chunkRows);
+          try (org.sdpo.tensor.Workspace.Scope cs = org.sdpo.tensor.Workspace.nested()) {
+            Tensor z = model.head(Variable.constant(h.value().slice(0, a, e))).value(); // (c, V)
+            double[] lp = DistillationLoss.scaled(z, invT).logSoftmax().pick(Arrays.copyOfRange(tokens, a, e)).toDoubleArray();
+            System.arraycopy(lp, 0, out, a, lp.length);
+          }
+        }
+      }
+      return out;
+    }
+  }
+
+  /** The reference model's log p_ref of the sampled tokens, or null without a KL term. */
+  private static double[] referenceLogprobs(Setup s, List<Scoring.Sequence> seqs, int[] tokens,
+      int chunkRows) {
+    if (s.reference() == null || s.grpo().klCoef() <= 0) {
+      return null;
+    }
+    return sampledLogprobs(s, s.reference(), seqs, tokens, chunkRows);
+  }
+
+  /** The update's statistics, summed over mini-batches and chunks. */
+  private static final class Stats {
+    double entropy;
+    double isMean;
+    double isMax;
+    int tokens;
+
+    /** Adds rows of student logits z (n, V); returns their log-probabilities at 1 / invT. */
+    Tensor add(Tensor z, double invT, MiniBatch b) {
+      Tensor lp = DistillationLoss.scaled(z, invT).logSoftmax();
+      entropy += lp.exp().mul(lp).sum().item() * -1;
+      tokens += b.tokens().length;
+      if (b.old() != null) {
+        double[] lpTok = lp.pick(b.tokens()).toDoubleArray();
+        for (int t = 0; t < lpTok.length; t++) {
+          double w = Math.exp(Math.max(-20, Math.min(20, lpTok[t] - b.old()[t])));
+          isMean += w;
+          isMax = Math.max(isMax, w);
+        }
+      } else {
+        isMean += b.tokens().length;
+        isMax = Math.max(isMax, 1);
+      }
+      return lp;
+    }
+  }
+
+  /** The chosen algorithm's scalar loss for a mini-batch (or rows of one). */
   static Variable loss(Setup s, Variable z, Tensor zq, MiniBatch b, double[] refLogprobs) {
     DistillConfig c = s.loss();
     String algo = s.algorithm().name();
@@ -374,19 +544,19 @@ public final class SdpoStep {
     if (!algo.equals("grpo") && !algo.equals("blend_advantage")) {
       DistillationLoss.Targets t = new DistillationLoss.Targets(b.tokens(), b.sequence(),
           b.sequences(), b.sdpoMask(), b.old(), b.old() == null ? null : b.rollout());
-      sdpo = DistillationLoss.compute(z, zq, t, c).loss();
+      sdpo = DistillationLoss.compute(z, zq, t, c, b.aggSdpo()).loss();
+    }
+    if (algo.equals("sdpo")) {
+      return sdpo;
     }
     Variable lp = F.logSoftmax(F.scale(z, 1 / c.temperature())); // (n, V)
-    Tensor agg = DistillationLoss.aggregation(new DistillationLoss.Targets(b.tokens(), b.sequence(),
-        b.sequences(), b.allMask(), null, null), DistillConfig.Aggregation.TOKEN_MEAN, z.dtype());
     if (algo.equals("grpo") || algo.equals("blend_loss")) {
       Variable tokenLoss = Grpo.tokenLoss(F.pick(lp, b.tokens()), b.old(), b.rollout(),
           refLogprobs, b.advantage(), s.grpo());
+      Tensor agg = Tensor.of(z.dtype(), b.aggTokenMean(), b.aggTokenMean().length);
       pg = F.sum(F.mul(tokenLoss, Variable.constant(agg)));
     }
     switch (algo) {
-      case "sdpo":
-        return sdpo;
       case "grpo":
         return pg;
       case "blend_loss": {
@@ -394,14 +564,13 @@ public final class SdpoStep {
         return F.add(F.scale(pg, 1 - w), F.scale(sdpo, w));
       }
       default: { // blend_advantage: GRPO advantage on the sampled logit + SDPO logit advantages
-        Tensor lq = zq.mul(1 / c.temperature()).logSoftmax();
+        Tensor lq = DistillationLoss.scaled(zq, 1 / c.temperature()).logSoftmax();
         // samples without a teacher signal get no SDPO advantage: their teacher row = the student's
         Tensor keep = Tensor.of(z.dtype(), b.sdpoMask(), b.sdpoMask().length, 1);
         Tensor lqMasked = Tensor.where(keep, lq, lp.value());
         Variable tokenLoss = Grpo.blendTokenLoss(lp, lqMasked, b.tokens(), b.advantage(),
             s.algorithm().lambda(), s.algorithm().advantageClip());
-        Tensor aggS = DistillationLoss.aggregation(new DistillationLoss.Targets(b.tokens(),
-            b.sequence(), b.sequences(), b.allMask(), null, null), c.aggregation(), z.dtype());
+        Tensor aggS = Tensor.of(z.dtype(), b.aggAll(), b.aggAll().length);
         return F.sum(F.mul(tokenLoss, Variable.constant(aggS)));
       }
     }

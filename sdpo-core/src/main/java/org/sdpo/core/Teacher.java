@@ -86,6 +86,49 @@ public final class Teacher {
     return score(m -> Scoring.responseLogitsNoGrad(m, seqs, padMultiple));
   }
 
+  /**
+   * The teacher at the response positions of scored sequences, as hidden states (N, C) whose
+   * logits are made a few rows at a time ({@link Rows#logits}): an update in chunks never holds
+   * the teacher's (N, V) logits. The head's weights are those of now: a teacher that reads the
+   * student's (LIVE, TRUST_REGION) keeps a copy of its head, which the update then changes.
+   */
+  public Rows responseRows(java.util.List<Scoring.Sequence> seqs, int padMultiple) {
+    switch (kind) {
+      case LIVE:
+        return new Rows(Scoring.responseHiddenNoGrad(student, seqs, padMultiple),
+            student.headWeight().value().detach(), null, null, 0);
+      case TRUST_REGION:
+        return new Rows(Scoring.responseHiddenNoGrad(copy, seqs, padMultiple),
+            copy.headWeight().value(), Scoring.responseHiddenNoGrad(student, seqs, padMultiple),
+            student.headWeight().value().detach(), rate);
+      default:
+        return new Rows(Scoring.responseHiddenNoGrad(copy, seqs, padMultiple),
+            copy.headWeight().value(), null, null, 0);
+    }
+  }
+
+  /**
+   * The teacher's response rows: hidden states {@code h} (N, C) and head {@code w} (V, C) of its
+   * weights, and for TRUST_REGION those of the current student too ({@code h2}, {@code w2},
+   * mixed with {@code rate}).
+   */
+  public record Rows(Tensor h, Tensor w, Tensor h2, Tensor w2, double rate) {
+    /** Response rows. */
+    public int size() {
+      return h.dim(0);
+    }
+
+    /** The teacher's logits (n, V) at the given rows of the N, a constant. */
+    public Tensor logits(int[] rows) {
+      Tensor z = h.gatherRows(rows, rows.length).matmul(w, false, true); // (n, V)
+      if (h2 == null) {
+        return z;
+      }
+      Tensor cur = h2.gatherRows(rows, rows.length).matmul(w2, false, true);
+      return z.mul(1 - rate).add(cur.mul(rate)); // (1 - tau) z_initial + tau z_current
+    }
+  }
+
   /** The teacher's logits from a scoring function of a model, by kind. */
   private Tensor score(java.util.function.Function<CausalLm, Tensor> logitsOf) {
     switch (kind) {

@@ -95,6 +95,7 @@ public final class TrainConfig {
     opt("threads", Runtime.getRuntime().availableProcessors(), "verification threads");
     opt("viewer_samples", 8, "rollouts per step kept for ./sdpo explain (0: none)");
     opt("pad_to_multiple_of", 32, "teacher and student score their batches padded to a multiple of this many tokens; 32 reproduces the recorded runs, 8 is about a quarter faster and smaller at the demo's settings (results differ in their last bits)");
+    opt("logits_chunk_mb", 32.0, "the update makes its vocabulary-sized tensors (logits, log-probabilities, their gradients) a chunk of response rows at a time when all rows' logits would take more than this many MiB, each chunk at most this size; 0 = all at once (the memory then grows with tokens x vocabulary; results differ in their last bits)");
   }
 
   private final Map<String, Object> values;
@@ -203,9 +204,9 @@ public final class TrainConfig {
       }
     }
     if (integer("warmup") < 0 || integer("val_every") < 0 || integer("difficulty") < 0
-        || integer("viewer_samples") < 0) {
-      throw new IllegalArgumentException(
-          "options 'warmup', 'val_every', 'difficulty' and 'viewer_samples' must be >= 0");
+        || integer("viewer_samples") < 0 || !(dbl("logits_chunk_mb") >= 0)) {
+      throw new IllegalArgumentException("options 'warmup', 'val_every', 'difficulty', "
+          + "'viewer_samples' and 'logits_chunk_mb' must be >= 0");
     }
     if (!(dbl("lr") > 0)) {
       throw new IllegalArgumentException("option 'lr' must be > 0, got " + get("lr"));

@@ -26,16 +26,21 @@ public final class ViewerData {
     if (r.studentLogprobs() == null || r.teacherLogprobs() == null) {
       return out;
     }
-    // the rows of the rollouts shown: the first `limit` with tokens, rows in sample order
+    // the rows of the rollouts shown: the first `limit` with tokens whose rows the report holds
+    // (all of them, or an update in chunks' first chunk), rows in sample order
+    int held = Math.min(r.studentLogprobs().dim(0), r.teacherLogprobs().dim(0));
     int rows = 0;
     int shown = 0;
     List<Integer> ids = new ArrayList<>();
     for (Sampler.Sample x : r.samples()) {
-      if (x.tokens().length > 0 && shown++ < limit) {
+      if (x.tokens().length > 0 && shown < limit && rows + x.tokens().length <= held) {
+        shown++;
         rows += x.tokens().length;
         for (int id : x.tokens()) {
           ids.add(id);
         }
+      } else if (x.tokens().length > 0) {
+        break;
       }
     }
     if (rows == 0) {
@@ -51,7 +56,7 @@ public final class ViewerData {
       if (n == 0) {
         continue;
       }
-      if (rollouts.size() < limit) {
+      if (rollouts.size() < shown) {
         Map<String, Object> ro = new LinkedHashMap<>();
         Reprompt.Attempt a = r.attempts().get(i);
         ro.put("group", a.group());
