@@ -16,6 +16,47 @@ class BackpropTest {
     return Variable.param(Tensor.of(D, v, v.length));
   }
 
+  /**
+   * A sub-graph run over rows of a larger tensor, a chunk at a time, with each chunk's rows a
+   * {@link Variable#gradientInto} leaf over a slice of one gradient tensor: the slices together
+   * hold the whole graph's gradient, the shared weight sums its chunks' contributions, and the
+   * gathered gradient then backpropagates through what made the rows.
+   */
+  @Test
+  void gradientsOfChunksLandInSlicesOfTheWholeGradient() {
+    Tensor x0 = Tensor.of(D, new double[] {0.3, -1.2, 2.0, 0.7, -0.4, 1.1, 0.9, -2.2, 0.05, 1.6},
+        5, 2);
+    Tensor w0 = Tensor.of(D, new double[] {0.5, -0.3, 1.2, 0.8, -0.6, 0.1}, 3, 2);
+    // whole: loss = sum(logSoftmax(tanh(x) w^T)[.., 0])
+    Variable x = Variable.param(x0.copy());
+    Variable w = Variable.param(w0.copy());
+    Variable h = F.tanh(x); // (5, 2): what made the rows
+    F.sum(F.slice(F.logSoftmax(F.matmul(h, w, false, true)), 1, 0, 1)).backward();
+    // in chunks of 2, 2 and 1 rows
+    Variable xc = Variable.param(x0.copy());
+    Variable wc = Variable.param(w0.copy());
+    Variable hc = F.tanh(xc);
+    Tensor dh = Tensor.zeros(D, 5, 2);
+    for (int a = 0; a < 5; a += 2) {
+      int e = Math.min(5, a + 2);
+      Variable rows = Variable.gradientInto(hc.value().slice(0, a, e), dh.slice(0, a, e));
+      F.sum(F.slice(F.logSoftmax(F.matmul(rows, wc, false, true)), 1, 0, 1)).backward();
+    }
+    hc.backward(dh);
+    assertThat(xc.grad().maxAbsDiff(x.grad())).isLessThan(1e-15);
+    assertThat(wc.grad().maxAbsDiff(w.grad())).isLessThan(1e-15);
+    assertThat(x.grad().maxAbs()).isGreaterThan(0.01);
+    assertThatThrownBy(() -> Variable.gradientInto(x0, Tensor.zeros(D, 5, 3)))
+        .hasMessageContaining("gradientInto").hasMessageContaining("[5, 3]");
+  }
+
+  @Test
+  void scaleByOneIsTheVariableItself() {
+    Variable x = param(1, 2);
+    assertThat(F.scale(x, 1.0)).isSameAs(x);
+    assertThat(F.scale(x, 2.0)).isNotSameAs(x);
+  }
+
   @Test
   void accumulatesGradientOfAVariableUsedSeveralTimes() {
     Variable x = param(1, 2, 3);

@@ -28,6 +28,40 @@ class GptBehaviourTest {
     return Gpt.init(GptConfig.of(23, 32, 16, 4, 4), d, new Rng(7));
   }
 
+  /**
+   * The logits are the head of the last hidden states, bit for bit, with the same gradients (the
+   * update in chunks builds on it); the hidden states' inputs are checked as the forward's are.
+   */
+  @Test
+  void forwardIsTheHeadOfTheHiddenStates() {
+    for (DType d : new DType[] {DType.FLOAT32, DType.FLOAT64}) {
+      CausalLm m = model(d);
+      int[] ids = {5, 9, 1, 7, 3, 22, 0, 14};
+      Tensor mask = Tensor.of(d, new double[] {0, 1, 1, 1, 1, 1, 1, 1}, 2, 4);
+      int[] pos = {0, 0, 1, 2, 0, 1, 2, 3};
+      Variable logits = m.forward(ids, 2, 4, mask, pos, null); // (2, 4, V)
+      Variable h = m.forwardHidden(ids, 2, 4, mask, pos); // (2, 4, C)
+      int C = m.headWeight().dim(1);
+      assertThat(h.shape()).containsExactly(2, 4, C);
+      Variable viaHead = m.head(org.sdpo.autograd.F.reshape(h, 8, h.dim(2)));
+      assertThat(viaHead.value().toDoubleArray()).as(d.name())
+          .containsExactly(logits.value().toDoubleArray());
+      Tensor g = Tensor.normal(new Rng(1), d, 0, 1, 8, m.config().vocabSize());
+      m.zeroGrad();
+      logits.backward(g.reshape(2, 4, m.config().vocabSize()));
+      java.util.Map<String, double[]> direct = new java.util.LinkedHashMap<>();
+      m.namedParameters().forEach((n, v) -> direct.put(n, v.grad().toDoubleArray()));
+      m.zeroGrad();
+      viaHead.backward(g);
+      m.namedParameters().forEach((n, v) -> assertThat(v.grad().toDoubleArray())
+          .as(d + " " + n).containsExactly(direct.get(n)));
+      assertThat(m.headWeight().dim(0)).isEqualTo(m.config().vocabSize());
+    }
+    CausalLm m = model(DType.FLOAT64);
+    assertThatThrownBy(() -> m.forwardHidden(new int[] {1, 2, 99}, 1, 3, null, null))
+        .hasMessageContaining("token id 99");
+  }
+
   @Test
   void padsNeverChangeTheLogitsOfRealTokens() {
     CausalLm m = model(DType.FLOAT64);
