@@ -10,6 +10,7 @@ import org.sdpo.autograd.Grad;
 import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
+import org.sdpo.tensor.Workspace;
 import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
@@ -237,8 +238,9 @@ public final class SdpoStep {
     boolean stepTaken = false;
     double lossSum = 0;
     double normLast = 0;
-    Tensor studentLp = null;
-    Tensor teacherLp = teacherAll != null ? DistillationLoss.scaled(teacherAll, invT).logSoftmax() : null;
+    Kept kept = new Kept();
+    kept.teacher = teacherAll == null ? null
+        : DistillationLoss.scaled(teacherAll, invT).logSoftmax();
     Stats stats = new Stats();
     for (int mb = 0; mb < s.miniBatches(); mb++) {
       List<Integer> idx = new ArrayList<>();
@@ -263,58 +265,12 @@ public final class SdpoStep {
         studentSeqs.add(new Scoring.Sequence(prompts.get(i), samples.get(i).tokens()));
       }
       int[] rowIds = rows.stream().mapToInt(Integer::intValue).toArray();
-      try (org.sdpo.tensor.Workspace.Scope ws = Scoring.workspace().enter()) {
-        double loss;
-        if (!chunked) {
-          Variable z = Scoring.responseLogits(s.student(), studentSeqs, s.padMultiple()); // (n, V)
-          Tensor zq = needsTeacher ? teacherAll.gatherRows(rowIds, rowIds.length) : null;
-          MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds,
-              s.loss().aggregation());
-          double[] ref = referenceLogprobs(s, studentSeqs, b.tokens(), Integer.MAX_VALUE);
-          Variable l = loss(s, z, zq, b, ref);
-          s.student().zeroGrad();
-          l.backward();
-          loss = l.value().item();
-          Tensor lpKept = stats.add(z.value(), invT, b).detach();
-          studentLp = studentLp == null ? lpKept : Tensor.concat(0, studentLp, lpKept).detach();
-        } else {
-          MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds,
-              s.loss().aggregation());
-          double[] ref = referenceLogprobs(s, studentSeqs, b.tokens(), chunkRows);
-          Variable h = Scoring.responseHidden(s.student(), studentSeqs, s.padMultiple()); // (n, C)
-          Tensor dh = Tensor.zeros(h.dtype(), h.shape()); // d loss / d h, filled chunk by chunk
-          s.student().zeroGrad();
-          loss = 0;
-          int n = rowIds.length;
-          for (int a = 0; a < n; a += chunkRows) {
-            int e = Math.min(n, a + chunkRows);
-            // a chunk's (e - a, V) tensors go back to the pool before the next chunk's
-            try (org.sdpo.tensor.Workspace.Scope cs = org.sdpo.tensor.Workspace.nested()) {
-              Variable hc = Variable.gradientInto(h.value().slice(0, a, e), dh.slice(0, a, e));
-              Variable z = s.student().head(hc); // (e - a, V)
-              Tensor zq = needsTeacher ? teacherRows.logits(Arrays.copyOfRange(rowIds, a, e))
-                  : null;
-              MiniBatch bc = b.rows(a, e);
-              // the loss and its backward in a scope of their own, whose buffers the statistics
-              // then take again: a chunk holds the larger of the two sets, not both
-              try (org.sdpo.tensor.Workspace.Scope ls = org.sdpo.tensor.Workspace.nested()) {
-                Variable l = loss(s, z, zq, bc, ref == null ? null
-                    : Arrays.copyOfRange(ref, a, e));
-                l.backward(); // into the head's gradient and dh's rows
-                loss += l.value().item();
-              }
-              try (org.sdpo.tensor.Workspace.Scope ss = org.sdpo.tensor.Workspace.nested()) {
-                Tensor lp = stats.add(z.value(), invT, bc);
-                if (studentLp == null) { // the viewer's rows: the first chunk's
-                  studentLp = lp.detach();
-                  teacherLp = zq == null ? null
-                      : DistillationLoss.scaled(zq, invT).logSoftmax().detach();
-                }
-              }
-            }
-          }
-          h.backward(dh); // the rest of the student, once
-        }
+      MiniBatch b = miniBatch(idx, samples, rp.contexts(), advantages, old, rowIds,
+          s.loss().aggregation());
+      try (Workspace.Scope ws = Scoring.workspace().enter()) {
+        double loss = chunked
+            ? updateInChunks(s, studentSeqs, b, rowIds, teacherRows, chunkRows, stats, kept)
+            : updateAllRows(s, studentSeqs, b, rowIds, teacherAll, stats, kept);
         double norm = GradClip.clip(s.student().namedParameters().values(), s.gradClip());
         normLast = norm;
         if (Double.isFinite(norm)) {
@@ -335,8 +291,77 @@ public final class SdpoStep {
     m.put("is_weight_mean", stats.isMean / Math.max(1, stats.tokens));
     m.put("is_weight_max", stats.isMax);
     m.put("time_update_ms", (t5 - t4) / 1e6);
-    return new Report(questions, attempts, rp.contexts(), samples, verdicts, studentLp, teacherLp,
-        m);
+    return new Report(questions, attempts, rp.contexts(), samples, verdicts, kept.student,
+        kept.teacher, m);
+  }
+
+  /**
+   * One mini-batch's loss and backward with all its rows' logits at once: z (n, V) from the
+   * student's forward, the teacher's rows of its (N, V) logits. Returns the loss.
+   */
+  private static double updateAllRows(Setup s, List<Scoring.Sequence> studentSeqs, MiniBatch b,
+      int[] rowIds, Tensor teacherAll, Stats stats, Kept kept) {
+    Variable z = Scoring.responseLogits(s.student(), studentSeqs, s.padMultiple()); // (n, V)
+    Tensor zq = teacherAll == null ? null : teacherAll.gatherRows(rowIds, rowIds.length);
+    double[] ref = referenceLogprobs(s, studentSeqs, b.tokens(), Integer.MAX_VALUE);
+    Variable l = loss(s, z, zq, b, ref);
+    s.student().zeroGrad();
+    l.backward();
+    Tensor lp = stats.add(z.value(), 1 / s.loss().temperature(), b).detach();
+    kept.student = kept.student == null ? lp : Tensor.concat(0, kept.student, lp).detach();
+    return l.value().item();
+  }
+
+  /**
+   * The same in chunks of {@code chunkRows} rows: the student's hidden states h (n, C) once, then
+   * per chunk its head's logits, the teacher's from its hidden states, the loss and its backward
+   * (into the head's gradient and the chunk's rows of dh), and the statistics; then one backward
+   * of dh through the rest of the student. No tensor of (n, V) is made. Returns the loss.
+   */
+  private static double updateInChunks(Setup s, List<Scoring.Sequence> studentSeqs,
+      MiniBatch b, int[] rowIds, Teacher.Rows teacherRows, int chunkRows, Stats stats,
+      Kept kept) {
+    double invT = 1 / s.loss().temperature();
+    double[] ref = referenceLogprobs(s, studentSeqs, b.tokens(), chunkRows);
+    Variable h = Scoring.responseHidden(s.student(), studentSeqs, s.padMultiple()); // (n, C)
+    Tensor dh = Tensor.zeros(h.dtype(), h.shape()); // d loss / d h, filled chunk by chunk
+    s.student().zeroGrad();
+    double loss = 0;
+    int n = rowIds.length;
+    for (int a = 0; a < n; a += chunkRows) {
+      int e = Math.min(n, a + chunkRows);
+      // a chunk's (e - a, V) tensors go back to the pool before the next chunk's
+      try (Workspace.Scope cs = Workspace.nested()) {
+        Variable hc = Variable.gradientInto(h.value().slice(0, a, e), dh.slice(0, a, e));
+        Variable z = s.student().head(hc); // (e - a, V)
+        Tensor zq = teacherRows == null ? null
+            : teacherRows.logits(Arrays.copyOfRange(rowIds, a, e)); // (e - a, V)
+        MiniBatch bc = b.rows(a, e);
+        // the loss and its backward in a scope of their own, whose buffers the statistics then
+        // take again: a chunk holds the larger of the two sets, not both
+        try (Workspace.Scope ls = Workspace.nested()) {
+          Variable l = loss(s, z, zq, bc, ref == null ? null : Arrays.copyOfRange(ref, a, e));
+          l.backward();
+          loss += l.value().item();
+        }
+        try (Workspace.Scope ss = Workspace.nested()) {
+          Tensor lp = stats.add(z.value(), invT, bc);
+          if (kept.student == null) { // the viewer's rows: the first chunk's
+            kept.student = lp.detach();
+            kept.teacher = zq == null ? null
+                : DistillationLoss.scaled(zq, invT).logSoftmax().detach();
+          }
+        }
+      }
+    }
+    h.backward(dh); // the rest of the student, once
+    return loss;
+  }
+
+  /** The report's rows of log-probabilities (R, V), the student's and the teacher's. */
+  private static final class Kept {
+    Tensor student;
+    Tensor teacher;
   }
 
   /**
@@ -381,7 +406,7 @@ public final class SdpoStep {
     java.util.Arrays.fill(mask, 1);
     double loss;
     double norm;
-    try (org.sdpo.tensor.Workspace.Scope ws = Scoring.workspace().enter()) {
+    try (Workspace.Scope ws = Scoring.workspace().enter()) {
       Variable z = Scoring.responseLogits(s.student(), seqs, s.padMultiple()); // (n, V)
       // the mean over all attempts (successes count in the denominator, as in SDPO's aggregation)
       Tensor agg = DistillationLoss.aggregation(new DistillationLoss.Targets(tok1,
@@ -484,13 +509,14 @@ public final class SdpoStep {
             .pick(tokens).toDoubleArray();
       }
       double[] out = new double[tokens.length];
-      try (org.sdpo.tensor.Workspace.Scope ws = Scoring.workspace().enter()) {
+      try (Workspace.Scope ws = Scoring.workspace().enter()) {
         Variable h = Scoring.responseHidden(model, seqs, s.padMultiple()); // (N, C)
         for (int a = 0; a < tokens.length; a += chunkRows) {
           int e = Math.min(tokens.length, a + chunkRows);
-          try (org.sdpo.tensor.Workspace.Scope cs = org.sdpo.tensor.Workspace.nested()) {
+          try (Workspace.Scope cs = Workspace.nested()) {
             Tensor z = model.head(Variable.constant(h.value().slice(0, a, e))).value(); // (c, V)
-            double[] lp = DistillationLoss.scaled(z, invT).logSoftmax().pick(Arrays.copyOfRange(tokens, a, e)).toDoubleArray();
+            double[] lp = DistillationLoss.scaled(z, invT).logSoftmax()
+                .pick(Arrays.copyOfRange(tokens, a, e)).toDoubleArray();
             System.arraycopy(lp, 0, out, a, lp.length);
           }
         }

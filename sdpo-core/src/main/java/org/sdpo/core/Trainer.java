@@ -97,7 +97,7 @@ public final class Trainer {
           c.reprompt(), c.distill(), algo, c.grpo(), opt, lr, c.dbl("grad_clip"),
           c.integer("mini_batches"), c.integer("threads"), reference)
           .withPadMultiple(c.integer("pad_to_multiple_of"))
-          .withLogitsChunkBytes((long) (c.dbl("logits_chunk_mb") * (1 << 20)));
+          .withLogitsChunkBytes((long) (c.dbl("logits_chunk_mb") * (1L << 20)));
       List<Task> questions = env.tasks(Split.TRAIN, Q, seed * 7919L + step, c.integer("difficulty"));
       long t0 = System.nanoTime();
       long arrays0 = org.sdpo.tensor.MemoryStats.arrays();
