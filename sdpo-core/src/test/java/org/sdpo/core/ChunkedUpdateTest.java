@@ -150,6 +150,47 @@ class ChunkedUpdateTest {
         DistillConfig.jensenShannonTopK(5), Teacher.Kind.EMA, 2, false);
   }
 
+  /**
+   * The viewer's record of an update in chunks shows the rollouts whose rows lie in the first
+   * chunk, with the values the update with all rows at once shows for them.
+   */
+  @SuppressWarnings("unchecked")
+  @Test
+  void theViewerShowsTheRolloutsOfTheFirstChunk() {
+    List<List<Object>> shown = new java.util.ArrayList<>();
+    for (long rows : new long[] {0, 13}) {
+      CausalLm m = gpt();
+      SdpoStep.Setup setup = new SdpoStep.Setup(m, Teacher.create(Teacher.Kind.EMA, m, 0.1), tok,
+          env, Sampler.Settings.sample(1.0, 6, 3), 4, Reprompt.Config.richFeedback(200),
+          DistillConfig.jensenShannonTopK(5), SdpoStep.Algorithm.sdpo(), Grpo.Config.reference(),
+          new AdamW(m.namedParameters(), AdamW.Settings.gpt()), 1e-2, 1.0, 1, 1)
+          .withLogitsChunkBytes(rows * m.config().vocabSize() * DType.FLOAT64.bytes());
+      SdpoStep.Report r = SdpoStep.run(setup, questions, new Rng(2));
+      shown.add((List<Object>) ViewerData.of(1, r, tok, 8).get("rollouts"));
+    }
+    List<Object> whole = shown.get(0);
+    List<Object> chunked = shown.get(1);
+    assertThat(whole).hasSize(8);
+    assertThat(chunked).isNotEmpty().hasSizeLessThan(whole.size());
+    int tokens = 0;
+    for (int i = 0; i < chunked.size(); i++) {
+      List<Map<String, Object>> a = (List<Map<String, Object>>) ((Map<String, Object>) whole
+          .get(i)).get("tokens");
+      List<Map<String, Object>> b = (List<Map<String, Object>>) ((Map<String, Object>) chunked
+          .get(i)).get("tokens");
+      assertThat(b).hasSameSizeAs(a);
+      tokens += b.size();
+      for (int k = 0; k < a.size(); k++) {
+        for (String who : List.of("student", "teacher")) {
+          assertThat((Double) b.get(k).get(who)).as(i + " " + k + " " + who)
+              .isCloseTo((Double) a.get(k).get(who), org.assertj.core.data.Offset.offset(1e-10));
+        }
+        assertThat(b.get(k).get("text")).isEqualTo(a.get(k).get("text"));
+      }
+    }
+    assertThat(tokens).isLessThanOrEqualTo(13);
+  }
+
   @Test
   void theChunkIsBoundedByBytesOfLogitsAndZeroMeansAllRows() {
     CausalLm m = gpt();
