@@ -313,10 +313,9 @@ public final class SdpoStep {
   }
 
   /**
-   * The same in chunks of {@code chunkRows} rows: the student's hidden states h (n, C) once, then
-   * per chunk its head's logits, the teacher's from its hidden states, the loss and its backward
-   * (into the head's gradient and the chunk's rows of dh), and the statistics; then one backward
-   * of dh through the rest of the student. No tensor of (n, V) is made. Returns the loss.
+   * The same in chunks of {@code chunkRows} rows ({@link HeadInChunks}): the student's hidden
+   * states (n, C) once, then per chunk its head's logits, the teacher's from its hidden states,
+   * the loss and its backward, and the statistics. No tensor of (n, V) is made. Returns the loss.
    */
   private static double updateInChunks(Setup s, List<Scoring.Sequence> studentSeqs,
       MiniBatch b, int[] rowIds, Teacher.Rows teacherRows, int chunkRows, Stats stats,
@@ -324,38 +323,29 @@ public final class SdpoStep {
     double invT = 1 / s.loss().temperature();
     double[] ref = referenceLogprobs(s, studentSeqs, b.tokens(), chunkRows);
     Variable h = Scoring.responseHidden(s.student(), studentSeqs, s.padMultiple()); // (n, C)
-    Tensor dh = Tensor.zeros(h.dtype(), h.shape()); // d loss / d h, filled chunk by chunk
     s.student().zeroGrad();
-    double loss = 0;
-    int n = rowIds.length;
-    for (int a = 0; a < n; a += chunkRows) {
-      int e = Math.min(n, a + chunkRows);
-      // a chunk's (e - a, V) tensors go back to the pool before the next chunk's
-      try (Workspace.Scope cs = Workspace.nested()) {
-        Variable hc = Variable.gradientInto(h.value().slice(0, a, e), dh.slice(0, a, e));
-        Variable z = s.student().head(hc); // (e - a, V)
-        Tensor zq = teacherRows == null ? null
-            : teacherRows.logits(Arrays.copyOfRange(rowIds, a, e)); // (e - a, V)
-        MiniBatch bc = b.rows(a, e);
-        // the loss and its backward in a scope of their own, whose buffers the statistics then
-        // take again: a chunk holds the larger of the two sets, not both
-        try (Workspace.Scope ls = Workspace.nested()) {
-          Variable l = loss(s, z, zq, bc, ref == null ? null : Arrays.copyOfRange(ref, a, e));
-          l.backward();
-          loss += l.value().item();
-        }
-        try (Workspace.Scope ss = Workspace.nested()) {
-          Tensor lp = stats.add(z.value(), invT, bc);
-          if (kept.student == null) { // the viewer's rows: the first chunk's
-            kept.student = lp.detach();
-            kept.teacher = zq == null ? null
-                : DistillationLoss.scaled(zq, invT).logSoftmax().detach();
-          }
+    return HeadInChunks.backward(s.student(), h, chunkRows, (z, a, e) -> {
+      Tensor zq = teacherRows == null ? null
+          : teacherRows.logits(Arrays.copyOfRange(rowIds, a, e)); // (e - a, V)
+      MiniBatch bc = b.rows(a, e);
+      double loss;
+      // the loss and its backward in a scope of their own, whose buffers the statistics then
+      // take again: a chunk holds the larger of the two sets, not both
+      try (Workspace.Scope ls = Workspace.nested()) {
+        Variable l = loss(s, z, zq, bc, ref == null ? null : Arrays.copyOfRange(ref, a, e));
+        l.backward();
+        loss = l.value().item();
+      }
+      try (Workspace.Scope ss = Workspace.nested()) {
+        Tensor lp = stats.add(z.value(), invT, bc);
+        if (kept.student == null) { // the viewer's rows: the first chunk's
+          kept.student = lp.detach();
+          kept.teacher = zq == null ? null
+              : DistillationLoss.scaled(zq, invT).logSoftmax().detach();
         }
       }
-    }
-    h.backward(dh); // the rest of the student, once
-    return loss;
+      return loss;
+    });
   }
 
   /** The report's rows of log-probabilities (R, V), the student's and the teacher's. */
@@ -406,28 +396,47 @@ public final class SdpoStep {
     java.util.Arrays.fill(mask, 1);
     double loss;
     double norm;
+    // the mean over all attempts (successes count in the denominator, as in SDPO's aggregation)
+    double[] agg = DistillationLoss.aggregationWeights(new DistillationLoss.Targets(tok1,
+        seqOf.stream().mapToInt(Integer::intValue).toArray(), verdicts.size(), mask, null, null),
+        DistillConfig.Aggregation.SEQ_MEAN_TOKEN_MEAN);
+    int chunkRows = s.chunkRows();
+    m.put("update_chunks", tok1.length <= chunkRows ? 1.0
+        : Math.ceil(tok1.length / (double) chunkRows));
     try (Workspace.Scope ws = Scoring.workspace().enter()) {
-      Variable z = Scoring.responseLogits(s.student(), seqs, s.padMultiple()); // (n, V)
-      // the mean over all attempts (successes count in the denominator, as in SDPO's aggregation)
-      Tensor agg = DistillationLoss.aggregation(new DistillationLoss.Targets(tok1,
-          seqOf.stream().mapToInt(Integer::intValue).toArray(), verdicts.size(), mask, null, null),
-          DistillConfig.Aggregation.SEQ_MEAN_TOKEN_MEAN, z.dtype());
-      Variable nll = F.neg(F.pick(F.logSoftmax(z), tok1)); // (n,) -log p(target token)
-      Variable l = F.sum(F.mul(nll, Variable.constant(agg)));
-      s.student().zeroGrad();
-      l.backward();
+      if (tok1.length <= chunkRows) {
+        Variable z = Scoring.responseLogits(s.student(), seqs, s.padMultiple()); // (n, V)
+        Variable l = revealedLoss(z, tok1, agg);
+        s.student().zeroGrad();
+        l.backward();
+        loss = l.value().item();
+      } else { // in chunks of rows, as SDPO's update
+        Variable h = Scoring.responseHidden(s.student(), seqs, s.padMultiple()); // (n, C)
+        s.student().zeroGrad();
+        loss = HeadInChunks.backward(s.student(), h, chunkRows, (z, a, e) -> {
+          Variable l = revealedLoss(z, Arrays.copyOfRange(tok1, a, e),
+              Arrays.copyOfRange(agg, a, e));
+          l.backward();
+          return l.value().item();
+        });
+      }
       norm = GradClip.clip(s.student().namedParameters().values(), s.gradClip());
       if (Double.isFinite(norm)) {
         s.optimizer().step(s.lr());
       }
       s.student().zeroGrad();
-      loss = l.value().item();
     }
     s.teacher().update(Double.isFinite(norm));
     m.put("loss", loss);
     m.put("grad_norm", norm);
     m.put("step_skipped", Double.isFinite(norm) ? 0.0 : 1.0);
     return m;
+  }
+
+  /** sum_t agg_t * -log p(target_t) over rows of logits z (n, V). */
+  private static Variable revealedLoss(Variable z, int[] targets, double[] agg) {
+    Variable nll = F.neg(F.pick(F.logSoftmax(z), targets)); // (n,) -log p(target token)
+    return F.sum(F.mul(nll, Variable.constant(Tensor.of(z.dtype(), agg, agg.length))));
   }
 
   /**

@@ -69,6 +69,14 @@ class ChunkedUpdateTest {
   void assertSameUpdate(String what, java.util.function.Supplier<CausalLm> model,
       SdpoStep.Algorithm algo, DistillConfig loss, Teacher.Kind kind, int miniBatches,
       boolean withReference) {
+    assertSameUpdate(what, model, algo, loss, kind, miniBatches, withReference, List.of("loss",
+        "grad_norm", "entropy_mean", "is_weight_mean", "is_weight_max", "step_skipped",
+        "reward_mean"));
+  }
+
+  void assertSameUpdate(String what, java.util.function.Supplier<CausalLm> model,
+      SdpoStep.Algorithm algo, DistillConfig loss, Teacher.Kind kind, int miniBatches,
+      boolean withReference, List<String> metrics) {
     CausalLm m0 = model.get();
     long fiveRows = 5L * m0.config().vocabSize() * DType.FLOAT64.bytes();
     Outcome whole = step(m0, algo, loss, kind, miniBatches, 0,
@@ -77,8 +85,7 @@ class ChunkedUpdateTest {
         withReference ? model.get() : null);
     assertThat(whole.metrics().get("update_chunks")).as(what).isEqualTo(1.0);
     assertThat(chunked.metrics().get("update_chunks")).as(what).isGreaterThan(2.0);
-    for (String k : List.of("loss", "grad_norm", "entropy_mean", "is_weight_mean",
-        "is_weight_max", "step_skipped", "reward_mean")) {
+    for (String k : metrics) {
       double a = whole.metrics().get(k);
       double b = chunked.metrics().get(k);
       assertThat(Math.abs(a - b)).as(what + " " + k + ": " + a + " vs " + b)
@@ -91,6 +98,10 @@ class ChunkedUpdateTest {
             .isLessThanOrEqualTo(1e-10 * Math.max(1, Math.abs(a[i])));
       }
     });
+    if (whole.studentLp() == null) {
+      assertThat(chunked.studentLp()).isNull();
+      return;
+    }
     // the report holds the first chunk's rows: the whole update's first rows
     int rows = chunked.studentLp().dim(0);
     assertThat(rows).as(what).isEqualTo(5);
@@ -142,6 +153,13 @@ class ChunkedUpdateTest {
     assertSameUpdate("blend_advantage", this::gpt,
         new SdpoStep.Algorithm("blend_advantage", 0.9, 0, 5.0),
         DistillConfig.jensenShannonTopK(5), Teacher.Kind.TRUST_REGION, 2, false);
+  }
+
+  @Test
+  void theRevealedAnswersControlInChunksIsTheSameUpdate() {
+    assertSameUpdate("sft_revealed", this::gpt, new SdpoStep.Algorithm("sft_revealed", 0, 0,
+        null), DistillConfig.jensenShannonTopK(5), Teacher.Kind.EMA, 1, false,
+        List.of("loss", "grad_norm", "step_skipped", "reward_mean", "sft_sample_fraction"));
   }
 
   @Test
