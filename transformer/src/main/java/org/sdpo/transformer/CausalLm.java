@@ -124,8 +124,14 @@ public abstract class CausalLm extends Module {
    */
   public Variable forwardHidden(int[] ids, int B, int T, Tensor attentionMask,
       int[] positionIds) {
-    Inputs in = inputs(ids, B, T, attentionMask, positionIds, null);
-    return hidden(ids, in.pos(), B, T, in.keyMask(), null);
+    return forwardHidden(ids, B, T, attentionMask, positionIds, null);
+  }
+
+  /** The same with a KV cache, as {@link #forward} takes one (a prompt's pass before decoding). */
+  public Variable forwardHidden(int[] ids, int B, int T, Tensor attentionMask, int[] positionIds,
+      KvCache cache) {
+    Inputs in = inputs(ids, B, T, attentionMask, positionIds, cache);
+    return hidden(ids, in.pos(), B, T, in.keyMask(), cache);
   }
 
   /** Logits (M, V) of hidden states (M, C): the product with {@link #headWeight()} transposed. */

@@ -116,6 +116,49 @@ class SamplerTest {
         .anyMatch(t -> t == tok.eos()));
   }
 
+  /**
+   * A prompt pass whose logits of every position would pass {@link Sampler#PROMPT_LOGITS_BYTES}
+   * takes the head of the last position only: the first token's log-probability is the one the
+   * full forward's last position gives (float64), and decoding goes on from the same cache.
+   */
+  @Test
+  void aLongPromptPassMakesTheLastPositionsLogitsOnly() {
+    StringBuilder alphabet = new StringBuilder();
+    for (int c = 0x100; c < 0x100 + 1000; c++) {
+      alphabet.appendCodePoint(c);
+    }
+    CharTokenizer big = new CharTokenizer(alphabet.toString());
+    int V = big.vocabSize();
+    CausalLm m = Gpt.init(GptConfig.of(V, 640, 16, 1, 2), DType.FLOAT64, new Rng(9));
+    int B = 8;
+    int T = 600;
+    assertThat((long) B * T * V * 8).isGreaterThan(Sampler.PROMPT_LOGITS_BYTES);
+    org.sdpo.tensor.Rng r = new org.sdpo.tensor.Rng(3);
+    List<int[]> prompts = new java.util.ArrayList<>();
+    int[] ids = new int[B * T];
+    for (int b = 0; b < B; b++) {
+      int[] p = new int[T];
+      for (int t = 0; t < T; t++) {
+        p[t] = 4 + r.nextInt(V - 4);
+        ids[b * T + t] = p[t];
+      }
+      prompts.add(p);
+    }
+    List<Sampler.Sample> out = Sampler.generate(m, big, prompts, Sampler.Settings.sample(1.0, 3,
+        11));
+    Tensor lp;
+    try (org.sdpo.autograd.Grad.Scope g = org.sdpo.autograd.Grad.disabled()) {
+      lp = m.forward(ids, B, T).value().slice(1, T - 1, T).reshape(B, V).logSoftmax(); // (B, V)
+    }
+    double[] expected = lp.toDoubleArray();
+    for (int b = 0; b < B; b++) {
+      Sampler.Sample x = out.get(b);
+      assertThat(x.tokens()).isNotEmpty();
+      assertThat(x.logprobs()[0]).as("row " + b)
+          .isCloseTo(expected[b * V + x.tokens()[0]], within(1e-12));
+    }
+  }
+
   /** The primitive merge sort gives the permutation the comparator sort gave, ties included. */
   @Test
   void theSamplingOrderIsTheComparatorSortsOrder() {

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.sdpo.autograd.Grad;
+import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.Backends;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Fused;
@@ -24,6 +25,15 @@ import org.sdpo.transformer.tokenizer.Tokenizer;
  * what RL needs for importance ratios.
  */
 public final class Sampler {
+  /**
+   * The prompt's pass makes the logits of every prompt position, (B, T, V), of which it reads the
+   * last, up to this size (32 MiB: every recorded run's sampling, whose numbers stay those of this
+   * computation); above it, the head turns only the last position's hidden states into logits.
+   * The same numbers up to how the product groups its sums; at GPT-2's vocabulary a batch of 32
+   * prompts of 500 tokens would otherwise make 3.2 GB of logits and multiply 1.2 TFLOP for them.
+   */
+  public static final long PROMPT_LOGITS_BYTES = 32L << 20;
+
   private Sampler() {}
 
   /**
@@ -132,8 +142,16 @@ public final class Sampler {
         // the logits of the last position, (B, V), in the outer scope: read by the sampling kernel
         Tensor all = kept != null ? kept.all : Tensor.empty(model.dtype(), B, V);
         try (Workspace.Scope sc = ws.enter()) {
-          all.assign(model.forward(ids, B, lp, Tensor.of(model.dtype(), mask, B, lp), pos, cache)
-              .value().slice(1, lp - 1, lp).reshape(B, V)); // (B, V)
+          Tensor m = Tensor.of(model.dtype(), mask, B, lp);
+          if ((long) B * lp * V * model.dtype().bytes() <= PROMPT_LOGITS_BYTES) {
+            all.assign(model.forward(ids, B, lp, m, pos, cache).value().slice(1, lp - 1, lp)
+                .reshape(B, V)); // (B, V)
+          } else { // only the last position's row through the head
+            Variable h = model.forwardHidden(ids, B, lp, m, pos, cache); // (B, lp, C)
+            int C = h.dim(2);
+            all.assign(model.head(Variable.constant(h.value().slice(1, lp - 1, lp).reshape(B, C)))
+                .value()); // (B, V)
+          }
         }
         // Each decode step feeds one token per row: a finished row feeds a pad, counted as a real
         // token (rows never see each other, and a finished row's outputs are never read), so the
