@@ -74,6 +74,56 @@ public final class Scoring {
   }
 
   /**
+   * Rows of {@code model}'s logits that fit in {@code bytes} (at least one), or all of them
+   * ({@code Integer.MAX_VALUE}) for 0.
+   */
+  public static int chunkRows(CausalLm model, long bytes) {
+    if (bytes == 0) {
+      return Integer.MAX_VALUE;
+    }
+    long row = (long) model.config().vocabSize() * model.dtype().bytes();
+    return (int) Math.max(1, Math.min(Integer.MAX_VALUE, bytes / row));
+  }
+
+  /**
+   * log p(y) of every response token of {@code seqs}, in order, at temperature 1 / {@code invT},
+   * without a graph: from all rows' logits at once where there are at most {@code chunkRows}
+   * rows, else from the last hidden states a chunk of that many rows at a time (no (N, V) tensor;
+   * the same numbers up to how the head's product groups its sums).
+   */
+  public static double[] responseLogprobs(CausalLm model, List<Sequence> seqs, int padMultiple,
+      double invT, int chunkRows) {
+    int n = seqs.stream().mapToInt(q -> q.response().length).sum();
+    int[] tokens = new int[n];
+    int r = 0;
+    for (Sequence q : seqs) {
+      for (int t : q.response()) {
+        tokens[r++] = t;
+      }
+    }
+    try (Grad.Scope g = Grad.disabled()) {
+      if (n <= chunkRows) {
+        return DistillationLoss.scaled(responseLogitsNoGrad(model, seqs, padMultiple), invT)
+            .logSoftmax().pick(tokens).toDoubleArray();
+      }
+      double[] out = new double[n];
+      try (org.sdpo.tensor.Workspace.Scope ws = workspace().enter()) {
+        Tensor h = responseHidden(model, seqs, padMultiple).value(); // (N, C)
+        for (int a = 0; a < n; a += chunkRows) {
+          int e = Math.min(n, a + chunkRows);
+          try (org.sdpo.tensor.Workspace.Scope cs = org.sdpo.tensor.Workspace.nested()) {
+            Tensor z = model.head(Variable.constant(h.slice(0, a, e))).value(); // (e - a, V)
+            double[] lp = DistillationLoss.scaled(z, invT).logSoftmax()
+                .pick(java.util.Arrays.copyOfRange(tokens, a, e)).toDoubleArray();
+            System.arraycopy(lp, 0, out, a, lp.length);
+          }
+        }
+      }
+      return out;
+    }
+  }
+
+  /**
    * A scoring batch: B sequences left-padded to L (a multiple of the pad multiple, at most the
    * model's context), its ids, mask and position ids (B*L), and the N rows of (B*L) that predict
    * the response tokens, in order.

@@ -122,11 +122,7 @@ public final class SdpoStep {
      * logitsChunkBytes} (at least one), or all of them ({@code Integer.MAX_VALUE}) at 0.
      */
     public int chunkRows() {
-      if (logitsChunkBytes == 0) {
-        return Integer.MAX_VALUE;
-      }
-      long row = (long) student.config().vocabSize() * student.dtype().bytes();
-      return (int) Math.max(1, Math.min(Integer.MAX_VALUE, logitsChunkBytes / row));
+      return Scoring.chunkRows(student, logitsChunkBytes);
     }
   }
 
@@ -229,7 +225,7 @@ public final class SdpoStep {
       for (int i : scored) {
         all.add(new Scoring.Sequence(prompts.get(i), samples.get(i).tokens()));
       }
-      old = sampledLogprobs(s, s.student(), all, flatTokens(samples, scored),
+      old = Scoring.responseLogprobs(s.student(), all, s.padMultiple(), invT,
           chunked ? chunkRows : Integer.MAX_VALUE);
     }
 
@@ -303,7 +299,7 @@ public final class SdpoStep {
       int[] rowIds, Tensor teacherAll, Stats stats, Kept kept) {
     Variable z = Scoring.responseLogits(s.student(), studentSeqs, s.padMultiple()); // (n, V)
     Tensor zq = teacherAll == null ? null : teacherAll.gatherRows(rowIds, rowIds.length);
-    double[] ref = referenceLogprobs(s, studentSeqs, b.tokens(), Integer.MAX_VALUE);
+    double[] ref = referenceLogprobs(s, studentSeqs, Integer.MAX_VALUE);
     Variable l = loss(s, z, zq, b, ref);
     s.student().zeroGrad();
     l.backward();
@@ -321,7 +317,7 @@ public final class SdpoStep {
       MiniBatch b, int[] rowIds, Teacher.Rows teacherRows, int chunkRows, Stats stats,
       Kept kept) {
     double invT = 1 / s.loss().temperature();
-    double[] ref = referenceLogprobs(s, studentSeqs, b.tokens(), chunkRows);
+    double[] ref = referenceLogprobs(s, studentSeqs, chunkRows);
     Variable h = Scoring.responseHidden(s.student(), studentSeqs, s.padMultiple()); // (n, C)
     s.student().zeroGrad();
     return HeadInChunks.backward(s.student(), h, chunkRows, (z, a, e) -> {
@@ -503,44 +499,14 @@ public final class SdpoStep {
         DistillationLoss.aggregationWeights(all, aggregation));
   }
 
-  /**
-   * log p(y) at the loss's temperature of the sampled tokens of {@code seqs} under {@code model},
-   * without a graph: from all rows' logits at once, or from hidden states {@code chunkRows} rows
-   * at a time.
-   */
-  private static double[] sampledLogprobs(Setup s, CausalLm model, List<Scoring.Sequence> seqs,
-      int[] tokens, int chunkRows) {
-    double invT = 1 / s.loss().temperature();
-    try (Grad.Scope g = Grad.disabled()) {
-      if (tokens.length <= chunkRows) {
-        return DistillationLoss.scaled(Scoring.responseLogitsNoGrad(model, seqs, s.padMultiple()),
-            invT).logSoftmax()
-            .pick(tokens).toDoubleArray();
-      }
-      double[] out = new double[tokens.length];
-      try (Workspace.Scope ws = Scoring.workspace().enter()) {
-        Variable h = Scoring.responseHidden(model, seqs, s.padMultiple()); // (N, C)
-        for (int a = 0; a < tokens.length; a += chunkRows) {
-          int e = Math.min(tokens.length, a + chunkRows);
-          try (Workspace.Scope cs = Workspace.nested()) {
-            Tensor z = model.head(Variable.constant(h.value().slice(0, a, e))).value(); // (c, V)
-            double[] lp = DistillationLoss.scaled(z, invT).logSoftmax()
-                .pick(Arrays.copyOfRange(tokens, a, e)).toDoubleArray();
-            System.arraycopy(lp, 0, out, a, lp.length);
-          }
-        }
-      }
-      return out;
-    }
-  }
-
   /** The reference model's log p_ref of the sampled tokens, or null without a KL term. */
-  private static double[] referenceLogprobs(Setup s, List<Scoring.Sequence> seqs, int[] tokens,
+  private static double[] referenceLogprobs(Setup s, List<Scoring.Sequence> seqs,
       int chunkRows) {
     if (s.reference() == null || s.grpo().klCoef() <= 0) {
       return null;
     }
-    return sampledLogprobs(s, s.reference(), seqs, tokens, chunkRows);
+    return Scoring.responseLogprobs(s.reference(), seqs, s.padMultiple(), 1 / s.loss().temperature(),
+        chunkRows);
   }
 
   /** The update's statistics, summed over mini-batches and chunks. */
@@ -609,15 +575,5 @@ public final class SdpoStep {
         return F.sum(F.mul(tokenLoss, Variable.constant(aggS)));
       }
     }
-  }
-
-  private static int[] flatTokens(List<Sampler.Sample> samples, List<Integer> scored) {
-    List<Integer> t = new ArrayList<>();
-    for (int i : scored) {
-      for (int x : samples.get(i).tokens()) {
-        t.add(x);
-      }
-    }
-    return t.stream().mapToInt(Integer::intValue).toArray();
   }
 }

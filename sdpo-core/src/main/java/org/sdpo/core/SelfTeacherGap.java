@@ -6,7 +6,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
-import org.sdpo.tensor.Tensor;
 import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
@@ -397,18 +396,13 @@ public final class SelfTeacherGap {
     return new Advantage(Mean.of(wrong), Mean.of(right));
   }
 
-  /** log softmax at each response token of each sequence, in order. */
+  /**
+   * log softmax at each response token of each sequence, in order (in chunks of rows where the
+   * logits would pass SDPO's default chunk bound, as the update does).
+   */
   private static double[] pickedLogprobs(CausalLm model, List<Scoring.Sequence> seqs) {
-    int n = seqs.stream().mapToInt(q -> q.response().length).sum();
-    int[] toks = new int[n];
-    int r = 0;
-    for (Scoring.Sequence q : seqs) {
-      for (int t : q.response()) {
-        toks[r++] = t;
-      }
-    }
-    Tensor logits = Scoring.responseLogitsNoGrad(model, seqs); // (N, V)
-    return logits.logSoftmax().pick(toks).toDoubleArray();
+    return Scoring.responseLogprobs(model, seqs, Scoring.DEFAULT_PAD_MULTIPLE, 1.0,
+        Scoring.chunkRows(model, SdpoStep.DEFAULT_LOGITS_CHUNK_BYTES));
   }
 
   /** start[t] = character offset of token t in the decoded response; start[n] = its length. */
