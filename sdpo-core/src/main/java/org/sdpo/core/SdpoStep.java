@@ -210,7 +210,7 @@ public final class SdpoStep {
     Tensor teacherAll = null; // (N, V), all at once
     Teacher.Rows teacherRows = null; // or the rows' hidden states, for chunks
     if (needsTeacher && chunked) {
-      teacherRows = s.teacher().responseRows(teacherSeqs, s.padMultiple());
+      teacherRows = s.teacher().responseRows(teacherSeqs, s.padMultiple(), s.miniBatches() > 1);
     } else if (needsTeacher) {
       teacherAll = s.teacher().responseLogits(teacherSeqs, s.padMultiple());
     }

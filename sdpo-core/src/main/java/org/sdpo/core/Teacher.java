@@ -89,18 +89,23 @@ public final class Teacher {
   /**
    * The teacher at the response positions of scored sequences, as hidden states (N, C) whose
    * logits are made a few rows at a time ({@link Rows#logits}): an update in chunks never holds
-   * the teacher's (N, V) logits. The head's weights are those of now: a teacher that reads the
-   * student's (LIVE, TRUST_REGION) keeps a copy of its head, which the update then changes.
+   * the teacher's (N, V) logits. The head's weights are those of now: with {@code
+   * studentMovesMeanwhile} (optimizer steps before the last rows are read: several mini-batches),
+   * a teacher that reads the student's head (LIVE, TRUST_REGION) keeps a copy of it.
    */
-  public Rows responseRows(java.util.List<Scoring.Sequence> seqs, int padMultiple) {
+  public Rows responseRows(java.util.List<Scoring.Sequence> seqs, int padMultiple,
+      boolean studentMovesMeanwhile) {
+    boolean readsStudent = kind == Kind.LIVE || kind == Kind.TRUST_REGION;
+    Tensor studentHead = !readsStudent ? null : studentMovesMeanwhile
+        ? student.headWeight().value().detach() : student.headWeight().value();
     switch (kind) {
       case LIVE:
-        return new Rows(Scoring.responseHiddenNoGrad(student, seqs, padMultiple),
-            student.headWeight().value().detach(), null, null, 0);
+        return new Rows(Scoring.responseHiddenNoGrad(student, seqs, padMultiple), studentHead,
+            null, null, 0);
       case TRUST_REGION:
         return new Rows(Scoring.responseHiddenNoGrad(copy, seqs, padMultiple),
             copy.headWeight().value(), Scoring.responseHiddenNoGrad(student, seqs, padMultiple),
-            student.headWeight().value().detach(), rate);
+            studentHead, rate);
       default:
         return new Rows(Scoring.responseHiddenNoGrad(copy, seqs, padMultiple),
             copy.headWeight().value(), null, null, 0);
