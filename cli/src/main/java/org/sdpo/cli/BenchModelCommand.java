@@ -56,6 +56,8 @@ final class BenchModelCommand implements Callable<Integer> {
   @Option(names = "--warmup", description = "unmeasured steps (default: ${DEFAULT-VALUE})") int warmup = 10;
   @Option(names = "--sample-runs", description = "sampling runs, the best one reported "
       + "(default: ${DEFAULT-VALUE}; 0 skips sampling)") int sampleRuns = 5;
+  @Option(names = "--prompt-len", description = "sampling: prompt tokens per row; the rows then "
+      + "decode ctx - prompt-len positions (default: ${DEFAULT-VALUE})") int promptLen = 1;
 
   /** The bf16 mode's operand casts per measured step: made (a kernel each) and reused. */
   private void printCasts(CudaBackend.CastStats before, CudaBackend.CastStats after) {
@@ -148,12 +150,20 @@ final class BenchModelCommand implements Callable<Integer> {
       System.out.println("sampling skipped: vocab " + vocab + " is smaller than the tokenizer's");
       return 0;
     }
+    if (promptLen < 1 || promptLen >= ctx) {
+      System.out.println("sampling skipped: --prompt-len must be in [1, ctx), got " + promptLen);
+      return 1;
+    }
     CausalLm sm = model; // the trained model, as PyTorch's peer samples from its trained one
     List<int[]> prompts = new ArrayList<>();
     for (int b = 0; b < batch; b++) {
-      prompts.add(new int[] {4 + b % (tok.vocabSize() - 4)}); // any batch: ids stay in the vocabulary
+      int[] p = new int[promptLen];
+      for (int t = 0; t < promptLen; t++) { // any batch and length: ids stay in the vocabulary
+        p[t] = 4 + (b + 7 * t) % (tok.vocabSize() - 4);
+      }
+      prompts.add(p);
     }
-    int newTokens = ctx - 1;
+    int newTokens = ctx - promptLen;
     double[] runs = new double[sampleRuns];
     long sampleLaunches = 0;
     for (int r = 0; r < sampleRuns; r++) {
@@ -168,9 +178,10 @@ final class BenchModelCommand implements Callable<Integer> {
     Arrays.sort(runs);
     double best = runs[0];
     // the median too: on a shared machine the best run alone can be a lucky one
-    System.out.printf(Locale.ROOT, "sampling %d prompts x %d new tokens (KV cache): best of %d "
-        + "%.1f ms (median %.1f ms), %.0f tokens/s%n", batch, newTokens, sampleRuns, best,
-        runs[sampleRuns / 2], batch * newTokens / (best / 1e3));
+    System.out.printf(Locale.ROOT, "sampling %d prompts%s x %d new tokens (KV cache): best of %d "
+        + "%.1f ms (median %.1f ms), %.0f tokens/s%n", batch, promptLen == 1 ? ""
+            : " of " + promptLen + " tokens", newTokens, sampleRuns, best, runs[sampleRuns / 2],
+        batch * newTokens / (best / 1e3));
     if (sampleLaunches > 0) {
       System.out.printf(Locale.ROOT, "kernel launches per sampled position: %.1f (%s)%n",
           sampleLaunches / (double) newTokens, Backends.current().canCaptureSteps()
