@@ -75,6 +75,10 @@ final class BenchModelCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (promptLen < 1 || promptLen >= ctx) {
+      System.err.println("sdpo bench model: --prompt-len must be in [1, ctx), got " + promptLen);
+      return 2;
+    }
     CausalLm model = model(1);
     ModelConfig cfg = model.config();
     System.out.printf(Locale.ROOT, "sdpo bench model: %s, vocab %d, ctx %d, n_embd %d, %d layers,"
@@ -149,10 +153,6 @@ final class BenchModelCommand implements Callable<Integer> {
     if (tok.vocabSize() > vocab) {
       System.out.println("sampling skipped: vocab " + vocab + " is smaller than the tokenizer's");
       return 0;
-    }
-    if (promptLen < 1 || promptLen >= ctx) {
-      System.out.println("sampling skipped: --prompt-len must be in [1, ctx), got " + promptLen);
-      return 1;
     }
     CausalLm sm = model; // the trained model, as PyTorch's peer samples from its trained one
     List<int[]> prompts = new ArrayList<>();

@@ -57,6 +57,22 @@ class ModelCommandsTest {
         "peak resident memory");
   }
 
+  /** Prompts of several tokens decode the rest of the context; a length outside it is refused. */
+  @Test
+  void benchModelSamplesAfterLongerPrompts() {
+    GradCheckCommandTest.Result r = GradCheckCommandTest.run("bench", "model", "--vocab", "48",
+        "--ctx", "9", "--n-embd", "8", "--n-layer", "1", "--n-head", "2", "--batch", "3",
+        "--steps", "1", "--warmup", "0", "--sample-runs", "1", "--prompt-len", "6");
+    assertThat(r.exit()).as(r.err()).isZero();
+    assertThat(r.out()).contains("sampling 3 prompts of 6 tokens x 3 new tokens");
+    GradCheckCommandTest.Result bad = GradCheckCommandTest.run("bench", "model", "--vocab", "48",
+        "--ctx", "9", "--n-embd", "8", "--n-layer", "1", "--n-head", "2", "--batch", "3",
+        "--steps", "1", "--warmup", "0", "--sample-runs", "1", "--prompt-len", "9");
+    assertThat(bad.exit()).isEqualTo(2);
+    assertThat(bad.err()).contains("--prompt-len must be in [1, ctx), got 9");
+    assertThat(bad.out()).doesNotContain("train step");
+  }
+
   @Test
   void auditWritesTheOutputAndReportsTheLoss() {
     Path fx = Path.of("../transformer/src/test/resources/fixtures/gpt2-tiny");
