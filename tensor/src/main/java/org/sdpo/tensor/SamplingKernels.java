@@ -60,7 +60,7 @@ final class SamplingKernels {
     for (int i = 0; i < V; i++) {
       p[i] /= sum;
     }
-    int[] order = descendingOrder(p);
+    int[] order = leadingOrder(p, topK, topP);
     int keep = topK > 0 ? Math.min(topK, V) : V;
     if (topP < 1) {
       double mass = 0;
@@ -89,6 +89,21 @@ final class SamplingKernels {
       }
     }
     return new double[] {token, Math.log(p[token] / kept)};
+  }
+
+  /**
+   * The first entries of {@link #descendingOrder}{@code (p)}, as many as {@link #choose} reads:
+   * with top-k, the k largest (a heap of k, O(V log k)); else the whole order (a radix sort,
+   * linear in V). The same prefix either way, so the draws do not depend on which. (Top-p alone
+   * popped from a heap of the whole row was tried: faster on peaked rows, slower on flatter ones,
+   * bench/README.md.)
+   */
+  static int[] leadingOrder(double[] p, int topK, double topP) {
+    int V = p.length;
+    if (topK > 0 && topK < V) {
+      return FusedKernels.topK(Buf.of(java.nio.DoubleBuffer.wrap(p), 0, V), 1, V, topK);
+    }
+    return descendingOrder(p);
   }
 
   /**

@@ -52,4 +52,48 @@ class SamplingKernelsTest {
       }
     });
   }
+
+  /**
+   * What {@link SamplingKernels#choose} reads of the order, found without sorting the whole row
+   * where top-k is set (a heap of k), is the full sort's prefix, long enough for top-p after it:
+   * rows of many ties and zeros, a few large values, or none.
+   */
+  @Test
+  void theLeadingOrderIsTheFullSortsPrefix() {
+    qt().withFixedSeed(8L).withExamples(400).forAll(longRange(0, 1_000_000)).checkAssert(seed -> {
+      Rng rng = new Rng(seed);
+      int V = 1 + rng.nextInt(rng.nextBoolean() ? 40 : 3000);
+      double[] p = new double[V];
+      int kind = rng.nextInt(3);
+      double sum = 0;
+      for (int i = 0; i < V; i++) { // ties and zeros, a peaked row, or a flat one
+        p[i] = kind == 0 ? rng.nextInt(4) / 3.0 : kind == 1
+            ? Math.exp(6 * rng.nextGaussian()) : 1 + 0.01 * rng.nextDouble();
+        sum += p[i];
+      }
+      for (int i = 0; i < V; i++) {
+        p[i] = sum > 0 ? p[i] / sum : 1.0 / V;
+      }
+      int[] full = SamplingKernels.descendingOrder(p);
+      int topK = rng.nextBoolean() ? 0 : 1 + rng.nextInt(V + 2);
+      double topP = rng.nextBoolean() ? 1 : rng.nextDouble();
+      int[] lead = SamplingKernels.leadingOrder(p, topK, topP);
+      assertThat(lead).containsExactly(java.util.Arrays.copyOf(full, lead.length));
+      int needed = topK > 0 ? Math.min(topK, V) : V; // what choose's loop can reach
+      if (topP < 1) {
+        double mass = 0;
+        int k = 0;
+        while (k < needed) {
+          mass += p[full[k]];
+          k++;
+          if (mass >= topP) {
+            break;
+          }
+        }
+        needed = k;
+      }
+      assertThat(lead.length).as("V %d, top-k %d, top-p %s", V, topK, topP)
+          .isGreaterThanOrEqualTo(needed);
+    });
+  }
 }
