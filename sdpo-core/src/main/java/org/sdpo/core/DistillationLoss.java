@@ -184,12 +184,7 @@ public final class DistillationLoss {
     return Math.max(-20, Math.min(20, x));
   }
 
-  /** The constant each token's loss is multiplied by before summing (mask and normaliser). */
-  static Tensor aggregation(Targets t, DistillConfig.Aggregation a, DType dt) {
-    return Tensor.of(dt, aggregationWeights(t, a), t.tokens().length);
-  }
-
-  /** {@link #aggregation}'s values: mask / normaliser, per position. */
+  /** The constant each token's loss is multiplied by before summing (mask / normaliser). */
   static double[] aggregationWeights(Targets t, DistillConfig.Aggregation a) {
     int n = t.tokens().length;
     double[] out = new double[n];

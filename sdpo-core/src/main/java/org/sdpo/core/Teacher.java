@@ -118,11 +118,6 @@ public final class Teacher {
    * mixed with {@code rate}).
    */
   public record Rows(Tensor h, Tensor w, Tensor h2, Tensor w2, double rate) {
-    /** Response rows. */
-    public int size() {
-      return h.dim(0);
-    }
-
     /** The teacher's logits (n, V) at the given rows of the N, a constant. */
     public Tensor logits(int[] rows) {
       Tensor z = h.gatherRows(rows, rows.length).matmul(w, false, true); // (n, V)

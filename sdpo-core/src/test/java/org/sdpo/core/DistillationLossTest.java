@@ -117,8 +117,8 @@ class DistillationLossTest {
     int[] seq = {0, 0, 0, 1, 1};
     double[] mask = {1, 1, 1, 0, 0};
     DistillationLoss.Targets t = new DistillationLoss.Targets(new int[5], seq, 2, mask, null, null);
-    double[] seqMean = DistillationLoss.aggregation(t, Aggregation.SEQ_MEAN_TOKEN_MEAN, D).toDoubleArray();
-    double[] tokMean = DistillationLoss.aggregation(t, Aggregation.TOKEN_MEAN, D).toDoubleArray();
+    double[] seqMean = DistillationLoss.aggregationWeights(t, Aggregation.SEQ_MEAN_TOKEN_MEAN);
+    double[] tokMean = DistillationLoss.aggregationWeights(t, Aggregation.TOKEN_MEAN);
     assertThat(java.util.Arrays.stream(seqMean).sum()).isCloseTo(0.5, within(1e-12));
     assertThat(java.util.Arrays.stream(tokMean).sum()).isCloseTo(1.0, within(1e-12));
     // everything masked: the loss is exactly 0 and backward still runs, with zero gradient
