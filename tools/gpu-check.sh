@@ -17,7 +17,10 @@
 #      (SDPO_CUDA_PAD_ROWS=0) and with only the operands' padded (=operands), and GPT-2's
 #      sampling drawn on the host
 #      (SDPO_CUDA_DEVICE_SAMPLING=0);
-#   3. ./sdpo demo end to end on the GPU (about 30 s on an H200; --fake: demo --micro);
+#   3. ./sdpo demo end to end on the GPU (about 30 s on an H200; --fake: demo --micro), and
+#      ./sdpo bench sdpo on a GPT-2 124M of random weights with GPT-2's tokenizer (50,257 words):
+#      one GRPO and one SDPO step by phase, float32 and bf16, the update's logits in chunks of
+#      32 MiB (the default, sized for a CPU), of 512 MiB and all at once;
 #   4. where python3 has PyTorch with CUDA, the same models in PyTorch (eager; float32, and GPT-2
 #      124M under bfloat16 autocast too, with the explicit softmax and, from PyTorch 2.0, with its
 #      fused attention) on the card;
@@ -27,7 +30,8 @@
 #   ./gpu-check.sh --fake     the same script on the fake device (host memory), tiny shapes
 #   ./gpu-check.sh --parts compare,profile
 #                             only the parts named, of: correctness (1), bench (2's main runs),
-#                             compare (2's runs with one feature off), demo (3), torch (4),
+#                             compare (2's runs with one feature off), demo (3's demo), sdpo
+#                             (3's SDPO steps), torch (4),
 #                             profile (5); all by default. Each step prints its seconds, so a
 #                             short loan can be spent on the parts still missing.
 # Environment: SDPO_CUDA_PATH (folder of libcublas.so.13), SDPO_CUDA_DEBUG=1, PYTHON (python3).
@@ -36,7 +40,7 @@ DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 JAVA="$DIR/runtime/bin/java"
 PYTHON="${PYTHON:-python3}"
 FAKE=0
-PARTS="correctness,bench,compare,demo,torch,profile"
+PARTS="correctness,bench,compare,demo,sdpo,torch,profile"
 while (($#)); do
   case "$1" in
     --fake) FAKE=1 ;;
@@ -47,8 +51,8 @@ while (($#)); do
 done
 for p in ${PARTS//,/ }; do
   case "$p" in
-    correctness|bench|compare|demo|torch|profile) ;;
-    *) echo "gpu-check: unknown part '$p' (correctness, bench, compare, demo, torch, profile)" >&2
+    correctness|bench|compare|demo|sdpo|torch|profile) ;;
+    *) echo "gpu-check: unknown part '$p' (correctness, bench, compare, demo, sdpo, torch, profile)" >&2
       exit 2 ;;
   esac
 done
@@ -94,6 +98,9 @@ if ((FAKE)); then
   demo_args=(--micro)
   demo=(--vocab 64 --ctx 8 --batch 2 --n-layer 1 --steps 2 --warmup 1 --sample-runs 1)
   gpt2=(--vocab 64 --ctx 8 --n-embd 48 --n-layer 1 --n-head 3 --batch 2 --steps 2 --warmup 1 --sample-runs 1)
+  sdpo_model=(--layers 1 --hidden 16 --heads 2 --positions 64)
+  sdpo=(--questions 1 --group 2 --max-new 4 --rounds 1)
+  sdpo_chunks=(0.5) # 2 rows of GPT-2's logits in float32 (all at once: GpuCheck's chunkedUpdate)
 else
   export SDPO_DEVICE=cuda
   fake_arg=()
@@ -101,6 +108,9 @@ else
   demo_args=()
   demo=(--vocab 100 --ctx 32 --batch 128)
   gpt2=(--vocab 50257 --ctx 1024 --n-embd 768 --n-layer 12 --n-head 12 --batch 8 --steps 10 --warmup 3 --sample-runs 1)
+  sdpo_model=(--layers 12 --hidden 768 --heads 12 --positions 1024)
+  sdpo=(--questions 8 --group 8 --max-new 64 --rounds 3)
+  sdpo_chunks=(32 512 0)
 fi
 
 if want correctness; then
@@ -154,6 +164,23 @@ if want demo; then
   step "the demo, end to end (./sdpo demo ${demo_args[*]})" \
     bash -c 'cd "$1" && shift && "$@"' _ "$demo_dir" "$DIR/sdpo" demo "${demo_args[@]}"
   rm -rf "$demo_dir"
+fi
+if want sdpo; then
+  # a GPT-2 124M of random weights (the same seed every run) with GPT-2's tokenizer: the addition
+  # environment's questions, 64 attempts of up to 64 tokens, every attempt failing with feedback
+  sdpo_dir="$(mktemp -d)"
+  step "init, GPT-2 124M of random weights with GPT-2's tokenizer (${sdpo_model[*]})" \
+    bash -c 'tar -xzf "$1" -C "$2" && shift 2 && "$@"' _ "$DIR/check/gpt2-tokenizer.tar.gz" \
+    "$sdpo_dir" "$DIR/sdpo" init --arch gpt2 "${sdpo_model[@]}" --tokenizer "$sdpo_dir/gpt2" \
+    --seed 1 --out "$sdpo_dir/model"
+  for precision in fp32 bf16; do
+    for mb in "${sdpo_chunks[@]}"; do
+      step "bench sdpo, GPT-2 124M, $precision, logits in chunks of $mb MiB (0: all at once)" \
+        env SDPO_CUDA_PRECISION="$precision" "$DIR/sdpo" bench sdpo --model "$sdpo_dir/model" \
+        "${sdpo[@]}" --logits-chunk-mb "$mb"
+    done
+  done
+  rm -rf "$sdpo_dir"
 fi
 if want torch; then
   if ((!FAKE)) && "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then

@@ -73,6 +73,45 @@ class ModelCommandsTest {
     assertThat(bad.out()).doesNotContain("train step");
   }
 
+  /**
+   * A checkpoint's SDPO step, its update in chunks of 2 rows (a bound of 1 KiB at a vocabulary of
+   * about 100); bad values stop before anything is loaded or run.
+   */
+  @Test
+  void benchSdpoMeasuresACheckpointInChunks() {
+    Path m = dir.resolve("m");
+    GradCheckCommandTest.Result init = GradCheckCommandTest.run("init", "--arch", "gpt2",
+        "--layers", "1", "--hidden", "16", "--heads", "2", "--positions", "48", "--out",
+        m.toString());
+    assertThat(init.exit()).as(init.err()).isZero();
+    GradCheckCommandTest.Result r = GradCheckCommandTest.run("bench", "sdpo", "--model",
+        m.toString(), "--questions", "1", "--group", "2", "--max-new", "3", "--rounds", "1",
+        "--logits-chunk-mb", "0.001");
+    assertThat(r.exit()).as(r.err()).isZero();
+    assertThat(r.out()).contains("model " + m, "48 positions", "(2 rows)", "SDPO step / GRPO step",
+        "peak resident memory");
+    java.util.regex.Matcher c = java.util.regex.Pattern
+        .compile("update chunks per step: GRPO ([0-9.]+), SDPO ([0-9.]+)").matcher(r.out());
+    assertThat(c.find()).as(r.out()).isTrue();
+    assertThat(Double.parseDouble(c.group(2))).as(r.out()).isGreaterThan(1);
+    GradCheckCommandTest.Result whole = GradCheckCommandTest.run("bench", "sdpo", "--model",
+        m.toString(), "--questions", "1", "--group", "2", "--max-new", "3", "--rounds", "1",
+        "--logits-chunk-mb", "0");
+    assertThat(whole.exit()).as(whole.err()).isZero();
+    assertThat(whole.out()).contains("logits in chunks of all rows (0)",
+        "update chunks per step: GRPO 1.0, SDPO 1.0");
+    for (String[] bad : new String[][] {{"--logits-chunk-mb", "-1"}, {"--max-new", "48"},
+        {"--model", dir.resolve("none").toString()}}) {
+      String[] args = bad[0].equals("--model") ? new String[] {"bench", "sdpo", bad[0], bad[1]}
+          : new String[] {"bench", "sdpo", "--model", m.toString(), bad[0], bad[1]};
+      GradCheckCommandTest.Result e = GradCheckCommandTest.run(args);
+      assertThat(e.exit()).as(bad[0]).isEqualTo(2);
+      assertThat(e.err().strip()).as(bad[0]).doesNotContain("\n").contains(bad[0].equals("--model")
+          ? "none" : bad[0]);
+      assertThat(e.out()).as(bad[0]).doesNotContain("GRPO");
+    }
+  }
+
   @Test
   void auditWritesTheOutputAndReportsTheLoss() {
     Path fx = Path.of("../transformer/src/test/resources/fixtures/gpt2-tiny");
