@@ -60,6 +60,11 @@ public final class Main implements Runnable {
       m = nf.getMessage().contains(" ") ? nf.getMessage() : "no such file: " + nf.getFile();
     } else if (e instanceof java.nio.file.AccessDeniedException ad) {
       m = "permission denied: " + ad.getFile();
+    } else if (e instanceof org.sdpo.tensor.DeviceOutOfMemoryException) {
+      m = e.getMessage() + ". Less is needed with fewer or shorter sequences at once (train: "
+          + "questions_per_step, group_size, max_new_tokens, mini_batches; logits_chunk_mb for the "
+          + "update at a large vocabulary) or, in bf16, a smaller cache of cast copies "
+          + "(SDPO_CUDA_CAST_CACHE_MB)";
     } else if (e instanceof IllegalArgumentException || e instanceof UnsupportedOperationException
         || e instanceof org.sdpo.tensor.DeviceUnavailableException
         || e instanceof java.io.IOException || e instanceof java.io.UncheckedIOException) {

@@ -112,6 +112,30 @@ class ModelCommandsTest {
     }
   }
 
+  /**
+   * A device too small for the run: one line that says how its memory is held and what needs
+   * less, exit 2, no stack trace (the fake device with 40 MiB, less than the pool's first chunk).
+   */
+  @Test
+  void aDeviceOutOfMemoryIsOneLine() {
+    org.sdpo.tensor.Backend cpu = org.sdpo.tensor.Backends.current();
+    org.sdpo.tensor.cuda.FakeDevice small = new org.sdpo.tensor.cuda.FakeDevice();
+    small.limitMemory(40L << 20);
+    GradCheckCommandTest.Result r;
+    try {
+      org.sdpo.tensor.Backends.install(new org.sdpo.tensor.cuda.CudaBackend(small,
+          org.sdpo.tensor.cuda.CudaBackend.Precision.FP32, false));
+      r = GradCheckCommandTest.run("bench", "model", "--vocab", "48", "--ctx", "4", "--n-embd",
+          "8", "--n-layer", "1", "--n-head", "2", "--batch", "2", "--steps", "1", "--warmup", "0");
+    } finally {
+      org.sdpo.tensor.Backends.install(cpu);
+    }
+    assertThat(r.exit()).isEqualTo(2);
+    assertThat(r.err().strip()).doesNotContain("\n").doesNotContain("at org.")
+        .contains("error: CUDA out of memory: 67 MB more asked of the driver",
+            "of the device's 42 MB", "max_new_tokens", "logits_chunk_mb");
+  }
+
   @Test
   void auditWritesTheOutputAndReportsTheLoss() {
     Path fx = Path.of("../transformer/src/test/resources/fixtures/gpt2-tiny");

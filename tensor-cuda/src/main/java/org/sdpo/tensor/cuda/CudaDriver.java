@@ -50,7 +50,12 @@ public interface CudaDriver extends AutoCloseable {
     return false;
   }
 
-  /** Device memory of {@code bytes} bytes (256-byte aligned); fails with a message when out. */
+  /**
+   * Device memory of {@code bytes} bytes (256-byte aligned). Throws
+   * {@link org.sdpo.tensor.DeviceOutOfMemoryException} when the device has not that much free
+   * (the memory pool then gives back what it can and tries again), and fails with a message on
+   * any other error.
+   */
   long alloc(long bytes);
 
   void free(long address);

@@ -4,6 +4,8 @@ import java.lang.ref.Cleaner;
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Map;
+import org.sdpo.tensor.DeviceOutOfMemoryException;
+import org.sdpo.tensor.MemoryStats;
 
 /**
  * The backend's device memory: an arena of large chunks (64 MiB, or one block's size if larger)
@@ -13,12 +15,19 @@ import java.util.Map;
  * anyway) takes every block from a free list. A block returns to its list when the last storage
  * viewing it becomes unreachable ({@link Cleaner}); all work runs on one stream in order, so a
  * block reused while earlier kernels still read it is written only after they ran.
+ *
+ * <p>When the device is full, the pool gives back to the driver the chunks none of whose blocks
+ * is in use (a large tensor's own chunk, once the tensor is gone), then lets the collector find
+ * the tensors that are unreachable but not yet collected and does it again, before it fails with
+ * a message that says how its memory is held.
  */
 final class DevicePool {
   private static final Cleaner CLEANER = Cleaner.create();
   private final CudaDriver dev;
   static final long CHUNK = 64L << 20;
   private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
+  /** Each chunk's start: {its bytes, its blocks handed out and not yet back on a free list}. */
+  private final java.util.TreeMap<Long, long[]> chunkInfo = new java.util.TreeMap<>();
   private long chunkNext; // the next free byte of the current chunk
   private long chunkEnd;
   private long reserved;
@@ -96,23 +105,136 @@ final class DevicePool {
     return pop(sizeClass(bytes));
   }
 
-  private synchronized long pop(long size) {
+  /**
+   * A block of {@code size} (a size class): from its free list, else carved from the current
+   * chunk, else from a new chunk. When the device is full: the chunks no block uses go back to
+   * the driver and the pool tries again; then the collector runs, the cleaner returns the blocks
+   * of the tensors that were unreachable but not yet collected, the chunks that freed go back,
+   * and the pool tries once more before it says how the memory is held.
+   */
+  private long pop(long size) {
+    try {
+      return popOrAllocate(size);
+    } catch (DeviceOutOfMemoryException full) {
+      if (releaseFreeChunks() > 0) {
+        try {
+          return popOrAllocate(size);
+        } catch (DeviceOutOfMemoryException stillFull) {
+          // on to the collector
+        }
+      }
+      collectUnreachable();
+      releaseFreeChunks();
+      try {
+        return popOrAllocate(size);
+      } catch (DeviceOutOfMemoryException e) {
+        throw new DeviceOutOfMemoryException(outOfMemory(size));
+      }
+    }
+  }
+
+  /**
+   * Gives back to the driver every chunk none of whose blocks is in use, taking its blocks off
+   * the free lists; not while a step is recorded (the driver may not free memory then). Returns
+   * the bytes given back.
+   */
+  synchronized long releaseFreeChunks() {
+    if (held != null) {
+      return 0;
+    }
+    java.util.List<long[]> gone = new java.util.ArrayList<>(); // {start, bytes}
+    for (Map.Entry<Long, long[]> c : chunkInfo.entrySet()) {
+      if (c.getValue()[1] == 0) {
+        gone.add(new long[] {c.getKey(), c.getValue()[0]});
+      }
+    }
+    if (gone.isEmpty()) {
+      return 0;
+    }
+    java.util.TreeMap<Long, Long> ranges = new java.util.TreeMap<>();
+    for (long[] g : gone) {
+      ranges.put(g[0], g[0] + g[1]);
+    }
+    for (ArrayDeque<Long> list : free.values()) {
+      list.removeIf(a -> {
+        Map.Entry<Long, Long> r = ranges.floorEntry(a);
+        return r != null && a < r.getValue();
+      });
+    }
+    free.values().removeIf(ArrayDeque::isEmpty);
+    long bytes = 0;
+    for (long[] g : gone) {
+      chunkInfo.remove(g[0]);
+      dev.free(g[0]); // cuMemFree waits for the work queued before it
+      reserved -= g[1];
+      bytes += g[1];
+      if (chunkEnd == g[0] + g[1]) { // the chunk being carved
+        chunkNext = 0;
+        chunkEnd = 0;
+      }
+    }
+    return bytes;
+  }
+
+  /**
+   * Runs the collector and waits (a second at most) until the cleaner has returned the blocks of
+   * the tensors it found unreachable: until the bytes in use stop falling. Holds no lock meanwhile
+   * (the cleaner's returns take this pool's).
+   */
+  private void collectUnreachable() {
+    long last = inUse();
+    System.gc();
+    for (int i = 0, still = 0; i < 100 && still < 3; i++) {
+      try {
+        Thread.sleep(10);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+      long now = inUse();
+      still = now < last ? 0 : still + 1;
+      last = now;
+    }
+  }
+
+  /** The one-line message of a failed allocation: what was asked and how memory is held. */
+  private synchronized String outOfMemory(long size) {
+    long total = dev.totalMemory();
+    return "CUDA out of memory: " + MemoryStats.describe(Math.max(CHUNK, size)) + " more asked of "
+        + "the driver (for a block of " + (size < 1_000_000 ? size + " bytes"
+            : MemoryStats.describe(size)) + "); this process holds "
+        + MemoryStats.describe(reserved) + " of device memory"
+        + (total > 0 ? " of the device's " + MemoryStats.describe(total) : "") + ": "
+        + MemoryStats.describe(inUse) + " in tensors, scratch and cached copies, "
+        + MemoryStats.describe(reserved - inUse) + " free in blocks of other sizes";
+  }
+
+  private synchronized long popOrAllocate(long size) {
     ArrayDeque<Long> list = free.get(size);
-    inUse += size;
     if (list != null && !list.isEmpty()) {
-      return list.pop();
+      long at = list.pop();
+      handedOut(at, size);
+      return at;
     }
     if (chunkEnd - chunkNext < size) {
       long bytes = Math.max(CHUNK, size);
-      chunkNext = dev.alloc(bytes);
-      chunkEnd = chunkNext + bytes;
+      long start = dev.alloc(bytes); // may throw: nothing has changed yet
+      chunkNext = start;
+      chunkEnd = start + bytes;
+      chunkInfo.put(start, new long[] {bytes, 0});
       reserved += bytes;
       chunks++;
     }
     long at = chunkNext;
     chunkNext += size; // size classes are multiples of 512 bytes: blocks stay 512-aligned
     dev.carved(at, size);
+    handedOut(at, size);
     return at;
+  }
+
+  private void handedOut(long at, long size) {
+    inUse += size;
+    chunkInfo.floorEntry(at).getValue()[1]++;
   }
 
   /** Returns a block of {@code sizeClass(bytes)} at {@code address} to its free list. */
@@ -123,6 +245,7 @@ final class DevicePool {
       return;
     }
     inUse -= size;
+    chunkInfo.floorEntry(address).getValue()[1]--;
     free.computeIfAbsent(size, k -> new ArrayDeque<>()).push(address);
   }
 

@@ -30,6 +30,8 @@ public final class FakeDevice implements CudaDriver {
   private long captureStart; // launches when the capture began
   private final KernelProfile profile; // null unless profiling: host time of each Java twin
   private final KernelEmulator emulator; // null: kernels run as their Java twins
+  private long memoryLimit; // bytes the device has (0: as much as the host gives)
+  private long allocated; // bytes of live allocations
 
   /**
    * A fake device; profiled when {@code SDPO_CUDA_PROFILE=1} (see {@link KernelProfile}), its
@@ -53,6 +55,22 @@ public final class FakeDevice implements CudaDriver {
     this.emulator = emulator;
   }
 
+  /**
+   * Gives the device {@code bytes} of memory (0: as much as the host gives): an allocation that
+   * would pass it fails as a GPU's does when full, for testing what runs out of memory.
+   */
+  public synchronized void limitMemory(long bytes) {
+    if (bytes < 0) {
+      throw new IllegalArgumentException("fake device: memory limit " + bytes + " < 0");
+    }
+    this.memoryLimit = bytes;
+  }
+
+  @Override
+  public synchronized long totalMemory() {
+    return memoryLimit;
+  }
+
   /** Always: the fake device is where the backend's bookkeeping is tested. */
   @Override
   public boolean checksLaunches() {
@@ -70,6 +88,11 @@ public final class FakeDevice implements CudaDriver {
     if (bytes <= 0 || bytes > Integer.MAX_VALUE) {
       throw new IllegalArgumentException("fake device: cannot allocate " + bytes + " bytes");
     }
+    if (memoryLimit > 0 && allocated + bytes > memoryLimit) {
+      throw new org.sdpo.tensor.DeviceOutOfMemoryException("fake device: " + bytes + " bytes "
+          + "asked with " + allocated + " of " + memoryLimit + " allocated");
+    }
+    allocated += bytes;
     long at = next;
     ByteBuffer b = ByteBuffer.allocate((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
     java.util.Arrays.fill(b.array(), (byte) 0xFF); // as garbage on a GPU: NaN, or -1
@@ -82,10 +105,12 @@ public final class FakeDevice implements CudaDriver {
   public synchronized void free(long address) {
     blocks.subMap(address, true, address + memory.getOrDefault(address,
         ByteBuffer.allocate(0)).capacity(), false).clear();
-    if (memory.remove(address) == null) {
+    ByteBuffer b = memory.remove(address);
+    if (b == null) {
       throw new IllegalStateException("fake device: free of " + Long.toHexString(address)
           + ", which is not an allocation");
     }
+    allocated -= b.capacity();
   }
 
   @Override

@@ -163,6 +163,7 @@ public final class JnaDriver implements CudaDriver {
   private static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
   private static final int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
   private static final int CU_STREAM_CAPTURE_MODE_RELAXED = 2;
+  private static final int CUDA_ERROR_OUT_OF_MEMORY = 2; // cuda.h's CUresult
   private static final int CUDA_R_32F = 0;
   private static final int CUDA_R_64F = 1;
   private static final int CUDA_R_16BF = 14;
@@ -446,7 +447,12 @@ public final class JnaDriver implements CudaDriver {
   public synchronized long alloc(long bytes) {
     onThisThread();
     LongByReference p = new LongByReference();
-    check(Cu.cuMemAlloc_v2(p, bytes), "cuMemAlloc of " + bytes + " bytes");
+    int result = Cu.cuMemAlloc_v2(p, bytes);
+    if (result == CUDA_ERROR_OUT_OF_MEMORY) {
+      throw new org.sdpo.tensor.DeviceOutOfMemoryException("CUDA: cuMemAlloc of " + bytes
+          + " bytes: CUDA_ERROR_OUT_OF_MEMORY");
+    }
+    check(result, "cuMemAlloc of " + bytes + " bytes");
     return p.getValue();
   }
 

@@ -1,0 +1,118 @@
+package org.sdpo.tensor.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.sdpo.tensor.DeviceOutOfMemoryException;
+
+/** The device pool's blocks: handed out once while alive, whichever thread gives them back. */
+class DevicePoolTest {
+  /**
+   * Blocks return from the cleaner's thread while this thread takes others: no block may be
+   * handed out while a live one holds it (a free list torn by the two threads would do that), and
+   * the bytes in use end where the live blocks put them.
+   */
+  @Test
+  void blocksReturnedByTheCleanerAreNeverHandedOutTwice() throws Exception {
+    DevicePool pool = new DevicePool(new FakeDevice());
+    List<DevicePool.Block> live = new ArrayList<>();
+    Set<Long> liveAddresses = new HashSet<>();
+    long[] sizes = {512, 1024, 4096};
+    for (int round = 0; round < 400; round++) {
+      for (int i = 0; i < 200; i++) {
+        DevicePool.Block b = pool.take(sizes[i % sizes.length]);
+        assertThat(liveAddresses.add(b.address)).as("round %d: block %d handed out twice", round,
+            b.address).isTrue();
+        live.add(b);
+      }
+      // drop all but the last few: the cleaner returns them while the next round takes
+      for (DevicePool.Block b : live.subList(0, live.size() - 8)) {
+        liveAddresses.remove(b.address);
+      }
+      live = new ArrayList<>(live.subList(live.size() - 8, live.size()));
+      if (round % 10 == 0) {
+        System.gc();
+      }
+    }
+    long expected = 0;
+    for (DevicePool.Block b : live) {
+      expected += b.bytes;
+    }
+    // let the cleaner catch up with everything unreachable
+    for (int i = 0; i < 50 && pool.inUse() != expected; i++) {
+      System.gc();
+      Thread.sleep(20);
+    }
+    assertThat(pool.inUse()).isEqualTo(expected);
+    java.lang.ref.Reference.reachabilityFence(live);
+  }
+
+  private static final long MIB = 1L << 20;
+
+  /** A device of 100 MiB: room for one of the large blocks below, not two. */
+  private static DevicePool poolOf100MiB() {
+    FakeDevice d = new FakeDevice();
+    d.limitMemory(100 * MIB);
+    return new DevicePool(d);
+  }
+
+  /** A large block's own chunk goes back to the driver when a full device needs the room. */
+  @Test
+  void aFullDeviceGetsBackTheChunksNoBlockUses() {
+    DevicePool pool = poolOf100MiB();
+    long a = pool.takeScratch(80 * MIB);
+    pool.give(a, 80 * MIB);
+    assertThat(pool.reserved()).isEqualTo(80 * MIB);
+    long b = pool.takeScratch(90 * MIB); // another size class: only a new chunk serves it
+    assertThat(pool.reserved()).isEqualTo(DevicePool.sizeClass(90 * MIB));
+    assertThat(pool.inUse()).isEqualTo(DevicePool.sizeClass(90 * MIB));
+    assertThat(pool.chunks()).isEqualTo(2);
+    pool.give(b, 90 * MIB);
+    // small blocks still come from new chunks, which the driver can give
+    long c = pool.takeScratch(4096);
+    pool.give(c, 4096);
+    assertThat(pool.inUse()).isZero();
+  }
+
+  /** A tensor that is unreachable but not yet collected: the collector frees its block. */
+  @Test
+  void aFullDeviceCollectsUnreachableTensors() {
+    DevicePool pool = poolOf100MiB();
+    DevicePool.Block big = pool.take(80 * MIB);
+    assertThat(big.bytes).isEqualTo(80 * MIB);
+    big = null; // unreachable, not collected yet
+    DevicePool.Block other = pool.take(90 * MIB);
+    assertThat(other.bytes).isEqualTo(DevicePool.sizeClass(90 * MIB));
+    assertThat(pool.reserved()).isEqualTo(other.bytes);
+    java.lang.ref.Reference.reachabilityFence(other);
+  }
+
+  /**
+   * What cannot be freed is reported in one line; the pool is unchanged by the failure, and a
+   * recorded step's blocks (kept while recording) stay where they are.
+   */
+  @Test
+  void aDeviceFullOfLiveMemorySaysHowItIsHeld() {
+    DevicePool pool = poolOf100MiB();
+    long a = pool.takeScratch(80 * MIB);
+    assertThatThrownBy(() -> pool.takeScratch(90 * MIB))
+        .isInstanceOf(DeviceOutOfMemoryException.class)
+        .hasMessage("CUDA out of memory: 101 MB more asked of the driver (for a block of 101 "
+            + "MB); this process holds 84 MB of device memory of the device's 105 MB: 84 MB in "
+            + "tensors, scratch and cached copies, 0 MB free in blocks of other sizes");
+    assertThat(pool.inUse()).isEqualTo(80 * MIB);
+    assertThat(pool.reserved()).isEqualTo(80 * MIB);
+    pool.give(a, 80 * MIB);
+    pool.hold(); // recording: the driver may not free memory, so the free chunk stays
+    assertThatThrownBy(() -> pool.takeScratch(90 * MIB))
+        .isInstanceOf(DeviceOutOfMemoryException.class);
+    pool.release(pool.endHold());
+    pool.give(pool.takeScratch(90 * MIB), 90 * MIB);
+    assertThat(pool.inUse()).isZero();
+  }
+}
