@@ -235,6 +235,10 @@ final class BenchModelCommand implements Callable<Integer> {
     System.out.println("peak resident memory: "
         + MemoryStats.describe(MemoryStats.peakResidentBytes()) + " (heap -Xmx "
         + MemoryStats.describe(Runtime.getRuntime().maxMemory()) + ")");
+    org.sdpo.tensor.DeviceMemory dm = Backends.current().deviceMemory();
+    if (dm != null) {
+      System.out.println(dm.describe());
+    }
     return 0;
   }
 

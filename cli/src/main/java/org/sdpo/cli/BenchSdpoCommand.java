@@ -100,6 +100,7 @@ final class BenchSdpoCommand implements Callable<Integer> {
     String[] keys = {"time_sampling_ms", "time_verification_ms", "time_teacher_ms", "time_update_ms"};
     double[][] totals = new double[2][keys.length + 1];
     double[] chunks = new double[2];
+    long[] devicePeak = new long[2]; // a GPU's most bytes in use in one step of each method
     Teacher[] teachers = new Teacher[2];
     AdamW[] opts = new AdamW[2];
     for (int m = 0; m < 2; m++) {
@@ -115,6 +116,7 @@ final class BenchSdpoCommand implements Callable<Integer> {
             DistillConfig.reverseKlTopK(20), algo,
             Grpo.Config.reference(), opts[m], 1e-5, 1.0, 1,
             Runtime.getRuntime().availableProcessors()).withLogitsChunkBytes(chunkBytes);
+        Backends.current().resetDeviceMemoryPeaks();
         long t0 = System.nanoTime();
         Map<String, Double> mt = SdpoStep.run(s, env.tasks(Split.TRAIN, q, 200 + r, code ? 1 : 0),
             new Rng(r + 10)).metrics();
@@ -125,6 +127,10 @@ final class BenchSdpoCommand implements Callable<Integer> {
           }
           totals[m][keys.length] += total / rounds;
           chunks[m] += mt.getOrDefault("update_chunks", 0.0) / rounds;
+        }
+        org.sdpo.tensor.DeviceMemory dm = Backends.current().deviceMemory();
+        if (dm != null) {
+          devicePeak[m] = Math.max(devicePeak[m], dm.peakInUse());
         }
       }
     }
@@ -139,6 +145,13 @@ final class BenchSdpoCommand implements Callable<Integer> {
         totals[1][4] / totals[0][4], 100 * (totals[1][4] / totals[0][4] - 1));
     System.out.printf(Locale.ROOT, "update chunks per step: GRPO %.1f, SDPO %.1f; peak resident "
         + "memory %s%n", chunks[0], chunks[1], MemoryStats.describe(MemoryStats.peakResidentBytes()));
+    org.sdpo.tensor.DeviceMemory dm = Backends.current().deviceMemory();
+    if (dm != null) {
+      System.out.printf(Locale.ROOT, "device memory, peak in use in a step: GRPO %s, SDPO %s; "
+          + "%s held from the driver at most%s%n", MemoryStats.describe(devicePeak[0]),
+          MemoryStats.describe(devicePeak[1]), MemoryStats.describe(dm.peakReserved()),
+          dm.total() > 0 ? " (of " + MemoryStats.describe(dm.total()) + ")" : "");
+    }
     return 0;
   }
 }

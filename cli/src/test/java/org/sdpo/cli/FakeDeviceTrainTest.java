@@ -47,5 +47,17 @@ class FakeDeviceTrainTest {
         .contains("\"val_avg_at_2\"", "\"feedback_used_fraction\"");
     assertThat(launches.get(true)).as("launches with decoding recorded")
         .isLessThan(launches.get(false));
+    // the device's memory per step (its peak, what it holds after) and the run's peak
+    com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+    com.fasterxml.jackson.databind.JsonNode line = json.readTree(
+        Files.readAllLines(stepwise.resolve(Trainer.METRICS)).get(0));
+    long peak = line.path("device_peak_in_use_bytes").asLong();
+    assertThat(peak).isPositive().isGreaterThanOrEqualTo(line.path("device_in_use_bytes").asLong());
+    assertThat(line.path("device_reserved_bytes").asLong()).isGreaterThanOrEqualTo(peak);
+    com.fasterxml.jackson.databind.JsonNode summary = json.readTree(
+        stepwise.resolve("summary.json").toFile());
+    assertThat(summary.path("device_peak_in_use_bytes").asLong()).isGreaterThanOrEqualTo(peak);
+    assertThat(summary.path("device_peak_reserved_bytes").asLong())
+        .isGreaterThanOrEqualTo(summary.path("device_peak_in_use_bytes").asLong());
   }
 }

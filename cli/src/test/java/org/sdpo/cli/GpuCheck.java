@@ -375,7 +375,7 @@ public final class GpuCheck {
   /** A metrics line without the keys that measure time or memory. */
   static String withoutTimes(String line) {
     return line.replaceAll("\"(time_[a-z_]+|step_seconds|elapsed_s|resident_bytes|"
-        + "tensor_allocat[a-z_]+|peak_resident_bytes)\":[-0-9.Ee]+,?", "");
+        + "tensor_allocat[a-z_]+|peak_resident_bytes|device_[a-z_]+_bytes)\":[-0-9.Ee]+,?", "");
   }
 
   /** Three prompts sampled from a small random model of {@code arch} (seeded). */

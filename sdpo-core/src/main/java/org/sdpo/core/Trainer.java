@@ -86,6 +86,8 @@ public final class Trainer {
     int G = c.integer("group_size");
     int Q = c.integer("questions_per_step");
     long generations = (long) start * Q * G;
+    long devicePeak = -1; // a device backend's most bytes in use in one step, and held
+    long deviceHeld = -1;
     Map<String, Object> last = Map.of();
     Map<String, Object> lastVal = null;
     for (int step = start; step < c.integer("steps"); step++) {
@@ -99,6 +101,7 @@ public final class Trainer {
           .withPadMultiple(c.integer("pad_to_multiple_of"))
           .withLogitsChunkBytes((long) (c.dbl("logits_chunk_mb") * (1L << 20)));
       List<Task> questions = env.tasks(Split.TRAIN, Q, seed * 7919L + step, c.integer("difficulty"));
+      org.sdpo.tensor.Backends.current().resetDeviceMemoryPeaks(); // each line: its step's peak
       long t0 = System.nanoTime();
       long arrays0 = org.sdpo.tensor.MemoryStats.arrays();
       long bytes0 = org.sdpo.tensor.MemoryStats.bytes();
@@ -116,6 +119,14 @@ public final class Trainer {
       line.put("tensor_allocations", newArrays); // new native buffers (pool misses) this step
       line.put("tensor_allocated_bytes", newBytes);
       line.put("resident_bytes", org.sdpo.tensor.MemoryStats.residentBytes());
+      org.sdpo.tensor.DeviceMemory dm = org.sdpo.tensor.Backends.current().deviceMemory();
+      if (dm != null) { // a GPU's pool: what the step held at most, and what it holds now
+        line.put("device_peak_in_use_bytes", dm.peakInUse());
+        line.put("device_in_use_bytes", dm.inUse());
+        line.put("device_reserved_bytes", dm.reserved());
+        devicePeak = Math.max(devicePeak, dm.peakInUse());
+        deviceHeld = Math.max(deviceHeld, dm.peakReserved());
+      }
       int ve = c.integer("val_every");
       if (ve > 0 && ((step + 1) % ve == 0 || step + 1 == c.integer("steps"))) {
         lastVal = validate(student, tok, env, c, seed);
@@ -145,6 +156,10 @@ public final class Trainer {
     summary.put("algorithm", c.str("algorithm"));
     summary.put("code_version", codeVersion());
     summary.put("peak_resident_bytes", org.sdpo.tensor.MemoryStats.peakResidentBytes());
+    if (devicePeak >= 0) {
+      summary.put("device_peak_in_use_bytes", devicePeak);
+      summary.put("device_peak_reserved_bytes", deviceHeld);
+    }
     summary.put("last", last);
     if (lastVal != null) {
       summary.put("validation", lastVal);

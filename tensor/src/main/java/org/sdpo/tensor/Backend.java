@@ -60,6 +60,15 @@ public interface Backend {
   /** A human-readable description, logged at start-up (backend, device, BLAS). */
   String description();
 
+  /** What a device's memory pool holds (a GPU's), or null for host memory (the CPU's). */
+  default DeviceMemory deviceMemory() {
+    return null;
+  }
+
+  /** Starts the peaks of {@link #deviceMemory} again from what is held now (no-op on the CPU). */
+  default void resetDeviceMemoryPeaks() {}
+
+
   /**
    * Kernel launches so far, for a device backend's "launches per step" (benchmarks); -1 where the
    * backend does not launch kernels.

@@ -167,6 +167,17 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public org.sdpo.tensor.DeviceMemory deviceMemory() {
+    return new org.sdpo.tensor.DeviceMemory(pool.inUse(), pool.reserved(), pool.peakInUse(),
+        pool.peakReserved(), dev.totalMemory());
+  }
+
+  @Override
+  public void resetDeviceMemoryPeaks() {
+    pool.resetPeaks();
+  }
+
+  @Override
   public String description() {
     String cache = casts.enabled()
         ? " (operand casts cached, up to " + (casts.budgetBytes() >> 20) + " MiB)" : "";

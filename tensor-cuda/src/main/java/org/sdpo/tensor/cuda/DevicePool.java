@@ -32,6 +32,8 @@ final class DevicePool {
   private long chunkEnd;
   private long reserved;
   private long inUse;
+  private long peakReserved;
+  private long peakInUse;
   private int chunks;
   /**
    * While a step is being recorded: the blocks given back meanwhile, kept off the free lists (a
@@ -223,6 +225,7 @@ final class DevicePool {
       chunkEnd = start + bytes;
       chunkInfo.put(start, new long[] {bytes, 0});
       reserved += bytes;
+      peakReserved = Math.max(peakReserved, reserved);
       chunks++;
     }
     long at = chunkNext;
@@ -234,6 +237,7 @@ final class DevicePool {
 
   private void handedOut(long at, long size) {
     inUse += size;
+    peakInUse = Math.max(peakInUse, inUse);
     chunkInfo.floorEntry(at).getValue()[1]++;
   }
 
@@ -284,5 +288,21 @@ final class DevicePool {
   /** Bytes held by live tensors and scratch. */
   synchronized long inUse() {
     return inUse;
+  }
+
+  /** The most bytes {@link #inUse} has held since the pool began or {@link #resetPeaks}. */
+  synchronized long peakInUse() {
+    return peakInUse;
+  }
+
+  /** The most bytes {@link #reserved} has held since the pool began or {@link #resetPeaks}. */
+  synchronized long peakReserved() {
+    return peakReserved;
+  }
+
+  /** Starts both peaks again from what is held now. */
+  synchronized void resetPeaks() {
+    peakInUse = inUse;
+    peakReserved = reserved;
   }
 }

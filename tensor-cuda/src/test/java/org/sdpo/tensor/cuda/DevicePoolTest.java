@@ -115,4 +115,23 @@ class DevicePoolTest {
     pool.give(pool.takeScratch(90 * MIB), 90 * MIB);
     assertThat(pool.inUse()).isZero();
   }
+
+  /** The peaks: the most in use and held since the start or the last reset. */
+  @Test
+  void peaksFollowTheMostHeldSinceTheLastReset() {
+    DevicePool pool = new DevicePool(new FakeDevice());
+    long a = pool.takeScratch(4 * MIB);
+    long b = pool.takeScratch(2 * MIB);
+    pool.give(a, 4 * MIB);
+    assertThat(pool.peakInUse()).isEqualTo(6 * MIB);
+    assertThat(pool.peakReserved()).isEqualTo(DevicePool.CHUNK);
+    pool.resetPeaks();
+    assertThat(pool.peakInUse()).isEqualTo(2 * MIB);
+    long c = pool.takeScratch(MIB);
+    assertThat(pool.peakInUse()).isEqualTo(3 * MIB);
+    pool.give(b, 2 * MIB);
+    pool.give(c, MIB);
+    assertThat(pool.inUse()).isZero();
+    assertThat(pool.peakInUse()).isEqualTo(3 * MIB);
+  }
 }
