@@ -42,7 +42,8 @@ public final class Main implements Runnable {
     cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
       String message = userError(e);
       if (message != null) {
-        cmd.getErr().println("sdpo " + cmd.getCommandName() + ": error: " + message);
+        // "sdpo train", "sdpo bench sdpo": the whole command, nested ones too
+        cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": error: " + message);
         return 2;
       }
       throw e;

@@ -106,8 +106,8 @@ class ModelCommandsTest {
           : new String[] {"bench", "sdpo", "--model", m.toString(), bad[0], bad[1]};
       GradCheckCommandTest.Result e = GradCheckCommandTest.run(args);
       assertThat(e.exit()).as(bad[0]).isEqualTo(2);
-      assertThat(e.err().strip()).as(bad[0]).doesNotContain("\n").contains(bad[0].equals("--model")
-          ? "none" : bad[0]);
+      assertThat(e.err().strip()).as(bad[0]).doesNotContain("\n")
+          .startsWith("sdpo bench sdpo: error: ").contains(bad[0].equals("--model") ? "none" : bad[0]);
       assertThat(e.out()).as(bad[0]).doesNotContain("GRPO");
     }
   }
@@ -132,7 +132,7 @@ class ModelCommandsTest {
     }
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.err().strip()).doesNotContain("\n").doesNotContain("at org.")
-        .contains("error: CUDA out of memory: 67 MB more asked of the driver",
+        .contains("sdpo bench model: error: CUDA out of memory: 67 MB more asked of the driver",
             "of the device's 42 MB", "max_new_tokens", "logits_chunk_mb");
   }
 
