@@ -18,14 +18,16 @@ import org.sdpo.tensor.MemoryStats;
  *
  * <p>When the device is full, the pool gives back to the driver the chunks none of whose blocks
  * is in use (a large tensor's own chunk, once the tensor is gone), then lets the collector find
- * the tensors that are unreachable but not yet collected and does it again, before it fails with
- * a message that says how its memory is held.
+ * the tensors that are unreachable but not yet collected and does it again, then hands out a
+ * larger free block whole, before it fails with a message that says how its memory is held.
  */
 final class DevicePool {
   private static final Cleaner CLEANER = Cleaner.create();
   private final CudaDriver dev;
   static final long CHUNK = 64L << 20;
   private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
+  /** Blocks handed out from a larger size class than asked (a full device): their own class. */
+  private final Map<Long, Long> oversized = new HashMap<>();
   /** Each chunk's start: {its bytes, its blocks handed out and not yet back on a free list}. */
   private final java.util.TreeMap<Long, long[]> chunkInfo = new java.util.TreeMap<>();
   private long chunkNext; // the next free byte of the current chunk
@@ -112,7 +114,8 @@ final class DevicePool {
    * chunk, else from a new chunk. When the device is full: the chunks no block uses go back to
    * the driver and the pool tries again; then the collector runs, the cleaner returns the blocks
    * of the tensors that were unreachable but not yet collected, the chunks that freed go back,
-   * and the pool tries once more before it says how the memory is held.
+   * and the pool tries once more; last, a larger free block, whole. Then it says how the memory
+   * is held.
    */
   private long pop(long size) {
     try {
@@ -130,9 +133,34 @@ final class DevicePool {
       try {
         return popOrAllocate(size);
       } catch (DeviceOutOfMemoryException e) {
+        long larger = popLarger(size);
+        if (larger != 0) {
+          return larger;
+        }
         throw new DeviceOutOfMemoryException(outOfMemory(size));
       }
     }
+  }
+
+  /**
+   * The last resort of a full device: a free block of the smallest larger size class that has
+   * one, handed out whole (its extra bytes unused until it is back), or 0 if there is none. It
+   * returns to its own class's list, whatever size the caller gives back.
+   */
+  private synchronized long popLarger(long size) {
+    long best = Long.MAX_VALUE;
+    for (Map.Entry<Long, ArrayDeque<Long>> e : free.entrySet()) {
+      if (e.getKey() > size && e.getKey() < best && !e.getValue().isEmpty()) {
+        best = e.getKey();
+      }
+    }
+    if (best == Long.MAX_VALUE) {
+      return 0;
+    }
+    long at = free.get(best).pop();
+    oversized.put(at, best);
+    handedOut(at, best);
+    return at;
   }
 
   /**
@@ -243,7 +271,8 @@ final class DevicePool {
 
   /** Returns a block of {@code sizeClass(bytes)} at {@code address} to its free list. */
   synchronized void give(long address, long bytes) {
-    long size = sizeClass(bytes);
+    Long own = oversized.isEmpty() ? null : oversized.remove(address);
+    long size = own != null ? own : sizeClass(bytes);
     if (held != null) {
       held.add(new long[] {address, size});
       return;

@@ -134,4 +134,26 @@ class DevicePoolTest {
     assertThat(pool.inUse()).isZero();
     assertThat(pool.peakInUse()).isEqualTo(3 * MIB);
   }
+
+  /**
+   * A free block that only a larger size class has, in a chunk a live block keeps: a full device
+   * hands it out whole, and it goes back to its own class.
+   */
+  @Test
+  void aFullDeviceHandsOutALargerFreeBlockWhole() {
+    DevicePool pool = poolOf100MiB();
+    long small = pool.takeScratch(MIB); // keeps the first chunk (64 MiB) in use
+    long forty = pool.takeScratch(40 * MIB);
+    pool.give(forty, 40 * MIB);
+    long thirty = pool.takeScratch(30 * MIB); // class 32 MiB: 23 MiB left in the chunk, no room
+    assertThat(thirty).isEqualTo(forty);
+    assertThat(pool.reserved()).isEqualTo(DevicePool.CHUNK);
+    assertThat(pool.inUse()).isEqualTo(41 * MIB);
+    pool.give(thirty, 30 * MIB);
+    assertThat(pool.inUse()).isEqualTo(MIB);
+    assertThat(pool.takeScratch(40 * MIB)).as("back on the 40 MiB list").isEqualTo(forty);
+    pool.give(forty, 40 * MIB);
+    pool.give(small, MIB);
+    assertThat(pool.inUse()).isZero();
+  }
 }
