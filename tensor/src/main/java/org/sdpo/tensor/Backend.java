@@ -68,7 +68,6 @@ public interface Backend {
   /** Starts the peaks of {@link #deviceMemory} again from what is held now (no-op on the CPU). */
   default void resetDeviceMemoryPeaks() {}
 
-
   /**
    * Kernel launches so far, for a device backend's "launches per step" (benchmarks); -1 where the
    * backend does not launch kernels.

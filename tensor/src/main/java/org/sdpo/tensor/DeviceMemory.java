@@ -8,7 +8,10 @@ package org.sdpo.tensor;
  */
 public record DeviceMemory(long inUse, long reserved, long peakInUse, long peakReserved,
     long total) {
-  /** One line for a terminal: "device memory: peak 1.2 GB in use, 1.5 GB held (of 141 GB)". */
+  /**
+   * One line for a terminal: "device memory: peak 1.20 GB in use, 1.54 GB held from the driver
+   * (of 141 GB)".
+   */
   public String describe() {
     return "device memory: peak " + MemoryStats.describe(peakInUse) + " in use, "
         + MemoryStats.describe(peakReserved) + " held from the driver"
