@@ -8,7 +8,8 @@ import org.sdpo.tensor.DeviceOutOfMemoryException;
 import org.sdpo.tensor.MemoryStats;
 
 /**
- * The backend's device memory: an arena of large chunks (64 MiB, or one block's size if larger)
+ * The backend's device memory: an arena of large chunks (64 MiB, or one block's size if larger:
+ * such a block has its chunk to itself, and the 64 MiB chunk being carved stays as it was)
  * carved into blocks of a few size classes, which go on free lists when their tensors are gone
  * and are handed out again. The driver's allocator (slow, and it synchronises the device) runs
  * once per chunk, and a steady training step (whose tensors the {@code Workspace} recycles
@@ -246,15 +247,16 @@ final class DevicePool {
       handedOut(at, size);
       return at;
     }
+    if (size > CHUNK) { // a chunk of its own; the chunk being carved stays for small blocks
+      long start = newChunk(size);
+      dev.carved(start, size);
+      handedOut(start, size);
+      return start;
+    }
     if (chunkEnd - chunkNext < size) {
-      long bytes = Math.max(CHUNK, size);
-      long start = dev.alloc(bytes); // may throw: nothing has changed yet
+      long start = newChunk(CHUNK);
       chunkNext = start;
-      chunkEnd = start + bytes;
-      chunkInfo.put(start, new long[] {bytes, 0});
-      reserved += bytes;
-      peakReserved = Math.max(peakReserved, reserved);
-      chunks++;
+      chunkEnd = start + CHUNK;
     }
     long at = chunkNext;
     chunkNext += size; // size classes are multiples of 512 bytes: blocks stay 512-aligned
@@ -263,7 +265,17 @@ final class DevicePool {
     return at;
   }
 
-  private void handedOut(long at, long size) {
+  /** A new chunk of {@code bytes} from the driver; may throw, and nothing has changed then. */
+  private long newChunk(long bytes) {
+    long start = dev.alloc(bytes);
+    chunkInfo.put(start, new long[] {bytes, 0});
+    reserved += bytes;
+    peakReserved = Math.max(peakReserved, reserved);
+    chunks++;
+    return start;
+  }
+
+    private void handedOut(long at, long size) {
     inUse += size;
     peakInUse = Math.max(peakInUse, inUse);
     chunkInfo.floorEntry(at).getValue()[1]++;

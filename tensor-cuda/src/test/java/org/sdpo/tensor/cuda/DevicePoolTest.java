@@ -156,4 +156,28 @@ class DevicePoolTest {
     pool.give(small, MIB);
     assertThat(pool.inUse()).isZero();
   }
+
+  /**
+   * A block larger than a chunk gets a chunk of its own, and the small blocks after it go on
+   * being carved from the chunk they were carved from (which a large block once left behind,
+   * unused to its end: 64 MiB at most each time).
+   */
+  @Test
+  void aLargeBlockLeavesTheChunkBeingCarvedAsItWas() {
+    DevicePool pool = new DevicePool(new FakeDevice());
+    long a = pool.takeScratch(MIB);
+    long big = pool.takeScratch(100 * MIB);
+    long b = pool.takeScratch(MIB);
+    assertThat(b).isEqualTo(a + MIB);
+    assertThat(pool.chunks()).isEqualTo(2);
+    assertThat(pool.reserved()).isEqualTo(DevicePool.CHUNK + DevicePool.sizeClass(100 * MIB));
+    pool.give(big, 100 * MIB);
+    assertThat(pool.releaseFreeChunks()).isEqualTo(DevicePool.sizeClass(100 * MIB));
+    long c = pool.takeScratch(MIB);
+    assertThat(c).isEqualTo(b + MIB);
+    for (long x : new long[] {a, b, c}) {
+      pool.give(x, MIB);
+    }
+    assertThat(pool.inUse()).isZero();
+  }
 }
