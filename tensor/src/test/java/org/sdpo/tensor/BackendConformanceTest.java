@@ -371,6 +371,8 @@ public class BackendConformanceTest {
       "allocate", "every case: its outputs are allocated by the backend",
       "description", "no values: a banner",
       "kernelLaunches", "no values: a count for benchmarks",
+      "deviceMemory", "no values: a device pool's counts (DevicePoolTest, FakeDeviceTrainTest)",
+      "resetDeviceMemoryPeaks", "no values: DevicePoolTest (tensor-cuda)",
       "canCaptureSteps", "no values: CapturedStepTest (transformer) records where it is true",
       "captureStep", "CapturedStepTest (transformer), GpuCheck's recorded steps",
       "indices", "the gather, pick and cross-entropy cases pass their ids through it",
