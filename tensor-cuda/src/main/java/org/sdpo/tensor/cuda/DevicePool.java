@@ -87,6 +87,19 @@ final class DevicePool {
     return (b + step - 1) / step * step;
   }
 
+  /** The largest size class of at most {@code bytes}, or 0 below 512 bytes. */
+  static long floorClass(long bytes) {
+    if (bytes < 512) {
+      return 0;
+    }
+    if (bytes <= (1 << 20)) {
+      return bytes / 512 * 512;
+    }
+    long p = Long.highestOneBit(bytes); // the classes above p step by p / 4 up to 2 p
+    long step = p / 4;
+    return p + (bytes - p) / step * step;
+  }
+
   /** A block of at least {@code bytes}, returned to the pool when it becomes unreachable. */
   Block take(long bytes) {
     long size = sizeClass(bytes);
@@ -255,6 +268,13 @@ final class DevicePool {
     }
     if (chunkEnd - chunkNext < size) {
       long start = newChunk(CHUNK);
+      // the old chunk's end, too short for this block: one free block of the largest class
+      // that fits (at least three quarters of it), where a later block of that class finds it
+      long tail = floorClass(chunkEnd - chunkNext);
+      if (tail > 0) {
+        dev.carved(chunkNext, tail);
+        free.computeIfAbsent(tail, k -> new ArrayDeque<>()).push(chunkNext);
+      }
       chunkNext = start;
       chunkEnd = start + CHUNK;
     }

@@ -180,4 +180,43 @@ class DevicePoolTest {
     }
     assertThat(pool.inUse()).isZero();
   }
+
+  /**
+   * The end of a chunk too short for the next block becomes a free block of the largest class
+   * that fits, which a later block of that class takes instead of a new chunk.
+   */
+  @Test
+  void theEndOfAChunkServesALaterSmallerBlock() {
+    DevicePool pool = new DevicePool(new FakeDevice());
+    long a = pool.takeScratch(40 * MIB);
+    long b = pool.takeScratch(40 * MIB); // 24 MiB left in the first chunk: a second one
+    assertThat(pool.chunks()).isEqualTo(2);
+    long c = pool.takeScratch(24 * MIB);
+    assertThat(c).isEqualTo(a + 40 * MIB);
+    assertThat(pool.chunks()).isEqualTo(2);
+    assertThat(pool.inUse()).isEqualTo(104 * MIB);
+    for (long[] x : new long[][] {{a, 40}, {b, 40}, {c, 24}}) {
+      pool.give(x[0], x[1] * MIB);
+    }
+    assertThat(pool.inUse()).isZero();
+    assertThat(pool.releaseFreeChunks()).isEqualTo(2 * DevicePool.CHUNK);
+  }
+
+  /** floorClass: a size class, at most the bytes, and no class lies between the two. */
+  @Test
+  void floorClassIsTheLargestClassThatFits() {
+    java.util.Random r = new java.util.Random(7);
+    for (int i = 0; i < 20_000; i++) {
+      long b = i < 5_000 ? i : 1 + (r.nextLong() >>> (24 + r.nextInt(24)));
+      long f = DevicePool.floorClass(b);
+      if (b < 512) {
+        assertThat(f).as("%d", b).isZero();
+        continue;
+      }
+      assertThat(f).as("%d", b).isLessThanOrEqualTo(b).isPositive();
+      assertThat(DevicePool.sizeClass(f)).as("%d is a class", f).isEqualTo(f);
+      assertThat(DevicePool.sizeClass(f + 1)).as("the class after %d passes %d", f, b)
+          .isGreaterThan(b);
+    }
+  }
 }
