@@ -96,6 +96,10 @@ final class PretrainCommand implements Callable<Integer> {
             + "%s; checkpoint and metrics.jsonl in %s%n", last.step(), firstLoss[0], last.loss(),
         last.seconds(), org.sdpo.tensor.MemoryStats.describe(
             org.sdpo.tensor.MemoryStats.peakResidentBytes()), out);
+    org.sdpo.tensor.DeviceMemory dm = org.sdpo.tensor.Backends.current().deviceMemory();
+    if (dm != null) { // on a GPU: the run's peak (pre-training resets no peak)
+      System.out.println(dm.describe());
+    }
     return 0;
   }
 }

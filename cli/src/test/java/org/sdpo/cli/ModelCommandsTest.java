@@ -23,6 +23,7 @@ class ModelCommandsTest {
         "--block-size", "16", "--batch-size", "4", "--warmup", "2", "--save-every", "4");
     assertThat(r.exit()).as(r.err()).isZero();
     assertThat(r.out()).contains("seed 1337", "done: 8 steps");
+    assertThat(r.out()).as("no device memory line on the CPU").doesNotContain("device memory");
     assertThat(Files.readAllLines(run.resolve("metrics.jsonl"))).hasSize(8);
     assertThat(run.resolve("model.safetensors")).exists();
     assertThat(run.resolve("config.json")).exists();
@@ -44,6 +45,28 @@ class ModelCommandsTest {
     } finally {
       System.setIn(old);
     }
+  }
+
+  /** Pre-training on a device ends with the run's peak device memory. */
+  @Test
+  void pretrainOnADeviceReportsItsMemory() throws Exception {
+    Path data = dir.resolve("c.txt");
+    Files.writeString(data, "hello there, general kenobi. ".repeat(30));
+    org.sdpo.tensor.Backend cpu = org.sdpo.tensor.Backends.current();
+    GradCheckCommandTest.Result r;
+    try {
+      org.sdpo.tensor.Backends.install(new org.sdpo.tensor.cuda.CudaBackend(
+          new org.sdpo.tensor.cuda.FakeDevice(), org.sdpo.tensor.cuda.CudaBackend.Precision.FP32,
+          false));
+      r = GradCheckCommandTest.run("pretrain", "--data", data.toString(), "--out",
+          dir.resolve("run").toString(), "--steps", "2", "--n-layer", "1", "--n-embd", "16",
+          "--n-head", "2", "--block-size", "16", "--batch-size", "4", "--warmup", "1");
+    } finally {
+      org.sdpo.tensor.Backends.install(cpu);
+    }
+    assertThat(r.exit()).as(r.err()).isZero();
+    assertThat(r.out()).contains("done: 2 steps")
+        .containsPattern("device memory: peak [0-9.]+ MB in use, 67 MB held from the driver");
   }
 
   /** A batch larger than the sampler's tokenizer (once an error: prompt ids left the vocabulary). */
