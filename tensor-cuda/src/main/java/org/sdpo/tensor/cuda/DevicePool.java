@@ -132,27 +132,30 @@ final class DevicePool {
    * is held.
    */
   private long pop(long size) {
+    long at = popOrZero(size);
+    if (at == 0 && releaseFreeChunks() > 0) {
+      at = popOrZero(size);
+    }
+    if (at == 0) {
+      collectUnreachable();
+      releaseFreeChunks();
+      at = popOrZero(size);
+    }
+    if (at == 0) {
+      at = popLarger(size);
+    }
+    if (at == 0) {
+      throw new DeviceOutOfMemoryException(outOfMemory(size));
+    }
+    return at;
+  }
+
+  /** {@link #popOrAllocate}, or 0 when the device is full (no block lies at address 0). */
+  private long popOrZero(long size) {
     try {
       return popOrAllocate(size);
     } catch (DeviceOutOfMemoryException full) {
-      if (releaseFreeChunks() > 0) {
-        try {
-          return popOrAllocate(size);
-        } catch (DeviceOutOfMemoryException stillFull) {
-          // on to the collector
-        }
-      }
-      collectUnreachable();
-      releaseFreeChunks();
-      try {
-        return popOrAllocate(size);
-      } catch (DeviceOutOfMemoryException e) {
-        long larger = popLarger(size);
-        if (larger != 0) {
-          return larger;
-        }
-        throw new DeviceOutOfMemoryException(outOfMemory(size));
-      }
+      return 0;
     }
   }
 
@@ -186,33 +189,29 @@ final class DevicePool {
     if (held != null) {
       return 0;
     }
-    java.util.List<long[]> gone = new java.util.ArrayList<>(); // {start, bytes}
-    for (Map.Entry<Long, long[]> c : chunkInfo.entrySet()) {
-      if (c.getValue()[1] == 0) {
-        gone.add(new long[] {c.getKey(), c.getValue()[0]});
+    java.util.TreeMap<Long, Long> gone = new java.util.TreeMap<>(); // start -> bytes
+    chunkInfo.forEach((start, c) -> {
+      if (c[1] == 0) {
+        gone.put(start, c[0]);
       }
-    }
+    });
     if (gone.isEmpty()) {
       return 0;
     }
-    java.util.TreeMap<Long, Long> ranges = new java.util.TreeMap<>();
-    for (long[] g : gone) {
-      ranges.put(g[0], g[0] + g[1]);
-    }
     for (ArrayDeque<Long> list : free.values()) {
       list.removeIf(a -> {
-        Map.Entry<Long, Long> r = ranges.floorEntry(a);
-        return r != null && a < r.getValue();
+        Map.Entry<Long, Long> g = gone.floorEntry(a);
+        return g != null && a < g.getKey() + g.getValue();
       });
     }
     free.values().removeIf(ArrayDeque::isEmpty);
     long bytes = 0;
-    for (long[] g : gone) {
-      chunkInfo.remove(g[0]);
-      dev.free(g[0]); // cuMemFree waits for the work queued before it
-      reserved -= g[1];
-      bytes += g[1];
-      if (chunkEnd == g[0] + g[1]) { // the chunk being carved
+    for (Map.Entry<Long, Long> g : gone.entrySet()) {
+      chunkInfo.remove(g.getKey());
+      dev.free(g.getKey()); // cuMemFree waits for the work queued before it
+      reserved -= g.getValue();
+      bytes += g.getValue();
+      if (chunkEnd == g.getKey() + g.getValue()) { // the chunk being carved
         chunkNext = 0;
         chunkEnd = 0;
       }
@@ -295,7 +294,7 @@ final class DevicePool {
     return start;
   }
 
-    private void handedOut(long at, long size) {
+  private void handedOut(long at, long size) {
     inUse += size;
     peakInUse = Math.max(peakInUse, inUse);
     chunkInfo.floorEntry(at).getValue()[1]++;
