@@ -8,7 +8,6 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.sdpo.tensor.DeviceUnavailableException;
 
 /**
  * The bf16 mode's copies of float32 matrix operands, kept while their tensors are unchanged, so
@@ -91,21 +90,9 @@ final class CastCache {
    * the default for a device of {@code deviceBytes} (0: unknown).
    */
   static long configuredBudgetBytes(long deviceBytes) {
-    String v = System.getProperty("sdpo.cuda.castCacheMb", System.getenv("SDPO_CUDA_CAST_CACHE_MB"));
-    if (v == null || v.isBlank()) {
-      return defaultBudgetBytes(deviceBytes);
-    }
-    long mb;
-    try {
-      mb = Long.parseLong(v.trim());
-    } catch (NumberFormatException e) {
-      mb = -1;
-    }
-    if (mb < 0) {
-      throw new DeviceUnavailableException("--device cuda: SDPO_CUDA_CAST_CACHE_MB is '" + v
-          + "', not a number of MiB (0 turns the bf16 cast cache off)");
-    }
-    return mb << 20;
+    long asked = CudaOptions.mebibytes("sdpo.cuda.castCacheMb", "SDPO_CUDA_CAST_CACHE_MB",
+        " (0 turns the bf16 cast cache off)");
+    return asked >= 0 ? asked : defaultBudgetBytes(deviceBytes);
   }
 
   /** Whether copies are kept at all (a budget of 0 turns the cache off). */

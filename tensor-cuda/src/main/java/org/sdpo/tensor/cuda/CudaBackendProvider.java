@@ -30,28 +30,9 @@ public final class CudaBackendProvider implements BackendProvider {
     @Override
     public Backend open() {
       FakeDevice d = new FakeDevice();
-      d.limitMemory(configuredMemory());
+      d.limitMemory(Math.max(0, CudaOptions.mebibytes("sdpo.fakeDeviceMemoryMb",
+          "SDPO_FAKE_DEVICE_MEMORY_MB", " (0: as much as the host gives)")));
       return new CudaBackend(d, CudaBackend.configuredPrecision());
-    }
-
-    /** The fake device's memory asked for, in bytes (0: unlimited). */
-    static long configuredMemory() {
-      String v = System.getProperty("sdpo.fakeDeviceMemoryMb",
-          System.getenv("SDPO_FAKE_DEVICE_MEMORY_MB"));
-      if (v == null || v.isBlank()) {
-        return 0;
-      }
-      double mb;
-      try {
-        mb = Double.parseDouble(v.strip());
-      } catch (NumberFormatException e) {
-        mb = Double.NaN;
-      }
-      if (!(mb >= 0) || Double.isInfinite(mb)) {
-        throw new IllegalArgumentException("SDPO_FAKE_DEVICE_MEMORY_MB must be a number of MiB "
-            + ">= 0, got '" + v + "'");
-      }
-      return Math.round(mb * (1 << 20));
     }
   }
 }
