@@ -69,14 +69,13 @@ final class BenchSdpoCommand implements Callable<Integer> {
     int q = questions != null ? questions : code ? 8 : 16;
     int newTokens = maxNew != null ? maxNew : code ? 32 : 6;
     Tokenizer tok = model == null ? CharTokenizer.ascii() : ChatPrompts.forModel(model, "auto", false);
-    // the model of each method, from the same weights
+    // the model of each method, from the same weights (read once)
     CausalLm[] students = new CausalLm[2];
-    for (int m = 0; m < 2; m++) {
-      students[m] = model == null
-          ? Gpt.init(GptConfig.of(tok.vocabSize(), code ? 256 : 32, 128, 4, 4), DType.FLOAT32,
-              new Rng(1))
-          : Checkpoint.load(model, DType.FLOAT32);
-    }
+    students[0] = model == null
+        ? Gpt.init(GptConfig.of(tok.vocabSize(), code ? 256 : 32, 128, 4, 4), DType.FLOAT32,
+            new Rng(1))
+        : Checkpoint.load(model, DType.FLOAT32);
+    students[1] = students[0].copy(DType.FLOAT32);
     int positions = students[0].config().nPositions();
     if (newTokens >= positions) {
       throw new IllegalArgumentException("--max-new " + newTokens + " leaves no room for a prompt in "
