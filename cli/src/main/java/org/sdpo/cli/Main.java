@@ -48,7 +48,22 @@ public final class Main implements Runnable {
       }
       throw e;
     });
-    return cli.execute(args);
+    try {
+      return cli.execute(args);
+    } catch (OutOfMemoryError e) { // picocli passes errors on
+      cli.getErr().println("sdpo: error: " + heapFull(e, Runtime.getRuntime().maxMemory()));
+      return 2;
+    }
+  }
+
+  /**
+   * The Java heap is full (tensors live off it, so this is rare: a huge tokenizer or config):
+   * the one line that says how to give it more; ./sdpo puts JAVA_OPTS after its own -Xmx2g.
+   */
+  static String heapFull(OutOfMemoryError e, long maxHeapBytes) {
+    return "the Java heap is full (" + e.getMessage() + ", at most "
+        + org.sdpo.tensor.MemoryStats.describe(maxHeapBytes) + "): give it more with "
+        + "JAVA_OPTS=-Xmx8g (./sdpo sets -Xmx2g before JAVA_OPTS)";
   }
 
   /**
@@ -61,11 +76,12 @@ public final class Main implements Runnable {
       m = nf.getMessage().contains(" ") ? nf.getMessage() : "no such file: " + nf.getFile();
     } else if (e instanceof java.nio.file.AccessDeniedException ad) {
       m = "permission denied: " + ad.getFile();
-    } else if (e instanceof org.sdpo.tensor.DeviceOutOfMemoryException) {
+    } else if (e instanceof org.sdpo.tensor.BackendOutOfMemoryException) {
       m = e.getMessage() + ". Less is needed with fewer or shorter sequences at once (train: "
           + "questions_per_step, group_size, max_new_tokens, mini_batches; logits_chunk_mb for the "
-          + "update at a large vocabulary) or, in bf16, a smaller cache of cast copies "
-          + "(SDPO_CUDA_CAST_CACHE_MB)";
+          + "update at a large vocabulary)"
+          + (e instanceof org.sdpo.tensor.DeviceOutOfMemoryException
+              ? " or, in bf16, a smaller cache of cast copies (SDPO_CUDA_CAST_CACHE_MB)" : "");
     } else if (e instanceof IllegalArgumentException || e instanceof UnsupportedOperationException
         || e instanceof org.sdpo.tensor.DeviceUnavailableException
         || e instanceof java.io.IOException || e instanceof java.io.UncheckedIOException) {

@@ -159,6 +159,24 @@ class ModelCommandsTest {
             "of the device's 42 MB", "max_new_tokens", "logits_chunk_mb");
   }
 
+  /**
+   * The host out of memory (HostOutOfMemoryTest makes a real one): the tensor's line and what
+   * needs less, without the device's cast cache; a full Java heap says how to give it more.
+   */
+  @Test
+  void aHostOutOfMemoryIsOneLine() {
+    String m = Main.userError(new org.sdpo.tensor.HostOutOfMemoryException(
+        "out of memory: no room for a float32 tensor [4096, 50257] (823 MB)"));
+    assertThat(m).startsWith("out of memory: no room for a float32 tensor [4096, 50257] (823 MB). "
+        + "Less is needed with fewer or shorter sequences at once (train: questions_per_step")
+        .contains("logits_chunk_mb").doesNotContain("SDPO_CUDA_CAST_CACHE_MB", "\n");
+    assertThat(Main.userError(new org.sdpo.tensor.DeviceOutOfMemoryException("CUDA out of memory")))
+        .contains("SDPO_CUDA_CAST_CACHE_MB");
+    assertThat(Main.heapFull(new OutOfMemoryError("Java heap space"), 2_147_483_648L))
+        .isEqualTo("the Java heap is full (Java heap space, at most 2.15 GB): give it more with "
+            + "JAVA_OPTS=-Xmx8g (./sdpo sets -Xmx2g before JAVA_OPTS)");
+  }
+
   @Test
   void auditWritesTheOutputAndReportsTheLoss() {
     Path fx = Path.of("../transformer/src/test/resources/fixtures/gpt2-tiny");

@@ -5,7 +5,7 @@ package org.sdpo.tensor;
  * could. The message is one line: what was asked, what this process holds and the device's size;
  * the command line prints it without a stack trace, with what lowers the need.
  */
-public class DeviceOutOfMemoryException extends IllegalStateException {
+public class DeviceOutOfMemoryException extends BackendOutOfMemoryException {
   private static final long serialVersionUID = 1L;
 
   public DeviceOutOfMemoryException(String message) {

@@ -69,9 +69,54 @@ public final class MemoryStats {
     return procStatus("VmRSS:");
   }
 
-  private static long procStatus(String field) {
+  /**
+   * A field of /proc/meminfo in bytes: {@code "MemTotal:"} (the machine's memory),
+   * {@code "MemAvailable:"} (what a new allocation can get without swapping), or -1 where unknown.
+   */
+  public static long machineBytes(String field) {
+    return procField("/proc/meminfo", field);
+  }
+
+  /**
+   * The limits on this process's memory below the machine's, as "; ..." clauses to append to a
+   * message, or "" where there are none: its address space ({@code ulimit -v}, from
+   * /proc/self/limits) and its control group's bound (cgroup v2's memory.max).
+   */
+  public static String processLimits() {
+    StringBuilder sb = new StringBuilder();
     try {
-      for (String l : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+      for (String l : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/limits"))) {
+        if (l.startsWith("Max address space")) { // "Max address space  8192000000  8192000000  bytes"
+          String soft = l.substring("Max address space".length()).trim().split("\\s+")[0];
+          if (!soft.equals("unlimited")) {
+            sb.append("; its address space is limited to ").append(describe(Long.parseLong(soft)))
+                .append(" (ulimit -v)");
+          }
+        }
+      }
+    } catch (java.io.IOException | RuntimeException e) {
+      // not Linux, or an unexpected format: no limit said
+    }
+    try {
+      String max = java.nio.file.Files.readString(java.nio.file.Path.of("/sys/fs/cgroup/memory.max"))
+          .strip();
+      if (!max.equals("max")) {
+        sb.append("; its control group may use ").append(describe(Long.parseLong(max)))
+            .append(" (memory.max)");
+      }
+    } catch (java.io.IOException | RuntimeException e) {
+      // no cgroup v2 bound
+    }
+    return sb.toString();
+  }
+
+  private static long procStatus(String field) {
+    return procField("/proc/self/status", field);
+  }
+
+  private static long procField(String file, String field) {
+    try {
+      for (String l : java.nio.file.Files.readAllLines(java.nio.file.Path.of(file))) {
         if (l.startsWith(field)) { // "VmHWM:\t  123456 kB"
           String[] f = l.substring(field.length()).trim().split("\\s+");
           return Long.parseLong(f[0]) * (f.length > 1 && f[1].equalsIgnoreCase("kB") ? 1024 : 1);

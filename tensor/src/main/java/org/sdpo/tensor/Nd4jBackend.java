@@ -97,13 +97,64 @@ public final class Nd4jBackend implements Backend {
   @Override
   public Storage allocate(DType dtype, int[] shape) {
     MemoryStats.count(dtype, shape);
-    return wrap(Nd4j.createUninitialized(type(dtype), Shape.toLong(shape), 'c'));
+    return wrap(uninitialized(dtype, shape));
+  }
+
+  /**
+   * A new row-major array. Where the system refuses its memory, a collection first frees the
+   * buffers of unreachable tensors (ND4J's deallocator threads free them after the collector
+   * finds them; the heap holds only their small Java objects, so it may not have run), then
+   * one retry; a second refusal is a {@link HostOutOfMemoryException} naming the tensor.
+   */
+  private static INDArray uninitialized(DType dtype, int[] shape) {
+    for (int attempt = 0; ; attempt++) {
+      try {
+        return Nd4j.createUninitialized(type(dtype), Shape.toLong(shape), 'c');
+      } catch (RuntimeException | OutOfMemoryError e) {
+        if (!isAllocationFailure(e)) {
+          throw e;
+        }
+        if (attempt > 0) {
+          throw new HostOutOfMemoryException(outOfMemory(dtype, shape));
+        }
+        System.gc();
+        try {
+          Thread.sleep(500); // the deallocator threads run after the collector's queue fills
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          throw new HostOutOfMemoryException(outOfMemory(dtype, shape));
+        }
+      }
+    }
+  }
+
+  /**
+   * ND4J's native allocator reports a refused {@code malloc} as a RuntimeException ("Allocation
+   * failed: [std::bad_alloc]"); JavaCPP, past its {@code maxBytes}, as an OutOfMemoryError.
+   */
+  static boolean isAllocationFailure(Throwable e) {
+    if (e instanceof OutOfMemoryError) {
+      return true;
+    }
+    String m = e.getMessage();
+    return m != null && (m.contains("bad_alloc") || m.contains("Allocation failed"));
+  }
+
+  /** "out of memory: no room for a float32 tensor [82176, 50257] (16.52 GB); this process ...". */
+  static String outOfMemory(DType dtype, int[] shape) {
+    return "out of memory: no room for a " + dtype.name().toLowerCase(java.util.Locale.ROOT)
+        + " tensor " + java.util.Arrays.toString(shape) + " ("
+        + MemoryStats.describe(Shape.numel(shape) * dtype.bytes()) + "); this process holds "
+        + MemoryStats.describe(MemoryStats.residentBytes()) + " of the machine's "
+        + MemoryStats.describe(MemoryStats.machineBytes("MemTotal:")) + " ("
+        + MemoryStats.describe(MemoryStats.machineBytes("MemAvailable:")) + " available)"
+        + MemoryStats.processLimits();
   }
 
   @Override
   public Storage fromDoubles(double[] data, DType dtype, int[] shape) {
     MemoryStats.count(dtype, shape);
-    INDArray a = Nd4j.createUninitialized(type(dtype), Shape.toLong(shape), 'c');
+    INDArray a = uninitialized(dtype, shape);
     Buf b = bufferOf(a, dtype);
     for (int i = 0; i < data.length; i++) {
       b.set(i, data[i]);
@@ -114,7 +165,7 @@ public final class Nd4jBackend implements Backend {
   @Override
   public Storage fromFloats(float[] data, DType dtype, int[] shape) {
     MemoryStats.count(dtype, shape);
-    INDArray a = Nd4j.createUninitialized(type(dtype), Shape.toLong(shape), 'c');
+    INDArray a = uninitialized(dtype, shape);
     Buf b = bufferOf(a, dtype);
     for (int i = 0; i < data.length; i++) {
       b.set(i, data[i]);
