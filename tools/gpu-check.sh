@@ -34,6 +34,10 @@
 #                             (3's SDPO steps), torch (4),
 #                             profile (5); all by default. Each step prints its seconds, so a
 #                             short loan can be spent on the parts still missing.
+#   ./gpu-check.sh --budget-s 480
+#                             starts no step after 480 s: the rest print SKIP (not counted as
+#                             passed or failed), so a run under a time limit (a lent machine's
+#                             10 minutes a command) still ends with its summary
 # Environment: SDPO_CUDA_PATH (folder of libcublas.so.13), SDPO_CUDA_DEBUG=1, PYTHON (python3).
 set -uo pipefail
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,11 +45,19 @@ JAVA="$DIR/runtime/bin/java"
 PYTHON="${PYTHON:-python3}"
 FAKE=0
 PARTS="correctness,bench,compare,demo,sdpo,torch,profile"
+BUDGET=0 # seconds after which no step starts; 0: none
 while (($#)); do
   case "$1" in
     --fake) FAKE=1 ;;
     --parts) PARTS="${2:?--parts needs a list, e.g. --parts bench,torch}"; shift ;;
-    *) echo "gpu-check: unknown option '$1' (--fake, --parts LIST)" >&2; exit 2 ;;
+    --budget-s)
+      BUDGET="${2:-}"
+      if [[ ! "$BUDGET" =~ ^[1-9][0-9]*$ ]]; then
+        echo "gpu-check: --budget-s needs a whole number of seconds above 0, got '${2:-}'" >&2
+        exit 2
+      fi
+      shift ;;
+    *) echo "gpu-check: unknown option '$1' (--fake, --parts LIST, --budget-s SECONDS)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -63,6 +75,15 @@ if [[ ! -x "$JAVA" ]]; then
 fi
 passed=0
 failed=0
+skipped=()
+over_budget() { # name: true (and the step is listed as skipped) once the budget is spent
+  if ((BUDGET > 0 && SECONDS >= BUDGET)); then
+    skipped+=("$1")
+    echo "SKIP $1 (past the budget of $BUDGET s)"
+    return 0
+  fi
+  return 1
+}
 count() { # "N passed, M failed" lines of a log, added to the totals
   local line
   line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$1" | tail -1)"
@@ -77,6 +98,7 @@ count() { # "N passed, M failed" lines of a log, added to the totals
 step() { # name, command...: one check that passes when the command exits 0
   local name="$1" start=$SECONDS rc
   shift
+  over_budget "$name" && return 0
   echo "== $name"
   if "$@"; then
     passed=$((passed + 1))
@@ -113,7 +135,7 @@ else
   sdpo_chunks=(32 512 0)
 fi
 
-if want correctness; then
+if want correctness && ! over_budget "correctness (GpuCheck)"; then
   echo "== correctness (GpuCheck)"
   start=$SECONDS
   log="$(mktemp)"
@@ -208,5 +230,9 @@ if want profile; then
     "$DIR/sdpo" bench model "${gpt2[@]:0:${#gpt2[@]}-6}" --steps 3 --warmup 1 --sample-runs 0
 fi
 echo "== total $SECONDS s (parts: $PARTS)"
+if ((${#skipped[@]})); then
+  echo "== ${#skipped[@]} skipped past the budget of $BUDGET s (run them with --parts):"
+  printf '   %s\n' "${skipped[@]}"
+fi
 echo "$passed passed, $failed failed"
 ((failed == 0))
