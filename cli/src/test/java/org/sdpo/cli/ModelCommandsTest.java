@@ -137,26 +137,30 @@ class ModelCommandsTest {
 
   /**
    * A device too small for the run: one line that says how its memory is held and what needs
-   * less, exit 2, no stack trace (the fake device with 40 MiB, less than the pool's first chunk).
+   * less, exit 2, no stack trace (the fake device with 3 MiB: the first chunk of small blocks,
+   * 2 MiB, fits; the logits, 1.2 MB, are a large block, whose chunk of 64 MiB does not).
    */
   @Test
   void aDeviceOutOfMemoryIsOneLine() {
     org.sdpo.tensor.Backend cpu = org.sdpo.tensor.Backends.current();
     org.sdpo.tensor.cuda.FakeDevice small = new org.sdpo.tensor.cuda.FakeDevice();
-    small.limitMemory(40L << 20);
+    small.limitMemory(3L << 20);
     GradCheckCommandTest.Result r;
     try {
       org.sdpo.tensor.Backends.install(new org.sdpo.tensor.cuda.CudaBackend(small,
           org.sdpo.tensor.cuda.CudaBackend.Precision.FP32, false));
-      r = GradCheckCommandTest.run("bench", "model", "--vocab", "48", "--ctx", "4", "--n-embd",
-          "8", "--n-layer", "1", "--n-head", "2", "--batch", "2", "--steps", "1", "--warmup", "0");
+      r = GradCheckCommandTest.run("bench", "model", "--vocab", "600", "--ctx", "64", "--n-embd",
+          "8", "--n-layer", "1", "--n-head", "2", "--batch", "8", "--steps", "1", "--warmup", "0");
     } finally {
       org.sdpo.tensor.Backends.install(cpu);
     }
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.err().strip()).doesNotContain("\n").doesNotContain("at org.")
-        .contains("sdpo bench model: error: CUDA out of memory: 67 MB more asked of the driver",
-            "of the device's 42 MB", "max_new_tokens", "logits_chunk_mb");
+        .contains("sdpo bench model: error: CUDA out of memory: 67 MB more asked of the driver "
+            + "(for a block of 1 MB); this process holds 2 MB of device memory of the device's 3 "
+            + "MB: 1 MB in tensors, scratch and cached copies, 1 MB free in pieces it cannot use (the "
+            + "largest that blocks of its size may take: 0 bytes)", "max_new_tokens",
+            "logits_chunk_mb");
   }
 
   /**

@@ -1,47 +1,84 @@
 package org.sdpo.tensor.cuda;
 
 import java.lang.ref.Cleaner;
-import java.util.ArrayDeque;
-import java.util.HashMap;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.TreeSet;
 import org.sdpo.tensor.DeviceOutOfMemoryException;
 import org.sdpo.tensor.MemoryStats;
 
 /**
- * The backend's device memory: an arena of large chunks (64 MiB, or one block's size if larger:
- * such a block has its chunk to itself, and the 64 MiB chunk being carved stays as it was)
- * carved into blocks of a few size classes, which go on free lists when their tensors are gone
- * and are handed out again. The driver's allocator (slow, and it synchronises the device) runs
- * once per chunk, and a steady training step (whose tensors the {@code Workspace} recycles
- * anyway) takes every block from a free list. A block returns to its list when the last storage
- * viewing it becomes unreachable ({@link Cleaner}); all work runs on one stream in order, so a
- * block reused while earlier kernels still read it is written only after they ran.
+ * The backend's device memory: a caching allocator over chunks asked of the driver, best fit
+ * with splitting and merging, as PyTorch's. Blocks of up to 1 MiB come from chunks of 2 MiB,
+ * larger ones from chunks of 64 MiB (one block's size if larger), so that small long-lived
+ * blocks do not pin the middle of the large ones' chunks. Every byte of a chunk lies in one piece,
+ * handed out or free; a block is the smallest free piece that fits (the most recently freed
+ * among equals, then the lowest address), split when the rest is worth keeping (any rest among small blocks, more than 1 MiB
+ * among large ones), and a piece given back merges with its free neighbours. The driver's
+ * allocator (slow, and it synchronises the device) runs once per chunk, and a steady training
+ * step (whose tensors the {@code Workspace} recycles anyway) takes every block from free pieces.
+ * A block returns when the last storage viewing it becomes unreachable ({@link Cleaner}); all
+ * work runs on one stream in order, so a block reused while earlier kernels still read it is
+ * written only after they ran.
  *
  * <p>When the device is full, the pool gives back to the driver the chunks none of whose blocks
  * is in use (a large tensor's own chunk, once the tensor is gone), then lets the collector find
- * the tensors that are unreachable but not yet collected and does it again, then hands out a
- * larger free block whole, before it fails with a message that says how its memory is held.
+ * the tensors that are unreachable but not yet collected and does it again, before it fails with
+ * a message that says how its memory is held.
  */
 final class DevicePool {
   private static final Cleaner CLEANER = Cleaner.create();
   private final CudaDriver dev;
+  /** Blocks of at most this many bytes are small: they come from chunks of SMALL_CHUNK. */
+  static final long SMALL = 1L << 20;
+  static final long SMALL_CHUNK = 2L << 20;
+  /** The chunk of larger blocks (a block larger than this has a chunk of its own size). */
   static final long CHUNK = 64L << 20;
-  private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
-  /** Blocks handed out from a larger size class than asked (a full device): their own class. */
-  private final Map<Long, Long> oversized = new HashMap<>();
-  /** Each chunk's start: {its bytes, its blocks handed out and not yet back on a free list}. */
-  private final java.util.TreeMap<Long, long[]> chunkInfo = new java.util.TreeMap<>();
-  private long chunkNext; // the next free byte of the current chunk
-  private long chunkEnd;
+
+  /** Part of a chunk, handed out or free; a chunk's pieces tile it. */
+  private static final class Piece {
+    final long chunk;
+    final boolean small;
+    final long start;
+    long bytes;
+    boolean free;
+    /** When it became free (the pool's count of pieces freed); set only while off a free set. */
+    long freedAt;
+
+    Piece(long chunk, boolean small, long start, long bytes) {
+      this.chunk = chunk;
+      this.small = small;
+      this.start = start;
+      this.bytes = bytes;
+      this.free = true;
+    }
+  }
+
+  /**
+   * Smallest first, then the most recently freed (a block of the shape just given back, whose
+   * memory the caches may still hold: what a steady step asks for), then the lowest address.
+   */
+  private static final java.util.Comparator<Piece> BY_SIZE = java.util.Comparator
+      .<Piece>comparingLong(p -> p.bytes).thenComparingLong(p -> -p.freedAt)
+      .thenComparingLong(p -> p.start);
+  /** Pieces freed so far: the clock of {@link Piece#freedAt}. */
+  private long frees;
+  /** Every piece of every chunk, by its start. */
+  private final TreeMap<Long, Piece> pieces = new TreeMap<>();
+  /** The free pieces of small and of large chunks (a piece's size changes only out of these). */
+  private final TreeSet<Piece> freeSmall = new TreeSet<>(BY_SIZE);
+  private final TreeSet<Piece> freeLarge = new TreeSet<>(BY_SIZE);
+  /** Each chunk's start: {its bytes, its blocks handed out and not yet given back}. */
+  private final TreeMap<Long, long[]> chunkInfo = new TreeMap<>();
   private long reserved;
   private long inUse;
   private long peakReserved;
   private long peakInUse;
   private int chunks;
   /**
-   * While a step is being recorded: the blocks given back meanwhile, kept off the free lists (a
-   * replay of the recorded step writes them again, so nothing else may have them) until the
-   * recorded step is closed.
+   * While a step is being recorded: the blocks given back meanwhile, kept in use (a replay of the
+   * recorded step writes them again, so nothing else may have them) until the recorded step is
+   * closed.
    */
   private java.util.List<long[]> held;
   /** Told a block's address when its tensors are gone, before the block can be handed out again. */
@@ -77,7 +114,10 @@ final class DevicePool {
     }
   }
 
-  /** Sizes rounded up to 512 bytes up to 1 MiB, to a quarter of their power of two above. */
+  /**
+   * Sizes rounded up to 512 bytes up to 1 MiB, to a quarter of their power of two above (few
+   * distinct sizes, so a block given back fits the next of its shape exactly).
+   */
   static long sizeClass(long bytes) {
     long b = Math.max(bytes, 1);
     if (b <= (1 << 20)) {
@@ -85,19 +125,6 @@ final class DevicePool {
     }
     long step = Long.highestOneBit(b - 1) / 4;
     return (b + step - 1) / step * step;
-  }
-
-  /** The largest size class of at most {@code bytes}, or 0 below 512 bytes. */
-  static long floorClass(long bytes) {
-    if (bytes < 512) {
-      return 0;
-    }
-    if (bytes <= (1 << 20)) {
-      return bytes / 512 * 512;
-    }
-    long p = Long.highestOneBit(bytes); // the classes above p step by p / 4 up to 2 p
-    long step = p / 4;
-    return p + (bytes - p) / step * step;
   }
 
   /** A block of at least {@code bytes}, returned to the pool when it becomes unreachable. */
@@ -109,7 +136,7 @@ final class DevicePool {
     return b;
   }
 
-  /** A tensor block's return: its listener first, then its free list. */
+  /** A tensor block's return: its listener first, then its piece is free. */
   private void returned(long address, long size) {
     java.util.function.LongConsumer l = onRelease;
     if (l != null) {
@@ -124,12 +151,11 @@ final class DevicePool {
   }
 
   /**
-   * A block of {@code size} (a size class): from its free list, else carved from the current
-   * chunk, else from a new chunk. When the device is full: the chunks no block uses go back to
-   * the driver and the pool tries again; then the collector runs, the cleaner returns the blocks
-   * of the tensors that were unreachable but not yet collected, the chunks that freed go back,
-   * and the pool tries once more; last, a larger free block, whole. Then it says how the memory
-   * is held.
+   * A block of {@code size} (a size class): the best-fitting free piece, else a new chunk. When
+   * the device is full: the chunks no block uses go back to the driver and the pool tries again;
+   * then the collector runs, the cleaner returns the blocks of the tensors that were unreachable
+   * but not yet collected, the chunks that freed go back, and the pool tries once more. Then it
+   * says how the memory is held.
    */
   private long pop(long size) {
     long at = popOrZero(size);
@@ -140,9 +166,6 @@ final class DevicePool {
       collectUnreachable();
       releaseFreeChunks();
       at = popOrZero(size);
-    }
-    if (at == 0) {
-      at = popLarger(size);
     }
     if (at == 0) {
       throw new DeviceOutOfMemoryException(outOfMemory(size));
@@ -159,62 +182,79 @@ final class DevicePool {
     }
   }
 
-  /**
-   * The last resort of a full device: a free block of the smallest larger size class that has
-   * one, handed out whole (its extra bytes unused until it is back), or 0 if there is none. It
-   * returns to its own class's list, whatever size the caller gives back.
-   */
-  private synchronized long popLarger(long size) {
-    long best = Long.MAX_VALUE;
-    for (Map.Entry<Long, ArrayDeque<Long>> e : free.entrySet()) {
-      if (e.getKey() > size && e.getKey() < best && !e.getValue().isEmpty()) {
-        best = e.getKey();
-      }
+  private synchronized long popOrAllocate(long size) {
+    boolean small = size <= SMALL;
+    TreeSet<Piece> free = small ? freeSmall : freeLarge;
+    Piece probe = new Piece(0, small, Long.MIN_VALUE, size);
+    probe.freedAt = Long.MAX_VALUE; // before every piece of its size
+    Piece p = free.ceiling(probe);
+    if (p != null) {
+      free.remove(p);
+    } else {
+      long bytes = small ? SMALL_CHUNK : Math.max(CHUNK, size);
+      long start = newChunk(bytes);
+      p = new Piece(start, small, start, bytes);
+      pieces.put(start, p);
     }
-    if (best == Long.MAX_VALUE) {
-      return 0;
+    // the rest stays free where a later block can use it: any rest among small blocks (sizes
+    // are multiples of 512 bytes, so blocks keep their chunk's alignment: cuMemAlloc's, at least
+    // 256 bytes), more than 1 MiB among large ones
+    // (less would serve no large block; it stays with this one until it is back)
+    long rest = p.bytes - size;
+    if (small ? rest > 0 : rest > SMALL) {
+      Piece r = new Piece(p.chunk, small, p.start + size, rest);
+      r.freedAt = p.freedAt;
+      pieces.put(r.start, r);
+      free.add(r);
+      p.bytes = size;
     }
-    long at = free.get(best).pop();
-    oversized.put(at, best);
-    handedOut(at, best);
-    return at;
+    p.free = false;
+    dev.carved(p.start, p.bytes);
+    inUse += p.bytes;
+    peakInUse = Math.max(peakInUse, inUse);
+    chunkInfo.get(p.chunk)[1]++;
+    return p.start;
+  }
+
+  /** A new chunk of {@code bytes} from the driver; may throw, and nothing has changed then. */
+  private long newChunk(long bytes) {
+    long start = dev.alloc(bytes);
+    chunkInfo.put(start, new long[] {bytes, 0});
+    reserved += bytes;
+    peakReserved = Math.max(peakReserved, reserved);
+    chunks++;
+    return start;
   }
 
   /**
-   * Gives back to the driver every chunk none of whose blocks is in use, taking its blocks off
-   * the free lists; not while a step is recorded (the driver may not free memory then). Returns
+   * Gives back to the driver every chunk none of whose blocks is in use (its pieces merged into
+   * one free piece); not while a step is recorded (the driver may not free memory then). Returns
    * the bytes given back.
    */
   synchronized long releaseFreeChunks() {
     if (held != null) {
       return 0;
     }
-    java.util.TreeMap<Long, Long> gone = new java.util.TreeMap<>(); // start -> bytes
-    chunkInfo.forEach((start, c) -> {
-      if (c[1] == 0) {
-        gone.put(start, c[0]);
-      }
-    });
-    if (gone.isEmpty()) {
-      return 0;
-    }
-    for (ArrayDeque<Long> list : free.values()) {
-      list.removeIf(a -> {
-        Map.Entry<Long, Long> g = gone.floorEntry(a);
-        return g != null && a < g.getKey() + g.getValue();
-      });
-    }
-    free.values().removeIf(ArrayDeque::isEmpty);
     long bytes = 0;
-    for (Map.Entry<Long, Long> g : gone.entrySet()) {
-      chunkInfo.remove(g.getKey());
-      dev.free(g.getKey()); // cuMemFree waits for the work queued before it
-      reserved -= g.getValue();
-      bytes += g.getValue();
-      if (chunkEnd == g.getKey() + g.getValue()) { // the chunk being carved
-        chunkNext = 0;
-        chunkEnd = 0;
+    for (java.util.Iterator<Map.Entry<Long, long[]>> it = chunkInfo.entrySet().iterator();
+        it.hasNext(); ) {
+      Map.Entry<Long, long[]> c = it.next();
+      // the key and size first: TreeMap's remove may move another entry into c's node
+      long start = c.getKey();
+      long size = c.getValue()[0];
+      if (c.getValue()[1] != 0) {
+        continue;
       }
+      Piece whole = pieces.remove(start);
+      if (whole == null || !whole.free || whole.bytes != size) {
+        throw new IllegalStateException("device pool: chunk " + Long.toHexString(start)
+            + " has no block in use but is not one free piece");
+      }
+      (whole.small ? freeSmall : freeLarge).remove(whole);
+      it.remove();
+      dev.free(start); // cuMemFree waits for the work queued before it
+      reserved -= size;
+      bytes += size;
     }
     return bytes;
   }
@@ -243,74 +283,111 @@ final class DevicePool {
   /** The one-line message of a failed allocation: what was asked and how memory is held. */
   private synchronized String outOfMemory(long size) {
     long total = dev.totalMemory();
-    return "CUDA out of memory: " + MemoryStats.describe(Math.max(CHUNK, size)) + " more asked of "
-        + "the driver (for a block of " + (size < 1_000_000 ? size + " bytes"
+    long largest = Math.max(size <= SMALL ? largest(freeSmall) : 0, largest(freeLarge));
+    return "CUDA out of memory: "
+        + MemoryStats.describe(size <= SMALL ? SMALL_CHUNK : Math.max(CHUNK, size))
+        + " more asked of the driver (for a block of " + (size < 1_000_000 ? size + " bytes"
             : MemoryStats.describe(size)) + "); this process holds "
         + MemoryStats.describe(reserved) + " of device memory"
         + (total > 0 ? " of the device's " + MemoryStats.describe(total) : "") + ": "
         + MemoryStats.describe(inUse) + " in tensors, scratch and cached copies, "
-        + MemoryStats.describe(reserved - inUse) + " free in blocks of other sizes";
+        + MemoryStats.describe(reserved - inUse) + " free in pieces it cannot use (the largest "
+        + "that blocks of its size may take: "
+        + (largest < 1_000_000 ? largest + " bytes" : MemoryStats.describe(largest)) + ")";
   }
 
-  private synchronized long popOrAllocate(long size) {
-    ArrayDeque<Long> list = free.get(size);
-    if (list != null && !list.isEmpty()) {
-      long at = list.pop();
-      handedOut(at, size);
-      return at;
-    }
-    if (size > CHUNK) { // a chunk of its own; the chunk being carved stays for small blocks
-      long start = newChunk(size);
-      dev.carved(start, size);
-      handedOut(start, size);
-      return start;
-    }
-    if (chunkEnd - chunkNext < size) {
-      long start = newChunk(CHUNK);
-      // the old chunk's end, too short for this block: one free block of the largest class
-      // that fits (at least three quarters of it), where a later block of that class finds it
-      long tail = floorClass(chunkEnd - chunkNext);
-      if (tail > 0) {
-        dev.carved(chunkNext, tail);
-        free.computeIfAbsent(tail, k -> new ArrayDeque<>()).push(chunkNext);
-      }
-      chunkNext = start;
-      chunkEnd = start + CHUNK;
-    }
-    long at = chunkNext;
-    chunkNext += size; // size classes are multiples of 512 bytes: blocks stay 512-aligned
-    dev.carved(at, size);
-    handedOut(at, size);
-    return at;
+  private static long largest(TreeSet<Piece> free) {
+    return free.isEmpty() ? 0 : free.last().bytes;
   }
 
-  /** A new chunk of {@code bytes} from the driver; may throw, and nothing has changed then. */
-  private long newChunk(long bytes) {
-    long start = dev.alloc(bytes);
-    chunkInfo.put(start, new long[] {bytes, 0});
-    reserved += bytes;
-    peakReserved = Math.max(peakReserved, reserved);
-    chunks++;
-    return start;
-  }
-
-  private void handedOut(long at, long size) {
-    inUse += size;
-    peakInUse = Math.max(peakInUse, inUse);
-    chunkInfo.floorEntry(at).getValue()[1]++;
-  }
-
-  /** Returns a block of {@code sizeClass(bytes)} at {@code address} to its free list. */
+  /**
+   * Gives back the block at {@code address}, taken for {@code bytes}: its piece is free and
+   * merges with its free neighbours (or, while a step is recorded, it is kept for the step).
+   */
   synchronized void give(long address, long bytes) {
-    Long own = oversized.isEmpty() ? null : oversized.remove(address);
-    long size = own != null ? own : sizeClass(bytes);
+    Piece p = pieces.get(address);
+    if (p == null || p.free || sizeClass(bytes) > p.bytes) {
+      throw new IllegalStateException("device pool: " + bytes + " bytes at "
+          + Long.toHexString(address) + " given back, which is not a block handed out"
+          + (p == null || p.free ? "" : " (it has " + p.bytes + ")"));
+    }
     if (held != null) {
-      held.add(new long[] {address, size});
+      held.add(new long[] {address, bytes});
       return;
     }
-    inUse -= size;
-    chunkInfo.floorEntry(address).getValue()[1]--;
-    free.computeIfAbsent(size, k -> new ArrayDeque<>()).push(address);
+    inUse -= p.bytes;
+    chunkInfo.get(p.chunk)[1]--;
+    p.free = true;
+    TreeSet<Piece> free = p.small ? freeSmall : freeLarge;
+    Map.Entry<Long, Piece> before = pieces.lowerEntry(p.start);
+    if (before != null && before.getValue().free && before.getValue().chunk == p.chunk) {
+      Piece q = before.getValue();
+      free.remove(q);
+      pieces.remove(p.start);
+      q.bytes += p.bytes;
+      p = q;
+    }
+    Map.Entry<Long, Piece> after = pieces.higherEntry(p.start);
+    if (after != null && after.getValue().free && after.getValue().chunk == p.chunk) {
+      Piece q = after.getValue();
+      free.remove(q);
+      pieces.remove(q.start);
+      p.bytes += q.bytes;
+    }
+    p.freedAt = ++frees;
+    free.add(p);
+  }
+
+  /**
+   * Checks the pool's bookkeeping (for tests): each chunk's pieces tile it, no two free pieces lie
+   * side by side, the free sets hold exactly the free pieces, and the bytes and blocks in use are
+   * those of the pieces handed out. Throws IllegalStateException naming the first fault.
+   */
+  synchronized void checkInvariants() {
+    long used = 0;
+    long reservedSeen = 0;
+    int freeSeen = 0;
+    for (Map.Entry<Long, long[]> c : chunkInfo.entrySet()) {
+      long at = c.getKey();
+      long end = at + c.getValue()[0];
+      long live = 0;
+      boolean lastFree = false;
+      while (at < end) {
+        Piece p = pieces.get(at);
+        if (p == null || p.chunk != c.getKey() || p.bytes <= 0) {
+          throw new IllegalStateException("device pool: no piece at " + Long.toHexString(at));
+        }
+        if (p.free) {
+          if (lastFree) {
+            throw new IllegalStateException("device pool: free pieces side by side at "
+                + Long.toHexString(at));
+          }
+          if (!(p.small ? freeSmall : freeLarge).contains(p)) {
+            throw new IllegalStateException("device pool: free piece at " + Long.toHexString(at)
+                + " is not on its free set");
+          }
+          freeSeen++;
+        } else {
+          used += p.bytes;
+          live++;
+        }
+        lastFree = p.free;
+        at += p.bytes;
+      }
+      if (at != end || live != c.getValue()[1]) { // a block kept for a recorded step counts
+        throw new IllegalStateException("device pool: chunk " + Long.toHexString(c.getKey())
+            + " is not tiled by its pieces, or counts " + c.getValue()[1] + " blocks in use of "
+            + live);
+      }
+      reservedSeen += c.getValue()[0];
+    }
+    if (freeSeen != freeSmall.size() + freeLarge.size() || reservedSeen != reserved
+        || used != inUse) {
+      throw new IllegalStateException("device pool: " + freeSeen + " free pieces against "
+          + (freeSmall.size() + freeLarge.size()) + " on the free sets, " + used
+          + " bytes handed out against " + inUse + " in use, " + reservedSeen + " in chunks against "
+          + reserved + " reserved");
+    }
   }
 
   /** Starts keeping the blocks given back (a step is being recorded). */

@@ -32,6 +32,17 @@ public final class FakeDevice implements CudaDriver {
   private final KernelEmulator emulator; // null: kernels run as their Java twins
   private long memoryLimit; // bytes the device has (0: as much as the host gives)
   private long allocated; // bytes of live allocations
+  // Pointers region() checked lately, by a hash of the pointer: the bounds its accesses may reach
+  // and its allocation (a kernel's twin reads and writes a few tensors element by element, and
+  // three TreeMap searches an element cost time that grows with the pool's chunks)
+  private static final int REGIONS = 64;
+  private final long[] regionBase = new long[REGIONS]; // 0: none
+  private final long[] regionFrom = new long[REGIONS];
+  private final long[] regionTo = new long[REGIONS];
+  private final long[] regionAllocation = new long[REGIONS];
+  private final ByteBuffer[] regionBuffer = new ByteBuffer[REGIONS];
+  private long lastAllocationStart; // the allocation region() returned last, for offsetIn
+  private long lastAllocationEnd;
 
   /**
    * A fake device; profiled when {@code SDPO_CUDA_PROFILE=1} (see {@link KernelProfile}), its
@@ -93,6 +104,7 @@ public final class FakeDevice implements CudaDriver {
           + "asked with " + allocated + " of " + memoryLimit + " allocated");
     }
     allocated += bytes;
+    forgetLastRegion();
     long at = next;
     ByteBuffer b = ByteBuffer.allocate((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
     java.util.Arrays.fill(b.array(), (byte) 0xFF); // as garbage on a GPU: NaN, or -1
@@ -111,11 +123,15 @@ public final class FakeDevice implements CudaDriver {
           + ", which is not an allocation");
     }
     allocated -= b.capacity();
+    forgetLastRegion();
   }
 
   @Override
   public synchronized void carved(long address, long bytes) {
+    // the pool splits and merges its pieces: blocks carved before inside this one are gone
+    blocks.subMap(address, true, address + bytes, false).clear();
     blocks.put(address, bytes);
+    forgetLastRegion();
   }
 
   /** The allocation holding [address, address + bytes), which starts in the same block. */
@@ -130,6 +146,13 @@ public final class FakeDevice implements CudaDriver {
    * fails even when the next block holds another tensor).
    */
   synchronized ByteBuffer region(long base, long address, long bytes) {
+    int slot = (int) ((base ^ (base >>> 9) ^ (base >>> 21)) & (REGIONS - 1));
+    if (regionBase[slot] == base && address >= regionFrom[slot]
+        && address + bytes <= regionTo[slot]) {
+      lastAllocationStart = regionAllocation[slot];
+      lastAllocationEnd = lastAllocationStart + regionBuffer[slot].capacity();
+      return regionBuffer[slot];
+    }
     Map.Entry<Long, ByteBuffer> e = memory.floorEntry(base);
     if (e == null || address < e.getKey() || address + bytes > e.getKey() + e.getValue().capacity()) {
       throw new IllegalStateException("fake device: access to [" + Long.toHexString(address)
@@ -141,7 +164,21 @@ public final class FakeDevice implements CudaDriver {
           + ", +" + bytes + ") through a pointer into block [" + Long.toHexString(s[0])
           + ", +" + s[1] + ") runs past the end of its block");
     }
+    regionBase[slot] = base;
+    regionFrom[slot] = Math.max(s[0], e.getKey());
+    regionTo[slot] = Math.min(s[0] + s[1], e.getKey() + e.getValue().capacity());
+    regionAllocation[slot] = e.getKey();
+    regionBuffer[slot] = e.getValue();
+    lastAllocationStart = e.getKey();
+    lastAllocationEnd = e.getKey() + e.getValue().capacity();
     return e.getValue();
+  }
+
+  /** Forgets the pointers' blocks: memory was allocated, freed or carved anew. */
+  private void forgetLastRegion() {
+    java.util.Arrays.fill(regionBase, 0);
+    java.util.Arrays.fill(regionBuffer, null);
+    lastAllocationEnd = 0;
   }
 
   /**
@@ -161,7 +198,10 @@ public final class FakeDevice implements CudaDriver {
     return new long[] {e.getKey(), e.getValue().capacity()};
   }
 
-  int offsetIn(long address) {
+  synchronized int offsetIn(long address) {
+    if (address >= lastAllocationStart && address < lastAllocationEnd) {
+      return (int) (address - lastAllocationStart); // in the allocation region() just returned
+    }
     return (int) (address - memory.floorKey(address));
   }
 
@@ -427,7 +467,8 @@ public final class FakeDevice implements CudaDriver {
   }
 
   @Override
-  public void close() {
+  public synchronized void close() {
     memory.clear();
+    forgetLastRegion();
   }
 }

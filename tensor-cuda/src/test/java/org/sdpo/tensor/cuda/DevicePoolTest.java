@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.sdpo.tensor.DeviceOutOfMemoryException;
@@ -104,7 +105,8 @@ class DevicePoolTest {
         .isInstanceOf(DeviceOutOfMemoryException.class)
         .hasMessage("CUDA out of memory: 101 MB more asked of the driver (for a block of 101 "
             + "MB); this process holds 84 MB of device memory of the device's 105 MB: 84 MB in "
-            + "tensors, scratch and cached copies, 0 MB free in blocks of other sizes");
+            + "tensors, scratch and cached copies, 0 MB free in pieces it cannot use (the "
+            + "largest that blocks of its size may take: 0 bytes)");
     assertThat(pool.inUse()).isEqualTo(80 * MIB);
     assertThat(pool.reserved()).isEqualTo(80 * MIB);
     pool.give(a, 80 * MIB);
@@ -136,87 +138,186 @@ class DevicePoolTest {
   }
 
   /**
-   * A free block that only a larger size class has, in a chunk a live block keeps: a full device
-   * hands it out whole, and it goes back to its own class.
+   * A free piece larger than asked is split, the rest staying free; pieces given back merge with
+   * their free neighbours, so they serve a larger block; a chunk with nothing in use is one piece
+   * again and goes back whole.
    */
   @Test
-  void aFullDeviceHandsOutALargerFreeBlockWhole() {
+  void piecesSplitAndMerge() {
+    FakeDevice device = new FakeDevice();
+    DevicePool pool = new DevicePool(device);
+    long a = pool.takeScratch(8 * MIB);
+    long b = pool.takeScratch(8 * MIB);
+    long c = pool.takeScratch(8 * MIB);
+    assertThat(b).isEqualTo(a + 8 * MIB);
+    assertThat(c).isEqualTo(b + 8 * MIB);
+    pool.give(a, 8 * MIB);
+    pool.give(b, 8 * MIB); // merges with a: 16 MiB free at a
+    pool.checkInvariants();
+    long d = pool.takeScratch(12 * MIB); // the best fit: the 16 MiB piece, not the chunk's 40
+    assertThat(d).isEqualTo(a);
+    // the fake device checks accesses against the block as it is now, not against b's old bounds
+    assertThat(device.span(a + 9 * MIB)).containsExactly(a, 12 * MIB);
+    long e = pool.takeScratch(4 * MIB); // the 4 MiB left of it
+    assertThat(e).isEqualTo(a + 12 * MIB);
+    long f = pool.takeScratch(40 * MIB); // the end of the chunk, exactly
+    assertThat(f).isEqualTo(c + 8 * MIB);
+    assertThat(pool.chunks()).isEqualTo(1);
+    assertThat(pool.inUse()).isEqualTo(DevicePool.CHUNK);
+    pool.checkInvariants();
+    for (long[] x : new long[][] {{e, 4}, {c, 8}, {d, 12}, {f, 40}}) {
+      pool.give(x[0], x[1] * MIB);
+      pool.checkInvariants();
+    }
+    assertThat(pool.inUse()).isZero();
+    assertThat(pool.takeScratch(64 * MIB)).as("one piece again").isEqualTo(a);
+    pool.give(a, 64 * MIB);
+    assertThat(pool.releaseFreeChunks()).isEqualTo(DevicePool.CHUNK);
+    assertThat(pool.reserved()).isZero();
+    pool.checkInvariants();
+  }
+
+  /**
+   * Memory freed by blocks of other sizes serves a new size on a full device (100 MiB: no second
+   * chunk of 64 MiB fits), where free lists by size class could not use it.
+   */
+  @Test
+  void freedPiecesServeOtherSizesOnAFullDevice() {
     DevicePool pool = poolOf100MiB();
-    long small = pool.takeScratch(MIB); // keeps the first chunk (64 MiB) in use
-    long forty = pool.takeScratch(40 * MIB);
-    pool.give(forty, 40 * MIB);
-    long thirty = pool.takeScratch(30 * MIB); // class 32 MiB: 23 MiB left in the chunk, no room
-    assertThat(thirty).isEqualTo(forty);
-    assertThat(pool.reserved()).isEqualTo(DevicePool.CHUNK);
-    assertThat(pool.inUse()).isEqualTo(41 * MIB);
-    pool.give(thirty, 30 * MIB);
-    assertThat(pool.inUse()).isEqualTo(MIB);
-    assertThat(pool.takeScratch(40 * MIB)).as("back on the 40 MiB list").isEqualTo(forty);
-    pool.give(forty, 40 * MIB);
-    pool.give(small, MIB);
+    long x = pool.takeScratch(24 * MIB);
+    long y = pool.takeScratch(24 * MIB);
+    long z = pool.takeScratch(16 * MIB); // the first chunk is full, and stays in use
+    pool.give(x, 24 * MIB);
+    pool.give(y, 24 * MIB);
+    long w = pool.takeScratch(40 * MIB);
+    assertThat(w).isEqualTo(x);
+    assertThat(pool.chunks()).isEqualTo(1);
+    pool.give(w, 40 * MIB);
+    pool.give(z, 16 * MIB);
+    pool.checkInvariants();
     assertThat(pool.inUse()).isZero();
   }
 
   /**
-   * A block larger than a chunk gets a chunk of its own, and the small blocks after it go on
-   * being carved from the chunk they were carved from (which a large block once left behind,
-   * unused to its end: 64 MiB at most each time).
+   * Small blocks come from chunks of their own (2 MiB), so they do not pin a large chunk; a rest of
+   * 1 MiB or less in a large chunk stays with the block it would have followed.
    */
   @Test
-  void aLargeBlockLeavesTheChunkBeingCarvedAsItWas() {
+  void smallBlocksHaveChunksOfTheirOwnAndSmallRestsStay() {
     DevicePool pool = new DevicePool(new FakeDevice());
-    long a = pool.takeScratch(MIB);
+    long a = pool.takeScratch(4096);
+    long big = pool.takeScratch(8 * MIB);
+    long b = pool.takeScratch(1000); // 1,024 bytes after a, in the same small chunk
+    assertThat(b).isEqualTo(a + 4096);
+    assertThat(pool.chunks()).isEqualTo(2);
+    assertThat(pool.reserved()).isEqualTo(DevicePool.SMALL_CHUNK + DevicePool.CHUNK);
+    assertThat(pool.inUse()).isEqualTo(4096 + 8 * MIB + 1024);
+    long c = pool.takeScratch(49 * MIB); // class 56 MiB: the chunk's 56 left, exactly
+    long d = pool.takeScratch(7 * MIB + 1); // class 8 MiB: a new chunk, 56 MiB of it left
+    pool.give(big, 8 * MIB);
+    long e = pool.takeScratch(7 * MIB); // the best fit, 8 MiB at big: 1 MiB left, kept with it
+    assertThat(e).isEqualTo(big);
+    assertThat(pool.inUse()).isEqualTo(4096 + 1024 + 56 * MIB + 8 * MIB + 8 * MIB);
+    pool.checkInvariants();
+    for (long[] x : new long[][] {{a, 4096}, {b, 1000}, {c, 49 * MIB}, {d, 7 * MIB + 1},
+        {e, 7 * MIB}}) {
+      pool.give(x[0], x[1]);
+    }
+    pool.checkInvariants();
+    assertThat(pool.inUse()).isZero();
+    assertThat(pool.releaseFreeChunks()).isEqualTo(DevicePool.SMALL_CHUNK + 2 * DevicePool.CHUNK);
+  }
+
+  /** A block larger than a chunk gets a chunk of its own, given back whole. */
+  @Test
+  void aLargeBlockHasAChunkOfItsOwn() {
+    DevicePool pool = new DevicePool(new FakeDevice());
+    long a = pool.takeScratch(8 * MIB);
     long big = pool.takeScratch(100 * MIB);
-    long b = pool.takeScratch(MIB);
-    assertThat(b).isEqualTo(a + MIB);
+    long b = pool.takeScratch(8 * MIB);
+    assertThat(b).isEqualTo(a + 8 * MIB);
     assertThat(pool.chunks()).isEqualTo(2);
     assertThat(pool.reserved()).isEqualTo(DevicePool.CHUNK + DevicePool.sizeClass(100 * MIB));
     pool.give(big, 100 * MIB);
     assertThat(pool.releaseFreeChunks()).isEqualTo(DevicePool.sizeClass(100 * MIB));
-    long c = pool.takeScratch(MIB);
-    assertThat(c).isEqualTo(b + MIB);
-    for (long x : new long[] {a, b, c}) {
-      pool.give(x, MIB);
-    }
+    pool.give(a, 8 * MIB);
+    pool.give(b, 8 * MIB);
+    pool.checkInvariants();
     assertThat(pool.inUse()).isZero();
+  }
+
+  /** A block given back twice, or an address never handed out, is a bug: it says so. */
+  @Test
+  void aBlockGivenBackTwiceIsRefused() {
+    DevicePool pool = new DevicePool(new FakeDevice());
+    long a = pool.takeScratch(4096);
+    pool.give(a, 4096);
+    assertThatThrownBy(() -> pool.give(a, 4096)).isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("which is not a block handed out");
+    long b = pool.takeScratch(4096);
+    assertThatThrownBy(() -> pool.give(b, 8192)).hasMessageContaining("(it has 4096)");
+    assertThatThrownBy(() -> pool.give(b + 512, 512)).hasMessageContaining("not a block");
+    pool.give(b, 4096);
   }
 
   /**
-   * The end of a chunk too short for the next block becomes a free block of the largest class
-   * that fits, which a later block of that class takes instead of a new chunk.
+   * Random takes and gives of sizes from 1 byte to 80 MiB (most below 8 MiB, the live ones below
+   * 192 MiB in all: the fake device's memory is the test's heap), with recording spans: the live
+   * blocks never overlap, the bookkeeping holds, and everything given back returns the pool to
+   * nothing in use, every chunk going back to the driver.
    */
   @Test
-  void theEndOfAChunkServesALaterSmallerBlock() {
+  void randomTakesAndGivesKeepTheBookkeeping() {
+    java.util.Random r = new java.util.Random(11);
     DevicePool pool = new DevicePool(new FakeDevice());
-    long a = pool.takeScratch(40 * MIB);
-    long b = pool.takeScratch(40 * MIB); // 24 MiB left in the first chunk: a second one
-    assertThat(pool.chunks()).isEqualTo(2);
-    long c = pool.takeScratch(24 * MIB);
-    assertThat(c).isEqualTo(a + 40 * MIB);
-    assertThat(pool.chunks()).isEqualTo(2);
-    assertThat(pool.inUse()).isEqualTo(104 * MIB);
-    for (long[] x : new long[][] {{a, 40}, {b, 40}, {c, 24}}) {
-      pool.give(x[0], x[1] * MIB);
-    }
-    assertThat(pool.inUse()).isZero();
-    assertThat(pool.releaseFreeChunks()).isEqualTo(2 * DevicePool.CHUNK);
-  }
-
-  /** floorClass: a size class, at most the bytes, and no class lies between the two. */
-  @Test
-  void floorClassIsTheLargestClassThatFits() {
-    java.util.Random r = new java.util.Random(7);
-    for (int i = 0; i < 20_000; i++) {
-      long b = i < 5_000 ? i : 1 + (r.nextLong() >>> (24 + r.nextInt(24)));
-      long f = DevicePool.floorClass(b);
-      if (b < 512) {
-        assertThat(f).as("%d", b).isZero();
-        continue;
+    java.util.TreeMap<Long, Long> live = new java.util.TreeMap<>(); // address -> bytes asked
+    List<long[]> recorded = null;
+    for (int i = 0; i < 6_000; i++) {
+      if (r.nextInt(500) == 0) {
+        if (recorded == null) {
+          pool.hold();
+          recorded = new ArrayList<>();
+        } else {
+          pool.release(pool.endHold());
+          recorded = null;
+        }
       }
-      assertThat(f).as("%d", b).isLessThanOrEqualTo(b).isPositive();
-      assertThat(DevicePool.sizeClass(f)).as("%d is a class", f).isEqualTo(f);
-      assertThat(DevicePool.sizeClass(f + 1)).as("the class after %d passes %d", f, b)
-          .isGreaterThan(b);
+      long liveBytes = live.values().stream().mapToLong(Long::longValue).sum();
+      if (live.isEmpty() || (r.nextInt(100) < 55 && liveBytes < (192L << 20))) {
+        int kind = r.nextInt(100);
+        long bytes = 1 + (kind == 0 ? r.nextInt(80 << 20) : kind < 30 ? r.nextInt(8 << 20)
+            : r.nextInt(1 << 20));
+        long at = pool.takeScratch(bytes);
+        long size = DevicePool.sizeClass(bytes);
+        Map.Entry<Long, Long> before = live.floorEntry(at);
+        Map.Entry<Long, Long> after = live.ceilingEntry(at);
+        assertThat(before == null || before.getKey() + DevicePool.sizeClass(before.getValue()) <= at)
+            .as("block at %d overlaps the one before", at).isTrue();
+        assertThat(after == null || at + size <= after.getKey())
+            .as("block at %d overlaps the one after", at).isTrue();
+        assertThat(at % 256).as("aligned as cuMemAlloc aligns").isZero();
+        live.put(at, bytes);
+      } else {
+        Long at = new ArrayList<>(live.keySet()).get(r.nextInt(live.size()));
+        pool.give(at, live.remove(at));
+      }
+      if (i % 50 == 0) {
+        pool.checkInvariants();
+      }
+      if (r.nextInt(300) == 0) {
+        pool.releaseFreeChunks();
+      }
     }
+    if (recorded != null) {
+      pool.release(pool.endHold());
+    }
+    for (Map.Entry<Long, Long> e : live.entrySet()) {
+      pool.give(e.getKey(), e.getValue());
+    }
+    pool.checkInvariants();
+    assertThat(pool.inUse()).isZero();
+    long reserved = pool.reserved();
+    assertThat(pool.releaseFreeChunks()).isEqualTo(reserved);
+    assertThat(pool.reserved()).isZero();
   }
 }
