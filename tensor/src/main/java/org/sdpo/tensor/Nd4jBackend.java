@@ -119,7 +119,7 @@ public final class Nd4jBackend implements Backend {
         }
         System.gc();
         try {
-          Thread.sleep(500); // the deallocator threads run after the collector's queue fills
+          Thread.sleep(500); // time for ND4J's deallocator threads to free what was collected
         } catch (InterruptedException ie) {
           Thread.currentThread().interrupt();
           throw new HostOutOfMemoryException(outOfMemory(dtype, shape));

@@ -319,23 +319,30 @@ final class DevicePool {
     chunkInfo.get(p.chunk)[1]--;
     p.free = true;
     TreeSet<Piece> free = p.small ? freeSmall : freeLarge;
-    Map.Entry<Long, Piece> before = pieces.lowerEntry(p.start);
-    if (before != null && before.getValue().free && before.getValue().chunk == p.chunk) {
-      Piece q = before.getValue();
-      free.remove(q);
-      pieces.remove(p.start);
-      q.bytes += p.bytes;
-      p = q;
+    Piece before = freeNeighbour(pieces.lowerEntry(p.start), p);
+    if (before != null) {
+      p = absorb(before, p, free);
     }
-    Map.Entry<Long, Piece> after = pieces.higherEntry(p.start);
-    if (after != null && after.getValue().free && after.getValue().chunk == p.chunk) {
-      Piece q = after.getValue();
-      free.remove(q);
-      pieces.remove(q.start);
-      p.bytes += q.bytes;
+    Piece after = freeNeighbour(pieces.higherEntry(p.start), p);
+    if (after != null) {
+      absorb(p, after, free);
     }
     p.freedAt = ++frees;
     free.add(p);
+  }
+
+  /** The entry's piece when it is free and in p's chunk (where pieces tile it: p's neighbour). */
+  private static Piece freeNeighbour(Map.Entry<Long, Piece> e, Piece p) {
+    return e != null && e.getValue().free && e.getValue().chunk == p.chunk ? e.getValue() : null;
+  }
+
+  /** Merges {@code right} into {@code left}, the piece just before it: both off the free set. */
+  private Piece absorb(Piece left, Piece right, TreeSet<Piece> free) {
+    free.remove(left);
+    free.remove(right);
+    pieces.remove(right.start);
+    left.bytes += right.bytes;
+    return left;
   }
 
   /**
