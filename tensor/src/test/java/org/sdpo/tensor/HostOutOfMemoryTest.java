@@ -32,19 +32,23 @@ class HostOutOfMemoryTest {
     assumeTrue(Files.isExecutable(Path.of("/bin/bash")) && Files.exists(Path.of("/proc/self/limits")),
         "needs Linux and bash (ulimit -v)");
     String java = ProcessHandle.current().info().command().orElse("java");
-    // 5 GB of address space: the JVM's small heap and code cache, ND4J's libraries and threads
-    // fit; 8.59 GB more does not
-    String cmd = "ulimit -v 5000000 && exec \"$0\" -Xms16m -Xmx256m -XX:ReservedCodeCacheSize=64m "
-        + "-XX:CompressedClassSpaceSize=64m -XX:+UseSerialGC -cp \"$1\" "
+    // 6 GB of address space: the JVM's small heap and code cache, ND4J's libraries and a few
+    // threads (each thread's malloc arena reserves 64 MB, so their number is bounded, whatever
+    // the machine's cores) fit; 8.59 GB more does not
+    String cmd = "ulimit -v 6000000 && exec \"$0\" -Xms16m -Xmx256m -XX:ReservedCodeCacheSize=64m "
+        + "-XX:CompressedClassSpaceSize=64m -XX:+UseSerialGC -XX:CICompilerCount=2 -cp \"$1\" "
         + HostOutOfMemoryTest.class.getName();
-    Process p = new ProcessBuilder(List.of("/bin/bash", "-c", cmd, java,
-        System.getProperty("java.class.path"))).redirectErrorStream(true).start();
+    ProcessBuilder pb = new ProcessBuilder(List.of("/bin/bash", "-c", cmd, java,
+        System.getProperty("java.class.path"))).redirectErrorStream(true);
+    pb.environment().put("MALLOC_ARENA_MAX", "2");
+    pb.environment().put("OMP_NUM_THREADS", "2");
+    Process p = pb.start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
     assertThat(out).as(out)
         .contains("refused: out of memory: no room for a float32 tensor [2147483647] (8.59 GB); "
             + "this process holds ")
-        .contains(" of the machine's ", " available); its address space is limited to 5.12 GB "
+        .contains(" of the machine's ", " available); its address space is limited to 6.14 GB "
             + "(ulimit -v)")
         .contains("then 1024")
         .doesNotContain("allocated ", "Exception");
