@@ -191,7 +191,7 @@ final class DevicePool {
     if (p != null) {
       free.remove(p);
     } else {
-      long bytes = small ? SMALL_CHUNK : Math.max(CHUNK, size);
+      long bytes = chunkFor(size);
       long start = newChunk(bytes);
       p = new Piece(start, small, start, bytes);
       pieces.put(start, p);
@@ -283,17 +283,25 @@ final class DevicePool {
   /** The one-line message of a failed allocation: what was asked and how memory is held. */
   private synchronized String outOfMemory(long size) {
     long total = dev.totalMemory();
-    long largest = Math.max(size <= SMALL ? largest(freeSmall) : 0, largest(freeLarge));
-    return "CUDA out of memory: "
-        + MemoryStats.describe(size <= SMALL ? SMALL_CHUNK : Math.max(CHUNK, size))
-        + " more asked of the driver (for a block of " + (size < 1_000_000 ? size + " bytes"
-            : MemoryStats.describe(size)) + "); this process holds "
-        + MemoryStats.describe(reserved) + " of device memory"
+    // a small block is taken only from small chunks' pieces, a large one from large chunks'
+    long largest = largest(size <= SMALL ? freeSmall : freeLarge);
+    return "CUDA out of memory: " + MemoryStats.describe(chunkFor(size))
+        + " more asked of the driver (for a block of " + describeBytes(size) + "); this process "
+        + "holds " + MemoryStats.describe(reserved) + " of device memory"
         + (total > 0 ? " of the device's " + MemoryStats.describe(total) : "") + ": "
         + MemoryStats.describe(inUse) + " in tensors, scratch and cached copies, "
         + MemoryStats.describe(reserved - inUse) + " free in pieces it cannot use (the largest "
-        + "that blocks of its size may take: "
-        + (largest < 1_000_000 ? largest + " bytes" : MemoryStats.describe(largest)) + ")";
+        + "that blocks of its size may take: " + describeBytes(largest) + ")";
+  }
+
+  /** Bytes below a megabyte exactly ("4096 bytes"), else as {@link MemoryStats#describe}. */
+  private static String describeBytes(long bytes) {
+    return bytes < 1_000_000 ? bytes + " bytes" : MemoryStats.describe(bytes);
+  }
+
+  /** The chunk a new block of {@code size} needs from the driver. */
+  private static long chunkFor(long size) {
+    return size <= SMALL ? SMALL_CHUNK : Math.max(CHUNK, size);
   }
 
   private static long largest(TreeSet<Piece> free) {

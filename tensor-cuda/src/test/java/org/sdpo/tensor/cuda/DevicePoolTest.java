@@ -118,6 +118,26 @@ class DevicePoolTest {
     assertThat(pool.inUse()).isZero();
   }
 
+  /**
+   * A small block on a full device: the free piece of a large chunk cannot serve it, and the
+   * message's largest piece is that of the small chunks (none), not the large chunk's 24 MiB.
+   */
+  @Test
+  void aSmallBlockOnAFullDeviceCountsOnlySmallPieces() {
+    FakeDevice d = new FakeDevice();
+    d.limitMemory(65 * MIB); // one large chunk, and no room for a small one beside it
+    DevicePool pool = new DevicePool(d);
+    long a = pool.takeScratch(40 * MIB); // keeps the chunk in use: 24 MiB free in it
+    assertThatThrownBy(() -> pool.takeScratch(4096))
+        .isInstanceOf(DeviceOutOfMemoryException.class)
+        .hasMessage("CUDA out of memory: 2 MB more asked of the driver (for a block of 4096 "
+            + "bytes); this process holds 67 MB of device memory of the device's 68 MB: 42 MB in "
+            + "tensors, scratch and cached copies, 25 MB free in pieces it cannot use (the "
+            + "largest that blocks of its size may take: 0 bytes)");
+    pool.give(a, 40 * MIB);
+    pool.checkInvariants();
+  }
+
   /** The peaks: the most in use and held since the start or the last reset. */
   @Test
   void peaksFollowTheMostHeldSinceTheLastReset() {
