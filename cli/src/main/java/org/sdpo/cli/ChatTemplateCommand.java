@@ -45,12 +45,7 @@ final class ChatTemplateCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     ObjectMapper json = new ObjectMapper();
-    JsonNode n;
-    try {
-      n = json.readTree(messages.toFile());
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new IllegalArgumentException(messages + ": not valid JSON: " + e.getOriginalMessage());
-    }
+    JsonNode n = org.sdpo.transformer.io.TextFiles.readTree(json, messages, "JSON");
     JsonNode list = n != null && n.isObject() ? n.get("messages") : n;
     if (list == null || !list.isArray()) {
       throw new IllegalArgumentException(messages + ": expected a JSON list of messages or an "

@@ -73,8 +73,12 @@ final class EnvOptions {
   static List<Task> readTasks(Path file) {
     try {
       return Verifiers.readTasks(file);
-    } catch (IOException e) {
-      throw new IllegalArgumentException("cannot read task file " + file + ": " + e.getMessage());
+    } catch (java.nio.file.NoSuchFileException e) {
+      throw new IllegalArgumentException("no such task file: " + file);
+    } catch (IOException e) { // most messages name the file already
+      String m = String.valueOf(e.getMessage());
+      throw new IllegalArgumentException(m.startsWith(file + ":") ? m
+          : "cannot read task file " + file + ": " + m);
     }
   }
 }

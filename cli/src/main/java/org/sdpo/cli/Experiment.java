@@ -26,12 +26,7 @@ record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spe
 
   static Experiment read(Path file) throws IOException {
     ObjectMapper yaml = new ObjectMapper(new YAMLFactory());
-    JsonNode n;
-    try {
-      n = yaml.readTree(file.toFile());
-    } catch (IOException e) {
-      throw new IllegalArgumentException(file + ": not valid YAML: " + e.getMessage(), e);
-    }
+    JsonNode n = org.sdpo.transformer.io.TextFiles.readTree(yaml, file, "YAML");
     if (n == null || !n.isObject()) {
       throw new IllegalArgumentException(file + ": expected a mapping");
     }

@@ -82,9 +82,13 @@ public final class Main implements Runnable {
           + "update at a large vocabulary)"
           + (e instanceof org.sdpo.tensor.DeviceOutOfMemoryException
               ? " or, in bf16, a smaller cache of cast copies (SDPO_CUDA_CAST_CACHE_MB)" : "");
+    } else if (e instanceof java.io.IOException io) { // a parser's message without its trailer
+      m = org.sdpo.transformer.io.TextFiles.reason(io);
+    } else if (e instanceof java.io.UncheckedIOException u) { // its own words, or its cause's
+      m = u.getMessage() != null && !u.getMessage().equals(String.valueOf(u.getCause()))
+          ? u.getMessage() : org.sdpo.transformer.io.TextFiles.reason(u.getCause());
     } else if (e instanceof IllegalArgumentException || e instanceof UnsupportedOperationException
-        || e instanceof org.sdpo.tensor.DeviceUnavailableException
-        || e instanceof java.io.IOException || e instanceof java.io.UncheckedIOException) {
+        || e instanceof org.sdpo.tensor.DeviceUnavailableException) {
       m = e.getMessage();
     } else {
       return null;

@@ -1,8 +1,6 @@
 package org.sdpo.cli;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -52,7 +50,7 @@ final class VerifyCommand implements Callable<Integer> {
     Environment env = envOptions.build(tasks);
     List<Task> forAttempt = new ArrayList<>();
     List<String> attempts = new ArrayList<>();
-    String text = Files.readString(attemptFile, StandardCharsets.UTF_8);
+    String text = org.sdpo.transformer.io.TextFiles.readString(attemptFile);
     if (attemptFile.toString().endsWith(".jsonl")) {
       String[] lines = text.split("\n");
       int k = 0;

@@ -34,12 +34,7 @@ public final class SdpoAudit {
   public record Case(int[] student, int[] teacher, int n, DistillConfig loss) {}
 
   public static Case read(Path file) throws IOException {
-    JsonNode c;
-    try {
-      c = new ObjectMapper().readTree(file.toFile());
-    } catch (IOException e) {
-      throw new IOException(file + ": not valid JSON: " + e.getMessage(), e);
-    }
+    JsonNode c = org.sdpo.transformer.io.TextFiles.readTree(new ObjectMapper(), file, "JSON");
     if (c == null || !c.isObject()) {
       throw new IllegalArgumentException(file + ": expected a JSON object");
     }

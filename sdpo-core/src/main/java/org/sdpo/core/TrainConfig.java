@@ -108,12 +108,7 @@ public final class TrainConfig {
   public static TrainConfig read(Path file) throws IOException {
     ObjectMapper m = file.toString().endsWith(".json") ? new ObjectMapper()
         : new ObjectMapper(new YAMLFactory());
-    JsonNode n;
-    try {
-      n = m.readTree(file.toFile());
-    } catch (IOException e) {
-      throw new IOException(file + ": not valid YAML/JSON: " + e.getMessage(), e);
-    }
+    JsonNode n = org.sdpo.transformer.io.TextFiles.readTree(m, file, "YAML/JSON");
     if (n == null || !n.isObject()) {
       throw new IllegalArgumentException(file + ": expected a mapping of options");
     }

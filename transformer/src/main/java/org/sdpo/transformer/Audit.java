@@ -31,12 +31,7 @@ public final class Audit {
 
   /** Reads and validates a batch file; errors name the file and the key. */
   public static Batch readBatch(Path file) throws IOException {
-    JsonNode n;
-    try {
-      n = new ObjectMapper().readTree(file.toFile());
-    } catch (IOException e) {
-      throw new IOException(file + ": not valid JSON: " + e.getMessage(), e);
-    }
+    JsonNode n = org.sdpo.transformer.io.TextFiles.readTree(new ObjectMapper(), file, "JSON");
     if (n == null || !n.isObject()) {
       throw new IllegalArgumentException(file + ": expected a JSON object with input_ids and labels");
     }

@@ -94,12 +94,7 @@ public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, in
 
   /** Reads a Hugging Face GPT-2 {@code config.json}; errors name the file and the key. */
   public static GptConfig read(Path file) throws IOException {
-    JsonNode n;
-    try {
-      n = JSON.readTree(file.toFile());
-    } catch (IOException e) {
-      throw new IOException(file + ": not a readable JSON file: " + e.getMessage(), e);
-    }
+    JsonNode n = org.sdpo.transformer.io.TextFiles.readTree(JSON, file, "JSON");
     try {
       return fromJson(n);
     } catch (IllegalArgumentException e) {

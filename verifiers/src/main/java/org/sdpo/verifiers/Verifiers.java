@@ -174,7 +174,7 @@ public final class Verifiers {
   /** Reads tasks from a JSONL file (one task object per line; blank lines skipped). */
   @SuppressWarnings("unchecked")
   public static List<Task> readTasks(Path file) throws IOException {
-    List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+    List<String> lines = utf8Lines(file);
     List<Task> tasks = new ArrayList<>();
     for (int i = 0; i < lines.size(); i++) {
       String line = lines.get(i).trim();
@@ -188,6 +188,19 @@ public final class Verifiers {
       }
     }
     return tasks;
+  }
+
+  /** The file's lines, strictly UTF-8; a file that is not names itself and its first bad byte. */
+  private static List<String> utf8Lines(Path file) throws IOException {
+    byte[] bytes = Files.readAllBytes(file);
+    java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(bytes);
+    try {
+      return StandardCharsets.UTF_8.newDecoder().decode(in).toString().lines().toList();
+    } catch (java.nio.charset.CharacterCodingException e) { // stopped where it could not read
+      throw new IOException(String.format(java.util.Locale.ROOT,
+          "%s: not UTF-8 text (byte 0x%02x at offset %d)", file, bytes[in.position()] & 0xff,
+          in.position()), e);
+    }
   }
 
   /** A task from its JSON map; {@code where} names the source in error messages. */
@@ -211,7 +224,11 @@ public final class Verifiers {
         (Map<String, Object>) data);
   }
 
-  /** Writes tasks as JSONL, atomically (a temporary file renamed into place). */
+  /**
+   * Writes tasks as JSONL, atomically: a hidden temporary sibling renamed into place, with the
+   * permissions of the file it replaces (rw-r--r-- when new; a temporary file is created private),
+   * and removed if the write fails.
+   */
   public static void writeTasks(Path file, List<Task> tasks) throws IOException {
     StringBuilder sb = new StringBuilder();
     for (Task t : tasks) {
@@ -219,10 +236,19 @@ public final class Verifiers {
     }
     Path dir = file.toAbsolutePath().getParent();
     Files.createDirectories(dir);
-    Path tmp = Files.createTempFile(dir, file.getFileName().toString(), ".tmp");
-    Files.writeString(tmp, sb, StandardCharsets.UTF_8);
-    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
+    try {
+      Files.writeString(tmp, sb, StandardCharsets.UTF_8);
+      if (Files.getFileStore(tmp).supportsFileAttributeView(
+          java.nio.file.attribute.PosixFileAttributeView.class)) {
+        Files.setPosixFilePermissions(tmp, Files.exists(file) ? Files.getPosixFilePermissions(file)
+            : java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+      }
+      Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
   }
 
   /** Details map helper: key/value pairs in order. */

@@ -62,4 +62,24 @@ class SplitsAndSeedsTest {
         .hasMessageContaining(f + ", line 2")
         .hasMessageContaining("prompt");
   }
+
+  @Test
+  void aTaskFileIsWrittenReadableAndLeavesNoTemporary() throws Exception {
+    java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("tasks");
+    java.nio.file.Path f = dir.resolve("t.jsonl");
+    Verifiers.writeTasks(f, Verifiers.byName("addition").tasks(Split.TEST, 2, 3, 0));
+    assertThat(java.nio.file.attribute.PosixFilePermissions.toString(
+        java.nio.file.Files.getPosixFilePermissions(f))).isEqualTo("rw-r--r--");
+    try (var s = java.nio.file.Files.list(dir)) {
+      assertThat(s.map(p -> p.getFileName().toString())).containsExactly("t.jsonl");
+    }
+  }
+
+  @Test
+  void aTaskFileThatIsNotUtf8NamesItsFirstBadByte() throws Exception {
+    java.nio.file.Path f = java.nio.file.Files.createTempFile("latin1", ".jsonl");
+    java.nio.file.Files.write(f, new byte[] {'{', '"', 'p', (byte) 0xe9});
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Verifiers.readTasks(f))
+        .hasMessage(f + ": not UTF-8 text (byte 0xe9 at offset 3)");
+  }
 }

@@ -63,12 +63,7 @@ public final class Checkpoint {
     if (!Files.exists(file)) {
       throw new NoSuchFileException(file + " (a checkpoint needs config.json)");
     }
-    JsonNode n;
-    try {
-      n = JSON.readTree(file.toFile());
-    } catch (IOException e) {
-      throw new IOException(file + ": not a readable JSON file: " + e.getMessage(), e);
-    }
+    JsonNode n = TextFiles.readTree(JSON, file, "JSON");
     if (n == null || !n.isObject()) {
       throw new IOException(file + ": expected a JSON object");
     }
@@ -149,12 +144,7 @@ public final class Checkpoint {
       throw new NoSuchFileException(single + " (a checkpoint needs " + WEIGHTS + " or " + INDEX
           + ")");
     }
-    JsonNode n;
-    try {
-      n = JSON.readTree(index.toFile());
-    } catch (IOException e) {
-      throw new IOException(index + ": not a readable JSON file: " + e.getMessage(), e);
-    }
+    JsonNode n = TextFiles.readTree(JSON, index, "JSON");
     JsonNode map = n == null ? null : n.get("weight_map");
     if (map == null || !map.isObject() || map.isEmpty()) {
       throw new IOException(index + ": missing or empty \"weight_map\"");

@@ -100,7 +100,7 @@ public final class CharTokenizer implements Tokenizer {
   }
 
   public static CharTokenizer load(Path file) throws IOException {
-    JsonNode n = new ObjectMapper().readTree(file.toFile());
+    JsonNode n = org.sdpo.transformer.io.TextFiles.readTree(new ObjectMapper(), file, "JSON");
     if (n == null || !"char".equals(n.path("type").asText()) || !n.has("alphabet")) {
       throw new IOException(file + ": not a character tokenizer (needs \"type\": \"char\" and "
           + "\"alphabet\")");

@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.sdpo.transformer.chat.Jinja;
+import org.sdpo.transformer.io.TextFiles;
 import org.sdpo.transformer.chat.JinjaException;
 
 /**
@@ -51,11 +52,7 @@ public final class ChatTemplate {
     Path cfgFile = dir.resolve(HfTokenizer.CONFIG_FILE);
     JsonNode cfg = JSON.createObjectNode();
     if (Files.exists(cfgFile)) {
-      try {
-        cfg = JSON.readTree(cfgFile.toFile());
-      } catch (IOException e) {
-        throw new IOException(cfgFile + ": not a readable JSON file", e);
-      }
+      cfg = TextFiles.readTree(JSON, cfgFile, "JSON");
     }
     Map<String, Object> special = new LinkedHashMap<>();
     for (String k : List.of("bos_token", "eos_token", "pad_token", "unk_token")) {
@@ -67,7 +64,7 @@ public final class ChatTemplate {
     String source = null;
     String where = cfgFile + ": \"chat_template\"";
     if (Files.exists(jinjaFile)) {
-      source = Files.readString(jinjaFile);
+      source = TextFiles.readString(jinjaFile);
       where = jinjaFile.toString();
     } else if (cfg.path("chat_template").isTextual()) {
       source = cfg.get("chat_template").asText();

@@ -56,10 +56,11 @@ public final class Gpt2Bpe implements Tokenizer {
     try {
       vocab = new ObjectMapper().readValue(vocabJson.toFile(), new TypeReference<>() {});
     } catch (IOException e) {
-      throw new IOException(vocabJson + ": not a JSON map of token to id: " + e.getMessage(), e);
+      throw new IOException(vocabJson + ": not a JSON map of token to id: "
+          + org.sdpo.transformer.io.TextFiles.reason(e), e);
     }
     List<String> lines = new ArrayList<>();
-    for (String l : Files.readAllLines(mergesTxt, StandardCharsets.UTF_8)) {
+    for (String l : org.sdpo.transformer.io.TextFiles.readLines(mergesTxt)) {
       if (!l.startsWith("#version") && !l.isBlank()) {
         lines.add(l);
       }

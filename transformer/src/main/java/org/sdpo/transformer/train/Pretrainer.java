@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,6 +18,7 @@ import org.sdpo.tensor.Workspace;
 import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
+import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.io.Safetensors;
 import org.sdpo.transformer.tokenizer.Tokenizer;
@@ -169,12 +169,12 @@ public final class Pretrainer {
       throws IOException {
     List<Document> docs = new ArrayList<>();
     if (!data.toString().endsWith(".jsonl")) {
-      docs.add(document(tok, "", Files.readString(data, StandardCharsets.UTF_8), data, 1,
+      docs.add(document(tok, "", org.sdpo.transformer.io.TextFiles.readString(data), data, 1,
           maxTokens));
       return docs;
     }
     ObjectMapper m = new ObjectMapper();
-    List<String> lines = Files.readAllLines(data, StandardCharsets.UTF_8);
+    List<String> lines = org.sdpo.transformer.io.TextFiles.readLines(data);
     for (int i = 0; i < lines.size(); i++) {
       if (lines.get(i).isBlank()) {
         continue;
@@ -248,7 +248,7 @@ public final class Pretrainer {
       model = Gpt.init(gc, DType.FLOAT32, new Rng(c.seed()));
       opt = new AdamW(model.namedParameters(), settings);
       Files.createDirectories(c.out());
-      Files.writeString(c.out().resolve("train_config.json"), c.toJson().toPrettyString());
+      AtomicFiles.writeString(c.out().resolve("train_config.json"), c.toJson().toPrettyString());
       Files.deleteIfExists(c.out().resolve(METRICS));
     }
     if (resume && probe != null && start > 0 && start % probe.every() == 0) {
