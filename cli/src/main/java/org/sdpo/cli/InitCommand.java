@@ -56,9 +56,13 @@ final class InitCommand implements Callable<Integer> {
       + "(written as chat_template.jinja).")
   Path chatTemplate;
   @Option(names = "--seed", description = "default: ${DEFAULT-VALUE}") long seed = 1;
+  @Option(names = "--overwrite", description = "Write over a checkpoint already in --out.")
+  boolean overwrite;
 
   @Override
   public Integer call() throws Exception {
+    RunDirectory.checkNew(out, RunDirectory.CHECKPOINT, overwrite, "a checkpoint",
+        "--overwrite replaces it");
     Tokenizer tok = tokenizer == null ? CharTokenizer.ascii() : Tokenizer.load(tokenizer);
     int vocab = tok.vocabSize();
     Rng rng = new Rng(seed);
@@ -84,7 +88,7 @@ final class InitCommand implements Callable<Integer> {
       template = tokenizer.resolve(ChatTemplate.FILE);
     }
     if (template != null) {
-      ChatTemplate.of(Files.readString(template), Map.of()); // it must compile
+      ChatTemplate.of(org.sdpo.transformer.io.TextFiles.readString(template), Map.of()); // it must compile
       Files.copy(template, out.resolve(ChatTemplate.FILE), StandardCopyOption.REPLACE_EXISTING);
     }
     System.out.printf(Locale.ROOT, "wrote %s: %s, %,d parameters, vocabulary %d, context %d%s, seed %d%n",

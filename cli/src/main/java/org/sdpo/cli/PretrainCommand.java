@@ -56,8 +56,22 @@ final class PretrainCommand implements Callable<Integer> {
   @Option(names = "--resume", description = "Continue the run in --out from its last checkpoint.")
   boolean resume;
 
+  @Option(names = "--overwrite", description = "Start again in an --out that already holds a run "
+      + "or a checkpoint (replaced).")
+  boolean overwrite;
+
   @Override
   public Integer call() throws Exception {
+    if (resume && overwrite) {
+      throw new IllegalArgumentException("--resume and --overwrite exclude each other");
+    }
+    if (resume) {
+      RunDirectory.checkResumable(out, java.util.List.of(
+          org.sdpo.transformer.train.Pretrainer.STATE));
+    } else {
+      RunDirectory.checkNew(out, RunDirectory.PRETRAIN_RUN, overwrite, "a run or a checkpoint",
+          "--resume continues a run, --overwrite starts again");
+    }
     Tokenizer tok = tokenizer.equals("char") ? CharTokenizer.ascii()
         : Gpt2Bpe.load(Path.of(tokenizer, "vocab.json"), Path.of(tokenizer, "merges.txt"));
     Pretrainer.Config c = new Pretrainer.Config(data, out, nLayer, nHead, nEmbd, blockSize,

@@ -25,6 +25,10 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--resume", description = "Continue the run in the config's out directory.")
   boolean resume;
 
+  @Option(names = "--overwrite", description = "Start again in an out directory that already "
+      + "holds a run (its metrics, checkpoints and rollouts are replaced).")
+  boolean overwrite;
+
   @Option(names = "--list-options", description = "Print every option with its default, as a table.")
   boolean list;
 
@@ -40,7 +44,17 @@ final class TrainCommand implements Callable<Integer> {
     if (config == null) {
       throw new IllegalArgumentException("--config FILE is required (or --list-options)");
     }
+    if (resume && overwrite) {
+      throw new IllegalArgumentException("--resume and --overwrite exclude each other");
+    }
     TrainConfig c = TrainConfig.read(config);
+    Path out = Path.of(c.str("out"));
+    if (resume) {
+      RunDirectory.checkResumable(out, java.util.List.of("checkpoint", Trainer.STATE));
+    } else {
+      RunDirectory.checkNew(out, RunDirectory.TRAIN_RUN, overwrite, "a run",
+          "--resume continues it, --overwrite starts it again");
+    }
     if (c.str("model").startsWith(RECIPE)) { // model: recipe:NAME, the cached base model
       String name = c.str("model").substring(RECIPE.length());
       System.out.println("base model: recipe " + name);
@@ -49,6 +63,7 @@ final class TrainCommand implements Callable<Integer> {
           Path.of("runs/cache")).toString());
       c = TrainConfig.of(m);
     }
+    org.sdpo.transformer.io.Checkpoint.readConfig(Path.of(c.str("model"))); // readable, before any output
     System.out.println("sdpo train: seed " + c.str("seed") + (resume ? " (resuming)" : ""));
     System.out.println("backend: " + Backends.describe());
     System.out.println("config (resolved): " + new com.fasterxml.jackson.databind.ObjectMapper()
