@@ -36,6 +36,7 @@ public final class Trainer {
   public static final String STATE = "trainer_state.safetensors";
   public static final String TEACHER = "teacher.safetensors";
   public static final String ROLLOUTS = "rollouts";
+  public static final String SUMMARY = "summary.json";
 
   private Trainer() {}
 
@@ -76,7 +77,10 @@ public final class Trainer {
         resolved.put("grader_limits_enforced", org.sdpo.verifiers.external.Sandbox.limitsEnforced());
       }
       AtomicFiles.writeJson(out.resolve("config.json"), resolved);
+      // a run started again keeps nothing of the one before that it would not write over
       Files.deleteIfExists(out.resolve(METRICS));
+      Files.deleteIfExists(out.resolve(SUMMARY));
+      deleteStepFiles(out.resolve(ROLLOUTS));
     }
     long seed = c.integer("seed");
     Sampler.Settings sampling = new Sampler.Settings(c.dbl("temperature"), 0, c.dbl("top_p"),
@@ -164,7 +168,7 @@ public final class Trainer {
     if (lastVal != null) {
       summary.put("validation", lastVal);
     }
-    AtomicFiles.writeJson(out.resolve("summary.json"), summary);
+    AtomicFiles.writeJson(out.resolve(SUMMARY), summary);
     org.sdpo.tensor.Workspace.ofThisThread().releaseFree(); // this run's shapes do not return
     return summary;
   }
@@ -254,25 +258,55 @@ public final class Trainer {
     }
   }
 
+  /** Deletes the viewer's {@code step_NNNNN.json} files of an earlier run (nothing else). */
+  private static void deleteStepFiles(Path rollouts) throws IOException {
+    if (!Files.isDirectory(rollouts)) {
+      return;
+    }
+    try (var files = Files.newDirectoryStream(rollouts, "step_*.json")) {
+      for (Path f : files) {
+        Files.deleteIfExists(f);
+      }
+    }
+  }
+
   /**
-   * The code that produced a run: the git commit of the working directory (with "+dirty" when it
-   * has uncommitted changes) if git can tell, else the jar's version.
+   * The code that produced a run: the git commit of the checkout these classes were built in (with
+   * "+dirty" when it has uncommitted changes) if git can tell, else the jar's version. Asked of
+   * the classes' own directory, not the working directory, which may be another repository.
    */
   public static String codeVersion() {
-    try {
-      Process p = new ProcessBuilder("git", "describe", "--always", "--dirty=+dirty", "--abbrev=12")
-          .redirectErrorStream(true).start();
-      String v = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8)
-          .trim();
-      if (p.waitFor() == 0 && !v.isEmpty()) {
-        return "git " + v;
+    return codeVersion(codeDirectory());
+  }
+
+  /** {@link #codeVersion()} with git asked in {@code dir} (null: no git). */
+  static String codeVersion(Path dir) {
+    if (dir != null) {
+      try {
+        Process p = new ProcessBuilder("git", "-C", dir.toString(), "describe", "--always",
+            "--dirty=+dirty", "--abbrev=12").redirectErrorStream(true).start();
+        String v = new String(p.getInputStream().readAllBytes(),
+            java.nio.charset.StandardCharsets.UTF_8).trim();
+        if (p.waitFor() == 0 && !v.isEmpty()) {
+          return "git " + v;
+        }
+      } catch (IOException e) {
+        // no git: fall back to the jar's version
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
       }
-    } catch (IOException e) {
-      // no git: fall back to the jar's version
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
     }
     String v = Trainer.class.getPackage().getImplementationVersion();
     return v != null ? v : "unknown";
+  }
+
+  /** The directory of these classes: a jar's folder, or the classes directory; null if unknown. */
+  static Path codeDirectory() {
+    try {
+      Path p = Path.of(Trainer.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+      return Files.isDirectory(p) ? p : p.getParent();
+    } catch (RuntimeException | java.net.URISyntaxException e) { // no code source (or not a file)
+      return null;
+    }
   }
 }

@@ -132,4 +132,28 @@ class TrainerTest {
     m.put("feedback", "partial");
     assertThatThrownBy(() -> TrainConfig.of(m)).hasMessageContaining("'partial' is not offered");
   }
+
+  /**
+   * A run records the commit of the code, asked where the classes are: a directory that is no
+   * checkout gives no commit whatever the working directory is (once, the working directory's own
+   * repository was recorded).
+   */
+  @Test
+  void codeVersionAsksGitWhereTheClassesAre() throws Exception {
+    assertThat(Trainer.codeVersion(dir)).doesNotStartWith("git ");
+    assertThat(Trainer.codeVersion(null)).doesNotStartWith("git ");
+    Path classes = Trainer.codeDirectory();
+    assertThat(classes).isNotNull();
+    assertThat(Files.isDirectory(classes)).isTrue();
+    boolean checkout;
+    try {
+      checkout = new ProcessBuilder("git", "-C", classes.toString(), "rev-parse").start()
+          .waitFor() == 0;
+    } catch (java.io.IOException e) { // no git on this machine
+      checkout = false;
+    }
+    if (checkout) { // a source tree without .git has no commit to name
+      assertThat(Trainer.codeVersion()).startsWith("git ");
+    }
+  }
 }
