@@ -76,8 +76,12 @@ final class BenchModelCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     if (promptLen < 1 || promptLen >= ctx) {
-      System.err.println("sdpo bench model: --prompt-len must be in [1, ctx), got " + promptLen);
-      return 2;
+      throw new IllegalArgumentException("--prompt-len must be in [1, ctx), got " + promptLen);
+    }
+    if (batch < 1 || steps < 1 || warmup < 0 || sampleRuns < 0) {
+      throw new IllegalArgumentException("--batch and --steps must be at least 1, --warmup and "
+          + "--sample-runs at least 0; got " + batch + ", " + steps + ", " + warmup + ", "
+          + sampleRuns);
     }
     CausalLm model = model(1);
     ModelConfig cfg = model.config();

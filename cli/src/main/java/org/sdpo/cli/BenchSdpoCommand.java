@@ -68,6 +68,10 @@ final class BenchSdpoCommand implements Callable<Integer> {
     }
     int q = questions != null ? questions : code ? 8 : 16;
     int newTokens = maxNew != null ? maxNew : code ? 32 : 6;
+    if (q < 1 || group < 1 || rounds < 1 || newTokens < 1) {
+      throw new IllegalArgumentException("--questions, --group, --rounds and --max-new must be at "
+          + "least 1; got " + q + ", " + group + ", " + rounds + ", " + newTokens);
+    }
     Tokenizer tok = model == null ? CharTokenizer.ascii() : ChatPrompts.forModel(model, "auto", false);
     // the model of each method, from the same weights (read once)
     CausalLm[] students = new CausalLm[2];

@@ -95,6 +95,10 @@ class ModelCommandsTest {
     assertThat(bad.exit()).isEqualTo(2);
     assertThat(bad.err()).contains("--prompt-len must be in [1, ctx), got 9");
     assertThat(bad.out()).doesNotContain("train step");
+    GradCheckCommandTest.Result none = GradCheckCommandTest.run("bench", "model", "--steps", "0");
+    assertThat(none.exit()).isEqualTo(2);
+    assertThat(none.err().strip()).isEqualTo("sdpo bench model: error: --batch and --steps must be "
+        + "at least 1, --warmup and --sample-runs at least 0; got 16, 0, 10, 5");
   }
 
   /**
@@ -125,7 +129,7 @@ class ModelCommandsTest {
     assertThat(whole.out()).contains("logits in chunks of all rows (0)",
         "update chunks per step: GRPO 1.0, SDPO 1.0");
     for (String[] bad : new String[][] {{"--logits-chunk-mb", "-1"}, {"--max-new", "48"},
-        {"--model", dir.resolve("none").toString()}}) {
+        {"--model", dir.resolve("none").toString()}, {"--group", "0"}, {"--rounds", "0"}}) {
       String[] args = bad[0].equals("--model") ? new String[] {"bench", "sdpo", bad[0], bad[1]}
           : new String[] {"bench", "sdpo", "--model", m.toString(), bad[0], bad[1]};
       GradCheckCommandTest.Result e = GradCheckCommandTest.run(args);
