@@ -116,11 +116,8 @@ final class Charts {
   static Path probe(Path baseDir) throws IOException {
     java.util.Map<String, java.util.List<double[]>> byKey = new java.util.LinkedHashMap<>();
     com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
-    for (String l : java.nio.file.Files.readAllLines(baseDir.resolve("metrics.jsonl"))) {
-      if (l.isBlank()) {
-        continue;
-      }
-      com.fasterxml.jackson.databind.JsonNode j = json.readTree(l);
+    for (com.fasterxml.jackson.databind.JsonNode j
+        : org.sdpo.transformer.io.TextFiles.readJsonLines(json, baseDir.resolve("metrics.jsonl"))) {
       for (java.util.Iterator<String> it = j.fieldNames(); it.hasNext(); ) {
         String k = it.next();
         if (k.startsWith("probe_") && j.get(k).isNumber()) {

@@ -4,8 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -49,11 +47,7 @@ final class ExperimentResults {
       double pass = Double.NaN;
       double sec = 0;
       int steps = 0;
-      for (String l : Files.readAllLines(metrics, StandardCharsets.UTF_8)) {
-        if (l.isBlank()) {
-          continue;
-        }
-        JsonNode j = json.readTree(l);
+      for (JsonNode j : org.sdpo.transformer.io.TextFiles.readJsonLines(json, metrics)) {
         sec += j.path("step_seconds").asDouble(0);
         steps++;
         long g = j.path("generations").asLong();

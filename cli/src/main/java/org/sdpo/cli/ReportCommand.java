@@ -2,7 +2,6 @@ package org.sdpo.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,12 +30,7 @@ final class ReportCommand implements Callable<Integer> {
       throw new IllegalArgumentException(metrics + " does not exist: not a run directory of ./sdpo train");
     }
     ObjectMapper json = new ObjectMapper();
-    List<JsonNode> lines = new ArrayList<>();
-    for (String l : Files.readAllLines(metrics, StandardCharsets.UTF_8)) {
-      if (!l.isBlank()) {
-        lines.add(json.readTree(l));
-      }
-    }
+    List<JsonNode> lines = org.sdpo.transformer.io.TextFiles.readJsonLines(json, metrics);
     if (lines.isEmpty()) {
       throw new IllegalArgumentException(metrics + " is empty");
     }

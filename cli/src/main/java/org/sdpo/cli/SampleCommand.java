@@ -34,6 +34,10 @@ final class SampleCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (n < 1 || maxNew < 1) {
+      throw new IllegalArgumentException("--n and --max-new must be at least 1, got " + n + " and "
+          + maxNew);
+    }
     CausalLm m = Checkpoint.load(model, DType.FLOAT32);
     Tokenizer tok = ChatPrompts.forModel(model, chat ? "true" : "false", false);
     int[] p = tok.encodePrompt(prompt);

@@ -62,6 +62,9 @@ final class TttCommand implements Callable<Integer> {
         org.sdpo.core.Teacher.Kind.valueOf(teacher.toUpperCase(Locale.ROOT)), 0.01,
         org.sdpo.core.DistillConfig.reverseKlTopK(20), 5.0, 1.0, maxNew,
         org.sdpo.core.Reprompt.Templates.named(t), Runtime.getRuntime().availableProcessors());
+    if (seeds < 1 || (bestOfN != null && bestOfN < 1)) {
+      throw new IllegalArgumentException("--seeds and --best-of-n must be at least 1");
+    }
     System.out.println("sdpo ttt: task " + task.id() + ", budget " + budget + " generations, "
         + seeds + " seeds, batch " + batch);
     int[] sdpo = new int[seeds];

@@ -32,6 +32,10 @@ class ModelCommandsTest {
         "--prompt", "hel", "--n", "2", "--max-new", "5", "--seed", "3");
     assertThat(s.exit()).isZero();
     assertThat(s.out()).contains("--- sample 0", "--- sample 1", "tokens/s), seed 3");
+    GradCheckCommandTest.Result none = GradCheckCommandTest.run("sample", "--model",
+        run.toString(), "--prompt", "hel", "--max-new", "0");
+    assertThat(none.err().strip()).as("once: 'the prompt (3 tokens) fills the context'")
+        .isEqualTo("sdpo sample: error: --n and --max-new must be at least 1, got 4 and 0");
 
     InputStream old = System.in;
     try {

@@ -31,5 +31,16 @@ class ReportCommandTest {
     GradCheckCommandTest.Result bad = GradCheckCommandTest.run("report", "--run", dir.toString());
     assertThat(bad.exit()).isEqualTo(2);
     assertThat(bad.err()).contains("metrics.jsonl does not exist");
+
+    // a run still writing (its last line cut short) reports; a broken line inside is named
+    Path m = run.resolve("metrics.jsonl");
+    Files.writeString(m, Files.readString(m) + "{\"step\":3,\"gen");
+    assertThat(GradCheckCommandTest.run("report", "--run", run.toString()).exit()).isZero();
+    Files.writeString(m, Files.readString(m) + "\n");
+    GradCheckCommandTest.Result broken = GradCheckCommandTest.run("report", "--run",
+        run.toString());
+    assertThat(broken.exit()).isEqualTo(2);
+    assertThat(broken.err().strip()).startsWith("sdpo report: error: " + m
+        + ", line 3: not valid JSON: ").doesNotContain("\n");
   }
 }

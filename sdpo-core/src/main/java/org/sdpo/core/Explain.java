@@ -57,7 +57,8 @@ public final class Explain {
     }
     for (Path f : files) {
       int count = 0;
-      for (JsonNode r : json.readTree(f.toFile()).path("rollouts")) {
+      for (JsonNode r : org.sdpo.transformer.io.TextFiles.readTree(json, f, "JSON")
+          .path("rollouts")) {
         if (r.path("success").asBoolean()) {
           continue;
         }
@@ -75,7 +76,7 @@ public final class Explain {
 
   /** Writes the page for one step file (atomically) and returns the number of tokens shown. */
   public static int write(Path stepFile, Path out) throws IOException {
-    JsonNode d = new ObjectMapper().readTree(stepFile.toFile());
+    JsonNode d = org.sdpo.transformer.io.TextFiles.readTree(new ObjectMapper(), stepFile, "JSON");
     StringBuilder h = new StringBuilder();
     h.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n")
         .append("<title>SDPO credit assignment, step ").append(d.path("step").asInt())

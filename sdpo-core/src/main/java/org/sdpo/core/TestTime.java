@@ -29,6 +29,16 @@ public final class TestTime {
   public record Settings(int batch, int budget, double lr, Teacher.Kind teacher, double teacherRate,
       DistillConfig loss, Double advantageClip, double temperature, int maxNewTokens,
       Reprompt.Templates templates, int threads) {
+    public Settings {
+      if (batch < 1 || budget < 1 || maxNewTokens < 1 || threads < 1 || !(lr > 0)
+          || !(temperature > 0) || !(teacherRate >= 0 && teacherRate <= 1)) {
+        throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "test-time: batch, "
+            + "budget, max_new_tokens and threads must be >= 1, lr and the temperature > 0, the "
+            + "teacher's rate in [0, 1]; got %d, %d, %d, %d, %s, %s, %s", batch, budget,
+            maxNewTokens, threads, lr, temperature, teacherRate));
+      }
+    }
+
     public static Settings reference(int budget, int maxNewTokens) {
       return new Settings(16, budget, 1e-4, Teacher.Kind.EMA, 0.01,
           DistillConfig.reverseKlTopK(20), 5.0, 1.0, maxNewTokens, Reprompt.Templates.reference(),

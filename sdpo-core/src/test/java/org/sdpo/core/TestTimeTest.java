@@ -58,4 +58,18 @@ class TestTimeTest {
     assertThat(TestTime.multiTurnPrompt("Q", List.of("x"), Reprompt.Templates.reference()))
         .isEqualTo(Reprompt.assemble("Q", null, "x", Reprompt.Templates.reference()));
   }
+
+  /** A batch of 0 once looped for ever (the budget was never spent); a budget of 0 printed a table. */
+  @Test
+  void settingsThatCannotRunAreRefused() {
+    for (int[] bad : new int[][] {{0, 8, 4, 1}, {4, 0, 4, 1}, {4, 8, 0, 1}, {4, 8, 4, 0}}) {
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> new TestTime.Settings(bad[0], bad[1],
+          1e-3, Teacher.Kind.EMA, 0.01, DistillConfig.reverseKlTopK(5), 5.0, 1.0, bad[2],
+          Reprompt.Templates.reference(), bad[3])).isInstanceOf(IllegalArgumentException.class)
+          .hasMessageStartingWith("test-time: batch, budget, max_new_tokens and threads must be >= 1");
+    }
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> new TestTime.Settings(4, 8, 0.0,
+        Teacher.Kind.EMA, 0.01, DistillConfig.reverseKlTopK(5), 5.0, 1.0, 4,
+        Reprompt.Templates.reference(), 1)).hasMessageContaining("lr and the temperature > 0");
+  }
 }

@@ -66,6 +66,41 @@ public final class TextFiles {
     }
   }
 
+  /**
+   * The JSON objects of a JSONL file, one per non-blank line. A last line without its newline that
+   * does not parse was cut short by a write still under way or interrupted (each line is appended
+   * whole with its newline) and is left out; any other line that does not parse is an error saying
+   * "FILE, line N: not valid JSON: reason".
+   */
+  public static List<JsonNode> readJsonLines(ObjectMapper mapper, Path file) throws IOException {
+    return readJsonLinesAsWritten(mapper, file).stream().map(JsonLine::node).toList();
+  }
+
+  /** One line of a JSONL file: its text as written and what it says. */
+  public record JsonLine(String text, JsonNode node) {}
+
+  /** {@link #readJsonLines}, each line with its text as written (to copy it byte for byte). */
+  public static List<JsonLine> readJsonLinesAsWritten(ObjectMapper mapper, Path file)
+      throws IOException {
+    String text = readString(file);
+    List<String> lines = text.lines().toList();
+    List<JsonLine> out = new java.util.ArrayList<>(lines.size());
+    for (int i = 0; i < lines.size(); i++) {
+      if (lines.get(i).isBlank()) {
+        continue;
+      }
+      try {
+        out.add(new JsonLine(lines.get(i), mapper.readTree(lines.get(i))));
+      } catch (JsonProcessingException e) {
+        boolean torn = i == lines.size() - 1 && !text.endsWith("\n");
+        if (!torn) {
+          throw new IOException(file + ", line " + (i + 1) + ": not valid JSON: " + reason(e), e);
+        }
+      }
+    }
+    return out;
+  }
+
   /** What a parser's exception says, in one line, without its class names and source trailer. */
   public static String reason(IOException e) {
     if (e instanceof CharacterCodingException || e instanceof CharConversionException) {

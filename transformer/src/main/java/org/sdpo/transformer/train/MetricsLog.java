@@ -6,9 +6,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
+import org.sdpo.transformer.io.AtomicFiles;
+import org.sdpo.transformer.io.TextFiles;
 
 /** A metrics file with one JSON object per line, each with a "step". */
 public final class MetricsLog {
@@ -24,18 +24,19 @@ public final class MetricsLog {
 
   /**
    * Drops the lines of steps after {@code step}: they were logged, then lost with an interrupted
-   * run, and a resumed run logs them again.
+   * run, and a resumed run logs them again. A last line cut short by the interruption goes too.
+   * The file is replaced whole (a second interruption leaves it as it was).
    */
   public static void keepUpTo(Path file, int step) throws IOException {
     if (!Files.exists(file)) {
       return;
     }
-    List<String> kept = new ArrayList<>();
-    for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-      if (!line.isBlank() && JSON.readTree(line).path("step").asInt() <= step) {
-        kept.add(line);
+    StringBuilder kept = new StringBuilder();
+    for (TextFiles.JsonLine line : TextFiles.readJsonLinesAsWritten(JSON, file)) {
+      if (line.node().path("step").asInt() <= step) {
+        kept.append(line.text()).append('\n');
       }
     }
-    Files.write(file, kept, StandardCharsets.UTF_8);
+    AtomicFiles.writeString(file, kept);
   }
 }

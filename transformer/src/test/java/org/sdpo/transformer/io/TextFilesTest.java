@@ -58,4 +58,28 @@ class TextFilesTest {
     assertThat(TextFiles.readTree(new ObjectMapper(), Files.writeString(dir.resolve("ok.json"),
         "{\"a\": 1}"), "JSON").path("a").asInt()).isEqualTo(1);
   }
+
+  @Test
+  void aJsonlFileSkipsOnlyALastLineCutShort() throws Exception {
+    ObjectMapper m = new ObjectMapper();
+    Path torn = Files.writeString(dir.resolve("torn.jsonl"), "{\"step\": 1}\n\n{\"step\": 2}\n{\"st");
+    assertThat(TextFiles.readJsonLines(m, torn)).extracting(n -> n.path("step").asInt())
+        .containsExactly(1, 2);
+    Path broken = Files.writeString(dir.resolve("broken.jsonl"), "{\"step\": 1}\n{\"st\n");
+    assertThatThrownBy(() -> TextFiles.readJsonLines(m, broken))
+        .hasMessageStartingWith(broken + ", line 2: not valid JSON: ");
+    Path middle = Files.writeString(dir.resolve("middle.jsonl"), "{\"step\": 1\n{\"step\": 2}");
+    assertThatThrownBy(() -> TextFiles.readJsonLines(m, middle))
+        .hasMessageStartingWith(middle + ", line 1: not valid JSON: ");
+  }
+
+  /** A resumed run keeps its metrics lines byte for byte, and drops one cut short by the crash. */
+  @Test
+  void keepUpToDropsLaterStepsAndATornLine() throws Exception {
+    Path f = Files.writeString(dir.resolve("metrics.jsonl"), "{\"step\":1,\"lr\":1.0E-4}\n"
+        + "{\"step\":2,\"loss\":0.5}\n{\"step\":3,\"loss\":0.25}\n{\"step\":4,\"lo");
+    org.sdpo.transformer.train.MetricsLog.keepUpTo(f, 2);
+    assertThat(Files.readString(f)).isEqualTo("{\"step\":1,\"lr\":1.0E-4}\n"
+        + "{\"step\":2,\"loss\":0.5}\n");
+  }
 }
