@@ -47,9 +47,14 @@ record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spe
           + "settings) and 'model' (a checkpoint directory)");
     }
     List<Long> seeds = new ArrayList<>();
-    n.path("seeds").forEach(s -> seeds.add(s.asLong()));
-    if (seeds.isEmpty()) {
-      throw new IllegalArgumentException(file + ": 'seeds' must list at least one seed");
+    n.path("seeds").forEach(s -> seeds.add(s.isIntegralNumber() ? s.asLong() : null));
+    if (!n.path("seeds").isArray() || seeds.isEmpty() || seeds.contains(null)) {
+      throw new IllegalArgumentException(file + ": 'seeds' must list at least one seed, as "
+          + "integers: seeds: [1, 2, 3]");
+    }
+    if (n.has("arms") && (!n.get("arms").isObject() || !allObjects(n.get("arms")))) {
+      throw new IllegalArgumentException(file + ": 'arms' must map each arm's name to its "
+          + "options: arms: {sdpo: {algorithm: sdpo}, grpo: {algorithm: grpo}}");
     }
     Map<String, Map<String, Object>> arms = new LinkedHashMap<>();
     n.path("arms").fields().forEachRemaining(e ->
@@ -57,8 +62,9 @@ record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spe
     if (kind.equals("train") && arms.isEmpty()) {
       throw new IllegalArgumentException(file + ": a train experiment needs 'arms'");
     }
+    Experiment x;
     try {
-      return new Experiment(name, kind, Path.of(n.path("out").asText("runs/experiments/" + name)),
+      x = new Experiment(name, kind, Path.of(n.path("out").asText("runs/experiments/" + name)),
           Path.of(n.path("cache").asText("runs/cache")),
           n.has("base") ? spec(TrainConfig.scalars(n.get("base"))) : null,
           n.has("model") ? Path.of(n.get("model").asText()) : null, seeds,
@@ -66,6 +72,47 @@ record Experiment(String name, String kind, Path out, Path cache, BaseModels.Spe
           n.path("gap_gain").asBoolean(false));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+    }
+    x.check(file);
+    return x;
+  }
+
+  private static boolean allObjects(JsonNode arms) {
+    for (JsonNode a : arms) {
+      if (!a.isObject()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Every option of every arm (or of the test-time comparison) checked now, before a base model
+   * is trained or any run starts: a mistake in the last arm must not wait hours to show.
+   */
+  private void check(Path file) {
+    if (kind.equals("train")) {
+      for (var arm : arms.entrySet()) {
+        Map<String, Object> m = new LinkedHashMap<>(train);
+        m.putAll(arm.getValue());
+        m.put("model", "(the base model)"); // as the run will set them
+        m.put("out", out.resolve(arm.getKey()).toString());
+        m.put("seed", seeds.get(0));
+        try {
+          TrainConfig.of(m);
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException(file + ": arm '" + arm.getKey() + "': "
+              + e.getMessage(), e);
+        }
+      }
+    } else {
+      try {
+        Map<String, Object> o = TestTimeExperiment.options(testTime);
+        TestTimeExperiment.environment(o);
+        TestTimeExperiment.settings(o);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+      }
     }
   }
 

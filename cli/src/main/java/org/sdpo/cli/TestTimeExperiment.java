@@ -53,28 +53,47 @@ final class TestTimeExperiment {
 
   private TestTimeExperiment() {}
 
-  static Map<String, Object> run(Experiment e, Path base, PrintStream log) throws Exception {
+  /** The experiment's {@code test_time} options over the defaults; an unknown key is an error. */
+  static Map<String, Object> options(Map<String, Object> given) {
     Map<String, Object> o = new LinkedHashMap<>(DEFAULTS);
-    for (var kv : e.testTime().entrySet()) {
+    for (var kv : given.entrySet()) {
       if (!DEFAULTS.containsKey(kv.getKey())) {
         throw new IllegalArgumentException("test_time: unknown key '" + kv.getKey() + "' (known: "
             + String.join(", ", DEFAULTS.keySet()) + ")");
       }
       o.put(kv.getKey(), kv.getValue());
     }
+    return o;
+  }
+
+  /** The environment and settings the options describe (checked when the file is read). */
+  static Environment environment(Map<String, Object> o) {
+    return Verifiers.byName(Experiment.str(o, "env"))
+        .withFeedback(FeedbackLevel.parse(Experiment.str(o, "feedback")));
+  }
+
+  static TestTime.Settings settings(Map<String, Object> o) {
+    String teacher = Experiment.str(o, "teacher");
+    if (!List.of("ema", "trust_region", "frozen", "live").contains(teacher)) {
+      throw new IllegalArgumentException("test_time: 'teacher' must be ema, trust_region, frozen "
+          + "or live, got " + teacher);
+    }
+    return new TestTime.Settings(Experiment.i(o, "batch"), Experiment.i(o, "budget"),
+        Experiment.d(o, "lr"), Teacher.Kind.valueOf(teacher.toUpperCase(Locale.ROOT)),
+        Experiment.d(o, "teacher_update_rate"), DistillConfig.reverseKlTopK(20),
+        o.get("advantage_clip") == null ? null : Experiment.d(o, "advantage_clip"), 1.0,
+        Experiment.i(o, "max_new_tokens"), Reprompt.Templates.named(Experiment.str(o, "templates")),
+        Runtime.getRuntime().availableProcessors());
+  }
+
+  static Map<String, Object> run(Experiment e, Path base, PrintStream log) throws Exception {
+    Map<String, Object> o = options(e.testTime());
     log.println("test-time settings: " + o);
     CausalLm model = Checkpoint.load(base, DType.FLOAT32);
     Tokenizer tok = org.sdpo.transformer.tokenizer.ChatPrompts.forModel(base, "auto", false);
-    Environment env = Verifiers.byName(Experiment.str(o, "env"))
-        .withFeedback(FeedbackLevel.parse(Experiment.str(o, "feedback")));
+    Environment env = environment(o);
     int budget = Experiment.i(o, "budget");
-    int threads = Runtime.getRuntime().availableProcessors();
-    TestTime.Settings s = new TestTime.Settings(Experiment.i(o, "batch"), budget,
-        Experiment.d(o, "lr"), Teacher.Kind.valueOf(Experiment.str(o, "teacher")
-            .toUpperCase(Locale.ROOT)), Experiment.d(o, "teacher_update_rate"),
-        DistillConfig.reverseKlTopK(20), o.get("advantage_clip") == null ? null
-            : Experiment.d(o, "advantage_clip"), 1.0, Experiment.i(o, "max_new_tokens"),
-        Reprompt.Templates.named(Experiment.str(o, "templates")), threads);
+    TestTime.Settings s = settings(o);
     long seed0 = e.seeds().get(0);
 
     // questions the base model rarely solves

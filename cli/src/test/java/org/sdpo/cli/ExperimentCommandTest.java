@@ -141,5 +141,45 @@ class ExperimentCommandTest {
     Files.writeString(cfg, "seeds: [1]\nmodel: x\narms: {a: {}}\nfoo: 1\n");
     r = GradCheckCommandTest.run("experiment", "--config", cfg.toString());
     assertThat(r.err()).contains("unknown key 'foo'");
+    // each is one line naming the file, before any model is trained or loaded (model x is none)
+    String[][] cases = {
+        {"seeds: abc\nmodel: x\narms: {a: {}}\n", "'seeds' must list at least one seed, as integers"},
+        {"seeds: [1, x]\nmodel: x\narms: {a: {}}\n", "'seeds' must list at least one seed"},
+        {"seeds: [1]\nmodel: x\narms: [a, b]\n", "'arms' must map each arm's name to its options"},
+        {"seeds: [1]\nmodel: x\ntrain: {env: addition}\narms: {a: {}, b: {lr: -1}}\n",
+            "arm 'b': option 'lr' must be > 0, got -1"},
+        {"seeds: [1]\nmodel: x\narms: {a: {nosuch: 1}}\n", "arm 'a': unknown option 'nosuch'"},
+        {"seeds: [1]\nmodel: x\nkind: test_time\ntest_time: {budget: 0}\n",
+            "test-time: batch, budget, max_new_tokens and threads must be >= 1"},
+        {"seeds: [1]\nmodel: x\nkind: test_time\ntest_time: {teacher: best}\n",
+            "test_time: 'teacher' must be ema, trust_region, frozen or live, got best"},
+        {"seeds: [1]\nbase: {steps: 0}\narms: {a: {}}\n", "got tasks "}};
+    for (String[] c : cases) {
+      Files.writeString(cfg, c[0]);
+      r = GradCheckCommandTest.run("experiment", "--config", cfg.toString());
+      assertThat(r.exit()).as(c[0]).isEqualTo(2);
+      assertThat(r.err().strip()).as(c[0]).startsWith("sdpo experiment: error: " + cfg + ": ")
+          .contains(c[1]).doesNotContain("\n", "Spec[");
+      assertThat(r.out()).as(c[0]).isEmpty();
+    }
+  }
+
+  /** The example files stay valid: each experiment and train config reads and passes its checks. */
+  @Test
+  void everyExampleFileReads() throws Exception {
+    int n = 0;
+    try (var files = Files.list(Path.of("../examples/experiments"))) {
+      for (Path f : files.sorted().toList()) {
+        assertThat(Experiment.read(f).seeds()).as(f.toString()).isNotEmpty();
+        n++;
+      }
+    }
+    try (var files = Files.list(Path.of("../examples"))) {
+      for (Path f : files.filter(p -> p.toString().endsWith(".yaml")).sorted().toList()) {
+        assertThat(org.sdpo.core.TrainConfig.read(f).integer("steps")).as(f.toString()).isPositive();
+        n++;
+      }
+    }
+    assertThat(n).isGreaterThanOrEqualTo(14);
   }
 }

@@ -53,11 +53,16 @@ public final class BaseModels {
       int probeEvery, double stopAtStudent) {
     public Spec {
       Environment e = Verifiers.byName(env); // fails with the list of environments
-      if (tasks < 1 || steps < 1 || nLayer < 1 || nHead < 1 || nEmbd % nHead != 0 || probeEvery < 0
+      if (tasks < 1 || steps < 1 || nLayer < 1 || nHead < 1 || nEmbd < 1 || nEmbd % nHead != 0
+          || blockSize < 1 || batchSize < 1 || probeEvery < 0
           || !(stopAtStudent >= 0 && stopAtStudent <= 1)) {
-        throw new IllegalArgumentException("base model: tasks, steps, n_layer, n_head must be >= 1, "
-            + "n_embd a multiple of n_head, probe_every >= 0 and stop_at_student in [0, 1], got "
-            + this);
+        // the parameters, not this: a compact constructor's fields are not yet assigned
+        throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "base model: tasks, "
+            + "steps, n_layer, n_head, block_size, batch_size must be >= 1, n_embd a positive "
+            + "multiple of n_head, probe_every >= 0 and stop_at_student in [0, 1]; got tasks %d, "
+            + "steps %d, n_layer %d, n_head %d, n_embd %d, block_size %d, batch_size %d, "
+            + "probe_every %d, stop_at_student %s", tasks, steps, nLayer, nHead, nEmbd, blockSize,
+            batchSize, probeEvery, stopAtStudent));
       }
       if (stopAtStudent > 0 && probeEvery == 0) {
         throw new IllegalArgumentException("base model: stop_at_student needs probe_every > 0");
