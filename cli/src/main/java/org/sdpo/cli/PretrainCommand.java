@@ -6,7 +6,6 @@ import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
 import org.sdpo.tensor.Backends;
 import org.sdpo.transformer.tokenizer.CharTokenizer;
-import org.sdpo.transformer.tokenizer.Gpt2Bpe;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.transformer.train.Pretrainer;
 import picocli.CommandLine.Command;
@@ -23,8 +22,9 @@ final class PretrainCommand implements Callable<Integer> {
   @Option(names = "--out", required = true, description = "Run directory (checkpoint, metrics.jsonl).")
   Path out;
 
-  @Option(names = "--tokenizer", description = "char (printable ASCII) or a directory with GPT-2's "
-      + "vocab.json and merges.txt (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--tokenizer", description = "char (printable ASCII) or a directory whose "
+      + "tokenizer to use: tokenizer.json, GPT-2's vocab.json and merges.txt, or "
+      + "char_tokenizer.json (default: ${DEFAULT-VALUE}).")
   String tokenizer = "char";
 
   @Option(names = "--n-layer", description = "default: ${DEFAULT-VALUE}") int nLayer = 4;
@@ -73,7 +73,7 @@ final class PretrainCommand implements Callable<Integer> {
           "--resume continues a run, --overwrite starts again");
     }
     Tokenizer tok = tokenizer.equals("char") ? CharTokenizer.ascii()
-        : Gpt2Bpe.load(Path.of(tokenizer, "vocab.json"), Path.of(tokenizer, "merges.txt"));
+        : Tokenizer.load(Path.of(tokenizer));
     Pretrainer.Config c = new Pretrainer.Config(data, out, nLayer, nHead, nEmbd, blockSize,
         batchSize, steps, lr, minLr, warmup, weightDecay, gradClip, gradAccum, seed, saveEvery,
         Pretrainer.Layout.parse(layout));

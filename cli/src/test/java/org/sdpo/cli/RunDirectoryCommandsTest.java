@@ -70,6 +70,16 @@ class RunDirectoryCommandsTest {
     assertThat(Files.readAllBytes(run.resolve("model.safetensors"))).isEqualTo(weights);
 
     assertThat(GradCheckCommandTest.run(with(args, "--overwrite")).exit()).isZero();
+    // any model directory's tokenizer (once only GPT-2's vocab.json + merges.txt)
+    Path other = initModel("other");
+    GradCheckCommandTest.Result withTok = GradCheckCommandTest.run(with(args, "--overwrite",
+        "--tokenizer", other.toString()));
+    assertThat(withTok.exit()).as(withTok.err()).isZero();
+    assertThat(run.resolve("char_tokenizer.json")).hasSameTextualContentAs(
+        other.resolve("char_tokenizer.json"));
+    assertThat(GradCheckCommandTest.run(with(args, "--overwrite", "--tokenizer",
+        dir.resolve("none").toString())).err().strip()).isEqualTo("sdpo pretrain: error: "
+        + dir.resolve("none") + " is not a directory (a tokenizer is read from a model's directory)");
     assertThat(GradCheckCommandTest.run(with(args, "--resume", "--overwrite")).err())
         .contains("--resume and --overwrite exclude each other");
   }

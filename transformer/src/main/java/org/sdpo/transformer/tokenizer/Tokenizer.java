@@ -37,6 +37,10 @@ public interface Tokenizer {
    * vocab.json + merges.txt, or character-level.
    */
   static Tokenizer load(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      throw new java.nio.file.NoSuchFileException(dir + " is not a directory (a tokenizer is read "
+          + "from a model's directory)");
+    }
     if (Files.exists(dir.resolve(HfTokenizer.FILE))) {
       return HfTokenizer.load(dir.resolve(HfTokenizer.FILE));
     }
