@@ -21,4 +21,16 @@ final class Progress {
     return b.setUpdateIntervalMillis(15_000)
         .setConsumer(new DelegatingProgressBarConsumer(System.out::println, 100)).build();
   }
+
+  /** A duration for people: "42.0 s", "3 min 12 s", "2 h 05 min". */
+  static String duration(double seconds) {
+    long s = Math.round(seconds);
+    if (seconds < 60) {
+      return String.format(java.util.Locale.ROOT, "%.1f s", seconds);
+    }
+    if (s < 3600) {
+      return (s / 60) + " min " + (s % 60) + " s";
+    }
+    return String.format(java.util.Locale.ROOT, "%d h %02d min", s / 3600, s % 3600 / 60);
+  }
 }

@@ -78,10 +78,67 @@ final class TrainCommand implements Callable<Integer> {
             ((Number) line.getOrDefault("loss", Double.NaN)).doubleValue()));
       });
     }
-    System.out.println("summary: " + new com.fasterxml.jackson.databind.ObjectMapper()
-        .writeValueAsString(summary));
-    System.out.println("run directory: " + c.str("out") + " (config.json, metrics.jsonl, "
-        + "checkpoint/, summary.json)");
+    java.util.List<com.fasterxml.jackson.databind.JsonNode> lines = org.sdpo.transformer.io.TextFiles
+        .readJsonLines(new com.fasterxml.jackson.databind.ObjectMapper(), out.resolve(Trainer.METRICS));
+    java.util.List<Path> charts = ReportCommand.charts(out, lines);
+    describe(summary, lines, out, charts).forEach(System.out::println);
     return 0;
+  }
+
+  /**
+   * The end of a run in a few lines: how long, the reward at its start and end, the validation
+   * accuracy, the memory, and where everything is (the full summary is summary.json).
+   */
+  static java.util.List<String> describe(Map<String, Object> summary,
+      java.util.List<com.fasterxml.jackson.databind.JsonNode> lines, Path out,
+      java.util.List<Path> charts) {
+    java.util.List<String> s = new java.util.ArrayList<>();
+    double seconds = lines.stream().mapToDouble(l -> l.path("step_seconds").asDouble(0)).sum();
+    int n = lines.size();
+    s.add(String.format(Locale.ROOT, "done: %s steps, %s generations (%s, seed %s) in %s, %.1f s a "
+            + "step; peak resident memory %s", summary.get("steps"), summary.get("generations"),
+        summary.get("algorithm"), summary.get("seed"), Progress.duration(seconds),
+        n == 0 ? 0 : seconds / n, org.sdpo.tensor.MemoryStats.describe(
+            ((Number) summary.get("peak_resident_bytes")).longValue())));
+    if (summary.containsKey("device_peak_in_use_bytes")) {
+      s.add("device memory: peak " + org.sdpo.tensor.MemoryStats.describe(((Number) summary.get(
+          "device_peak_in_use_bytes")).longValue()) + " in use, " + org.sdpo.tensor.MemoryStats
+          .describe(((Number) summary.get("device_peak_reserved_bytes")).longValue())
+          + " held from the driver");
+    }
+    if (n > 0) {
+      int k = Math.max(1, Math.min(5, n / 2)); // the first and last k steps (one step: itself)
+      s.add(String.format(Locale.ROOT, "reward: %.3f in the first %s, %.3f in the last %s "
+              + "(success %.3f -> %.3f)", mean(lines.subList(0, k), "reward_mean"), steps(k),
+          mean(lines.subList(n - k, n), "reward_mean"), steps(k),
+          mean(lines.subList(0, k), "success_fraction"),
+          mean(lines.subList(n - k, n), "success_fraction")));
+      String val = ReportCommand.validationKey(lines);
+      if (val != null) {
+        java.util.List<String> points = new java.util.ArrayList<>();
+        for (com.fasterxml.jackson.databind.JsonNode l : lines) {
+          if (l.has(val)) {
+            points.add(String.format(Locale.ROOT, "%.3f (step %d)", l.path(val).asDouble(),
+                l.path("step").asInt()));
+          }
+        }
+        s.add("validation " + val.substring(4) + ": " + (points.size() <= 4 ? String.join(", ", points)
+            : points.get(0) + ", " + points.get(1) + ", ..., " + points.get(points.size() - 1)));
+      }
+    }
+    s.add("charts: " + String.join(", ", charts.stream().map(Path::toString).toList()));
+    s.add("run directory: " + out + " (config.json, metrics.jsonl, summary.json, checkpoint/); "
+        + "./sdpo explain --run " + out + " shows each token's credit");
+    return s;
+  }
+
+  private static String steps(int k) {
+    return k == 1 ? "step" : k + " steps";
+  }
+
+  private static double mean(java.util.List<com.fasterxml.jackson.databind.JsonNode> lines,
+      String key) {
+    return lines.stream().mapToDouble(l -> l.path(key).asDouble(Double.NaN)).average()
+        .orElse(Double.NaN);
   }
 }
