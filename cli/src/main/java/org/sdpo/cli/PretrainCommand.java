@@ -114,6 +114,29 @@ final class PretrainCommand implements Callable<Integer> {
     if (dm != null) { // on a GPU: the run's peak (pre-training resets no peak)
       System.out.println(dm.describe());
     }
+    System.out.println("charts: " + String.join(", ", charts(out).stream().map(Path::toString)
+        .toList()));
     return 0;
+  }
+
+  /** The loss per step ({@code loss.png}) and, if a probe ran, its accuracies ({@code probe.png}). */
+  static java.util.List<Path> charts(Path out) throws java.io.IOException {
+    java.util.List<Double> steps = new java.util.ArrayList<>();
+    java.util.List<Double> loss = new java.util.ArrayList<>();
+    for (com.fasterxml.jackson.databind.JsonNode l : org.sdpo.transformer.io.TextFiles
+        .readJsonLines(new com.fasterxml.jackson.databind.ObjectMapper(),
+            out.resolve(org.sdpo.transformer.train.Pretrainer.METRICS))) {
+      steps.add(l.path("step").asDouble());
+      loss.add(l.path("loss").asDouble(Double.NaN));
+    }
+    java.util.List<Path> written = new java.util.ArrayList<>();
+    written.add(out.resolve("loss.png"));
+    System.setProperty("java.awt.headless", "true");
+    ReportCommand.chart(written.get(0), "Pre-training loss", "step", "loss", steps, loss);
+    Path probe = Charts.probe(out);
+    if (probe != null) {
+      written.add(probe);
+    }
+    return written;
   }
 }

@@ -27,6 +27,8 @@ class ModelCommandsTest {
     assertThat(Files.readAllLines(run.resolve("metrics.jsonl"))).hasSize(8);
     assertThat(run.resolve("model.safetensors")).exists();
     assertThat(run.resolve("config.json")).exists();
+    assertThat(r.out()).contains("charts: " + run.resolve("loss.png"));
+    assertThat(javax.imageio.ImageIO.read(run.resolve("loss.png").toFile()).getWidth()).isEqualTo(800);
 
     GradCheckCommandTest.Result s = GradCheckCommandTest.run("sample", "--model", run.toString(),
         "--prompt", "hel", "--n", "2", "--max-new", "5", "--seed", "3");
