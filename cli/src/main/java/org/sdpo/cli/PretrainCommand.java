@@ -1,10 +1,16 @@
 package org.sdpo.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
 import org.sdpo.tensor.Backends;
+import org.sdpo.transformer.io.TextFiles;
 import org.sdpo.transformer.tokenizer.CharTokenizer;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.transformer.train.Pretrainer;
@@ -66,8 +72,7 @@ final class PretrainCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--resume and --overwrite exclude each other");
     }
     if (resume) {
-      RunDirectory.checkResumable(out, java.util.List.of(
-          org.sdpo.transformer.train.Pretrainer.STATE));
+      RunDirectory.checkResumable(out, List.of(Pretrainer.STATE));
     } else {
       RunDirectory.checkNew(out, RunDirectory.PRETRAIN_RUN, overwrite, "a run or a checkpoint",
           "--resume continues a run, --overwrite starts again");
@@ -120,16 +125,14 @@ final class PretrainCommand implements Callable<Integer> {
   }
 
   /** The loss per step ({@code loss.png}) and, if a probe ran, its accuracies ({@code probe.png}). */
-  static java.util.List<Path> charts(Path out) throws java.io.IOException {
-    java.util.List<Double> steps = new java.util.ArrayList<>();
-    java.util.List<Double> loss = new java.util.ArrayList<>();
-    for (com.fasterxml.jackson.databind.JsonNode l : org.sdpo.transformer.io.TextFiles
-        .readJsonLines(new com.fasterxml.jackson.databind.ObjectMapper(),
-            out.resolve(org.sdpo.transformer.train.Pretrainer.METRICS))) {
+  static List<Path> charts(Path out) throws IOException {
+    List<Double> steps = new ArrayList<>();
+    List<Double> loss = new ArrayList<>();
+    for (JsonNode l : TextFiles.readJsonLines(new ObjectMapper(), out.resolve(Pretrainer.METRICS))) {
       steps.add(l.path("step").asDouble());
       loss.add(l.path("loss").asDouble(Double.NaN));
     }
-    java.util.List<Path> written = new java.util.ArrayList<>();
+    List<Path> written = new ArrayList<>();
     written.add(out.resolve("loss.png"));
     System.setProperty("java.awt.headless", "true");
     ReportCommand.chart(written.get(0), "Pre-training loss", "step", "loss", steps, loss);

@@ -1,6 +1,11 @@
 package org.sdpo.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -8,6 +13,9 @@ import me.tongfei.progressbar.ProgressBar;
 import org.sdpo.core.TrainConfig;
 import org.sdpo.core.Trainer;
 import org.sdpo.tensor.Backends;
+import org.sdpo.tensor.MemoryStats;
+import org.sdpo.transformer.io.Checkpoint;
+import org.sdpo.transformer.io.TextFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -50,7 +58,7 @@ final class TrainCommand implements Callable<Integer> {
     TrainConfig c = TrainConfig.read(config);
     Path out = Path.of(c.str("out"));
     if (resume) {
-      RunDirectory.checkResumable(out, java.util.List.of("checkpoint", Trainer.STATE));
+      RunDirectory.checkResumable(out, List.of("checkpoint", Trainer.STATE));
     } else {
       RunDirectory.checkNew(out, RunDirectory.TRAIN_RUN, overwrite, "a run",
           "--resume continues it, --overwrite starts it again");
@@ -58,15 +66,15 @@ final class TrainCommand implements Callable<Integer> {
     if (c.str("model").startsWith(RECIPE)) { // model: recipe:NAME, the cached base model
       String name = c.str("model").substring(RECIPE.length());
       System.out.println("base model: recipe " + name);
-      java.util.Map<String, Object> m = new java.util.LinkedHashMap<>(c.resolved());
+      Map<String, Object> m = new LinkedHashMap<>(c.resolved());
       m.put("model", BaseCommand.build(org.sdpo.core.BaseModels.recipe(name, 1),
           Path.of("runs/cache")).toString());
       c = TrainConfig.of(m);
     }
-    org.sdpo.transformer.io.Checkpoint.readConfig(Path.of(c.str("model"))); // readable, before any output
+    Checkpoint.readConfig(Path.of(c.str("model"))); // readable, before any output
     System.out.println("sdpo train: seed " + c.str("seed") + (resume ? " (resuming)" : ""));
     System.out.println("backend: " + Backends.describe());
-    System.out.println("config (resolved): " + new com.fasterxml.jackson.databind.ObjectMapper()
+    System.out.println("config (resolved): " + new ObjectMapper()
         .writeValueAsString(c.resolved()));
     Map<String, Object> summary;
     TrainConfig run = c;
@@ -78,9 +86,8 @@ final class TrainCommand implements Callable<Integer> {
             ((Number) line.getOrDefault("loss", Double.NaN)).doubleValue()));
       });
     }
-    java.util.List<com.fasterxml.jackson.databind.JsonNode> lines = org.sdpo.transformer.io.TextFiles
-        .readJsonLines(new com.fasterxml.jackson.databind.ObjectMapper(), out.resolve(Trainer.METRICS));
-    java.util.List<Path> charts = ReportCommand.charts(out, lines);
+    List<JsonNode> lines = TextFiles.readJsonLines(new ObjectMapper(), out.resolve(Trainer.METRICS));
+    List<Path> charts = ReportCommand.charts(out, lines);
     describe(summary, lines, out, charts).forEach(System.out::println);
     return 0;
   }
@@ -89,20 +96,19 @@ final class TrainCommand implements Callable<Integer> {
    * The end of a run in a few lines: how long, the reward at its start and end, the validation
    * accuracy, the memory, and where everything is (the full summary is summary.json).
    */
-  static java.util.List<String> describe(Map<String, Object> summary,
-      java.util.List<com.fasterxml.jackson.databind.JsonNode> lines, Path out,
-      java.util.List<Path> charts) {
-    java.util.List<String> s = new java.util.ArrayList<>();
+  static List<String> describe(Map<String, Object> summary, List<JsonNode> lines, Path out,
+      List<Path> charts) {
+    List<String> s = new ArrayList<>();
     double seconds = lines.stream().mapToDouble(l -> l.path("step_seconds").asDouble(0)).sum();
     int n = lines.size();
-    s.add(String.format(Locale.ROOT, "done: %s steps, %s generations (%s, seed %s) in %s, %.1f s a "
-            + "step; peak resident memory %s", summary.get("steps"), summary.get("generations"),
-        summary.get("algorithm"), summary.get("seed"), Progress.duration(seconds),
-        n == 0 ? 0 : seconds / n, org.sdpo.tensor.MemoryStats.describe(
-            ((Number) summary.get("peak_resident_bytes")).longValue())));
+    s.add(String.format(Locale.ROOT, "done: %s steps, %s generations (%s, seed %s); the steps took "
+            + "%s, %.1f s each (validation apart); peak resident memory %s", summary.get("steps"),
+        summary.get("generations"), summary.get("algorithm"), summary.get("seed"),
+        Progress.duration(seconds), n == 0 ? 0 : seconds / n,
+        MemoryStats.describe(((Number) summary.get("peak_resident_bytes")).longValue())));
     if (summary.containsKey("device_peak_in_use_bytes")) {
-      s.add("device memory: peak " + org.sdpo.tensor.MemoryStats.describe(((Number) summary.get(
-          "device_peak_in_use_bytes")).longValue()) + " in use, " + org.sdpo.tensor.MemoryStats
+      s.add("device memory: peak " + MemoryStats.describe(((Number) summary.get(
+          "device_peak_in_use_bytes")).longValue()) + " in use, " + MemoryStats
           .describe(((Number) summary.get("device_peak_reserved_bytes")).longValue())
           + " held from the driver");
     }
@@ -115,8 +121,8 @@ final class TrainCommand implements Callable<Integer> {
           mean(lines.subList(n - k, n), "success_fraction")));
       String val = ReportCommand.validationKey(lines);
       if (val != null) {
-        java.util.List<String> points = new java.util.ArrayList<>();
-        for (com.fasterxml.jackson.databind.JsonNode l : lines) {
+        List<String> points = new ArrayList<>();
+        for (JsonNode l : lines) {
           if (l.has(val)) {
             points.add(String.format(Locale.ROOT, "%.3f (step %d)", l.path(val).asDouble(),
                 l.path("step").asInt()));
@@ -136,7 +142,7 @@ final class TrainCommand implements Callable<Integer> {
     return k == 1 ? "step" : k + " steps";
   }
 
-  private static double mean(java.util.List<com.fasterxml.jackson.databind.JsonNode> lines,
+  private static double mean(List<JsonNode> lines,
       String key) {
     return lines.stream().mapToDouble(l -> l.path(key).asDouble(Double.NaN)).average()
         .orElse(Double.NaN);

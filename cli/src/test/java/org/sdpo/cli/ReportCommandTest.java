@@ -64,8 +64,8 @@ class ReportCommandTest {
     Path out = dir.resolve("run");
     assertThat(TrainCommand.describe(summary, lines, out, java.util.List.of(out.resolve("reward.png"))))
         .containsExactly(
-            "done: 10 steps, 320 generations (sdpo, seed 7) in 25.0 s, 2.5 s a step; peak resident "
-                + "memory 1.50 GB",
+            "done: 10 steps, 320 generations (sdpo, seed 7); the steps took 25.0 s, 2.5 s each "
+                + "(validation apart); peak resident memory 1.50 GB",
             "reward: 0.300 in the first 5 steps, 0.800 in the last 5 steps (success 0.150 -> 0.400)",
             "validation avg_at_4: 0.125 (step 5), 0.250 (step 10)",
             "charts: " + out.resolve("reward.png"),
