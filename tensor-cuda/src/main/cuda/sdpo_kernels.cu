@@ -126,10 +126,21 @@ __device__ __forceinline__ double warp_max(double v) {
   return __shfl_sync(0xffffffffu, v, 0);
 }
 
-// tanh(v) = (1 - e) / (1 + e) with e = exp(-2|v|), as the CPU backend computes it.
+// GELU's tanh(v) = (1 - e) / (1 + e) with e = exp(-2|v|), as the CPU backend computes it
+// (JavaKernels.geluTanh): its error is absolute, below 1e-16.
 __device__ __forceinline__ double tanh_cpu(double v) {
   double e = exp(-2.0 * fabs(v));
   double t = (1.0 - e) / (1.0 + e);
+  return v < 0 ? -t : t;
+}
+
+// Tensor.tanh's: below |v| = 0.55, tanh|v| = -m / (2 + m) with m = expm1(-2|v|), whose error is
+// relative (1 - e would cancel: tanh(1e-20) is 1e-20, not 0); above, tanh_cpu (JavaKernels.tanh).
+__device__ __forceinline__ double tanh_accurate(double v) {
+  double a = fabs(v);
+  if (a >= 0.55) return tanh_cpu(v);
+  double m = expm1(-2.0 * a);
+  double t = -m / (2.0 + m);
   return v < 0 ? -t : t;
 }
 
@@ -139,7 +150,7 @@ __device__ __forceinline__ double apply_map(int op, double v, double s) {
     case 0: return -v;
     case 1: return exp(v);
     case 2: return log(v);
-    case 3: return tanh_cpu(v);
+    case 3: return tanh_accurate(v);
     case 4: return 1.0 / (1.0 + exp(-v));
     case 5: return sqrt(v);
     case 6: return fabs(v);

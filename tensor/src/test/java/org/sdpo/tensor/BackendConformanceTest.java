@@ -518,6 +518,21 @@ public class BackendConformanceTest {
         call(c, r, dt, s, (be, in, o) -> be.unary(op, in[0], o), input(rng, dt, c, r, d, s));
       });
     }
+    // tanh's error relative near 0, where ND4J's float tanh (large tensors once took it) is 0 for
+    // |x| < 3e-8 and 1 - exp(-2|x|) cancels: 2560 values of 1e-12 to 1e-2, scaled back up to 1
+    cases.put("unary TANH near zero, relative (then scalar MUL)", (rng, dt, c, r) -> {
+      int[] s = {64, 40};
+      double[] d = values(rng, ReferenceBackend.numel(s), 2);
+      double[] scale = {1e12, 1e9, 1e6, 1e2};
+      double k = scale[rng.nextInt(scale.length)];
+      for (int i = 0; i < d.length; i++) {
+        d[i] /= k;
+      }
+      call(c, r, dt, s, (be, in, o) -> {
+        be.unary(Backend.UnaryOp.TANH, in[0], o);
+        be.scalar(Backend.ScalarOp.MUL, o, k, o);
+      }, input(rng, dt, c, r, d, s));
+    });
     for (Backend.ScalarOp op : Backend.ScalarOp.values()) {
       cases.put("scalar " + op, (rng, dt, c, r) -> {
         int[] s = shape(rng, 1);

@@ -192,4 +192,22 @@ class TensorPropertyTest {
       assertThat(rows[r]).isEqualTo((float) acc);
     }
   }
+
+  /**
+   * tanh of a large float tensor is the correctly rounded value, small inputs included: ND4J's
+   * float tanh (once taken from 2048 elements on) gave 0 for tanh(-1.5e-8), its error absolute.
+   */
+  @Test
+  void tanhOfALargeTensorIsAccurateNearZero() {
+    Rng rng = new Rng(9);
+    Tensor x = Tensor.normal(rng, DType.FLOAT32, 0, 1, 64, 128);
+    float[] xs = x.toFloatArray();
+    for (int i = 0; i < xs.length; i++) { // magnitudes from 1e-9 to 10
+      xs[i] = (float) (xs[i] * Math.pow(10, (i % 11) - 9));
+    }
+    float[] t = Tensor.of(DType.FLOAT32, xs, 64, 128).tanh().toFloatArray();
+    for (int i = 0; i < xs.length; i++) {
+      assertThat(t[i]).as("tanh(%s)", xs[i]).isEqualTo((float) Math.tanh(xs[i]));
+    }
+  }
 }

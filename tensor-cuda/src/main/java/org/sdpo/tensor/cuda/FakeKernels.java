@@ -262,14 +262,25 @@ final class FakeKernels {
     TWINS.put(name, t);
   }
 
+  /** The kernels' tanh_cpu: GELU's tanh from one exp (an absolute error below 1e-16). */
+  static double geluTanh(double v) {
+    double e = Math.exp(-2 * Math.abs(v));
+    double t = (1 - e) / (1 + e);
+    return v < 0 ? -t : t;
+  }
+
   static double map(int op, double v, double s) {
     switch (op) {
       case 0: return -v;
       case 1: return Math.exp(v);
       case 2: return Math.log(v);
-      case 3: {
-        double e = Math.exp(-2 * Math.abs(v));
-        double t = (1 - e) / (1 + e);
+      case 3: { // tanh_accurate: relative error near 0 (expm1), GELU's form above 0.55
+        double a = Math.abs(v);
+        if (a >= 0.55) {
+          return geluTanh(v);
+        }
+        double m = Math.expm1(-2 * a);
+        double t = -m / (2 + m);
         return v < 0 ? -t : t;
       }
       case 4: return 1 / (1 + Math.exp(-v));
@@ -625,7 +636,7 @@ final class FakeKernels {
     twin("gelu", l -> {
       for (int i = 0; i < l.i(0); i++) {
         double v = l.ld(1, i);
-        double th = map(3, 0.7978845608028654 * (v + 0.044715 * v * v * v), 0);
+        double th = geluTanh(0.7978845608028654 * (v + 0.044715 * v * v * v));
         l.st(3, i, th);
         l.st(2, i, 0.5 * v * (1.0 + l.round(th)));
       }
