@@ -722,8 +722,10 @@ public class BackendConformanceTest {
     java.util.Map<String, Activation> activations = java.util.Map.of(
         "gelu", new Activation(Backend::gelu, Backend::geluBackward),
         "silu", new Activation(Backend::silu, Backend::siluBackward));
+    // small shapes, and one of 2400 elements: the CPU backend's large-tensor paths (ND4J's exp, its
+    // sigmoid and, for GELU in float32 only, its tanh, whose float64 error of 1e-10 once showed)
     activations.forEach((name, act) -> cases.put(name + " and its backward", (rng, dt, c, r) -> {
-      int[] s = shape(rng, 1);
+      int[] s = rng.nextInt(4) == 0 ? new int[] {48, 50} : shape(rng, 1);
       int n = ReferenceBackend.numel(s);
       double[] dx = values(rng, n, 3);
       double[] dg = values(rng, n, 1);
