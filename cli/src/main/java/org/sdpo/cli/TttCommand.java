@@ -105,7 +105,7 @@ final class TttCommand implements Callable<Integer> {
     report.put("best_of_k", Map.of("n", n, "successes", c));
     report.put("discovery", rows);
     if (out != null) {
-      new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(out.toFile(), report);
+      org.sdpo.transformer.io.AtomicFiles.writeJson(out, report);
       System.out.println("report: " + out);
     }
     return 0;

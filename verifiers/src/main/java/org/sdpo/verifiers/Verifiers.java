@@ -234,9 +234,22 @@ public final class Verifiers {
     for (Task t : tasks) {
       sb.append(Json.write(t.toMap())).append('\n');
     }
+    if (Files.isDirectory(file)) {
+      throw new IOException("cannot write " + file + ": it is a directory");
+    }
     Path dir = file.toAbsolutePath().getParent();
-    Files.createDirectories(dir);
-    Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
+    Path tmp;
+    try {
+      Files.createDirectories(dir);
+      tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
+    } catch (java.nio.file.FileAlreadyExistsException e) { // a file where a directory should be
+      throw new IOException("cannot write " + file + ": " + e.getFile() + " is not a directory", e);
+    } catch (java.nio.file.FileSystemException e) { // name the file, not its temporary sibling
+      throw new IOException("cannot write " + file + ": " + (e.getReason() != null
+          ? e.getReason().toLowerCase(java.util.Locale.ROOT)
+          : e instanceof java.nio.file.AccessDeniedException ? "permission denied"
+          : "no such file or directory"), e);
+    }
     try {
       Files.writeString(tmp, sb, StandardCharsets.UTF_8);
       if (Files.getFileStore(tmp).supportsFileAttributeView(

@@ -82,4 +82,16 @@ class SplitsAndSeedsTest {
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> Verifiers.readTasks(f))
         .hasMessage(f + ": not UTF-8 text (byte 0xe9 at offset 3)");
   }
+
+  @Test
+  void aPlaceThatCannotTakeATaskFileIsNamed() throws Exception {
+    java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("tasks");
+    List<Task> tasks = Verifiers.byName("addition").tasks(Split.TEST, 1, 3, 0);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Verifiers.writeTasks(dir, tasks))
+        .hasMessage("cannot write " + dir + ": it is a directory");
+    java.nio.file.Path file = java.nio.file.Files.writeString(dir.resolve("f"), "x");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Verifiers.writeTasks(
+        file.resolve("t.jsonl"), tasks)).hasMessage("cannot write " + file.resolve("t.jsonl")
+        + ": " + file + " is not a directory");
+  }
 }

@@ -3,7 +3,11 @@ package org.sdpo.transformer.io;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFileAttributeView;
@@ -24,11 +28,22 @@ public final class AtomicFiles {
     void write(Path tmp) throws IOException;
   }
 
-  /** Writes {@code file} through {@code body}, creating its directory if needed. */
+  /**
+   * Writes {@code file} through {@code body}, creating its directory if needed. A place that
+   * cannot take the file is one message naming it (not the temporary sibling).
+   */
   public static void write(Path file, Body body) throws IOException {
+    if (Files.isDirectory(file)) {
+      throw new IOException("cannot write " + file + ": it is a directory");
+    }
     Path dir = file.toAbsolutePath().getParent();
-    Files.createDirectories(dir);
-    Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
+    Path tmp;
+    try {
+      Files.createDirectories(dir);
+      tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
+    } catch (FileSystemException e) {
+      throw new IOException("cannot write " + file + ": " + reason(e), e);
+    }
     try {
       body.write(tmp);
       if (Files.getFileStore(tmp).supportsFileAttributeView(PosixFileAttributeView.class)) {
@@ -39,6 +54,19 @@ public final class AtomicFiles {
     } finally {
       Files.deleteIfExists(tmp);
     }
+  }
+
+  /** Why the file system refused, in words: its reason, or what the exception's kind says. */
+  static String reason(FileSystemException e) {
+    if (e instanceof FileAlreadyExistsException) {
+      return e.getFile() + " is not a directory";
+    }
+    if (e.getReason() != null) {
+      return e.getReason().toLowerCase(java.util.Locale.ROOT);
+    }
+    return e instanceof AccessDeniedException ? "permission denied"
+        : e instanceof NoSuchFileException ? "no such file or directory"
+        : e.getClass().getSimpleName();
   }
 
   /** A UTF-8 text file. */

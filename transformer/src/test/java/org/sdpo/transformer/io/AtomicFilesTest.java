@@ -42,4 +42,28 @@ class AtomicFilesTest {
           .isEqualTo("rw-rw----");
     }
   }
+
+  /** A place that cannot take the file names the file, not the temporary sibling it tried. */
+  @Test
+  void aPlaceThatCannotTakeTheFileIsNamed() throws Exception {
+    java.nio.file.Path d = java.nio.file.Files.createTempDirectory("atomic");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> AtomicFiles.writeString(d, "x"))
+        .hasMessage("cannot write " + d + ": it is a directory");
+    java.nio.file.Path file = java.nio.file.Files.writeString(d.resolve("a-file"), "x");
+    java.nio.file.Path under = file.resolve("b").resolve("c.json");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> AtomicFiles.writeString(under, "x"))
+        .hasMessageStartingWith("cannot write " + under + ": ")
+        .hasMessageNotContaining(".tmp");
+    java.nio.file.Path locked = java.nio.file.Files.createDirectory(d.resolve("locked"));
+    locked.toFile().setWritable(false);
+    try {
+      if (!java.nio.file.Files.isWritable(locked)) { // root may write anyway
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> AtomicFiles.writeString(
+            locked.resolve("x.json"), "x")).hasMessage("cannot write " + locked.resolve("x.json")
+            + ": permission denied");
+      }
+    } finally {
+      locked.toFile().setWritable(true);
+    }
+  }
 }
