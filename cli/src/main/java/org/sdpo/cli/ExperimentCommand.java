@@ -3,6 +3,7 @@ package org.sdpo.cli;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -91,6 +92,13 @@ final class ExperimentCommand implements Callable<Integer> {
               .get(key)).doubleValue());
         }
         if (Files.exists(dir.resolve("summary.json"))) {
+          List<String> changed = Trainer.differences(dir.resolve("config.json"), c,
+              java.util.Set.of("out", "model", "threads"));
+          if (!changed.isEmpty()) { // a finished run of other settings must not join the table
+            throw new IllegalArgumentException(dir + " finished with other settings than this "
+                + "experiment's (" + String.join(", ", changed) + "): delete it to train it "
+                + "again, or put the settings back");
+          }
           System.out.println(arm.getKey() + " seed " + seed + ": finished earlier, kept (" + dir + ")");
         } else {
           try (ProgressBar pb = Progress.bar(arm.getKey() + " seed " + seed, c.integer("steps"))) {

@@ -72,6 +72,9 @@ final class TrainCommand implements Callable<Integer> {
       c = TrainConfig.of(m);
     }
     Checkpoint.readConfig(Path.of(c.str("model"))); // readable, before any output
+    if (resume) {
+      Trainer.checkSameSettings(c);
+    }
     System.out.println("sdpo train: seed " + c.str("seed") + (resume ? " (resuming)" : ""));
     System.out.println("backend: " + Backends.describe());
     System.out.println("config (resolved): " + new ObjectMapper()

@@ -61,6 +61,16 @@ class ExperimentCommandTest {
         cfg.toString());
     assertThat(again.exit()).as(again.err()).isZero();
     assertThat(again.out()).contains("grpo seed 1: finished earlier, kept");
+
+    // an arm whose settings changed does not keep a run of the old ones (it once joined the table)
+    Files.writeString(cfg, Files.readString(cfg).replace("grpo: {algorithm: grpo}",
+        "grpo: {algorithm: grpo, lr: 3.0e-4}"));
+    GradCheckCommandTest.Result changed = GradCheckCommandTest.run("experiment", "--config",
+        cfg.toString());
+    assertThat(changed.exit()).isEqualTo(2);
+    assertThat(changed.err().strip()).isEqualTo("sdpo experiment: error: " + out.resolve(
+        "grpo/seed_1") + " finished with other settings than this experiment's (lr 1.0E-4 -> "
+        + "3.0E-4): delete it to train it again, or put the settings back");
   }
 
   /**

@@ -104,6 +104,22 @@ class RunDirectoryCommandsTest {
         + "continues it, --overwrite starts it again, or choose another directory");
     assertThat(again.out()).isEmpty();
 
+    // a resumed run keeps its settings: more steps may follow, another learning rate may not
+    Files.writeString(cfg, Files.readString(cfg) + "lr: 3.0e-4\n");
+    GradCheckCommandTest.Result otherLr = GradCheckCommandTest.run("train", "--config",
+        cfg.toString(), "--resume");
+    assertThat(otherLr.err().strip()).isEqualTo("sdpo train: error: " + run + ": --resume "
+        + "continues a run with the settings it was started with, and these differ from its "
+        + "config.json: lr 1.0E-4 -> 3.0E-4 (put them back, or start again with --overwrite)");
+    assertThat(otherLr.out()).isEmpty();
+    Files.writeString(cfg, Files.readString(cfg).replace("lr: 3.0e-4\n", "")
+        .replace("steps: 2", "steps: 3"));
+    GradCheckCommandTest.Result longer = GradCheckCommandTest.run("train", "--config",
+        cfg.toString(), "--resume");
+    assertThat(longer.exit()).as(longer.err()).isZero();
+    assertThat(Files.readAllLines(run.resolve("metrics.jsonl"))).hasSize(3);
+    Files.writeString(cfg, Files.readString(cfg).replace("steps: 3", "steps: 2"));
+
     // started again with fewer steps: no step file of the longer run is left for the viewer
     Files.writeString(cfg, Files.readString(cfg).replace("steps: 2", "steps: 1"));
     GradCheckCommandTest.Result over = GradCheckCommandTest.run("train", "--config",

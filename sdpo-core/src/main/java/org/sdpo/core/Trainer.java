@@ -1,5 +1,6 @@
 package org.sdpo.core;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -15,6 +16,7 @@ import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.io.Safetensors;
+import org.sdpo.transformer.io.TextFiles;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.transformer.train.AdamW;
@@ -61,6 +63,7 @@ public final class Trainer {
     CausalLm reference = c.dbl("grpo_kl_coef") > 0 ? Checkpoint.load(base, DType.FLOAT32) : null;
     int start = 0;
     if (resume) {
+      checkSameSettings(c);
       Path statePath = out.resolve(STATE);
       Map<String, Tensor> st = Safetensors.read(statePath, DType.FLOAT32, n -> false);
       start = Pretrainer.readStep(statePath);
@@ -256,6 +259,56 @@ public final class Trainer {
       teacher.weights().namedParameters().forEach((n, v) -> tw.put(n, v.value()));
       Safetensors.write(out.resolve(TEACHER), tw, Map.of("step", Integer.toString(step)));
     }
+  }
+
+  /**
+   * The options a resumed run may change: how far it goes, where things are, and what is measured
+   * or kept on the way; none of them changes a step's result.
+   */
+  public static final java.util.Set<String> RESUME_MAY_CHANGE = java.util.Set.of("steps", "out",
+      "model", "save_every", "val_every", "val_tasks", "val_k", "val_temperature", "val_top_p",
+      "val_teacher", "threads", "viewer_samples");
+
+  /**
+   * Checks that {@code c} may resume the run in its {@code out}: it has the settings the run was
+   * started with, apart from {@link #RESUME_MAY_CHANGE} (a resumed run is the run it continues).
+   */
+  public static void checkSameSettings(TrainConfig c) throws IOException {
+    Path out = Path.of(c.str("out"));
+    List<String> changed = differences(out.resolve("config.json"), c, RESUME_MAY_CHANGE);
+    if (!changed.isEmpty()) {
+      throw new IllegalArgumentException(out + ": --resume continues a run with the settings it "
+          + "was started with, and these differ from its config.json: " + String.join(", ",
+          changed) + " (put them back, or start again with --overwrite)");
+    }
+  }
+
+  /**
+   * The options of {@code c} whose values differ from those a run recorded in its {@code
+   * config.json} ("lr 1.0E-4 -> 2.0E-4"), leaving out {@code mayChange}; empty if the file is
+   * missing. Numbers compare by value (1 and 1.0 are the same).
+   */
+  public static List<String> differences(Path configJson, TrainConfig c,
+      java.util.Set<String> mayChange) throws IOException {
+    List<String> out = new ArrayList<>();
+    if (!Files.exists(configJson)) {
+      return out;
+    }
+    ObjectMapper json = new ObjectMapper();
+    JsonNode was = TextFiles.readTree(json, configJson, "JSON");
+    for (Map.Entry<String, Object> e : c.resolved().entrySet()) {
+      if (mayChange.contains(e.getKey()) || !was.has(e.getKey())) {
+        continue;
+      }
+      JsonNode before = was.get(e.getKey());
+      JsonNode now = json.valueToTree(e.getValue());
+      boolean same = before.isNumber() && now.isNumber()
+          ? before.asDouble() == now.asDouble() : before.equals(now);
+      if (!same) {
+        out.add(e.getKey() + " " + before + " -> " + now);
+      }
+    }
+    return out;
   }
 
   /** Deletes the viewer's {@code step_NNNNN.json} files of an earlier run (nothing else). */
