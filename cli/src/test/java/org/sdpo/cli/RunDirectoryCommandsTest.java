@@ -70,6 +70,15 @@ class RunDirectoryCommandsTest {
     assertThat(Files.readAllBytes(run.resolve("model.safetensors"))).isEqualTo(weights);
 
     assertThat(GradCheckCommandTest.run(with(args, "--overwrite")).exit()).isZero();
+    GradCheckCommandTest.Result otherLr = GradCheckCommandTest.run(with(args, "--resume", "--lr",
+        "0.01"));
+    assertThat(otherLr.err().strip()).isEqualTo("sdpo pretrain: error: " + run + ": --resume "
+        + "continues a run with the settings it was started with, and these differ from its "
+        + "train_config.json: lr 0.001 -> 0.01 (put them back, or start again with --overwrite)");
+    GradCheckCommandTest.Result finished = GradCheckCommandTest.run(with(args, "--resume"));
+    assertThat(finished.exit()).as(finished.err()).isZero(); // once a NullPointerException
+    assertThat(finished.out().strip()).isEqualTo("the run in " + run + " already has its 2 steps: "
+        + "nothing to do (--steps above 2 continues it)");
     // any model directory's tokenizer (once only GPT-2's vocab.json + merges.txt)
     Path other = initModel("other");
     GradCheckCommandTest.Result withTok = GradCheckCommandTest.run(with(args, "--overwrite",

@@ -1,6 +1,5 @@
 package org.sdpo.core;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -16,12 +15,12 @@ import org.sdpo.transformer.CausalLm;
 import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.io.Safetensors;
-import org.sdpo.transformer.io.TextFiles;
 import org.sdpo.transformer.sample.Sampler;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 import org.sdpo.transformer.train.AdamW;
 import org.sdpo.transformer.train.MetricsLog;
 import org.sdpo.transformer.train.Pretrainer;
+import org.sdpo.transformer.train.RunSettings;
 import org.sdpo.verifiers.Environment;
 import org.sdpo.verifiers.FeedbackLevel;
 import org.sdpo.verifiers.Split;
@@ -286,29 +285,12 @@ public final class Trainer {
   /**
    * The options of {@code c} whose values differ from those a run recorded in its {@code
    * config.json} ("lr 1.0E-4 -> 2.0E-4"), leaving out {@code mayChange}; empty if the file is
-   * missing. Numbers compare by value (1 and 1.0 are the same).
+   * missing ({@link RunSettings#differences}).
    */
   public static List<String> differences(Path configJson, TrainConfig c,
       java.util.Set<String> mayChange) throws IOException {
-    List<String> out = new ArrayList<>();
-    if (!Files.exists(configJson)) {
-      return out;
-    }
-    ObjectMapper json = new ObjectMapper();
-    JsonNode was = TextFiles.readTree(json, configJson, "JSON");
-    for (Map.Entry<String, Object> e : c.resolved().entrySet()) {
-      if (mayChange.contains(e.getKey()) || !was.has(e.getKey())) {
-        continue;
-      }
-      JsonNode before = was.get(e.getKey());
-      JsonNode now = json.valueToTree(e.getValue());
-      boolean same = before.isNumber() && now.isNumber()
-          ? before.asDouble() == now.asDouble() : before.equals(now);
-      if (!same) {
-        out.add(e.getKey() + " " + before + " -> " + now);
-      }
-    }
-    return out;
+    return RunSettings.differences(configJson, new ObjectMapper().valueToTree(c.resolved()),
+        mayChange);
   }
 
   /** Deletes the viewer's {@code step_NNNNN.json} files of an earlier run (nothing else). */
