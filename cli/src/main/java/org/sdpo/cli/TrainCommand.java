@@ -74,6 +74,12 @@ final class TrainCommand implements Callable<Integer> {
     Checkpoint.readConfig(Path.of(c.str("model"))); // readable, before any output
     if (resume) {
       Trainer.checkSameSettings(c);
+      int done = org.sdpo.transformer.train.Pretrainer.readStep(out.resolve(Trainer.STATE));
+      if (done >= c.integer("steps")) {
+        System.out.println("the run in " + out + " already has its " + done + " steps: nothing to "
+            + "do (steps above " + done + " continue it)");
+        return 0;
+      }
     }
     System.out.println("sdpo train: seed " + c.str("seed") + (resume ? " (resuming)" : ""));
     System.out.println("backend: " + Backends.describe());

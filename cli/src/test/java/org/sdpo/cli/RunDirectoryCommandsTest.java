@@ -113,6 +113,13 @@ class RunDirectoryCommandsTest {
         + "continues it, --overwrite starts it again, or choose another directory");
     assertThat(again.out()).isEmpty();
 
+    String summary = Files.readString(run.resolve("summary.json"));
+    GradCheckCommandTest.Result finished = GradCheckCommandTest.run("train", "--config",
+        cfg.toString(), "--resume");
+    assertThat(finished.out().strip()).isEqualTo("the run in " + run + " already has its 2 steps: "
+        + "nothing to do (steps above 2 continue it)");
+    assertThat(run.resolve("summary.json")).hasContent(summary);
+
     // a resumed run keeps its settings: more steps may follow, another learning rate may not
     Files.writeString(cfg, Files.readString(cfg) + "lr: 3.0e-4\n");
     GradCheckCommandTest.Result otherLr = GradCheckCommandTest.run("train", "--config",

@@ -71,6 +71,13 @@ public final class Trainer {
         Checkpoint.loadWeightsInto(teacher.weights(), out.resolve(TEACHER));
       }
       MetricsLog.keepUpTo(out.resolve(METRICS), start);
+      if (start >= c.integer("steps") && Files.exists(out.resolve(SUMMARY))) {
+        // a finished run: its summary stands (rewritten, it would lose its last step's numbers)
+        @SuppressWarnings("unchecked")
+        Map<String, Object> done = new ObjectMapper().readValue(out.resolve(SUMMARY).toFile(),
+            Map.class);
+        return done;
+      }
     } else {
       Map<String, Object> resolved = new LinkedHashMap<>(c.resolved());
       resolved.put("code_version", codeVersion());

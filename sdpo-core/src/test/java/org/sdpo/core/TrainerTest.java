@@ -73,6 +73,13 @@ class TrainerTest {
     ga.namedParameters().forEach((n, v) -> assertThat(gb.namedParameters().get(n).value()
         .toFloatArray()).as(n).containsExactly(v.value().toFloatArray()));
     assertThat(Files.readAllLines(b.resolve(Trainer.METRICS))).hasSize(4);
+
+    // resuming the finished run changes nothing (its summary once lost its last step's numbers)
+    String summaryB = Files.readString(b.resolve(Trainer.SUMMARY));
+    Map<String, Object> again = Trainer.run(TrainConfig.of(config(base, b, 4)), true, null);
+    assertThat(b.resolve(Trainer.SUMMARY)).hasContent(summaryB);
+    assertThat((Map<?, ?>) again.get("last")).containsKey("loss");
+    assertThat(Files.readAllLines(b.resolve(Trainer.METRICS))).hasSize(4);
   }
 
   @Test
