@@ -82,6 +82,7 @@ final class InitCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--arch " + arch + " is not one of gpt2, llama, qwen2, qwen3");
     }
     Files.createDirectories(out);
+    Checkpoint.removeFiles(out); // with --overwrite: nothing of the checkpoint before stays
     Checkpoint.save(model, tok, out, Map.of("producer", "sdpo init", "seed", Long.toString(seed)));
     Path template = chatTemplate;
     if (template == null && tokenizer != null && Files.exists(tokenizer.resolve(ChatTemplate.FILE))) {

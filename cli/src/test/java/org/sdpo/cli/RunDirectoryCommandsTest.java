@@ -40,6 +40,13 @@ class RunDirectoryCommandsTest {
 
     initModel("m", "--seed", "2", "--overwrite");
     assertThat(Files.readAllBytes(model.resolve("model.safetensors"))).isNotEqualTo(weights);
+    // a tokenizer of another kind left behind would be read in place of the new one
+    Files.writeString(model.resolve("vocab.json"), "{}");
+    Files.writeString(model.resolve("merges.txt"), "");
+    initModel("m", "--overwrite");
+    assertThat(model.resolve("vocab.json")).doesNotExist();
+    assertThat(model.resolve("merges.txt")).doesNotExist();
+    assertThat(model.resolve("char_tokenizer.json")).exists();
 
     Path file = Files.writeString(dir.resolve("a-file"), "x");
     GradCheckCommandTest.Result onFile = GradCheckCommandTest.run("init", "--arch", "gpt2",
@@ -144,6 +151,23 @@ class RunDirectoryCommandsTest {
     assertThat(run.resolve("rollouts/step_00001.json")).exists();
     assertThat(run.resolve("rollouts/step_00002.json")).doesNotExist();
     assertThat(Files.readAllLines(run.resolve("metrics.jsonl"))).hasSize(1);
+  }
+
+  @Test
+  void trainRefusesToReplaceTheCheckpointItStartsFrom() throws Exception {
+    Path model = initModel("m");
+    Path run = dir.resolve("run");
+    Path cfg = Files.writeString(dir.resolve("t.yaml"), "model: " + model + "\nout: " + run
+        + "\nenv: addition\nsteps: 1\nquestions_per_step: 1\ngroup_size: 2\nmax_new_tokens: 4\n"
+        + "val_every: 0\n");
+    assertThat(GradCheckCommandTest.run("train", "--config", cfg.toString()).exit()).isZero();
+    Path own = run.resolve("checkpoint");
+    Files.writeString(cfg, Files.readString(cfg).replace("model: " + model, "model: " + own));
+    GradCheckCommandTest.Result r = GradCheckCommandTest.run("train", "--config", cfg.toString(),
+        "--overwrite");
+    assertThat(r.err().strip()).endsWith("error: model " + own + " is the checkpoint of the run in "
+        + run + ", which a new run there replaces: train into another out (or --resume it)");
+    assertThat(own.resolve("model.safetensors")).exists();
   }
 
   @Test

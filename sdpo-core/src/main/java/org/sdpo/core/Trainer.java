@@ -51,6 +51,11 @@ public final class Trainer {
       throws IOException {
     Path base = Path.of(c.str("model"));
     Path out = Path.of(c.str("out"));
+    if (!resume && base.toAbsolutePath().normalize().equals(
+        out.resolve("checkpoint").toAbsolutePath().normalize())) {
+      throw new IllegalArgumentException("model " + base + " is the checkpoint of the run in " + out
+          + ", which a new run there replaces: train into another out (or --resume it)");
+    }
     Files.createDirectories(out);
     CausalLm student = Checkpoint.load(resume ? out.resolve("checkpoint") : base, DType.FLOAT32);
     Tokenizer tok = c.promptTokenizer(base); // the chat template, if the model has one
@@ -90,6 +95,7 @@ public final class Trainer {
       Files.deleteIfExists(out.resolve(METRICS));
       Files.deleteIfExists(out.resolve(SUMMARY));
       deleteStepFiles(out.resolve(ROLLOUTS));
+      Checkpoint.removeFiles(out.resolve("checkpoint"));
     }
     long seed = c.integer("seed");
     Sampler.Settings sampling = new Sampler.Settings(c.dbl("temperature"), 0, c.dbl("top_p"),

@@ -78,7 +78,8 @@ class TrainerTest {
     String summaryB = Files.readString(b.resolve(Trainer.SUMMARY));
     Map<String, Object> again = Trainer.run(TrainConfig.of(config(base, b, 4)), true, null);
     assertThat(b.resolve(Trainer.SUMMARY)).hasContent(summaryB);
-    assertThat((Map<?, ?>) again.get("last")).containsKey("loss");
+    assertThat(again.get("last")).isInstanceOf(Map.class);
+    assertThat(((Map<?, ?>) again.get("last")).containsKey("loss")).isTrue();
     assertThat(Files.readAllLines(b.resolve(Trainer.METRICS))).hasSize(4);
   }
 

@@ -202,6 +202,23 @@ public final class Checkpoint {
     }
   }
 
+  /** The files a checkpoint directory may hold: its config, weights and tokenizer of any kind. */
+  public static final List<String> FILES = List.of(CONFIG, WEIGHTS, INDEX, "tokenizer.json",
+      "tokenizer_config.json", "vocab.json", "merges.txt", "char_tokenizer.json",
+      "chat_template.jinja");
+
+  /**
+   * Deletes the checkpoint files ({@link #FILES}) in {@code dir}, nothing else, before a new
+   * checkpoint is written there from scratch: a tokenizer file of another kind left behind would be
+   * read in place of the new one (a model directory's tokenizer.json comes first). Not done when a
+   * run saves again into its own checkpoint: each file is then replaced whole.
+   */
+  public static void removeFiles(Path dir) throws IOException {
+    for (String f : FILES) {
+      Files.deleteIfExists(dir.resolve(f));
+    }
+  }
+
   /**
    * Overwrites a model's weights with those of a safetensors file holding exactly its parameters
    * (names and shapes), e.g. a saved EMA teacher. Nothing is changed if any tensor is missing or

@@ -248,6 +248,7 @@ public final class Pretrainer {
       model = Gpt.init(gc, DType.FLOAT32, new Rng(c.seed()));
       opt = new AdamW(model.namedParameters(), settings);
       Files.createDirectories(c.out());
+      Checkpoint.removeFiles(c.out()); // a run started again keeps no file of the checkpoint before
       AtomicFiles.writeString(c.out().resolve("train_config.json"), c.toJson().toPrettyString());
       Files.deleteIfExists(c.out().resolve(METRICS));
     }
