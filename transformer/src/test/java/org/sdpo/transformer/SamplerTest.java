@@ -192,4 +192,15 @@ class SamplerTest {
               org.sdpo.tensor.Fused.descendingOrder(p)).containsExactly(expected);
         });
   }
+
+  /** Settings that cannot sample are refused; an empty stop string once ended every sample at once. */
+  @Test
+  void settingsThatCannotSampleAreRefused() {
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> new Sampler.Settings(1.0, 0, 1.0,
+        false, 8, List.of("\n", ""), 1)).hasMessage("sampling: a stop string must not be empty");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Sampler.Settings.sample(0.0, 8, 1))
+        .hasMessageContaining("temperature must be > 0");
+    assertThat(new Sampler.Settings(1.0, 0, 1.0, false, 8, List.of("\n"), 1).stop())
+        .containsExactly("\n");
+  }
 }

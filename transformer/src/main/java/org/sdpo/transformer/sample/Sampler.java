@@ -60,6 +60,9 @@ public final class Sampler {
             + "max_new_tokens >= 1; got " + topK + ", " + topP + ", " + maxNewTokens);
       }
       stop = stop == null ? List.of() : List.copyOf(stop);
+      if (stop.contains("")) { // it would end every sequence after its first token
+        throw new IllegalArgumentException("sampling: a stop string must not be empty");
+      }
     }
 
     public static Settings sample(double temperature, int maxNewTokens, long seed) {
