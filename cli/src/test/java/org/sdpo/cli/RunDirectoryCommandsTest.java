@@ -104,9 +104,7 @@ class RunDirectoryCommandsTest {
   void trainRefusesAnEarlierRunAndOverwriteLeavesNoStaleStep() throws Exception {
     Path model = initModel("m");
     Path run = dir.resolve("run");
-    Path cfg = Files.writeString(dir.resolve("t.yaml"), "model: " + model + "\nout: " + run
-        + "\nenv: addition\nsteps: 2\nquestions_per_step: 1\ngroup_size: 2\nmax_new_tokens: 4\n"
-        + "val_every: 0\nsave_every: 2\n");
+    Path cfg = trainConfig(model, run, 2);
     GradCheckCommandTest.Result first = GradCheckCommandTest.run("train", "--config",
         cfg.toString());
     assertThat(first.exit()).as(first.err()).isZero();
@@ -157,9 +155,7 @@ class RunDirectoryCommandsTest {
   void trainRefusesToReplaceTheCheckpointItStartsFrom() throws Exception {
     Path model = initModel("m");
     Path run = dir.resolve("run");
-    Path cfg = Files.writeString(dir.resolve("t.yaml"), "model: " + model + "\nout: " + run
-        + "\nenv: addition\nsteps: 1\nquestions_per_step: 1\ngroup_size: 2\nmax_new_tokens: 4\n"
-        + "val_every: 0\n");
+    Path cfg = trainConfig(model, run, 1);
     assertThat(GradCheckCommandTest.run("train", "--config", cfg.toString()).exit()).isZero();
     Path own = run.resolve("checkpoint");
     Files.writeString(cfg, Files.readString(cfg).replace("model: " + model, "model: " + own));
@@ -214,6 +210,13 @@ class RunDirectoryCommandsTest {
         dir.resolve("none.yaml").toString());
     assertThat(missing.err().strip()).isEqualTo("sdpo train: error: no such file: "
         + dir.resolve("none.yaml"));
+  }
+
+  /** A train config of a few tiny steps of the addition environment. */
+  private Path trainConfig(Path model, Path run, int steps) throws java.io.IOException {
+    return Files.writeString(dir.resolve("t.yaml"), "model: " + model + "\nout: " + run
+        + "\nenv: addition\nsteps: " + steps + "\nquestions_per_step: 1\ngroup_size: 2\n"
+        + "max_new_tokens: 4\nval_every: 0\nsave_every: 2\n");
   }
 
   private static String[] with(String[] args, String... more) {
