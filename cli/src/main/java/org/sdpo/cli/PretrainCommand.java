@@ -82,20 +82,10 @@ final class PretrainCommand implements Callable<Integer> {
     Pretrainer.Config c = new Pretrainer.Config(data, out, nLayer, nHead, nEmbd, blockSize,
         batchSize, steps, lr, minLr, warmup, weightDecay, gradClip, gradAccum, seed, saveEvery,
         Pretrainer.Layout.parse(layout));
-    if (resume) { // a resumed run is the run it continues: more steps, the rest as it started
-      List<String> changed = org.sdpo.transformer.train.RunSettings.differences(
-          out.resolve("train_config.json"), c.toJson(), java.util.Set.of("steps", "save_every",
-              "out", "data"));
-      if (!changed.isEmpty()) {
-        throw new IllegalArgumentException(out + ": --resume continues a run with the settings it "
-            + "was started with, and these differ from its train_config.json: "
-            + String.join(", ", changed) + " (put them back, or start again with --overwrite)");
-      }
-      int done = Pretrainer.readStep(out.resolve(Pretrainer.STATE));
-      if (done >= steps) { // a finished run: nothing to run (once a NullPointerException)
-        System.out.println("the run in " + out + " already has its " + done + " steps: nothing to "
-            + "do (--steps above " + done + " continues it)");
-        return 0;
+    if (resume) { // before anything is printed (Pretrainer.run checks the settings too)
+      Pretrainer.checkSameSettings(c);
+      if (RunDirectory.finished(out, Pretrainer.STATE, steps, "--steps above %d continues it")) {
+        return 0; // once a NullPointerException
       }
     }
     System.out.println("sdpo pretrain: seed " + seed + (resume ? " (resuming)" : ""));
@@ -127,10 +117,6 @@ final class PretrainCommand implements Callable<Integer> {
             m.tokensPerSecond()));
       }, probe);
     }
-    if (last == null) { // no step ran
-      System.out.println("done: no step was left to run; checkpoint and metrics.jsonl in " + out);
-      return 0;
-    }
     System.out.printf(Locale.ROOT, "done: %d steps, loss %.4f -> %.4f, %.1f s, peak resident memory "
             + "%s; checkpoint and metrics.jsonl in %s%n", last.step(), firstLoss[0], last.loss(),
         last.seconds(), org.sdpo.tensor.MemoryStats.describe(
@@ -154,7 +140,6 @@ final class PretrainCommand implements Callable<Integer> {
     }
     List<Path> written = new ArrayList<>();
     written.add(out.resolve("loss.png"));
-    System.setProperty("java.awt.headless", "true");
     ReportCommand.chart(written.get(0), "Pre-training loss", "step", "loss", steps, loss);
     Path probe = Charts.probe(out);
     if (probe != null) {

@@ -24,7 +24,6 @@ final class ReportCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    System.setProperty("java.awt.headless", "true");
     Path metrics = run.resolve(Trainer.METRICS);
     if (!Files.exists(metrics)) {
       throw new IllegalArgumentException(metrics + " does not exist: not a run directory of ./sdpo train");
@@ -69,7 +68,6 @@ final class ReportCommand implements Callable<Integer> {
    * there is one) into {@code run} and returns their paths.
    */
   static List<Path> charts(Path run, List<JsonNode> lines) throws java.io.IOException {
-    System.setProperty("java.awt.headless", "true");
     String val = validationKey(lines);
     List<Double> steps = new ArrayList<>();
     List<Double> reward = new ArrayList<>();

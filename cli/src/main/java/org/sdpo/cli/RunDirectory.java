@@ -47,6 +47,20 @@ final class RunDirectory {
     }
   }
 
+  /**
+   * Whether the run in {@code out} already has its {@code steps} (read from its state file); if
+   * so, says there is nothing to do, with {@code more} ("steps above %d continue it").
+   */
+  static boolean finished(Path out, String state, int steps, String more) throws IOException {
+    int done = org.sdpo.transformer.train.Pretrainer.readStep(out.resolve(state));
+    if (done < steps) {
+      return false;
+    }
+    System.out.println("the run in " + out + " already has its " + done + " steps: nothing to do ("
+        + String.format(java.util.Locale.ROOT, more, done) + ")");
+    return true;
+  }
+
   /** Checks that {@code out} holds every file a resumed run reads. */
   static void checkResumable(Path out, List<String> needed) throws IOException {
     for (String n : needed) {

@@ -74,10 +74,7 @@ final class TrainCommand implements Callable<Integer> {
     Checkpoint.readConfig(Path.of(c.str("model"))); // readable, before any output
     if (resume) {
       Trainer.checkSameSettings(c);
-      int done = org.sdpo.transformer.train.Pretrainer.readStep(out.resolve(Trainer.STATE));
-      if (done >= c.integer("steps")) {
-        System.out.println("the run in " + out + " already has its " + done + " steps: nothing to "
-            + "do (steps above " + done + " continue it)");
+      if (RunDirectory.finished(out, Trainer.STATE, c.integer("steps"), "steps above %d continue it")) {
         return 0;
       }
     }

@@ -287,12 +287,8 @@ public final class Trainer {
    */
   public static void checkSameSettings(TrainConfig c) throws IOException {
     Path out = Path.of(c.str("out"));
-    List<String> changed = differences(out.resolve("config.json"), c, RESUME_MAY_CHANGE);
-    if (!changed.isEmpty()) {
-      throw new IllegalArgumentException(out + ": --resume continues a run with the settings it "
-          + "was started with, and these differ from its config.json: " + String.join(", ",
-          changed) + " (put them back, or start again with --overwrite)");
-    }
+    RunSettings.checkResume(out, out.resolve("config.json"),
+        new ObjectMapper().valueToTree(c.resolved()), RESUME_MAY_CHANGE);
   }
 
   /**

@@ -47,6 +47,13 @@ class PretrainerTest {
     } catch (StopHere expected) {
       // as if the process had been killed
     }
+    // resumed with another learning rate it would not be the run it continues
+    Pretrainer.Config otherLr = new Pretrainer.Config(data, b, 1, 2, 16, 16, 4, 30, 1e-3, 3e-4, 2,
+        0.1, 1.0, 2, 7, 3);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Pretrainer.run(otherLr, tok, true,
+        null)).hasMessage(b + ": --resume continues a run with the settings it was started with, "
+        + "and these differ from its train_config.json: lr 0.003 -> 0.001 (put them back, or start "
+        + "again with --overwrite)");
     Pretrainer.Metrics resumed = Pretrainer.run(config(data, b, 30), tok, true, null);
     assertThat(resumed.loss()).isEqualTo(full.loss());
     CausalLm ga = Checkpoint.load(a, DType.FLOAT32);

@@ -216,6 +216,19 @@ public final class Pretrainer {
     return new Document(ids, Math.max(1, p.length));
   }
 
+  /** The settings a resumed run may change: how far it goes, how often it saves, where things are. */
+  public static final java.util.Set<String> RESUME_MAY_CHANGE = java.util.Set.of("steps",
+      "save_every", "out", "data");
+
+  /**
+   * Checks that {@code c} may resume the run in its {@code out}: the settings it was started with
+   * ({@code train_config.json}), apart from {@link #RESUME_MAY_CHANGE}.
+   */
+  public static void checkSameSettings(Config c) throws IOException {
+    RunSettings.checkResume(c.out(), c.out().resolve("train_config.json"), c.toJson(),
+        RESUME_MAY_CHANGE);
+  }
+
   /** Trains (or resumes) and returns the last step's metrics. */
   public static Metrics run(Config c, Tokenizer tok, boolean resume, Listener listener)
       throws IOException {
@@ -235,6 +248,7 @@ public final class Pretrainer {
     AdamW opt;
     AdamW.Settings settings = new AdamW.Settings(0.9, 0.95, 1e-8, c.weightDecay());
     if (resume) {
+      checkSameSettings(c);
       model = Checkpoint.load(c.out(), DType.FLOAT32);
       opt = new AdamW(model.namedParameters(), settings);
       Path statePath = c.out().resolve(STATE);

@@ -20,6 +20,20 @@ public final class RunSettings {
   private RunSettings() {}
 
   /**
+   * Refuses to resume the run in {@code out} with settings other than those it recorded in {@code
+   * recorded} (apart from {@code mayChange}): a resumed run is the run it continues.
+   */
+  public static void checkResume(Path out, Path recorded, JsonNode now, Set<String> mayChange)
+      throws IOException {
+    List<String> changed = differences(recorded, now, mayChange);
+    if (!changed.isEmpty()) {
+      throw new IllegalArgumentException(out + ": --resume continues a run with the settings it "
+          + "was started with, and these differ from its " + recorded.getFileName() + ": "
+          + String.join(", ", changed) + " (put them back, or start again with --overwrite)");
+    }
+  }
+
+  /**
    * The settings of {@code now} whose values differ from those recorded in {@code recorded} ("lr
    * 1.0E-4 -> 2.0E-4"), leaving out {@code mayChange} and keys the file does not have; empty if
    * the file is missing. Numbers compare by value (1 and 1.0 are the same).
