@@ -56,6 +56,10 @@ class PretrainerTest {
         + "again with --overwrite)");
     Pretrainer.Metrics resumed = Pretrainer.run(config(data, b, 30), tok, true, null);
     assertThat(resumed.loss()).isEqualTo(full.loss());
+    // a run with no step left (interrupted after its last checkpoint, before its caller finished)
+    // returns its last step as recorded, and trains nothing more
+    Pretrainer.Metrics again = Pretrainer.run(config(data, b, 30), tok, true, null);
+    assertThat(again).isEqualTo(resumed);
     CausalLm ga = Checkpoint.load(a, DType.FLOAT32);
     CausalLm gb = Checkpoint.load(b, DType.FLOAT32);
     ga.namedParameters().forEach((n, v) -> assertThat(gb.namedParameters().get(n).value()

@@ -21,6 +21,7 @@ import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.io.AtomicFiles;
 import org.sdpo.transformer.io.Checkpoint;
 import org.sdpo.transformer.io.Safetensors;
+import org.sdpo.transformer.io.TextFiles;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 
 /**
@@ -45,6 +46,7 @@ import org.sdpo.transformer.tokenizer.Tokenizer;
 public final class Pretrainer {
   public static final String STATE = "trainer_state.safetensors";
   public static final String METRICS = "metrics.jsonl";
+  private static final ObjectMapper JSON = new ObjectMapper();
 
   private Pretrainer() {}
 
@@ -169,12 +171,12 @@ public final class Pretrainer {
       throws IOException {
     List<Document> docs = new ArrayList<>();
     if (!data.toString().endsWith(".jsonl")) {
-      docs.add(document(tok, "", org.sdpo.transformer.io.TextFiles.readString(data), data, 1,
+      docs.add(document(tok, "", TextFiles.readString(data), data, 1,
           maxTokens));
       return docs;
     }
     ObjectMapper m = new ObjectMapper();
-    List<String> lines = org.sdpo.transformer.io.TextFiles.readLines(data);
+    List<String> lines = TextFiles.readLines(data);
     for (int i = 0; i < lines.size(); i++) {
       if (lines.get(i).isBlank()) {
         continue;
@@ -237,7 +239,8 @@ public final class Pretrainer {
 
   /**
    * Trains (or resumes) with a probe (null: none) and returns the last step's metrics, which say
-   * whether the probe stopped the run.
+   * whether the probe stopped the run. A resumed run with no step left returns its last step's
+   * line of {@code metrics.jsonl} as it was recorded.
    */
   public static Metrics run(Config c, Tokenizer tok, boolean resume, Listener listener,
       Probe probe) throws IOException {
@@ -256,6 +259,9 @@ public final class Pretrainer {
       start = readStep(statePath);
       opt.loadState(state, start);
       MetricsLog.keepUpTo(c.out().resolve(METRICS), start);
+      if (start >= c.steps()) {
+        return recorded(c.out().resolve(METRICS), start);
+      }
     } else {
       GptConfig gc = new GptConfig(tok.vocabSize(), c.blockSize(), c.nEmbd(), c.nLayer(), c.nHead(),
           1e-5);
@@ -435,6 +441,36 @@ public final class Pretrainer {
     }
   }
 
+
+  /**
+   * The metrics of {@code step} as {@link #appendMetrics} wrote them (its time figures as
+   * recorded); NaN where the line is missing, as in a run whose log was removed.
+   */
+  static Metrics recorded(Path metrics, int step) throws IOException {
+    JsonNode line = null;
+    if (Files.exists(metrics)) {
+      for (JsonNode j : TextFiles.readJsonLines(JSON, metrics)) {
+        if (j.path("step").asInt() == step) {
+          line = j;
+        }
+      }
+    }
+    if (line == null) {
+      return new Metrics(step, Double.NaN, Double.NaN, Double.NaN, false, 0, 0, null, false);
+    }
+    Map<String, Object> probe = new LinkedHashMap<>();
+    for (Map.Entry<String, JsonNode> e : (Iterable<Map.Entry<String, JsonNode>>) line::fields) {
+      if (e.getKey().startsWith("probe_")) {
+        probe.put(e.getKey().substring("probe_".length()),
+            JSON.convertValue(e.getValue(), Object.class));
+      }
+    }
+    JsonNode norm = line.path("grad_norm");
+    return new Metrics(step, line.path("loss").asDouble(Double.NaN),
+        line.path("lr").asDouble(Double.NaN), norm.isNumber() ? norm.asDouble() : Double.NaN,
+        line.path("skipped").asBoolean(), line.path("tokens_per_s").asDouble(),
+        line.path("elapsed_s").asDouble(), probe, line.path("stopped_by_probe").asBoolean());
+  }
 
   private static void appendMetrics(Path out, Metrics m) throws IOException {
     Map<String, Object> j = new LinkedHashMap<>();
