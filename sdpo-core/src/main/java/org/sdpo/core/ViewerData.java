@@ -78,7 +78,7 @@ public final class ViewerData {
         for (int k = 0; k < n; k++) {
           int id = x.tokens()[k];
           Map<String, Object> tk = new LinkedHashMap<>();
-          tk.put("text", tok.decode(new int[] {id}, false));
+          tk.put("text", tok.tokenText(id));
           tk.put("student", sl.sampled()[row + k]);
           tk.put("teacher", tl.sampled()[row + k]);
           tk.put("student_top", sl.top(row + k, tok));
@@ -109,7 +109,7 @@ public final class ViewerData {
       List<Object> best = new ArrayList<>();
       for (int k = 0; k < K; k++) {
         int at = row * K + k;
-        best.add(List.of(tok.decode(new int[] {topIds[at]}, false), topLogprobs[at]));
+        best.add(List.of(tok.tokenText(topIds[at]), topLogprobs[at]));
       }
       return best;
     }

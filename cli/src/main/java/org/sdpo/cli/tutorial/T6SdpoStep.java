@@ -77,7 +77,7 @@ public final class T6SdpoStep {
         int id = x.tokens()[k];
         int o = (row + k) * V;
         out.printf(Locale.ROOT, "   %-6s %8.3f  %8.3f  %+9.3f%n",
-            "'" + tok.decode(new int[] {id}, false).replace("\n", "\\n") + "'", sl[o + id],
+            "'" + tok.tokenText(id).replace("\n", "\\n") + "'", sl[o + id],
             tl[o + id], tl[o + id] - sl[o + id]);
       }
       row += x.tokens().length;

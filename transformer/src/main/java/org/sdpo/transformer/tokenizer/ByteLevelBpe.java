@@ -8,17 +8,15 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.PriorityQueue;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The byte-level BPE both GPT-2's files and Hugging Face's {@code tokenizer.json} describe: a
  * pre-tokenized piece's UTF-8 bytes are mapped to printable characters by GPT-2's byte-to-unicode
- * table, and adjacent symbols are merged lowest merge rank first. Merging uses a priority queue
- * over a linked list, so a 100,000-character piece costs O(n log n), not O(n^2). Decoding maps
- * the characters back to bytes and replaces invalid UTF-8 by U+FFFD.
+ * table, and adjacent symbols are merged lowest merge rank first ({@link BpeMerges}). Decoding
+ * maps the characters back to bytes and replaces invalid UTF-8 by U+FFFD.
  */
-final class ByteLevelBpe {
+final class ByteLevelBpe implements BpeModel {
   static final char[] BYTE_TO_CHAR = new char[256];
   static final int[] CHAR_TO_BYTE = new int[512];
 
@@ -34,7 +32,7 @@ final class ByteLevelBpe {
   }
 
   private final Map<String, Integer> vocab;
-  private final Map<String, Integer> ranks; // "left right" to rank
+  private final BpeMerges merges;
   private final boolean ignoreMerges;
   private final Map<String, int[]> cache = new ConcurrentHashMap<>();
 
@@ -45,17 +43,19 @@ final class ByteLevelBpe {
    */
   ByteLevelBpe(Map<String, Integer> vocab, Map<String, Integer> ranks, boolean ignoreMerges) {
     this.vocab = vocab;
-    this.ranks = ranks;
+    this.merges = new BpeMerges(ranks);
     this.ignoreMerges = ignoreMerges;
   }
 
   /** The id of a vocabulary entry (in byte characters), or -1. */
-  int id(String token) {
+  @Override
+  public int id(String token) {
     return vocab.getOrDefault(token, -1);
   }
 
   /** The ids of one pre-tokenized piece of text (cached for short pieces). */
-  int[] encodePiece(String piece) {
+  @Override
+  public int[] encodePiece(String piece) {
     int[] ids = cache.get(piece);
     if (ids == null) {
       String word = toByteChars(piece);
@@ -138,57 +138,19 @@ final class ByteLevelBpe {
     return new String(cs);
   }
 
-  private record Candidate(int rank, int left, String leftSym, String rightSym)
-      implements Comparable<Candidate> {
-    @Override
-    public int compareTo(Candidate o) {
-      return rank != o.rank ? Integer.compare(rank, o.rank) : Integer.compare(left, o.left);
-    }
-  }
-
   /** Merges the byte-characters of one piece, lowest rank first, and maps symbols to ids. */
   int[] bpe(String word) {
-    int n = word.length();
-    String[] sym = new String[n];
-    int[] prev = new int[n];
-    int[] next = new int[n];
-    for (int i = 0; i < n; i++) {
-      sym[i] = String.valueOf(word.charAt(i));
-      prev[i] = i - 1;
-      next[i] = i + 1 < n ? i + 1 : -1;
-    }
-    PriorityQueue<Candidate> pq = new PriorityQueue<>();
-    for (int i = 0; i + 1 < n; i++) {
-      offer(pq, i, sym[i], sym[i + 1]);
-    }
-    while (!pq.isEmpty()) {
-      Candidate c = pq.poll();
-      int l = c.left();
-      int r = next[l];
-      // stale if either side changed since the candidate was queued
-      if (sym[l] == null || r < 0 || !sym[l].equals(c.leftSym()) || !sym[r].equals(c.rightSym())) {
-        continue;
-      }
-      sym[l] = sym[l] + sym[r];
-      sym[r] = null;
-      next[l] = next[r];
-      if (next[r] >= 0) {
-        prev[next[r]] = l;
-      }
-      if (prev[l] >= 0) {
-        offer(pq, prev[l], sym[prev[l]], sym[l]);
-      }
-      if (next[l] >= 0) {
-        offer(pq, l, sym[l], sym[next[l]]);
-      }
+    List<String> chars = new ArrayList<>(word.length());
+    for (int i = 0; i < word.length(); i++) {
+      chars.add(String.valueOf(word.charAt(i)));
     }
     List<Integer> ids = new ArrayList<>();
-    for (int i = 0; i >= 0 && i < n; i = next[i]) {
-      Integer id = vocab.get(sym[i]);
+    for (String sym : merges.merge(chars)) {
+      Integer id = vocab.get(sym);
       if (id != null) {
         ids.add(id);
       } else { // not in the vocabulary (a partial vocabulary): fall back to single bytes
-        for (char ch : sym[i].toCharArray()) {
+        for (char ch : sym.toCharArray()) {
           Integer b = vocab.get(String.valueOf(ch));
           if (b != null) {
             ids.add(b);
@@ -197,13 +159,6 @@ final class ByteLevelBpe {
       }
     }
     return ids.stream().mapToInt(Integer::intValue).toArray();
-  }
-
-  private void offer(PriorityQueue<Candidate> pq, int left, String a, String b) {
-    Integer rank = ranks.get(a + " " + b);
-    if (rank != null) {
-      pq.add(new Candidate(rank, left, a, b));
-    }
   }
 
   static void flush(ByteBuffer bytes, StringBuilder out) {

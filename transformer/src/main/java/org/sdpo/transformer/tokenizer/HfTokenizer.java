@@ -11,30 +11,39 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import org.sdpo.transformer.io.AtomicFiles;
 
 /**
- * A Hugging Face {@code tokenizer.json} with a byte-level BPE model, the kind Llama 3, Qwen2,
- * Qwen3, SmolLM2 and GPT-2 ship. Encoding follows the tokenizers library's pipeline:
+ * A Hugging Face {@code tokenizer.json} with a BPE model: byte-level, the kind Llama 3, Qwen2,
+ * Qwen3, SmolLM2 and GPT-2 ship, or over characters with SentencePiece's byte fallback, the kind
+ * Llama 2, Mistral, TinyLlama and Gemma ship. Encoding follows the tokenizers library's pipeline:
  * <ol>
  *   <li>added tokens ({@code added_tokens}: special and not) are found first, leftmost and
  *       longest first, honouring {@code lstrip} and {@code rstrip}; the text between them goes
  *       through the rest;
- *   <li>the normalizer: none, {@code NFC}, {@code NFKC} or a {@code Sequence} of them;
+ *   <li>the normalizer: none, {@code NFC}, {@code NFKC}, {@code NFD}, {@code NFKD},
+ *       {@code Prepend}, {@code Replace} (a string or a regex) or a {@code Sequence} of them
+ *       (Llama 2 prepends {@code ▁} to each piece of text between added tokens and replaces
+ *       spaces by it);
  *   <li>the pre-tokenizer: {@code Split} on the model's regex ({@code Isolated} or
  *       {@code Removed}), {@code Digits}, {@code ByteLevel} (with GPT-2's regex when
- *       {@code use_regex}, and {@code add_prefix_space}), or a {@code Sequence} of them;
- *   <li>byte-level BPE on each piece ({@link ByteLevelBpe}; {@code ignore_merges} as Llama 3
- *       sets it).
+ *       {@code use_regex}, and {@code add_prefix_space}), {@code Metaspace} ({@link Metaspace}),
+ *       or a {@code Sequence} of them;
+ *   <li>BPE on each piece: byte-level ({@link ByteLevelBpe}) when the pre-tokenizer or the decoder
+ *       is {@code ByteLevel}, else over characters ({@link PieceBpe}: {@code byte_fallback},
+ *       {@code unk_token}, {@code fuse_unk}); {@code ignore_merges} as Llama 3 sets it.
  * </ol>
- * Decoding is the {@code ByteLevel} decoder; added tokens decode to their text. The
- * post-processor (a BOS some models prepend) is not applied: prompts are built by the chat
- * template or by the caller. Anything else in the file (a SentencePiece-style model, another
- * pre-tokenizer or normalizer) is a one-line error naming the file and the field. Nothing throws
- * on odd text: lone surrogates become U+FFFD, invalid UTF-8 decodes to U+FFFD.
+ * Decoding is the {@code ByteLevel} decoder (added tokens decode to their text), or the file's
+ * chain of {@code Replace}, {@code ByteFallback}, {@code Fuse}, {@code Strip} and
+ * {@code Metaspace} ({@link PieceDecoder}). The post-processor (a BOS some models prepend) is not
+ * applied: prompts are built by the chat template or by the caller. Anything else in the file (a
+ * Unigram or WordPiece model, another pre-tokenizer or normalizer) is a one-line error naming the
+ * file and the field. Nothing throws on odd text: lone surrogates become U+FFFD, invalid UTF-8
+ * decodes to U+FFFD.
  */
 public final class HfTokenizer implements Tokenizer {
   public static final String FILE = "tokenizer.json";
@@ -44,17 +53,21 @@ public final class HfTokenizer implements Tokenizer {
   /** A token matched in the raw text before anything else. */
   private record Added(int id, String content, boolean special, boolean lstrip, boolean rstrip) {}
 
-  /** One pre-tokenization step: pieces in, finer pieces out. */
+  /**
+   * One pre-tokenization step: pieces in, finer pieces out; {@code atStart} says whether the
+   * piece starts the text (only Metaspace's {@code first} scheme asks).
+   */
   private interface PreStep {
-    void split(String piece, List<String> out);
+    void split(String piece, boolean atStart, List<String> out);
   }
 
   private final byte[] json;
   private final byte[] config; // tokenizer_config.json, or null
-  private final Normalizer.Form[] normalizers;
+  private final List<UnaryOperator<String>> normalizers;
   private final List<PreStep> pre;
   private final boolean addPrefixSpace;
-  private final ByteLevelBpe bpe;
+  private final BpeModel bpe;
+  private final PieceDecoder pieceDecoder; // null: byte-level
   private final String[] tokens; // id to token (byte characters, or an added token's text)
   private final boolean[] special;
   private final Map<Character, List<Added>> addedByFirstChar = new HashMap<>();
@@ -75,10 +88,6 @@ public final class HfTokenizer implements Tokenizer {
     if (!type.equals("BPE") || !model.has("vocab") || !model.has("merges")) {
       throw new IOException(file + ": \"model\".\"type\" is " + model.path("type")
           + "; only byte-level BPE models (type BPE with vocab and merges) are supported");
-    }
-    if (model.path("byte_fallback").asBoolean(false)) {
-      throw new IOException(file + ": \"model\".\"byte_fallback\" is true (a SentencePiece-style"
-          + " BPE); only byte-level BPE is supported");
     }
     Map<String, Integer> vocab = new HashMap<>();
     int maxId = -1;
@@ -130,14 +139,24 @@ public final class HfTokenizer implements Tokenizer {
     List<PreStep> steps = new ArrayList<>();
     boolean[] prefix = {false, false}; // add_prefix_space, a ByteLevel step seen
     preTokenizer(file, root.path("pre_tokenizer"), steps, prefix);
-    String decoder = root.path("decoder").path("type").asText("ByteLevel");
-    if (!prefix[1] && !decoder.equals("ByteLevel")) {
-      throw new IOException(file + ": neither \"pre_tokenizer\" nor \"decoder\" is ByteLevel;"
-          + " only byte-level BPE is supported");
-    }
+    JsonNode decoder = root.path("decoder");
+    boolean byteLevel = prefix[1] || decoder.path("type").asText().equals("ByteLevel");
+    boolean ignoreMerges = model.path("ignore_merges").asBoolean(false);
     this.pre = steps;
     this.addPrefixSpace = prefix[0];
-    this.bpe = new ByteLevelBpe(vocab, ranks, model.path("ignore_merges").asBoolean(false));
+    if (byteLevel) {
+      if (model.path("byte_fallback").asBoolean(false)) {
+        throw new IOException(file + ": \"model\".\"byte_fallback\" is true in a byte-level BPE"
+            + " (ByteLevel covers every byte; a SentencePiece-style file has no ByteLevel step)");
+      }
+      this.bpe = new ByteLevelBpe(vocab, ranks, ignoreMerges);
+      this.pieceDecoder = null;
+    } else {
+      this.bpe = new PieceBpe(vocab, ranks, model.path("byte_fallback").asBoolean(false),
+          model.path("unk_token").asText(null), model.path("fuse_unk").asBoolean(false),
+          ignoreMerges);
+      this.pieceDecoder = PieceDecoder.of(file, decoder);
+    }
     this.eos = specialId(file, "eos_token", "<|endoftext|>", "<|end_of_text|>", "</s>");
     this.bos = specialIdOrMinus1("bos_token");
     int p = specialIdOrMinus1("pad_token");
@@ -167,29 +186,63 @@ public final class HfTokenizer implements Tokenizer {
         Files.exists(cfg) ? Files.readAllBytes(cfg) : null);
   }
 
-  private static Normalizer.Form[] normalizers(Path file, JsonNode n) throws IOException {
-    if (n.isMissingNode() || n.isNull()) {
-      return new Normalizer.Form[0];
+  private static List<UnaryOperator<String>> normalizers(Path file, JsonNode n)
+      throws IOException {
+    List<UnaryOperator<String>> out = new ArrayList<>();
+    if (!n.isMissingNode() && !n.isNull()) {
+      normalizer(file, n, out);
     }
-    List<Normalizer.Form> out = new ArrayList<>();
-    List<JsonNode> list = new ArrayList<>();
-    if (n.path("type").asText().equals("Sequence")) {
-      n.path("normalizers").forEach(list::add);
-    } else {
-      list.add(n);
-    }
-    for (JsonNode x : list) {
-      String t = x.path("type").asText();
-      switch (t) {
-        case "NFC" -> out.add(Normalizer.Form.NFC);
-        case "NFKC" -> out.add(Normalizer.Form.NFKC);
-        case "NFD" -> out.add(Normalizer.Form.NFD);
-        case "NFKD" -> out.add(Normalizer.Form.NFKD);
-        default -> throw new IOException(file + ": \"normalizer\" of type \"" + t
-            + "\" is not supported (NFC, NFKC, NFD, NFKD or a Sequence of them are)");
+    return out;
+  }
+
+  private static void normalizer(Path file, JsonNode x, List<UnaryOperator<String>> out)
+      throws IOException {
+    String t = x.path("type").asText();
+    switch (t) {
+      case "Sequence" -> {
+        for (JsonNode y : x.path("normalizers")) {
+          normalizer(file, y, out);
+        }
       }
+      case "NFC" -> out.add(s -> Normalizer.normalize(s, Normalizer.Form.NFC));
+      case "NFKC" -> out.add(s -> Normalizer.normalize(s, Normalizer.Form.NFKC));
+      case "NFD" -> out.add(s -> Normalizer.normalize(s, Normalizer.Form.NFD));
+      case "NFKD" -> out.add(s -> Normalizer.normalize(s, Normalizer.Form.NFKD));
+      case "Prepend" -> {
+        String p = x.path("prepend").asText("");
+        out.add(s -> s.isEmpty() ? s : p + s);
+      }
+      case "Replace" -> {
+        Pattern p = pattern(file, "normalizer", x.path("pattern"));
+        String content = x.path("content").asText("");
+        out.add(s -> replaceAll(p, s, content));
+      }
+      default -> throw new IOException(file + ": \"normalizer\" of type \"" + t
+          + "\" is not supported (NFC, NFKC, NFD, NFKD, Prepend, Replace or a Sequence of them"
+          + " are)");
     }
-    return out.toArray(new Normalizer.Form[0]);
+  }
+
+  /** A {@code pattern} node: {@code {"String": ...}} (literal) or {@code {"Regex": ...}}. */
+  static Pattern pattern(Path file, String where, JsonNode p) throws IOException {
+    try {
+      if (p.has("Regex")) {
+        return Pattern.compile(p.get("Regex").asText(), Pattern.UNICODE_CHARACTER_CLASS);
+      }
+      if (p.has("String")) {
+        return Pattern.compile(Pattern.quote(p.get("String").asText()));
+      }
+    } catch (PatternSyntaxException e) {
+      throw new IOException(file + ": \"" + where + "\" pattern does not compile: "
+          + e.getDescription(), e);
+    }
+    throw new IOException(file + ": \"" + where + "\" pattern " + p + " is neither {\"String\": "
+        + "...} nor {\"Regex\": ...}");
+  }
+
+  /** Every match of {@code p} in {@code s} replaced by the literal {@code content}. */
+  static String replaceAll(Pattern p, String s, String content) {
+    return p.matcher(s).replaceAll(Matcher.quoteReplacement(content));
   }
 
   private static void preTokenizer(Path file, JsonNode n, List<PreStep> steps, boolean[] flags)
@@ -216,16 +269,7 @@ public final class HfTokenizer implements Tokenizer {
           throw new IOException(file + ": \"pre_tokenizer\" Split with \"invert\": true is not"
               + " supported");
         }
-        JsonNode p = n.path("pattern");
-        Pattern pattern;
-        try {
-          pattern = p.has("Regex") ? Pattern.compile(p.get("Regex").asText(),
-              Pattern.UNICODE_CHARACTER_CLASS) : Pattern.compile(Pattern.quote(p.path("String")
-              .asText()));
-        } catch (PatternSyntaxException e) {
-          throw new IOException(file + ": \"pre_tokenizer\" Split pattern does not compile: "
-              + e.getDescription(), e);
-        }
+        Pattern pattern = pattern(file, "pre_tokenizer", n.path("pattern"));
         String behavior = n.path("behavior").asText("Isolated");
         if (!behavior.equals("Isolated") && !behavior.equals("Removed")) {
           throw new IOException(file + ": \"pre_tokenizer\" Split behavior \"" + behavior
@@ -236,14 +280,18 @@ public final class HfTokenizer implements Tokenizer {
       case "Digits" -> steps.add(isolated(Pattern.compile(
           n.path("individual_digits").asBoolean(false) ? "\\p{N}" : "\\p{N}+",
           Pattern.UNICODE_CHARACTER_CLASS), false));
+      case "Metaspace" -> {
+        Metaspace m = new Metaspace(file, n);
+        steps.add(m::split);
+      }
       default -> throw new IOException(file + ": \"pre_tokenizer\" of type \"" + type
-          + "\" is not supported (ByteLevel, Split, Digits or a Sequence of them are)");
+          + "\" is not supported (ByteLevel, Split, Digits, Metaspace or a Sequence of them are)");
     }
   }
 
   /** Splits a piece into the pattern's matches and the text between them (dropped if removed). */
   private static PreStep isolated(Pattern p, boolean removeMatches) {
-    return (piece, out) -> {
+    return (piece, atStart, out) -> {
       Matcher m = p.matcher(piece);
       int at = 0;
       while (m.find()) {
@@ -326,13 +374,13 @@ public final class HfTokenizer implements Tokenizer {
           end--;
         }
       }
-      encodePlain(t.substring(start, end), stripNext, out);
+      encodePlain(t.substring(start, end), start == 0, stripNext, out);
       out.add(a.id());
       i += a.content().length();
       stripNext = a.rstrip();
       start = i;
     }
-    encodePlain(t.substring(start), stripNext, out);
+    encodePlain(t.substring(start), start == 0, stripNext, out);
     return out.stream().mapToInt(Integer::intValue).toArray();
   }
 
@@ -349,7 +397,8 @@ public final class HfTokenizer implements Tokenizer {
     return null;
   }
 
-  private void encodePlain(String s, boolean stripLeading, List<Integer> out) {
+  /** Encodes the text between added tokens; {@code atStart}: it starts the whole text. */
+  private void encodePlain(String s, boolean atStart, boolean stripLeading, List<Integer> out) {
     if (stripLeading) {
       int k = 0;
       while (k < s.length() && Character.isWhitespace(s.charAt(k))) {
@@ -360,8 +409,8 @@ public final class HfTokenizer implements Tokenizer {
     if (s.isEmpty()) {
       return;
     }
-    for (Normalizer.Form f : normalizers) {
-      s = Normalizer.normalize(s, f);
+    for (UnaryOperator<String> f : normalizers) {
+      s = f.apply(s);
     }
     if (addPrefixSpace && !s.startsWith(" ")) {
       s = " " + s;
@@ -369,8 +418,8 @@ public final class HfTokenizer implements Tokenizer {
     List<String> pieces = List.of(s);
     for (PreStep step : pre) {
       List<String> next = new ArrayList<>();
-      for (String p : pieces) {
-        step.split(p, next);
+      for (int i = 0; i < pieces.size(); i++) {
+        step.split(pieces.get(i), atStart && i == 0, next);
       }
       pieces = next;
     }
@@ -383,8 +432,26 @@ public final class HfTokenizer implements Tokenizer {
 
   @Override
   public String decode(int[] ids, boolean skipSpecial) {
-    return ByteLevelBpe.decode(tokens, ids, id -> skipSpecial && special[id],
-        addedById::containsKey);
+    if (pieceDecoder == null) {
+      return ByteLevelBpe.decode(tokens, ids, id -> skipSpecial && special[id],
+          addedById::containsKey);
+    }
+    List<String> t = new ArrayList<>(ids.length);
+    for (int id : ids) {
+      if (id >= 0 && id < tokens.length && tokens[id] != null && !(skipSpecial && special[id])) {
+        t.add(tokens[id]);
+      }
+    }
+    return pieceDecoder.decode(t);
+  }
+
+  /** A SentencePiece-style token keeps the space its {@code ▁} stands for. */
+  @Override
+  public String tokenText(int id) {
+    if (pieceDecoder == null || id < 0 || id >= tokens.length || tokens[id] == null) {
+      return Tokenizer.super.tokenText(id);
+    }
+    return pieceDecoder.decodeContinuation(List.of(tokens[id]));
   }
 
   @Override

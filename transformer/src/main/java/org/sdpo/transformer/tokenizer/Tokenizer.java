@@ -14,6 +14,15 @@ public interface Tokenizer {
   int vocabSize();
 
   /**
+   * The text one token adds when it follows others, as a viewer shows each token: its decode,
+   * except where decoding treats the start of a text apart (a SentencePiece-style tokenizer drops
+   * the space of the first {@code ▁}; here it stays).
+   */
+  default String tokenText(int id) {
+    return decode(new int[] {id}, false);
+  }
+
+  /**
    * The ids of a prompt the model is to answer. A plain tokenizer encodes the text as it is; one
    * made by {@link ChatPrompts#of} renders it as the user's turn of the model's chat template,
    * with the header of the assistant's turn after it, as the reference renders student prompts
@@ -49,6 +58,11 @@ public interface Tokenizer {
     }
     if (Files.exists(dir.resolve(CharTokenizer.FILE))) {
       return CharTokenizer.load(dir.resolve(CharTokenizer.FILE));
+    }
+    if (Files.exists(dir.resolve("tokenizer.model"))) {
+      throw new IOException(dir + ": tokenizer.model (SentencePiece's own format) is not read; a "
+          + "tokenizer.json is (Python's transformers writes one: AutoTokenizer.from_pretrained("
+          + "DIR).save_pretrained(DIR))");
     }
     throw new IOException(dir + ": no tokenizer files (tokenizer.json, vocab.json + merges.txt, or "
         + CharTokenizer.FILE + ")");
