@@ -37,7 +37,7 @@ import picocli.CommandLine.Option;
 @Command(name = "model", mixinStandardHelpOptions = true,
     description = "Training step time and sampling tokens/s of a GPT-2 or Llama-family model.")
 final class BenchModelCommand implements Callable<Integer> {
-  @Option(names = "--arch", description = "gpt2, llama, qwen2 or qwen3 (default: ${DEFAULT-VALUE})")
+  @Option(names = "--arch", description = "gpt2, llama, mistral, qwen2 or qwen3 (default: ${DEFAULT-VALUE})")
   String arch = "gpt2";
   @Option(names = "--kv-heads", description = "Llama family: key/value heads (default: n-head)")
   Integer kvHeads;
@@ -251,7 +251,8 @@ final class BenchModelCommand implements Callable<Integer> {
       return Gpt.init(GptConfig.of(vocab, ctx, nEmbd, nLayer, nHead), DType.FLOAT32, new Rng(seed));
     }
     if (!LlamaConfig.TYPES.contains(arch)) {
-      throw new IllegalArgumentException("--arch " + arch + " is not one of gpt2, llama, qwen2, qwen3");
+      throw new IllegalArgumentException("--arch " + arch
+          + " is not one of gpt2, llama, mistral, qwen2, qwen3");
     }
     LlamaConfig c = new LlamaConfig(arch, vocab, nEmbd,
         intermediate != null ? intermediate : 4 * nEmbd, nLayer, nHead,

@@ -28,9 +28,9 @@ import picocli.CommandLine.Option;
  * that architecture without downloading anything.
  */
 @Command(name = "init", mixinStandardHelpOptions = true,
-    description = "Write a randomly initialised gpt2, llama, qwen2 or qwen3 checkpoint.")
+    description = "Write a randomly initialised gpt2, llama, mistral, qwen2 or qwen3 checkpoint.")
 final class InitCommand implements Callable<Integer> {
-  @Option(names = "--arch", required = true, description = "gpt2, llama, qwen2 or qwen3.")
+  @Option(names = "--arch", required = true, description = "gpt2, llama, mistral, qwen2 or qwen3.")
   String arch;
 
   @Option(names = "--out", required = true, description = "Directory to write.") Path out;
@@ -79,7 +79,8 @@ final class InitCommand implements Callable<Integer> {
           !untied, false, false);
       model = Llama.init(c, DType.FLOAT32, rng);
     } else {
-      throw new IllegalArgumentException("--arch " + arch + " is not one of gpt2, llama, qwen2, qwen3");
+      throw new IllegalArgumentException("--arch " + arch
+          + " is not one of gpt2, llama, mistral, qwen2, qwen3");
     }
     Files.createDirectories(out);
     Checkpoint.removeFiles(out); // with --overwrite: nothing of the checkpoint before stays

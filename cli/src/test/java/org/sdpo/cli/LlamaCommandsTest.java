@@ -119,7 +119,7 @@ class LlamaCommandsTest {
     }
     Path bad = dir.resolve("bad");
     Files.createDirectories(bad);
-    Files.writeString(bad.resolve("config.json"), "{\"model_type\": \"mistral\"}");
+    Files.writeString(bad.resolve("config.json"), "{\"model_type\": \"gemma\"}");
     for (String[] cmd : new String[][] {
         {"sample", "--model", bad.toString(), "--prompt", "x"},
         {"sample", "--model", dir.resolve("missing").toString(), "--prompt", "x"},
@@ -130,6 +130,6 @@ class LlamaCommandsTest {
           .startsWith("sdpo " + cmd[0] + ": error: ");
     }
     assertThat(GradCheckCommandTest.run("sample", "--model", bad.toString(), "--prompt", "x").err())
-        .contains("config.json", "model_type", "mistral");
+        .contains("config.json", "model_type", "gemma");
   }
 }

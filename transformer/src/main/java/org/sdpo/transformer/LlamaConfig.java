@@ -8,22 +8,36 @@ import java.util.Map;
 
 /**
  * The sizes and options of a Llama-family decoder, named as in Hugging Face's {@code config.json}
- * for {@code model_type} llama, qwen2 and qwen3: {@code hidden_size} (C),
+ * for {@code model_type} llama, mistral, qwen2 and qwen3: {@code hidden_size} (C),
  * {@code intermediate_size} (the SwiGLU width), {@code num_hidden_layers},
  * {@code num_attention_heads} (H), {@code num_key_value_heads} (Hkv; grouped-query attention when
  * fewer than H), {@code head_dim} (D; C / H unless given, Qwen3 gives it),
  * {@code max_position_embeddings}, {@code rms_norm_eps}, the rotary embedding
  * ({@link RopeConfig}), {@code tie_word_embeddings}, {@code attention_bias} and {@code mlp_bias}.
  * What the model type fixes: Qwen2 has biases on q, k and v (not on o); Qwen3 normalises each
- * query and key head (q_norm, k_norm, RMSNorm over D) before the rotation.
+ * query and key head (q_norm, k_norm, RMSNorm over D) before the rotation; Mistral is Llama
+ * without biases, with a {@code sliding_window} (0 here: none): a query sees the last
+ * {@code sliding_window} positions. Within that many positions this is full causal attention,
+ * so the context is capped there ({@link #nPositions}) and the computation is exact.
  */
 public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int intermediateSize,
     int numHiddenLayers, int numAttentionHeads, int numKeyValueHeads, int headDim,
     int maxPositionEmbeddings, double rmsNormEps, RopeConfig rope, boolean tieWordEmbeddings,
-    boolean attentionBias, boolean mlpBias) implements ModelConfig {
+    boolean attentionBias, boolean mlpBias, int slidingWindow) implements ModelConfig {
 
   /** The model types this config describes. */
-  public static final java.util.List<String> TYPES = java.util.List.of("llama", "qwen2", "qwen3");
+  public static final java.util.List<String> TYPES =
+      java.util.List.of("llama", "mistral", "qwen2", "qwen3");
+
+  /** A config without a sliding window. */
+  public LlamaConfig(String modelType, int vocabSize, int hiddenSize, int intermediateSize,
+      int numHiddenLayers, int numAttentionHeads, int numKeyValueHeads, int headDim,
+      int maxPositionEmbeddings, double rmsNormEps, RopeConfig rope, boolean tieWordEmbeddings,
+      boolean attentionBias, boolean mlpBias) {
+    this(modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
+        numKeyValueHeads, headDim, maxPositionEmbeddings, rmsNormEps, rope, tieWordEmbeddings,
+        attentionBias, mlpBias, 0);
+  }
 
   public LlamaConfig {
     if (!TYPES.contains(modelType)) {
@@ -49,6 +63,13 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
       throw new IllegalArgumentException("rms_norm_eps must be in (0, 1), got " + rmsNormEps);
     }
     java.util.Objects.requireNonNull(rope, "rope");
+    if (slidingWindow < 0 || (slidingWindow > 0 && !modelType.equals("mistral"))) {
+      throw new IllegalArgumentException("sliding_window " + slidingWindow + " (only mistral has"
+          + " one here; 0: none)");
+    }
+    if (modelType.equals("mistral") && (attentionBias || mlpBias)) {
+      throw new IllegalArgumentException("mistral has no attention or MLP biases");
+    }
   }
 
   private static void positive(String key, int v) {
@@ -59,7 +80,8 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
 
   /**
    * A small config of a model type with the defaults of its family: head_dim = C / H, rope_theta
-   * 10000 (Qwen: 1e6), rms_norm_eps 1e-6 (Llama: 1e-5), tied embeddings, no extra biases.
+   * 10000 (Qwen: 1e6), rms_norm_eps 1e-6 (Llama: 1e-5), tied embeddings, no extra biases, no
+   * sliding window.
    */
   public static LlamaConfig of(String modelType, int vocabSize, int nPositions, int hiddenSize,
       int layers, int heads, int kvHeads, int intermediateSize) {
@@ -84,9 +106,17 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
     return modelType.equals("qwen3");
   }
 
+  /** max_position_embeddings, or a smaller sliding_window (see the class comment). */
   @Override
   public int nPositions() {
-    return maxPositionEmbeddings;
+    return slidingWindow > 0 ? Math.min(maxPositionEmbeddings, slidingWindow)
+        : maxPositionEmbeddings;
+  }
+
+  @Override
+  public String nPositionsKey() {
+    return slidingWindow > 0 && slidingWindow < maxPositionEmbeddings ? "sliding_window"
+        : "max_position_embeddings";
   }
 
   @Override
@@ -162,13 +192,20 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
     int C = intKey(n, "hidden_size");
     int H = intKey(n, "num_attention_heads");
     int headDim = n.hasNonNull("head_dim") ? intKey(n, "head_dim") : (H > 0 ? C / H : 0);
+    boolean mistral = type.equals("mistral");
+    int window = mistral && n.hasNonNull("sliding_window") ? intKey(n, "sliding_window") : 0;
+    if (mistral && n.hasNonNull("sliding_window") && window <= 0) {
+      throw new IllegalArgumentException("\"sliding_window\" must be positive or null, got "
+          + window);
+    }
     return new LlamaConfig(type, intKey(n, "vocab_size"), C,
         intKey(n, "intermediate_size"), intKey(n, "num_hidden_layers"), H,
         n.hasNonNull("num_key_value_heads") ? intKey(n, "num_key_value_heads") : H, headDim,
         intKey(n, "max_position_embeddings"),
         n.has("rms_norm_eps") ? n.get("rms_norm_eps").asDouble() : 1e-6, RopeConfig.read(n),
-        n.path("tie_word_embeddings").asBoolean(false), n.path("attention_bias").asBoolean(false),
-        type.equals("llama") && n.path("mlp_bias").asBoolean(false));
+        n.path("tie_word_embeddings").asBoolean(false),
+        !mistral && n.path("attention_bias").asBoolean(false), // Mistral's projections have none
+        type.equals("llama") && n.path("mlp_bias").asBoolean(false), window);
   }
 
   private static int intKey(JsonNode n, String key) {
@@ -188,6 +225,7 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
     String arch = switch (modelType) {
       case "qwen2" -> "Qwen2ForCausalLM";
       case "qwen3" -> "Qwen3ForCausalLM";
+      case "mistral" -> "MistralForCausalLM";
       default -> "LlamaForCausalLM";
     };
     n.putArray("architectures").add(arch);
@@ -207,6 +245,13 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
     n.put("attention_bias", attentionBias);
     if (modelType.equals("llama")) {
       n.put("mlp_bias", mlpBias);
+    }
+    if (modelType.equals("mistral")) {
+      if (slidingWindow > 0) {
+        n.put("sliding_window", slidingWindow);
+      } else {
+        n.putNull("sliding_window");
+      }
     }
     n.put("initializer_range", 0.02);
     n.put("torch_dtype", "float32");

@@ -33,7 +33,7 @@ class LlamaBehaviourTest extends GptBehaviourTest {
   void badSizesNameTheirKey() {
     assertThatThrownBy(() -> LlamaConfig.of("llama", 10, 8, 16, 1, 4, 3, 32))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("num_key_value_heads");
-    assertThatThrownBy(() -> LlamaConfig.of("mistral", 10, 8, 16, 1, 4, 4, 32))
+    assertThatThrownBy(() -> LlamaConfig.of("gemma", 10, 8, 16, 1, 4, 4, 32))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("model_type");
     assertThatThrownBy(() -> new RopeConfig(1e4, "yarn", 4, 0, 0, 0))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("yarn");

@@ -54,6 +54,53 @@ class LlamaCheckpointTest {
     }
   }
 
+  /**
+   * Mistral is Llama's computation under another name, with a sliding window: within the window
+   * (the context it caps) the logits are the Llama twin's bit for bit, and the window and the name
+   * survive a save. Its projections never have biases (attention_bias is ignored, as in
+   * Hugging Face's MistralAttention); a sequence longer than the window is refused by name.
+   */
+  @Test
+  void mistralIsLlamaWithinItsSlidingWindow() throws Exception {
+    LlamaConfig llama = new LlamaConfig("llama", 31, 16, 24, 2, 4, 2, 4, 64, 1e-6,
+        RopeConfig.plain(1e6), false, false, false);
+    Llama twin = Llama.init(llama, DType.FLOAT32, new Rng(9));
+    Path d = dir.resolve("mistral");
+    Checkpoint.save(twin, null, d, null);
+    ObjectNode cfg = (ObjectNode) JSON.readTree(d.resolve("config.json").toFile());
+    cfg.put("model_type", "mistral").put("sliding_window", 8).put("attention_bias", true);
+    cfg.remove("mlp_bias");
+    Files.writeString(d.resolve("config.json"), cfg.toString());
+    CausalLm m = Checkpoint.load(d, DType.FLOAT32);
+    LlamaConfig mc = (LlamaConfig) m.config();
+    assertThat(mc.modelType()).isEqualTo("mistral");
+    assertThat(mc.slidingWindow()).isEqualTo(8);
+    assertThat(mc.qkvBias()).isFalse();
+    assertThat(mc.nPositions()).isEqualTo(8);
+    assertThat(mc.nPositionsKey()).isEqualTo("sliding_window");
+    int[] ids = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3};
+    assertThat(m.forward(ids, 2, 8).value().toFloatArray())
+        .containsExactly(twin.forward(ids, 2, 8).value().toFloatArray());
+    assertThatThrownBy(() -> m.forward(java.util.Arrays.copyOf(ids, 9), 1, 9))
+        .hasMessageContaining("sliding_window=8");
+    Path again = dir.resolve("mistral-again");
+    Checkpoint.save(m, null, again, null);
+    JsonNode back = JSON.readTree(again.resolve("config.json").toFile());
+    assertThat(back.get("model_type").asText()).isEqualTo("mistral");
+    assertThat(back.get("architectures").get(0).asText()).isEqualTo("MistralForCausalLM");
+    assertThat(back.get("sliding_window").asInt()).isEqualTo(8);
+    assertThat(back.get("max_position_embeddings").asInt()).isEqualTo(64);
+    assertThat(Checkpoint.load(again, DType.FLOAT32).config()).isEqualTo(mc);
+    // no window (Mistral v0.2 and later write null): the full context
+    cfg.putNull("sliding_window");
+    Files.writeString(d.resolve("config.json"), cfg.toString());
+    assertThat(Checkpoint.load(d, DType.FLOAT32).config().nPositions()).isEqualTo(64);
+    cfg.put("sliding_window", 0);
+    Files.writeString(d.resolve("config.json"), cfg.toString());
+    assertThatThrownBy(() -> Checkpoint.load(d, DType.FLOAT32))
+        .hasMessageContaining("\"sliding_window\" must be positive or null, got 0");
+  }
+
   @Test
   void readsBf16ShardsAndIgnoresRotaryBuffersAndATiedDuplicateHead() throws Exception {
     Path src = Path.of("src/test/resources/fixtures/llama-tied");
@@ -119,11 +166,11 @@ class LlamaCheckpointTest {
     Files.copy(src.resolve("model.safetensors"), d.resolve("model.safetensors"));
     ObjectNode cfg = (ObjectNode) JSON.readTree(src.resolve("config.json").toFile());
 
-    cfg.put("model_type", "mistral");
+    cfg.put("model_type", "gemma");
     Files.writeString(d.resolve("config.json"), cfg.toString());
     assertThatThrownBy(() -> Checkpoint.load(d, DType.FLOAT32)).isInstanceOf(IOException.class)
         .hasMessageContaining("config.json").hasMessageContaining("model_type")
-        .hasMessageContaining("mistral");
+        .hasMessageContaining("gemma");
 
     cfg.put("model_type", "llama");
     cfg.remove("hidden_size");
