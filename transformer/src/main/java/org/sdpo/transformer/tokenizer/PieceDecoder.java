@@ -5,6 +5,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -118,16 +119,19 @@ final class PieceDecoder {
   static List<String> byteFallback(List<String> tokens) {
     List<String> out = new ArrayList<>(tokens.size());
     ByteArrayOutputStream run = new ByteArrayOutputStream();
+    CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
+        .onMalformedInput(CodingErrorAction.REPORT)
+        .onUnmappableCharacter(CodingErrorAction.REPORT);
     for (String t : tokens) {
       int b = byteOf(t);
       if (b >= 0) {
         run.write(b);
         continue;
       }
-      flush(run, out);
+      flush(run, utf8, out);
       out.add(t);
     }
-    flush(run, out);
+    flush(run, utf8, out);
     return out;
   }
 
@@ -141,16 +145,14 @@ final class PieceDecoder {
     return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
   }
 
-  private static void flush(ByteArrayOutputStream run, List<String> out) {
+  private static void flush(ByteArrayOutputStream run, CharsetDecoder utf8, List<String> out) {
     if (run.size() == 0) {
       return;
     }
     byte[] bytes = run.toByteArray();
     run.reset();
     try {
-      out.add(StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-          .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes))
-          .toString());
+      out.add(utf8.reset().decode(ByteBuffer.wrap(bytes)).toString());
     } catch (CharacterCodingException e) {
       for (int i = 0; i < bytes.length; i++) {
         out.add("\ufffd");
@@ -160,16 +162,15 @@ final class PieceDecoder {
 
   /** Removes up to {@code start} leading and {@code stop} trailing {@code c} from one token. */
   static String strip(String s, int c, int start, int stop) {
-    int[] cps = s.codePoints().toArray();
     int from = 0;
-    while (from < start && from < cps.length && cps[from] == c) {
-      from++;
+    for (int k = 0; k < start && from < s.length() && s.codePointAt(from) == c; k++) {
+      from += Character.charCount(c);
     }
-    int to = cps.length;
-    while (cps.length - to < stop && to > from && cps[to - 1] == c) {
-      to--;
+    int to = s.length();
+    for (int k = 0; k < stop && to > from && s.codePointBefore(to) == c; k++) {
+      to -= Character.charCount(c);
     }
-    return new String(cps, from, to - from);
+    return from == 0 && to == s.length() ? s : s.substring(from, to);
   }
 
   /**
