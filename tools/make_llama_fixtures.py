@@ -2,13 +2,17 @@
 """Writes the Llama-family parity fixtures that transformer's LlamaParityTest compares against.
 
 For each case a small random model in the Hugging Face layout (config.json with model_type
-llama / qwen2 / qwen3, tensor names model.layers.N.self_attn.q_proj.weight ..., nn.Linear
-weights as [out, in]) and a padded batch go through an independent PyTorch implementation
-written here from the architecture as Hugging Face's modeling_llama / modeling_qwen2 /
-modeling_qwen3 define it (RMSNorm, rotate-half rotary embedding with the default, linear and
-llama3 frequency rules, grouped-query attention by repeating key and value heads, SwiGLU, Qwen2's
-q/k/v biases, Qwen3's per-head q/k RMSNorm and explicit head_dim, tied or untied LM head). The
-logits, the loss and every parameter's gradient are saved in float64 and float32.
+llama / qwen2 / qwen3 / gemma3_text, tensor names model.layers.N.self_attn.q_proj.weight ...,
+nn.Linear weights as [out, in]) and a padded batch go through an independent PyTorch
+implementation written here from the architecture as Hugging Face's modeling_llama /
+modeling_qwen2 / modeling_qwen3 / modeling_gemma3 define it (RMSNorm, rotate-half rotary
+embedding with the default, linear and llama3 frequency rules, grouped-query attention by
+repeating key and value heads, SwiGLU, Qwen2's q/k/v biases, Qwen3's per-head q/k RMSNorm and
+explicit head_dim, tied or untied LM head; Gemma 3's embedding scaled by sqrt(hidden_size) held
+in float32, its norms x / rms(x) * (1 + w) before and after each sub-layer, GELU (tanh) gated
+MLP, q/k norms, and a rotary base per layer type: rope_local_base_freq on sliding layers,
+rope_theta and rope_scaling on full ones). The logits, the loss and every parameter's gradient
+are saved in float64 and float32.
 
 Precision: the float32 run computes the rotary angles as Hugging Face does (inverse frequencies
 and position x frequency products in float32); the float64 run computes everything in float64
@@ -57,6 +61,21 @@ CASES = {
                          head_dim=6, max_position_embeddings=32, rms_norm_eps=1e-6,
                          rope_theta=1000000.0, rope_scaling=None, tie_word_embeddings=True,
                          attention_bias=False),
+    # Gemma 3 (text): sandwich norms with 1 + w, scaled embeddings, GELU gate, q/k norms, one
+    # key/value head, layer 1 of 3 full (linear scaling on its rotary) and the others sliding
+    # (their own base); the window (32) covers every position of the batch, as our cap needs
+    # hidden_size 24: sqrt(24) is not a float, so the scale's float32 rounding shows in float64
+    "gemma3-sandwich": dict(model_type="gemma3_text", vocab_size=47, hidden_size=24,
+                            intermediate_size=20, num_hidden_layers=3, num_attention_heads=2,
+                            num_key_value_heads=1, head_dim=8, query_pre_attn_scalar=8,
+                            max_position_embeddings=64, rms_norm_eps=1e-6, rope_theta=1000000.0,
+                            rope_scaling=dict(rope_type="linear", factor=4.0),
+                            rope_local_base_freq=10000.0, sliding_window=32,
+                            layer_types=["sliding_attention", "full_attention",
+                                         "sliding_attention"],
+                            hidden_activation="gelu_pytorch_tanh", attn_logit_softcapping=None,
+                            final_logit_softcapping=None, tie_word_embeddings=True,
+                            attention_bias=False),
 }
 
 
@@ -76,6 +95,7 @@ def shapes(c):
         if bias:
             s[name + ".bias"] = (out,)
 
+    gemma = c["model_type"] == "gemma3_text"
     for i in range(c["num_hidden_layers"]):
         l = f"model.layers.{i}."
         s[l + "input_layernorm.weight"] = (C,)
@@ -83,10 +103,13 @@ def shapes(c):
         linear(l + "self_attn.k_proj", Hkv * D, C, qkv_bias)
         linear(l + "self_attn.v_proj", Hkv * D, C, qkv_bias)
         linear(l + "self_attn.o_proj", C, H * D, o_bias)
-        if c["model_type"] == "qwen3":
+        if c["model_type"] in ("qwen3", "gemma3_text"):
             s[l + "self_attn.q_norm.weight"] = (D,)
             s[l + "self_attn.k_norm.weight"] = (D,)
         s[l + "post_attention_layernorm.weight"] = (C,)
+        if gemma:
+            s[l + "pre_feedforward_layernorm.weight"] = (C,)
+            s[l + "post_feedforward_layernorm.weight"] = (C,)
         linear(l + "mlp.gate_proj", I, C, c.get("mlp_bias", False))
         linear(l + "mlp.up_proj", I, C, c.get("mlp_bias", False))
         linear(l + "mlp.down_proj", C, I, c.get("mlp_bias", False))
@@ -101,16 +124,19 @@ def params(c, gen):
     for name, s in shapes(c).items():
         t = torch.randn(s, generator=gen, dtype=torch.float64) * 0.3
         if name.endswith("norm.weight"):
-            t = 1.0 + 0.1 * t
+            # Gemma's norm weights are offsets from one (it scales by 1 + w)
+            t = 0.1 * t if c["model_type"] == "gemma3_text" else 1.0 + 0.1 * t
         out[name] = t
     return out
 
 
-def inv_freq(c, dtype):
-    """LlamaRotaryEmbedding's inverse frequencies (rope_init_fn of the config's rope type)."""
+def inv_freq(c, dtype, local=False):
+    """LlamaRotaryEmbedding's inverse frequencies (rope_init_fn of the config's rope type); for
+    Gemma 3's sliding layers (local) the default rule with rope_local_base_freq."""
     D = head_dim(c)
-    inv = 1.0 / (c["rope_theta"] ** (torch.arange(0, D, 2, dtype=torch.int64).to(dtype) / D))
-    rs = c.get("rope_scaling") or {}
+    base = c["rope_local_base_freq"] if local else c["rope_theta"]
+    inv = 1.0 / (base ** (torch.arange(0, D, 2, dtype=torch.int64).to(dtype) / D))
+    rs = {} if local else c.get("rope_scaling") or {}
     kind = rs.get("rope_type", rs.get("type", "default"))
     if kind == "linear":
         inv = inv / rs["factor"]
@@ -134,6 +160,11 @@ def rotate_half(x):
 
 def rms_norm(x, w, eps):
     return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def gemma_norm(x, w, eps):
+    """Gemma3RMSNorm: the weight is an offset from one."""
+    return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)) * (1.0 + w)
 
 
 def linear(p, name, x):
@@ -180,6 +211,56 @@ def forward(p, c, ids, mask, pos, dtype):
     return x @ head.T
 
 
+def rotary(c, pos, dtype, local=False):
+    freqs = pos[..., None].to(dtype) * inv_freq(c, dtype, local)  # (B, T, D/2), the run's dtype
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos()[:, None], emb.sin()[:, None]  # (B, 1, T, D)
+
+
+def gemma3_forward(p, c, ids, mask, pos, dtype):
+    """Gemma3ForCausalLM's forward (modeling_gemma3), text only, eager attention."""
+    B, T = ids.shape
+    H, Hkv, D = c["num_attention_heads"], c["num_key_value_heads"], head_dim(c)
+    eps = c["rms_norm_eps"]
+    rope = {"full_attention": rotary(c, pos, dtype), "sliding_attention": rotary(c, pos, dtype, True)}
+    idx = torch.arange(T)
+    causal = idx[None, :] <= idx[:, None]
+    window = (idx[:, None] - idx[None, :]) < c["sliding_window"]  # by index, as HF's mask
+    # the scale is a float32 buffer (Gemma3TextScaledWordEmbedding), cast to the weights' dtype
+    scale = torch.tensor(c["hidden_size"] ** 0.5, dtype=torch.float32).to(dtype)
+    x = p["model.embed_tokens.weight"][ids] * scale
+    for i in range(c["num_hidden_layers"]):
+        l = f"model.layers.{i}."
+        kind = c["layer_types"][i]
+        cos, sin = rope[kind]
+        allowed = causal & window if kind == "sliding_attention" else causal
+        visible = allowed[None, None] & (mask[:, None, None, :] > 0)  # (B, 1, T, T)
+        a = gemma_norm(x, p[l + "input_layernorm.weight"], eps)
+        q = linear(p, l + "self_attn.q_proj", a).view(B, T, H, D)
+        k = linear(p, l + "self_attn.k_proj", a).view(B, T, Hkv, D)
+        v = linear(p, l + "self_attn.v_proj", a).view(B, T, Hkv, D)
+        q = gemma_norm(q, p[l + "self_attn.q_norm.weight"], eps)
+        k = gemma_norm(k, p[l + "self_attn.k_norm.weight"], eps)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        k = k.repeat_interleave(H // Hkv, dim=1)
+        v = v.repeat_interleave(H // Hkv, dim=1)
+        att = (q @ k.transpose(-2, -1)) * c["query_pre_attn_scalar"] ** -0.5
+        att = att.masked_fill(~visible, float("-inf"))
+        att = torch.nan_to_num(torch.softmax(att, dim=-1), nan=0.0)
+        y = (att @ v).transpose(1, 2).reshape(B, T, H * D)
+        y = linear(p, l + "self_attn.o_proj", y)
+        x = x + gemma_norm(y, p[l + "post_attention_layernorm.weight"], eps)
+        m = gemma_norm(x, p[l + "pre_feedforward_layernorm.weight"], eps)
+        gate = torch.nn.functional.gelu(linear(p, l + "mlp.gate_proj", m), approximate="tanh")
+        m = linear(p, l + "mlp.down_proj", gate * linear(p, l + "mlp.up_proj", m))
+        x = x + gemma_norm(m, p[l + "post_feedforward_layernorm.weight"], eps)
+    x = gemma_norm(x, p["model.norm.weight"], eps)
+    head = p["model.embed_tokens.weight"] if c["tie_word_embeddings"] else p["lm_head.weight"]
+    return x @ head.T
+
+
 def write_case(out, name, c, gen):
     d = os.path.join(out, name)
     os.makedirs(d, exist_ok=True)
@@ -201,8 +282,10 @@ def write_case(out, name, c, gen):
     with open(os.path.join(d, "batch.json"), "w") as f:
         json.dump(batch, f)
     arch = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
-            "qwen3": "Qwen3ForCausalLM"}[c["model_type"]]
-    config = dict(architectures=[arch], hidden_act="silu", **c)
+            "qwen3": "Qwen3ForCausalLM", "gemma3_text": "Gemma3ForCausalLM"}[c["model_type"]]
+    gemma = c["model_type"] == "gemma3_text"
+    config = dict(architectures=[arch], **c) if gemma else dict(architectures=[arch],
+                                                                  hidden_act="silu", **c)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     for old in os.listdir(d):
@@ -224,7 +307,7 @@ def write_case(out, name, c, gen):
         save_safetensors(os.path.join(d, "model.safetensors"), p64, torch.float64)
     for dtype, suffix in ((torch.float64, "f64"), (torch.float32, "f32")):
         p = {n: t.to(dtype).clone().requires_grad_(True) for n, t in p64.items()}
-        logits = forward(p, c, ids, mask, pos, dtype)
+        logits = (gemma3_forward if gemma else forward)(p, c, ids, mask, pos, dtype)
         loss = torch.nn.functional.cross_entropy(
             logits.reshape(-1, c["vocab_size"]), labels.reshape(-1), ignore_index=-100)
         loss.backward()

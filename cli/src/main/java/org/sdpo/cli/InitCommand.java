@@ -9,6 +9,8 @@ import java.util.concurrent.Callable;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
 import org.sdpo.transformer.CausalLm;
+import org.sdpo.transformer.Gemma3;
+import org.sdpo.transformer.Gemma3Config;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.Llama;
@@ -28,9 +30,11 @@ import picocli.CommandLine.Option;
  * that architecture without downloading anything.
  */
 @Command(name = "init", mixinStandardHelpOptions = true,
-    description = "Write a randomly initialised gpt2, llama, mistral, qwen2 or qwen3 checkpoint.")
+    description = "Write a randomly initialised gpt2, llama, mistral, qwen2, qwen3 or gemma3_text"
+        + " checkpoint.")
 final class InitCommand implements Callable<Integer> {
-  @Option(names = "--arch", required = true, description = "gpt2, llama, mistral, qwen2 or qwen3.")
+  @Option(names = "--arch", required = true,
+      description = "gpt2, llama, mistral, qwen2, qwen3 or gemma3_text.")
   String arch;
 
   @Option(names = "--out", required = true, description = "Directory to write.") Path out;
@@ -41,13 +45,14 @@ final class InitCommand implements Callable<Integer> {
   @Option(names = "--kv-heads", description = "key/value heads (default: heads / 2)")
   Integer kvHeads;
   @Option(names = "--head-dim", description = "default: hidden / heads") Integer headDim;
-  @Option(names = "--intermediate", description = "SwiGLU width (default: 3 * hidden)")
+  @Option(names = "--intermediate", description = "SwiGLU / GELU gate width (default: 3 * hidden)")
   Integer intermediate;
   @Option(names = "--positions", description = "longest context (default: ${DEFAULT-VALUE})")
   int positions = 512;
   @Option(names = "--untied", description = "An LM head of its own (default: tied).")
   boolean untied;
-  @Option(names = "--rope-theta", description = "default: 1e6 for Qwen, 1e4 for Llama")
+  @Option(names = "--rope-theta", description = "default: 1e6 for Qwen and Gemma 3 (its full "
+      + "layers; 1e4 on sliding ones), 1e4 for Llama")
   Double ropeTheta;
   @Option(names = "--tokenizer", description = "Copy the tokenizer (and chat template) of this "
       + "model directory (default: a character-level ASCII tokenizer).")
@@ -78,9 +83,18 @@ final class InitCommand implements Callable<Integer> {
           qwen ? 1e-6 : 1e-5, RopeConfig.plain(ropeTheta != null ? ropeTheta : qwen ? 1e6 : 1e4),
           !untied, false, false);
       model = Llama.init(c, DType.FLOAT32, rng);
+    } else if (arch.equals(Gemma3Config.TYPE)) {
+      // every sixth layer full, as Gemma 3's; the window as long as the context
+      Gemma3Config c = new Gemma3Config(vocab, hidden,
+          intermediate != null ? intermediate : 3 * hidden, layers, heads,
+          kvHeads != null ? kvHeads : Math.max(1, heads / 2),
+          headDim != null ? headDim : hidden / Math.max(1, heads), positions, 1e-6,
+          RopeConfig.plain(ropeTheta != null ? ropeTheta : 1e6), RopeConfig.plain(1e4), positions,
+          Gemma3Config.pattern(layers, 6), !untied);
+      model = Gemma3.init(c, DType.FLOAT32, rng);
     } else {
       throw new IllegalArgumentException("--arch " + arch
-          + " is not one of gpt2, llama, mistral, qwen2, qwen3");
+          + " is not one of gpt2, llama, mistral, qwen2, qwen3, gemma3_text");
     }
     Files.createDirectories(out);
     Checkpoint.removeFiles(out); // with --overwrite: nothing of the checkpoint before stays

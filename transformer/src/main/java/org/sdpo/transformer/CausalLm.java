@@ -16,8 +16,8 @@ import org.sdpo.transformer.nn.Module;
 /**
  * A decoder-only language model: token ids in, next-token logits out, with padding masks,
  * explicit position ids and a KV cache. The architectures ({@link Gpt} for GPT-2, {@link Llama}
- * for Llama, Qwen2 and Qwen3) differ only in what happens between the ids and the logits; the
- * checks on the inputs, the cache and copying are here, once.
+ * for Llama, Mistral, Qwen2 and Qwen3, {@link Gemma3}) differ only in what happens between the
+ * ids and the logits; the checks on the inputs, the cache and copying are here, once.
  */
 public abstract class CausalLm extends Module {
   protected final DType dtype;

@@ -15,7 +15,7 @@ import org.sdpo.transformer.nn.Rotary;
 import org.sdpo.transformer.nn.SwiGlu;
 
 /**
- * The Llama-family decoder (Llama 2/3, SmolLM2, Qwen2/2.5, Qwen3): token embeddings,
+ * The Llama-family decoder (Llama 2/3, SmolLM2, Mistral, Qwen2/2.5, Qwen3): token embeddings,
  * {@code num_hidden_layers} pre-RMSNorm layers of rotary grouped-query attention and a SwiGLU
  * feed-forward layer, a final RMSNorm and an LM head (its own {@code lm_head.weight}, or the
  * embedding when {@code tie_word_embeddings}). No position embedding table: positions enter

@@ -208,7 +208,7 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
         type.equals("llama") && n.path("mlp_bias").asBoolean(false), window);
   }
 
-  private static int intKey(JsonNode n, String key) {
+  static int intKey(JsonNode n, String key) {
     JsonNode v = n.get(key);
     if (v == null || v.isNull()) {
       throw new IllegalArgumentException("missing \"" + key + "\"");

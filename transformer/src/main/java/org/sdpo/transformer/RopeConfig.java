@@ -54,6 +54,17 @@ public record RopeConfig(double theta, String type, double factor, double lowFre
    * Reads {@code rope_theta} and {@code rope_scaling} of a config.json, or the newer
    * {@code rope_parameters} object that holds both.
    */
+  /**
+   * One {@code rope_parameters} object ({@code rope_type}, {@code rope_theta}, {@code factor},
+   * ...), as transformers 5 writes one per layer type; {@code theta} when it names none.
+   */
+  static RopeConfig ofParameters(JsonNode p, double theta) {
+    ObjectNode n = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
+    n.set("rope_parameters", p.isObject() ? p : n.objectNode());
+    n.put("rope_theta", theta);
+    return read(n);
+  }
+
   static RopeConfig read(JsonNode n) {
     JsonNode params = n.path("rope_parameters");
     JsonNode scaling = params.isObject() ? params : n.path("rope_scaling");

@@ -14,8 +14,8 @@ import org.sdpo.tensor.cuda.FakeDevice;
 
 /**
  * The CUDA backend end to end, on the fake device (host memory, the kernels' Java twins, cuBLAS's
- * calling conventions): GPT-2, Llama and Qwen3 forward and backward against the PyTorch fixtures
- * with the same tolerances as on the CPU (training steps on it: cli's GpuCheckTest). What this
+ * calling conventions): GPT-2, Llama, Qwen3 and Gemma 3 forward and backward against the PyTorch
+ * fixtures with the same tolerances as on the CPU (training steps on it: cli's GpuCheckTest). What this
  * covers without a GPU: argument packing, strides and views, launch shapes, the matrix multiply's
  * column-major mapping and the memory pool. The CUDA source's own arithmetic runs on the CPU in
  * the kernel emulator (tensor-cuda's EmulatedConformanceTest, cli's GpuCheckTest; this test too
@@ -41,7 +41,7 @@ class CudaFakeDeviceTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"gpt2-tiny", "llama-gqa", "qwen3-qknorm"})
+  @ValueSource(strings = {"gpt2-tiny", "llama-gqa", "qwen3-qknorm", "gemma3-sandwich"})
   void matchesPyTorchInFloat64(String fixture) throws Exception {
     onFakeDevice(() -> {
       GptParityTest.check(FIXTURES.resolve(fixture), DType.FLOAT64, "expected_f64.safetensors",
@@ -51,7 +51,7 @@ class CudaFakeDeviceTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"gpt2-tiny", "qwen2-bias"})
+  @ValueSource(strings = {"gpt2-tiny", "qwen2-bias", "gemma3-sandwich"})
   void matchesPyTorchInFloat32(String fixture) throws Exception {
     onFakeDevice(() -> {
       GptParityTest.check(FIXTURES.resolve(fixture), DType.FLOAT32, "expected_f32.safetensors",

@@ -14,6 +14,8 @@ import org.sdpo.autograd.Variable;
 import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.transformer.CausalLm;
+import org.sdpo.transformer.Gemma3;
+import org.sdpo.transformer.Gemma3Config;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.Llama;
@@ -26,9 +28,9 @@ import org.sdpo.transformer.tokenizer.Tokenizer;
  * {@code model.safetensors} or in shards listed by {@code model.safetensors.index.json}, and the
  * tokenizer's files. {@code model_type} picks the architecture: gpt2 ({@link Gpt}: Conv1D weights
  * as [in, out]; the {@code transformer.} prefix, the attention-mask buffers and a duplicate
- * {@code lm_head.weight} are accepted) or llama, mistral, qwen2, qwen3 ({@link Llama}: Hugging
- * Face's names; {@code lm_head.weight} of a tied model and rotary {@code inv_freq} buffers are
- * ignored). F32, F16, BF16 and F64 are read. A missing tensor, a shape that disagrees with
+ * {@code lm_head.weight} are accepted), llama, mistral, qwen2, qwen3 ({@link Llama}) or
+ * gemma3_text ({@link Gemma3}) (Hugging Face's names; {@code lm_head.weight} of a tied model and
+ * rotary {@code inv_freq} buffers are ignored). F32, F16, BF16 and F64 are read. A missing tensor, a shape that disagrees with
  * config.json, an unknown tensor or an unsupported option is an error naming the file and the
  * tensor or key, raised before any model is built.
  */
@@ -37,7 +39,8 @@ public final class Checkpoint {
   public static final String WEIGHTS = "model.safetensors";
   public static final String INDEX = "model.safetensors.index.json";
   /** The model types {@link #load} reads. */
-  public static final List<String> TYPES = List.of("gpt2", "llama", "mistral", "qwen2", "qwen3");
+  public static final List<String> TYPES = List.of("gpt2", "llama", "mistral", "qwen2", "qwen3",
+      Gemma3Config.TYPE);
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private Checkpoint() {}
@@ -47,7 +50,10 @@ public final class Checkpoint {
     ModelConfig config = readConfig(dir);
     Map<String, Tensor> weights = readWeights(dir, config, dtype);
     try {
-      return config instanceof GptConfig g ? Gpt.fromWeights(g, weights)
+      if (config instanceof GptConfig g) {
+        return Gpt.fromWeights(g, weights);
+      }
+      return config instanceof Gemma3Config g ? Gemma3.fromWeights(g, weights)
           : Llama.fromWeights((LlamaConfig) config, weights);
     } catch (IllegalArgumentException e) {
       throw new IOException(dir + ": " + e.getMessage(), e);
@@ -78,6 +84,9 @@ public final class Checkpoint {
       }
       if (LlamaConfig.TYPES.contains(type)) {
         return LlamaConfig.fromJson(n);
+      }
+      if (type.equals(Gemma3Config.TYPE)) {
+        return Gemma3Config.fromJson(n);
       }
       throw new IllegalArgumentException("\"model_type\": \"" + type + "\" is not supported (one of "
           + TYPES + ")");
@@ -176,8 +185,9 @@ public final class Checkpoint {
       return name.endsWith(".attn.bias") || name.endsWith(".attn.masked_bias")
           || name.equals("lm_head.weight");
     }
-    return name.endsWith(".rotary_emb.inv_freq")
-        || (name.equals("lm_head.weight") && ((LlamaConfig) config).tieWordEmbeddings());
+    boolean tied = config instanceof Gemma3Config g ? g.tieWordEmbeddings()
+        : ((LlamaConfig) config).tieWordEmbeddings();
+    return name.endsWith(".rotary_emb.inv_freq") || (name.equals("lm_head.weight") && tied);
   }
 
   /**
