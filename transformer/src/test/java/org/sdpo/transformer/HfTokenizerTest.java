@@ -214,6 +214,48 @@ class HfTokenizerTest {
     assertThat(t.decode(new int[] {5, 1, 3}, true)).isEqualTo("aa");
   }
 
+  /**
+   * Split's behaviours as the tokenizers library defines them ("How are  you?" on a space), seen
+   * through merges that cross the pieces' edges ("w ", "e ", "  ", " a", " y"): a match joins
+   * the text before it (MergedWithPrevious), after it (MergedWithNext), or its neighbouring
+   * matches (Contiguous), or stands alone (Isolated).
+   */
+  @Test
+  void splitsAsEveryBehaviourSays() throws Exception {
+    Map<String, List<String>> expected = Map.of(
+        "MergedWithPrevious", List.of("H", "o", "w ", "a", "r", "e ", " ", "y", "o", "u", "?"),
+        "MergedWithNext", List.of("H", "o", "w", " a", "r", "e", " ", " y", "o", "u", "?"),
+        "Contiguous", List.of("H", "o", "w", " ", "a", "r", "e", "  ", "y", "o", "u", "?"),
+        "Isolated", List.of("H", "o", "w", " ", "a", "r", "e", " ", " ", "y", "o", "u", "?"));
+    List<String> vocab = List.of("H", "o", "w", " ", "a", "r", "e", "y", "u", "?", "w ", "  ",
+        " y", "e ", " a", "</s>");
+    for (Map.Entry<String, List<String>> c : expected.entrySet()) {
+      ObjectNode root = JSON.createObjectNode();
+      ObjectNode model = root.putObject("model").put("type", "BPE");
+      ObjectNode v = model.putObject("vocab");
+      for (int i = 0; i < vocab.size(); i++) {
+        v.put(vocab.get(i), i);
+      }
+      ArrayNode merges = model.putArray("merges");
+      for (String m : List.of("w| ", " | ", " |y", "e| ", " |a")) {
+        merges.addArray().add(m.split("\\|")[0]).add(m.split("\\|")[1]);
+      }
+      root.putObject("pre_tokenizer").put("type", "Split").put("behavior", c.getKey())
+          .putObject("pattern").put("String", " ");
+      root.putObject("decoder").put("type", "Fuse");
+      root.putArray("added_tokens").addObject().put("id", 15).put("content", "</s>")
+          .put("special", true);
+      Path d = tmp.resolve("split-" + c.getKey());
+      Files.createDirectories(d);
+      Files.writeString(d.resolve("tokenizer.json"), root.toString());
+      List<String> got = new ArrayList<>();
+      for (int id : Tokenizer.load(d).encode("How are  you?")) {
+        got.add(vocab.get(id));
+      }
+      assertThat(got).as(c.getKey()).containsExactlyElementsOf(c.getValue());
+    }
+  }
+
   @Test
   void qwen3SpecialTokensAndSizes() {
     assertThat(qwen.eos()).isEqualTo(qwen.idOf("<|im_end|>")).isEqualTo(151645);

@@ -57,7 +57,7 @@ public final class HfTokenizer implements Tokenizer {
    * One pre-tokenization step: pieces in, finer pieces out; {@code atStart} says whether the
    * piece starts the text (only Metaspace's {@code first} scheme asks).
    */
-  private interface PreStep {
+  interface PreStep {
     void split(String piece, boolean atStart, List<String> out);
   }
 
@@ -271,11 +271,14 @@ public final class HfTokenizer implements Tokenizer {
         }
         Pattern pattern = pattern(file, "pre_tokenizer", n.path("pattern"));
         String behavior = n.path("behavior").asText("Isolated");
-        if (!behavior.equals("Isolated") && !behavior.equals("Removed")) {
+        if (!List.of("Isolated", "Removed", "MergedWithPrevious", "MergedWithNext", "Contiguous")
+            .contains(behavior)) {
           throw new IOException(file + ": \"pre_tokenizer\" Split behavior \"" + behavior
-              + "\" is not supported (Isolated and Removed are)");
+              + "\" is not supported (Isolated, Removed, MergedWithPrevious, MergedWithNext and "
+              + "Contiguous are)");
         }
-        steps.add(isolated(pattern, behavior.equals("Removed")));
+        steps.add(behavior.equals("Isolated") || behavior.equals("Removed")
+            ? isolated(pattern, behavior.equals("Removed")) : merged(pattern, behavior));
       }
       case "Digits" -> steps.add(isolated(Pattern.compile(
           n.path("individual_digits").asBoolean(false) ? "\\p{N}" : "\\p{N}+",
@@ -306,6 +309,64 @@ public final class HfTokenizer implements Tokenizer {
       if (at < piece.length()) {
         out.add(piece.substring(at));
       }
+    };
+  }
+
+  /**
+   * Splits a piece at the pattern's matches, each match joined to a neighbour as the tokenizers
+   * library's Split does: {@code MergedWithPrevious} appends a match to the text before it,
+   * {@code MergedWithNext} prepends it to the text after it (a match next to another match stays
+   * a piece of its own), {@code Contiguous} keeps a run of adjacent matches as one piece.
+   * (Gemma 3 splits on a space MergedWithPrevious after its normalizer replaced every space: a
+   * step that changes nothing, which a file may still name.)
+   */
+  static PreStep merged(Pattern p, String behavior) {
+    return (piece, atStart, out) -> {
+      List<String> seg = new ArrayList<>(); // the text between matches and the matches, in order
+      List<Boolean> match = new ArrayList<>();
+      Matcher m = p.matcher(piece);
+      int at = 0;
+      while (m.find()) {
+        if (m.end() == m.start()) {
+          continue; // an empty match splits nothing
+        }
+        if (m.start() > at) {
+          seg.add(piece.substring(at, m.start()));
+          match.add(false);
+        }
+        seg.add(m.group());
+        match.add(true);
+        at = m.end();
+      }
+      if (at < piece.length()) {
+        seg.add(piece.substring(at));
+        match.add(false);
+      }
+      List<StringBuilder> pieces = new ArrayList<>();
+      int n = seg.size();
+      boolean previousMatch = false;
+      for (int k = 0; k < n; k++) {
+        int i = behavior.equals("MergedWithNext") ? n - 1 - k : k; // from the end: join forward
+        boolean join = switch (behavior) {
+          case "Contiguous" -> match.get(i) == previousMatch;
+          default -> match.get(i) && !previousMatch;
+        };
+        if (join && !pieces.isEmpty()) {
+          StringBuilder last = pieces.get(pieces.size() - 1);
+          if (behavior.equals("MergedWithNext")) {
+            last.insert(0, seg.get(i));
+          } else {
+            last.append(seg.get(i));
+          }
+        } else {
+          pieces.add(new StringBuilder(seg.get(i)));
+        }
+        previousMatch = match.get(i);
+      }
+      if (behavior.equals("MergedWithNext")) {
+        java.util.Collections.reverse(pieces);
+      }
+      pieces.forEach(b -> out.add(b.toString()));
     };
   }
 
