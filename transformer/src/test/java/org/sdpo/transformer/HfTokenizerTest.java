@@ -336,6 +336,34 @@ class HfTokenizerTest {
     assertThat(Tokenizer.load(d).encode("Hi <|im_end|>")).containsExactly(qwen.encode("Hi <|im_end|>"));
   }
 
+  /**
+   * A chat model ends its turn with a token of its own (Gemma's {@code <end_of_turn>}, Llama 3's
+   * {@code <|eot_id|>}), which its generation_config.json names beside the end-of-text token:
+   * sampling ends at either, and the file travels with the tokenizer.
+   */
+  @Test
+  void generationConfigsEndTokensEndSampling() throws Exception {
+    Path d = tmp.resolve("with-generation-config");
+    unpack(Path.of("src/test/resources/sentencepiece"), d);
+    Files.writeString(d.resolve("generation_config.json"),
+        "{\"bos_token_id\": 1, \"eos_token_id\": [2, 733], \"temperature\": 0.7}");
+    Tokenizer t = Tokenizer.load(d);
+    assertThat(t.isEnd(2)).isTrue();
+    assertThat(t.isEnd(733)).isTrue();
+    assertThat(t.isEnd(734)).isFalse();
+    assertThat(fixture("sentencepiece").isEnd(733)).isFalse(); // without the file: eos alone
+    Path saved = tmp.resolve("saved-generation-config");
+    Files.createDirectories(saved);
+    t.save(saved);
+    assertThat(Files.mismatch(saved.resolve("generation_config.json"),
+        d.resolve("generation_config.json"))).isEqualTo(-1);
+    assertThat(Tokenizer.load(saved).isEnd(733)).isTrue();
+    Files.writeString(d.resolve("generation_config.json"), "{\"eos_token_id\": 99999}");
+    assertThatThrownBy(() -> Tokenizer.load(d)).isInstanceOf(IOException.class)
+        .hasMessage(d.resolve("generation_config.json") + ": \"eos_token_id\" 99999 is not a "
+            + "token id of tokenizer.json (0 .. 31999)");
+  }
+
   @Test
   void aSentencePieceModelFileAloneSaysWhatToSave() throws Exception {
     Path d = tmp.resolve("spm-only");

@@ -116,6 +116,56 @@ class SamplerTest {
         .anyMatch(t -> t == tok.eos()));
   }
 
+  /** A token the tokenizer names as an end (generation_config.json's eos_token_id) ends a row. */
+  @Test
+  void everyEndTokenEndsARow() {
+    List<int[]> prompts = List.of(tok.encode("def f(x):"));
+    int first = Sampler.generate(model, tok, prompts, Sampler.Settings.greedy(8)).get(0)
+        .tokens()[0];
+    assertThat(first).isNotEqualTo(tok.eos());
+    org.sdpo.transformer.tokenizer.Tokenizer endsThere = new org.sdpo.transformer.tokenizer
+        .Tokenizer() {
+      @Override
+      public int[] encode(String text) {
+        return tok.encode(text);
+      }
+
+      @Override
+      public String decode(int[] ids, boolean skipSpecial) {
+        return tok.decode(ids, skipSpecial);
+      }
+
+      @Override
+      public int vocabSize() {
+        return tok.vocabSize();
+      }
+
+      @Override
+      public int eos() {
+        return tok.eos();
+      }
+
+      @Override
+      public boolean isEnd(int id) {
+        return id == tok.eos() || id == first;
+      }
+
+      @Override
+      public int pad() {
+        return tok.pad();
+      }
+
+      @Override
+      public void save(java.nio.file.Path dir) {
+        throw new UnsupportedOperationException();
+      }
+    };
+    Sampler.Sample s = Sampler.generate(model, endsThere, prompts, Sampler.Settings.greedy(8))
+        .get(0);
+    assertThat(s.tokens()).containsExactly(first);
+    assertThat(s.finishReason()).isEqualTo("eos");
+  }
+
   /**
    * A prompt pass whose logits of every position would pass {@link Sampler#PROMPT_LOGITS_BYTES}
    * takes the head of the last position only: the first token's log-probability is the one the

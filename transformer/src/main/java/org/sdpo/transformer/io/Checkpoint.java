@@ -215,7 +215,7 @@ public final class Checkpoint {
   /** The files a checkpoint directory may hold: its config, weights and tokenizer of any kind. */
   public static final List<String> FILES = List.of(CONFIG, WEIGHTS, INDEX, "tokenizer.json",
       "tokenizer_config.json", "vocab.json", "merges.txt", "char_tokenizer.json",
-      "chat_template.jinja");
+      "chat_template.jinja", "generation_config.json");
 
   /**
    * Deletes the checkpoint files ({@link #FILES}) in {@code dir}, nothing else, before a new

@@ -239,7 +239,7 @@ public final class Sampler {
   }
 
   private static String finished(Tokenizer tok, List<Integer> gen, int token, Settings s, int max) {
-    if (token == tok.eos() && !s.ignoreEos()) {
+    if (tok.isEnd(token) && !s.ignoreEos()) {
       return "eos";
     }
     if (!s.stop().isEmpty()) {

@@ -87,6 +87,16 @@ public final class ChatPrompts implements Tokenizer {
   }
 
   @Override
+  public boolean isEnd(int id) {
+    return base.isEnd(id);
+  }
+
+  @Override
+  public String tokenText(int id) {
+    return base.tokenText(id);
+  }
+
+  @Override
   public int pad() {
     return base.pad();
   }

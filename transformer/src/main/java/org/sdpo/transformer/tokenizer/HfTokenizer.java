@@ -48,6 +48,8 @@ import org.sdpo.transformer.io.AtomicFiles;
 public final class HfTokenizer implements Tokenizer {
   public static final String FILE = "tokenizer.json";
   public static final String CONFIG_FILE = "tokenizer_config.json";
+  /** The model's generation settings; its {@code eos_token_id} (one or a list) ends sampling. */
+  public static final String GENERATION_FILE = "generation_config.json";
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** A token matched in the raw text before anything else. */
@@ -63,6 +65,8 @@ public final class HfTokenizer implements Tokenizer {
 
   private final byte[] json;
   private final byte[] config; // tokenizer_config.json, or null
+  private final byte[] generation; // generation_config.json, or null
+  private final java.util.Set<Integer> ends = new java.util.HashSet<>(); // eos and the file's
   private final List<UnaryOperator<String>> normalizers;
   private final List<PreStep> pre;
   private final boolean addPrefixSpace;
@@ -77,9 +81,11 @@ public final class HfTokenizer implements Tokenizer {
   private final int bos;
   private final JsonNode tokenizerConfig;
 
-  private HfTokenizer(Path file, byte[] json, byte[] config) throws IOException {
+  private HfTokenizer(Path file, byte[] json, byte[] config, byte[] generation)
+      throws IOException {
     this.json = json;
     this.config = config;
+    this.generation = generation;
     JsonNode root = parse(file, json);
     this.tokenizerConfig = config == null ? JSON.createObjectNode()
         : parse(file.resolveSibling(CONFIG_FILE), config);
@@ -161,6 +167,21 @@ public final class HfTokenizer implements Tokenizer {
     this.bos = specialIdOrMinus1("bos_token");
     int p = specialIdOrMinus1("pad_token");
     this.pad = p >= 0 ? p : eos;
+    ends.add(eos);
+    if (generation != null) {
+      Path g = file.resolveSibling(GENERATION_FILE);
+      JsonNode e = parse(g, generation).path("eos_token_id");
+      for (JsonNode id : e.isArray() ? e : JSON.createArrayNode().add(e)) {
+        if (id.isMissingNode() || id.isNull()) {
+          continue;
+        }
+        if (!id.canConvertToInt() || id.asInt() < 0 || id.asInt() >= tokens.length) {
+          throw new IOException(g + ": \"eos_token_id\" " + id + " is not a token id of "
+              + file.getFileName() + " (0 .. " + (tokens.length - 1) + ")");
+        }
+        ends.add(id.asInt());
+      }
+    }
   }
 
   private static JsonNode parse(Path file, byte[] bytes) throws IOException {
@@ -179,11 +200,16 @@ public final class HfTokenizer implements Tokenizer {
     }
   }
 
-  /** Loads {@code tokenizer.json} and, if present beside it, {@code tokenizer_config.json}. */
+  /**
+   * Loads {@code tokenizer.json} and, if present beside it, {@code tokenizer_config.json} and
+   * {@code generation_config.json}.
+   */
   public static HfTokenizer load(Path tokenizerJson) throws IOException {
     Path cfg = tokenizerJson.resolveSibling(CONFIG_FILE);
+    Path gen = tokenizerJson.resolveSibling(GENERATION_FILE);
     return new HfTokenizer(tokenizerJson, Files.readAllBytes(tokenizerJson),
-        Files.exists(cfg) ? Files.readAllBytes(cfg) : null);
+        Files.exists(cfg) ? Files.readAllBytes(cfg) : null,
+        Files.exists(gen) ? Files.readAllBytes(gen) : null);
   }
 
   private static List<UnaryOperator<String>> normalizers(Path file, JsonNode n)
@@ -530,17 +556,29 @@ public final class HfTokenizer implements Tokenizer {
     return pad;
   }
 
+  /** The end-of-text token and every {@code eos_token_id} of generation_config.json. */
+  @Override
+  public boolean isEnd(int id) {
+    return ends.contains(id);
+  }
+
   /** The beginning-of-text token's id, or -1 when the tokenizer names none. */
   public int bos() {
     return bos;
   }
 
-  /** Writes tokenizer.json and tokenizer_config.json (if loaded) unchanged. */
+  /**
+   * Writes tokenizer.json, tokenizer_config.json and generation_config.json (those loaded)
+   * unchanged.
+   */
   @Override
   public void save(Path dir) throws IOException {
     AtomicFiles.write(dir.resolve(FILE), f -> Files.write(f, json));
     if (config != null) {
       AtomicFiles.write(dir.resolve(CONFIG_FILE), f -> Files.write(f, config));
+    }
+    if (generation != null) {
+      AtomicFiles.write(dir.resolve(GENERATION_FILE), f -> Files.write(f, generation));
     }
   }
 }

@@ -35,6 +35,15 @@ public interface Tokenizer {
   /** The id of the end-of-text token. */
   int eos();
 
+  /**
+   * Whether sampling ends at this token: the end-of-text token, and for a chat model the others
+   * its {@code generation_config.json} names (Gemma's {@code <end_of_turn>}, Llama 3's
+   * {@code <|eot_id|>}).
+   */
+  default boolean isEnd(int id) {
+    return id == eos();
+  }
+
   /** The id of the padding token. */
   int pad();
 
