@@ -37,7 +37,8 @@ import picocli.CommandLine.Option;
 @Command(name = "model", mixinStandardHelpOptions = true,
     description = "Training step time and sampling tokens/s of a GPT-2 or Llama-family model.")
 final class BenchModelCommand implements Callable<Integer> {
-  @Option(names = "--arch", description = "gpt2, llama, mistral, qwen2 or qwen3 (default: ${DEFAULT-VALUE})")
+  @Option(names = "--arch",
+      description = "gpt2, llama, mistral, qwen2 or qwen3 (default: ${DEFAULT-VALUE})")
   String arch = "gpt2";
   @Option(names = "--kv-heads", description = "Llama family: key/value heads (default: n-head)")
   Integer kvHeads;

@@ -40,7 +40,8 @@ public final class Gemma3 extends CausalLm {
   private Gemma3(Gemma3Config config, Map<String, Tensor> w) {
     super(w.get("model.embed_tokens.weight").dtype());
     this.config = config;
-    this.embedTokens = child("model.embed_tokens", new Embedding(w.get("model.embed_tokens.weight")));
+    this.embedTokens = child("model.embed_tokens",
+        new Embedding(w.get("model.embed_tokens.weight")));
     this.layers = new SandwichLayer[config.numHiddenLayers()];
     double eps = config.rmsNormEps();
     for (int i = 0; i < layers.length; i++) {

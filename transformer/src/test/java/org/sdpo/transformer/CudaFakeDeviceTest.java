@@ -14,10 +14,10 @@ import org.sdpo.tensor.cuda.FakeDevice;
 
 /**
  * The CUDA backend end to end, on the fake device (host memory, the kernels' Java twins, cuBLAS's
- * calling conventions): GPT-2, Llama, Qwen3 and Gemma 3 forward and backward against the PyTorch
- * fixtures with the same tolerances as on the CPU (training steps on it: cli's GpuCheckTest). What this
- * covers without a GPU: argument packing, strides and views, launch shapes, the matrix multiply's
- * column-major mapping and the memory pool. The CUDA source's own arithmetic runs on the CPU in
+ * calling conventions): GPT-2, Llama, Qwen3 and Gemma 3 forward and backward against the
+ * PyTorch fixtures with the same tolerances as on the CPU (training steps on it: cli's
+ * GpuCheckTest). What this covers without a GPU: argument packing, strides and views, launch
+ * shapes, the matrix multiply's column-major mapping and the memory pool. The CUDA source's own arithmetic runs on the CPU in
  * the kernel emulator (tensor-cuda's EmulatedConformanceTest, cli's GpuCheckTest; this test too
  * with SDPO_KERNEL_EMULATOR set); what the device's compiler and hardware do, only a GPU shows
  * (tools/gpu-check.sh).

@@ -74,7 +74,8 @@ class Gemma3BehaviourTest extends GptBehaviourTest {
         gemma3(2).parameterShapes().keySet());
     assertThat(m.namedParameters().keySet()).contains(
         "model.layers.1.pre_feedforward_layernorm.weight",
-        "model.layers.1.post_feedforward_layernorm.weight", "model.layers.0.self_attn.k_norm.weight")
+        "model.layers.1.post_feedforward_layernorm.weight",
+        "model.layers.0.self_attn.k_norm.weight")
         .doesNotContain("lm_head.weight");
     // Gemma's norms scale by 1 + w: a fresh model's are 0 (a scale of 1), as Hugging Face's
     assertThat(m.namedParameters().get("model.layers.0.input_layernorm.weight").value()

@@ -150,7 +150,8 @@ class HfTokenizerTest {
     assertThat(sp.decode(ids, false)).isEqualTo("\n");
     // text after a special token is a piece of its own, with its own \u2581 (Llama 2's "legacy")
     int[] hi = sp.encode("hi");
-    assertThat(hi[0]).isNotEqualTo(sp.idOf("\u2581")); // "\u2581hi" or "\u2581h", ..., not a lone one
+    // "\u2581hi" or "\u2581h", ..., not a lone \u2581
+    assertThat(hi[0]).isNotEqualTo(sp.idOf("\u2581"));
     assertThat(sp.encode("<s>hi")).startsWith(1).endsWith(hi).hasSize(hi.length + 1);
     assertThat(sp.decode(sp.encode("<s>Hello</s>"), true)).isEqualTo("Hello");
     // a viewer's token by token text keeps the space the decode of a whole text drops at its start
@@ -163,7 +164,8 @@ class HfTokenizerTest {
       joined.append(sp.tokenText(id));
     }
     assertThat(joined.toString()).isEqualTo(" Hello world, again");
-    assertThat(qwen.tokenText(qwen.idOf("<|im_end|>"))).isEqualTo("<|im_end|>"); // byte-level: decode
+    // byte-level: its decode
+    assertThat(qwen.tokenText(qwen.idOf("<|im_end|>"))).isEqualTo("<|im_end|>");
   }
 
   /** decode(encode(s)) is s with lone surrogates replaced and \u2581 read as a space. */
@@ -207,7 +209,8 @@ class HfTokenizerTest {
         .put("prepend_scheme", "always");
     Files.writeString(d.resolve("tokenizer.json"), root.toString());
     Tokenizer t = Tokenizer.load(d);
-    // "a  a日本b" -> "\u2581a", "\u2581", "\u2581a日本b" (split before each \u2581); 日本 -> one <unk>
+    // "a  a日本b" -> "\u2581a", "\u2581", "\u2581a日本b" (split before each \u2581);
+    // 日本 -> one <unk>
     assertThat(t.encode("a  a日本b")).containsExactly(5, 2, 5, 0, 4);
     assertThat(t.decode(new int[] {6, 5}, false)).isEqualTo(" a"); // both of the first's dropped
     assertThat(t.decode(new int[] {5, 7, 8, 3}, false)).isEqualTo("a\ufffd\ufffda");

@@ -30,9 +30,9 @@ import org.sdpo.transformer.tokenizer.Tokenizer;
  * as [in, out]; the {@code transformer.} prefix, the attention-mask buffers and a duplicate
  * {@code lm_head.weight} are accepted), llama, mistral, qwen2, qwen3 ({@link Llama}) or
  * gemma3_text ({@link Gemma3}) (Hugging Face's names; {@code lm_head.weight} of a tied model and
- * rotary {@code inv_freq} buffers are ignored). F32, F16, BF16 and F64 are read. A missing tensor, a shape that disagrees with
- * config.json, an unknown tensor or an unsupported option is an error naming the file and the
- * tensor or key, raised before any model is built.
+ * rotary {@code inv_freq} buffers are ignored). F32, F16, BF16 and F64 are read. A missing
+ * tensor, a shape that disagrees with config.json, an unknown tensor or an unsupported option is
+ * an error naming the file and the tensor or key, raised before any model is built.
  */
 public final class Checkpoint {
   public static final String CONFIG = "config.json";

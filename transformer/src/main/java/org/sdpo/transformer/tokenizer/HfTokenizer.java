@@ -29,8 +29,9 @@ import org.sdpo.transformer.io.AtomicFiles;
  *       {@code Prepend}, {@code Replace} (a string or a regex) or a {@code Sequence} of them
  *       (Llama 2 prepends {@code ▁} to each piece of text between added tokens and replaces
  *       spaces by it);
- *   <li>the pre-tokenizer: {@code Split} on the model's regex ({@code Isolated} or
- *       {@code Removed}), {@code Digits}, {@code ByteLevel} (with GPT-2's regex when
+ *   <li>the pre-tokenizer: {@code Split} on the model's regex or string ({@code Isolated},
+ *       {@code Removed}, {@code MergedWithPrevious}, {@code MergedWithNext} or
+ *       {@code Contiguous}), {@code Digits}, {@code ByteLevel} (with GPT-2's regex when
  *       {@code use_regex}, and {@code add_prefix_space}), {@code Metaspace} ({@link Metaspace}),
  *       or a {@code Sequence} of them;
  *   <li>BPE on each piece: byte-level ({@link ByteLevelBpe}) when the pre-tokenizer or the decoder
@@ -93,7 +94,7 @@ public final class HfTokenizer implements Tokenizer {
     String type = model.path("type").asText("BPE");
     if (!type.equals("BPE") || !model.has("vocab") || !model.has("merges")) {
       throw new IOException(file + ": \"model\".\"type\" is " + model.path("type")
-          + "; only byte-level BPE models (type BPE with vocab and merges) are supported");
+          + "; only BPE models (type BPE with vocab and merges) are supported");
     }
     Map<String, Integer> vocab = new HashMap<>();
     int maxId = -1;
@@ -163,7 +164,7 @@ public final class HfTokenizer implements Tokenizer {
           ignoreMerges);
       this.pieceDecoder = PieceDecoder.of(file, decoder);
     }
-    this.eos = specialId(file, "eos_token", "<|endoftext|>", "<|end_of_text|>", "</s>");
+    this.eos = specialId(file, "eos_token", "<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>");
     this.bos = specialIdOrMinus1("bos_token");
     int p = specialIdOrMinus1("pad_token");
     this.pad = p >= 0 ? p : eos;
