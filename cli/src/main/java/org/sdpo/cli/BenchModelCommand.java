@@ -16,6 +16,8 @@ import org.sdpo.tensor.Tensor;
 import org.sdpo.tensor.Workspace;
 import org.sdpo.tensor.cuda.CudaBackend;
 import org.sdpo.transformer.CausalLm;
+import org.sdpo.transformer.Gemma3;
+import org.sdpo.transformer.Gemma3Config;
 import org.sdpo.transformer.Gpt;
 import org.sdpo.transformer.GptConfig;
 import org.sdpo.transformer.Llama;
@@ -38,7 +40,7 @@ import picocli.CommandLine.Option;
     description = "Training step time and sampling tokens/s of a GPT-2 or Llama-family model.")
 final class BenchModelCommand implements Callable<Integer> {
   @Option(names = "--arch",
-      description = "gpt2, llama, mistral, qwen2 or qwen3 (default: ${DEFAULT-VALUE})")
+      description = "gpt2, llama, mistral, qwen2, qwen3 or gemma3_text (default: ${DEFAULT-VALUE})")
   String arch = "gpt2";
   @Option(names = "--kv-heads", description = "Llama family: key/value heads (default: n-head)")
   Integer kvHeads;
@@ -251,13 +253,19 @@ final class BenchModelCommand implements Callable<Integer> {
     if (arch.equals("gpt2")) {
       return Gpt.init(GptConfig.of(vocab, ctx, nEmbd, nLayer, nHead), DType.FLOAT32, new Rng(seed));
     }
+    int kv = kvHeads != null ? kvHeads : nHead;
+    int hd = headDim != null ? headDim : nEmbd / nHead;
+    int width = intermediate != null ? intermediate : 4 * nEmbd;
+    if (arch.equals(Gemma3Config.TYPE)) { // every sixth layer full; the window as long as ctx
+      return Gemma3.init(new Gemma3Config(vocab, nEmbd, width, nLayer, nHead, kv, hd, ctx, 1e-6,
+          RopeConfig.plain(1e6), RopeConfig.plain(1e4), ctx, Gemma3Config.pattern(nLayer, 6),
+          !untied), DType.FLOAT32, new Rng(seed));
+    }
     if (!LlamaConfig.TYPES.contains(arch)) {
       throw new IllegalArgumentException("--arch " + arch
-          + " is not one of gpt2, llama, mistral, qwen2, qwen3");
+          + " is not one of gpt2, llama, mistral, qwen2, qwen3, gemma3_text");
     }
-    LlamaConfig c = new LlamaConfig(arch, vocab, nEmbd,
-        intermediate != null ? intermediate : 4 * nEmbd, nLayer, nHead,
-        kvHeads != null ? kvHeads : nHead, headDim != null ? headDim : nEmbd / nHead, ctx, 1e-5,
+    LlamaConfig c = new LlamaConfig(arch, vocab, nEmbd, width, nLayer, nHead, kv, hd, ctx, 1e-5,
         RopeConfig.plain(1e4), !untied, false, false);
     return Llama.init(c, DType.FLOAT32, new Rng(seed));
   }
