@@ -60,7 +60,8 @@ import org.sdpo.transformer.train.GradClip;
  * Arguments: {@code [--fake] [--examples N] [--fixtures DIR]}.
  */
 public final class GpuCheck {
-  static final String[] FIXTURES = {"gpt2-tiny", "llama-gqa", "qwen2-bias", "qwen3-qknorm"};
+  static final String[] FIXTURES = {"gpt2-tiny", "llama-gqa", "qwen2-bias", "qwen3-qknorm",
+      "gemma3-sandwich"};
   private int passed;
   private int failed;
   private final List<String> failures = new ArrayList<>();
