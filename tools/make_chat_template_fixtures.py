@@ -5,8 +5,9 @@ Each line of the output holds a conversation, the options and the text Hugging F
 it, produced the way transformers' apply_chat_template renders (jinja2's sandboxed environment
 with trim_blocks and lstrip_blocks on, loopcontrols, a tojson filter as json.dumps with
 ensure_ascii=False, raise_exception, the special tokens of tokenizer_config.json as variables).
-Templates: Qwen3's and Llama 3's from their committed tokenizer_config.json, and a Llama 3 style
-template (bos_token, a loop, raise_exception on a bad role order) written here. Run by hand
+Templates: Qwen3's and Llama 3's from their committed tokenizer_config.json, a Llama 3 style
+template (bos_token, a loop, raise_exception on a bad role order) and a Gemma 3 style one
+(content as a string or a list of parts) written here. Run by hand
 (Debian: apt-get install python3-jinja2):
 
     /usr/bin/python3 tools/make_chat_template_fixtures.py transformer/src/test/resources
@@ -38,6 +39,44 @@ LLAMA3_STYLE = (
     "    {{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}\n"
     "{%- endif %}\n")
 
+# A Gemma 3 style template written here: the system turn folded into the first user turn,
+# content as a string or a list of parts (`is string`, `is iterable`), `loop.first`, a
+# conditional expression, roles renamed (assistant -> model), raise_exception.
+GEMMA3_STYLE = (
+    '{{ bos_token }}\n'
+    "{%- if messages[0]['role'] == 'system' -%}\n"
+    "    {%- if messages[0]['content'] is string -%}\n"
+    "        {%- set prefix = messages[0]['content'] + '\\n\\n' -%}\n"
+    '    {%- else -%}\n'
+    "        {%- set prefix = messages[0]['content'][0]['text'] + '\\n\\n' -%}\n"
+    '    {%- endif -%}\n'
+    '    {%- set turns = messages[1:] -%}\n'
+    '{%- else -%}\n'
+    '    {%- set prefix = "" -%}\n'
+    '    {%- set turns = messages -%}\n'
+    '{%- endif -%}\n'
+    '{%- for m in turns -%}\n'
+    "    {%- if (m['role'] == 'user') != (loop.index0 % 2 == 0) -%}\n"
+    '        {{ raise_exception("user and assistant turns must alternate") }}\n'
+    '    {%- endif -%}\n'
+    '    {%- set who = "model" if m[\'role\'] == \'assistant\' else m[\'role\'] -%}\n'
+    '    {{ \'<start_of_turn>\' + who + \'\\n\' + (prefix if loop.first else "") }}\n'
+    "    {%- if m['content'] is string -%}\n"
+    "        {{ m['content'] | trim }}\n"
+    "    {%- elif m['content'] is iterable -%}\n"
+    "        {%- for part in m['content'] -%}\n"
+    "            {%- if part['type'] == 'image' -%}{{ '<start_of_image>' }}\n"
+    "            {%- elif part['type'] == 'text' -%}{{ part['text'] | trim }}\n"
+    '            {%- endif -%}\n'
+    '        {%- endfor -%}\n'
+    '    {%- else -%}\n'
+    '        {{ raise_exception("content must be text or a list") }}\n'
+    '    {%- endif -%}\n'
+    "    {{ '<end_of_turn>\\n' }}\n"
+    '{%- endfor -%}\n'
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}\n"
+)
+
 CONVERSATIONS = [
     [{"role": "user", "content": "What is 0347+0589?"}],
     [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi"}],
@@ -51,6 +90,14 @@ CONVERSATIONS = [
     [{"role": "user", "content": "call"}, {"role": "assistant", "content": "x"},
      {"role": "tool", "content": "42"}, {"role": "tool", "content": "43"},
      {"role": "user", "content": "<tool_response>\nend\n</tool_response>"}],
+]
+
+# only for the Gemma 3 style template: content as a list of parts, and a bad role order
+PARTS_CONVERSATIONS = [
+    [{"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
+     {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "  What is 2+2? "}]},
+     {"role": "assistant", "content": "4"}, {"role": "user", "content": "And 3+3?"}],
+    [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
 ]
 
 
@@ -90,9 +137,10 @@ def main(resources):
     lines = []
     templates = {"qwen3": (qwen3, special),
                  "llama3": config(os.path.join(resources, "llama3")),
-                 "llama3-style": (LLAMA3_STYLE, dict(special, bos_token="<|begin_of_text|>"))}
+                 "llama3-style": (LLAMA3_STYLE, dict(special, bos_token="<|begin_of_text|>")),
+                 "gemma3-style": (GEMMA3_STYLE, dict(special, bos_token="<bos>"))}
     for name, (source, sp) in templates.items():
-        for messages in CONVERSATIONS:
+        for messages in CONVERSATIONS + (PARTS_CONVERSATIONS if name == "gemma3-style" else []):
             for gen in (False, True):
                 for extra in ({}, {"enable_thinking": False}):
                     if extra and not gen:
@@ -106,6 +154,8 @@ def main(resources):
             f.write(json.dumps(l, ensure_ascii=False) + "\n")
     with open(os.path.join(out, "llama3_style_template.jinja"), "w") as f:
         f.write(LLAMA3_STYLE)
+    with open(os.path.join(out, "gemma3_style_template.jinja"), "w") as f:
+        f.write(GEMMA3_STYLE)
     print(len(lines), "fixtures;", sum(isinstance(l["expected"], dict) for l in lines), "errors")
 
 

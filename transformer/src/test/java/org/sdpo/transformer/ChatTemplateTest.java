@@ -31,6 +31,7 @@ class ChatTemplateTest {
     ChatTemplate qwen = ChatTemplate.load(QWEN3);
     ChatTemplate llama3 = ChatTemplate.load(Path.of("src/test/resources/llama3"));
     String llama = Files.readString(QWEN3.resolve("llama3_style_template.jinja"));
+    String gemma = Files.readString(QWEN3.resolve("gemma3_style_template.jinja"));
     List<String> lines = Files.readAllLines(QWEN3.resolve("chat_fixtures.jsonl"));
     assertThat(lines).hasSizeGreaterThan(50);
     List<String> mismatches = new ArrayList<>();
@@ -43,7 +44,9 @@ class ChatTemplateTest {
       ChatTemplate t = switch (n.get("template").asText()) {
         case "qwen3" -> qwen;
         case "llama3" -> llama3;
-        default -> ChatTemplate.of(llama, special);
+        case "llama3-style" -> ChatTemplate.of(llama, special);
+        case "gemma3-style" -> ChatTemplate.of(gemma, special);
+        default -> throw new AssertionError(line);
       };
       boolean gen = n.get("add_generation_prompt").asBoolean();
       JsonNode expected = n.get("expected");
@@ -61,6 +64,7 @@ class ChatTemplateTest {
     }
     assertThat(errors).isGreaterThan(0);
     assertThat(mismatches).isEmpty();
+    assertThat(lines).anyMatch(l -> l.contains("\"template\": \"gemma3-style\""));
   }
 
   /** chat_template: auto uses a template that is there and refuses one that does not compile. */
