@@ -7,7 +7,7 @@ import org.sdpo.tensor.DType;
 import org.sdpo.tensor.Rng;
 import org.sdpo.tensor.Tensor;
 import org.sdpo.transformer.nn.Embedding;
-import org.sdpo.transformer.nn.GeGlu;
+import org.sdpo.transformer.nn.GatedMlp;
 import org.sdpo.transformer.nn.GqaAttention;
 import org.sdpo.transformer.nn.KvCache;
 import org.sdpo.transformer.nn.Linear;
@@ -19,7 +19,7 @@ import org.sdpo.transformer.nn.SandwichLayer;
  * Gemma 3's text decoder (Gemma 3 270M, 1B): token embeddings scaled by sqrt(C),
  * {@code num_hidden_layers} layers each with its input and output normalised
  * ({@link SandwichLayer}) of rotary grouped-query attention with per-head q/k norms and a GELU
- * gated feed-forward layer ({@link GeGlu}), a final norm and the embedding as the LM head (or
+ * gated feed-forward layer ({@link GatedMlp}, GeGLU), a final norm and the embedding as the LM head (or
  * {@code lm_head.weight}). Every norm is Gemma's, x / rms(x) * (1 + w). Sliding layers rotate by
  * {@code rope_local_base_freq}, full layers by {@code rope_theta} (and {@code rope_scaling}); the
  * window itself is the context's cap ({@link Gemma3Config}). Parameter names are the Hugging Face
@@ -50,8 +50,8 @@ public final class Gemma3 extends CausalLm {
       GqaAttention attn = new GqaAttention(linear(w, a + "q_proj"), linear(w, a + "k_proj"),
           linear(w, a + "v_proj"), linear(w, a + "o_proj"), norm(w, a + "q_norm", eps),
           norm(w, a + "k_norm", eps), config.numAttentionHeads(), config.numKeyValueHeads(), i);
-      GeGlu mlp = new GeGlu(linear(w, p + "mlp.gate_proj"), linear(w, p + "mlp.up_proj"),
-          linear(w, p + "mlp.down_proj"));
+      GatedMlp mlp = new GatedMlp(linear(w, p + "mlp.gate_proj"), linear(w, p + "mlp.up_proj"),
+          linear(w, p + "mlp.down_proj"), GatedMlp.Activation.GELU_TANH);
       layers[i] = child("model.layers." + i, new SandwichLayer(norm(w, p + "input_layernorm", eps),
           attn, norm(w, p + "post_attention_layernorm", eps),
           norm(w, p + "pre_feedforward_layernorm", eps), mlp,

@@ -32,26 +32,9 @@ public record Gemma3Config(int vocabSize, int hiddenSize, int intermediateSize,
   private static final ObjectMapper JSON = new ObjectMapper();
 
   public Gemma3Config {
-    positive("vocab_size", vocabSize);
-    positive("hidden_size", hiddenSize);
-    positive("intermediate_size", intermediateSize);
-    positive("num_hidden_layers", numHiddenLayers);
-    positive("num_attention_heads", numAttentionHeads);
-    positive("num_key_value_heads", numKeyValueHeads);
-    positive("head_dim", headDim);
-    positive("max_position_embeddings", maxPositionEmbeddings);
-    positive("sliding_window", slidingWindow);
-    if (numAttentionHeads % numKeyValueHeads != 0) {
-      throw new IllegalArgumentException("num_attention_heads (" + numAttentionHeads
-          + ") must be a multiple of num_key_value_heads (" + numKeyValueHeads + ")");
-    }
-    if (headDim % 2 != 0) {
-      throw new IllegalArgumentException("head_dim must be even for the rotary embedding, got "
-          + headDim);
-    }
-    if (!(rmsNormEps > 0 && rmsNormEps < 1)) {
-      throw new IllegalArgumentException("rms_norm_eps must be in (0, 1), got " + rmsNormEps);
-    }
+    LlamaConfig.checkSizes(vocabSize, hiddenSize, intermediateSize, numHiddenLayers,
+        numAttentionHeads, numKeyValueHeads, headDim, maxPositionEmbeddings, rmsNormEps);
+    LlamaConfig.positive("sliding_window", slidingWindow);
     java.util.Objects.requireNonNull(rope, "rope");
     java.util.Objects.requireNonNull(localRope, "localRope");
     if (sliding.length != numHiddenLayers) {
@@ -59,12 +42,6 @@ public record Gemma3Config(int vocabSize, int hiddenSize, int intermediateSize,
           + numHiddenLayers + " layers");
     }
     sliding = sliding.clone();
-  }
-
-  private static void positive(String key, int v) {
-    if (v <= 0) {
-      throw new IllegalArgumentException(key + " must be positive, got " + v);
-    }
   }
 
   /**

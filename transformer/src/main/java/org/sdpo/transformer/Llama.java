@@ -12,7 +12,7 @@ import org.sdpo.transformer.nn.KvCache;
 import org.sdpo.transformer.nn.Linear;
 import org.sdpo.transformer.nn.RmsNorm;
 import org.sdpo.transformer.nn.Rotary;
-import org.sdpo.transformer.nn.SwiGlu;
+import org.sdpo.transformer.nn.GatedMlp;
 
 /**
  * The Llama-family decoder (Llama 2/3, SmolLM2, Mistral, Qwen2/2.5, Qwen3): token embeddings,
@@ -47,8 +47,8 @@ public final class Llama extends CausalLm {
           config.qkNorm() ? new RmsNorm(w.get(a + "q_norm.weight"), eps) : null,
           config.qkNorm() ? new RmsNorm(w.get(a + "k_norm.weight"), eps) : null,
           config.numAttentionHeads(), config.numKeyValueHeads(), i);
-      SwiGlu mlp = new SwiGlu(linear(w, p + "mlp.gate_proj"), linear(w, p + "mlp.up_proj"),
-          linear(w, p + "mlp.down_proj"));
+      GatedMlp mlp = new GatedMlp(linear(w, p + "mlp.gate_proj"), linear(w, p + "mlp.up_proj"),
+          linear(w, p + "mlp.down_proj"), GatedMlp.Activation.SILU);
       layers[i] = child("model.layers." + i, new DecoderLayer(
           new RmsNorm(w.get(p + "input_layernorm.weight"), eps), attn,
           new RmsNorm(w.get(p + "post_attention_layernorm.weight"), eps), mlp));

@@ -43,25 +43,8 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
     if (!TYPES.contains(modelType)) {
       throw new IllegalArgumentException("model_type \"" + modelType + "\" is not one of " + TYPES);
     }
-    positive("vocab_size", vocabSize);
-    positive("hidden_size", hiddenSize);
-    positive("intermediate_size", intermediateSize);
-    positive("num_hidden_layers", numHiddenLayers);
-    positive("num_attention_heads", numAttentionHeads);
-    positive("num_key_value_heads", numKeyValueHeads);
-    positive("head_dim", headDim);
-    positive("max_position_embeddings", maxPositionEmbeddings);
-    if (numAttentionHeads % numKeyValueHeads != 0) {
-      throw new IllegalArgumentException("num_attention_heads (" + numAttentionHeads
-          + ") must be a multiple of num_key_value_heads (" + numKeyValueHeads + ")");
-    }
-    if (headDim % 2 != 0) {
-      throw new IllegalArgumentException("head_dim must be even for the rotary embedding, got "
-          + headDim);
-    }
-    if (!(rmsNormEps > 0 && rmsNormEps < 1)) {
-      throw new IllegalArgumentException("rms_norm_eps must be in (0, 1), got " + rmsNormEps);
-    }
+    checkSizes(vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
+        numKeyValueHeads, headDim, maxPositionEmbeddings, rmsNormEps);
     java.util.Objects.requireNonNull(rope, "rope");
     if (slidingWindow < 0 || (slidingWindow > 0 && !modelType.equals("mistral"))) {
       throw new IllegalArgumentException("sliding_window " + slidingWindow + " (only mistral has"
@@ -72,7 +55,35 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
     }
   }
 
-  private static void positive(String key, int v) {
+  /**
+   * The checks every rotary decoder's sizes pass (Llama's family and Gemma 3's), each error naming
+   * its config.json key: all positive, the query heads a multiple of the key/value heads, an even
+   * head size for the rotation, rms_norm_eps in (0, 1).
+   */
+  static void checkSizes(int vocabSize, int hiddenSize, int intermediateSize, int layers,
+      int heads, int kvHeads, int headDim, int maxPositions, double rmsNormEps) {
+    positive("vocab_size", vocabSize);
+    positive("hidden_size", hiddenSize);
+    positive("intermediate_size", intermediateSize);
+    positive("num_hidden_layers", layers);
+    positive("num_attention_heads", heads);
+    positive("num_key_value_heads", kvHeads);
+    positive("head_dim", headDim);
+    positive("max_position_embeddings", maxPositions);
+    if (heads % kvHeads != 0) {
+      throw new IllegalArgumentException("num_attention_heads (" + heads
+          + ") must be a multiple of num_key_value_heads (" + kvHeads + ")");
+    }
+    if (headDim % 2 != 0) {
+      throw new IllegalArgumentException("head_dim must be even for the rotary embedding, got "
+          + headDim);
+    }
+    if (!(rmsNormEps > 0 && rmsNormEps < 1)) {
+      throw new IllegalArgumentException("rms_norm_eps must be in (0, 1), got " + rmsNormEps);
+    }
+  }
+
+  static void positive(String key, int v) {
     if (v <= 0) {
       throw new IllegalArgumentException(key + " must be positive, got " + v);
     }

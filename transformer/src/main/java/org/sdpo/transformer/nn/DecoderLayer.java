@@ -12,10 +12,10 @@ public final class DecoderLayer extends Module {
   public final RmsNorm inputLayernorm;
   public final GqaAttention selfAttn;
   public final RmsNorm postAttentionLayernorm;
-  public final SwiGlu mlp;
+  public final GatedMlp mlp;
 
   public DecoderLayer(RmsNorm inputLayernorm, GqaAttention selfAttn,
-      RmsNorm postAttentionLayernorm, SwiGlu mlp) {
+      RmsNorm postAttentionLayernorm, GatedMlp mlp) {
     this.inputLayernorm = child("input_layernorm", inputLayernorm);
     this.selfAttn = child("self_attn", selfAttn);
     this.postAttentionLayernorm = child("post_attention_layernorm", postAttentionLayernorm);

@@ -16,11 +16,11 @@ public final class SandwichLayer extends Module {
   public final GqaAttention selfAttn;
   public final RmsNorm postAttentionLayernorm;
   public final RmsNorm preFeedforwardLayernorm;
-  public final GeGlu mlp;
+  public final GatedMlp mlp;
   public final RmsNorm postFeedforwardLayernorm;
 
   public SandwichLayer(RmsNorm inputLayernorm, GqaAttention selfAttn,
-      RmsNorm postAttentionLayernorm, RmsNorm preFeedforwardLayernorm, GeGlu mlp,
+      RmsNorm postAttentionLayernorm, RmsNorm preFeedforwardLayernorm, GatedMlp mlp,
       RmsNorm postFeedforwardLayernorm) {
     this.inputLayernorm = child("input_layernorm", inputLayernorm);
     this.selfAttn = child("self_attn", selfAttn);
