@@ -2,16 +2,17 @@
 """Writes the Llama-family parity fixtures that transformer's LlamaParityTest compares against.
 
 For each case a small random model in the Hugging Face layout (config.json with model_type
-llama / qwen2 / qwen3 / gemma3_text, tensor names model.layers.N.self_attn.q_proj.weight ...,
-nn.Linear weights as [out, in]) and a padded batch go through an independent PyTorch
+llama / qwen2 / qwen3 / gemma3_text / olmo2, tensor names model.layers.N.self_attn.q_proj.weight
+..., nn.Linear weights as [out, in]) and a padded batch go through an independent PyTorch
 implementation written here from the architecture as Hugging Face's modeling_llama /
-modeling_qwen2 / modeling_qwen3 / modeling_gemma3 define it (RMSNorm, rotate-half rotary
+modeling_qwen2 / modeling_qwen3 / modeling_gemma3 / modeling_olmo2 define it (RMSNorm, rotate-half rotary
 embedding with the default, linear and llama3 frequency rules, grouped-query attention by
 repeating key and value heads, SwiGLU, Qwen2's q/k/v biases, Qwen3's per-head q/k RMSNorm and
 explicit head_dim, tied or untied LM head; Gemma 3's embedding scaled by sqrt(hidden_size) held
 in float32, its norms x / rms(x) * (1 + w) before and after each sub-layer, GELU (tanh) gated
 MLP, q/k norms, and a rotary base per layer type: rope_local_base_freq on sliding layers,
-rope_theta and rope_scaling on full ones). The logits, the loss and every parameter's gradient
+rope_theta and rope_scaling on full ones; OLMo 2's norms after attention and MLP instead of
+before, and its q/k norms over the whole projections). The logits, the loss and every parameter's gradient
 are saved in float64 and float32.
 
 Precision: the float32 run computes the rotary angles as Hugging Face does (inverse frequencies
@@ -76,6 +77,12 @@ CASES = {
                             hidden_activation="gelu_pytorch_tanh", attn_logit_softcapping=None,
                             final_logit_softcapping=None, tie_word_embeddings=True,
                             attention_bias=False),
+    # OLMo 2: norms after attention and MLP (no input norms), q/k norms over the whole
+    # projections (H*D and Hkv*D wide), grouped-query attention, untied head
+    "olmo2-postnorm": dict(model_type="olmo2", vocab_size=45, hidden_size=16, intermediate_size=24,
+                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                           max_position_embeddings=32, rms_norm_eps=1e-6, rope_theta=500000.0,
+                           rope_scaling=None, tie_word_embeddings=False, attention_bias=False),
 }
 
 
@@ -96,9 +103,11 @@ def shapes(c):
             s[name + ".bias"] = (out,)
 
     gemma = c["model_type"] == "gemma3_text"
+    olmo = c["model_type"] == "olmo2"
     for i in range(c["num_hidden_layers"]):
         l = f"model.layers.{i}."
-        s[l + "input_layernorm.weight"] = (C,)
+        if not olmo:
+            s[l + "input_layernorm.weight"] = (C,)
         linear(l + "self_attn.q_proj", H * D, C, qkv_bias)
         linear(l + "self_attn.k_proj", Hkv * D, C, qkv_bias)
         linear(l + "self_attn.v_proj", Hkv * D, C, qkv_bias)
@@ -106,9 +115,13 @@ def shapes(c):
         if c["model_type"] in ("qwen3", "gemma3_text"):
             s[l + "self_attn.q_norm.weight"] = (D,)
             s[l + "self_attn.k_norm.weight"] = (D,)
+        if olmo:
+            s[l + "self_attn.q_norm.weight"] = (H * D,)
+            s[l + "self_attn.k_norm.weight"] = (Hkv * D,)
         s[l + "post_attention_layernorm.weight"] = (C,)
         if gemma:
             s[l + "pre_feedforward_layernorm.weight"] = (C,)
+        if gemma or olmo:
             s[l + "post_feedforward_layernorm.weight"] = (C,)
         linear(l + "mlp.gate_proj", I, C, c.get("mlp_bias", False))
         linear(l + "mlp.up_proj", I, C, c.get("mlp_bias", False))
@@ -183,11 +196,17 @@ def forward(p, c, ids, mask, pos, dtype):
     causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
     visible = causal[None, None, :, :] & (mask[:, None, None, :] > 0)  # (B, 1, T, T)
     x = p["model.embed_tokens.weight"][ids]
+    olmo = c["model_type"] == "olmo2"
     for i in range(c["num_hidden_layers"]):
         l = f"model.layers.{i}."
-        a = rms_norm(x, p[l + "input_layernorm.weight"], eps)
-        q = linear(p, l + "self_attn.q_proj", a).view(B, T, H, D)
-        k = linear(p, l + "self_attn.k_proj", a).view(B, T, Hkv, D)
+        a = x if olmo else rms_norm(x, p[l + "input_layernorm.weight"], eps)
+        q = linear(p, l + "self_attn.q_proj", a)
+        k = linear(p, l + "self_attn.k_proj", a)
+        if olmo:  # Olmo2Attention: q_norm, k_norm over the whole projections, before the heads
+            q = rms_norm(q, p[l + "self_attn.q_norm.weight"], eps)
+            k = rms_norm(k, p[l + "self_attn.k_norm.weight"], eps)
+        q = q.view(B, T, H, D)
+        k = k.view(B, T, Hkv, D)
         v = linear(p, l + "self_attn.v_proj", a).view(B, T, Hkv, D)
         if c["model_type"] == "qwen3":
             q = rms_norm(q, p[l + "self_attn.q_norm.weight"], eps)
@@ -201,6 +220,14 @@ def forward(p, c, ids, mask, pos, dtype):
         att = att.masked_fill(~visible, float("-inf"))
         att = torch.nan_to_num(torch.softmax(att, dim=-1), nan=0.0)  # no visible key: 0
         y = (att @ v).transpose(1, 2).reshape(B, T, H * D)
+        if olmo:  # Olmo2DecoderLayer: each sub-layer's output normalised, then added
+            x = x + rms_norm(linear(p, l + "self_attn.o_proj", y),
+                             p[l + "post_attention_layernorm.weight"], eps)
+            gate = linear(p, l + "mlp.gate_proj", x)
+            m = linear(p, l + "mlp.down_proj",
+                       torch.nn.functional.silu(gate) * linear(p, l + "mlp.up_proj", x))
+            x = x + rms_norm(m, p[l + "post_feedforward_layernorm.weight"], eps)
+            continue
         x = x + linear(p, l + "self_attn.o_proj", y)
         m = rms_norm(x, p[l + "post_attention_layernorm.weight"], eps)
         gate = linear(p, l + "mlp.gate_proj", m)
@@ -282,7 +309,8 @@ def write_case(out, name, c, gen):
     with open(os.path.join(d, "batch.json"), "w") as f:
         json.dump(batch, f)
     arch = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
-            "qwen3": "Qwen3ForCausalLM", "gemma3_text": "Gemma3ForCausalLM"}[c["model_type"]]
+            "qwen3": "Qwen3ForCausalLM", "gemma3_text": "Gemma3ForCausalLM",
+            "olmo2": "Olmo2ForCausalLM"}[c["model_type"]]
     gemma = c["model_type"] == "gemma3_text"
     config = dict(architectures=[arch], **c) if gemma else dict(architectures=[arch],
                                                                   hidden_act="silu", **c)

@@ -40,7 +40,8 @@ import picocli.CommandLine.Option;
     description = "Training step time and sampling tokens/s of a GPT-2 or Llama-family model.")
 final class BenchModelCommand implements Callable<Integer> {
   @Option(names = "--arch",
-      description = "gpt2, llama, mistral, qwen2, qwen3 or gemma3_text (default: ${DEFAULT-VALUE})")
+      description = "gpt2, llama, mistral, qwen2, qwen3, olmo2 or gemma3_text (default: "
+          + "${DEFAULT-VALUE})")
   String arch = "gpt2";
   @Option(names = "--kv-heads", description = "Llama family: key/value heads (default: n-head)")
   Integer kvHeads;
@@ -263,7 +264,7 @@ final class BenchModelCommand implements Callable<Integer> {
     }
     if (!LlamaConfig.TYPES.contains(arch)) {
       throw new IllegalArgumentException("--arch " + arch
-          + " is not one of gpt2, llama, mistral, qwen2, qwen3, gemma3_text");
+          + " is not one of gpt2, llama, mistral, qwen2, qwen3, olmo2, gemma3_text");
     }
     LlamaConfig c = new LlamaConfig(arch, vocab, nEmbd, width, nLayer, nHead, kv, hd, ctx, 1e-5,
         RopeConfig.plain(1e4), !untied, false, false);

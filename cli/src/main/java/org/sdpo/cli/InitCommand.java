@@ -30,11 +30,11 @@ import picocli.CommandLine.Option;
  * that architecture without downloading anything.
  */
 @Command(name = "init", mixinStandardHelpOptions = true,
-    description = "Write a randomly initialised gpt2, llama, mistral, qwen2, qwen3 or gemma3_text"
-        + " checkpoint.")
+    description = "Write a randomly initialised gpt2, llama, mistral, qwen2, qwen3, olmo2 or"
+        + " gemma3_text checkpoint.")
 final class InitCommand implements Callable<Integer> {
   @Option(names = "--arch", required = true,
-      description = "gpt2, llama, mistral, qwen2, qwen3 or gemma3_text.")
+      description = "gpt2, llama, mistral, qwen2, qwen3, olmo2 or gemma3_text.")
   String arch;
 
   @Option(names = "--out", required = true, description = "Directory to write.") Path out;
@@ -94,7 +94,7 @@ final class InitCommand implements Callable<Integer> {
       model = Gemma3.init(c, DType.FLOAT32, rng);
     } else {
       throw new IllegalArgumentException("--arch " + arch
-          + " is not one of gpt2, llama, mistral, qwen2, qwen3, gemma3_text");
+          + " is not one of gpt2, llama, mistral, qwen2, qwen3, olmo2, gemma3_text");
     }
     Files.createDirectories(out);
     Checkpoint.removeFiles(out); // with --overwrite: nothing of the checkpoint before stays

@@ -61,7 +61,7 @@ import org.sdpo.transformer.train.GradClip;
  */
 public final class GpuCheck {
   static final String[] FIXTURES = {"gpt2-tiny", "llama-gqa", "qwen2-bias", "qwen3-qknorm",
-      "gemma3-sandwich"};
+      "gemma3-sandwich", "olmo2-postnorm"};
   private int passed;
   private int failed;
   private final List<String> failures = new ArrayList<>();

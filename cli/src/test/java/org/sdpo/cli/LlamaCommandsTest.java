@@ -59,7 +59,7 @@ class LlamaCommandsTest {
   /** ./sdpo audit model reproduces every fixture's loss and gradients in float64. */
   @ParameterizedTest
   @ValueSource(strings = {"llama-gqa", "llama-tied", "qwen2-bias", "qwen3-qknorm",
-      "gemma3-sandwich"})
+      "gemma3-sandwich", "olmo2-postnorm"})
   void auditReproducesThePyTorchFixture(String fixture) throws Exception {
     Path fx = FIXTURES.resolve(fixture);
     Path out = dir.resolve("a.safetensors");

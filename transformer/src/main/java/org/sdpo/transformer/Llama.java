@@ -12,12 +12,15 @@ import org.sdpo.transformer.nn.KvCache;
 import org.sdpo.transformer.nn.Linear;
 import org.sdpo.transformer.nn.RmsNorm;
 import org.sdpo.transformer.nn.Rotary;
+import org.sdpo.transformer.nn.RotaryLayer;
+import org.sdpo.transformer.nn.SandwichLayer;
 import org.sdpo.transformer.nn.GatedMlp;
 
 /**
- * The Llama-family decoder (Llama 2/3, SmolLM2, Mistral, Qwen2/2.5, Qwen3): token embeddings,
- * {@code num_hidden_layers} pre-RMSNorm layers of rotary grouped-query attention and a SwiGLU
- * feed-forward layer, a final RMSNorm and an LM head (its own {@code lm_head.weight}, or the
+ * The Llama-family decoder (Llama 2/3, SmolLM2, Mistral, Qwen2/2.5, Qwen3, OLMo 2): token
+ * embeddings, {@code num_hidden_layers} pre-RMSNorm layers (OLMo 2: post-norm,
+ * {@link SandwichLayer}) of rotary grouped-query attention and a SwiGLU feed-forward layer, a final
+ * RMSNorm and an LM head (its own {@code lm_head.weight}, or the
  * embedding when {@code tie_word_embeddings}). No position embedding table: positions enter
  * through the rotation of queries and keys. Parameter names are the Hugging Face checkpoint keys
  * ({@code model.embed_tokens.weight}, {@code model.layers.0.self_attn.q_proj.weight}, ...).
@@ -28,7 +31,7 @@ import org.sdpo.transformer.nn.GatedMlp;
 public final class Llama extends CausalLm {
   public final LlamaConfig config;
   public final Embedding embedTokens;
-  public final DecoderLayer[] layers;
+  public final RotaryLayer[] layers; // DecoderLayer; OLMo 2: SandwichLayer without input norms
   public final RmsNorm norm;
   public final Linear lmHead; // null when tied to the embedding
   private final Rotary rotary;
@@ -36,8 +39,9 @@ public final class Llama extends CausalLm {
   private Llama(LlamaConfig config, Map<String, Tensor> w) {
     super(w.get("model.embed_tokens.weight").dtype());
     this.config = config;
-    this.embedTokens = child("model.embed_tokens", new Embedding(w.get("model.embed_tokens.weight")));
-    this.layers = new DecoderLayer[config.numHiddenLayers()];
+    this.embedTokens = child("model.embed_tokens",
+        new Embedding(w.get("model.embed_tokens.weight")));
+    this.layers = new RotaryLayer[config.numHiddenLayers()];
     double eps = config.rmsNormEps();
     for (int i = 0; i < layers.length; i++) {
       String p = "model.layers." + i + ".";
@@ -46,12 +50,15 @@ public final class Llama extends CausalLm {
           linear(w, a + "v_proj"), linear(w, a + "o_proj"),
           config.qkNorm() ? new RmsNorm(w.get(a + "q_norm.weight"), eps) : null,
           config.qkNorm() ? new RmsNorm(w.get(a + "k_norm.weight"), eps) : null,
-          config.numAttentionHeads(), config.numKeyValueHeads(), i);
+          config.numAttentionHeads(), config.numKeyValueHeads(), i, config.qkNormOverHeads());
       GatedMlp mlp = new GatedMlp(linear(w, p + "mlp.gate_proj"), linear(w, p + "mlp.up_proj"),
           linear(w, p + "mlp.down_proj"), GatedMlp.Activation.SILU);
-      layers[i] = child("model.layers." + i, new DecoderLayer(
-          new RmsNorm(w.get(p + "input_layernorm.weight"), eps), attn,
-          new RmsNorm(w.get(p + "post_attention_layernorm.weight"), eps), mlp));
+      RmsNorm postAttention = new RmsNorm(w.get(p + "post_attention_layernorm.weight"), eps);
+      layers[i] = config.postNorm()
+          ? child("model.layers." + i, new SandwichLayer(null, attn, postAttention, null, mlp,
+              new RmsNorm(w.get(p + "post_feedforward_layernorm.weight"), eps)))
+          : child("model.layers." + i, new DecoderLayer(
+              new RmsNorm(w.get(p + "input_layernorm.weight"), eps), attn, postAttention, mlp));
     }
     this.norm = child("model.norm", new RmsNorm(w.get("model.norm.weight"), eps));
     this.lmHead = config.tieWordEmbeddings() ? null
@@ -107,7 +114,7 @@ public final class Llama extends CausalLm {
     // cos, sin (B, T, D/2); with a cache, tables that cover its capacity (what later steps reach)
     Tensor[] cs = rotary.cosSin(pos, B, T, cache == null ? 0 : cache.capacity());
     Variable x = embedTokens.forward(ids, B, T); // (B, T, C)
-    for (DecoderLayer l : layers) {
+    for (RotaryLayer l : layers) {
       x = block(in -> l.forward(in, cs[0], cs[1], keyMask, cache), x);
     }
     if (cache != null) {

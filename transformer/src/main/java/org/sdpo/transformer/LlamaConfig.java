@@ -8,14 +8,16 @@ import java.util.Map;
 
 /**
  * The sizes and options of a Llama-family decoder, named as in Hugging Face's {@code config.json}
- * for {@code model_type} llama, mistral, qwen2 and qwen3: {@code hidden_size} (C),
+ * for {@code model_type} llama, mistral, qwen2, qwen3 and olmo2: {@code hidden_size} (C),
  * {@code intermediate_size} (the SwiGLU width), {@code num_hidden_layers},
  * {@code num_attention_heads} (H), {@code num_key_value_heads} (Hkv; grouped-query attention when
  * fewer than H), {@code head_dim} (D; C / H unless given, Qwen3 gives it),
  * {@code max_position_embeddings}, {@code rms_norm_eps}, the rotary embedding
  * ({@link RopeConfig}), {@code tie_word_embeddings}, {@code attention_bias} and {@code mlp_bias}.
  * What the model type fixes: Qwen2 has biases on q, k and v (not on o); Qwen3 normalises each
- * query and key head (q_norm, k_norm, RMSNorm over D) before the rotation; Mistral is Llama
+ * query and key head (q_norm, k_norm, RMSNorm over D) before the rotation; OLMo 2 normalises
+ * the whole query and key projections (over H*D and Hkv*D) and puts each layer's norms after its
+ * attention and its MLP instead of before ({@link #postNorm}); Mistral is Llama
  * without biases, with a {@code sliding_window} (0 here: none): a query sees the last
  * {@code sliding_window} positions. Within that many positions this is full causal attention,
  * so the context is capped there ({@link #nPositions}) and the computation is exact.
@@ -27,7 +29,7 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
 
   /** The model types this config describes. */
   public static final java.util.List<String> TYPES =
-      java.util.List.of("llama", "mistral", "qwen2", "qwen3");
+      java.util.List.of("llama", "mistral", "qwen2", "qwen3", "olmo2");
 
   /** A config without a sliding window. */
   public LlamaConfig(String modelType, int vocabSize, int hiddenSize, int intermediateSize,
@@ -112,9 +114,22 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
     return attentionBias && !modelType.equals("qwen2");
   }
 
-  /** Per-head RMSNorm of queries and keys before the rotation (Qwen3). */
+  /** RMSNorm of queries and keys before the rotation (Qwen3: each head; OLMo 2: all heads). */
   public boolean qkNorm() {
-    return modelType.equals("qwen3");
+    return modelType.equals("qwen3") || modelType.equals("olmo2");
+  }
+
+  /** The q/k norms normalise the whole projection, H*D and Hkv*D wide (OLMo 2), not each head. */
+  public boolean qkNormOverHeads() {
+    return modelType.equals("olmo2");
+  }
+
+  /**
+   * Each layer's norms come after its attention and its MLP, on what they add to the residual
+   * stream (OLMo 2: post_attention_layernorm, post_feedforward_layernorm), not before them.
+   */
+  public boolean postNorm() {
+    return modelType.equals("olmo2");
   }
 
   /** max_position_embeddings, or a smaller sliding_window (see the class comment). */
@@ -150,16 +165,21 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
     m.put("model.embed_tokens.weight", new int[] {vocabSize, C});
     for (int i = 0; i < numHiddenLayers; i++) {
       String l = "model.layers." + i + ".";
-      m.put(l + "input_layernorm.weight", new int[] {C});
+      if (!postNorm()) {
+        m.put(l + "input_layernorm.weight", new int[] {C});
+      }
       linear(m, l + "self_attn.q_proj", qDim, C, qkvBias());
       linear(m, l + "self_attn.k_proj", kvDim, C, qkvBias());
       linear(m, l + "self_attn.v_proj", kvDim, C, qkvBias());
       linear(m, l + "self_attn.o_proj", C, qDim, oBias());
       if (qkNorm()) {
-        m.put(l + "self_attn.q_norm.weight", new int[] {headDim});
-        m.put(l + "self_attn.k_norm.weight", new int[] {headDim});
+        m.put(l + "self_attn.q_norm.weight", new int[] {qkNormOverHeads() ? qDim : headDim});
+        m.put(l + "self_attn.k_norm.weight", new int[] {qkNormOverHeads() ? kvDim : headDim});
       }
       m.put(l + "post_attention_layernorm.weight", new int[] {C});
+      if (postNorm()) {
+        m.put(l + "post_feedforward_layernorm.weight", new int[] {C});
+      }
       linear(m, l + "mlp.gate_proj", I, C, mlpBias);
       linear(m, l + "mlp.up_proj", I, C, mlpBias);
       linear(m, l + "mlp.down_proj", C, I, mlpBias);
@@ -237,6 +257,7 @@ public record LlamaConfig(String modelType, int vocabSize, int hiddenSize, int i
       case "qwen2" -> "Qwen2ForCausalLM";
       case "qwen3" -> "Qwen3ForCausalLM";
       case "mistral" -> "MistralForCausalLM";
+      case "olmo2" -> "Olmo2ForCausalLM";
       default -> "LlamaForCausalLM";
     };
     n.putArray("architectures").add(arch);

@@ -9,7 +9,7 @@ import java.util.Map;
  * {@code config.json} it is written as.
  */
 public interface ModelConfig {
-  /** Hugging Face's {@code model_type}: gpt2, llama, mistral, qwen2, qwen3 or gemma3_text. */
+  /** Hugging Face's {@code model_type}: gpt2, llama, mistral, qwen2, qwen3, olmo2, gemma3_text. */
   String modelType();
 
   int vocabSize();

@@ -14,12 +14,12 @@ import org.sdpo.tensor.cuda.FakeDevice;
 
 /**
  * The CUDA backend end to end, on the fake device (host memory, the kernels' Java twins, cuBLAS's
- * calling conventions): GPT-2, Llama, Qwen3 and Gemma 3 forward and backward against the
+ * calling conventions): GPT-2, Llama, Qwen3, Gemma 3 and OLMo 2 forward and backward against the
  * PyTorch fixtures with the same tolerances as on the CPU (training steps on it: cli's
  * GpuCheckTest). What this covers without a GPU: argument packing, strides and views, launch
- * shapes, the matrix multiply's column-major mapping and the memory pool. The CUDA source's own arithmetic runs on the CPU in
- * the kernel emulator (tensor-cuda's EmulatedConformanceTest, cli's GpuCheckTest; this test too
- * with SDPO_KERNEL_EMULATOR set); what the device's compiler and hardware do, only a GPU shows
+ * shapes, the matrix multiply's column-major mapping and the memory pool. The CUDA source's own
+ * arithmetic runs on the CPU in the kernel emulator (tensor-cuda's EmulatedConformanceTest, cli's
+ * GpuCheckTest; this test too with SDPO_KERNEL_EMULATOR set); what the device's compiler and hardware do, only a GPU shows
  * (tools/gpu-check.sh).
  */
 class CudaFakeDeviceTest {
@@ -41,7 +41,8 @@ class CudaFakeDeviceTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"gpt2-tiny", "llama-gqa", "qwen3-qknorm", "gemma3-sandwich"})
+  @ValueSource(strings = {"gpt2-tiny", "llama-gqa", "qwen3-qknorm", "gemma3-sandwich",
+      "olmo2-postnorm"})
   void matchesPyTorchInFloat64(String fixture) throws Exception {
     onFakeDevice(() -> {
       GptParityTest.check(FIXTURES.resolve(fixture), DType.FLOAT64, "expected_f64.safetensors",

@@ -28,7 +28,7 @@ import org.sdpo.transformer.tokenizer.Tokenizer;
  * {@code model.safetensors} or in shards listed by {@code model.safetensors.index.json}, and the
  * tokenizer's files. {@code model_type} picks the architecture: gpt2 ({@link Gpt}: Conv1D weights
  * as [in, out]; the {@code transformer.} prefix, the attention-mask buffers and a duplicate
- * {@code lm_head.weight} are accepted), llama, mistral, qwen2, qwen3 ({@link Llama}) or
+ * {@code lm_head.weight} are accepted), llama, mistral, qwen2, qwen3, olmo2 ({@link Llama}) or
  * gemma3_text ({@link Gemma3}) (Hugging Face's names; {@code lm_head.weight} of a tied model and
  * rotary {@code inv_freq} buffers are ignored). F32, F16, BF16 and F64 are read. A missing
  * tensor, a shape that disagrees with config.json, an unknown tensor or an unsupported option is
@@ -40,7 +40,7 @@ public final class Checkpoint {
   public static final String INDEX = "model.safetensors.index.json";
   /** The model types {@link #load} reads. */
   public static final List<String> TYPES = List.of("gpt2", "llama", "mistral", "qwen2", "qwen3",
-      Gemma3Config.TYPE);
+      "olmo2", Gemma3Config.TYPE);
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private Checkpoint() {}

@@ -8,7 +8,7 @@ import org.sdpo.tensor.Tensor;
  * A Llama-family decoder layer, pre-RMSNorm: x + self_attn(input_layernorm(x)), then
  * x + mlp(post_attention_layernorm(x)).
  */
-public final class DecoderLayer extends Module {
+public final class DecoderLayer extends Module implements RotaryLayer {
   public final RmsNorm inputLayernorm;
   public final GqaAttention selfAttn;
   public final RmsNorm postAttentionLayernorm;
@@ -22,6 +22,7 @@ public final class DecoderLayer extends Module {
     this.mlp = child("mlp", mlp);
   }
 
+  @Override
   public Variable forward(Variable x, Tensor cos, Tensor sin, Tensor keyMask, KvCache cache) {
     x = F.add(x, selfAttn.forward(inputLayernorm.forward(x), cos, sin, keyMask, cache));
     return F.add(x, mlp.forward(postAttentionLayernorm.forward(x)));

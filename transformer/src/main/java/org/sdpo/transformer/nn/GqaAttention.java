@@ -7,8 +7,9 @@ import org.sdpo.tensor.Tensor;
 /**
  * Llama-family causal self-attention ({@code self_attn}): separate projections to H query heads
  * and Hkv key and value heads of size D ({@code q_proj}, {@code k_proj}, {@code v_proj}), an
- * optional RMSNorm of each query and key head (Qwen3's {@code q_norm}, {@code k_norm}), the
- * rotary embedding on queries and keys, grouped-query attention, and {@code o_proj} back to C.
+ * optional RMSNorm of queries and keys ({@code q_norm}, {@code k_norm}: of each head in Qwen3 and
+ * Gemma 3, of the whole projection in OLMo 2), the rotary embedding on queries and keys,
+ * grouped-query attention, and {@code o_proj} back to C.
  */
 public final class GqaAttention extends Module {
   public final Linear qProj;
@@ -20,9 +21,16 @@ public final class GqaAttention extends Module {
   private final int nHead;
   private final int nKvHead;
   private final int layer;
+  private final boolean normOverHeads;
 
   public GqaAttention(Linear qProj, Linear kProj, Linear vProj, Linear oProj, RmsNorm qNorm,
       RmsNorm kNorm, int nHead, int nKvHead, int layer) {
+    this(qProj, kProj, vProj, oProj, qNorm, kNorm, nHead, nKvHead, layer, false);
+  }
+
+  /** @param normOverHeads q_norm and k_norm normalise the whole projection (OLMo 2) */
+  public GqaAttention(Linear qProj, Linear kProj, Linear vProj, Linear oProj, RmsNorm qNorm,
+      RmsNorm kNorm, int nHead, int nKvHead, int layer, boolean normOverHeads) {
     this.qProj = child("q_proj", qProj);
     this.kProj = child("k_proj", kProj);
     this.vProj = child("v_proj", vProj);
@@ -32,6 +40,7 @@ public final class GqaAttention extends Module {
     this.nHead = nHead;
     this.nKvHead = nKvHead;
     this.layer = layer;
+    this.normOverHeads = normOverHeads;
   }
 
   /**
@@ -53,10 +62,16 @@ public final class GqaAttention extends Module {
     return oProj.forward(y);
   }
 
-  /** (B, T, n*D) to (B, n, T, D), each head normalised first if {@code norm} is given. */
-  private static Variable heads(Variable x, RmsNorm norm, int n, int B, int T) {
+  /**
+   * (B, T, n*D) to (B, n, T, D), normalised first if {@code norm} is given: over all n*D values
+   * of a position (OLMo 2), or each head over its D.
+   */
+  private Variable heads(Variable x, RmsNorm norm, int n, int B, int T) {
+    if (norm != null && normOverHeads) {
+      x = norm.forward(x); // (B, T, n*D)
+    }
     Variable h = F.reshape(x, B, T, n, x.dim(2) / n); // (B, T, n, D)
-    if (norm != null) {
+    if (norm != null && !normOverHeads) {
       h = norm.forward(h);
     }
     return F.permute(h, 0, 2, 1, 3); // (B, n, T, D)
