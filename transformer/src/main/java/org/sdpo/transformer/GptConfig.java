@@ -50,6 +50,11 @@ public record GptConfig(int vocabSize, int nPositions, int nEmbd, int nLayer, in
   }
 
   @Override
+  public boolean tieWordEmbeddings() {
+    return true;
+  }
+
+  @Override
   public String modelType() {
     return "gpt2";
   }

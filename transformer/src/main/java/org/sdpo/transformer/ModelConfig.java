@@ -24,6 +24,9 @@ public interface ModelConfig {
 
   int nLayer();
 
+  /** Whether the LM head is the token embedding ({@code tie_word_embeddings}; GPT-2's always). */
+  boolean tieWordEmbeddings();
+
   /** Key and value heads per layer (the KV cache's H). */
   int kvHeads();
 

@@ -59,7 +59,7 @@ public record RopeConfig(double theta, String type, double factor, double lowFre
    * ...), as transformers 5 writes one per layer type; {@code theta} when it names none.
    */
   static RopeConfig ofParameters(JsonNode p, double theta) {
-    ObjectNode n = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
+    ObjectNode n = com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
     n.set("rope_parameters", p.isObject() ? p : n.objectNode());
     n.put("rope_theta", theta);
     return read(n);

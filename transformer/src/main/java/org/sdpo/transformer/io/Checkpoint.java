@@ -185,9 +185,8 @@ public final class Checkpoint {
       return name.endsWith(".attn.bias") || name.endsWith(".attn.masked_bias")
           || name.equals("lm_head.weight");
     }
-    boolean tied = config instanceof Gemma3Config g ? g.tieWordEmbeddings()
-        : ((LlamaConfig) config).tieWordEmbeddings();
-    return name.endsWith(".rotary_emb.inv_freq") || (name.equals("lm_head.weight") && tied);
+    return name.endsWith(".rotary_emb.inv_freq")
+        || (name.equals("lm_head.weight") && config.tieWordEmbeddings());
   }
 
   /**

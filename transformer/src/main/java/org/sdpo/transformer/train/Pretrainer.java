@@ -90,7 +90,7 @@ public final class Pretrainer {
 
     /** As JSON, for the run directory and the banner. */
     public ObjectNode toJson() {
-      ObjectNode n = new ObjectMapper().createObjectNode();
+      ObjectNode n = JSON.createObjectNode();
       n.put("data", data.toString());
       n.put("out", out.toString());
       n.put("n_layer", nLayer);
@@ -175,7 +175,6 @@ public final class Pretrainer {
           maxTokens));
       return docs;
     }
-    ObjectMapper m = new ObjectMapper();
     List<String> lines = TextFiles.readLines(data);
     for (int i = 0; i < lines.size(); i++) {
       if (lines.get(i).isBlank()) {
@@ -183,7 +182,7 @@ public final class Pretrainer {
       }
       JsonNode n;
       try {
-        n = m.readTree(lines.get(i));
+        n = JSON.readTree(lines.get(i));
       } catch (IOException e) {
         throw new IllegalArgumentException(data + ", line " + (i + 1) + ": not JSON: "
             + e.getMessage());
@@ -459,7 +458,7 @@ public final class Pretrainer {
       return new Metrics(step, Double.NaN, Double.NaN, Double.NaN, false, 0, 0, null, false);
     }
     Map<String, Object> probe = new LinkedHashMap<>();
-    for (Map.Entry<String, JsonNode> e : (Iterable<Map.Entry<String, JsonNode>>) line::fields) {
+    for (Map.Entry<String, JsonNode> e : line.properties()) {
       if (e.getKey().startsWith("probe_")) {
         probe.put(e.getKey().substring("probe_".length()),
             JSON.convertValue(e.getValue(), Object.class));
